@@ -1,0 +1,290 @@
+"""The declarative tool catalog: one YAML spec per source in ``catalog/``.
+
+A spec states, for every function, its HTTP method, path template, typed parameters, response
+format, observation builder, sampling template and question templates. Executing any function
+is generic (``build_request``); only observation builders are code.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote
+
+import jsonschema
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from biocurate.errors import CatalogError
+from biocurate.hashing import content_hash
+
+CATALOG_DIR = Path(__file__).resolve().parent.parent / "catalog"
+CATEGORIES = ("variation", "genomics", "proteomics", "evolution", "general_biology")
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Param(Spec):
+    type: Literal["string", "integer", "number", "boolean", "array"] = "string"
+    location: Literal["path", "query", "body", "form"] = Field("query", alias="in")
+    required: bool = False
+    description: str = ""
+    enum: list[Any] | None = None
+    default: Any = None
+    pattern: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    # How a value is written on the wire: booleans as 1/0 ("int") or true/false ("bool");
+    # arrays joined with commas ("csv") or repeated ("repeat") or sent as a JSON list ("json").
+    encode: Literal["int", "bool", "csv", "repeat", "json", "plain"] = "plain"
+    http_name: str | None = None  # wire name when it differs (format_ -> format)
+    items: Literal["string", "integer"] = "string"
+
+    def json_schema(self) -> dict:
+        schema: dict[str, Any] = {"type": self.type, "description": self.description}
+        if self.type == "array":
+            schema["items"] = {"type": self.items}
+        for key in ("enum", "default", "pattern", "minimum", "maximum"):
+            value = getattr(self, key)
+            if value is not None:
+                schema[key] = value
+        return schema
+
+
+class Vary(Spec):
+    values: list[Any]
+    weight: float = Field(0.5, ge=0, le=1)
+
+
+class SampleTemplate(Spec):
+    entity: str  # entity type, or "none" for calls that need no entity
+    args: dict[str, Any] = Field(default_factory=dict)  # "{field}" placeholders from the entity
+    cases: list[dict[str, Any]] = Field(default_factory=list)  # fixed argument sets (entity "none")
+    vary: dict[str, Vary] = Field(default_factory=dict)  # optional parameters worth varying
+    where: dict[str, str] = Field(default_factory=dict)  # entity field must equal value
+
+
+class Questions(Spec):
+    broad: list[str] = Field(min_length=1)
+    specific: list[str] = Field(min_length=1)
+
+
+class Function(Spec):
+    name: str
+    method: Literal["GET", "POST"] = "GET"
+    path: str
+    description: str
+    response: Literal["json", "xml", "text", "fasta", "html", "tsv"] = "json"
+    observation: str = "auto"
+    headers: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, Param] = Field(default_factory=dict)
+    fixed: dict[str, Any] = Field(default_factory=dict)  # wire parameters always sent (e.g. retmode)
+    sample: SampleTemplate | None = None
+    questions: Questions | None = None
+    blast: bool = False  # NCBI BLAST submit/poll protocol
+
+    @model_validator(mode="after")
+    def _path_params_exist(self) -> "Function":
+        for name, param in self.params.items():
+            placeholder = "{" + name + "}"
+            if param.location == "path" and placeholder not in self.path:
+                raise ValueError(f"path parameter {name!r} is not in path {self.path!r}")
+        return self
+
+
+class Group(Spec):
+    category: Literal[CATEGORIES]  # type: ignore[valid-type]
+    description: str = ""
+    functions: list[Function]
+
+
+class SourceSpec(Spec):
+    source: Literal["ncbi", "ensembl", "uniprot"]
+    database: str
+    base_url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    groups: dict[str, Group]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One function with the context of its source and group."""
+
+    function: Function
+    source: str
+    database: str
+    group: str
+    category: str
+    base_url: str
+    headers: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.function.name
+
+    def schema(self) -> dict:
+        """The OpenAI function-calling schema of this tool."""
+        fn = self.function
+        props = {name: p.json_schema() for name, p in fn.params.items()}
+        required = [name for name, p in fn.params.items() if p.required]
+        return {
+            "type": "function",
+            "function": {
+                "name": fn.name,
+                "description": fn.description,
+                "parameters": {
+                    "type": "object",
+                    "properties": props,
+                    "required": required,
+                    "additionalProperties": False,
+                },
+            },
+        }
+
+    def spec_hash(self) -> str:
+        return content_hash(self.function.model_dump(mode="json"), self.base_url, self.group)
+
+    def validate(self, arguments: dict) -> str | None:
+        """None when the arguments fit the schema, else the failing parameter and the reason."""
+        validator = jsonschema.Draft202012Validator(self.schema()["function"]["parameters"])
+        errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))
+        if not errors:
+            return None
+        err = errors[0]
+        where = ".".join(str(p) for p in err.path) or "(arguments)"
+        return f"{self.name}: parameter {where}: {err.message}"
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    url: str
+    params: list[tuple[str, str]]
+    headers: dict[str, str]
+    json_body: Any = None
+    form: dict[str, str] | None = None
+
+
+def _wire(param: Param, value: Any) -> list[str]:
+    if param.type == "boolean":
+        if param.encode == "bool":
+            return ["true" if value else "false"]
+        return ["1" if value else "0"]
+    if param.type == "array":
+        items = [str(v) for v in value]
+        if param.encode == "repeat":
+            return items
+        if param.encode == "json":
+            return [json.dumps(value)]
+        return [",".join(items)]
+    return [str(value)]
+
+
+def build_request(tool: Tool, arguments: dict, base_url: str | None = None) -> Request:
+    """Turn validated arguments into an HTTP request, using only the catalog's host and path."""
+    fn = tool.function
+    path = fn.path
+    params: list[tuple[str, str]] = [(k, str(v)) for k, v in fn.fixed.items()]
+    body: dict[str, Any] = {}
+    form: dict[str, str] = {}
+    for name, value in arguments.items():
+        param = fn.params[name]
+        wire_name = param.http_name or name
+        if param.location == "path":
+            path = path.replace("{" + name + "}", quote(str(value), safe=":-_.,"))
+        elif param.location == "body":
+            body[wire_name] = value
+        elif param.location == "form":
+            form[wire_name] = _wire(param, value)[0]
+        else:
+            params.extend((wire_name, v) for v in _wire(param, value))
+    root = (base_url or tool.base_url).rstrip("/")
+    headers = {**tool.headers, **fn.headers}
+    return Request(
+        method=fn.method,
+        url=root + path,
+        params=params,
+        headers=headers,
+        json_body=body or None,
+        form=form or None,
+    )
+
+
+class Catalog:
+    """All tools, by function name."""
+
+    def __init__(self, tools: list[Tool]):
+        self.tools = {t.name: t for t in tools}
+
+    def __getitem__(self, name: str) -> Tool:
+        try:
+            return self.tools[name]
+        except KeyError:
+            raise CatalogError(f"unknown function {name!r}: not in the catalog") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.tools
+
+    def __iter__(self):
+        return iter(self.tools.values())
+
+    def __len__(self) -> int:
+        return len(self.tools)
+
+    def groups(self) -> set[tuple[str, str]]:
+        return {(t.source, t.group) for t in self}
+
+    def tools_json(self, names: list[str] | None = None) -> list[dict]:
+        chosen = names if names is not None else sorted(self.tools)
+        return [self[n].schema() for n in chosen]
+
+    def function_mapping(self, names: list[str] | None = None) -> dict:
+        chosen = names if names is not None else sorted(self.tools)
+        return {n: {"database": self[n].database, "tool": self[n].group} for n in chosen}
+
+
+def load_source(path: Path) -> SourceSpec:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return SourceSpec(**raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CatalogError(f"{path}: {where}: {first['msg']}") from exc
+
+
+@lru_cache(maxsize=8)
+def load_catalog(catalog_dir: Path = CATALOG_DIR) -> Catalog:
+    """Every ``<source>.yaml`` in the catalog folder (``entities.yaml`` describes seeds)."""
+    tools: list[Tool] = []
+    seen: dict[str, Path] = {}
+    for path in sorted(Path(catalog_dir).glob("*.yaml")):
+        if path.name == "entities.yaml":
+            continue
+        spec = load_source(path)
+        for group_name, group in spec.groups.items():
+            for fn in group.functions:
+                if fn.name in seen:
+                    raise CatalogError(f"{path}: function {fn.name} is also defined in {seen[fn.name]}")
+                seen[fn.name] = path
+                tools.append(
+                    Tool(
+                        function=fn,
+                        source=spec.source,
+                        database=spec.database,
+                        group=group_name,
+                        category=group.category,
+                        base_url=spec.base_url,
+                        headers=spec.headers,
+                    )
+                )
+    if not tools:
+        raise CatalogError(f"no tool specs found in {catalog_dir}")
+    return Catalog(tools)

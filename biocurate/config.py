@@ -1,0 +1,192 @@
+"""The effective configuration: a TOML file for settings, the environment for secrets.
+
+Every section is a frozen pydantic model with ``extra="forbid"`` so that a typo in the
+config file is an error naming the key, not a silently ignored setting.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from biocurate.errors import ConfigError
+from biocurate.hashing import content_hash
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "biocurate.toml"
+
+# Secrets are read from these variables only; they never enter the config file, the store or logs.
+SECRET_ENV = {
+    "llm_api_key": "BIOCURATE_LLM_API_KEY",
+    "judge_api_key": "BIOCURATE_JUDGE_API_KEY",
+    "ncbi_api_key": "NCBI_API_KEY",
+    "label_studio_token": "LABEL_STUDIO_API_KEY",
+}
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreConfig(Section):
+    path: Path = Path("data/out/biocurate.duckdb")
+
+
+class SampleConfig(Section):
+    seeds_dir: Path = Path("data/seeds")
+    catalog_dir: Path = Path("catalog")
+    seed: int = 13
+    calls_per_function: int = Field(3, ge=1)
+    # Per-function overrides of calls_per_function, e.g. {"lookup_by_symbol" = 10}.
+    quota: dict[str, int] = Field(default_factory=dict)
+
+
+class HostLimit(Section):
+    rate_per_second: float = Field(gt=0)
+    max_concurrency: int = Field(4, ge=1)
+
+
+class ExecuteConfig(Section):
+    transport: Literal["live", "record", "replay"] = "replay"
+    snapshot_dir: Path = Path("data/demo_snapshot")
+    # Override API roots (e.g. a loopback stand-in): {"https://rest.ensembl.org" = "http://127.0.0.1:8000/ensembl"}.
+    base_urls: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: float = Field(30.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    backoff_seconds: float = Field(0.5, ge=0)
+    max_backoff_seconds: float = Field(30.0, ge=0)
+    cache_max_age_hours: float = Field(24 * 30, ge=0)
+    observation_max_chars: int = Field(2000, ge=200)
+    batch_size: int = Field(200, ge=1)
+    ncbi_email: str = "biocurate@example.org"
+    ncbi_tool: str = "biocurate"
+    hosts: dict[str, HostLimit] = Field(
+        default_factory=lambda: {
+            "eutils.ncbi.nlm.nih.gov": HostLimit(rate_per_second=3, max_concurrency=3),
+            "blast.ncbi.nlm.nih.gov": HostLimit(rate_per_second=0.1, max_concurrency=1),
+            "rest.ensembl.org": HostLimit(rate_per_second=15, max_concurrency=8),
+            "rest.uniprot.org": HostLimit(rate_per_second=10, max_concurrency=8),
+        }
+    )
+
+
+class LLMConfig(Section):
+    provider: Literal["template", "openai"] = "template"
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "template-v1"
+    temperature: float = Field(0.7, ge=0, le=2)
+    seed: int = 7
+    max_concurrency: int = Field(4, ge=1)
+    requests_per_second: float = Field(5.0, gt=0)
+    timeout_seconds: float = Field(60.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+    # USD per 1M tokens, used for per-call cost accounting.
+    price_per_million_prompt: float = Field(0.0, ge=0)
+    price_per_million_completion: float = Field(0.0, ge=0)
+
+
+class SynthesisConfig(Section):
+    queries_per_call: int = Field(2, ge=1, le=10)
+    prompt_dir: Path = Path("prompts")
+    generator: LLMConfig = LLMConfig()
+    judge: LLMConfig = LLMConfig(model="rules-v1")
+
+
+class QualityConfig(Section):
+    suites_dir: Path = Path("expectations")
+    min_query_chars: int = Field(15, ge=1)
+    max_query_chars: int = Field(400, ge=1)
+    min_query_words: int = Field(4, ge=1)
+    max_query_words: int = Field(80, ge=1)
+    min_judge_score: float = Field(0.5, ge=0, le=1)
+    # Expectation name -> "blocking" or "warning".
+    severity: dict[str, Literal["blocking", "warning"]] = Field(default_factory=dict)
+    data_docs_dir: Path = Path("data/out/data_docs")
+
+
+class ReviewConfig(Section):
+    url: str = "http://127.0.0.1:18080"
+    project_title: str = "biocurate review"
+    label_config: Path = Path("annotations/label_config.xml")
+    batch_size: int = Field(100, ge=1)
+    # How several annotations of one task resolve: "any_reject" or "majority".
+    resolve: Literal["any_reject", "majority"] = "any_reject"
+    enabled: bool = True
+
+
+class PublishConfig(Section):
+    out_dir: Path = Path("data/out/versions")
+    train: float = Field(0.8, ge=0, le=1)
+    validation: float = Field(0.1, ge=0, le=1)
+    test: float = Field(0.1, ge=0, le=1)
+    split_seed: str = "biocurate-splits-v1"
+    distractor_tools: int = Field(1, ge=0)
+
+
+class Config(Section):
+    store: StoreConfig = StoreConfig()
+    sample: SampleConfig = SampleConfig()
+    execute: ExecuteConfig = ExecuteConfig()
+    synthesis: SynthesisConfig = SynthesisConfig()
+    quality: QualityConfig = QualityConfig()
+    review: ReviewConfig = ReviewConfig()
+    publish: PublishConfig = PublishConfig()
+
+    root: Path = PROJECT_ROOT
+
+    def path(self, p: Path) -> Path:
+        """Resolve a configured path against the project root (absolute paths stay as they are)."""
+        return p if p.is_absolute() else self.root / p
+
+    def config_hash(self) -> str:
+        """A hash of every setting that shapes the data (not where files live)."""
+        data = self.model_dump(mode="json", exclude={"root", "store"})
+        return content_hash(data)
+
+
+def secret(name: str) -> str | None:
+    """Read one secret from its environment variable (``SECRET_ENV``)."""
+    value = os.environ.get(SECRET_ENV[name], "").strip()
+    return value or None
+
+
+def load_config(path: Path | str | None = None, overrides: dict | None = None) -> Config:
+    """Load the TOML config (default: ``biocurate.toml`` at the project root, or $BIOCURATE_CONFIG)."""
+    path = Path(path or os.environ.get("BIOCURATE_CONFIG") or DEFAULT_CONFIG)
+    data: dict = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    elif path != DEFAULT_CONFIG:
+        raise ConfigError(f"config file {path} does not exist")
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    store_path = os.environ.get("BIOCURATE_STORE")
+    if store_path:
+        data.setdefault("store", {})["path"] = store_path
+    root = Path(data.pop("root", path.parent if path.exists() else PROJECT_ROOT))
+    try:
+        return Config(root=root.resolve(), **data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
+
+
+def masked(config: Config) -> dict:
+    """The effective config as a dict, with each secret shown only as set/unset."""
+    data = config.model_dump(mode="json")
+    data["secrets"] = {
+        env: ("***set***" if os.environ.get(env) else "(unset)") for env in SECRET_ENV.values()
+    }
+    return data

@@ -1,0 +1,180 @@
+"""The DuckDB store: one file, one table per stage, numbered migrations, idempotent inserts.
+
+DuckDB allows one writer process at a time, so stages open the store for writing only while
+they write (``Store.open``), and read-only users get a clear message naming the holder when
+the file is locked instead of a stack trace.
+"""
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import polars as pl
+
+from biocurate.errors import StoreLockedError
+from biocurate.hashing import sha256_bytes
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+PRIMARY_KEYS = {
+    "runs": ["run_id"],
+    "tools": ["function"],
+    "entities": ["entity_id"],
+    "candidate_calls": ["call_id"],
+    "api_responses": ["response_id"],
+    "observations": ["observation_id"],
+    "queries": ["query_id"],
+    "judgments": ["judgment_id"],
+    "qc_results": ["qc_id"],
+    "review_tasks": ["query_id"],
+    "annotations": ["annotation_id"],
+    "dataset_versions": ["version_id"],
+    "dataset_items": ["version_id", "item_id"],
+}
+STAGE_TABLES = list(PRIMARY_KEYS)
+
+
+def utcnow() -> datetime:
+    """Naive UTC timestamp (DuckDB TIMESTAMP has no zone)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        message = str(exc)
+        if "lock" in message.lower():
+            holder = re.search(r"\(PID (\d+)\)", message)
+            who = f"process {holder.group(1)}" if holder else "another process"
+            raise StoreLockedError(
+                f"the store {path} is locked by {who} (a rebuild or another command is writing). "
+                "Wait for it to finish, or query the last published Parquet files with "
+                "`biocurate sql --parquet DIR`."
+            ) from exc
+        raise
+
+
+def migrations(sql_dir: Path = SQL_DIR) -> list[tuple[int, str, str]]:
+    """(version, file name, sql) of every schema file, in order."""
+    found = []
+    for file in sorted((sql_dir / "schema").glob("*.sql")):
+        match = MIGRATION_NAME.match(file.name)
+        if not match:
+            raise ValueError(f"{file}: schema files must be named NNN_description.sql")
+        found.append((int(match.group(1)), file.name, file.read_text()))
+    versions = [v for v, _, _ in found]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"duplicate schema version numbers in {sql_dir / 'schema'}")
+    return found
+
+
+def migrate(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> list[str]:
+    """Apply every schema file not yet recorded in ``schema_migrations``; return their names.
+
+    Each file runs in one transaction together with its record, so a failed migration leaves
+    the database at the previous version.
+    """
+    con.execute(
+        "create table if not exists schema_migrations ("
+        " version integer primary key, name varchar not null, checksum varchar not null,"
+        " applied_at timestamp not null)"
+    )
+    applied = {row[0] for row in con.execute("select version from schema_migrations").fetchall()}
+    done = []
+    for version, name, sql in migrations(sql_dir):
+        if version in applied:
+            continue
+        con.execute("begin transaction")
+        try:
+            con.execute(sql)
+            con.execute(
+                "insert into schema_migrations values (?, ?, ?, ?)",
+                [version, name, sha256_bytes(sql.encode())[:16], utcnow()],
+            )
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+        done.append(name)
+    apply_views(con, sql_dir)
+    return done
+
+
+def apply_views(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
+    """(Re)create the exploration views, one per file in ``sql/views``."""
+    for file in sorted((sql_dir / "views").glob("*.sql")):
+        con.execute(file.read_text())
+
+
+class Store:
+    """A path to the DuckDB file plus the ways to open it."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    @contextmanager
+    def open(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for the length of a ``with`` block; writers migrate first."""
+        if read_only and not self.path.exists():
+            raise FileNotFoundError(
+                f"no store at {self.path}: run `biocurate rebuild` (or `make demo`) first"
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = _connect(self.path, read_only)
+        try:
+            if not read_only:
+                migrate(con)
+            yield con
+        finally:
+            con.close()
+
+
+def insert_new(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame | list[dict]) -> int:
+    """Insert rows whose key is not yet present; return how many were new.
+
+    Columns not given keep their defaults; same content (same key) is never duplicated.
+    """
+    frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows, infer_schema_length=None)
+    if frame.is_empty():
+        return 0
+    keys = PRIMARY_KEYS[table]
+    frame = frame.unique(subset=keys, keep="first", maintain_order=True)
+    columns = ", ".join(frame.columns)
+    con.register("_incoming", frame)
+    try:
+        before = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+        con.execute(
+            f"insert into {table} ({columns}) select {columns} from _incoming on conflict do nothing"
+        )
+        after = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+    finally:
+        con.unregister("_incoming")
+    return after - before
+
+
+def upsert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], update: list[str]) -> None:
+    """Insert rows, or update the named columns of rows whose key exists."""
+    if not rows:
+        return
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    keys = PRIMARY_KEYS[table]
+    columns = ", ".join(frame.columns)
+    sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+    con.register("_incoming", frame)
+    try:
+        con.execute(
+            f"insert into {table} ({columns}) select {columns} from _incoming "
+            f"on conflict ({', '.join(keys)}) do update set {sets}"
+        )
+    finally:
+        con.unregister("_incoming")
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return {t: con.execute(f"select count(*) from {t}").fetchall()[0][0] for t in STAGE_TABLES}
