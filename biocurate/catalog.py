@@ -97,17 +97,21 @@ class Function(Spec):
 
 
 class Group(Spec):
+    """One tool group (sub-API): ``catalog/<source>/<group>.yaml``."""
+
     category: Literal[CATEGORIES]  # type: ignore[valid-type]
     description: str = ""
+    base_url: str | None = None  # when the group has its own root (NCBI BLAST)
     functions: list[Function]
 
 
-class SourceSpec(Spec):
+class Source(Spec):
+    """Shared settings of one API: ``catalog/<source>/source.yaml``."""
+
     source: Literal["ncbi", "ensembl", "uniprot"]
     database: str
     base_url: str
     headers: dict[str, str] = Field(default_factory=dict)
-    groups: dict[str, Group]
 
 
 @dataclass(frozen=True)
@@ -247,29 +251,33 @@ class Catalog:
         return {n: {"database": self[n].database, "tool": self[n].group} for n in chosen}
 
 
-def load_source(path: Path) -> SourceSpec:
+def _load_yaml(path: Path, model: type[Spec]) -> Spec:
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path}: not valid YAML: {exc}") from exc
     try:
-        return SourceSpec(**raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise CatalogError(f"{path}: {where}: {first['msg']}") from exc
+        return model(**raw)
+    except (ValidationError, TypeError) as exc:
+        if isinstance(exc, ValidationError):
+            first = exc.errors()[0]
+            detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        else:
+            detail = str(exc)
+        raise CatalogError(f"{path}: {detail}") from exc
 
 
 @lru_cache(maxsize=8)
 def load_catalog(catalog_dir: Path = CATALOG_DIR) -> Catalog:
-    """Every ``<source>.yaml`` in the catalog folder (``entities.yaml`` describes seeds)."""
+    """Every group file ``catalog/<source>/<group>.yaml``, with its ``source.yaml``."""
     tools: list[Tool] = []
     seen: dict[str, Path] = {}
-    for path in sorted(Path(catalog_dir).glob("*.yaml")):
-        if path.name == "entities.yaml":
-            continue
-        spec = load_source(path)
-        for group_name, group in spec.groups.items():
+    for source_file in sorted(Path(catalog_dir).glob("*/source.yaml")):
+        source = _load_yaml(source_file, Source)
+        for path in sorted(source_file.parent.glob("*.yaml")):
+            if path.name == "source.yaml":
+                continue
+            group = _load_yaml(path, Group)
             for fn in group.functions:
                 if fn.name in seen:
                     raise CatalogError(f"{path}: function {fn.name} is also defined in {seen[fn.name]}")
@@ -277,12 +285,12 @@ def load_catalog(catalog_dir: Path = CATALOG_DIR) -> Catalog:
                 tools.append(
                     Tool(
                         function=fn,
-                        source=spec.source,
-                        database=spec.database,
-                        group=group_name,
+                        source=source.source,
+                        database=source.database,
+                        group=path.stem,
                         category=group.category,
-                        base_url=spec.base_url,
-                        headers=spec.headers,
+                        base_url=group.base_url or source.base_url,
+                        headers=source.headers,
                     )
                 )
     if not tools:

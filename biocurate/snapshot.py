@@ -1,0 +1,95 @@
+"""Recorded HTTP responses: the offline demo snapshot and `record` mode's output.
+
+Layout of a snapshot folder:
+  index.tsv       one row per response: key, method, url, status, content_type, file, origin,
+                  provenance  (origin is `real` for recorded bodies, `illustrative` for
+                  hand-written bodies in the real format with facts true of the real databases)
+  responses/      the bodies, one file each
+
+A response is found by the request's fingerprint (method, URL, sorted parameters, body),
+with the identity and secret parameters (tool, email, api_key) left out.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+from biocurate.hashing import content_hash
+
+# Parameters that identify the caller, not the question: never part of a key, never stored.
+IDENTITY_PARAMS = frozenset({"tool", "email", "api_key"})
+INDEX_COLUMNS = ["key", "method", "url", "status", "content_type", "file", "origin", "provenance"]
+
+
+def public_params(params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return sorted((k, v) for k, v in params if k not in IDENTITY_PARAMS)
+
+
+def display_url(url: str, params: list[tuple[str, str]]) -> str:
+    """The request URL with its public parameters, sorted (no secrets)."""
+    query = urlencode(public_params(params))
+    return f"{url}?{query}" if query else url
+
+
+def fingerprint(method: str, url: str, params: list[tuple[str, str]], body: object = None) -> str:
+    return content_hash("request", method.upper(), url, public_params(params), body)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    key: str
+    method: str
+    url: str
+    status: int
+    content_type: str
+    file: str
+    origin: str
+    provenance: str
+
+
+class Snapshot:
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.entries: dict[str, Recorded] = {}
+        index = self.folder / "index.tsv"
+        if index.exists():
+            with index.open(newline="") as handle:
+                for row in csv.DictReader(handle, delimiter="\t"):
+                    row["status"] = int(row["status"])
+                    self.entries[row["key"]] = Recorded(**row)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, key: str) -> tuple[Recorded, bytes] | None:
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        return entry, (self.folder / entry.file).read_bytes()
+
+    def add(self, *, method: str, url: str, params: list[tuple[str, str]], body: object,
+            status: int, content_type: str, content: bytes, file: str, origin: str,
+            provenance: str) -> str:
+        """Store one response (overwrites the same request) and rewrite the index."""
+        key = fingerprint(method, url, params, body)
+        target = self.folder / "responses" / file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        shown = display_url(url, params)
+        if body is not None:
+            shown += " body=" + json.dumps(body, sort_keys=True)
+        self.entries[key] = Recorded(key, method.upper(), shown, status, content_type,
+                                     f"responses/{file}", origin, provenance)
+        self.save()
+        return key
+
+    def save(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / "index.tsv").open("w", newline="") as handle:
+            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+            writer.writerow(INDEX_COLUMNS)
+            for entry in sorted(self.entries.values(), key=lambda e: (e.file, e.key)):
+                writer.writerow([getattr(entry, c) for c in INDEX_COLUMNS])

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Run a local Label Studio for human review, in its own virtualenv.
+#
+#   scripts/label_studio.sh install                          create .venv-ls with label-studio pinned
+#   scripts/label_studio.sh start [--port P] [--data-dir D]  start in the background (installs if needed)
+#   scripts/label_studio.sh stop   [--data-dir D]
+#   scripts/label_studio.sh status [--data-dir D]
+#
+# Label Studio lives in .venv-ls, never in the app venv: installing it downgrades redis and
+# pyarrow, which breaks Prefect. The app talks to it only over HTTP through label-studio-sdk.
+#
+# The preset admin is for a loopback-only server on this machine. Defaults (override by env):
+#   LABEL_STUDIO_USERNAME  admin@biocurate.local
+#   LABEL_STUDIO_PASSWORD  biocurate-local-only
+#   LABEL_STUDIO_API_KEY   a fixed 40-hex token (the same variable biocurate reads)
+# Never expose this server beyond 127.0.0.1 with these defaults.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${LABEL_STUDIO_VENV:-$ROOT/.venv-ls}"
+VERSION="1.23.2"
+PORT=18080
+DATA_DIR="$ROOT/data/out/label-studio"
+USERNAME="${LABEL_STUDIO_USERNAME:-admin@biocurate.local}"
+PASSWORD="${LABEL_STUDIO_PASSWORD:-biocurate-local-only}"
+TOKEN="${LABEL_STUDIO_API_KEY:-b10c0a7e5eed0000000000000000000000000001}"
+
+usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+
+cmd="${1:-}"; [ -n "$cmd" ] || usage; shift
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --port) PORT="$2"; shift 2 ;;
+        --data-dir) DATA_DIR="$2"; shift 2 ;;
+        *) echo "unknown option: $1" >&2; usage ;;
+    esac
+done
+mkdir -p "$DATA_DIR"
+DATA_DIR="$(cd "$DATA_DIR" && pwd)"
+PID_FILE="$DATA_DIR/label-studio.pid"
+PORT_FILE="$DATA_DIR/label-studio.port"   # so stop/status/start-again know the running port
+LOG_FILE="$DATA_DIR/label-studio.log"
+
+install() {
+    if [ -x "$VENV/bin/label-studio" ] && "$VENV/bin/pip" show label-studio 2>/dev/null | grep -qx "Version: $VERSION"; then
+        return 0
+    fi
+    echo "installing label-studio==$VERSION into $VENV (about a minute)"
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "label-studio==$VERSION"
+}
+
+running_pid() {
+    [ -f "$PID_FILE" ] || return 1
+    local pid; pid="$(cat "$PID_FILE")"
+    kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$1/health" 2>/dev/null | grep -q UP; }
+
+info() {
+    echo "Label Studio: http://127.0.0.1:$1  (pid $(cat "$PID_FILE"), data $DATA_DIR, log $LOG_FILE)"
+    echo "  username: $USERNAME"
+    echo "  password: $PASSWORD"
+    echo "  export LABEL_STUDIO_API_KEY=$TOKEN"
+}
+
+start() {
+    if pid="$(running_pid)"; then
+        info "$(cat "$PORT_FILE")"
+        return 0
+    fi
+    install
+    echo "$PORT" > "$PORT_FILE"
+    # Loopback only (--internal-host; --host is a public URL, not the bind address), no outbound
+    # calls (version check, Sentry, analytics), and a preset admin whose legacy token works as
+    # "Authorization: Token <t>" only with LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true.
+    LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true \
+    LATEST_VERSION_CHECK=false SENTRY_DSN= FRONTEND_SENTRY_DSN= COLLECT_ANALYTICS=false \
+    LABEL_STUDIO_USERNAME="$USERNAME" LABEL_STUDIO_PASSWORD="$PASSWORD" LABEL_STUDIO_USER_TOKEN="$TOKEN" \
+    LABEL_STUDIO_BASE_DATA_DIR="$DATA_DIR" \
+        setsid nohup "$VENV/bin/label-studio" start --no-browser --enable-legacy-api-token \
+            --internal-host 127.0.0.1 --port "$PORT" --data-dir "$DATA_DIR" \
+            > "$LOG_FILE" 2>&1 < /dev/null &
+    echo $! > "$PID_FILE"
+    # A fresh data dir runs its migrations first (about 30 s); an existing one is up in seconds.
+    for _ in $(seq 1 240); do
+        if healthy "$PORT"; then info "$PORT"; return 0; fi
+        if ! running_pid > /dev/null; then
+            echo "Label Studio exited during startup; last lines of $LOG_FILE:" >&2
+            tail -n 20 "$LOG_FILE" >&2
+            rm -f "$PID_FILE"
+            return 1
+        fi
+        sleep 0.5
+    done
+    echo "Label Studio did not answer /health on port $PORT within 120 s; see $LOG_FILE" >&2
+    return 1
+}
+
+stop() {
+    if pid="$(running_pid)"; then
+        # setsid made it a process-group leader: end the group, then wait for it.
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+        for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid" 2>/dev/null || true
+        echo "Label Studio stopped (pid $pid)"
+    else
+        echo "Label Studio is not running (data $DATA_DIR)"
+    fi
+    rm -f "$PID_FILE"
+}
+
+status() {
+    if pid="$(running_pid)"; then
+        port="$(cat "$PORT_FILE")"
+        if healthy "$port"; then info "$port"; else echo "Label Studio pid $pid is starting or not answering on port $port"; fi
+    else
+        echo "Label Studio is not running (data $DATA_DIR); start it with scripts/label_studio.sh start"
+        return 3
+    fi
+}
+
+case "$cmd" in
+    install) install ;;
+    start) start ;;
+    stop) stop ;;
+    status) status ;;
+    *) usage ;;
+esac
