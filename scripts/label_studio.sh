@@ -42,7 +42,8 @@ PORT_FILE="$DATA_DIR/label-studio.port"   # so stop/status/start-again know the 
 LOG_FILE="$DATA_DIR/label-studio.log"
 
 install() {
-    if [ -x "$VENV/bin/label-studio" ] && "$VENV/bin/pip" show label-studio 2>/dev/null | grep -qx "Version: $VERSION"; then
+    # (no "pip show | grep -q": under pipefail grep's early exit fails the pipe)
+    if [ -x "$VENV/bin/label-studio" ] && [ "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("label-studio"))' 2>/dev/null)" = "$VERSION" ]; then
         return 0
     fi
     echo "installing label-studio==$VERSION into $VENV (about a minute)"
@@ -56,7 +57,7 @@ running_pid() {
     kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
-healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$1/health" 2>/dev/null | grep -q UP; }
+healthy() { [[ "$(curl -fsS --max-time 2 "http://127.0.0.1:$1/health" 2>/dev/null)" == *UP* ]]; }
 
 info() {
     echo "Label Studio: http://127.0.0.1:$1  (pid $(cat "$PID_FILE"), data $DATA_DIR, log $LOG_FILE)"
