@@ -43,6 +43,8 @@ class Param(Spec):
     encode: Literal["int", "bool", "csv", "repeat", "json", "plain"] = "plain"
     http_name: str | None = None  # wire name when it differs (format_ -> format)
     items: Literal["string", "integer"] = "string"
+    # The value names a thing (gene, accession, rs-id...) and must appear verbatim in every question.
+    identifier: bool = False
 
     def json_schema(self) -> dict:
         schema: dict[str, Any] = {"type": self.type, "description": self.description}
