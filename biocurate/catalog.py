@@ -298,3 +298,12 @@ def load_catalog(catalog_dir: Path = CATALOG_DIR) -> Catalog:
     if not tools:
         raise CatalogError(f"no tool specs found in {catalog_dir}")
     return Catalog(tools)
+
+
+def published_functions(catalog_dir: Path = CATALOG_DIR) -> dict[str, str]:
+    """function -> "source/group" of the published BioTool list (catalog/published_functions.tsv)."""
+    lines = [l for l in (Path(catalog_dir) / "published_functions.tsv").read_text().splitlines()
+             if l and not l.startswith("#")]
+    header = lines[0].split("\t")
+    rows = [dict(zip(header, l.split("\t"))) for l in lines[1:]]
+    return {r["function"]: f"{r['source']}/{r['group']}" for r in rows}

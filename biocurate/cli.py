@@ -1,0 +1,257 @@
+"""The `biocurate` command line: a thin layer over the library; each docstring is its --help."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from biocurate.config import load_config, masked
+from biocurate.errors import BiocurateError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Build and keep rebuilding a human-verified biomedical tool-calling dataset.")
+review_app = typer.Typer(no_args_is_help=True, help="Human verification in Label Studio: push, pull, status.")
+app.add_typer(review_app, name="review")
+console = Console()
+ConfigOpt = typer.Option(None, "--config", "-c", help="Config file (default: biocurate.toml or $BIOCURATE_CONFIG).")
+
+# Quiet, offline-friendly Prefect defaults (verified in shared notes); users may override.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_TO_API_ENABLED": "false",
+    "PREFECT_SERVER_LOGGING_LEVEL": "ERROR",
+    "PREFECT_SERVER_UI_ENABLED": "false",
+    "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
+    "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
+
+
+def prefect_env() -> None:
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect"))
+    home.mkdir(parents=True, exist_ok=True)
+
+
+def fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/bold red] {exc}")
+    raise typer.Exit(2)
+
+
+def print_rows(columns: list[str], rows: list, fmt: str = "table", title: str | None = None) -> None:
+    if fmt == "json":
+        typer.echo(json.dumps([dict(zip(columns, r)) for r in rows], default=str, indent=1))
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        table = Table(title=title)
+        for c in columns:
+            table.add_column(c, overflow="fold")
+        for r in rows:
+            table.add_row(*("" if v is None else str(v) for v in r))
+        console.print(table)
+
+
+@app.command()
+def rebuild(
+    config: Optional[Path] = ConfigOpt,
+    transport: Optional[str] = typer.Option(None, help="Override [execute] transport: live, record or replay."),
+    stage: Optional[list[str]] = typer.Option(None, "--stage", help="Run only these stages (repeatable)."),
+) -> None:
+    """Run the rebuild flow (sample, execute, synthesize, judge, quality, review push) as a Prefect flow run."""
+    prefect_env()
+    overrides = {"execute.transport": transport} if transport else None
+    try:
+        load_config(config, overrides)  # fail fast on a bad config, before Prefect starts
+        from flows.rebuild import rebuild as rebuild_flow
+
+        rebuild_flow(config_path=str(config) if config else None, overrides=overrides, stages=stage)
+    except BiocurateError as exc:
+        fail(exc)
+
+
+@app.command()
+def status(config: Optional[Path] = ConfigOpt) -> None:
+    """Show row counts per stage table and per run, and the latest runs."""
+    from biocurate.store import STAGE_TABLES, Store
+
+    try:
+        cfg = load_config(config)
+        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+            rows = [(t, con.execute(f"select count(*) from {t}").fetchall()[0][0]) for t in STAGE_TABLES]
+            print_rows(["table", "rows"], rows, title=f"store {cfg.path(cfg.store.path)}")
+            per_run = con.execute(
+                "select run_id, stage, rows from stage_counts order by run_id desc, stage").fetchall()
+            print_rows(["run", "stage", "rows first written"], per_run, title="rows by the run that wrote them")
+            runs = con.execute(
+                "select run_id, flow, status, started_at, finished_at, config_hash, code_version "
+                "from runs order by started_at desc limit 10").fetchall()
+            print_rows(["run", "flow", "status", "started", "finished", "config", "code"], runs, title="latest runs")
+    except (BiocurateError, FileNotFoundError) as exc:
+        fail(exc)
+
+
+@app.command()
+def sql(
+    query: str = typer.Argument(..., help="SQL text, or a path to a .sql file."),
+    config: Optional[Path] = ConfigOpt,
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+    parquet: Optional[Path] = typer.Option(None, help="Query an exported version's Parquet files instead of the store."),
+) -> None:
+    """Run a read-only SQL query (or .sql file) against the store; writes are refused."""
+    import duckdb
+
+    from biocurate.store import Store
+
+    text = Path(query).read_text() if query.endswith(".sql") and Path(query).exists() else query
+    try:
+        if parquet:
+            con = duckdb.connect()
+            for file in sorted(Path(parquet).glob("*.parquet")):
+                con.execute(f"create view \"{file.stem}\" as select * from read_parquet('{file}')")
+            result = con.execute(text)
+            print_rows([d[0] for d in result.description], result.fetchall(), fmt)
+            return
+        cfg = load_config(config)
+        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+            result = con.execute(text)
+            if result.description is None:
+                return
+            print_rows([d[0] for d in result.description], result.fetchall(), fmt)
+    except duckdb.Error as exc:
+        message = str(exc)
+        if "read-only" in message.lower() or "read only" in message.lower():
+            fail(BiocurateError(f"`biocurate sql` is read-only; the statement tried to write: {message.splitlines()[0]}"))
+        fail(BiocurateError(f"SQL error: {message.splitlines()[0]}"))
+    except (BiocurateError, FileNotFoundError) as exc:
+        fail(exc)
+
+
+@app.command("config")
+def show_config(config: Optional[Path] = ConfigOpt) -> None:
+    """Show the effective configuration (file + defaults + environment), secrets masked."""
+    try:
+        cfg = load_config(config)
+    except BiocurateError as exc:
+        fail(exc)
+    typer.echo(json.dumps(masked(cfg), indent=2, default=str))
+
+
+@app.command()
+def tools(
+    source: Optional[str] = typer.Option(None, help="Only this source: ncbi, ensembl or uniprot."),
+    group: Optional[str] = typer.Option(None, help="Only this tool group."),
+    show: Optional[str] = typer.Option(None, help="Print one function's JSON schema."),
+    coverage: bool = typer.Option(False, help="Report coverage against the published BioTool function list."),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """List the tool catalog, show a function's schema, or report coverage of the published functions."""
+    from biocurate.catalog import load_catalog, published_functions
+
+    cfg = load_config(config)
+    try:
+        catalog = load_catalog(cfg.path(cfg.sample.catalog_dir))
+    except BiocurateError as exc:
+        fail(exc)
+    if show:
+        try:
+            typer.echo(json.dumps(catalog[show].schema(), indent=2))
+        except BiocurateError as exc:
+            fail(exc)
+        return
+    if coverage:
+        published = published_functions(cfg.path(cfg.sample.catalog_dir))
+        missing = sorted(set(published) - set(catalog.tools))
+        typer.echo(f"{len(published) - len(missing)}/{len(published)} published functions present")
+        for name in missing:
+            typer.echo(f"  missing: {name} ({published[name]})")
+        if missing:
+            raise typer.Exit(1)
+        return
+    rows = [(t.source, t.group, t.name, t.function.method, t.category, t.function.description)
+            for t in sorted(catalog, key=lambda t: (t.source, t.group, t.name))
+            if (not source or t.source == source) and (not group or t.group == group)]
+    print_rows(["source", "group", "function", "method", "category", "description"], rows,
+               title=f"{len(rows)} functions")
+
+
+@review_app.command("push")
+def review_push(config: Optional[Path] = ConfigOpt) -> None:
+    """Push quality-checked survivors to Label Studio (idempotent: no duplicate tasks)."""
+    from biocurate import review
+    from biocurate.store import Store
+
+    try:
+        cfg = load_config(config)
+        with Store(cfg.path(cfg.store.path)).open() as con:
+            counts = review.push(cfg, con)
+    except BiocurateError as exc:
+        fail(exc)
+    print_rows(list(counts), [list(counts.values())], title="review push")
+
+
+@review_app.command("pull")
+def review_pull(config: Optional[Path] = ConfigOpt) -> None:
+    """Pull new and updated annotations from Label Studio into the store."""
+    from biocurate import review
+    from biocurate.store import Store
+
+    try:
+        cfg = load_config(config)
+        with Store(cfg.path(cfg.store.path)).open() as con:
+            counts = review.pull(cfg, con)
+    except BiocurateError as exc:
+        fail(exc)
+    print_rows(list(counts), [list(counts.values())], title="review pull")
+
+
+@review_app.command("status")
+def review_status(config: Optional[Path] = ConfigOpt) -> None:
+    """Review counts by state (pending, accepted, rejected, edited, conflicting), annotator and tool."""
+    from biocurate import review
+    from biocurate.store import Store
+
+    try:
+        cfg = load_config(config)
+        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+            tables = review.status(cfg, con)
+    except (BiocurateError, FileNotFoundError) as exc:
+        fail(exc)
+    for title, table in tables.items():
+        rows = table if isinstance(table, list) else list(table.items())
+        if rows and isinstance(rows[0], dict):
+            print_rows(list(rows[0]), [list(r.values()) for r in rows], title=title)
+        else:
+            print_rows(["key", "count"], rows, title=title)
+
+
+@app.command()
+def publish(config: Optional[Path] = ConfigOpt) -> None:
+    """Publish human-accepted items as a new immutable dataset version (splits, formats, manifest, card)."""
+    from biocurate.publish import publish as publish_version
+    from biocurate.store import Store
+
+    try:
+        cfg = load_config(config)
+        with Store(cfg.path(cfg.store.path)).open() as con:
+            result = publish_version(cfg, con)
+    except BiocurateError as exc:
+        fail(exc)
+    for line in result.lines():
+        console.print(line)
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,351 @@
+"""Execute candidate calls: async httpx, per-host rate limits, retries, a response cache.
+
+Every outcome is classified and stored in ``api_responses`` (raw body gzip-compressed, with
+the request fingerprint, status, latency and fetch time); only ``ok`` responses become
+observations. Transports: ``live`` (the real APIs), ``record`` (live, and every response is
+saved into the snapshot) and ``replay`` (answer only from the snapshot; a miss is recorded as
+``replay_miss`` naming the request).
+"""
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import gzip
+import json
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import duckdb
+import httpx
+
+from biocurate.catalog import Catalog, Request, Tool, build_request
+from biocurate.config import Config, secret
+from biocurate.hashing import content_hash, sha256_bytes
+from biocurate.observations import UnexpectedShape, build_observation
+from biocurate.progress import progress
+from biocurate.snapshot import Snapshot, display_url, fingerprint
+from biocurate.store import insert_new, utcnow
+
+OK, OK_EMPTY, API_ERROR, HTTP_ERROR, TIMEOUT, INVALID_BODY, REPLAY_MISS = (
+    "ok", "ok_empty", "api_error", "http_error", "timeout", "invalid_body", "replay_miss")
+# Outcomes that a re-run should not ask again: the server's answer was definite.
+FINAL_OUTCOMES = (OK, OK_EMPTY, API_ERROR, INVALID_BODY)
+RETRY_STATUS = {429, 500, 502, 503, 504}
+RELEASE_HEADERS = ("x-uniprot-release", "x-release", "x-ensembl-release")
+
+
+class ReplayMiss(Exception):
+    pass
+
+
+class ReplayTransport(httpx.AsyncBaseTransport):
+    """Answers from a snapshot folder; never touches the network."""
+
+    def __init__(self, snapshot: Snapshot):
+        self.snapshot = snapshot
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = str(request.url.copy_with(query=None))
+        params = list(request.url.params.multi_items())
+        body = json.loads(request.content) if request.content and request.headers.get(
+            "content-type", "").startswith("application/json") else (
+            dict(httpx.QueryParams(request.content.decode())) if request.content else None)
+        found = self.snapshot.get(fingerprint(request.method, url, params, body))
+        if found is None:
+            raise ReplayMiss(f"no recorded response for {request.method} {display_url(url, params)}")
+        entry, content = found
+        return httpx.Response(entry.status, headers={"content-type": entry.content_type,
+                                                     "x-snapshot-origin": entry.origin},
+                              content=content, request=request)
+
+
+class HostLimiter:
+    """Evenly spaced request slots per host, so no 1 s window exceeds the host's rate."""
+
+    def __init__(self, rate_per_second: float, max_concurrency: int):
+        self.interval = 1.0 / rate_per_second  # 0 for an unlimited (replay) host
+        self.next_slot = 0.0
+        self.lock = asyncio.Lock()
+        self.slots = asyncio.Semaphore(max_concurrency)
+
+    async def wait_turn(self) -> None:
+        async with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_slot)
+            self.next_slot = start + self.interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+    def push_back(self, seconds: float) -> None:
+        """The server asked us to wait (Retry-After): no one on this host goes before then."""
+        self.next_slot = max(self.next_slot, time.monotonic() + seconds)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    parsed = email.utils.parsedate_to_datetime(value)
+    return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def classify(status: int, content_type: str, body: bytes, response_format: str) -> tuple[str, str | None]:
+    """(outcome, error text) of one HTTP answer."""
+    if status >= 400:
+        text = body.decode("utf-8", "replace")[:300]
+        try:
+            text = json.loads(body).get("error", text)
+        except (ValueError, AttributeError):
+            pass
+        return HTTP_ERROR, f"HTTP {status}: {text}".strip()
+    if not body.strip():
+        return OK_EMPTY, "empty body"
+    if response_format == "json" or "json" in content_type:
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            return INVALID_BODY, f"not valid JSON: {exc}"
+        if isinstance(data, dict):
+            if data.get("error") or data.get("ERROR"):
+                return API_ERROR, str(data.get("error") or data.get("ERROR"))[:300]
+            search = data.get("esearchresult")
+            if isinstance(search, dict):
+                if search.get("ERROR"):
+                    return API_ERROR, str(search["ERROR"])[:300]
+                if str(search.get("count", "")) == "0":
+                    return OK_EMPTY, "no hits"
+            if data.get("results") == [] or data == {}:
+                return OK_EMPTY, "no results"
+        if data == []:
+            return OK_EMPTY, "no results"
+        return OK, None
+    text = body.decode("utf-8", "replace")
+    if response_format == "xml":
+        if re.search(r"<ERROR>|<Error>", text):
+            return API_ERROR, re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))[:300].strip()
+        if re.search(r"<Count>0</Count>", text) and "PhraseNotFound" in text:
+            return OK_EMPTY, "no hits (PhraseNotFound)"
+    if response_format == "html" and "QBlastInfoBegin" not in text and re.search(r"[Ee]rror", text):
+        message = re.search(r"Message ID#\d+ Error:[^<]*", text)
+        return API_ERROR, (message.group(0) if message else "BLAST error page")[:300]
+    return OK, None
+
+
+@dataclass
+class Attempt:
+    outcome: str
+    status: int | None = None
+    error: str | None = None
+    content_type: str = ""
+    body: bytes = b""
+    latency_ms: float = 0.0
+    attempts: int = 0
+    release: str | None = None
+
+
+@dataclass
+class Executor:
+    config: Config
+    transport_name: str
+    client: httpx.AsyncClient
+    limiters: dict[str, HostLimiter] = field(default_factory=dict)
+    snapshot: Snapshot | None = None
+
+    def limiter(self, host: str) -> HostLimiter:
+        if host not in self.limiters:
+            if self.transport_name == "replay":  # no network, nothing to be polite to
+                self.limiters[host] = HostLimiter(float("inf"), 64)
+                return self.limiters[host]
+            limit = self.config.execute.hosts.get(host)
+            rate, conc = (limit.rate_per_second, limit.max_concurrency) if limit else (5.0, 4)
+            if host == "eutils.ncbi.nlm.nih.gov" and secret("ncbi_api_key"):
+                rate = max(rate, 10.0)  # NCBI allows 10/s with an API key
+            self.limiters[host] = HostLimiter(rate, conc)
+        return self.limiters[host]
+
+    def wire_params(self, tool: Tool, req: Request) -> list[tuple[str, str]]:
+        params = list(req.params)
+        if tool.source == "ncbi":
+            params += [("tool", self.config.execute.ncbi_tool), ("email", self.config.execute.ncbi_email)]
+            key = secret("ncbi_api_key")
+            if key:
+                params.append(("api_key", key))
+        return params
+
+    async def fetch(self, tool: Tool, req: Request) -> Attempt:
+        ex = self.config.execute
+        host = urlsplit(tool.base_url).hostname or ""
+        limiter = self.limiter(host)
+        url = req.url
+        for original, replacement in ex.base_urls.items():
+            if url.startswith(original):
+                url = replacement.rstrip("/") + url[len(original):]
+        attempt = Attempt(outcome=TIMEOUT)
+        for number in range(1, ex.max_retries + 2):
+            attempt.attempts = number
+            async with limiter.slots:
+                await limiter.wait_turn()
+                started = time.perf_counter()
+                try:
+                    response = await self.client.request(
+                        req.method, url, params=self.wire_params(tool, req), headers=req.headers,
+                        json=req.json_body, data=req.form, timeout=ex.timeout_seconds)
+                    body = response.content
+                except ReplayMiss as exc:
+                    return Attempt(REPLAY_MISS, error=str(exc), attempts=number)
+                except httpx.TimeoutException as exc:
+                    attempt = Attempt(TIMEOUT, error=f"timed out after {ex.timeout_seconds}s ({type(exc).__name__})", attempts=number)
+                    wait = None
+                except httpx.TransportError as exc:
+                    attempt = Attempt(HTTP_ERROR, error=f"connection failed: {type(exc).__name__}: {exc}", attempts=number)
+                    wait = None
+                else:
+                    latency = (time.perf_counter() - started) * 1000
+                    ctype = response.headers.get("content-type", "")
+                    outcome, error = classify(response.status_code, ctype, body, tool.function.response)
+                    release = next((response.headers[h] for h in RELEASE_HEADERS if h in response.headers), None)
+                    attempt = Attempt(outcome, response.status_code, error, ctype, body, latency, number, release)
+                    if response.status_code not in RETRY_STATUS:
+                        if self.snapshot is not None:
+                            self.record(tool, req, response)
+                        return attempt
+                    wait = retry_after_seconds(response.headers.get("retry-after"))
+                    if wait is not None:
+                        limiter.push_back(wait)
+            if number <= ex.max_retries:
+                backoff = min(ex.max_backoff_seconds, ex.backoff_seconds * 2 ** (number - 1))
+                await asyncio.sleep(max(wait or 0.0, backoff * (0.5 + random.random() / 2)))
+        return attempt
+
+    def record(self, tool: Tool, req: Request, response: httpx.Response) -> None:
+        ext = {"json": "json", "xml": "xml", "fasta": "fasta", "html": "html", "tsv": "tsv"}.get(tool.function.response, "txt")
+        key = fingerprint(req.method, req.url, req.params, req.json_body or req.form)
+        self.snapshot.add(method=req.method, url=req.url, params=req.params, body=req.json_body or req.form,
+                          status=response.status_code, content_type=response.headers.get("content-type", ""),
+                          content=response.content, file=f"{tool.source}/{tool.name}__{key[:10]}.{ext}",
+                          origin="real", provenance=f"recorded live {utcnow().isoformat(timespec='seconds')}Z")
+
+
+def make_client(config: Config) -> tuple[httpx.AsyncClient, Snapshot | None]:
+    ex = config.execute
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+    if ex.transport == "replay":
+        snapshot = Snapshot(config.path(ex.snapshot_dir))
+        return httpx.AsyncClient(transport=ReplayTransport(snapshot), limits=limits), None
+    client = httpx.AsyncClient(http2=True, limits=limits, follow_redirects=True,
+                               headers={"User-Agent": "biocurate/0.1 (+https://github.com/biocurate)"})
+    return client, (Snapshot(config.path(ex.snapshot_dir)) if ex.transport == "record" else None)
+
+
+def pending_calls(con: duckdb.DuckDBPyConnection, config: Config) -> list[tuple[str, str, str]]:
+    """Valid calls without a final answer that is still fresh (the response cache)."""
+    cutoff = utcnow() - timedelta(hours=config.execute.cache_max_age_hours)
+    final = ", ".join(f"'{o}'" for o in FINAL_OUTCOMES)
+    return con.execute(
+        f"""
+        select c.call_id, c.function, c.arguments from candidate_calls c
+        where c.valid and not exists (
+            select 1 from api_responses r
+            where r.call_id = c.call_id and r.outcome in ({final}) and r.fetched_at >= ?
+        )
+        order by c.call_id
+        """,
+        [cutoff],
+    ).fetchall()
+
+
+@dataclass
+class ExecuteSummary:
+    requested: int = 0
+    cached: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    observations: int = 0
+    invalid_bodies: dict[str, str] = field(default_factory=dict)
+
+
+def execute_calls(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> ExecuteSummary:
+    """Fetch every pending call in batches; each batch is written before the next starts."""
+    summary = ExecuteSummary()
+    total_valid = con.execute("select count(*) from candidate_calls where valid").fetchall()[0][0]
+    todo = pending_calls(con, config)
+    summary.cached = total_valid - len(todo)
+    size = config.execute.batch_size
+    with progress("execute", len(todo)) as bar:
+        for start in range(0, len(todo), size):
+            batch = todo[start : start + size]
+            rows = asyncio.run(_fetch_batch(config, catalog, batch, run_id))
+            insert_new(con, "api_responses", rows)
+            for row in rows:
+                summary.outcomes[row["outcome"]] = summary.outcomes.get(row["outcome"], 0) + 1
+            summary.requested += len(batch)
+            bar.advance(len(batch))
+    summary.observations = build_observations(config, con, catalog, run_id, summary)
+    return summary
+
+
+async def _fetch_batch(config: Config, catalog: Catalog, batch, run_id: str) -> list[dict]:
+    client, snapshot = make_client(config)
+    executor = Executor(config, config.execute.transport, client, snapshot=snapshot)
+    async with client:
+        async def one(call_id: str, function: str, arguments: str) -> dict:
+            tool = catalog[function]
+            req = build_request(tool, json.loads(arguments))
+            result = await executor.fetch(tool, req)
+            fp = fingerprint(req.method, req.url, req.params, req.json_body or req.form)
+            body_sha = sha256_bytes(result.body) if result.body else None
+            return {
+                "response_id": content_hash("response", fp, result.outcome, result.status, body_sha),
+                "call_id": call_id,
+                "fingerprint": fp,
+                "method": req.method,
+                "url": display_url(req.url, req.params),
+                "status_code": result.status,
+                "outcome": result.outcome,
+                "error": result.error,
+                "content_type": result.content_type,
+                "body": gzip.compress(result.body, mtime=0) if result.body else None,
+                "body_sha256": body_sha,
+                "latency_ms": result.latency_ms,
+                "attempts": result.attempts,
+                "transport": config.execute.transport,
+                "upstream_release": result.release,
+                "fetched_at": utcnow(),
+                "run_id": run_id,
+            }
+        return list(await asyncio.gather(*(one(*call) for call in batch)))
+
+
+def build_observations(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str,
+                       summary: ExecuteSummary) -> int:
+    """Observations for ok responses that have none yet (rebuilt from stored bodies, no refetch)."""
+    rows = con.execute(
+        """
+        select r.response_id, r.call_id, c.function, r.body from api_responses r
+        join candidate_calls c using (call_id)
+        where r.outcome = 'ok'
+          and not exists (select 1 from observations o where o.response_id = r.response_id)
+        """
+    ).fetchall()
+    new, broken = [], []
+    for response_id, call_id, function, body in rows:
+        tool = catalog[function]
+        try:
+            used, text = build_observation(tool.function.observation, tool.function.response,
+                                           gzip.decompress(body), config.execute.observation_max_chars)
+        except UnexpectedShape as exc:
+            broken.append((response_id, f"{function}: unexpected response shape: {exc}"))
+            continue
+        new.append({"observation_id": content_hash("observation", call_id, text), "call_id": call_id,
+                    "response_id": response_id, "text": text, "builder": used, "chars": len(text),
+                    "run_id": run_id})
+    for response_id, reason in broken:
+        # The answer was not what the builder understands: keep it, but never as an observation.
+        con.execute("update api_responses set outcome = 'invalid_body', error = ? where response_id = ?",
+                    [reason, response_id])
+        summary.invalid_bodies[response_id] = reason
+    return insert_new(con, "observations", new)

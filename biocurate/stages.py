@@ -1,0 +1,148 @@
+"""The rebuild's stages as plain functions: rows in from DuckDB, rows out to DuckDB.
+
+Each stage opens the store for writing only while it runs (DuckDB allows one writer), and
+returns a ``StageReport`` for the run summary. ``flows/rebuild.py`` wraps each in a Prefect
+task; tests call them directly.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import duckdb
+
+from biocurate.catalog import Catalog, load_catalog
+from biocurate.config import Config
+from biocurate.errors import ReviewError
+from biocurate.execute import execute_calls
+from biocurate.judge import judge
+from biocurate.quality import run_quality
+from biocurate.sampling import sample_calls
+from biocurate.seeds import load_seeds, species_table
+from biocurate.store import Store, insert_new
+from biocurate.synthesis import synthesize
+
+
+@dataclass
+class StageReport:
+    stage: str
+    rows_in: int = 0
+    rows_new: int = 0
+    reused: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def catalog_for(config: Config) -> Catalog:
+    return load_catalog(config.path(config.sample.catalog_dir))
+
+
+def stage_sample(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
+    """Seeds -> entities; catalog -> tools; entities x templates -> candidate_calls."""
+    report = StageReport("sample")
+    catalog = catalog_for(config)
+    catalog_dir = config.path(config.sample.catalog_dir)
+    tools = [{"function": t.name, "source": t.source, "tool_group": t.group, "database": t.database,
+              "category": t.category, "method": t.function.method, "url_template": t.base_url + t.function.path,
+              "schema_json": json.dumps(t.schema()), "spec_hash": t.spec_hash(), "run_id": run_id} for t in catalog]
+    insert_new(con, "tools", tools)
+    seeds = load_seeds(config.path(config.sample.seeds_dir), catalog_dir)
+    for problem in seeds.problems:
+        report.failures[f"bad seed row: {problem}"] = 1
+    entity_rows = [{**e, "fields": json.dumps(e["fields"]), "run_id": run_id} for e in seeds.entities]
+    insert_new(con, "entities", entity_rows)
+    result = sample_calls(catalog, seeds.entities, species_table(catalog_dir), config.sample)
+    rows = [{**c, "arguments": json.dumps(c["arguments"], sort_keys=True), "run_id": run_id} for c in result.calls]
+    report.rows_in = len(seeds.entities)
+    report.rows_new = insert_new(con, "candidate_calls", rows)
+    report.reused = len(rows) - report.rows_new
+    for call in result.calls:
+        if not call["valid"]:
+            report.failures[f"invalid call: {call['invalid_reason']}"] = 1
+    for reason, count in result.skipped.items():
+        report.notes.append(f"{reason} ({count})")
+    return report
+
+
+def stage_execute(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
+    """Candidate calls -> api_responses (every outcome) -> observations (ok only)."""
+    report = StageReport("execute")
+    summary = execute_calls(config, con, catalog_for(config), run_id)
+    report.rows_in = summary.requested + summary.cached
+    report.reused = summary.cached
+    report.rows_new = summary.observations
+    for outcome, count in summary.outcomes.items():
+        if outcome != "ok":
+            report.failures[f"outcome {outcome}"] = count
+    for reason in summary.invalid_bodies.values():
+        report.failures[f"invalid body: {reason}"] = report.failures.get(f"invalid body: {reason}", 0) + 1
+    report.notes.append(f"{summary.requested} requests ({config.execute.transport}), {summary.cached} answered from the store")
+    return report
+
+
+def stage_synthesize(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
+    """Observed calls -> queries."""
+    summary = synthesize(config, con, catalog_for(config), run_id)
+    return StageReport("synthesize", rows_in=summary.calls, rows_new=summary.queries_new,
+                       reused=summary.reused, failures=summary.failures)
+
+
+def stage_judge(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
+    """Queries -> judgments."""
+    summary = judge(config, con, catalog_for(config), run_id)
+    report = StageReport("judge", rows_in=summary.judged, rows_new=summary.new)
+    report.failures = {f"verdict {v}": n for v, n in summary.verdicts.items() if v != "accept"}
+    return report
+
+
+def stage_quality(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
+    """Queries (+ call, observation, judgment) -> qc_results; survivors view."""
+    summary = run_quality(config, con, catalog_for(config), run_id)
+    report = StageReport("quality", rows_in=summary.checked, rows_new=summary.survivors)
+    report.failures = {f"qc {name}": n for name, n in summary.failing.items() if n}
+    report.notes.append(f"{summary.survivors} survivors in total")
+    return report
+
+
+def stage_review_push(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
+    """Survivors -> Label Studio tasks (review_tasks). Skipped, with the reason, when LS is off."""
+    from biocurate import review
+
+    report = StageReport("review_push")
+    if not config.review.enabled:
+        report.notes.append("review disabled in config ([review] enabled = false)")
+        return report
+    try:
+        counts = review.push(config, con, run_id=run_id)
+    except ReviewError as exc:
+        report.notes.append(f"skipped: {exc}")
+        return report
+    report.rows_in = sum(counts.values())
+    report.rows_new = counts.get("pushed", 0) + counts.get("updated", 0)
+    report.reused = counts.get("unchanged", 0)
+    return report
+
+
+STAGES: dict[str, Callable[[Config, duckdb.DuckDBPyConnection, str], StageReport]] = {
+    "sample": stage_sample,
+    "execute": stage_execute,
+    "synthesize": stage_synthesize,
+    "judge": stage_judge,
+    "quality": stage_quality,
+    "review_push": stage_review_push,
+}
+
+
+def run_stage(name: str, config: Config, run_id: str) -> StageReport:
+    """Open the store for writing, run one stage in it, time it."""
+    started = time.perf_counter()
+    with Store(config.path(config.store.path)).open() as con:
+        report = STAGES[name](config, con, run_id)
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
