@@ -1,0 +1,62 @@
+"""pytest plugin: a real Label Studio server for the session, started through scripts/label_studio.sh.
+
+Going through the script tests it too (install, loopback bind, preset token, health wait). A
+fresh data dir needs about 30 s to start; a missing .venv-ls is installed first (about a minute).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "label_studio.sh"
+TOKEN = "7e57c0de" * 5  # 40 hex characters, local to the test server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LabelStudioServer:
+    url: str
+    token: str
+    port: int
+    data_dir: Path
+
+    def _run(self, command: str, timeout: float = 600) -> str:
+        env = {**os.environ, "LABEL_STUDIO_API_KEY": self.token}
+        done = subprocess.run(
+            [str(SCRIPT), command, "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            env=env, capture_output=True, text=True, timeout=timeout,
+        )
+        if done.returncode != 0 and command != "status":
+            raise RuntimeError(f"label_studio.sh {command} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def start(self) -> str:
+        return self._run("start")
+
+    def stop(self) -> str:
+        return self._run("stop", timeout=60)
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory: pytest.TempPathFactory):
+    port = free_port()
+    server = LabelStudioServer(
+        url=f"http://127.0.0.1:{port}", token=TOKEN, port=port,
+        data_dir=tmp_path_factory.mktemp("label-studio"),
+    )
+    server.start()  # installs .venv-ls through the same script when it is missing
+    try:
+        yield server
+    finally:
+        server.stop()

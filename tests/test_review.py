@@ -1,0 +1,260 @@
+"""biocurate.review against a real Label Studio server (tests/labelstudio.py starts it)."""
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from biocurate import review
+from biocurate.config import Config, ReviewConfig
+from biocurate.errors import ReviewError
+from biocurate.hashing import content_hash
+from biocurate.store import Store, insert_new, utcnow
+
+
+pytestmark = pytest.mark.labelstudio
+
+
+def make_config(url: str, **review_settings) -> Config:
+    title = f"test {uuid.uuid4().hex[:8]}"  # one project per test: tests share the server
+    return Config(review=ReviewConfig(url=url, project_title=title, **review_settings))
+
+
+@pytest.fixture
+def cfg(label_studio, monkeypatch) -> Config:
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.token)
+    return make_config(label_studio.url, batch_size=2)
+
+
+@pytest.fixture
+def con(tmp_path):
+    with Store(tmp_path / "t.duckdb").open() as con:
+        yield con
+
+
+@pytest.fixture
+def client(cfg):
+    return review.connect(cfg)
+
+
+def add_items(con, specs: list[tuple[str, str, float, str]]) -> list[str]:
+    """Insert one surviving query per (function, text, judge score, judge verdict); return ids."""
+    calls, observations, queries, judgments, qc = [], [], [], [], []
+    for function, text, score, verdict in specs:
+        arguments = {"identifier": text.split()[-1].strip("?")}
+        call_id = content_hash(function, arguments)
+        observation_id = content_hash(call_id, "obs")
+        query_id = content_hash(call_id, text, "template", "t1", "v1")
+        calls.append({"call_id": call_id, "function": function, "arguments": json.dumps(arguments),
+                      "template": "t", "database": "NCBI", "tool_group": "esummary",
+                      "category": "gene", "valid": True})
+        observations.append({"observation_id": observation_id, "call_id": call_id,
+                             "response_id": "r", "text": f"{function}: 3 records", "builder": "b",
+                             "chars": 20})
+        queries.append({"query_id": query_id, "call_id": call_id, "observation_id": observation_id,
+                        "text": text, "style": "specific", "generator": "template", "model": "t1",
+                        "prompt_version": "v1"})
+        judgments.append(judgment(query_id, verdict, score))
+        qc.append({"qc_id": content_hash(query_id, "qc"), "item_kind": "query", "item_id": query_id,
+                   "suite": "queries", "expectation": "length", "passed": True,
+                   "severity": "blocking", "qc_config_hash": "h"})
+    for table, rows in [("candidate_calls", calls), ("observations", observations),
+                        ("queries", queries), ("judgments", judgments), ("qc_results", qc)]:
+        insert_new(con, table, rows)
+    return [q["query_id"] for q in queries]
+
+
+def judgment(query_id: str, verdict: str, score: float, model: str = "rules-v1", later: int = 0) -> dict:
+    return {"judgment_id": content_hash(query_id, model, verdict, score), "query_id": query_id,
+            "judge": "rules", "model": model, "prompt_version": "v1", "verdict": verdict,
+            "score": score, "reason": "looks fine", "created_at": utcnow() + timedelta(seconds=later)}
+
+
+SPECS = [
+    ("gene_summary", "What is known about the gene BRCA1?", 0.95, "accept"),
+    ("gene_summary", "Summarise what the literature says about TP53?", 0.9, "accept"),
+    ("gene_summary", "Give me an overview of EGFR?", 0.55, "accept"),
+    ("protein_lookup", "Which protein is encoded by P04637?", 0.8, "accept"),
+    ("protein_lookup", "Tell me about protein Q9Y6K9?", 0.5, "unsure"),
+]
+
+
+def server_tasks(client, cfg) -> list:
+    project = review._project(client, cfg, create=False)
+    return list(client.tasks.list(project=project.id, fields="all"))
+
+
+def annotate(client, task_id: int, verdict: str, user_id: int | None = None, **answers) -> None:
+    result = [{"from_name": "verdict", "to_name": "query", "type": "choices",
+               "value": {"choices": [verdict]}}]
+    if "reject_reason" in answers:
+        result.append({"from_name": "reject_reason", "to_name": "query", "type": "choices",
+                       "value": {"choices": [answers["reject_reason"]]}})
+    for name in ("edited_query", "edited_call"):
+        if name in answers:
+            result.append({"from_name": name, "to_name": "query" if name == "edited_query" else "call",
+                           "type": "textarea", "value": {"text": [answers[name]]}})
+    extra = {"completed_by": user_id} if user_id else {}
+    client.annotations.create(id=task_id, result=result, **extra)
+
+
+def task_of(con, query_id: str) -> int:
+    return con.execute("select task_id from review_tasks where query_id = ?", [query_id]).fetchall()[0][0]
+
+
+def test_push_is_prioritised_and_idempotent(cfg, con, client):
+    ids = add_items(con, SPECS)
+    assert review.push(cfg, con, run_id="r1") == {"pushed": 5, "updated": 0, "unchanged": 0}
+    tasks = sorted(server_tasks(client, cfg), key=lambda t: t.id)
+    assert sorted(t.data["ext_id"] for t in tasks) == sorted(ids)
+    # Least-sure judge verdicts on the least covered tool come first.
+    assert tasks[0].data["query"] == "Tell me about protein Q9Y6K9?"
+    assert [t.data["priority"] for t in tasks] == sorted((t.data["priority"] for t in tasks), reverse=True)
+    assert tasks[1].predictions[0].model_version == "rules-v1"
+    recorded = con.execute("select count(*), count(distinct task_id), min(run_id) from review_tasks").fetchall()[0]
+    assert recorded == (5, 5, "r1")
+
+    assert review.push(cfg, con) == {"pushed": 0, "updated": 0, "unchanged": 5}
+    assert len(server_tasks(client, cfg)) == 5
+
+
+def test_push_heals_a_crash_between_import_and_record(cfg, con, client):
+    add_items(con, SPECS[:3])
+    review.push(cfg, con)
+    con.execute("delete from review_tasks")  # as if the process died right after importing
+    assert review.push(cfg, con) == {"pushed": 0, "updated": 0, "unchanged": 3}
+    assert con.execute("select count(*) from review_tasks").fetchall()[0][0] == 3
+    assert len(server_tasks(client, cfg)) == 3
+
+
+def test_changed_item_updates_its_task(cfg, con, client):
+    first, *_ = add_items(con, SPECS[:2])
+    review.push(cfg, con)
+    task_id = task_of(con, first)
+    before = con.execute("select content_hash from review_tasks where query_id = ?", [first]).fetchall()
+    insert_new(con, "judgments", [judgment(first, "reject", 0.2, model="judge-v2", later=60)])
+
+    assert review.push(cfg, con) == {"pushed": 0, "updated": 1, "unchanged": 1}
+    tasks = {t.data["ext_id"]: t for t in server_tasks(client, cfg)}
+    assert len(tasks) == 2 and tasks[first].id == task_id
+    assert "judge-v2: reject" in tasks[first].data["judge"]
+    assert "judge-v2" in [p.model_version for p in tasks[first].predictions]
+    after = con.execute("select content_hash from review_tasks where query_id = ?", [first]).fetchall()
+    assert after != before
+
+
+def test_pull_stores_annotations_and_their_updates(cfg, con, client):
+    first, second = add_items(con, SPECS[:2])
+    review.push(cfg, con)
+    annotate(client, task_of(con, first), "reject", reject_reason="unnatural_phrasing")
+
+    counts = review.pull(cfg, con, run_id="p1")
+    assert counts["new"] == 1 and counts["edits"] == 0
+    row = con.sql("select * from annotations").pl().to_dicts()[0]
+    assert row["query_id"] == first and row["verdict"] == "reject"
+    assert row["reject_reason"] == "unnatural_phrasing"
+    assert row["annotator"] == "admin@biocurate.local" and row["run_id"] == "p1"
+    assert review.pull(cfg, con)["new"] == 0  # nothing new since the last pull
+
+    # An annotation changed in Label Studio arrives as a new version; the latest one counts.
+    client.annotations.update(id=row["ls_annotation_id"], result=[
+        {"from_name": "verdict", "to_name": "query", "type": "choices", "value": {"choices": ["accept"]}}])
+    assert review.pull(cfg, con)["new"] == 1
+    states = dict(con.execute("select query_id, state from review_status").fetchall())
+    assert states == {first: "accepted", second: "pending"}
+
+
+def test_edit_round_trip_creates_a_child_query(cfg, con, client):
+    (first,) = add_items(con, SPECS[:1])
+    review.push(cfg, con)
+    annotate(client, task_of(con, first), "accept_with_edit",
+             edited_query="What does the literature say about BRCA1?",
+             edited_call='{"name": "gene_summary", "arguments": {"identifier": "BRCA1"}}')
+
+    assert review.pull(cfg, con)["edits"] == 1
+    stored = con.sql("select edited_query, edited_call from annotations").pl().to_dicts()[0]
+    assert json.loads(stored["edited_call"])["arguments"] == {"identifier": "BRCA1"}
+    child = con.sql("select * from queries where parent_query_id is not null").pl().to_dicts()
+    original = con.sql(f"select * from queries where query_id = '{first}'").pl().to_dicts()[0]
+    assert len(child) == 1
+    child = child[0]
+    assert child["parent_query_id"] == first and child["text"] == stored["edited_query"]
+    assert (child["generator"], child["model"], child["prompt_version"]) == (
+        "human_edit", "admin@biocurate.local", "review")
+    for column in ("call_id", "observation_id", "style"):
+        assert child[column] == original[column]
+    assert review.pull(cfg, con)["edits"] == 0
+
+
+def test_conflicts_resolve_by_the_configured_rule(cfg, con, client):
+    split, outvoted, agreed = add_items(con, SPECS[:3])
+    review.push(cfg, con)
+    users = [client.users.create(email=f"rev{i}-{uuid.uuid4().hex[:6]}@biocurate.local",
+                                 username=f"rev{i}-{uuid.uuid4().hex[:6]}") for i in range(3)]
+    votes = {split: ["accept", "reject"], outvoted: ["accept", "accept", "reject"],
+             agreed: ["accept", "accept"]}
+    for query_id, verdicts in votes.items():
+        for user, verdict in zip(users, verdicts):
+            annotate(client, task_of(con, query_id), verdict, user_id=user.id)
+
+    counts = review.pull(cfg, con)
+    assert counts["multi_annotated"] == 3 and counts["agreement"] == pytest.approx(1 / 3)
+
+    any_reject = review.resolved_verdicts(cfg, con)
+    assert dict(any_reject.select("query_id", "state").iter_rows()) == {
+        split: "rejected", outvoted: "rejected", agreed: "accepted"}
+    assert dict(any_reject.select("query_id", "conflicting").iter_rows()) == {
+        split: True, outvoted: True, agreed: False}
+
+    majority = cfg.model_copy(update={"review": cfg.review.model_copy(update={"resolve": "majority"})})
+    assert dict(review.resolved_verdicts(majority, con).select("query_id", "state").iter_rows()) == {
+        split: "conflicting", outvoted: "accepted", agreed: "accepted"}
+
+    report = review.status(majority, con)
+    assert report["states"] == {"not_pushed": 0, "conflicting": 1, "accepted": 2}
+    assert sorted(a["annotations"] for a in report["annotators"]) == [1, 3, 3]
+    assert report["tools"] == [{"function": "gene_summary", "accepted": 2, "conflicting": 1}]
+
+
+def test_server_stopping_mid_push_resumes_without_duplicates(cfg, con, client, label_studio, monkeypatch):
+    add_items(con, SPECS)  # 5 items, batch_size 2: three imports
+    real_record = review._record
+    batches = []
+
+    def record_then_stop(con_, project_id, items, run_id):
+        real_record(con_, project_id, items, run_id)
+        if items:
+            batches.append(len(items))
+            if len(batches) == 1:
+                label_studio.stop()  # the server goes away after the first batch
+
+    monkeypatch.setattr(review, "_record", record_then_stop)
+    try:
+        with pytest.raises(ReviewError, match="not reachable.*label_studio.sh start.*push again"):
+            review.push(cfg, con)
+    finally:
+        label_studio.start()
+    assert con.execute("select count(*) from review_tasks").fetchall()[0][0] == 2
+
+    monkeypatch.setattr(review, "_record", real_record)
+    assert review.push(cfg, con) == {"pushed": 3, "updated": 0, "unchanged": 2}
+    tasks = server_tasks(client, cfg)
+    assert len(tasks) == 5 and len({t.data["ext_id"] for t in tasks}) == 5
+
+
+def test_unreachable_server_and_wrong_token_say_what_to_do(label_studio, monkeypatch):
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.token)
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    with pytest.raises(ReviewError, match="not reachable.*scripts/label_studio.sh start"):
+        review.connect(make_config(f"http://127.0.0.1:{closed}"))
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "0" * 40)
+    with pytest.raises(ReviewError, match="rejected the token.*LABEL_STUDIO_API_KEY"):
+        review.connect(make_config(label_studio.url))
+    monkeypatch.delenv("LABEL_STUDIO_API_KEY")
+    with pytest.raises(ReviewError, match="LABEL_STUDIO_API_KEY is not set"):
+        review.connect(make_config(label_studio.url))
