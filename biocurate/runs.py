@@ -5,6 +5,7 @@ import json
 import uuid
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from biocurate.config import Config
@@ -52,8 +53,8 @@ def print_summary(run_id: str, reports: list[dict], console: Console | None = No
     for column in ("stage", "in", "new", "reused", "failed", "top failure reasons", "seconds"):
         table.add_column(column, overflow="fold", justify="right" if column in ("in", "new", "reused", "failed", "seconds") else "left")
     for row in summary_rows(reports):
-        table.add_row(*(str(v) for v in row.values()))
+        table.add_row(*(escape(str(v)) for v in row.values()))
     console.print(table)
     for r in reports:
         for note in r.get("notes", []):
-            console.print(f"  [dim]{r['stage']}:[/dim] {note}")
+            console.print(f"  [dim]{r['stage']}:[/dim] {escape(note)}")

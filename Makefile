@@ -1,0 +1,42 @@
+# biocurate: two commands from a fresh machine.
+#   make demo   set everything up and run the main job offline on the bundled demo data
+#   make test   set everything up and run the whole test suite (starts its own services)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export HOME ?= /root
+export PREFECT_HOME ?= $(CURDIR)/data/out/prefect
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
+
+.PHONY: demo test install label-studio label-studio-stop bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+# Label Studio lives in its own virtualenv (.venv-ls): in ours it would break Prefect.
+label-studio:
+	scripts/label_studio.sh start
+
+label-studio-stop:
+	scripts/label_studio.sh stop
+
+demo: install
+	@mkdir -p $(PREFECT_HOME)
+	scripts/demo.sh
+
+test: install
+	@mkdir -p $(PREFECT_HOME)
+	scripts/label_studio.sh install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/executor.py
+
+clean:
+	rm -rf data/out

@@ -1,0 +1,52 @@
+"""Shared fixtures: quiet, isolated Prefect; a store per test; the demo config."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Before Prefect is imported anywhere: an isolated home, no telemetry, caches that do not
+# leak between sessions, and the 90 s ephemeral-server start timeout this 2-core machine needs.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="biocurate-prefect-")
+os.environ.update({
+    "PREFECT_HOME": _PREFECT_HOME,
+    "PREFECT_RESULTS_LOCAL_STORAGE_PATH": os.path.join(_PREFECT_HOME, "storage"),
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_TO_API_ENABLED": "false",
+    "PREFECT_SERVER_LOGGING_LEVEL": "ERROR",
+    "PREFECT_SERVER_UI_ENABLED": "false",
+    "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
+    "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+})
+for secret_var in ("BIOCURATE_LLM_API_KEY", "BIOCURATE_JUDGE_API_KEY", "NCBI_API_KEY", "BIOCURATE_CONFIG",
+                   "BIOCURATE_STORE"):
+    os.environ.pop(secret_var, None)
+
+pytest_plugins = ["tests.labelstudio"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def demo_config(tmp_path):
+    """The shipped config (demo seeds, catalog, snapshot) with the store in a temp folder."""
+    from biocurate.config import load_config
+
+    return load_config(ROOT / "biocurate.toml", overrides={
+        "store.path": str(tmp_path / "store.duckdb"),
+        "review.enabled": False,
+        "publish.out_dir": str(tmp_path / "versions"),
+        "quality.data_docs_dir": str(tmp_path / "data_docs"),
+    })

@@ -1,0 +1,85 @@
+"""Migrations (fresh and upgrade) and idempotent inserts."""
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+
+from biocurate.errors import StoreLockedError
+from biocurate.store import SQL_DIR, STAGE_TABLES, Store, insert_new, migrate
+
+
+def test_fresh_database_gets_every_stage_table(tmp_path):
+    with Store(tmp_path / "s.duckdb").open() as con:
+        tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+        applied = con.execute("select name from schema_migrations order by version").fetchall()
+    assert set(STAGE_TABLES) <= tables
+    assert applied[0][0] == "001_core.sql"
+    assert {"survivors", "rejection_reasons", "tool_coverage", "stage_counts", "review_status"} <= tables
+
+
+def test_rerunning_migrations_applies_nothing(tmp_path):
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    first = migrate(con)
+    assert first  # something was applied the first time
+    assert migrate(con) == []
+    assert con.execute("select count(*) from schema_migrations").fetchall()[0][0] == len(first)
+
+
+def test_newer_schema_file_migrates_an_old_database(tmp_path):
+    old_sql = tmp_path / "old"
+    shutil.copytree(SQL_DIR, old_sql)
+    newer = sorted((old_sql / "schema").glob("*.sql"))[-1]
+    number = int(newer.name[:3])
+    path = tmp_path / "s.duckdb"
+    con = duckdb.connect(str(path))
+    migrate(con, old_sql)
+    con.execute("insert into runs (run_id, flow, started_at, status, config_hash, code_version) "
+                "values ('r1', 'rebuild', now(), 'completed', 'c', 'v')")
+    (old_sql / "schema" / f"{number + 1:03d}_add_note.sql").write_text("alter table runs add column note varchar;")
+    assert migrate(con, old_sql) == [f"{number + 1:03d}_add_note.sql"]
+    assert con.execute("select run_id, note from runs").fetchall() == [("r1", None)]
+
+
+def test_failed_migration_leaves_previous_version(tmp_path):
+    sql = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql)
+    (sql / "schema" / "900_broken.sql").write_text("create table half (x int); select * from no_such_table;")
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    with pytest.raises(duckdb.Error):
+        migrate(con, sql)
+    assert con.execute("select count(*) from schema_migrations where version = 900").fetchall()[0][0] == 0
+    assert not con.execute("select * from information_schema.tables where table_name = 'half'").fetchall()
+
+
+def test_insert_new_is_idempotent(tmp_path):
+    rows = [{"entity_id": "e1", "entity_type": "gene", "label": "TP53", "fields": "{}", "source": "test"},
+            {"entity_id": "e2", "entity_type": "gene", "label": "BRCA2", "fields": "{}", "source": "test"}]
+    with Store(tmp_path / "s.duckdb").open() as con:
+        assert insert_new(con, "entities", rows) == 2
+        assert insert_new(con, "entities", rows) == 0
+        assert insert_new(con, "entities", rows + [{**rows[0], "entity_id": "e3"}]) == 1
+        # the same key twice within one batch is one row
+        assert insert_new(con, "entities", [{**rows[0], "entity_id": "e4"}] * 2) == 1
+        assert con.execute("select count(*) from entities").fetchall()[0][0] == 4
+
+
+def test_locked_store_says_who_holds_it(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "s.duckdb"
+    Store(path).open().__enter__().close()
+    holder = subprocess.Popen([sys.executable, "-c",
+                               f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ready', flush=True); time.sleep(30)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreLockedError, match=rf"locked by process {holder.pid}"):
+            with Store(path).open(read_only=True):
+                pass
+    finally:
+        holder.kill()
+        time.sleep(0.1)
