@@ -35,8 +35,7 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option: $1" >&2; usage ;;
     esac
 done
-mkdir -p "$DATA_DIR"
-DATA_DIR="$(cd "$DATA_DIR" && pwd)"
+[ "$cmd" = install ] || { mkdir -p "$DATA_DIR"; DATA_DIR="$(cd "$DATA_DIR" && pwd)"; }
 PID_FILE="$DATA_DIR/label-studio.pid"
 PORT_FILE="$DATA_DIR/label-studio.port"   # so stop/status/start-again know the running port
 LOG_FILE="$DATA_DIR/label-studio.log"
