@@ -61,6 +61,8 @@ class ExecuteConfig(Section):
     cache_max_age_hours: float = Field(24 * 30, ge=0)
     observation_max_chars: int = Field(2000, ge=200)
     batch_size: int = Field(200, ge=1)
+    # Aim a little under each host's limit: request arrival jitters, the server counts arrivals.
+    rate_safety: float = Field(0.92, gt=0, le=1)
     ncbi_email: str = "biocurate@example.org"
     ncbi_tool: str = "biocurate"
     hosts: dict[str, HostLimit] = Field(

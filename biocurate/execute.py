@@ -165,7 +165,7 @@ class Executor:
             rate, conc = (limit.rate_per_second, limit.max_concurrency) if limit else (5.0, 4)
             if host == "eutils.ncbi.nlm.nih.gov" and secret("ncbi_api_key"):
                 rate = max(rate, 10.0)  # NCBI allows 10/s with an API key
-            self.limiters[host] = HostLimiter(rate, conc)
+            self.limiters[host] = HostLimiter(rate * self.config.execute.rate_safety, conc)
         return self.limiters[host]
 
     def wire_params(self, tool: Tool, req: Request) -> list[tuple[str, str]]:
@@ -182,7 +182,8 @@ class Executor:
         host = urlsplit(tool.base_url).hostname or ""
         limiter = self.limiter(host)
         url = req.url
-        for original, replacement in ex.base_urls.items():
+        # A replayed snapshot is keyed by the real URLs; overrides point live traffic elsewhere.
+        for original, replacement in ex.base_urls.items() if self.transport_name != "replay" else ():
             if url.startswith(original):
                 url = replacement.rstrip("/") + url[len(original):]
         attempt = Attempt(outcome=TIMEOUT)
