@@ -43,6 +43,7 @@ def rule_checks(text: str, function: str, idents: list[str], observation: str, p
 class JudgeSummary:
     judged: int = 0
     new: int = 0
+    requests: int = 0  # LLM requests actually sent
     verdicts: dict[str, int] = field(default_factory=dict)
 
 

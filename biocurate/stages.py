@@ -89,8 +89,11 @@ def stage_execute(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -
 def stage_synthesize(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
     """Observed calls -> queries."""
     summary = synthesize(config, con, catalog_for(config), run_id)
-    return StageReport("synthesize", rows_in=summary.calls, rows_new=summary.queries_new,
-                       reused=summary.reused, failures=summary.failures)
+    report = StageReport("synthesize", rows_in=summary.calls, rows_new=summary.queries_new,
+                         reused=summary.reused, failures=summary.failures)
+    gen = config.synthesis.generator
+    report.notes.append(f"generator {gen.provider}/{gen.model}: {summary.requests} LLM requests")
+    return report
 
 
 def stage_judge(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
@@ -98,6 +101,8 @@ def stage_judge(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> 
     summary = judge(config, con, catalog_for(config), run_id)
     report = StageReport("judge", rows_in=summary.judged, rows_new=summary.new)
     report.failures = {f"verdict {v}": n for v, n in summary.verdicts.items() if v != "accept"}
+    cfg = config.synthesis.judge
+    report.notes.append(f"judge {cfg.provider}/{cfg.model}: {summary.requests} LLM requests")
     return report
 
 

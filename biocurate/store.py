@@ -35,8 +35,10 @@ PRIMARY_KEYS = {
     "annotations": ["annotation_id"],
     "dataset_versions": ["version_id"],
     "dataset_items": ["version_id", "item_id"],
+    "llm_calls": ["prompt_hash"],
+    "generation_failures": ["failure_id"],
 }
-STAGE_TABLES = list(PRIMARY_KEYS)
+STAGE_TABLES = [t for t in PRIMARY_KEYS if t not in ("llm_calls", "generation_failures")]
 
 
 def utcnow() -> datetime:

@@ -49,14 +49,18 @@ def question_context(tool: Tool, arguments: dict, entity_fields: dict | None, sp
     return ctx
 
 
-def template_questions(tool: Tool, call_id: str, ctx: dict, k: int, seed: int) -> list[tuple[str, str]]:
-    """k (style, text) pairs; styles alternate broad/specific; templates chosen by hash, distinct."""
+def template_questions(tool: Tool, rank: int, ctx: dict, k: int, seed: int) -> list[tuple[str, str]]:
+    """k (style, text) pairs; styles alternate broad/specific.
+
+    The template is picked by the call's rank among its function's calls, so that calls of
+    one function use different phrasings (rotation) rather than colliding by chance.
+    """
     out: list[tuple[str, str]] = []
     for i in range(k):
         style = STYLES[i % 2]
         options = list(getattr(tool.function.questions, style))
-        options.sort(key=lambda t: unit(seed, call_id, style, t))
-        for template in options:
+        start = (rank * ((k + 1) // 2) + i // 2 + int(unit(seed, tool.name, style) * len(options))) % len(options)
+        for template in options[start:] + options[:start]:
             try:
                 text = fill(template, ctx)
             except MissingField:
@@ -72,6 +76,7 @@ class SynthesisSummary:
     calls: int = 0
     queries_new: int = 0
     reused: int = 0
+    requests: int = 0  # LLM requests actually sent (0 when answered from the cache)
     failures: dict[str, int] = field(default_factory=dict)
 
 
@@ -103,6 +108,9 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
 
         return synthesize_with_llm(config, con, catalog, run_id, todo, summary)
     species = species_table(config.path(config.sample.catalog_dir))
+    ranks = {cid: rank for cid, rank in con.execute(
+        "select call_id, row_number() over (partition by function order by call_id) - 1 "
+        "from candidate_calls where call_id in (select call_id from observations)").fetchall()}
     rows = []
     for call_id, function, arguments, fields, observation_id, _ in todo:
         tool = catalog[function]
@@ -113,7 +121,7 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
         args = json.loads(arguments)
         ctx = question_context(tool, args, json.loads(fields) if fields else None, species)
         version = template_version(tool)
-        for style, text in template_questions(tool, call_id, ctx, config.synthesis.queries_per_call, gen.seed):
+        for style, text in template_questions(tool, ranks[call_id], ctx, config.synthesis.queries_per_call, gen.seed):
             rows.append({
                 "query_id": content_hash("query", call_id, text, "template", gen.model, version),
                 "call_id": call_id, "observation_id": observation_id, "text": text, "style": style,

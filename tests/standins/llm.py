@@ -1,0 +1,91 @@
+"""A loopback OpenAI-compatible chat completions server with scripted behaviours.
+
+It answers POST /v1/chat/completions like the real API (choices, message, usage). By default it
+writes plausible questions that keep the identifiers the prompt asks for, and accepting
+judgments; `mode` switches to fenced JSON, a malformed first answer (then a good repair), an
+always-malformed answer, or a 500 before answering.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class LLMStandIn:
+    mode: str = "ok"  # ok | fenced | malformed_then_ok | always_malformed | error_once
+    requests: list[dict] = field(default_factory=list)
+    _errors_left: int = 1
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> "LLMStandIn":
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                status, payload = stand_in.answer(self.path, body, self.headers.get("authorization"))
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def content_for(self, messages: list[dict]) -> str:
+        prompt = messages[-1]["content"]
+        if "previous answer was not valid JSON" in prompt:
+            if self.mode == "always_malformed":
+                return "Sorry, here it is: queries = [broad, specific]"
+            return self.good_answer(messages[0]["content"])
+        if self.mode in ("malformed_then_ok", "always_malformed"):
+            return "Here are the questions: {queries: [broad question, specific question"
+        answer = self.good_answer(prompt)
+        return f"```json\n{answer}\n```" if self.mode == "fenced" else answer
+
+    def good_answer(self, prompt: str) -> str:
+        if "You judge training data" in prompt:
+            return json.dumps({"verdict": "accept", "score": 0.9, "reason": "the data answers the question"})
+        found = re.search(r"exactly as written \(same case and punctuation\): (.*)", prompt)
+        idents = found.group(1).strip() if found else "(none)"
+        subject = "this entry" if idents == "(none)" else idents
+        return json.dumps({"queries": [
+            {"style": "broad", "text": f"What is currently known about {subject} in the literature and databases?"},
+            {"style": "specific", "text": f"Which exact records and values are reported for {subject}?"}]})
+
+    def answer(self, path: str, body: dict, auth: str | None):
+        with self._lock:
+            self.requests.append({"path": path, "body": body, "auth": auth})
+            if self.mode == "error_once" and self._errors_left:
+                self._errors_left -= 1
+                return 500, {"error": {"message": "overloaded"}}
+        if not path.endswith("/chat/completions"):
+            return 404, {"error": {"message": "not found"}}
+        prompt = " ".join(m["content"] for m in body["messages"])
+        content = self.content_for(body["messages"])
+        usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(content.split()),
+                 "total_tokens": len(prompt.split()) + len(content.split())}
+        return 200, {"id": "chatcmpl-standin", "object": "chat.completion", "model": body["model"],
+                     "choices": [{"index": 0, "finish_reason": "stop",
+                                  "message": {"role": "assistant", "content": content}}],
+                     "usage": usage}

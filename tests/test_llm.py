@@ -1,0 +1,131 @@
+"""Synthesis and judging through an OpenAI-compatible endpoint (a loopback stand-in)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from biocurate.catalog import load_catalog
+from biocurate.config import load_config
+from biocurate.hashing import content_hash
+from biocurate.judge import judge
+from biocurate.llm import ReplyError, load_prompt, parse_json_reply, parse_judgment, parse_queries
+from biocurate.store import Store, insert_new
+from biocurate.synthesis import synthesize
+from tests.conftest import ROOT
+from tests.standins.llm import LLMStandIn
+
+CALLS = [("lookup_by_symbol", {"species": "homo_sapiens", "symbol": "BRCA2"}),
+         ("lookup_by_symbol", {"species": "homo_sapiens", "symbol": "TP53"})]
+
+
+@pytest.fixture
+def llm():
+    server = LLMStandIn().start()
+    yield server
+    server.stop()
+
+
+def make_config(tmp_path, llm):
+    model = {"provider": "openai", "base_url": llm.base_url, "model": "standin-1",
+             "price_per_million_prompt": 2.0, "price_per_million_completion": 8.0, "max_retries": 2}
+    return load_config(ROOT / "biocurate.toml", overrides={
+        "store.path": str(tmp_path / "s.duckdb"),
+        "synthesis.generator": model, "synthesis.judge": {**model, "model": "standin-judge"}})
+
+
+def seed_observed_calls(con):
+    for function, args in CALLS:
+        call_id = content_hash("call", function, args)
+        insert_new(con, "candidate_calls", [{"call_id": call_id, "function": function, "arguments": json.dumps(args),
+                                             "template": "t", "database": "Ensembl", "tool_group": "lookup",
+                                             "category": "genomics", "valid": True}])
+        text = json.dumps({"id": "ENSG00000139618", "display_name": args["symbol"], "seq_region_name": "13"})
+        insert_new(con, "observations", [{"observation_id": content_hash("obs", call_id), "call_id": call_id,
+                                          "response_id": "r", "text": text, "builder": "ensembl_lookup",
+                                          "chars": len(text)}])
+
+
+def test_queries_and_judgments_are_stored_with_accounting_and_cached(tmp_path, llm, monkeypatch):
+    monkeypatch.setenv("BIOCURATE_LLM_API_KEY", "sk-test-secret-123")
+    cfg = make_config(tmp_path, llm)
+    catalog = load_catalog()
+    with Store(cfg.store.path).open() as con:
+        seed_observed_calls(con)
+        first = synthesize(cfg, con, catalog, "r1")
+        judged = judge(cfg, con, catalog, "r1")
+        queries = con.execute("select text, generator, model, prompt_version, temperature, seed from queries").fetchall()
+        calls = con.execute("select purpose, prompt_tokens, completion_tokens, cost_usd, request from llm_calls").fetchall()
+        verdicts = con.execute("select verdict, score, model from judgments").fetchall()
+    assert first.queries_new == 4 and first.requests == 2
+    assert judged.new == 4 and judged.requests == 4
+    assert {q[1:4] for q in queries} == {("openai", "standin-1", load_prompt(ROOT / "prompts", "generate_v1").version)}
+    assert all("BRCA2" in q[0] or "TP53" in q[0] for q in queries)
+    assert all(q[4] == 0.7 and q[5] == 7 for q in queries)
+    assert len(calls) == 6 and all(c[1] > 0 and c[2] > 0 for c in calls)
+    expected = (calls[0][1] * 2.0 + calls[0][2] * 8.0) / 1e6
+    assert calls[0][3] == pytest.approx(expected)
+    assert set(verdicts) == {("accept", 0.9, "standin-judge")}
+    # the key travels only in the Authorization header, never into the store
+    assert llm.requests[0]["auth"] == "Bearer sk-test-secret-123"
+    assert not any("sk-test-secret-123" in c[4] for c in calls)
+
+    served = len(llm.requests)
+    with Store(cfg.store.path).open() as con:
+        con.execute("delete from queries; delete from judgments")  # force both stages to redo their work
+        again = synthesize(cfg, con, catalog, "r2")
+        rejudged = judge(cfg, con, catalog, "r2")
+    assert len(llm.requests) == served  # identical prompts: answered from the cache
+    assert again.queries_new == 4 and again.requests == 0 and rejudged.requests == 0
+
+
+def test_fenced_json_and_a_500_are_handled(tmp_path, llm):
+    llm.mode = "fenced"
+    cfg = make_config(tmp_path, llm)
+    with Store(cfg.store.path).open() as con:
+        seed_observed_calls(con)
+        llm.mode, llm._errors_left = "error_once", 1
+        summary = synthesize(cfg, con, load_catalog(), "r1")
+    assert summary.queries_new == 4
+
+
+def test_malformed_answer_is_repaired(tmp_path, llm):
+    llm.mode = "malformed_then_ok"
+    cfg = make_config(tmp_path, llm)
+    with Store(cfg.store.path).open() as con:
+        seed_observed_calls(con)
+        summary = synthesize(cfg, con, load_catalog(), "r1")
+        purposes = sorted(r[0] for r in con.execute("select purpose from llm_calls").fetchall())
+    assert summary.queries_new == 4
+    assert purposes == ["generate", "generate", "repair", "repair"]
+
+
+def test_unrepairable_answer_is_a_failure_with_raw_text_not_a_query(tmp_path, llm):
+    llm.mode = "always_malformed"
+    cfg = make_config(tmp_path, llm)
+    with Store(cfg.store.path).open() as con:
+        seed_observed_calls(con)
+        summary = synthesize(cfg, con, load_catalog(), "r1")
+        failures = con.execute("select stage, reason, raw_text from generation_failures").fetchall()
+        n_queries = con.execute("select count(*) from queries").fetchall()[0][0]
+    assert n_queries == 0
+    assert len(failures) == 2 and summary.failures
+    assert all(f[0] == "synthesize" and "unparseable" in f[1] and "queries" in f[2] for f in failures)
+
+
+def test_render_and_parse_are_separate_and_strict():
+    prompt = load_prompt(ROOT / "prompts", "generate_v1")
+    text = prompt.render(k=2, styles="broad, specific", identifiers="BRCA2", examples="",
+                         description="d", call="{}", observation="{}")
+    assert "BRCA2" in text and "{" in text and "{k}" not in text
+    assert parse_json_reply('sure! {"queries": []} hope it helps') == {"queries": []}
+    assert parse_json_reply('```json\n{"a": 1}\n```') == {"a": 1}
+    with pytest.raises(ReplyError):
+        parse_json_reply("no json here")
+    with pytest.raises(ReplyError):
+        parse_queries({"queries": [{"style": "broad"}]}, 2)
+    with pytest.raises(ReplyError):
+        parse_judgment({"verdict": "maybe", "score": 0.5})
+    with pytest.raises(ReplyError):
+        parse_judgment({"verdict": "accept", "score": 3})
+    assert parse_judgment({"verdict": "reject", "score": "0.2", "reason": "x"}) == ("reject", 0.2, "x")
