@@ -18,6 +18,7 @@ from biocurate.config import Config
 from biocurate.errors import ReviewError
 from biocurate.execute import execute_calls
 from biocurate.judge import judge
+from biocurate.log import event, get_logger
 from biocurate.quality import run_quality
 from biocurate.sampling import sample_calls
 from biocurate.seeds import load_seeds, species_table
@@ -144,10 +145,16 @@ STAGES: dict[str, Callable[[Config, duckdb.DuckDBPyConnection, str], StageReport
 }
 
 
+LOG = get_logger("stages")
+
+
 def run_stage(name: str, config: Config, run_id: str) -> StageReport:
     """Open the store for writing, run one stage in it, time it."""
     started = time.perf_counter()
+    event(LOG, "stage started", stage=name, run_id=run_id)
     with Store(config.path(config.store.path)).open() as con:
         report = STAGES[name](config, con, run_id)
     report.seconds = round(time.perf_counter() - started, 3)
+    event(LOG, "stage finished", stage=name, run_id=run_id, rows_in=report.rows_in, new=report.rows_new,
+          reused=report.reused, failed=sum(report.failures.values()), seconds=report.seconds)
     return report
