@@ -75,6 +75,20 @@ class Questions(Spec):
     specific: list[str] = Field(min_length=1)
 
 
+class Discovery(Spec):
+    """Entities a response reveals (live expansion): they become seeds of the next rebuild.
+
+    ``each`` is a dotted path to a list (or object) in the JSON response ("" for the root);
+    ``fields`` maps entity fields to a dotted path inside each item, to "{argument}" (a value
+    of the call's arguments) or to "=literal".
+    """
+
+    entity: str
+    each: str = ""
+    fields: dict[str, str]
+    limit: int = Field(20, ge=1)
+
+
 class Function(Spec):
     name: str
     method: Literal["GET", "POST"] = "GET"
@@ -88,6 +102,7 @@ class Function(Spec):
     sample: SampleTemplate | None = None
     questions: Questions | None = None
     blast: bool = False  # NCBI BLAST submit/poll protocol
+    discovers: list[Discovery] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _path_params_exist(self) -> "Function":

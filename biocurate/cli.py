@@ -139,6 +139,71 @@ def sql(
         fail(exc)
 
 
+seeds_app = typer.Typer(no_args_is_help=True, help="Seed entity lists in data/seeds/: check them.")
+app.add_typer(seeds_app, name="seeds")
+
+
+@seeds_app.command("validate")
+def seeds_validate(config: Optional[Path] = ConfigOpt) -> None:
+    """Check every seed file against its entity type's schema; report bad rows as file:line: reason."""
+    from biocurate.seeds import load_seeds
+
+    try:
+        cfg = load_config(config)
+        result = load_seeds(cfg.path(cfg.sample.seeds_dir), cfg.path(cfg.sample.catalog_dir))
+    except BiocurateError as exc:
+        fail(exc)
+    counts: dict[str, int] = {}
+    for entity in result.entities:
+        counts[entity["entity_type"]] = counts.get(entity["entity_type"], 0) + 1
+    print_rows(["entity type", "valid rows"], sorted(counts.items()), title="seed entities")
+    for problem in result.problems:
+        console.print(f"[red]{problem}[/red]")
+    if result.problems:
+        console.print(f"{len(result.problems)} bad row(s); the valid rows are still used by rebuilds")
+        raise typer.Exit(1)
+
+
+@app.command()
+def sample(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only print the planned distribution; write nothing."),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Plan candidate calls from seeds and the quota config; print the distribution per database, tool, function and category."""
+    import polars as pl
+
+    from biocurate.catalog import load_catalog
+    from biocurate.sampling import sample_calls
+    from biocurate.seeds import load_seeds, species_table
+
+    try:
+        cfg = load_config(config)
+        catalog_dir = cfg.path(cfg.sample.catalog_dir)
+        seeds = load_seeds(cfg.path(cfg.sample.seeds_dir), catalog_dir)
+        entities = seeds.entities
+        if cfg.sample.use_discovered and cfg.path(cfg.store.path).exists():
+            from biocurate.discovery import discovered_entities, merge_entities
+            from biocurate.store import Store
+
+            with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+                entities = merge_entities(entities, discovered_entities(con))
+        result = sample_calls(load_catalog(catalog_dir), entities, species_table(catalog_dir), cfg.sample)
+    except BiocurateError as exc:
+        fail(exc)
+    frame = pl.DataFrame([{k: c[k] for k in ("database", "tool_group", "category", "function", "valid")}
+                          for c in result.calls])
+    for by in (["database"], ["category"], ["database", "tool_group"], ["database", "tool_group", "function"]):
+        table = frame.group_by(by).agg(pl.len().alias("calls"), pl.col("valid").sum().alias("valid")).sort(by)
+        print_rows(table.columns, table.rows(), title=f"planned calls by {', '.join(by)}")
+    for problem in seeds.problems:
+        console.print(f"[yellow]bad seed row[/yellow] {problem}")
+    if not dry_run:
+        prefect_env()
+        from flows.rebuild import rebuild as rebuild_flow
+
+        rebuild_flow(config_path=str(config) if config else None, stages=["sample"])
+
+
 @app.command("config")
 def show_config(config: Optional[Path] = ConfigOpt) -> None:
     """Show the effective configuration (file + defaults + environment), secrets masked."""

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from biocurate.errors import ConfigError
 from biocurate.hashing import content_hash
@@ -35,13 +35,30 @@ class StoreConfig(Section):
     path: Path = Path("data/out/biocurate.duckdb")
 
 
+class QuotaConfig(Section):
+    """Calls per function by the most specific rule: function, then tool group, category, database."""
+
+    function: dict[str, int] = Field(default_factory=dict)
+    tool: dict[str, int] = Field(default_factory=dict)
+    category: dict[str, int] = Field(default_factory=dict)
+    database: dict[str, int] = Field(default_factory=dict)
+
+
 class SampleConfig(Section):
     seeds_dir: Path = Path("data/seeds")
     catalog_dir: Path = Path("catalog")
     seed: int = 13
-    calls_per_function: int = Field(3, ge=1)
-    # Per-function overrides of calls_per_function, e.g. {"lookup_by_symbol" = 10}.
-    quota: dict[str, int] = Field(default_factory=dict)
+    calls_per_function: int = Field(3, ge=0)  # the default quota
+    quota: QuotaConfig = QuotaConfig()
+    # Entities discovered in responses (live expansion) become seeds of the next rebuild.
+    use_discovered: bool = True
+
+    def quota_for(self, function: str, tool_group: str, category: str, database: str) -> int:
+        q = self.quota
+        for table, key in ((q.function, function), (q.tool, tool_group), (q.category, category), (q.database, database)):
+            if key in table:
+                return table[key]
+        return self.calls_per_function
 
 
 class HostLimit(Section):
@@ -121,11 +138,27 @@ class ReviewConfig(Section):
 
 class PublishConfig(Section):
     out_dir: Path = Path("data/out/versions")
+    # Split ratios (must add up to 1).
     train: float = Field(0.8, ge=0, le=1)
     validation: float = Field(0.1, ge=0, le=1)
     test: float = Field(0.1, ge=0, le=1)
     split_seed: str = "biocurate-splits-v1"
-    distractor_tools: int = Field(1, ge=0)
+    # What must never straddle splits: every question about one call ("call"), or also every
+    # call about one entity ("entity"; calls without an entity fall back to their call).
+    group_by: Literal["call", "entity"] = "call"
+    # New groups are spread over the splits per (database, tool) stratum; false: by hash alone.
+    stratify: bool = True
+    # Other tools offered next to the right one in the ShareGPT/OpenAI records (same database first).
+    distractor_tools: int = Field(3, ge=0)
+    system_prompt: str = ("You are a biomedical research assistant. Answer the user's question by calling "
+                          "exactly one of the available tools with the right arguments.")
+
+    @model_validator(mode="after")
+    def _ratios_add_up(self) -> "PublishConfig":
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + validation + test must add up to 1, not {total:g}")
+        return self
 
 
 class Config(Section):

@@ -120,13 +120,21 @@ def sample_calls(catalog: Catalog, entities: list[dict], species: dict, config: 
             continue
         options = list(candidate_args(tool, entities, species, result))
         options.sort(key=lambda o: content_hash(config.seed, tool.name, o[0], o[1]))
-        quota = config.quota.get(tool.name, config.calls_per_function)
-        for entity_id, args, template in options[:quota]:
+        quota = config.quota_for(tool.name, tool.group, tool.category, tool.database)
+        seen: set[str] = set()
+        for entity_id, args, template in options:
+            if len(seen) >= quota:
+                break
             args = coerce(tool, vary(tool, args, config.seed, content_hash(entity_id, args)))
+            call_id = content_hash("call", tool.name, args)
+            if call_id in seen:  # two entities can give the same canonical arguments
+                result.skipped[f"{tool.name}: duplicate arguments"] = result.skipped.get(f"{tool.name}: duplicate arguments", 0) + 1
+                continue
+            seen.add(call_id)
             problem = tool.validate(args)
             result.calls.append(
                 {
-                    "call_id": content_hash("call", tool.name, args),
+                    "call_id": call_id,
                     "function": tool.name,
                     "arguments": args,
                     "entity_id": entity_id,

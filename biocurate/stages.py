@@ -15,6 +15,7 @@ import duckdb
 
 from biocurate.catalog import Catalog, load_catalog
 from biocurate.config import Config
+from biocurate.discovery import discover_entities, discovered_entities, merge_entities
 from biocurate.errors import ReviewError
 from biocurate.execute import execute_calls
 from biocurate.judge import judge
@@ -58,7 +59,15 @@ def stage_sample(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) ->
         report.failures[f"bad seed row: {problem}"] = 1
     entity_rows = [{**e, "fields": json.dumps(e["fields"]), "run_id": run_id} for e in seeds.entities]
     insert_new(con, "entities", entity_rows)
-    result = sample_calls(catalog, seeds.entities, species_table(catalog_dir), config.sample)
+    entities = seeds.entities
+    if config.sample.use_discovered:
+        found = discovered_entities(con)
+        entities = merge_entities(seeds.entities, found)
+        if found:
+            report.notes.append(f"{len(found)} entities discovered by earlier calls merged into the seeds")
+        merged_rows = [{**e, "fields": json.dumps(e["fields"]), "run_id": run_id} for e in entities]
+        insert_new(con, "entities", merged_rows)  # a gap-filled entity is a new version of it
+    result = sample_calls(catalog, entities, species_table(catalog_dir), config.sample)
     rows = [{**c, "arguments": json.dumps(c["arguments"], sort_keys=True), "run_id": run_id} for c in result.calls]
     report.rows_in = len(seeds.entities)
     report.rows_new = insert_new(con, "candidate_calls", rows)
@@ -74,7 +83,12 @@ def stage_sample(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) ->
 def stage_execute(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
     """Candidate calls -> api_responses (every outcome) -> observations (ok only)."""
     report = StageReport("execute")
-    summary = execute_calls(config, con, catalog_for(config), run_id)
+    catalog = catalog_for(config)
+    summary = execute_calls(config, con, catalog, run_id)
+    found = discover_entities(con, catalog, run_id, config.path(config.sample.catalog_dir))
+    if found["discovered"] or found["invalid"]:
+        report.notes.append(f"{found['discovered']} new entities discovered for the next rebuild"
+                            f" ({found['invalid']} failed their type's schema)")
     report.rows_in = summary.requested + summary.cached
     report.reused = summary.cached
     report.rows_new = summary.observations

@@ -22,7 +22,7 @@ def test_same_seed_and_config_give_the_same_calls():
 
 def test_quota_changes_only_its_function():
     base = demo_sample(SampleConfig(seed=5, calls_per_function=2)).calls
-    more = demo_sample(SampleConfig(seed=5, calls_per_function=2, quota={"lookup_by_symbol": 4})).calls
+    more = demo_sample(SampleConfig(seed=5, calls_per_function=2, quota={"function": {"lookup_by_symbol": 4}})).calls
     others = lambda calls: [c for c in calls if c["function"] != "lookup_by_symbol"]
     assert others(base) == others(more)
     assert len([c for c in more if c["function"] == "lookup_by_symbol"]) == 4
