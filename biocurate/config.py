@@ -80,6 +80,9 @@ class ExecuteConfig(Section):
     batch_size: int = Field(200, ge=1)
     # Aim a little under each host's limit: request arrival jitters, the server counts arrivals.
     rate_safety: float = Field(0.92, gt=0, le=1)
+    # NCBI BLAST URL API: wait RTOE, then poll a job no more than once a minute, give up after this.
+    blast_poll_seconds: float = Field(60.0, ge=0)
+    blast_max_wait_seconds: float = Field(1200.0, ge=0)
     ncbi_email: str = "biocurate@example.org"
     ncbi_tool: str = "biocurate"
     hosts: dict[str, HostLimit] = Field(

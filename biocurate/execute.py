@@ -178,6 +178,55 @@ class Executor:
         return params
 
     async def fetch(self, tool: Tool, req: Request) -> Attempt:
+        if tool.function.blast and tool.function.fixed.get("CMD") == "Put":
+            return await self.blast(tool, req)
+        return await self.send(tool, req)
+
+    async def pause(self, seconds: float) -> None:
+        """Protocol waits (BLAST's RTOE and polling) are real only when talking to a server."""
+        if self.transport_name != "replay" and seconds > 0:
+            await asyncio.sleep(seconds)
+
+    async def blast(self, tool: Tool, req: Request) -> Attempt:
+        """NCBI BLAST: submit (Put), wait RTOE, poll SearchInfo at most once a minute, then Get the report."""
+        ex = self.config.execute
+        submitted = await self.send(tool, req)
+        if submitted.outcome != OK:
+            return submitted
+        page = submitted.body.decode("utf-8", "replace")
+        rid = re.search(r"RID\s*=\s*(\S+)", page)
+        rtoe = re.search(r"RTOE\s*=\s*(\d+)", page)
+        if not rid:
+            return Attempt(API_ERROR, submitted.status, "BLAST accepted no job: no RID in the answer",
+                           submitted.content_type, submitted.body, submitted.latency_ms, submitted.attempts)
+        rid = rid.group(1)
+        waited = float(rtoe.group(1)) if rtoe else ex.blast_poll_seconds
+        await self.pause(min(waited, ex.blast_max_wait_seconds))
+        attempts = submitted.attempts
+        while True:
+            info = await self.send(tool, Request("GET", req.url, [("CMD", "Get"), ("FORMAT_OBJECT", "SearchInfo"),
+                                                               ("RID", rid)], req.headers), record_format="html")
+            attempts += info.attempts
+            status = re.search(r"Status=(\w+)", info.body.decode("utf-8", "replace"))
+            status = status.group(1) if status else "UNKNOWN"
+            if info.outcome not in (OK, API_ERROR) or status in ("FAILED", "UNKNOWN"):
+                return Attempt(API_ERROR if status in ("FAILED", "UNKNOWN") else info.outcome, info.status,
+                               f"BLAST job {rid}: status {status} {info.error or ''}".strip(),
+                               info.content_type, info.body, info.latency_ms, attempts)
+            if status == "READY":
+                break
+            if waited >= ex.blast_max_wait_seconds:
+                return Attempt(TIMEOUT, info.status, f"BLAST job {rid} not ready after {waited:.0f}s",
+                               info.content_type, info.body, info.latency_ms, attempts)
+            await self.pause(ex.blast_poll_seconds)
+            waited += max(ex.blast_poll_seconds, 1.0)
+        report = await self.send(tool, Request("GET", req.url, [("CMD", "Get"), ("FORMAT_TYPE", "Text"), ("RID", rid)],
+                                               req.headers), record_format="text")
+        report.attempts += attempts
+        return report
+
+    async def send(self, tool: Tool, req: Request, record_format: str | None = None) -> Attempt:
+        response_format = record_format or tool.function.response
         ex = self.config.execute
         host = urlsplit(tool.base_url).hostname or ""
         limiter = self.limiter(host)
@@ -208,12 +257,12 @@ class Executor:
                 else:
                     latency = (time.perf_counter() - started) * 1000
                     ctype = response.headers.get("content-type", "")
-                    outcome, error = classify(response.status_code, ctype, body, tool.function.response)
+                    outcome, error = classify(response.status_code, ctype, body, response_format)
                     release = next((response.headers[h] for h in RELEASE_HEADERS if h in response.headers), None)
                     attempt = Attempt(outcome, response.status_code, error, ctype, body, latency, number, release)
                     if response.status_code not in RETRY_STATUS:
                         if self.snapshot is not None:
-                            self.record(tool, req, response)
+                            self.record(tool, req, response, response_format)
                         return attempt
                     wait = retry_after_seconds(response.headers.get("retry-after"))
                     if wait is not None:
@@ -223,8 +272,8 @@ class Executor:
                 await asyncio.sleep(max(wait or 0.0, backoff * (0.5 + random.random() / 2)))
         return attempt
 
-    def record(self, tool: Tool, req: Request, response: httpx.Response) -> None:
-        ext = {"json": "json", "xml": "xml", "fasta": "fasta", "html": "html", "tsv": "tsv"}.get(tool.function.response, "txt")
+    def record(self, tool: Tool, req: Request, response: httpx.Response, response_format: str) -> None:
+        ext = {"json": "json", "xml": "xml", "fasta": "fasta", "html": "html", "tsv": "tsv"}.get(response_format, "txt")
         key = fingerprint(req.method, req.url, req.params, req.json_body or req.form)
         self.snapshot.add(method=req.method, url=req.url, params=req.params, body=req.json_body or req.form,
                           status=response.status_code, content_type=response.headers.get("content-type", ""),

@@ -201,6 +201,32 @@ def ncbi_esummary(body: bytes) -> Any:
     return {"uids": uids, "records": {u: _trim(result.get(u, {}), 3, 200, 2) for u in uids[:3]}}
 
 
+@builder("blast_report")
+def blast_report(body: bytes) -> Any:
+    """A BLAST text report: RID, database, query length and the hit table; or a job's status page."""
+    text = body.decode("utf-8", "replace")
+    info = dict(re.findall(r"(\w+)\s*=\s*(\S+)", "".join(re.findall(r"QBlastInfoBegin(.*?)QBlastInfoEnd", text, re.S))))
+    if info and "Sequences producing" not in text:
+        return {"blast_job": info}
+    rid = re.search(r"RID:\s*(\S+)", text)
+    database = re.search(r"Database:\s*(.+)", text)
+    length = re.search(r"Length=(\d+)", text)
+    table = text.split("Sequences producing significant alignments:", 1)
+    if len(table) < 2:
+        if "No significant similarity found" in text:
+            return {"rid": rid.group(1) if rid else None, "hits": []}
+        raise UnexpectedShape("neither a BLAST report (hit table) nor a QBlastInfo status block")
+    hits = []
+    for line in table[1].splitlines():
+        if line.startswith("ALIGNMENTS") or line.startswith(">"):
+            break
+        cells = re.match(r"(\S+)\s+(.*?)\s+(\d+(?:\.\d+)?)\s+(\S+)\s*$", line.strip())
+        if cells:
+            hits.append({"id": cells.group(1), "title": cells.group(2)[:80], "bits": cells.group(3), "evalue": cells.group(4)})
+    return {"rid": rid.group(1) if rid else None, "database": database.group(1).strip() if database else None,
+            "query_length": int(length.group(1)) if length else None, "hits": hits[:10]}
+
+
 AUTO = {"json": "json", "xml": "xml", "text": "text", "fasta": "fasta", "html": "html", "tsv": "tsv"}
 
 

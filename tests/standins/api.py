@@ -35,6 +35,7 @@ class ApiStandIn:
     retry_after: float = 1.0
     faults: list[Fault] = field(default_factory=list)
     overrides: dict[str, bytes] = field(default_factory=dict)  # snapshot key -> new body (drift)
+    sequences: dict[str, list[bytes]] = field(default_factory=dict)  # snapshot key -> bodies in turn, last repeats
     requests: list[tuple[float, str, str, int]] = field(default_factory=list)  # time, host, path, status
     _windows: dict = field(default_factory=lambda: defaultdict(deque))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -154,5 +155,9 @@ class ApiStandIn:
             return 404, "application/json", json.dumps({"error": f"stand-in has no response for {method} {host}{path}"}).encode(), {}
         entry, content = found
         content = self.overrides.get(key, content)
+        with self._lock:
+            turns = self.sequences.get(key)
+            if turns:
+                content = turns.pop(0) if len(turns) > 1 else turns[0]
         headers = {"X-UniProt-Release": "2026_04"} if host == "rest.uniprot.org" else {}
         return entry.status, entry.content_type, content, headers

@@ -1,0 +1,87 @@
+"""NCBI BLAST's submit/poll protocol against the loopback stand-in: executed, not skipped."""
+from __future__ import annotations
+
+import json
+
+from biocurate.catalog import build_request, load_catalog
+from biocurate.config import load_config
+from biocurate.execute import execute_calls
+from biocurate.hashing import content_hash
+from biocurate.snapshot import Snapshot, fingerprint
+from biocurate.store import Store, insert_new
+from tests.conftest import ROOT
+from tests.standins.api import ApiStandIn
+
+URL = "https://blast.ncbi.nlm.nih.gov/Blast.cgi"
+PUT = b"<html><body><!--QBlastInfoBegin\n    RID = TESTRID0001\n    RTOE = 1\nQBlastInfoEnd\n--></body></html>"
+INFO = "<html><!--QBlastInfoBegin\n\tStatus={}\nQBlastInfoEnd\n--></html>"
+REPORT = b"""BLASTP 2.16.0+
+RID: TESTRID0001
+Database: Non-redundant UniProtKB/SwissProt sequences
+Length=76
+                                                                      Score     E
+Sequences producing significant alignments:                          (Bits)  Value
+
+sp|P0CG48.1| RecName: Full=Polyubiquitin-C                            154     2e-47
+
+ALIGNMENTS
+"""
+
+
+def setup_job(tmp_path, statuses):
+    snapshot = Snapshot(tmp_path / "snap")
+    tool = load_catalog()["blast"]
+    args = {"query": "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG",
+            "database": "swissprot", "program": "blastp"}
+    req = build_request(tool, args)
+    snapshot.add(method="POST", url=URL, params=req.params, body=req.form, status=200, content_type="text/html",
+                 content=PUT, file="ncbi/put.html", origin="illustrative", provenance="test")
+    info_params = [("CMD", "Get"), ("FORMAT_OBJECT", "SearchInfo"), ("RID", "TESTRID0001")]
+    snapshot.add(method="GET", url=URL, params=info_params, body=None, status=200, content_type="text/html",
+                 content=INFO.format("WAITING").encode(), file="ncbi/info.html", origin="illustrative", provenance="test")
+    snapshot.add(method="GET", url=URL, params=[("CMD", "Get"), ("FORMAT_TYPE", "Text"), ("RID", "TESTRID0001")],
+                 body=None, status=200, content_type="text/plain", content=REPORT, file="ncbi/report.txt",
+                 origin="illustrative", provenance="test")
+    server = ApiStandIn(snapshot).start()
+    server.sequences[fingerprint("GET", URL, info_params)] = [INFO.format(s).encode() for s in statuses]
+    cfg = load_config(ROOT / "biocurate.toml", overrides={
+        "store.path": str(tmp_path / "s.duckdb"), "execute.transport": "live",
+        "execute.base_urls": server.base_urls(), "execute.blast_poll_seconds": 0.3,
+        "execute.blast_max_wait_seconds": 3.0,
+        "execute.hosts": {"blast.ncbi.nlm.nih.gov": {"rate_per_second": 50, "max_concurrency": 1}}})
+    call = {"call_id": content_hash("call", "blast", args), "function": "blast", "arguments": json.dumps(args),
+            "template": "t", "database": "NCBI", "tool_group": "blast", "category": "general_biology", "valid": True}
+    return server, cfg, call
+
+
+def test_blast_job_is_submitted_waited_polled_and_retrieved(tmp_path):
+    server, cfg, call = setup_job(tmp_path, ["WAITING", "WAITING", "READY"])
+    try:
+        with Store(cfg.store.path).open() as con:
+            insert_new(con, "candidate_calls", [call])
+            execute_calls(cfg, con, load_catalog(), "r1")
+            outcome, attempts = con.execute("select outcome, attempts from api_responses").fetchall()[0]
+            obs = json.loads(con.execute("select text from observations").fetchall()[0][0])
+    finally:
+        server.stop()
+    assert outcome == "ok" and attempts == 5
+    assert obs["rid"] == "TESTRID0001" and obs["hits"][0]["id"] == "sp|P0CG48.1|"
+    paths = [(r[2], r[0]) for r in server.requests]
+    assert len(paths) == 5  # put, three polls, report
+    times = [t for _, t in paths]
+    assert times[1] - times[0] >= 1.0  # waited the job's RTOE before the first poll
+    assert all(b - a >= 0.3 for a, b in zip(times[1:4], times[2:4]))  # polls no more often than configured
+
+
+def test_blast_job_that_never_finishes_times_out_with_its_rid(tmp_path):
+    server, cfg, call = setup_job(tmp_path, ["WAITING"])
+    try:
+        with Store(cfg.store.path).open() as con:
+            insert_new(con, "candidate_calls", [call])
+            execute_calls(cfg, con, load_catalog(), "r1")
+            outcome, error = con.execute("select outcome, error from api_responses").fetchall()[0]
+            observations = con.execute("select count(*) from observations").fetchall()[0][0]
+    finally:
+        server.stop()
+    assert outcome == "timeout" and "TESTRID0001" in error
+    assert observations == 0
