@@ -12,7 +12,7 @@ $BIN/biocurate rebuild
 $BIN/python scripts/demo_review.py
 $BIN/biocurate review pull
 # The reviewer's edits are new questions: check them, then publish.
-$BIN/biocurate rebuild --stage quality
+$BIN/biocurate rebuild --stage judge --stage quality
 $BIN/biocurate publish
 $BIN/biocurate status
 cat <<MSG

@@ -2,8 +2,8 @@
 
 It annotates every unannotated task of the review project through the Label Studio API, as
 the logged-in (demo admin) user: accept when the judge accepted, reject with a reason when it
-did not, and accept-with-edit for every fifth accepted item (the edit then goes back through
-quality checks). Real datasets are reviewed by people in the Label Studio UI, never by this.
+did not; it also rejects about one in ten of the judge's accepts and edits about one in seven
+(the edit then goes back through judging and quality checks). Real datasets are reviewed by people in the Label Studio UI, never by this.
 """
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ def main() -> int:
             continue
         judge = task.data.get("judge", "")
         verdict = "accept" if ": accept" in judge else "reject"
-        if verdict == "accept" and unit("demo-edit", task.data["ext_id"]) < 0.2:
+        draw = unit("demo-review", task.data["ext_id"])
+        if verdict == "accept" and draw < 0.1:
+            verdict = "reject"  # a reviewer disagrees with the judge now and then
+        elif verdict == "accept" and draw < 0.25:
             verdict = "accept_with_edit"
         result = [{"from_name": "verdict", "to_name": "query", "type": "choices",
                    "value": {"choices": [verdict]}}]
