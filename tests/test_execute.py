@@ -163,3 +163,27 @@ def test_replay_miss_names_the_request(setup):
 ])
 def test_classify_errors_hidden_in_success(status, ctype, body, fmt, expected):
     assert classify(status, ctype, body, fmt)[0] == expected
+
+
+def test_record_mode_saves_live_answers_that_replay_then_serves(setup, tmp_path):
+    server, snapshot, config, tmp = setup
+    recorded = tmp / "recorded"
+    cfg = config(transport="record", snapshot_dir=str(snapshot.folder))
+    with Store(cfg.store.path).open() as con:
+        [call] = add_calls(con, snapshot, ["ENSG00000139618"])
+    # record into a fresh folder, from the live stand-in
+    cfg = config(transport="record", snapshot_dir=str(recorded))
+    with Store(cfg.store.path).open() as con:
+        execute_calls(cfg, con, load_catalog(), "r1")
+    entries = list(Snapshot(recorded).entries.values())
+    assert len(entries) == 1 and entries[0].origin == "real"
+    assert "lookup/id/ENSG00000139618" in entries[0].url
+    served = len(server.requests)
+    replay = config(transport="replay", snapshot_dir=str(recorded), cache_max_age_hours=0)
+    with Store(tmp / "replayed.duckdb").open() as con:
+        con.execute(f"attach '{cfg.store.path}' as src (read_only)")
+        con.execute("insert into candidate_calls select * from src.candidate_calls")
+        con.execute("detach src")
+        execute_calls(replay, con, load_catalog(), "r2")
+        assert outcomes(con) == {call: "ok"}
+    assert len(server.requests) == served
