@@ -118,9 +118,17 @@ def sql(
     text = Path(query).read_text() if query.endswith(".sql") and Path(query).exists() else query
     try:
         if parquet:
+            from biocurate.store import SQL_DIR
+
+            folder = Path(parquet) / "parquet" if (Path(parquet) / "parquet").is_dir() else Path(parquet)
+            files = sorted(folder.glob("*.parquet"))
+            if not files:
+                raise BiocurateError(f"no .parquet files in {folder}: point --parquet at a published version folder")
             con = duckdb.connect()
-            for file in sorted(Path(parquet).glob("*.parquet")):
+            for file in files:  # one view per split file, `dataset_items` over all, and split_summary
                 con.execute(f"create view \"{file.stem}\" as select * from read_parquet('{file}')")
+            con.execute(f"create view dataset_items as select * from read_parquet('{folder}/*.parquet', union_by_name = true)")
+            con.execute((SQL_DIR / "views" / "split_summary.sql").read_text())
             result = con.execute(text)
             print_rows([d[0] for d in result.description], result.fetchall(), fmt)
             return
@@ -303,7 +311,10 @@ def review_status(config: Optional[Path] = ConfigOpt) -> None:
 
 
 @app.command()
-def publish(config: Optional[Path] = ConfigOpt) -> None:
+def publish(
+    config: Optional[Path] = ConfigOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only report what would be published; write nothing."),
+) -> None:
     """Publish human-accepted items as a new immutable dataset version (splits, formats, manifest, card)."""
     from biocurate.publish import publish as publish_version
     from biocurate.store import Store
@@ -311,11 +322,54 @@ def publish(config: Optional[Path] = ConfigOpt) -> None:
     try:
         cfg = load_config(config)
         with Store(cfg.path(cfg.store.path)).open() as con:
-            result = publish_version(cfg, con)
+            result = publish_version(cfg, con, dry_run=dry_run)
     except BiocurateError as exc:
         fail(exc)
-    for line in result.lines():
-        console.print(line)
+    console.print(result.message)
+    if result.counts:
+        print_rows(["split", "items"], list(result.counts["splits"].items()), title="items per split")
+    if result.changes:
+        print_rows(list(result.changes), [list(result.changes.values())], title="since the parent version")
+    if result.refused:
+        print_rows(["reason", "queries"], list(result.refused.items()), title="not exported")
+
+
+@app.command()
+def diff(
+    a: str = typer.Argument(..., help="The older version: an id such as v0001, or a version folder."),
+    b: str = typer.Argument(..., help="The newer version: an id, or a version folder."),
+    config: Optional[Path] = ConfigOpt,
+    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+    limit: int = typer.Option(20, help="Rows shown per table (json shows all)."),
+) -> None:
+    """Show the items added, removed and changed between two dataset versions."""
+    from biocurate.publish import diff_versions
+    from biocurate.store import Store
+
+    try:
+        if Path(a).is_dir() and Path(b).is_dir():
+            result = diff_versions(None, a, b)
+        else:
+            cfg = load_config(config)
+            with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+                result = diff_versions(con, a, b)
+    except (BiocurateError, FileNotFoundError) as exc:
+        fail(exc)
+    if fmt == "json":
+        typer.echo(json.dumps({"a": a, "b": b, **result.summary(), "items": {
+            "added": result.added, "removed": result.removed, "changed": result.changed}}, indent=1, default=str))
+        return
+    print_rows(["added", "removed", "changed"], [list(result.summary().values())], title=f"{a} -> {b}")
+    for title, rows in (("added", result.added), ("removed", result.removed)):
+        if rows:
+            print_rows(["item", "split", "tool", "user_query"],
+                       [(r["item_id"], r["split"], r["tool"], r["user_query"]) for r in rows[:limit]],
+                       title=f"{title} ({len(rows)}, first {min(limit, len(rows))})")
+    if result.changed:
+        print_rows(["item", "field", "before", "after"],
+                   [(c["item_id"], f, str(c["before"][f])[:80], str(c["after"][f])[:80])
+                    for c in result.changed[:limit] for f in c["fields"]],
+                   title=f"changed ({len(result.changed)}, first {min(limit, len(result.changed))})")
 
 
 def main() -> None:  # pragma: no cover
