@@ -37,6 +37,9 @@ PRIMARY_KEYS = {
     "dataset_items": ["version_id", "item_id"],
     "llm_calls": ["prompt_hash"],
     "generation_failures": ["failure_id"],
+    "drift_checks": ["check_id"],
+    "drift_results": ["drift_id"],
+    "drift_holds": ["hold_id"],
 }
 STAGE_TABLES = [t for t in PRIMARY_KEYS if t not in ("llm_calls", "generation_failures")]
 
