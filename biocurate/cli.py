@@ -13,6 +13,7 @@ from rich.table import Table
 
 from biocurate.config import load_config, masked
 from biocurate.errors import BiocurateError
+from biocurate.prefect_env import prefect_env
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Build and keep rebuilding a human-verified biomedical tool-calling dataset.")
@@ -20,26 +21,6 @@ review_app = typer.Typer(no_args_is_help=True, help="Human verification in Label
 app.add_typer(review_app, name="review")
 console = Console()
 ConfigOpt = typer.Option(None, "--config", "-c", help="Config file (default: biocurate.toml or $BIOCURATE_CONFIG).")
-
-# Quiet, offline-friendly Prefect defaults (verified in shared notes); users may override.
-PREFECT_DEFAULTS = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
-    "PREFECT_LOGGING_TO_API_ENABLED": "false",
-    "PREFECT_SERVER_LOGGING_LEVEL": "ERROR",
-    "PREFECT_SERVER_UI_ENABLED": "false",
-    "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
-    "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-}
-
-
-def prefect_env() -> None:
-    for key, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect"))
-    home.mkdir(parents=True, exist_ok=True)
-
 
 def fail(exc: Exception) -> None:
     console.print(f"[bold red]error:[/bold red] {exc}")

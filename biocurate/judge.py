@@ -47,13 +47,9 @@ class JudgeSummary:
     verdicts: dict[str, int] = field(default_factory=dict)
 
 
-def judge(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> JudgeSummary:
-    cfg = config.synthesis.judge
-    if cfg.provider != "template":
-        from biocurate.llm import judge_with_llm  # only needed with a model configured
-
-        return judge_with_llm(config, con, catalog, run_id)
-    todo = con.execute(
+def unjudged(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple]:
+    """(query_id, text, function, arguments, observation) of queries this judge model has not judged."""
+    return con.execute(
         """
         select q.query_id, q.text, c.function, c.arguments, o.text
         from queries q join candidate_calls c using (call_id)
@@ -61,8 +57,17 @@ def judge(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_
         where not exists (select 1 from judgments j where j.query_id = q.query_id and j.model = ?)
         order by q.query_id
         """,
-        [cfg.model],
+        [model],
     ).fetchall()
+
+
+def judge(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> JudgeSummary:
+    cfg = config.synthesis.judge
+    if cfg.provider != "template":
+        from biocurate.llm import judge_with_llm  # only needed with a model configured
+
+        return judge_with_llm(config, con, catalog, run_id)
+    todo = unjudged(con, cfg.model)
     summary, rows = JudgeSummary(), []
     for query_id, text, function, arguments, observation in todo:
         tool = catalog[function]

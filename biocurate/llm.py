@@ -6,6 +6,10 @@ the configured prices) in ``llm_calls``, which is also the cache: an identical p
 answered from the store and costs nothing. Rendering a prompt and parsing a reply are separate
 functions, each tested on its own; a reply that is not the JSON asked for gets one bounded
 repair request, then is recorded in ``generation_failures`` with its raw text.
+
+A request may offer ``tools`` (OpenAI function calling, used by ``biocurate eval``): it then asks
+for no JSON text format, and the stored ``response_text`` is the whole reply message as JSON
+(content and tool_calls), parsed back into ``Reply.tool_calls``.
 """
 from __future__ import annotations
 
@@ -107,6 +111,15 @@ class Reply:
     status: str
     error: str | None = None
     cached: bool = False
+    tool_calls: list[dict] | None = None  # set when the request offered tools
+
+
+def parse_tool_message(text: str | None) -> tuple[str | None, list[dict]]:
+    """(content, tool_calls) of a stored tool-calling reply message."""
+    if not text:
+        return None, []
+    message = json.loads(text)
+    return message.get("content"), list(message.get("tool_calls") or [])
 
 
 class ChatClient:
@@ -116,11 +129,15 @@ class ChatClient:
         self.requests_made = 0
         self.pending_rows: list[dict] = []
 
-    def request_body(self, prompt: str | list[dict]) -> dict:
+    def request_body(self, prompt: str | list[dict], tools: list[dict] | None = None) -> dict:
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-        return {"model": self.cfg.model, "messages": messages,
-                "temperature": self.cfg.temperature, "seed": self.cfg.seed,
-                "response_format": {"type": "json_object"}}
+        body = {"model": self.cfg.model, "messages": messages,
+                "temperature": self.cfg.temperature, "seed": self.cfg.seed}
+        if tools:  # the answer is a tool call, not a JSON text
+            body["tools"] = tools
+        else:
+            body["response_format"] = {"type": "json_object"}
+        return body
 
     def prompt_hash(self, body: dict) -> str:
         return content_hash("llm", self.cfg.base_url.rstrip("/"), body)
@@ -154,7 +171,8 @@ class ChatClient:
                     latency = (time.perf_counter() - started) * 1000
                     if response.status_code == 200:
                         data = response.json()
-                        text = data["choices"][0]["message"].get("content")
+                        message = data["choices"][0]["message"]
+                        text = canonical_json(message) if "tools" in body else message.get("content")
                         return text, data.get("usage") or {}, "ok", None, latency
                     status, error = "http_error", f"HTTP {response.status_code}: {response.text[:200]}"
                     if response.status_code not in (408, 409, 429, 500, 502, 503, 504):
@@ -165,11 +183,12 @@ class ChatClient:
         return None, {}, status, error, 0.0
 
     async def ask(self, client: httpx.AsyncClient, prompt: str | list[dict], purpose: str, version: str,
-                  subject_id: str, cache: dict[str, str]) -> Reply:
-        body = self.request_body(prompt)
+                  subject_id: str, cache: dict[str, str], tools: list[dict] | None = None) -> Reply:
+        body = self.request_body(prompt, tools)
         key = self.prompt_hash(body)
         if key in cache:
-            return Reply(key, cache[key], "ok", cached=True)
+            return Reply(key, cache[key], "ok", cached=True,
+                         tool_calls=parse_tool_message(cache[key])[1] if tools else None)
         text, usage, status, error, latency = await self._post(client, body)
         p_tok, c_tok = usage.get("prompt_tokens"), usage.get("completion_tokens")
         cost = ((p_tok or 0) * self.cfg.price_per_million_prompt + (c_tok or 0) * self.cfg.price_per_million_completion) / 1e6
@@ -178,7 +197,8 @@ class ChatClient:
             "prompt_version": version, "request": canonical_json(body), "response_text": text,
             "status": status, "error": error, "prompt_tokens": p_tok, "completion_tokens": c_tok,
             "cost_usd": cost, "latency_ms": latency, "subject_id": subject_id, "run_id": self.run_id})
-        return Reply(key, text, status, error)
+        return Reply(key, text, status, error,
+                     tool_calls=parse_tool_message(text)[1] if tools and status == "ok" else None)
 
     def flush(self) -> None:
         insert_new(self.con, "llm_calls", self.pending_rows)
@@ -273,20 +293,13 @@ def synthesize_with_llm(config: Config, con, catalog: Catalog, run_id: str, todo
 
 
 def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
-    from biocurate.judge import JudgeSummary
+    from biocurate.judge import JudgeSummary, unjudged
 
     cfg = config.synthesis.judge
     prompt_dir = config.path(config.synthesis.prompt_dir)
     prompt, repair = load_prompt(prompt_dir, "judge_v1"), load_prompt(prompt_dir, "repair_v1")
     chat = ChatClient(cfg, secret("judge_api_key") or secret("llm_api_key"), con, run_id)
-    todo = con.execute(
-        """
-        select q.query_id, q.text, c.function, c.arguments, o.text
-        from queries q join candidate_calls c using (call_id)
-        join observations o on o.observation_id = q.observation_id
-        where not exists (select 1 from judgments j where j.query_id = q.query_id and j.model = ?)
-        order by q.query_id
-        """, [cfg.model]).fetchall()
+    todo = unjudged(con, cfg.model)
     summary = JudgeSummary()
     shape = '{"verdict": "accept", "score": 0.9, "reason": "..."}'
 

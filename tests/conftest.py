@@ -9,19 +9,11 @@ import pytest
 
 # Before Prefect is imported anywhere: an isolated home, no telemetry, caches that do not
 # leak between sessions, and the 90 s ephemeral-server start timeout this 2-core machine needs.
+from biocurate.prefect_env import PREFECT_DEFAULTS  # imports no Prefect
+
 _PREFECT_HOME = tempfile.mkdtemp(prefix="biocurate-prefect-")
-os.environ.update({
-    "PREFECT_HOME": _PREFECT_HOME,
-    "PREFECT_RESULTS_LOCAL_STORAGE_PATH": os.path.join(_PREFECT_HOME, "storage"),
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
-    "PREFECT_LOGGING_TO_API_ENABLED": "false",
-    "PREFECT_SERVER_LOGGING_LEVEL": "ERROR",
-    "PREFECT_SERVER_UI_ENABLED": "false",
-    "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
-    "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-})
+os.environ.update({**PREFECT_DEFAULTS, "PREFECT_HOME": _PREFECT_HOME,
+                   "PREFECT_RESULTS_LOCAL_STORAGE_PATH": os.path.join(_PREFECT_HOME, "storage")})
 for secret_var in ("BIOCURATE_LLM_API_KEY", "BIOCURATE_JUDGE_API_KEY", "NCBI_API_KEY", "BIOCURATE_CONFIG",
                    "BIOCURATE_STORE"):
     os.environ.pop(secret_var, None)
