@@ -281,11 +281,12 @@ class Executor:
                           origin="real", provenance=f"recorded live {utcnow().isoformat(timespec='seconds')}Z")
 
 
-def make_client(config: Config) -> tuple[httpx.AsyncClient, Snapshot | None]:
+def make_client(config: Config, replay: Snapshot | None = None) -> tuple[httpx.AsyncClient, Snapshot | None]:
+    """The HTTP client of one batch; ``replay`` passes an already loaded snapshot (read once per stage)."""
     ex = config.execute
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
     if ex.transport == "replay":
-        snapshot = Snapshot(config.path(ex.snapshot_dir))
+        snapshot = replay or Snapshot(config.path(ex.snapshot_dir))
         return httpx.AsyncClient(transport=ReplayTransport(snapshot), limits=limits), None
     client = httpx.AsyncClient(http2=True, limits=limits, follow_redirects=True,
                                headers={"User-Agent": "biocurate/0.1 (+https://github.com/biocurate)"})
@@ -293,7 +294,12 @@ def make_client(config: Config) -> tuple[httpx.AsyncClient, Snapshot | None]:
 
 
 def pending_calls(con: duckdb.DuckDBPyConnection, config: Config) -> list[tuple[str, str, str]]:
-    """Valid calls without a final answer that is still fresh (the response cache)."""
+    """Valid calls without a final answer that is still fresh (the response cache).
+
+    A client error (4xx other than 408/425/429: the resource does not exist, the request is
+    malformed) is final too: asking again gives the same answer, so an unchanged rebuild asks
+    nothing. Timeouts, 5xx, 429 and connection failures are asked again.
+    """
     cutoff = utcnow() - timedelta(hours=config.execute.cache_max_age_hours)
     final = ", ".join(f"'{o}'" for o in FINAL_OUTCOMES)
     return con.execute(
@@ -301,7 +307,9 @@ def pending_calls(con: duckdb.DuckDBPyConnection, config: Config) -> list[tuple[
         select c.call_id, c.function, c.arguments from candidate_calls c
         where c.valid and not exists (
             select 1 from api_responses r
-            where r.call_id = c.call_id and r.outcome in ({final}) and r.fetched_at >= ?
+            where r.call_id = c.call_id and r.fetched_at >= ?
+              and (r.outcome in ({final}) or (r.outcome = '{HTTP_ERROR}' and r.status_code between 400 and 499
+                                               and r.status_code not in (408, 425, 429)))
         )
         order by c.call_id
         """,
@@ -316,6 +324,7 @@ class ExecuteSummary:
     outcomes: dict[str, int] = field(default_factory=dict)
     observations: int = 0
     invalid_bodies: dict[str, str] = field(default_factory=dict)
+    http_requests: int = 0  # requests sent over the network, retries included (0 in replay)
 
 
 def execute_calls(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> ExecuteSummary:
@@ -325,21 +334,24 @@ def execute_calls(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catal
     todo = pending_calls(con, config)
     summary.cached = total_valid - len(todo)
     size = config.execute.batch_size
+    replay = Snapshot(config.path(config.execute.snapshot_dir)) if todo and config.execute.transport == "replay" else None
     with progress("execute", len(todo)) as bar:
         for start in range(0, len(todo), size):
             batch = todo[start : start + size]
-            rows = asyncio.run(_fetch_batch(config, catalog, batch, run_id))
+            rows = asyncio.run(_fetch_batch(config, catalog, batch, run_id, replay))
             insert_new(con, "api_responses", rows)
             for row in rows:
                 summary.outcomes[row["outcome"]] = summary.outcomes.get(row["outcome"], 0) + 1
+                if config.execute.transport != "replay":
+                    summary.http_requests += row["attempts"] or 0
             summary.requested += len(batch)
             bar.advance(len(batch))
     summary.observations = build_observations(config, con, catalog, run_id, summary)
     return summary
 
 
-async def _fetch_batch(config: Config, catalog: Catalog, batch, run_id: str) -> list[dict]:
-    client, snapshot = make_client(config)
+async def _fetch_batch(config: Config, catalog: Catalog, batch, run_id: str, replay: Snapshot | None = None) -> list[dict]:
+    client, snapshot = make_client(config, replay)
     executor = Executor(config, config.execute.transport, client, snapshot=snapshot)
     async with client:
         async def one(call_id: str, function: str, arguments: str) -> dict:

@@ -36,6 +36,7 @@ class StageReport:
     failures: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    requests: int = 0  # requests sent to the APIs over the network and to LLM endpoints
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -80,11 +81,21 @@ def stage_sample(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) ->
     return report
 
 
-def stage_execute(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
-    """Candidate calls -> api_responses (every outcome) -> observations (ok only)."""
+def stage_execute(config: Config, con: duckdb.DuckDBPyConnection, run_id: str, fan_out=None) -> StageReport:
+    """Candidate calls -> api_responses (every outcome) -> observations (ok only).
+
+    ``fan_out`` (see ``biocurate.distributed``) runs the fetching on workers; this process
+    stays the only writer.
+    """
     report = StageReport("execute")
     catalog = catalog_for(config)
-    summary = execute_calls(config, con, catalog, run_id)
+    if fan_out is None:
+        summary = execute_calls(config, con, catalog, run_id)
+    else:
+        from biocurate.distributed import execute_distributed
+
+        summary = execute_distributed(config, con, catalog, run_id, fan_out)
+    report.requests = summary.http_requests
     found = discover_entities(con, catalog, run_id, config.path(config.sample.catalog_dir))
     if found["discovered"] or found["invalid"]:
         report.notes.append(f"{found['discovered']} new entities discovered for the next rebuild"
@@ -101,11 +112,16 @@ def stage_execute(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -
     return report
 
 
-def stage_synthesize(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
-    """Observed calls -> queries."""
-    summary = synthesize(config, con, catalog_for(config), run_id)
+def stage_synthesize(config: Config, con: duckdb.DuckDBPyConnection, run_id: str, fan_out=None) -> StageReport:
+    """Observed calls -> queries (``fan_out``: generation on workers, as for execute)."""
+    if fan_out is None:
+        summary = synthesize(config, con, catalog_for(config), run_id)
+    else:
+        from biocurate.distributed import synthesize_distributed
+
+        summary = synthesize_distributed(config, con, catalog_for(config), run_id, fan_out)
     report = StageReport("synthesize", rows_in=summary.calls, rows_new=summary.queries_new,
-                         reused=summary.reused, failures=summary.failures)
+                         reused=summary.reused, failures=summary.failures, requests=summary.requests)
     gen = config.synthesis.generator
     report.notes.append(f"generator {gen.provider}/{gen.model}: {summary.requests} LLM requests")
     return report
@@ -113,8 +129,11 @@ def stage_synthesize(config: Config, con: duckdb.DuckDBPyConnection, run_id: str
 
 def stage_judge(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
     """Queries -> judgments."""
+    judged_before = con.execute("select count(*) from judgments where model = ?",
+                                [config.synthesis.judge.model]).fetchall()[0][0]
     summary = judge(config, con, catalog_for(config), run_id)
-    report = StageReport("judge", rows_in=summary.judged, rows_new=summary.new)
+    report = StageReport("judge", rows_in=summary.judged, rows_new=summary.new, reused=judged_before,
+                         requests=summary.requests)
     report.failures = {f"verdict {v}": n for v, n in summary.verdicts.items() if v != "accept"}
     cfg = config.synthesis.judge
     report.notes.append(f"judge {cfg.provider}/{cfg.model}: {summary.requests} LLM requests")
@@ -123,8 +142,12 @@ def stage_judge(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> 
 
 def stage_quality(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
     """Queries (+ call, observation, judgment) -> qc_results; survivors view."""
+    survivors_before = con.execute("select count(*) from survivors").fetchall()[0][0]
     summary = run_quality(config, con, catalog_for(config), run_id)
-    report = StageReport("quality", rows_in=summary.checked, rows_new=summary.survivors)
+    # new: survivors this run added; reused: survivors carried over (already checked under this config)
+    report = StageReport("quality", rows_in=summary.checked,
+                         rows_new=max(0, summary.survivors - survivors_before),
+                         reused=min(survivors_before, summary.survivors))
     report.failures = {f"qc {name}": n for name, n in summary.failing.items() if n}
     report.notes.append(f"{summary.survivors} survivors in total")
     return report
@@ -162,12 +185,18 @@ STAGES: dict[str, Callable[[Config, duckdb.DuckDBPyConnection, str], StageReport
 LOG = get_logger("stages")
 
 
-def run_stage(name: str, config: Config, run_id: str) -> StageReport:
-    """Open the store for writing, run one stage in it, time it."""
+def run_stage(name: str, config: Config, run_id: str, fan_out=None,
+              stage: Callable[..., StageReport] | None = None) -> StageReport:
+    """Open the store for writing, run one stage in it, time it.
+
+    ``stage`` runs a stage that is not one of the rebuild's (e.g. the drift check);
+    ``fan_out`` hands execute or synthesize work to workers (``biocurate.distributed``).
+    """
     started = time.perf_counter()
     event(LOG, "stage started", stage=name, run_id=run_id)
     with Store(config.path(config.store.path)).open() as con:
-        report = STAGES[name](config, con, run_id)
+        fn = stage or STAGES[name]
+        report = fn(config, con, run_id, fan_out=fan_out) if fan_out is not None else fn(config, con, run_id)
     report.seconds = round(time.perf_counter() - started, 3)
     event(LOG, "stage finished", stage=name, run_id=run_id, rows_in=report.rows_in, new=report.rows_new,
           reused=report.reused, failed=sum(report.failures.values()), seconds=report.seconds)

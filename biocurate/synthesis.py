@@ -80,27 +80,52 @@ class SynthesisSummary:
     failures: dict[str, int] = field(default_factory=dict)
 
 
-def observed_calls_without_queries(con: duckdb.DuckDBPyConnection, generator: str, model: str):
-    return con.execute(
-        """
-        select c.call_id, c.function, c.arguments, e.fields, o.observation_id, o.text
-        from candidate_calls c
-        join (select call_id, arg_max(observation_id, created_at) as observation_id,
-                     arg_max(text, created_at) as text
-              from observations group by call_id) o using (call_id)
-        left join entities e using (entity_id)
-        where not exists (select 1 from queries q where q.call_id = c.call_id
-                          and q.generator = ? and q.model = ?)
-        order by c.call_id
-        """,
-        [generator, model],
-    ).fetchall()
+def current_versions(config: Config, catalog: Catalog) -> dict[str, str]:
+    """function -> the prompt version its new questions would carry (template or prompt file)."""
+    gen = config.synthesis.generator
+    if gen.provider == "template":
+        return {t.name: template_version(t) for t in catalog}
+    from biocurate.llm import load_prompt
+
+    version = load_prompt(config.path(config.synthesis.prompt_dir), "generate_v1").version
+    return {t.name: version for t in catalog}
+
+
+def observed_calls_without_queries(con: duckdb.DuckDBPyConnection, generator: str, model: str,
+                                   versions: dict[str, str] | None = None):
+    """Observed calls without questions from this generator and model (and, given ``versions``,
+    from the function's current template or prompt version: a changed template re-asks only
+    the calls of the functions it belongs to)."""
+    import polars as pl
+
+    frame = pl.DataFrame({"function": list(versions or {}), "prompt_version": list((versions or {}).values())},
+                         schema={"function": pl.String, "prompt_version": pl.String})
+    con.register("_versions", frame)
+    try:
+        return con.execute(
+            """
+            select c.call_id, c.function, c.arguments, e.fields, o.observation_id, o.text
+            from candidate_calls c
+            join (select call_id, arg_max(observation_id, created_at) as observation_id,
+                         arg_max(text, created_at) as text
+                  from observations group by call_id) o using (call_id)
+            left join entities e using (entity_id)
+            left join _versions v on v.function = c.function
+            where not exists (select 1 from queries q where q.call_id = c.call_id
+                              and q.generator = ? and q.model = ?
+                              and (v.prompt_version is null or q.prompt_version = v.prompt_version))
+            order by c.call_id
+            """,
+            [generator, model],
+        ).fetchall()
+    finally:
+        con.unregister("_versions")
 
 
 def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> SynthesisSummary:
     gen = config.synthesis.generator
     summary = SynthesisSummary()
-    todo = observed_calls_without_queries(con, gen.provider, gen.model)
+    todo = observed_calls_without_queries(con, gen.provider, gen.model, current_versions(config, catalog))
     summary.reused = con.execute("select count(*) from queries where generator = ? and model = ?",
                                  [gen.provider, gen.model]).fetchall()[0][0]
     if gen.provider != "template":

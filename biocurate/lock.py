@@ -1,0 +1,149 @@
+"""One job at a time per store: a lock file next to the DuckDB file.
+
+Rebuilds, drift checks, scheduled review syncs and publishes write the store in many steps; two
+of them interleaved would still not corrupt DuckDB (it allows one writer at a time) but they
+would interleave their work and fail at random stage boundaries. So each job takes
+``<store>.lock`` first. The file says who holds it (pid, host, job, since when); the lock itself
+is a kernel ``flock`` on the file, which the kernel drops when the process dies, even under
+SIGKILL. A lock file still naming a process that is gone is therefore stale by construction;
+the next job reports it (``LockInfo.stale``) and takes over.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+from biocurate.config import Config
+from biocurate.errors import BiocurateError
+from biocurate.store import utcnow
+
+
+class JobLockedError(BiocurateError):
+    """Another job holds the store."""
+
+
+@dataclass
+class LockInfo:
+    pid: int
+    host: str
+    job: str
+    started_at: str
+    pid_started: str | None = None  # the process's start time, so a reused pid is not mistaken for it
+    stale: dict | None = None  # the dead holder this job took over from, if any
+
+    def describe(self) -> str:
+        return f"{self.job} (pid {self.pid} on {self.host}, since {self.started_at} UTC)"
+
+
+def lock_path(config: Config) -> Path:
+    store = config.path(config.store.path)
+    return store.with_name(store.name + ".lock")
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of a process (Linux), or None where that cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def holder_alive(holder: dict) -> bool | None:
+    """True/False for a holder on this host; None when it runs elsewhere (cannot tell)."""
+    if holder.get("host") != socket.gethostname():
+        return None
+    pid = int(holder.get("pid", 0))
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    started = _process_start(pid)
+    return not (holder.get("pid_started") and started and started != holder["pid_started"])
+
+
+def read_holder(path: Path) -> dict | None:
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"pid": 0, "host": "?", "job": "?", "started_at": "?", "unreadable": text[:200]}
+
+
+def _refusal(path: Path, holder: dict | None, job: str, waited: float) -> JobLockedError:
+    who = LockInfo(**{k: holder.get(k) for k in ("pid", "host", "job", "started_at")}).describe() \
+        if holder else "another process (it is still writing its details)"
+    waiting = f" after waiting {waited:.0f}s" if waited else ""
+    return JobLockedError(
+        f"cannot start {job}: the store is in use by {who}{waiting}. Only one rebuild, drift "
+        f"check, publish or review sync runs at a time; wait for it to finish (`biocurate status` "
+        f"shows the running run). Lock file: {path}")
+
+
+@contextmanager
+def job_lock(config: Config, job: str, wait_seconds: float = 0.0, poll_seconds: float = 0.5) -> Iterator[LockInfo]:
+    """Hold the store's job lock for the ``with`` block, or raise ``JobLockedError``.
+
+    ``wait_seconds`` > 0 waits that long for the holder to finish (scheduled jobs that can
+    simply run later); 0 refuses at once (a second rebuild). A lock file left by a process that
+    died is reported in ``LockInfo.stale`` and taken over.
+    """
+    path = lock_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    started = time.monotonic()
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                waited = time.monotonic() - started
+                if waited >= wait_seconds:
+                    raise _refusal(path, read_holder(path), job, wait_seconds) from None
+                time.sleep(min(poll_seconds, max(0.01, wait_seconds - waited)))
+        previous = read_holder(path)
+        stale = None
+        if previous:
+            alive = holder_alive(previous)
+            if alive is None or alive:
+                # The kernel lock is free, yet the file names a live process (or one on another
+                # host, e.g. a shared disk without flock): refuse rather than guess.
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                raise JobLockedError(
+                    f"cannot start {job}: {path} names {previous.get('job')} (pid {previous.get('pid')} on "
+                    f"{previous.get('host')}, since {previous.get('started_at')} UTC), which may still be "
+                    "running. If it is not, delete the lock file and try again.")
+            stale = previous
+        info = LockInfo(pid=os.getpid(), host=socket.gethostname(), job=job,
+                        started_at=utcnow().isoformat(timespec="seconds"),
+                        pid_started=_process_start(os.getpid()), stale=stale)
+        record = {k: v for k, v in asdict(info).items() if k != "stale"}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(record).encode(), 0)
+        os.fsync(fd)
+        try:
+            yield info
+        finally:
+            # Empty, not removed: removing would let a waiter lock the old inode while a newcomer
+            # creates and locks a new file.
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
