@@ -352,5 +352,37 @@ def diff(
                    title=f"changed ({len(result.changed)}, first {min(limit, len(result.changed))})")
 
 
+qc_app = typer.Typer(no_args_is_help=True, help="Quality checks (Great Expectations): what passed, what failed and why.")
+app.add_typer(qc_app, name="qc")
+
+
+@qc_app.command("report")
+def qc_report(
+    config: Optional[Path] = ConfigOpt,
+    top: int = typer.Option(10, help="How many rejection reasons to show."),
+    examples: int = typer.Option(3, help="Example rows per rejection reason."),
+) -> None:
+    """Print pass/fail per expectation (latest QC configuration) and the top rejection reasons with examples."""
+    from biocurate.quality import expectation_table, top_rejections
+    from biocurate.store import Store
+
+    try:
+        cfg = load_config(config)
+        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+            table = expectation_table(con)
+            reasons = top_rejections(con, limit=top, examples=examples)
+    except (BiocurateError, FileNotFoundError) as exc:
+        fail(exc)
+    if not table:
+        console.print("no quality results yet: run `biocurate rebuild` first")
+        return
+    print_rows(list(table[0]), [list(r.values()) for r in table], title="quality checks: pass/fail per expectation")
+    rows = [(f"{r['suite']}.{r['expectation']}", r["severity"], r["items_failing"],
+             e["item_id"], e["text"] or "", e["reason"]) for r in reasons for e in r["examples"]]
+    print_rows(["expectation", "severity", "failing", "example item", "question", "reason"], rows,
+               title="top rejection reasons, with examples")
+    console.print(f"Data Docs: {cfg.path(cfg.quality.data_docs_dir) / 'index.html'}")
+
+
 def main() -> None:  # pragma: no cover
     app()

@@ -125,7 +125,30 @@ class QualityConfig(Section):
     min_query_words: int = Field(4, ge=1)
     max_query_words: int = Field(80, ge=1)
     min_judge_score: float = Field(0.5, ge=0, le=1)
-    # Expectation name -> "blocking" or "warning".
+    # Observations: shortest useful answer ({"ping":1} is 10 characters); the longest is
+    # [execute] observation_max_chars.
+    min_observation_chars: int = Field(8, ge=1)
+    # Words that give the API away in a question (whole words, any case), besides URLs and the
+    # function's own and code-like parameter names.
+    leak_jargon: list[str] = Field(default_factory=lambda: [
+        "api", "endpoint", "json", "url", "http", "https", "rest api", "parameter", "query string",
+        "retmax", "retmode", "rettype", "dbfrom", "linkname", "webenv", "usehistory"])
+    # Function names that are also ordinary words a person would use ("run a BLAST search").
+    leak_allowed: list[str] = Field(default_factory=lambda: ["blast"])
+    # Near-duplicate questions: Jaccard similarity of their word sets (case, punctuation, word
+    # order and filler words ignored) at or above which the later question is flagged; only
+    # questions naming the same identifiers are compared.
+    near_duplicate_within_call: float = Field(0.8, gt=0, le=1)
+    near_duplicate_in_dataset: float = Field(0.8, gt=0, le=1)
+    # Balance of the surviving questions: share per database, per category, per tool.
+    min_database_share: float = Field(0.05, ge=0, le=1)
+    max_database_share: float = Field(0.8, ge=0, le=1)
+    min_category_share: float = Field(0.05, ge=0, le=1)
+    max_category_share: float = Field(0.5, ge=0, le=1)
+    max_tool_share: float = Field(0.05, ge=0, le=1)
+    min_tool_items: int = Field(1, ge=0)
+    # Expectation name -> "blocking" or "warning"; overrides the suite file's default
+    # (row and duplicate checks block, balance checks warn). An unknown name is an error.
     severity: dict[str, Literal["blocking", "warning"]] = Field(default_factory=dict)
     data_docs_dir: Path = Path("data/out/data_docs")
 

@@ -1,37 +1,83 @@
 """Quality checks with Great Expectations: every rule explicit, every rejection explained.
 
 Suites live in ``expectations/<suite>.json``: each expectation is a GX expectation type with
-its kwargs, a name and a human-readable reason; ``$name`` values come from ``[quality]`` in
-the config, so thresholds are not code. GX validates a pandas frame pulled from DuckDB (one
-row per query, with its call, observation and latest judgment); every row gets a
-``qc_results`` record per expectation. Survivors (the ``survivors`` view) are the queries
-with no blocking failure.
+its kwargs, a name, a human-readable reason, an optional ``detail`` (a format string over the
+row, appended to the reason of a failing row) and an optional default severity; ``$name``
+values come from ``[quality]`` (or ``[execute]``) in the config, and ``[quality] severity``
+overrides severities, so thresholds are not code.
+
+A suite's ``level`` says what it looks at:
+
+* ``row``: one row per question not yet checked under this QC configuration, with its call,
+  observation and latest judgment (suites calls, observations, queries, judgments);
+* ``dataset``: the same rows plus what the rest of the dataset says about them: exact and
+  near-duplicate questions (``biocurate.near_dup``), computed after the row suites so that a
+  question failing them never keeps a good twin out;
+* ``balance``: one row per database, category and tool with its share of the survivors
+  (recorded with item_kind ``dataset``; these describe the dataset and block no question).
+
+GX validates pandas frames pulled from DuckDB. Every checked question gets a ``qc_results``
+row per expectation (passed, severity, reason); survivors (the ``survivors`` view) are the
+questions with no blocking failure. Each run's validation results are rendered as Data Docs
+(HTML) into ``[quality] data_docs_dir``.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
+import polars as pl
 
 from biocurate.catalog import Catalog
 from biocurate.config import Config
+from biocurate.errors import ConfigError
 from biocurate.hashing import content_hash
-from biocurate.judge import JARGON
+from biocurate.near_dup import find_duplicates
 from biocurate.store import insert_new
 from biocurate.synthesis import identifiers
 
+# Bump when a check's meaning changes in code: every question is then checked again.
+QC_RULES_VERSION = "qc-2"
+LEVELS = ("row", "dataset", "balance")
+SEVERITIES = ("blocking", "warning")
+# Lists kept in a stored GX result (the Data Docs); qc_results hold every failing row.
+DOCS_LIST_LIMIT = 20
+_CODE_LIKE = re.compile(r"_|[a-z][A-Z]")
+
+
+# --- suites and settings -------------------------------------------------------------------
 
 def load_suites(suites_dir: Path) -> list[dict]:
-    suites = []
+    """Every ``*.json`` suite, checked for shape; expectation names are unique across suites."""
+    suites, seen = [], {}
     for path in sorted(Path(suites_dir).glob("*.json")):
-        suite = json.loads(path.read_text())
+        try:
+            suite = json.loads(path.read_text())
+        except ValueError as exc:
+            raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
         suite["file"] = str(path)
+        suite.setdefault("level", "row")
+        if suite["level"] not in LEVELS or not suite.get("name") or not suite.get("expectations"):
+            raise ConfigError(f"{path}: a suite needs a name, expectations and a level in {LEVELS}")
+        for spec in suite["expectations"]:
+            missing = {"name", "type", "kwargs", "reason"} - set(spec)
+            if missing:
+                raise ConfigError(f"{path}: expectation {spec.get('name', '?')} lacks {sorted(missing)}")
+            if spec["name"] in seen:
+                raise ConfigError(f"{path}: expectation name {spec['name']} is also used in {seen[spec['name']]}")
+            if spec.get("severity", "blocking") not in SEVERITIES:
+                raise ConfigError(f"{path}: expectation {spec['name']}: severity must be one of {SEVERITIES}")
+            seen[spec["name"]] = path.name
         suites.append(suite)
+    if not suites:
+        raise ConfigError(f"no expectation suites (*.json) in {suites_dir}")
     return suites
 
 
@@ -41,116 +87,432 @@ def resolve_kwargs(kwargs: dict, config: Config) -> dict:
     for key, value in kwargs.items():
         if isinstance(value, str) and value.startswith("$"):
             name = value[1:]
-            source = config.quality if hasattr(config.quality, name) else config.execute
+            source = next((s for s in (config.quality, config.execute) if name in type(s).model_fields), None)
+            if source is None:
+                raise ConfigError(f"expectation kwarg {key}={value}: no setting {name} in [quality] or [execute]")
             value = getattr(source, name)
         out[key] = value
     return out
 
 
+def severities(config: Config, suites: list[dict]) -> dict[str, str]:
+    """Expectation name -> blocking/warning: the config's override, else the suite's default."""
+    names = {spec["name"]: spec.get("severity", "blocking") for s in suites for spec in s["expectations"]}
+    unknown = sorted(set(config.quality.severity) - set(names))
+    if unknown:
+        raise ConfigError(f"[quality] severity names unknown expectations {unknown}; known: {sorted(names)}")
+    return {name: config.quality.severity.get(name, default) for name, default in names.items()}
+
+
 def qc_config_hash(config: Config, suites: list[dict]) -> str:
-    return content_hash(config.quality.model_dump(mode="json"), config.execute.observation_max_chars,
+    """What decides a verdict: the rules version, [quality] settings and the suites."""
+    settings = config.quality.model_dump(mode="json", exclude={"data_docs_dir", "suites_dir"})
+    return content_hash(QC_RULES_VERSION, settings, config.execute.observation_max_chars,
                         [{k: v for k, v in s.items() if k != "file"} for s in suites], length=16)
 
 
-def query_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str) -> pd.DataFrame:
-    """Queries not yet checked under this QC config, with the columns the suites look at."""
+# --- frames --------------------------------------------------------------------------------
+
+class _Calls:
+    """Per-call facts (schema check, identifiers, API terms), computed once per distinct call."""
+
+    def __init__(self, catalog: Catalog, config: Config):
+        import jsonschema
+
+        self.catalog = catalog
+        self.allowed = {a.lower() for a in config.quality.leak_allowed}
+        self._validators: dict[str, Any] = {}
+        self._cache: dict[tuple[str, str], tuple] = {}
+        self._jsonschema = jsonschema
+
+    def facts(self, function: str, arguments: str) -> tuple[bool, str | None, list[str], list[str]]:
+        key = (function, arguments)
+        if key not in self._cache:
+            self._cache[key] = self._facts(function, arguments)
+        return self._cache[key]
+
+    def _facts(self, function: str, arguments: str) -> tuple[bool, str | None, list[str], list[str]]:
+        tool = self.catalog.tools.get(function)
+        if tool is None:
+            return False, None, [], [function]
+        try:
+            args = json.loads(arguments)
+        except ValueError as exc:
+            return True, f"arguments are not valid JSON: {exc}", [], [function]
+        if function not in self._validators:
+            self._validators[function] = self._jsonschema.Draft202012Validator(tool.schema()["function"]["parameters"])
+        errors = sorted(self._validators[function].iter_errors(args), key=lambda e: list(e.path))
+        error = None
+        if errors:
+            where = ".".join(str(p) for p in errors[0].path) or "(arguments)"
+            error = f"parameter {where}: {errors[0].message}"
+        idents = identifiers(tool, args) if isinstance(args, dict) else []
+        # Code-like parameter names (so_term, taxonId) give the API away; plain words
+        # (species, gene, region) are how people talk. Terms inside an identifier are excused.
+        terms = [] if function.lower() in self.allowed else [function]
+        terms += [p for p in tool.function.params if _CODE_LIKE.search(p)]
+        lowered = [i.lower() for i in idents]
+        terms = [t for t in terms if not any(t.lower() in i for i in lowered)]
+        return True, error, idents, terms
+
+
+def query_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, config: Config) -> pd.DataFrame:
+    """Questions not yet checked under this QC config, with the columns the suites look at."""
     frame = con.execute(
         """
-        select q.query_id as item_id, q.call_id, q.text, c.function, c.arguments, c.valid as call_valid,
-               o.text as observation, j.verdict, j.score
+        with edited as (select distinct parent_query_id as query_id from queries where parent_query_id is not null),
+        latest_judgment as (
+            select query_id, arg_max(verdict, created_at) as verdict, arg_max(score, created_at) as score
+            from judgments group by query_id
+        )
+        select q.query_id as item_id, q.call_id, q.text, q.created_at,
+               e.query_id is not null as superseded,
+               c.function, c.arguments::varchar as arguments, c.database, c.category,
+               o.text as observation, r.outcome, j.verdict, j.score
         from queries q
         join candidate_calls c using (call_id)
         join observations o on o.observation_id = q.observation_id
-        left join (select query_id, arg_max(verdict, created_at) as verdict, arg_max(score, created_at) as score
-                   from judgments group by query_id) j using (query_id)
-        where not exists (select 1 from qc_results r where r.item_id = q.query_id and r.qc_config_hash = ?)
-        order by q.query_id
+        left join api_responses r on r.response_id = o.response_id
+        left join latest_judgment j on j.query_id = q.query_id
+        left join edited e on e.query_id = q.query_id
+        where not exists (select 1 from qc_results k where k.item_id = q.query_id and k.qc_config_hash = ?)
+        order by q.created_at, q.query_id
         """,
         [qc_hash],
     ).df()
     if frame.empty:
         return frame
-    known, contains, leaks = [], [], []
-    for function, arguments, text in zip(frame["function"], frame["arguments"], frame["text"]):
-        tool = catalog.tools.get(function)
-        known.append(tool is not None)
-        args = json.loads(arguments)
-        contains.append(tool is not None and all(i in text for i in identifiers(tool, args)))
-        params = list(tool.function.params) if tool else []
-        leaks.append(
-            function.lower() in text.lower()
-            or JARGON.search(text) is not None
-            or re.search(r"https?://", text) is not None
-            or any(re.search(rf"\b{re.escape(p)}\b", text) for p in params if "_" in p or p != p.lower())
-        )
-    frame["function_known"] = known
-    frame["contains_identifiers"] = contains
-    frame["leaks_api"] = leaks
+    _add_call_facts(frame, _Calls(catalog, config))
     frame["words"] = frame["text"].str.split().str.len()
-    frame["call_and_text"] = frame["call_id"] + "\x1f" + frame["text"].str.lower().str.strip()
+    frame["text_chars"] = frame["text"].str.len()
+    frame["observation_chars"] = frame["observation"].str.len()
+    frame["outcome"] = frame["outcome"].fillna("missing")
     frame["verdict"] = frame["verdict"].fillna("missing")
-    frame["score"] = frame["score"].fillna(-1.0)
+    frame["score"] = frame["score"].astype("float64").fillna(-1.0)
     return frame
 
 
-def _gx_batch(frame: pd.DataFrame):
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+def _add_call_facts(frame: pd.DataFrame, calls: _Calls) -> None:
+    facts = [calls.facts(f, a) for f, a in zip(frame["function"], frame["arguments"])]
+    frame["function_known"] = [f[0] for f in facts]
+    frame["call_schema_error"] = pd.Series([f[1] for f in facts], index=frame.index, dtype=object)
+    frame["identifiers"] = [f[2] for f in facts]
+    frame["api_terms"] = [f[3] for f in facts]
 
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
-    ctx = gx.get_context(mode="ephemeral")
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch_def = ctx.data_sources.add_pandas("store").add_dataframe_asset("items").add_batch_definition_whole_dataframe("all")
-    return gx, batch_def.get_batch(batch_parameters={"dataframe": frame})
 
+def reference_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, config: Config) -> pd.DataFrame:
+    """Questions that already survived under this QC config (and are not replaced by an edit)."""
+    frame = con.execute(
+        """
+        with checked as (
+            select item_id, bool_or(not passed and severity = 'blocking') as blocked
+            from qc_results where qc_config_hash = ? and item_kind = 'query' group by item_id
+        ),
+        edited as (select distinct parent_query_id as query_id from queries where parent_query_id is not null)
+        select q.query_id as item_id, q.call_id, q.text, q.created_at, c.function,
+               c.arguments::varchar as arguments, c.database, c.category
+        from checked k
+        join queries q on q.query_id = k.item_id
+        join candidate_calls c using (call_id)
+        where not k.blocked and q.query_id not in (select query_id from edited)
+        order by q.created_at, q.query_id
+        """,
+        [qc_hash],
+    ).df()
+    calls = _Calls(catalog, config)
+    frame["identifiers"] = pd.Series([calls.facts(f, a)[2] for f, a in zip(frame["function"], frame["arguments"])],
+                                     index=frame.index, dtype=object)
+    return frame
+
+
+def add_duplicate_columns(frame: pd.DataFrame, reference: pd.DataFrame, blocked: set[str], config: Config) -> None:
+    """Exact and near-duplicate columns on ``frame`` (null when the question repeats nothing).
+
+    Priority: questions that already survived, then this run's questions that fail no other
+    blocking check, then the rest; within each, the oldest first. Questions replaced by a
+    reviewer's edit take no part.
+    """
+    live = frame[~frame["superseded"]]
+    candidates = pd.concat([
+        reference.assign(reference=True, rank=0),
+        live.assign(reference=False, rank=live["item_id"].isin(blocked).astype(int) + 1),
+    ], ignore_index=True)
+    candidates = candidates.sort_values(["rank", "created_at", "item_id"], kind="stable")
+    found = find_duplicates(candidates[["item_id", "call_id", "text", "identifiers", "reference"]],
+                            config.quality.near_duplicate_within_call, config.quality.near_duplicate_in_dataset)
+    found = found.set_index("item_id")
+    texts = dict(zip(candidates["item_id"], candidates["text"]))
+    for column in ("exact_duplicate_of", "near_duplicate_in_call_of", "near_duplicate_of", "similarity"):
+        frame[column] = frame["item_id"].map(found[column]).astype(object).where(lambda s: s.notna(), None)
+    kept = frame["exact_duplicate_of"].fillna(frame["near_duplicate_in_call_of"]).fillna(frame["near_duplicate_of"])
+    frame["duplicate_text"] = kept.map(texts).astype(object).where(lambda s: s.notna(), None)
+
+
+def balance_frame(survivors: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """One row per database, category and tool: its surviving questions and their share."""
+    total = len(survivors)
+    rows = []
+    for dimension, column, values in (
+        ("database", "database", sorted({t.database for t in catalog})),
+        ("category", "category", sorted({t.category for t in catalog})),
+        ("tool", "function", sorted(t.name for t in catalog)),
+    ):
+        counts = survivors[column].value_counts().to_dict() if total else {}
+        for value in sorted(set(values) | set(counts)):
+            items = int(counts.get(value, 0))
+            rows.append({"item_id": f"{dimension}={value}", "dimension": dimension, "value": value,
+                         "items": items, "total": total, "share": items / total if total else 0.0})
+    frame = pd.DataFrame(rows)
+    for dimension in ("database", "category", "tool"):
+        frame[f"{dimension}_share"] = frame["share"].where(frame["dimension"] == dimension)
+    frame["tool_items"] = frame["items"].where(frame["dimension"] == "tool")
+    return frame
+
+
+# --- Great Expectations ----------------------------------------------------------------------
+
+class _GX:
+    """An in-memory GX context whose validation results and Data Docs go to ``docs_dir``."""
+
+    def __init__(self, docs_dir: Path):
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
+
+        import biocurate.expectations_gx  # noqa: F401  (registers the custom expectations)
+
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        defaults = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
+        project = DataContextConfig(store_backend_defaults=defaults, progress_bars=ProgressBarsConfig(globally=False))
+        # Results persist next to the site so the index lists every run, not only this one.
+        project.stores[defaults.validation_results_store_name]["store_backend"] = {
+            "class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir / ".results")}
+        project.data_docs_sites = {"biocurate": {
+            "class_name": "SiteBuilder", "show_how_to_buttons": False,
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }}
+        self.gx = gx
+        self.docs_dir = docs_dir
+        self.context = gx.get_context(mode="ephemeral", project_config=project)
+        self.source = self.context.data_sources.add_pandas("store")
+        self.assets: dict[str, Any] = {}
+        self.keys: list = []
+
+    def validate(self, suite: dict, frame: pd.DataFrame, config: Config, severity: dict[str, str],
+                 run_name: str) -> dict[str, list[str]]:
+        """Validate one suite on ``frame``; return expectation name -> failing item ids."""
+        from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+        expectations = [
+            ExpectationConfiguration(
+                type=spec["type"], kwargs=resolve_kwargs(spec["kwargs"], config),
+                meta={"name": spec["name"], "reason": spec["reason"]},
+                description=f"{spec['name']}: {spec['reason']} ({severity[spec['name']]})",
+                severity="critical" if severity[spec["name"]] == "blocking" else "warning",
+            ).to_domain_obj()
+            for spec in suite["expectations"]
+        ]
+        asset = suite["level"] if suite["level"] == "balance" else "questions"
+        if asset not in self.assets:
+            self.assets[asset] = self.source.add_dataframe_asset(asset).add_batch_definition_whole_dataframe("all")
+        result = self.assets[asset].get_batch(batch_parameters={"dataframe": frame}).validate(
+            self.gx.ExpectationSuite(name=suite["name"], expectations=expectations, meta={"description": suite.get("description", "")}),
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["item_id"]},
+        )
+        failing: dict[str, list[str]] = {}
+        for res in result.results:
+            name = res.expectation_config.meta["name"]
+            if res.exception_info.get("raised_exception"):
+                # A broken metric must not look like bad data: stop with the real error.
+                raise ConfigError(f"{suite['file']}: expectation {name} could not run: "
+                                  f"{res.exception_info.get('exception_message')}")
+            failing[name] = [row["item_id"] for row in res.result.get("unexpected_index_list") or []]
+            for key in list(res.result):
+                value = res.result[key]
+                if key == "unexpected_index_query":
+                    del res.result[key]
+                elif isinstance(value, list) and len(value) > DOCS_LIST_LIMIT:
+                    res.result[key] = value[:DOCS_LIST_LIMIT]
+        self._store(result, suite["name"], run_name)
+        return failing
+
+    def _store(self, result, suite_name: str, run_name: str) -> None:
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
+        )
+
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
+            run_id=RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.timezone.utc)),
+            batch_identifier="biocurate")
+        self.context.validation_results_store.store_validation_results(result, key)
+        self.keys.append(key)
+
+    def build_docs(self) -> Path:
+        """Render this run's results and rebuild the index (which lists every stored run)."""
+        self.context.build_data_docs(site_names=["biocurate"], resource_identifiers=self.keys)
+        return self.docs_dir / "index.html"
+
+
+# --- the stage -----------------------------------------------------------------------------
 
 @dataclass
 class QualitySummary:
     checked: int = 0
     survivors: int = 0
     failing: dict[str, int] = field(default_factory=dict)  # "suite.expectation" -> items
+    warnings: dict[str, int] = field(default_factory=dict)  # same, for warning-only expectations
+    data_docs: Path | None = None
+
+
+def _detail(spec: dict, row: dict) -> str | None:
+    """The spec's ``detail`` format string filled from the failing row ("missing 'BRCA1'")."""
+    from biocurate.expectations_gx import leaked_terms, missing_identifiers
+
+    template = spec.get("detail")
+    if not template:
+        return None
+    if "{missing}" in template:
+        row["missing"] = ", ".join(repr(i) for i in missing_identifiers(row["text"], row["identifiers"]))
+    if "{leaked}" in template:
+        jargon = spec["kwargs"].get("jargon") or ()
+        row["leaked"] = ", ".join(repr(t) for t in leaked_terms(row["text"], row["api_terms"], jargon))
+    try:
+        return template.format_map(row)
+    except (KeyError, ValueError, TypeError, IndexError):
+        return None
+
+
+def _rows(frame: pd.DataFrame, kind: str, suite: dict, failing: dict[str, list[str]], severity: dict[str, str],
+          config: Config) -> list[pl.DataFrame]:
+    ids = frame["item_id"].tolist()
+    out = []
+    failing_rows = {i for names in failing.values() for i in names}
+    by_id = {r["item_id"]: r for r in frame[frame["item_id"].isin(failing_rows)].to_dict("records")} if failing_rows else {}
+    for spec in suite["expectations"]:
+        reasons: dict[str, str] = {}
+        resolved = {**spec, "kwargs": resolve_kwargs(spec["kwargs"], config)}
+        for item_id in failing.get(spec["name"], []):
+            detail = _detail(resolved, dict(by_id[item_id]))
+            reasons[item_id] = f"{spec['reason']} ({detail})" if detail else spec["reason"]
+        out.append(pl.DataFrame({
+            "item_kind": kind, "item_id": ids, "suite": suite["name"], "expectation": spec["name"],
+            "passed": [i not in reasons for i in ids], "severity": severity[spec["name"]],
+            "reason": [reasons.get(i) for i in ids],
+        }, schema={"item_kind": pl.String, "item_id": pl.String, "suite": pl.String, "expectation": pl.String,
+                   "passed": pl.Boolean, "severity": pl.String, "reason": pl.String}))
+    return out
+
+
+def _insert_results(con: duckdb.DuckDBPyConnection, parts: list[pl.DataFrame], qc_hash: str, run_id: str) -> int:
+    """Insert qc_results; the key is a content hash of (kind, item, suite, expectation, config) -
+    and, for dataset rows, of the verdict, so that a changed balance is a new row - computed in
+    DuckDB (a hundred thousand questions make millions of rows)."""
+    if not parts:
+        return 0
+    frame = pl.concat(parts).with_columns(pl.lit(qc_hash).alias("qc_config_hash"), pl.lit(run_id).alias("run_id"))
+    con.register("_qc_incoming", frame)
+    try:
+        keyed = con.sql(
+            """
+            select substr(sha256(concat_ws(chr(31), 'qc', item_kind, item_id, suite, expectation, qc_config_hash,
+                   case when item_kind = 'dataset' then coalesce(reason, 'passed') else '' end)), 1, 20) as qc_id, *
+            from _qc_incoming
+            """
+        ).pl()
+    finally:
+        con.unregister("_qc_incoming")
+    return insert_new(con, "qc_results", keyed)
 
 
 def run_quality(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> QualitySummary:
     suites = load_suites(config.path(config.quality.suites_dir))
+    severity = severities(config, suites)
     qc_hash = qc_config_hash(config, suites)
-    frame = query_frame(con, catalog, qc_hash)
+    frame = query_frame(con, catalog, qc_hash, config)
     summary = QualitySummary(checked=len(frame))
+    docs_dir = config.path(config.quality.data_docs_dir)
     if frame.empty:
+        if not (docs_dir / "index.html").exists():
+            summary.data_docs = _GX(docs_dir).build_docs()
         summary.survivors = con.execute("select count(*) from survivors").fetchall()[0][0]
         return summary
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    gx, batch = _gx_batch(frame)
-    rows = []
-    for suite in suites:
-        expectations = [
-            ExpectationConfiguration(type=e["type"], kwargs=resolve_kwargs(e["kwargs"], config),
-                                     meta={"name": e["name"]}).to_domain_obj()
-            for e in suite["expectations"]
-        ]
-        result = batch.validate(
-            gx.ExpectationSuite(name=suite["name"], expectations=expectations),
-            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["item_id"]},
-        )
-        by_name = {e["name"]: e for e in suite["expectations"]}
-        for res in result.results:
-            spec = by_name[res.expectation_config.meta["name"]]
-            if res.exception_info.get("raised_exception"):
-                # A broken metric must not look like bad data: stop with the real error.
-                raise RuntimeError(f"{suite['file']}: expectation {spec['name']} could not run: "
-                                   f"{res.exception_info.get('exception_message')}")
-            failing = {row["item_id"] for row in res.result.get("unexpected_index_list") or []}
-            severity = config.quality.severity.get(spec["name"], spec.get("severity", "blocking"))
-            summary.failing[f"{suite['name']}.{spec['name']}"] = len(failing)
-            for item_id in frame["item_id"]:
-                passed = item_id not in failing
-                rows.append({
-                    "qc_id": content_hash("qc", item_id, suite["name"], spec["name"], qc_hash),
-                    "item_kind": "query", "item_id": item_id, "suite": suite["name"],
-                    "expectation": spec["name"], "passed": passed, "severity": severity,
-                    "reason": None if passed else spec["reason"], "qc_config_hash": qc_hash, "run_id": run_id,
-                })
-    insert_new(con, "qc_results", rows)
+    gx = _GX(docs_dir)
+    parts: list[pl.DataFrame] = []
+    blocked: set[str] = set()
+
+    def record(suite: dict, data: pd.DataFrame, kind: str) -> None:
+        failing = gx.validate(suite, data, config, severity, run_id)
+        for name, ids in failing.items():
+            target = summary.failing if severity[name] == "blocking" else summary.warnings
+            target[f"{suite['name']}.{name}"] = len(ids)
+            if severity[name] == "blocking" and kind == "query":
+                blocked.update(ids)
+        parts.extend(_rows(data, kind, suite, failing, severity, config))
+
+    for suite in (s for s in suites if s["level"] == "row"):
+        record(suite, frame, "query")
+    reference = reference_frame(con, catalog, qc_hash, config)
+    add_duplicate_columns(frame, reference, blocked, config)
+    for suite in (s for s in suites if s["level"] == "dataset"):
+        record(suite, frame, "query")
+    survivors = pd.concat([reference[["item_id", "database", "category", "function"]],
+                           frame.loc[~frame["item_id"].isin(blocked) & ~frame["superseded"],
+                                     ["item_id", "database", "category", "function"]]], ignore_index=True)
+    balance = balance_frame(survivors, catalog)
+    for suite in (s for s in suites if s["level"] == "balance"):
+        record(suite, balance, "dataset")
+    _insert_results(con, parts, qc_hash, run_id)
+    summary.data_docs = gx.build_docs()
     summary.survivors = con.execute("select count(*) from survivors").fetchall()[0][0]
     return summary
+
+
+# --- reports -------------------------------------------------------------------------------
+
+def expectation_table(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Pass/fail counts per expectation under the latest QC configuration (the qc_expectations view)."""
+    result = con.execute("select * from qc_expectations")
+    columns = [d[0] for d in result.description]
+    return [dict(zip(columns, row)) for row in result.fetchall()]
+
+
+def expectation_report(config: Config) -> list[dict]:
+    """``expectation_table`` read from the configured store (for the flow's Prefect artifact)."""
+    from biocurate.store import Store
+
+    with Store(config.path(config.store.path)).open(read_only=True) as con:
+        return expectation_table(con)
+
+
+def top_rejections(con: duckdb.DuckDBPyConnection, limit: int = 10, examples: int = 3) -> list[dict]:
+    """The most frequent failures under the latest QC configuration, each with example rows."""
+    result = con.execute(
+        """
+        with failures as (
+            select r.suite, r.expectation, r.severity, r.item_kind, r.item_id, r.reason, q.text,
+                   count(*) over (partition by r.suite, r.expectation) as items_failing,
+                   row_number() over (partition by r.suite, r.expectation order by r.item_id) as n
+            from qc_current r
+            left join queries q on q.query_id = r.item_id and r.item_kind = 'query'
+            where not r.passed
+        )
+        select suite, expectation, severity, items_failing,
+               list({'item_id': item_id, 'reason': reason, 'text': text} order by n) as examples
+        from failures
+        where n <= ?
+        group by suite, expectation, severity, items_failing
+        order by (severity = 'blocking') desc, items_failing desc, suite, expectation
+        limit ?
+        """,
+        [examples, limit],
+    )
+    columns = [d[0] for d in result.description]
+    return [dict(zip(columns, row)) for row in result.fetchall()]

@@ -150,6 +150,11 @@ def stage_quality(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -
                          reused=min(survivors_before, summary.survivors))
     report.failures = {f"qc {name}": n for name, n in summary.failing.items() if n}
     report.notes.append(f"{summary.survivors} survivors in total")
+    warned = [f"{name} ({n})" for name, n in summary.warnings.items() if n]
+    if warned:
+        report.notes.append("warnings (not blocking): " + "; ".join(warned))
+    if summary.data_docs:
+        report.notes.append(f"Data Docs: {summary.data_docs}")
     return report
 
 

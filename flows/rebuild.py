@@ -118,4 +118,11 @@ def rebuild(config_path: str | None = None, overrides: dict | None = None, stage
     pid, host and start time; a lock left by a killed process is taken over.
     """
     config = load_config(config_path, overrides)
-    return run_job(config, "rebuild", stages or list(STAGES))
+    result = run_job(config, "rebuild", stages or list(STAGES))
+    if "quality" in (stages or list(STAGES)):
+        from biocurate.quality import expectation_report
+
+        create_table_artifact(key="quality-expectations", table=expectation_report(config),
+                              description=f"biocurate quality checks after run {result['run_id']}: "
+                                          "pass/fail per expectation (latest QC configuration)")
+    return result

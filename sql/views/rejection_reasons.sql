@@ -1,11 +1,9 @@
--- Why items failed quality control: counts per suite, expectation and severity, latest config.
+-- Why items failed quality control: counts per suite, expectation and severity, latest config,
+-- with one example (item and reason).
 create or replace view rejection_reasons as
-with latest as (
-    select arg_max(qc_config_hash, created_at) as qc_config_hash from qc_results
-)
 select suite, expectation, severity, count(distinct item_id) as items_failing,
-       any_value(reason) as example_reason
-from qc_results
-where not passed and qc_config_hash = (select qc_config_hash from latest)
-group by all
-order by items_failing desc;
+       arg_min(reason, item_id) as example_reason, item_kind, min(item_id) as example_item
+from qc_current
+where not passed
+group by suite, expectation, severity, item_kind
+order by items_failing desc, suite, expectation;

@@ -1,0 +1,179 @@
+"""Exact and near-duplicate questions, in near-linear time (MinHash buckets, never all pairs).
+
+A question is reduced to its *tokens*: lower case, split on anything that is not a letter or
+digit (so punctuation, case and "_" do not matter), a few filler words dropped, as a set (so
+word order does not matter). Two questions are near-duplicates when the Jaccard similarity of
+their token sets reaches the configured threshold *and* they name the same identifiers: the
+*signature* of a question is the set of its tokens that hold a digit or belong to one of its
+call's identifiers, and questions with different signatures are never compared. So "What is
+BRCA1?" and "what is brca1" merge, "What is BRCA1?" and "What is BRCA2?" never do.
+
+Candidates come from MinHash locality-sensitive hashing: BANDS bands of ROWS_PER_BAND hash
+minima each, bucketed together with the signature; pairs sharing a bucket are then compared
+exactly. With 10 bands of 3, a pair at similarity 0.8 shares a bucket with probability 0.999
+(0.99 at 0.7, 0.74 at 0.5); identical token sets always do. Questions of one call are
+also compared directly with each other (a handful per call).
+
+The earliest question (by the caller's order) of each group is kept; later ones are flagged
+with the id of the kept question they repeat. Reference rows (already accepted) are kept and
+never flagged.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+TOKEN = re.compile(r"[^\W_]+")
+_DIGIT = re.compile(r"\d")
+# Filler words whose presence or absence does not change what is asked.
+FILLER = frozenset("a an the is are was of please me can could you i we do does tell give show".split())
+BANDS = 10
+ROWS_PER_BAND = 3
+_SEED = 20261125
+
+
+def tokens(text: str) -> frozenset[str]:
+    """The question's tokens: lower case, letters/digits only, filler words dropped, as a set."""
+    return frozenset(t for t in TOKEN.findall(text.lower()) if t not in FILLER)
+
+
+def exact_key(text: str) -> str:
+    """Exact duplicates: the same text up to case and white space."""
+    return " ".join(text.lower().split())
+
+
+def signature(toks: frozenset[str], identifiers: Iterable[str] = ()) -> frozenset[str]:
+    """The identifier-like tokens of a question: tokens holding a digit, and its call's identifiers."""
+    ident_tokens = {t for i in identifiers for t in TOKEN.findall(str(i).lower())}
+    return frozenset(t for t in toks if t in ident_tokens or _DIGIT.search(t))
+
+
+def jaccard(a: frozenset, b: frozenset) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def _stable_hash64(values: Sequence[str]) -> np.ndarray:
+    return np.array([int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "little")
+                     for v in values], dtype=np.uint64)
+
+
+def minhash(token_sets: Sequence[frozenset[str]], num_perm: int = BANDS * ROWS_PER_BAND) -> np.ndarray:
+    """(n, num_perm) MinHash signatures; every set must be non-empty. Vectorised over all tokens."""
+    vocab: dict[str, int] = {}
+    flat = [vocab.setdefault(t, len(vocab)) for s in token_sets for t in s]
+    lengths = np.fromiter((len(s) for s in token_sets), dtype=np.int64, count=len(token_sets))
+    hashes = _stable_hash64(list(vocab))[np.asarray(flat, dtype=np.int64)]
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    rng = np.random.default_rng(_SEED)
+    a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
+    b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
+    out = np.empty((len(token_sets), num_perm), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(num_perm):  # multiply-add hashing mod 2**64, one permutation at a time
+            out[:, k] = np.minimum.reduceat(hashes * a[k] + b[k], starts)
+    return out
+
+
+def _bucket_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, group) pairs for every group of two or more rows sharing a key; groups numbered from 0."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1]))
+    group = np.cumsum(starts) - 1
+    multi = np.bincount(group)[group] > 1
+    _, dense = np.unique(group[multi], return_inverse=True)
+    return order[multi], dense.reshape(-1)
+
+
+def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_threshold: float) -> pd.DataFrame:
+    """Flag repeated questions.
+
+    ``frame`` has columns item_id, call_id, text, identifiers (list) and reference (bool), in
+    priority order: earlier rows win. Returns, per item_id, the kept question each flagged row
+    repeats: ``exact_duplicate_of`` (same text up to case and spaces, any call),
+    ``near_duplicate_in_call_of`` (another question of the same call) and
+    ``near_duplicate_of`` (a question of another call), plus the ``similarity`` found.
+    """
+    n = len(frame)
+    ids = frame["item_id"].tolist()
+    calls = frame["call_id"].tolist()
+    reference = frame["reference"].to_numpy(dtype=bool)
+    out = pd.DataFrame({"item_id": ids, "exact_duplicate_of": None, "near_duplicate_in_call_of": None,
+                        "near_duplicate_of": None, "similarity": np.nan})
+    if n == 0:
+        return out
+    exact = [None] * n
+    first: dict[str, int] = {}
+    for i, text in enumerate(frame["text"]):
+        key = exact_key(text)
+        if key in first and not reference[i]:
+            exact[i] = ids[first[key]]
+        else:
+            first.setdefault(key, i)
+    out["exact_duplicate_of"] = exact
+
+    toks = [tokens(t) for t in frame["text"]]
+    sigs = [signature(t, i) for t, i in zip(toks, frame["identifiers"])]
+    live = np.array([exact[i] is None and bool(toks[i]) for i in range(n)])
+    rows = np.flatnonzero(live)
+    pair_rows, pair_buckets = [], []
+    if len(rows):
+        sig_hash = _stable_hash64(["\x1f".join(sorted(sigs[i])) for i in rows])
+        mh = minhash([toks[i] for i in rows])
+        mix = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
+        band_keys = []
+        with np.errstate(over="ignore"):
+            for band in range(BANDS):
+                part = mh[:, band * ROWS_PER_BAND:(band + 1) * ROWS_PER_BAND]
+                band_keys.append(sig_hash * np.uint64(2 * band + 1) ^ (part[:, 0] * mix[0])
+                                 ^ (part[:, 1] * mix[1]) ^ (part[:, 2] * mix[2]))
+        # Questions of one call (with one signature) are always compared with each other.
+        call_codes = pd.Series([f"{calls[i]}\x1f{s}" for i, s in zip(rows, sig_hash)]).astype("category").cat.codes
+        offset = 0
+        for keys in [*band_keys, call_codes.to_numpy()]:
+            r, b = _bucket_pairs(keys)
+            pair_rows.append(rows[r])
+            pair_buckets.append(b + offset)
+            offset += int(b.max()) + 1 if len(b) else 0
+    pair_rows = np.concatenate(pair_rows) if pair_rows else np.empty(0, dtype=np.int64)
+    pair_buckets = np.concatenate(pair_buckets) if pair_buckets else np.empty(0, dtype=np.int64)
+    order = np.argsort(pair_rows, kind="stable")
+    pair_rows, pair_buckets = pair_rows[order], pair_buckets[order]
+    firsts = np.flatnonzero(np.concatenate(([True], pair_rows[1:] != pair_rows[:-1]))) if len(pair_rows) else pair_rows
+    bounds = np.append(firsts, len(pair_rows))
+    row_buckets = {int(pair_rows[s]): pair_buckets[s:e].tolist() for s, e in zip(bounds[:-1], bounds[1:])}
+
+    kept_in: dict[int, list[int]] = defaultdict(list)
+    in_call = [None] * n
+    in_dataset = [None] * n
+    similarity = np.full(n, np.nan)
+    for i in sorted(row_buckets):
+        same, other, seen = None, None, set()
+        for bucket in row_buckets[i]:
+            for j in kept_in[bucket]:
+                if j in seen or sigs[j] != sigs[i]:
+                    continue
+                seen.add(j)
+                s = jaccard(toks[i], toks[j])
+                if calls[j] == calls[i] and s >= within_call_threshold and (same is None or s > same[1]):
+                    same = (j, s)
+                elif calls[j] != calls[i] and s >= dataset_threshold and (other is None or s > other[1]):
+                    other = (j, s)
+        if reference[i] or (same is None and other is None):
+            for bucket in row_buckets[i]:
+                kept_in[bucket].append(i)
+        elif same is not None:
+            in_call[i], similarity[i] = ids[same[0]], same[1]
+        else:
+            in_dataset[i], similarity[i] = ids[other[0]], other[1]
+    out["near_duplicate_in_call_of"] = in_call
+    out["near_duplicate_of"] = in_dataset
+    out["similarity"] = similarity
+    return out
