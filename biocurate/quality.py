@@ -156,16 +156,30 @@ class _Calls:
         return True, error, idents, terms
 
 
+def _replaced_queries(con: duckdb.DuckDBPyConnection) -> None:
+    """A temp view of questions replaced by a newer version: a reviewer's edit, or a drift
+    replacement (same question, new observation). They take no part in duplicate checks."""
+    con.execute(
+        """
+        create or replace temp view replaced_queries as
+        select parent_query_id as query_id from queries where parent_query_id is not null
+        union
+        select query_id from drift_holds where replacement_query_id is not null
+        """
+    )
+
+
 def query_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, config: Config) -> pd.DataFrame:
     """Questions not yet checked under this QC config, with the columns the suites look at."""
+    _replaced_queries(con)
     frame = con.execute(
         """
-        with edited as (select distinct parent_query_id as query_id from queries where parent_query_id is not null),
+        with edited as (select query_id from replaced_queries),
         latest_judgment as (
             select query_id, arg_max(verdict, created_at) as verdict, arg_max(score, created_at) as score
             from judgments group by query_id
         )
-        select q.query_id as item_id, q.call_id, q.text, q.created_at,
+        select q.query_id as item_id, q.call_id, q.text, q.created_at, q.generator,
                e.query_id is not null as superseded,
                c.function, c.arguments::varchar as arguments, c.database, c.category,
                o.text as observation, r.outcome, j.verdict, j.score
@@ -188,7 +202,7 @@ def query_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, 
     frame["observation_chars"] = frame["observation"].str.len()
     frame["outcome"] = frame["outcome"].fillna("missing")
     frame["verdict"] = frame["verdict"].fillna("missing")
-    frame["score"] = frame["score"].astype("float64").fillna(-1.0)
+    frame["score"] = frame["score"].astype("float64")  # missing: verdict_present fails, the score checks skip it
     return frame
 
 
@@ -201,14 +215,15 @@ def _add_call_facts(frame: pd.DataFrame, calls: _Calls) -> None:
 
 
 def reference_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, config: Config) -> pd.DataFrame:
-    """Questions that already survived under this QC config (and are not replaced by an edit)."""
+    """Questions that already survived under this QC config (and are not replaced by a newer version)."""
+    _replaced_queries(con)
     frame = con.execute(
         """
         with checked as (
             select item_id, bool_or(not passed and severity = 'blocking') as blocked
             from qc_results where qc_config_hash = ? and item_kind = 'query' group by item_id
         ),
-        edited as (select distinct parent_query_id as query_id from queries where parent_query_id is not null)
+        edited as (select query_id from replaced_queries)
         select q.query_id as item_id, q.call_id, q.text, q.created_at, c.function,
                c.arguments::varchar as arguments, c.database, c.category
         from checked k
@@ -229,13 +244,14 @@ def add_duplicate_columns(frame: pd.DataFrame, reference: pd.DataFrame, blocked:
     """Exact and near-duplicate columns on ``frame`` (null when the question repeats nothing).
 
     Priority: questions that already survived, then this run's questions that fail no other
-    blocking check, then the rest; within each, the oldest first. Questions replaced by a
-    reviewer's edit take no part.
+    blocking check (reviewers' edits before generated questions), then the rest; within each,
+    the oldest first. Questions replaced by a reviewer's edit take no part.
     """
     live = frame[~frame["superseded"]]
+    rank = 1 + 2 * live["item_id"].isin(blocked).astype(int) + (live["generator"] != "human_edit").astype(int)
     candidates = pd.concat([
         reference.assign(reference=True, rank=0),
-        live.assign(reference=False, rank=live["item_id"].isin(blocked).astype(int) + 1),
+        live.assign(reference=False, rank=rank),
     ], ignore_index=True)
     candidates = candidates.sort_values(["rank", "created_at", "item_id"], kind="stable")
     found = find_duplicates(candidates[["item_id", "call_id", "text", "identifiers", "reference"]],

@@ -1,0 +1,430 @@
+"""Quality checks: custom GX expectations, near-duplicates, every expectation's bad rows, the demo run."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from biocurate.config import load_config
+from biocurate.errors import ConfigError
+from biocurate.expectations_gx import leaked_terms, missing_identifiers
+from biocurate.hashing import content_hash
+from biocurate.near_dup import find_duplicates, signature, tokens
+from biocurate.quality import load_suites, run_quality
+from biocurate.stages import STAGES, catalog_for
+from biocurate.store import Store, insert_new, utcnow
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = utcnow() - timedelta(days=1)
+GOOD_OBSERVATION = json.dumps({"id": "ENSG00000139618", "display_name": "BRCA2", "biotype": "protein_coding",
+                               "seq_region_name": "13", "start": 32315086, "end": 32400268})
+HUMAN_BRCA2 = {"species": "homo_sapiens", "symbol": "BRCA2"}
+
+
+# --- the custom expectations, through GX --------------------------------------------------
+
+def gx_failures(frame: pd.DataFrame, expectation) -> list[str]:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = ctx.data_sources.add_pandas("t").add_dataframe_asset("a").add_batch_definition_whole_dataframe("w")
+    result = batch.get_batch(batch_parameters={"dataframe": frame}).validate(
+        gx.ExpectationSuite(name="s", expectations=[expectation]),
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["id"]})
+    res = result.results[0]
+    assert not res.exception_info["raised_exception"], res.exception_info
+    return sorted(r["id"] for r in res.result["unexpected_index_list"] or [])
+
+
+def test_query_contains_identifiers_expectation():
+    from biocurate.expectations_gx import ExpectQueryToContainIdentifiers
+
+    frame = pd.DataFrame([
+        ("good", "Which gene is BRCA2 on chromosome 13?", ["BRCA2", "13"]),
+        ("good_json", "Where is rs699 located?", '["rs699"]'),
+        ("good_none", "Which species does Ensembl hold?", []),
+        ("bad_case", "What is brca2?", ["BRCA2"]),
+        ("bad_one_of_two", "Is rs429358 linked to another variant?", ["rs429358", "rs7412"]),
+        ("bad_paraphrased", "What does the breast cancer 2 gene do?", ["BRCA2"]),
+    ], columns=["id", "text", "identifiers"])
+    failing = gx_failures(frame, ExpectQueryToContainIdentifiers(column_A="text", column_B="identifiers"))
+    assert failing == ["bad_case", "bad_one_of_two", "bad_paraphrased"]
+    assert missing_identifiers("Is rs429358 linked to another variant?", ["rs429358", "rs7412"]) == ["rs7412"]
+
+
+def test_no_api_leakage_expectation():
+    from biocurate.expectations_gx import ExpectQueryToNotLeakApi
+
+    terms = ["lookup_by_symbol", "format_", "taxonId"]
+    frame = pd.DataFrame([
+        ("good", "Which Ensembl gene does the human symbol BRCA2 correspond to?", terms),
+        ("good_plain_word", "Which symbol does the human BRCA2 gene have in mouse?", terms),
+        ("good_rest_of", "Summarise the rest of the record for BRCA2.", terms),
+        ("bad_function", "Call lookup_by_symbol for BRCA2.", terms),
+        ("bad_function_case", "Use LOOKUP_BY_SYMBOL to find BRCA2.", terms),
+        ("bad_param", "Set taxonId to 9606 and find BRCA2.", terms),
+        ("bad_url", "What does https://rest.ensembl.org say about BRCA2?", terms),
+        ("bad_host", "What does rest.ensembl.org say about BRCA2?", terms),
+        ("bad_jargon", "Which API endpoint gives BRCA2 as JSON?", terms),
+    ], columns=["id", "text", "api_terms"])
+    failing = gx_failures(frame, ExpectQueryToNotLeakApi(column_A="text", column_B="api_terms",
+                                                          jargon=["api", "endpoint", "json"]))
+    assert failing == sorted(i for i in frame["id"] if i.startswith("bad"))
+    assert leaked_terms("Which API endpoint gives BRCA2 as JSON?", terms, ["api", "endpoint", "json"]) == [
+        "API", "endpoint", "JSON"]
+    assert leaked_terms("Call lookup_by_symbol for BRCA2.", terms) == ["lookup_by_symbol"]
+
+
+# --- near-duplicates ---------------------------------------------------------------------
+
+def dup_frame(rows: list[tuple]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["item_id", "call_id", "text", "identifiers"])
+    frame["reference"] = False
+    return frame
+
+
+def flagged(result: pd.DataFrame) -> dict[str, tuple]:
+    out = {}
+    for row in result.itertuples():
+        for kind in ("exact_duplicate_of", "near_duplicate_in_call_of", "near_duplicate_of"):
+            if getattr(row, kind) is not None and getattr(row, kind) == getattr(row, kind):
+                out[row.item_id] = (kind, getattr(row, kind))
+    return out
+
+
+def test_near_duplicates_ignore_punctuation_case_and_word_order():
+    result = find_duplicates(dup_frame([
+        ("q1", "c1", "Which chromosome is the human gene BRCA2 on?", ["BRCA2"]),
+        ("q2", "c1", "which chromosome is the human gene brca2 on", ["BRCA2"]),              # case, punctuation
+        ("q3", "c2", "The human gene BRCA2: which chromosome is it on?", ["BRCA2"]),          # word order
+        ("q4", "c3", "WHICH CHROMOSOME IS THE HUMAN GENE BRCA2 ON?", ["BRCA2"]),              # exact up to case
+        ("q5", "c4", "Which chromosome, is the human gene BRCA2, on ?!", ["BRCA2"]),         # punctuation only
+    ]), within_call_threshold=0.8, dataset_threshold=0.8)
+    assert flagged(result) == {
+        "q2": ("near_duplicate_in_call_of", "q1"),
+        "q3": ("near_duplicate_of", "q1"),
+        "q4": ("exact_duplicate_of", "q1"),
+        "q5": ("near_duplicate_of", "q1"),
+    }
+    assert result.set_index("item_id").loc["q2", "similarity"] == 1.0
+
+
+def test_near_duplicates_never_merge_different_identifiers():
+    rows = [
+        ("a1", "c1", "Which chromosome is the human gene BRCA1 on?", ["BRCA1"]),
+        ("a2", "c2", "Which chromosome is the human gene BRCA2 on?", ["BRCA2"]),
+        ("b1", "c3", "Which chromosome is the human gene EGFR on?", ["EGFR"]),
+        ("b2", "c4", "Which chromosome is the human gene KRAS on?", ["KRAS"]),
+        ("v1", "c5", "Where in the genome is the variant rs699 located, and on which strand?", ["rs699"]),
+        ("v2", "c6", "Where in the genome is the variant rs7412 located, and on which strand?", ["rs7412"]),
+        ("r1", "c7", "Which genes overlap the region 7:140424943-140624564 in human?", ["7:140424943-140624564"]),
+        ("r2", "c8", "Which genes overlap the region 7:140424943-140624565 in human?", ["7:140424943-140624565"]),
+    ]
+    result = find_duplicates(dup_frame(rows), within_call_threshold=0.5, dataset_threshold=0.5)
+    assert flagged(result) == {}
+    # Without the identifiers these questions would be near-duplicates by wording alone.
+    assert signature(tokens(rows[2][2]), ["EGFR"]) != signature(tokens(rows[3][2]), ["KRAS"])
+
+
+def test_near_duplicates_keep_the_first_and_respect_references():
+    frame = dup_frame([
+        ("old", "c1", "What does Ensembl know about the human gene TP53?", ["TP53"]),
+        ("new", "c2", "what does ensembl know about the human gene tp53", ["TP53"]),
+        ("other", "c3", "List the transcripts of TP53 with their biotypes.", ["TP53"]),
+    ])
+    frame.loc[0, "reference"] = True
+    # The reference row comes later in order but is already accepted: it is never flagged.
+    frame = frame.iloc[[1, 0, 2]].reset_index(drop=True)
+    assert flagged(find_duplicates(frame, 0.8, 0.8)) == {}
+    frame.loc[frame["item_id"] == "old", "reference"] = False
+    assert flagged(find_duplicates(frame, 0.8, 0.8)) == {"old": ("near_duplicate_of", "new")}
+
+
+def test_near_duplicates_find_pairs_among_many_distinct_questions():
+    genes = [f"GENE{i}" for i in range(3000)]
+    rows = [(f"q{i}", f"c{i}", f"Which transcripts and exons does {g} have in human tissue?", [g])
+            for i, g in enumerate(genes)]
+    rows.append(("dup", "cx", f"In human tissue, which exons and transcripts does {genes[1234]} have", [genes[1234]]))
+    result = find_duplicates(dup_frame(rows), 0.8, 0.8)
+    assert flagged(result) == {"dup": ("near_duplicate_of", "q1234")}
+
+
+# --- every expectation on a store of deliberately bad rows ---------------------------------
+
+class Items:
+    """Insert call + response + observation + question + judgment rows, one item per call."""
+
+    def __init__(self, con):
+        self.con = con
+        self.n = 0
+
+    def add(self, text: str, function: str = "lookup_by_symbol", arguments: dict | None = None,
+            observation: str = GOOD_OBSERVATION, outcome: str = "ok", verdict: str | None = "accept",
+            score: float = 0.9, call_id: str | None = None, parent: str | None = None,
+            generator: str = "template") -> str:
+        self.n += 1
+        arguments = HUMAN_BRCA2 if arguments is None else arguments
+        call_id = call_id or content_hash(function, arguments, self.n)
+        created = T0 + timedelta(seconds=self.n)
+        insert_new(self.con, "candidate_calls", [{
+            "call_id": call_id, "function": function, "arguments": json.dumps(arguments), "template": "t",
+            "database": "Ensembl", "tool_group": "lookup", "category": "genomics", "valid": True}])
+        response_id = content_hash("r", call_id, observation, outcome)
+        insert_new(self.con, "api_responses", [{
+            "response_id": response_id, "call_id": call_id, "fingerprint": call_id, "method": "GET",
+            "url": "https://rest.ensembl.org/x", "status_code": 200, "outcome": outcome, "transport": "replay",
+            "fetched_at": created}])
+        observation_id = content_hash("o", call_id, observation)
+        insert_new(self.con, "observations", [{
+            "observation_id": observation_id, "call_id": call_id, "response_id": response_id,
+            "text": observation, "builder": "json", "chars": len(observation)}])
+        query_id = content_hash("q", call_id, text, self.n)
+        insert_new(self.con, "queries", [{
+            "query_id": query_id, "call_id": call_id, "observation_id": observation_id, "text": text,
+            "style": "specific", "generator": generator, "model": "t", "prompt_version": "v1",
+            "parent_query_id": parent, "created_at": created}])
+        if verdict is not None:
+            insert_new(self.con, "judgments", [{
+                "judgment_id": content_hash("j", query_id), "query_id": query_id, "judge": "rules",
+                "model": "rules-v1", "prompt_version": "v1", "verdict": verdict, "score": score,
+                "reason": "r", "created_at": created}])
+        return query_id
+
+
+GOOD = "What does Ensembl know about the human gene BRCA2?"
+# expectation -> (question, keyword arguments of Items.add); each row breaks that one rule.
+BAD = {
+    "function_in_catalog": ("Which record does Ensembl keep for the human gene BRCA2?",
+                            {"function": "no_such_function"}),
+    "call_args_valid": ("Which Ensembl gene has the symbol BRCA2 in any species?",
+                        {"arguments": {"symbol": "BRCA2"}}),
+    "observation_outcome_ok": ("Where is the human gene BRCA2 annotated in Ensembl?", {"outcome": "http_error"}),
+    "observation_not_empty": ("On which chromosome is the human gene BRCA2?", {"observation": "{}"}),
+    "observation_within_size": ("What is the genomic sequence of the human gene BRCA2?",
+                                {"observation": json.dumps({"seq": "ACGT" * 700})}),
+    "no_error_payload": ("Is the human gene BRCA2 protein coding in Ensembl?",
+                         {"observation": json.dumps({"error": "No valid lookup found for symbol BRCA2"})}),
+    "query_contains_identifiers": ("Which gene record does Ensembl hold for brca2 in humans?", {}),
+    "no_api_leakage": ("Call lookup_by_symbol to get the human gene BRCA2.", {}),
+    "query_length": ("Tell me about the human gene BRCA2 " + "and its many interesting features " * 14 + "?", {}),
+    "query_word_count": ("Summarise the BRCA2", {}),
+    "query_in_english": ("Was ist das Gen BRCA2 beim Menschen?", {}),
+    "no_template_residue": ("What is the {species_common} gene BRCA2 called in Ensembl?", {}),
+    "verdict_present": ("How long is the human gene BRCA2 in Ensembl?", {"verdict": None}),
+    "score_in_range": ("Which biotype has the human gene BRCA2 in Ensembl?", {"score": 1.5}),
+    "judge_score_above_bar": ("Which stable ID has the human gene BRCA2 in Ensembl?", {"score": 0.2}),
+}
+MORE_LEAKS = ["What does https://rest.ensembl.org/lookup say about the human gene BRCA2?",
+              "Which format_ value returns the human gene BRCA2?",
+              "Give me the JSON record of the human gene BRCA2."]
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    """A store with good rows and bad rows for every expectation, checked once."""
+    tmp = tmp_path_factory.mktemp("quality")
+    config = load_config(ROOT / "biocurate.toml", overrides={
+        "store.path": str(tmp / "store.duckdb"), "quality.data_docs_dir": str(tmp / "docs"),
+        "review.enabled": False, "quality.min_observation_chars": 2})
+    ids: dict[str, str] = {}
+    with Store(config.store.path).open() as con:
+        items = Items(con)
+        ids["good"] = items.add(GOOD)
+        good_call = con.execute("select call_id from queries where query_id = ?", [ids["good"]]).fetchall()[0][0]
+        ids["good_other_gene"] = items.add("What does Ensembl know about the human gene BRCA1?",
+                                           arguments={"species": "homo_sapiens", "symbol": "BRCA1"})
+        ids["good_egfr"] = items.add("Where does Ensembl place the human gene EGFR?",
+                                     arguments={"species": "homo_sapiens", "symbol": "EGFR"})
+        ids["good_kras"] = items.add("Where does Ensembl place the human gene KRAS?",
+                                     arguments={"species": "homo_sapiens", "symbol": "KRAS"})
+        ids["good_ping"] = items.add("Is the Ensembl server up and answering right now?", function="get_info_ping",
+                                     arguments={}, observation='{"ping":1}')
+        for name, (text, kwargs) in BAD.items():
+            ids[name] = items.add(text, **kwargs)
+        for i, text in enumerate(MORE_LEAKS):
+            ids[f"no_api_leakage_{i}"] = items.add(text)
+        ids["exact_duplicate"] = items.add(GOOD.upper(), arguments={"species": "mus_musculus", "symbol": "BRCA2"})
+        ids["near_duplicate_within_call"] = items.add("The human gene BRCA2: what does Ensembl know about it?",
+                                                      call_id=good_call)
+        ids["near_duplicate_in_dataset"] = items.add("what does ENSEMBL know about the human gene BRCA2",
+                                                     arguments={**HUMAN_BRCA2, "expand": True})
+        # A reviewer's edit that only fixes punctuation replaces its parent: neither is a duplicate.
+        ids["edited_parent"] = items.add("Which transcripts does the human gene BRCA2 have , in Ensembl ?",
+                                         arguments={**HUMAN_BRCA2, "expand": False})
+        edited_call = con.execute("select call_id from queries where query_id = ?",
+                                  [ids["edited_parent"]]).fetchall()[0][0]
+        ids["edit"] = items.add("Which transcripts does the human gene BRCA2 have in Ensembl?", call_id=edited_call,
+                                parent=ids["edited_parent"], generator="human_edit")
+        summary = run_quality(config, con, catalog_for(config), run_id="r1")
+    with Store(config.store.path).open(read_only=True) as con:
+        rows = con.execute("select item_kind, item_id, suite, expectation, passed, severity, reason "
+                           "from qc_results").fetchall()
+        survivors = {r[0] for r in con.execute("select query_id from survivors").fetchall()}
+    results = pd.DataFrame(rows, columns=["item_kind", "item_id", "suite", "expectation", "passed", "severity",
+                                          "reason"])
+    return {"config": config, "ids": ids, "summary": summary, "results": results, "survivors": survivors}
+
+
+def failures_of(checked, item_id: str) -> dict[str, str]:
+    r = checked["results"]
+    rows = r[(r["item_id"] == item_id) & ~r["passed"]]
+    return dict(zip(rows["expectation"], rows["reason"]))
+
+
+def suite_specs() -> dict[str, dict]:
+    return {spec["name"]: spec for suite in load_suites(ROOT / "expectations") for spec in suite["expectations"]}
+
+
+def test_bad_rows_cover_every_row_and_duplicate_expectation():
+    specs = suite_specs()
+    balance = {s["name"] for s in load_suites(ROOT / "expectations") if s["level"] == "balance"}
+    per_item = {name for name, spec in specs.items()
+                if not any(name in [e["name"] for e in s["expectations"]] for s in load_suites(ROOT / "expectations")
+                           if s["name"] in balance)}
+    assert per_item == set(BAD) | {"exact_duplicate", "near_duplicate_within_call", "near_duplicate_in_dataset"}
+
+
+@pytest.mark.parametrize("expectation", [*BAD, "exact_duplicate", "near_duplicate_within_call",
+                                         "near_duplicate_in_dataset"])
+def test_each_bad_row_is_caught_with_its_reason(checked, expectation):
+    item = checked["ids"][expectation]
+    failures = failures_of(checked, item)
+    assert expectation in failures, f"{expectation}: not caught; failed {sorted(failures)}"
+    assert failures[expectation].startswith(suite_specs()[expectation]["reason"])
+    # Each bad row breaks its own rule only (the rows are built that way), and is not a survivor.
+    assert set(failures) == {expectation}
+    assert item not in checked["survivors"]
+
+
+def test_reasons_say_what_exactly_was_wrong(checked):
+    ids = checked["ids"]
+    assert "missing 'BRCA2'" in failures_of(checked, ids["query_contains_identifiers"])["query_contains_identifiers"]
+    assert "found 'lookup_by_symbol'" in failures_of(checked, ids["no_api_leakage"])["no_api_leakage"]
+    assert "'species' is a required property" in failures_of(checked, ids["call_args_valid"])["call_args_valid"]
+    assert f"repeats {ids['good']}" in failures_of(checked, ids["exact_duplicate"])["exact_duplicate"]
+    assert f"repeats {ids['good']}" in failures_of(checked, ids["near_duplicate_within_call"])[
+        "near_duplicate_within_call"]
+    assert "score 0.2" in failures_of(checked, ids["judge_score_above_bar"])["judge_score_above_bar"]
+    for i in range(len(MORE_LEAKS)):
+        assert set(failures_of(checked, ids[f"no_api_leakage_{i}"])) == {"no_api_leakage"}
+
+
+def test_good_rows_pass_everything_and_survive(checked):
+    r = checked["results"]
+    n_expectations = len([s for s in suite_specs() if s not in
+                          {"database_balance", "category_balance", "tool_share", "tool_coverage"}])
+    for name in ("good", "good_other_gene", "good_egfr", "good_kras", "good_ping", "edit", "edited_parent"):
+        item = checked["ids"][name]
+        assert failures_of(checked, item) == {}, name
+        assert len(r[r["item_id"] == item]) == n_expectations  # a row per expectation, passed or not
+        assert item in checked["survivors"], name
+
+
+def test_balance_is_recorded_per_database_category_and_tool(checked):
+    r = checked["results"]
+    balance = r[r["item_kind"] == "dataset"]
+    assert set(balance["severity"]) == {"warning"}
+    failing = balance[~balance["passed"]].set_index(["expectation", "item_id"])["reason"]
+    # Every survivor is an Ensembl genomics lookup: too much for one database, category and tool.
+    assert "database=Ensembl" in failing.loc["database_balance"].index
+    assert "database=NCBI" in failing.loc["database_balance"].index
+    assert "category=genomics" in failing.loc["category_balance"].index
+    assert "tool=lookup_by_symbol" in failing.loc["tool_share"].index
+    assert "tool=esearch" in failing.loc["tool_coverage"].index
+    assert balance[(balance["item_id"] == "tool=lookup_by_symbol") & (balance["expectation"] == "tool_coverage")][
+        "passed"].all()
+    assert "lookup_by_symbol: " in failing.loc[("tool_share", "tool=lookup_by_symbol")]
+    # Warnings block nothing: the good rows above survive although the balance fails.
+    assert checked["summary"].warnings["balance.database_balance"] >= 3
+
+
+def test_data_docs_are_built(checked):
+    index = Path(checked["config"].quality.data_docs_dir) / "index.html"
+    assert index.exists()
+    pages = list(index.parent.glob("validations/*/r1/*/*.html"))
+    assert {p.parts[-4] for p in pages} == {"calls", "observations", "queries", "judgments", "dataset", "balance"}
+    queries_page = next(p for p in pages if p.parts[-4] == "queries").read_text()
+    assert "query_contains_identifiers" in queries_page
+
+
+def test_severity_comes_from_config(tmp_path):
+    config = load_config(ROOT / "biocurate.toml", overrides={
+        "store.path": str(tmp_path / "s.duckdb"), "quality.data_docs_dir": str(tmp_path / "docs"),
+        "quality.severity": {"query_word_count": "warning"}})
+    with Store(config.store.path).open() as con:
+        items = Items(con)
+        short = items.add(BAD["query_word_count"][0])
+        summary = run_quality(config, con, catalog_for(config), run_id="r1")
+        row = con.execute("select passed, severity, reason from qc_results where item_id = ? "
+                          "and expectation = 'query_word_count'", [short]).fetchall()[0]
+        survivors = [r[0] for r in con.execute("select query_id from survivors").fetchall()]
+    assert row[0] is False and row[1] == "warning" and row[2].startswith("the question has fewer")
+    assert short in survivors
+    assert summary.warnings["queries.query_word_count"] == 1
+    bad = load_config(ROOT / "biocurate.toml", overrides={"store.path": str(tmp_path / "s.duckdb"),
+                                                         "quality.severity": {"query_wordcount": "warning"}})
+    with Store(bad.store.path).open() as con, pytest.raises(ConfigError, match="query_wordcount"):
+        run_quality(bad, con, catalog_for(bad), run_id="r2")
+
+
+def test_new_rows_are_compared_with_earlier_survivors(tmp_path):
+    config = load_config(ROOT / "biocurate.toml", overrides={
+        "store.path": str(tmp_path / "s.duckdb"), "quality.data_docs_dir": str(tmp_path / "docs")})
+    with Store(config.store.path).open() as con:
+        items = Items(con)
+        first = items.add(GOOD)
+        assert run_quality(config, con, catalog_for(config), run_id="r1").survivors == 1
+        later = items.add("Ensembl: what does it know about the human gene BRCA2?",
+                          arguments={**HUMAN_BRCA2, "expand": True})
+        summary = run_quality(config, con, catalog_for(config), run_id="r2")
+        assert summary.checked == 1  # only the new question is checked
+        reason = con.execute("select reason from qc_results where item_id = ? and not passed",
+                             [later]).fetchall()
+        survivors = [r[0] for r in con.execute("select query_id from survivors").fetchall()]
+    assert survivors == [first]
+    assert len(reason) == 1 and f"repeats {first}" in reason[0][0]
+
+
+# --- the demo run --------------------------------------------------------------------------
+
+def test_demo_run_failures_are_queryable_and_docs_exist(demo_config):
+    with Store(demo_config.store.path).open() as con:
+        for name in ("sample", "execute", "synthesize", "judge"):
+            STAGES[name](demo_config, con, "demo")
+        summary = run_quality(demo_config, con, catalog_for(demo_config), "demo")
+        failing = dict(con.execute(
+            "select suite || '.' || expectation, count(distinct item_id) from qc_current "
+            "where not passed group by all").fetchall())
+        table = {(r[0], r[1]): r for r in con.execute(
+            "select suite, expectation, checked, passed, failed from qc_expectations").fetchall()}
+        queries = con.execute("select count(*) from queries").fetchall()[0][0]
+        survivors = con.execute("select count(*) from survivors").fetchall()[0][0]
+        blocked = con.execute("select count(distinct item_id) from qc_current "
+                              "where not passed and severity = 'blocking'").fetchall()[0][0]
+        again = STAGES["quality"](demo_config, con, "demo2")
+    # The counts the stage reports are the counts SQL gives, expectation by expectation.
+    reported = {k: v for k, v in {**summary.failing, **summary.warnings}.items() if v}
+    assert failing == reported and failing
+    expectations = {(s["name"], e["name"]) for s in load_suites(ROOT / "expectations") for e in s["expectations"]}
+    assert set(table) == expectations
+    for (suite, name), (_, _, checked, passed, failed) in table.items():
+        assert checked == passed + failed and checked > 0
+        assert failed == failing.get(f"{suite}.{name}", 0)
+        if suite != "balance":
+            assert checked == queries
+    assert survivors == summary.survivors == queries - blocked > 0
+    assert (Path(demo_config.quality.data_docs_dir) / "index.html").exists()
+    assert again.rows_in == 0  # nothing new to check
+
+    from biocurate.cli import app
+
+    out = CliRunner().invoke(app, ["qc", "report"], env={"BIOCURATE_STORE": str(demo_config.store.path),
+                                                         "COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "query_contains_identifiers" in out.output and "top rejection reasons" in out.output
