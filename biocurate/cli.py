@@ -384,5 +384,162 @@ def qc_report(
     console.print(f"Data Docs: {cfg.path(cfg.quality.data_docs_dir) / 'index.html'}")
 
 
+eval_app = typer.Typer(no_args_is_help=True,
+                       help="Score tool-calling models, or the retrieval baseline, on a published version.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("run")
+def eval_run(
+    version: str = typer.Option(..., "--version", help="The published version: an id such as v0001, or its folder."),
+    model: Optional[str] = typer.Option(None, help="Model name sent to the OpenAI-compatible endpoint."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="Chat completions endpoint root, e.g. "
+                                           "http://127.0.0.1:8000/v1 (default: https://api.openai.com/v1)."),
+    baseline: Optional[str] = typer.Option(None, help="Score a baseline instead of a model: retrieval (offline)."),
+    all_tools: bool = typer.Option(False, "--all-tools", help="Offer every catalog tool, not the export's gold tool plus distractors."),
+    split: str = typer.Option("test", help="The split scored: test or validation."),
+    label: Optional[str] = typer.Option(None, help="A name for the run in reports (default: the model)."),
+    embedder: str = typer.Option("minilm", help="Response similarity: minilm (all-MiniLM-L6-v2, the eval extra) or lexical."),
+    temperature: float = typer.Option(0.0, help="Sampling temperature sent to the model."),
+    max_concurrency: int = typer.Option(4, help="Requests to the model in flight at once."),
+    requests_per_second: float = typer.Option(5.0, help="Request rate limit towards the model."),
+    limit: Optional[int] = typer.Option(None, help="Score only the first N items (by item id)."),
+    transport: Optional[str] = typer.Option(None, help="Override [execute] transport for predicted calls: live, record or replay."),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Score a model (OpenAI-compatible chat completions with tools) or the retrieval baseline on a published version's test split; every prediction and score goes to the store."""
+    from biocurate.evaluate import EvalSettings, eval_api_key, run_eval
+    from biocurate.store import Store
+
+    try:
+        cfg = load_config(config, {"execute.transport": transport} if transport else None)
+        settings = EvalSettings(split=split, tools_mode="catalog" if all_tools else "export", embedder=embedder,
+                                temperature=temperature, max_concurrency=max_concurrency,
+                                requests_per_second=requests_per_second, limit=limit)
+        api_key = eval_api_key()
+        with Store(cfg.path(cfg.store.path)).open() as con:
+            result = run_eval(cfg, con, version, settings, model=model, base_url=base_url, api_key=api_key,
+                              baseline=baseline, label=label)
+    except (BiocurateError, ValueError) as exc:
+        fail(exc)
+    print_rows(["metric", "value", "ci low", "ci high", "n"],
+               [(s["metric"], *(None if s[k] is None else round(s[k], 4) for k in ("value", "ci_low", "ci_high")), s["n"])
+                for s in result.overall], title=f"{result.label}: {result.items} items (run {result.run_id})")
+    by_db = {}
+    for s in result.by_database:
+        by_db.setdefault(s["key"], {})[s["metric"]] = s
+    print_rows(["database", "items", "exact match", "name accuracy", "API success", "similarity"],
+               [(db, m["exact_match"]["n"], *(round(m[k]["value"], 4) for k in
+                                              ("exact_match", "name_accuracy", "api_success", "similarity")))
+                for db, m in sorted(by_db.items())], title="by database")
+    console.print(f"compare runs: biocurate eval report {result.run_id} [RUN...]")
+
+
+@eval_app.command("report")
+def eval_report(
+    runs: list[str] = typer.Argument(..., help="Evaluation run ids (or unique prefixes) to compare."),
+    out: Optional[Path] = typer.Option(None, help="Folder for report.md and the plots (default: data/out/eval/<runs>)."),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Compare evaluation runs: print their scores side by side and write a Markdown report with PNG plots."""
+    from biocurate.evaluate import default_report_dir, report
+    from biocurate.store import Store
+
+    try:
+        cfg = load_config(config)
+        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+            result = report(con, runs, out or default_report_dir(cfg, runs))
+    except (BiocurateError, FileNotFoundError) as exc:
+        fail(exc)
+    labels = [r["label"] for r in result.runs]
+    print_rows(["metric", *labels], result.overall, title="overall (value [confidence interval])")
+    for level, rows in result.by_level.items():
+        print_rows([level, "run", "exact match", "name accuracy", "API success", "similarity", "items"], rows,
+                   title=f"by {level}")
+    console.print(f"report: {result.path}")
+
+
+@app.command()
+def serve(
+    config: Optional[Path] = ConfigOpt,
+    ephemeral: bool = typer.Option(False, help="Serve without a Prefect server: runs can be triggered by hand, "
+                                                "but no schedule fires."),
+) -> None:
+    """Serve the scheduled deployments (rebuild, review sync, drift check, publish) with the crons and parameters of the config's schedule section; schedules need a Prefect server (scripts/prefect_server.sh start)."""
+    import os
+
+    prefect_env()
+    try:
+        load_config(config)  # fail fast on a bad config or schedule
+        from prefect.settings import PREFECT_API_URL
+
+        if not PREFECT_API_URL.value() and not ephemeral:
+            raise BiocurateError(
+                "no Prefect server: PREFECT_API_URL is not set, and the ephemeral server Prefect would "
+                "start creates no scheduled runs. Start one with scripts/prefect_server.sh start, export the "
+                "PREFECT_API_URL line it prints, and run biocurate serve again (or pass --ephemeral to "
+                "trigger runs by hand only).")
+    except BiocurateError as exc:
+        fail(exc)
+    # `serve` must run under a __main__ guard (each flow run imports its flow's module afresh).
+    os.execv(sys.executable, [sys.executable, "-m", "flows.serve", *(["--config", str(config)] if config else [])])
+
+
+drift_app = typer.Typer(no_args_is_help=True,
+                        help="Drift watch: ask the published calls again, compare, send changes back to review.")
+app.add_typer(drift_app, name="drift")
+
+
+@drift_app.command("check")
+def drift_check(
+    config: Optional[Path] = ConfigOpt,
+    sample_size: Optional[int] = typer.Option(None, help="Calls to re-execute (default: drift.sample_size in the config; 0 = all)."),
+) -> None:
+    """Re-execute the calls of the latest published version now (within the rate limits), record what changed, hold changed items out of publishing and send them back to review."""
+    prefect_env()
+    overrides = {"drift.sample_size": sample_size} if sample_size is not None else None
+    try:
+        load_config(config, overrides)
+        from flows.drift import drift as drift_flow
+
+        drift_flow(config_path=str(config) if config else None, overrides=overrides)
+    except BiocurateError as exc:
+        fail(exc)
+
+
+@drift_app.command("report")
+def drift_report(
+    config: Optional[Path] = ConfigOpt,
+    check: Optional[str] = typer.Option(None, help="A check id (default: the latest check)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+) -> None:
+    """Show a drift check: calls per status, the calls that changed or went away, and the published items held until they are reviewed again."""
+    from biocurate import drift
+    from biocurate.store import Store
+
+    try:
+        cfg = load_config(config)
+        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+            found = drift.report(con, check)
+    except KeyError:
+        fail(BiocurateError(f"no drift check {check!r}: `biocurate drift report` lists the checks"))
+    except (BiocurateError, FileNotFoundError) as exc:
+        fail(exc)
+    checks = found["checks"]
+    columns = ["check_id", "version_id", "started_at", "finished_at", "calls_checked", "calls_in_version",
+               "unchanged", "body_changed", "changed", "gone", "failed"]
+    if checks.is_empty():
+        console.print("no drift check yet: run `biocurate drift check` (or serve the drift schedule)")
+        return
+    print_rows(columns, checks.select(columns).head(10).rows(), fmt, title="drift checks (latest first)")
+    results = found["results"]
+    print_rows(results.columns, results.rows(), fmt,
+               title=f"check {found['check']['check_id']}: calls that did not answer as published")
+    holds = found["holds"]
+    shown = ["query_id", "call_id", "reason", "check_id", "created_at"]
+    print_rows(shown, holds.select(shown).rows() if not holds.is_empty() else [], fmt,
+               title=f"{holds.height} published items held out of publishing until reviewed again")
+
+
 def main() -> None:  # pragma: no cover
     app()

@@ -40,8 +40,13 @@ PRIMARY_KEYS = {
     "drift_checks": ["check_id"],
     "drift_results": ["drift_id"],
     "drift_holds": ["hold_id"],
+    "eval_runs": ["run_id"],
+    "eval_predictions": ["run_id", "item_id"],
+    "eval_scores": ["run_id", "level", "key", "metric"],
+    "eval_responses": ["fingerprint"],
 }
-STAGE_TABLES = [t for t in PRIMARY_KEYS if t not in ("llm_calls", "generation_failures")]
+EVAL_TABLES = ("eval_runs", "eval_predictions", "eval_scores", "eval_responses")
+STAGE_TABLES = [t for t in PRIMARY_KEYS if t not in ("llm_calls", "generation_failures", *EVAL_TABLES)]
 
 
 def utcnow() -> datetime:

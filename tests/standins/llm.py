@@ -4,6 +4,12 @@ It answers POST /v1/chat/completions like the real API (choices, message, usage)
 writes plausible questions that keep the identifiers the prompt asks for, and accepting
 judgments; `mode` switches to fenced JSON, a malformed first answer (then a good repair), an
 always-malformed answer, or a 500 before answering.
+
+A request that offers `tools` gets a tool-calling answer scripted per question in `tool_script`
+(user question -> (behaviour, gold call)): "right" (the gold call, arguments in another order),
+"wrong_name" (the first other offered tool, same arguments), "wrong_args" (the gold function, its
+first argument's value changed), "malformed" (the gold function, arguments that are not JSON) or
+"no_call" (prose only). A question not in the script gets no call.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ class LLMStandIn:
     requests: list[dict] = field(default_factory=list)
     _errors_left: int = 1
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    tool_script: dict[str, tuple[str, dict]] = field(default_factory=dict)
 
     def start(self) -> "LLMStandIn":
         stand_in = self
@@ -82,10 +89,36 @@ class LLMStandIn:
         if not path.endswith("/chat/completions"):
             return 404, {"error": {"message": "not found"}}
         prompt = " ".join(m["content"] for m in body["messages"])
-        content = self.content_for(body["messages"])
+        if body.get("tools"):
+            message = self.tool_message(body["messages"][-1]["content"], [t["function"]["name"] for t in body["tools"]])
+            content = message.get("content") or json.dumps(message.get("tool_calls"))
+        else:
+            content = self.content_for(body["messages"])
+            message = {"role": "assistant", "content": content}
         usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(content.split()),
                  "total_tokens": len(prompt.split()) + len(content.split())}
         return 200, {"id": "chatcmpl-standin", "object": "chat.completion", "model": body["model"],
-                     "choices": [{"index": 0, "finish_reason": "stop",
-                                  "message": {"role": "assistant", "content": content}}],
+                     "choices": [{"index": 0, "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
+                                  "message": message}],
                      "usage": usage}
+
+    def tool_message(self, question: str, offered: list[str]) -> dict:
+        behaviour, gold = self.tool_script.get(question, ("no_call", {}))
+        if behaviour == "no_call":
+            return {"role": "assistant", "content": "I am not sure which tool answers this."}
+        name, args = gold["name"], dict(gold["arguments"])
+        if behaviour == "right":
+            arguments = json.dumps(dict(reversed(list(args.items()))))  # order must not matter
+        elif behaviour == "wrong_name":
+            name = next(n for n in offered if n != gold["name"])
+            arguments = json.dumps(args)
+        elif behaviour == "wrong_args":
+            first = sorted(args)[0]
+            args[first] = f"{args[first]}X" if isinstance(args[first], str) else "X"
+            arguments = json.dumps(args)
+        elif behaviour == "malformed":
+            arguments = json.dumps(args)[:-1] + ", 'extra': True"
+        else:
+            raise ValueError(f"unknown tool behaviour {behaviour!r}")
+        return {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_standin", "type": "function", "function": {"name": name, "arguments": arguments}}]}

@@ -1,0 +1,561 @@
+"""Evaluation: score a tool-calling model, or the retrieval baseline, on a published version.
+
+A model is reached through any OpenAI-compatible chat completions endpoint with ``tools``, via the
+same provider layer as synthesis (``biocurate.llm.ChatClient``: concurrency, rate, retries,
+accounting and the cache in ``llm_calls``). It sees what the export shows: the version's system
+prompt and user question, and its tool list (the gold tool plus distractors, as in
+``openai/<split>.jsonl``), or every tool of the catalog (``tools_mode = "catalog"``).
+
+Per item (``eval_predictions``): exact match, function-name match, argument precision/recall and
+schema validity (the rules are in ``biocurate.metrics``); API success, i.e. the predicted call
+executes to a non-error observation through our executor: a call equal (under the argument rule)
+to a stored call, or with the fingerprint of a stored response, is answered by the stored
+response (``api_responses``); any other goes out through the configured transport (live, record,
+or replay from the snapshot) and its answer is cached in ``eval_responses``. An undecided outcome
+(replay miss, timeout, 5xx or 429 after retries) is null, and counts as a failure in aggregates;
+and response similarity, the cosine of the sentence embeddings of the predicted and the gold
+observations (0 without a predicted observation), with the embedding model's name stored in the
+run. Aggregates with confidence intervals per database, tool, function and category go to
+``eval_scores``; ``report`` compares runs and writes Markdown with PNG plots.
+"""
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import httpx
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from biocurate.catalog import Catalog, build_request, load_catalog
+from biocurate.config import Config, LLMConfig, secret
+from biocurate.errors import BiocurateError
+from biocurate.execute import API_ERROR, FINAL_OUTCOMES, HTTP_ERROR, OK, Executor, make_client
+from biocurate.hashing import canonical_json, content_hash
+from biocurate.metrics import METRICS, Predicted, aggregate, canonical_arguments, parse_tool_call, score_call
+from biocurate.observations import UnexpectedShape, build_observation
+from biocurate.snapshot import display_url, fingerprint
+from biocurate.store import insert_new, utcnow
+from biocurate.version import code_version
+
+BATCH = 50
+NEEDED_COLUMNS = ("item_id", "call_id", "user_query", "function", "arguments", "observation", "database", "tool")
+EVAL_KEY_ENV = "BIOCURATE_EVAL_API_KEY"
+
+
+class EvalError(BiocurateError):
+    pass
+
+
+def eval_api_key() -> str | None:
+    """The key for the evaluated model's endpoint: $BIOCURATE_EVAL_API_KEY, else the generator's
+    $BIOCURATE_LLM_API_KEY; none for local servers. Sent only in the Authorization header."""
+    return os.environ.get(EVAL_KEY_ENV, "").strip() or secret("llm_api_key")
+
+
+class EvalSettings(BaseModel):
+    """Everything that shapes a run's scores besides the model and the data (stored with the run)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    split: Literal["test", "validation"] = "test"
+    tools_mode: Literal["export", "catalog"] = "export"
+    embedder: Literal["minilm", "lexical"] = "minilm"
+    temperature: float = Field(0.0, ge=0, le=2)
+    seed: int = 7
+    max_concurrency: int = Field(4, ge=1)
+    requests_per_second: float = Field(5.0, gt=0)
+    timeout_seconds: float = Field(120.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+    confidence: Literal[0.90, 0.95, 0.99] = 0.95
+    bootstrap_samples: int = Field(1000, ge=100)
+    bootstrap_seed: int = 0
+    limit: int | None = Field(None, ge=1)  # only the first N items by item id (a quick look)
+
+
+# ---------------------------------------------------------------------------------------------
+# The published version
+
+@dataclass
+class Version:
+    version_id: str
+    path: Path
+    content_hash: str | None
+
+
+def resolve_version(con: duckdb.DuckDBPyConnection, ref: str) -> Version:
+    """A version by id (from ``dataset_versions``) or by its folder."""
+    folder = Path(ref)
+    if folder.is_dir() and (folder / "parquet").is_dir():
+        manifest = folder / "manifest.json"
+        meta = json.loads(manifest.read_text()) if manifest.exists() else {}
+        return Version(meta.get("version_id", folder.name), folder, meta.get("content_hash"))
+    rows = con.execute("select path, content_hash from dataset_versions where version_id = ?", [ref]).fetchall()
+    if not rows:
+        known = [v for (v,) in con.execute("select version_id from dataset_versions order by 1").fetchall()]
+        raise EvalError(f"no version {ref!r} in the store (versions: {', '.join(known) or 'none yet; run `biocurate publish`'})")
+    path = Path(rows[0][0])
+    if not (path / "parquet").is_dir():
+        raise EvalError(f"version {ref} is recorded at {path}, but that folder (or its parquet/) is missing")
+    return Version(ref, path, rows[0][1])
+
+
+def _records(version: Version, split: str) -> list[dict]:
+    """The export's chat records of a split: system + user messages and the offered tools."""
+    openai = version.path / "openai" / f"{split}.jsonl"
+    if openai.exists():
+        out = []
+        for line in openai.read_text().splitlines():
+            rec = json.loads(line)
+            calls = [c for m in rec["messages"] if m["role"] == "assistant" for c in m.get("tool_calls") or []]
+            out.append({"messages": [m for m in rec["messages"] if m["role"] in ("system", "user")],
+                        "tools": rec["tools"], "call_id": calls[0]["id"] if calls else None})
+        return out
+    sharegpt = version.path / "sharegpt" / f"{split}.json"
+    if sharegpt.exists():
+        return [{"messages": [{"role": "system", "content": r["system"]},
+                              {"role": "user", "content": r["conversations"][0]["value"]}],
+                 "tools": [{"type": "function", "function": t} for t in json.loads(r["tools"])], "call_id": None}
+                for r in json.loads(sharegpt.read_text())]
+    raise EvalError(f"{version.path} has neither openai/{split}.jsonl nor sharegpt/{split}.json")
+
+
+def load_items(version: Version, split: str, with_prompts: bool = True) -> list[dict]:
+    """The items of one split (sorted by item id), each with its gold call and, when asked, the
+    messages and tools the export shows for it."""
+    file = version.path / "parquet" / f"{split}.parquet"
+    if not file.exists():
+        raise EvalError(f"version {version.version_id} has no {split} split (no {file.name}): nothing to score")
+    frame = pl.read_parquet(file)
+    missing = [c for c in NEEDED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise EvalError(f"{file} lacks the columns {missing}: not a biocurate export")
+    items = []
+    for row in frame.sort("item_id").iter_rows(named=True):
+        items.append({k: row.get(k) for k in (*NEEDED_COLUMNS, "category")}
+                     | {"gold": {"name": row["function"], "arguments": json.loads(row["arguments"])}})
+    if not with_prompts:
+        return items
+    records = _records(version, split)
+    by_id = {r["call_id"]: r for r in records if r["call_id"]}
+    for position, item in enumerate(items):
+        record = by_id.get("call_" + item["item_id"][:12])
+        if record is None and position < len(records):
+            record = records[position]
+        user = [m["content"] for m in (record or {}).get("messages", []) if m["role"] == "user"]
+        if not user or user[-1] != item["user_query"]:
+            raise EvalError(f"{version.path}: the chat record of item {item['item_id']} does not match its "
+                            "Parquet row (a changed export layout?)")
+        item["messages"], item["tools"] = record["messages"], record["tools"]
+    return items
+
+
+# ---------------------------------------------------------------------------------------------
+# Predictions
+
+def prompt_version(items: list[dict], tools_mode: str) -> str:
+    systems = sorted({m["content"] for i in items for m in i["messages"] if m["role"] == "system"})
+    return "eval-" + content_hash(systems, tools_mode, length=8)
+
+
+def predict_with_model(settings: EvalSettings, llm: LLMConfig, api_key: str | None, con: duckdb.DuckDBPyConnection,
+                       catalog: Catalog, items: list[dict], run_id: str) -> list[dict]:
+    """Ask the model about every item (cached in llm_calls); one {"pred", "raw_output", ...} each."""
+    from biocurate.llm import ChatClient
+
+    chat = ChatClient(llm, api_key, con, run_id)
+    version = prompt_version(items, settings.tools_mode)
+    every_tool = catalog.tools_json() if settings.tools_mode == "catalog" else None
+    out: list[dict] = []
+    for start in range(0, len(items), BATCH):
+        batch = items[start:start + BATCH]
+        asks = [(i, i["messages"], every_tool or i["tools"]) for i in batch]
+        cache = chat.cached([chat.prompt_hash(chat.request_body(m, t)) for _, m, t in asks])
+
+        async def run():
+            async with httpx.AsyncClient() as client:
+                return await asyncio.gather(*(chat.ask(client, m, "eval", version, i["item_id"], cache, tools=t)
+                                              for i, m, t in asks))
+
+        for reply in asyncio.run(run()):
+            if reply.status != "ok":
+                pred = Predicted("request_failed", error=f"{reply.status}: {reply.error}")
+            elif not reply.tool_calls:
+                pred = Predicted("no_call", error="the reply has no tool call")
+            else:
+                pred = parse_tool_call(reply.tool_calls[0])
+            out.append({"pred": pred, "raw_output": reply.text, "prompt_hash": reply.prompt_hash,
+                        "n_calls": len(reply.tool_calls or [])})
+        chat.flush()  # a stopped run keeps what it paid for
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# API success
+
+@dataclass
+class ApiResult:
+    outcome: str
+    success: bool | None
+    source: str | None = None  # stored | cache | executed
+    observation: str | None = None
+    error: str | None = None
+
+
+def decided(outcome: str, status: int | None) -> bool:
+    """Did the server give a definite answer? (A 4xx other than 408/429 is one: the call is wrong.)"""
+    return outcome in FINAL_OUTCOMES or (outcome == HTTP_ERROR and status is not None
+                                         and 400 <= status < 500 and status not in (408, 429))
+
+
+def _judge(config: Config, tool, outcome: str, status: int | None, body: bytes | None, error: str | None,
+           source: str) -> ApiResult:
+    if not decided(outcome, status):
+        return ApiResult(outcome, None, source, None, error)
+    if outcome != OK:
+        return ApiResult(outcome, False, source, None, error)
+    try:
+        _, text = build_observation(tool.function.observation, tool.function.response, body or b"",
+                                    config.execute.observation_max_chars)
+    except UnexpectedShape as exc:
+        return ApiResult("invalid_body", False, source, None, f"unexpected response shape: {exc}")
+    return ApiResult(OK, True, source, text, None)
+
+
+def api_results(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, calls: list[dict | None],
+                run_id: str) -> list[ApiResult]:
+    """For each schema-valid call {"name", "arguments"} (None for the others): what executing it gives."""
+    out: list[ApiResult | None] = [None] * len(calls)
+    wanted: dict[int, tuple] = {}
+    for i, call in enumerate(calls):
+        if call is None:
+            out[i] = ApiResult("invalid_call", False)
+            continue
+        tool = catalog[call["name"]]
+        req = build_request(tool, call["arguments"])
+        fp = fingerprint(req.method, req.url, req.params, req.json_body or req.form)
+        key = (call["name"], canonical_json(canonical_arguments(tool, call["arguments"])))
+        wanted[i] = (tool, req, fp, key)
+    if not wanted:
+        return out
+    # Stored responses, by fingerprint or by an equal call; the latest decided answer wins.
+    functions = sorted({w[0].name for w in wanted.values()})
+    fps = sorted({w[2] for w in wanted.values()})
+    stored_fp: dict[str, tuple] = {}
+    stored_call: dict[tuple, tuple] = {}
+    rows = con.execute(
+        f"""
+        select c.function, c.arguments, r.fingerprint, r.outcome, r.status_code, r.body, r.error
+        from api_responses r join candidate_calls c using (call_id)
+        where c.function in ({', '.join('?' * len(functions))}) or r.fingerprint in ({', '.join('?' * len(fps))})
+        order by r.fetched_at
+        """, [*functions, *fps]).fetchall()
+    for function, arguments, fp, outcome, status, body, error in rows:
+        if not decided(outcome, status) or function not in catalog:
+            continue
+        answer = (outcome, status, gzip.decompress(body) if body else None, error)
+        stored_fp[fp] = answer
+        stored_call[(function, canonical_json(canonical_arguments(catalog[function], json.loads(arguments))))] = answer
+    cutoff = utcnow() - timedelta(hours=config.execute.cache_max_age_hours)
+    cached = {fp: (outcome, status, gzip.decompress(body) if body else None, error)
+              for fp, outcome, status, body, error in con.execute(
+                  f"select fingerprint, outcome, status_code, body, error from eval_responses "
+                  f"where fetched_at >= ? and fingerprint in ({', '.join('?' * len(fps))})", [cutoff, *fps]).fetchall()}
+    todo: dict[str, tuple] = {}
+    for i, (tool, req, fp, key) in wanted.items():
+        hit = stored_fp.get(fp) or stored_call.get(key)
+        if hit:
+            out[i] = _judge(config, tool, *hit, "stored")
+        elif fp in cached:
+            out[i] = _judge(config, tool, *cached[fp], "cache")
+        else:
+            todo.setdefault(fp, (tool, req, calls[i]))
+    fetched = asyncio.run(_execute(config, list(todo.items()))) if todo else {}
+    new_rows = []
+    for fp, (tool, req, call) in todo.items():
+        attempt = fetched[fp]
+        if decided(attempt.outcome, attempt.status):
+            new_rows.append({"fingerprint": fp, "function": tool.name, "arguments": canonical_json(call["arguments"]),
+                             "url": display_url(req.url, req.params), "transport": config.execute.transport,
+                             "status_code": attempt.status, "outcome": attempt.outcome, "error": attempt.error,
+                             "content_type": attempt.content_type,
+                             "body": gzip.compress(attempt.body, mtime=0) if attempt.body else None,
+                             "fetched_at": utcnow(), "run_id": run_id})
+    if new_rows:
+        con.execute("delete from eval_responses where fingerprint in (select unnest(?))", [[r["fingerprint"] for r in new_rows]])
+        insert_new(con, "eval_responses", new_rows)
+    for i, (tool, req, fp, key) in wanted.items():
+        if out[i] is None:
+            a = fetched[fp]
+            out[i] = _judge(config, tool, a.outcome, a.status, a.body, a.error, "executed")
+    return out
+
+
+async def _execute(config: Config, todo: list[tuple[str, tuple]]) -> dict:
+    client, snapshot = make_client(config)
+    executor = Executor(config, config.execute.transport, client, snapshot=snapshot)
+    async with client:
+        attempts = await asyncio.gather(*(executor.fetch(tool, req) for _, (tool, req, _) in todo))
+    return {fp: attempt for (fp, _), attempt in zip(todo, attempts)}
+
+
+# ---------------------------------------------------------------------------------------------
+# A run
+
+@dataclass
+class EvalResult:
+    run_id: str
+    label: str
+    items: int
+    overall: list[dict] = field(default_factory=list)
+    by_database: list[dict] = field(default_factory=list)
+
+
+def _new_run_id() -> str:
+    return "eval-" + utcnow().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def run_eval(config: Config, con: duckdb.DuckDBPyConnection, version_ref: str, settings: EvalSettings,
+             model: str | None = None, base_url: str | None = None, api_key: str | None = None,
+             baseline: str | None = None, label: str | None = None) -> EvalResult:
+    """Score a model (``model``, at ``base_url``) or a baseline (``baseline="retrieval"``) on a
+    version's split; every prediction and score is stored; returns the overall scores."""
+    from biocurate.embeddings import get_embedder
+
+    if (model is None) == (baseline is None):
+        raise EvalError("name either a model (--model) or a baseline (--baseline retrieval)")
+    if baseline not in (None, "retrieval"):
+        raise EvalError(f"unknown baseline {baseline!r}: the one baseline is 'retrieval'")
+    catalog = load_catalog(config.path(config.sample.catalog_dir))
+    version = resolve_version(con, version_ref)
+    items = load_items(version, settings.split, with_prompts=baseline is None)
+    if settings.limit:
+        items = items[:settings.limit]
+    embedder = get_embedder(settings.embedder)  # fail before any request when it cannot load
+    llm = None
+    if model is not None:
+        llm = LLMConfig(provider="openai", base_url=base_url or LLMConfig().base_url, model=model,
+                        temperature=settings.temperature, seed=settings.seed,
+                        max_concurrency=settings.max_concurrency, requests_per_second=settings.requests_per_second,
+                        timeout_seconds=settings.timeout_seconds, max_retries=settings.max_retries)
+    run_id = _new_run_id()
+    kind = "baseline" if baseline else "model"
+    name = model or f"{baseline} baseline"
+    identity = {"version": version.version_id, "content_hash": version.content_hash, "kind": kind, "model": name,
+                "base_url": llm.base_url if llm else None, "settings": settings.model_dump(mode="json"),
+                "embedder": embedder.name, "transport": config.execute.transport}
+    con.execute(
+        "insert into eval_runs (run_id, label, kind, model, base_url, version_id, split, tools_mode, prompt_version,"
+        " embedder, transport, settings, settings_hash, code_version, items, status, started_at)"
+        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)",
+        [run_id, label or name, kind, name, llm.base_url if llm else None, version.version_id, settings.split,
+         "n/a" if baseline else settings.tools_mode, None if baseline else prompt_version(items, settings.tools_mode),
+         embedder.name, config.execute.transport, json.dumps(settings.model_dump(mode="json")),
+         content_hash(identity), code_version(), len(items), utcnow()])
+    try:
+        if baseline:
+            from biocurate.baseline import predict
+
+            train = load_items(version, "train", with_prompts=False)
+            predictions = predict(embedder, catalog, train, items)
+            for p in predictions:
+                p.update(prompt_hash=None, n_calls=1)
+        else:
+            predictions = predict_with_model(settings, llm, api_key, con, catalog, items, run_id)
+        rows = score_items(config, con, catalog, embedder, items, predictions, run_id)
+        insert_new(con, "eval_predictions", rows)
+        scores = aggregate(rows, settings.confidence, settings.bootstrap_samples, settings.bootstrap_seed)
+        insert_new(con, "eval_scores", [{"run_id": run_id, **s} for s in scores])
+        overall = [s for s in scores if s["level"] == "overall"]
+        con.execute("update eval_runs set status = 'completed', finished_at = ?, summary = ? where run_id = ?",
+                    [utcnow(), json.dumps({s["metric"]: {k: s[k] for k in ("value", "ci_low", "ci_high", "n")}
+                                           for s in overall}), run_id])
+    except BaseException as exc:
+        con.execute("update eval_runs set status = 'failed', finished_at = ?, error = ? where run_id = ?",
+                    [utcnow(), f"{type(exc).__name__}: {exc}"[:1000], run_id])
+        raise
+    return EvalResult(run_id, label or name, len(items), overall, [s for s in scores if s["level"] == "database"])
+
+
+def score_items(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, embedder, items: list[dict],
+                predictions: list[dict], run_id: str) -> list[dict]:
+    """One eval_predictions row per item: every metric, the raw output, the predicted observation."""
+    scored = [score_call(catalog, item["gold"], p["pred"]) for item, p in zip(items, predictions)]
+    calls = [{"name": p["pred"].name, "arguments": p["pred"].arguments} if s["schema_valid"] else None
+             for p, s in zip(predictions, scored)]
+    api = api_results(config, con, catalog, calls, run_id)
+    for p, result in zip(predictions, api):
+        if p["pred"].status != "call":
+            result.outcome = p["pred"].status  # no_call | malformed | request_failed
+    with_obs = [i for i, r in enumerate(api) if r.observation is not None]
+    sims = dict(zip(with_obs, embedder.similarity([api[i].observation for i in with_obs],
+                                                  [items[i]["observation"] for i in with_obs])))
+    rows = []
+    for i, (item, p, s, a) in enumerate(zip(items, predictions, scored, api)):
+        pred: Predicted = p["pred"]
+        rows.append({
+            "run_id": run_id, "item_id": item["item_id"], "call_id": item["call_id"], "database": item["database"],
+            "tool": item["tool"], "function": item["function"], "category": item.get("category"),
+            "user_query": item["user_query"], "gold_call": canonical_json(item["gold"]), "status": pred.status,
+            "pred_name": pred.name, "pred_arguments": pred.arguments_text, "pred_canonical": s["pred_canonical"],
+            "n_calls": p.get("n_calls", 0), "raw_output": p.get("raw_output"),
+            "error": pred.error or a.error, "exact_match": s["exact_match"], "name_match": s["name_match"],
+            "arg_correct": s["arg_correct"], "arg_predicted": s["arg_predicted"], "arg_gold": s["arg_gold"],
+            "arg_precision": s["arg_precision"], "arg_recall": s["arg_recall"], "schema_valid": s["schema_valid"],
+            "schema_error": s["schema_error"], "api_outcome": a.outcome, "api_success": a.success,
+            "api_source": a.source, "pred_observation": a.observation, "similarity": sims.get(i, 0.0),
+            "prompt_hash": p.get("prompt_hash"), "retrieved_item_id": p.get("retrieved_item_id")})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports
+
+METRIC_TITLES = {"exact_match": "exact match", "name_accuracy": "name accuracy", "arg_precision": "arg precision",
+                 "arg_recall": "arg recall", "schema_validity": "schema validity", "api_success": "API success",
+                 "similarity": "response similarity"}
+
+
+def find_runs(con: duckdb.DuckDBPyConnection, refs: list[str]) -> list[dict]:
+    """Runs by id or unique id prefix, in the order given."""
+    out = []
+    for ref in refs:
+        rows = con.sql("select * from eval_runs where starts_with(run_id, ?) order by run_id", params=[ref]).pl().to_dicts()
+        exact = [r for r in rows if r["run_id"] == ref]
+        if exact:
+            rows = exact
+        if not rows:
+            known = [r for (r,) in con.execute("select run_id from eval_runs order by started_at desc limit 5").fetchall()]
+            raise EvalError(f"no evaluation run {ref!r} (latest: {', '.join(known) or 'none; run `biocurate eval run`'})")
+        if len(rows) > 1:
+            raise EvalError(f"{ref!r} names {len(rows)} runs: {', '.join(r['run_id'] for r in rows[:5])}")
+        if rows[0]["status"] != "completed":
+            raise EvalError(f"run {rows[0]['run_id']} is {rows[0]['status']}: {rows[0]['error'] or 'not finished'}")
+        out.append(rows[0])
+    return out
+
+
+def _cell(score: dict | None) -> str:
+    if score is None or score["value"] is None:
+        return "-"
+    if score["ci_low"] is None:
+        return f"{score['value']:.3f}"
+    return f"{score['value']:.3f} [{score['ci_low']:.3f}, {score['ci_high']:.3f}]"
+
+
+@dataclass
+class Report:
+    runs: list[dict]
+    overall: list[list[str]]  # metric, then one cell per run
+    by_level: dict[str, list[list[str]]]  # level -> rows: key, metric..., one block per run
+    path: Path
+    plots: list[Path]
+
+
+def _scores(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[tuple, dict]:
+    rows = con.sql("select * from eval_scores where run_id in (select unnest(?))", params=[run_ids]).pl().to_dicts()
+    return {(r["run_id"], r["level"], r["key"], r["metric"]): r for r in rows}
+
+
+def report(con: duckdb.DuckDBPyConnection, refs: list[str], out_dir: Path,
+           levels: tuple[str, ...] = ("database", "category")) -> Report:
+    """Compare runs: tables (overall, and per database and category) and a Markdown report with plots."""
+    runs = find_runs(con, refs)
+    ids = [r["run_id"] for r in runs]
+    labels = [r["label"] for r in runs]
+    for r in runs:  # two runs of one model: tell them apart
+        if labels.count(r["label"]) > 1:
+            r["label"] = f"{r['label']} ({r['run_id'][-6:]})"
+    scores = _scores(con, ids)
+    overall = [[METRIC_TITLES[m], *(_cell(scores.get((i, "overall", "all", m))) for i in ids)] for m in METRICS]
+    by_level: dict[str, list[list[str]]] = {}
+    shown = ("exact_match", "name_accuracy", "api_success", "similarity")
+    for level in levels:
+        keys = sorted({k[2] for k in scores if k[1] == level})
+        by_level[level] = [[key, r["label"], *(_cell(scores.get((r["run_id"], level, key, m))) for m in shown),
+                            str((scores.get((r["run_id"], level, key, "exact_match")) or {}).get("n", 0))]
+                           for key in keys for r in runs]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    conf = json.loads(runs[0]["settings"]).get("confidence", 0.95)
+    plots = _plots(runs, scores, out_dir, conf)
+    lines = ["# biocurate evaluation report", ""]
+    lines += _md_table(["run", "label", "model", "version", "split", "tools", "items", "similarity model", "transport"],
+                       [[r["run_id"], r["label"], r["model"], r["version_id"], r["split"], r["tools_mode"],
+                         str(r["items"]), r["embedder"], r["transport"]] for r in runs])
+    lines += ["", f"Scores with {conf:.0%} confidence intervals (Wilson for proportions, percentile bootstrap "
+              "over items for precision, recall and similarity). Definitions: `biocurate/metrics.py` and "
+              "`biocurate/evaluate.py`; every prediction is in `eval_predictions`.", ""]
+    lines += _md_table(["metric", *[r["label"] for r in runs]], overall)
+    lines += ["", f"![overall scores]({plots[0].name})", ""]
+    for level, rows in by_level.items():
+        lines += [f"## By {level}", ""]
+        lines += _md_table([level, "run", *(METRIC_TITLES[m] for m in shown), "items"], rows)
+        lines += ["", f"![by {level}](by_{level}.png)", ""]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return Report(runs, overall, by_level, path, plots)
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header),
+            *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
+
+
+def _plots(runs: list[dict], scores: dict, out_dir: Path, confidence: float) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    def bars(ax, labels: list[str], level: str, metrics_or_keys: list[str], by_metric: bool):
+        height = 0.8 / len(runs)
+        for j, run in enumerate(runs):
+            values, lows, highs = [], [], []
+            for x in metrics_or_keys:
+                key = (run["run_id"], "overall", "all", x) if by_metric else (run["run_id"], level, x, "exact_match")
+                s = scores.get(key) or {}
+                v = s.get("value") or 0.0
+                values.append(v)
+                lows.append(max(0.0, v - (s["ci_low"] if s.get("ci_low") is not None else v)))
+                highs.append(max(0.0, (s["ci_high"] if s.get("ci_high") is not None else v) - v))
+            ys = [i + j * height for i in range(len(metrics_or_keys))]
+            ax.barh(ys, values, height=height, xerr=[lows, highs], capsize=2, label=run["label"])
+        ax.set_yticks([i + 0.4 - height / 2 for i in range(len(labels))], labels)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+
+    written = []
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(METRICS) * max(1, len(runs) / 2) + 1.2))
+    bars(ax, [METRIC_TITLES[m] for m in METRICS], "overall", list(METRICS), True)
+    ax.set_title(f"overall scores ({confidence:.0%} confidence intervals)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=8)
+    fig.tight_layout()
+    written.append(out_dir / "overall.png")
+    fig.savefig(written[-1], dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    for level in ("database", "category"):
+        keys = sorted({k[2] for k in scores if k[1] == level})
+        fig, ax = plt.subplots(figsize=(7, 0.45 * max(1, len(keys)) * max(1, len(runs) / 2) + 1.2))
+        if keys:
+            bars(ax, keys, level, keys, False)
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8)
+        ax.set_title(f"exact match by {level} ({confidence:.0%} confidence intervals)")
+        fig.tight_layout()
+        written.append(out_dir / f"by_{level}.png")
+        fig.savefig(written[-1], dpi=100, metadata={"Software": None})
+        plt.close(fig)
+    return written
+
+
+def default_report_dir(config: Config, refs: list[str]) -> Path:
+    """data/out/eval/<run> for one run, data/out/eval/compare-<hash> for several (beside the versions)."""
+    root = config.path(config.publish.out_dir).parent / "eval"
+    return root / (refs[0] if len(refs) == 1 else "compare-" + content_hash(sorted(refs), length=10))

@@ -1,0 +1,253 @@
+"""Scoring one predicted tool call against the gold call, and aggregating with confidence intervals.
+
+The argument rule (what "equal arguments" means), applied to gold and predicted calls alike with
+the schema of the function each names:
+
+- order of the arguments is ignored (they are compared as a mapping);
+- each value is normalised as its parameter's schema type says: integers from "5" or 5.0 to 5;
+  numbers to floats; booleans from true/false, "true"/"false", "yes"/"no", 1/0; strings are
+  trimmed (case is kept: identifiers are case-sensitive), and a number given for a string becomes
+  its text; an enum value matching a member up to case becomes that member; arrays (a JSON list,
+  or a comma-separated string) are compared as sets of normalised items (order and duplicates
+  ignored);
+- an argument whose normalised value equals the parameter's schema default counts as absent, and
+  so does a null;
+- an argument the schema does not know is kept as written (it can never match a gold argument).
+
+Exact match: same function name and equal canonical arguments. Argument precision and recall
+count (name, canonical value) pairs; a pair is right only when the function name is right too.
+Per item, precision is undefined (null) when nothing was predicted and recall when the gold call
+has no arguments; aggregates pool the pairs over items (micro average).
+
+Confidence intervals: Wilson score intervals for proportions (exact match, name accuracy,
+schema validity, API success); percentile bootstrap over items, with a fixed seed, for means and
+pooled ratios (response similarity, argument precision and recall).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from biocurate.catalog import Catalog, Param, Tool
+from biocurate.hashing import canonical_json
+
+_TRUE = {"true", "yes", "1", "y", "t"}
+_FALSE = {"false", "no", "0", "n", "f"}
+
+
+def _scalar(value: Any, kind: str, enum: list | None = None) -> Any:
+    if kind == "integer":
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            return int(value.strip())
+        return value
+    if kind == "number":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                return value
+        return value
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        return value
+    # string
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    elif isinstance(value, (int, float)):
+        value = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    if isinstance(value, str):
+        value = value.strip()
+        if enum:
+            for member in enum:
+                if isinstance(member, str) and member.lower() == value.lower():
+                    return member
+    return value
+
+
+def normalize_value(param: Param, value: Any) -> Any:
+    """A value as its parameter's schema type says (see the module doc)."""
+    if param.type == "array":
+        items = value
+        if isinstance(items, str):
+            items = [part for part in items.split(",") if part.strip()]
+        if not isinstance(items, list):
+            items = [items]
+        normalised = [_scalar(v, param.items) for v in items]
+        return sorted({canonical_json(v): v for v in normalised}.values(), key=canonical_json)
+    return _scalar(value, param.type, param.enum)
+
+
+def canonical_arguments(tool: Tool | None, arguments: dict) -> dict:
+    """Arguments under the argument rule; without a schema (unknown function), only nulls drop."""
+    out = {}
+    for name, value in arguments.items():
+        if value is None:
+            continue
+        param = tool.function.params.get(name) if tool is not None else None
+        if param is None:
+            out[name] = value
+            continue
+        value = normalize_value(param, value)
+        if param.default is not None and canonical_json(value) == canonical_json(normalize_value(param, param.default)):
+            continue
+        out[name] = value
+    return out
+
+
+@dataclass
+class Predicted:
+    """What a model answered: a call (name, arguments text), or why there is none."""
+
+    status: str  # call | no_call | malformed | request_failed
+    name: str | None = None
+    arguments_text: str | None = None
+    arguments: dict | None = None  # parsed, when the text was a JSON object
+    error: str | None = None
+
+
+def parse_tool_call(tool_call: dict) -> Predicted:
+    """One OpenAI tool call -> Predicted; arguments that are not a JSON object make it malformed."""
+    function = tool_call.get("function") or {}
+    name = function.get("name")
+    raw = function.get("arguments")
+    if not isinstance(name, str) or not name:
+        return Predicted("malformed", None, raw if isinstance(raw, str) else json.dumps(raw), None,
+                         "the tool call has no function name")
+    if isinstance(raw, dict):  # some servers send an object rather than its JSON text
+        return Predicted("call", name, json.dumps(raw, ensure_ascii=False), raw)
+    try:
+        args = json.loads(raw) if raw not in (None, "") else {}
+    except (TypeError, ValueError) as exc:
+        return Predicted("malformed", name, raw, None, f"arguments are not valid JSON: {exc}")
+    if not isinstance(args, dict):
+        return Predicted("malformed", name, raw, None, f"arguments are a JSON {type(args).__name__}, not an object")
+    return Predicted("call", name, raw, args)
+
+
+def _pairs(arguments: dict) -> set[tuple[str, str]]:
+    return {(k, canonical_json(v)) for k, v in arguments.items()}
+
+
+def score_call(catalog: Catalog, gold: dict, pred: Predicted) -> dict:
+    """Per-item scores of one prediction (all but API success and response similarity)."""
+    gold_tool = catalog.tools.get(gold["name"])
+    gold_args = canonical_arguments(gold_tool, gold["arguments"])
+    name_match = pred.name is not None and pred.name == gold["name"]
+    out = {"name_match": name_match, "exact_match": False, "arg_correct": 0, "arg_predicted": 0,
+           "arg_gold": len(gold_args), "arg_precision": None, "arg_recall": None,
+           "schema_valid": False, "schema_error": None, "pred_canonical": None}
+    if pred.status != "call":
+        out["schema_error"] = pred.error or pred.status
+        out["arg_recall"] = 0.0 if gold_args else None
+        return out
+    pred_tool = catalog.tools.get(pred.name)
+    pred_args = canonical_arguments(pred_tool, pred.arguments)
+    out["pred_canonical"] = canonical_json({"name": pred.name, "arguments": pred_args})
+    correct = len(_pairs(pred_args) & _pairs(gold_args)) if name_match else 0
+    out.update(arg_correct=correct, arg_predicted=len(pred_args),
+               arg_precision=correct / len(pred_args) if pred_args else None,
+               arg_recall=correct / len(gold_args) if gold_args else None,
+               exact_match=name_match and canonical_json(pred_args) == canonical_json(gold_args))
+    if pred_tool is None:
+        out["schema_error"] = f"unknown function {pred.name!r}: not in the catalog"
+    else:
+        out["schema_error"] = pred_tool.validate(pred.arguments)
+        out["schema_valid"] = out["schema_error"] is None
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Confidence intervals and aggregates
+
+Z = {0.90: 1.6448536269514722, 0.95: 1.959963984540054, 0.99: 2.5758293035489004}
+
+
+def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float | None, float | None]:
+    """The Wilson score interval of a proportion."""
+    if n == 0:
+        return None, None
+    z = Z[confidence]
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bootstrap_ratio(numerators: list[float], denominators: list[float], samples: int, confidence: float,
+                    seed: int) -> tuple[float | None, float | None]:
+    """Percentile bootstrap interval of sum(numerators) / sum(denominators), resampling items
+    (pairs) with replacement; resamples whose denominator is 0 are left out."""
+    import numpy as np
+
+    if not numerators:
+        return None, None
+    num, den = np.asarray(numerators, dtype=float), np.asarray(denominators, dtype=float)
+    picks = np.random.default_rng(seed).integers(0, len(num), size=(samples, len(num)))
+    totals = den[picks].sum(axis=1)
+    keep = totals > 0
+    if not keep.any():
+        return None, None
+    ratios = num[picks].sum(axis=1)[keep] / totals[keep]
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(ratios, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+PROPORTIONS = {"exact_match": "exact_match", "name_accuracy": "name_match", "schema_validity": "schema_valid",
+               "api_success": "api_success"}
+METRICS = ("exact_match", "name_accuracy", "arg_precision", "arg_recall", "schema_validity", "api_success",
+           "similarity")
+LEVELS = ("overall", "database", "tool", "function", "category")
+
+
+# metric -> (numerator, denominator) per item: the aggregate is sum(numerator) / sum(denominator).
+RATIOS = {
+    "arg_precision": (lambda r: r["arg_correct"], lambda r: r["arg_predicted"]),
+    "arg_recall": (lambda r: r["arg_correct"], lambda r: r["arg_gold"]),
+    "similarity": (lambda r: r["similarity"] or 0.0, lambda r: 1),
+}
+
+
+def summarize(rows: list[dict], confidence: float = 0.95, samples: int = 1000, seed: int = 0) -> list[dict]:
+    """One row per metric: n, value, ci_low, ci_high, method. API success counts an undecided
+    (null) outcome as a failure; similarity counts a missing observation as 0."""
+    out = []
+    for metric, column in PROPORTIONS.items():
+        k = sum(1 for r in rows if r[column])
+        lo, hi = wilson(k, len(rows), confidence)
+        out.append({"metric": metric, "n": len(rows), "value": k / len(rows) if rows else None,
+                    "ci_low": lo, "ci_high": hi, "method": "wilson"})
+    for metric, (numerator, denominator) in RATIOS.items():
+        num, den = [numerator(r) for r in rows], [denominator(r) for r in rows]
+        lo, hi = bootstrap_ratio(num, den, samples, confidence, seed)
+        out.append({"metric": metric, "n": int(sum(den)), "value": sum(num) / sum(den) if sum(den) else None,
+                    "ci_low": lo, "ci_high": hi, "method": "bootstrap"})
+    order = {m: i for i, m in enumerate(METRICS)}
+    return sorted(out, key=lambda r: order[r["metric"]])
+
+
+def aggregate(rows: list[dict], confidence: float = 0.95, samples: int = 1000, seed: int = 0,
+              levels: Iterable[str] = LEVELS) -> list[dict]:
+    """summarize() overall and per database, tool, function and category (level, key, metric...)."""
+    out = []
+    for level in levels:
+        groups: dict[str, list[dict]] = {}
+        for r in rows:
+            groups.setdefault("all" if level == "overall" else str(r[level]), []).append(r)
+        for key, members in sorted(groups.items()):
+            out += [{"level": level, "key": key, **s} for s in summarize(members, confidence, samples, seed)]
+    return out
