@@ -209,10 +209,14 @@ def select_items(config: Config, con: duckdb.DuckDBPyConnection,
         con.unregister("_verdicts")
     refused: Counter[str] = Counter()
     chosen = []
+    # Drift watch (biocurate.drift): items whose call answers differently now wait for a new review.
+    held = {q for (q,) in con.execute("select query_id from drift_open_holds").fetchall()}
     for row in rows:
         reason, text_id = _verdict(row)
         if reason is None and catalog is not None and row["function"] not in catalog:
             reason = NOT_IN_CATALOG
+        if reason is None and row["query_id"] in held:
+            reason = "changed upstream since published (drift check): awaiting a new review"
         if reason:
             refused[reason] += 1
             continue
@@ -639,7 +643,8 @@ def dataset_card(manifest: dict) -> str:
     prov, review = m["provenance"], m["provenance"]["review"]
     split_rows = [(s, c["by_split"][s]["items"], c["by_split"][s]["groups"], c["by_split"][s]["calls"],
                    len(c["by_split"][s]["tools"])) for s in SPLITS]
-    agreement = "n/a (no item had two annotations)" if review["agreement"] is None else f"{review['agreement']:.0%}"
+    agreement = ("n/a (no item had two annotations)" if review["agreement"] is None
+                 else f"{review['agreement']:.0%} of {review['multi_annotated']} items")
     changes = m["changes"]
     lines = [
         f"# biocurate dataset {m['version_id']}", "",
@@ -684,11 +689,10 @@ def dataset_card(manifest: dict) -> str:
                 [(g["name"], g["prompt_versions"], g["items"]) for g in prov["generators"]]), "",
         "Judged (before human review) by:", "",
         *_table(("judge / model / verdict", "items"), [(j["name"], j["items"]) for j in prov["judges"]]), "",
-        f"Human review (rule `{review['rule']}`): {review['annotators']} annotators, {review['annotations']} "
-        f"annotations on these items; {review['accepted_as_is']} accepted as written, "
+        f"Human review (rule `{review['rule']}`): annotators: {review['annotators']}, annotations on these "
+        f"items: {review['annotations']}; {review['accepted_as_is']} accepted as written, "
         f"{review['accepted_with_edited_question']} with a reviewer's edited question (re-checked by the "
-        f"quality suite). Agreement on items with two or more annotations: {agreement} "
-        f"({review['multi_annotated']} items).", "",
+        f"quality suite). Agreement on items with two or more annotations: {agreement}.", "",
         "Observations are compact summaries built from the stored raw API responses. Upstream releases "
         "(from the APIs' headers at execute time, and from their info endpoints):", "",
         *_table(("database", "items by release", "reported by the API"), [
@@ -728,8 +732,6 @@ def dataset_card(manifest: dict) -> str:
 def split_checks(con: duckdb.DuckDBPyConnection, version_id: str) -> list[str]:
     """GX expectations on one version's ``dataset_items``: no group in two splits, item ids unique,
     splits known, and every item in the split of the first version that held it. [] when all pass."""
-    from biocurate.quality import _gx_batch
-
     frame = con.execute(
         """
         with first as (
@@ -745,8 +747,17 @@ def split_checks(con: duckdb.DuckDBPyConnection, version_id: str) -> list[str]:
         """, [version_id, version_id]).df()
     if frame.empty:
         return []
-    gx, batch = _gx_batch(frame)
+    import logging
+
+    import great_expectations as gx
     import great_expectations.expectations as gxe
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = (context.data_sources.add_pandas("dataset_items").add_dataframe_asset("version")
+             .add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": frame}))
 
     suite = gx.ExpectationSuite(name="dataset_splits", expectations=[
         gxe.ExpectColumnValuesToBeInSet(column="group_splits", value_set=[1]),

@@ -1,0 +1,775 @@
+"""biocurate.publish: what is exported and why not, stable leakage-free splits, formats read by
+their real consumers, manifest and card, interrupted publishes, diffs between versions."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import jsonschema
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from biocurate import publish as pub
+from biocurate.catalog import load_catalog
+from biocurate.cli import app
+from biocurate.config import Config
+from biocurate.errors import ConfigError
+from biocurate.hashing import content_hash, sha256_bytes
+from biocurate.store import Store, insert_new, utcnow
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOG = load_catalog(ROOT / "catalog")
+runner = CliRunner()
+
+
+def with_publish(config: Config, **settings) -> Config:
+    return config.model_copy(update={"publish": config.publish.model_copy(update=settings)})
+
+
+# ---------------------------------------------------------------------------------------------
+# A store built from tiny inline rows
+
+class Rows:
+    """Inserts calls, observations, queries, judgments, QC results, review tasks and annotations."""
+
+    def __init__(self, con):
+        self.con = con
+        self.tick = 0
+        self.task = 0
+
+    def now(self):
+        self.tick += 1
+        return utcnow() + timedelta(seconds=self.tick)
+
+    def call(self, function: str, arguments: dict, entity: str | None = None, release: str | None = None,
+             observation: str | None = None) -> str:
+        tool = CATALOG[function]
+        call_id = content_hash(function, arguments)
+        response_id = content_hash("response", call_id)
+        insert_new(self.con, "candidate_calls", [{
+            "call_id": call_id, "function": function, "arguments": json.dumps(arguments, sort_keys=True),
+            "entity_id": entity, "template": "t", "database": tool.database, "tool_group": tool.group,
+            "category": tool.category, "valid": True}])
+        insert_new(self.con, "api_responses", [{
+            "response_id": response_id, "call_id": call_id, "fingerprint": call_id, "method": "GET",
+            "url": f"https://example.org/{function}", "status_code": 200, "outcome": "ok",
+            "transport": "replay", "upstream_release": release, "fetched_at": utcnow()}])
+        insert_new(self.con, "observations", [{
+            "observation_id": content_hash("observation", call_id), "call_id": call_id, "response_id": response_id,
+            "text": observation or f"{function}: 1 record for {json.dumps(arguments)}", "builder": "b", "chars": 30}])
+        return call_id
+
+    def query(self, call_id: str, text: str, qc: bool | None = True, parent: str | None = None,
+              annotator: str | None = None) -> str:
+        generator, model = ("human_edit", annotator) if parent else ("template", "template-v1")
+        query_id = content_hash(call_id, text, generator, model)
+        insert_new(self.con, "queries", [{
+            "query_id": query_id, "call_id": call_id, "observation_id": content_hash("observation", call_id),
+            "text": text, "style": "specific", "generator": generator, "model": model,
+            "prompt_version": "review" if parent else "template-1", "parent_query_id": parent,
+            "created_at": self.now()}])
+        insert_new(self.con, "judgments", [{
+            "judgment_id": content_hash("j", query_id), "query_id": query_id, "judge": "rules", "model": "rules-v1",
+            "prompt_version": "v1", "verdict": "accept", "score": 0.9, "reason": "fine"}])
+        if qc is not None:
+            insert_new(self.con, "qc_results", [{
+                "qc_id": content_hash("qc", query_id), "item_kind": "query", "item_id": query_id,
+                "suite": "queries", "expectation": "length", "passed": qc, "severity": "blocking",
+                "reason": None if qc else "too short", "qc_config_hash": "h"}])
+        return query_id
+
+    def push(self, query_id: str) -> int:
+        self.task += 1
+        insert_new(self.con, "review_tasks", [{
+            "query_id": query_id, "content_hash": "c", "project_id": 1, "task_id": self.task,
+            "priority": 0.5, "pushed_at": utcnow(), "updated_at": utcnow()}])
+        return self.task
+
+    def annotate(self, query_id: str, verdict: str, annotator: str = "rev1@example.org", **answers) -> None:
+        task_id = self.con.execute("select task_id from review_tasks where query_id = ?", [query_id]).fetchall()
+        task_id = task_id[0][0] if task_id else self.push(query_id)
+        ls_id = int(content_hash(query_id, annotator, length=7), 16)
+        updated = self.now()
+        insert_new(self.con, "annotations", [{
+            "annotation_id": content_hash(ls_id, str(updated)), "ls_annotation_id": ls_id, "task_id": task_id,
+            "query_id": query_id, "annotator": annotator, "verdict": verdict,
+            "reject_reason": answers.get("reject_reason"), "edited_query": answers.get("edited_query"),
+            "edited_call": answers.get("edited_call"), "created_at": updated, "updated_at": updated,
+            "pulled_at": updated}])
+
+    def accepted(self, function: str, arguments: dict, texts: list[str], entity: str | None = None,
+                 release: str | None = None) -> list[str]:
+        call_id = self.call(function, arguments, entity, release)
+        ids = []
+        for text in texts:
+            ids.append(self.query(call_id, text))
+            self.annotate(ids[-1], "accept")
+        return ids
+
+
+def arguments_for(function: str, n: int) -> dict:
+    """Valid arguments for a catalog function, varied by n (a boolean now and then)."""
+    params = CATALOG[function].schema()["function"]["parameters"]
+    args = {}
+    for name in params["required"]:
+        spec = params["properties"][name]
+        args[name] = spec["enum"][n % len(spec["enum"])] if "enum" in spec else f"{name.upper()}{n}"
+    if "expand" in params["properties"] and n % 3 == 0:
+        args["expand"] = True
+    return args
+
+
+FUNCTIONS = ["lookup_by_symbol", "get_xrefs_by_symbol", "get_variation", "get_uniprotkb_entry",
+             "search_uniprotkb", "get_taxonomy_by_id", "esummary", "esearch"]
+
+
+def fill(rows: Rows, calls: int, queries_per_call: int = 2, start: int = 0, entities: int | None = None) -> list[str]:
+    """`calls` accepted calls spread over FUNCTIONS (three databases), two questions each."""
+    ids = []
+    for n in range(start, start + calls):
+        function = FUNCTIONS[n % len(FUNCTIONS)]
+        entity = f"entity{n % entities}" if entities else None
+        ids += rows.accepted(function, arguments_for(function, n),
+                             [f"Question {q} number {n} about {function}?" for q in range(queries_per_call)], entity)
+    return ids
+
+
+@pytest.fixture
+def store(demo_config):
+    with Store(demo_config.store.path).open() as con:
+        yield con, Rows(con)
+
+
+def items_of(con, version_id: str) -> dict[str, str]:
+    return dict(con.execute("select item_id, split from dataset_items where version_id = ?", [version_id]).fetchall())
+
+
+# ---------------------------------------------------------------------------------------------
+# What is exported, and why the rest is not
+
+def test_only_human_accepted_items_are_exported_and_the_rest_is_counted_by_reason(demo_config, store):
+    con, rows = store
+    accepted = rows.accepted("lookup_by_symbol", {"species": "homo_sapiens", "symbol": "BRCA2"},
+                             ["Where is the human BRCA2 gene?"])
+    call = rows.call("get_uniprotkb_entry", {"accession": "P04637"})
+    rejected = rows.query(call, "What is UniProt entry P04637?")
+    rows.annotate(rejected, "reject", reject_reason="wrong_call")
+    pending = rows.query(call, "Tell me about protein P04637.")
+    rows.push(pending)
+    rows.query(call, "Describe the P04637 protein record.")                       # survivor never pushed
+    rows.query(call, "P04637?", qc=False)                                           # failed QC
+    rows.query(call, "Which protein has accession P04637?", qc=None)               # not checked yet
+    edited = rows.query(call, "wat is P04637")
+    rows.annotate(edited, "accept_with_edit", edited_query="What is the protein with accession P04637?")
+    rows.query(call, "What is the protein with accession P04637?", parent=edited, annotator="rev1@example.org")
+    edit_failed = rows.query(call, "give P04637 entry")
+    rows.annotate(edit_failed, "accept_with_edit", edited_query="P04637")
+    rows.query(call, "P04637", qc=False, parent=edit_failed, annotator="rev1@example.org")
+    edit_unchecked = rows.query(call, "show P04637 entry")
+    rows.annotate(edit_unchecked, "accept_with_edit", edited_query="Show me the UniProt entry P04637.")
+    rows.query(call, "Show me the UniProt entry P04637.", qc=None, parent=edit_unchecked, annotator="rev1@example.org")
+    call_changed = rows.query(call, "What does UniProt hold on P04637 entry?")
+    rows.annotate(call_changed, "accept_with_edit",
+                  edited_call=json.dumps({"name": "get_uniprotkb_entry", "arguments": {"accession": "P38398"}}))
+    same_call = rows.query(call, "What does UniProt say about entry P04637?")
+    rows.annotate(same_call, "accept_with_edit",
+                  edited_call=json.dumps({"name": "get_uniprotkb_entry", "arguments": {"accession": "P04637"}}))
+    split_vote = rows.query(call, "Fetch the UniProt record P04637 for me.")
+    rows.annotate(split_vote, "accept", annotator="a@example.org")
+    rows.annotate(split_vote, "reject", annotator="b@example.org")
+
+    majority = demo_config.model_copy(update={"review": demo_config.review.model_copy(update={"resolve": "majority"})})
+    items, refused = pub.select_items(majority, con, CATALOG)
+    exported = dict(zip(items["item_id"], items["user_query"]))
+    assert exported == {accepted[0]: "Where is the human BRCA2 gene?",
+                        edited: "What is the protein with accession P04637?",
+                        same_call: "What does UniProt say about entry P04637?"}
+    assert refused == {pub.NOT_CHECKED: 1, pub.FAILED_QC: 1, pub.NOT_PUSHED: 1, pub.PENDING: 1, pub.REJECTED: 1,
+                       pub.CONFLICTING: 1, pub.CALL_EDITED: 1, pub.EDIT_NOT_CHECKED: 1, pub.EDIT_FAILED_QC: 1}
+    originals = con.execute("select count(*) from queries where parent_query_id is null").fetchall()[0][0]
+    assert len(exported) + sum(refused.values()) == originals
+
+    # Under any_reject the split vote is a rejection; the report says so.
+    assert pub.select_items(demo_config, con, CATALOG)[1][pub.REJECTED] == 2
+
+    result = pub.publish(majority, con)
+    assert result.refused == refused
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["not_exported"] == refused
+    card = (result.path / "README.md").read_text()
+    assert f"| {pub.EDIT_FAILED_QC} | 1 |" in card
+    biotool = [r for s in pub.SPLITS if (result.path / f"biotool/{s}.json").exists()
+               for r in json.loads((result.path / f"biotool/{s}.json").read_text())]
+    assert sorted(r["user_query"] for r in biotool) == sorted(exported.values())
+    assert manifest["provenance"]["review"]["accepted_with_edited_question"] == 1
+
+
+def test_nothing_to_publish_says_why(demo_config, store):
+    con, rows = store
+    call = rows.call("esearch", {"db": "gene", "term": "BRCA1"})
+    rows.push(rows.query(call, "Which gene records match BRCA1?"))
+    result = pub.publish(demo_config, con)
+    assert result.version_id is None and "no human-accepted items" in result.message
+    assert result.refused == {pub.PENDING: 1}
+    assert not Path(demo_config.publish.out_dir).exists() or not any(Path(demo_config.publish.out_dir).iterdir())
+
+
+# ---------------------------------------------------------------------------------------------
+# Splits
+
+LEAKS_SQL = ("select version_id, group_key from dataset_items group by all having count(distinct split) > 1")
+
+
+def test_no_group_crosses_splits_by_sql_and_by_gx(demo_config, store):
+    con, rows = store
+    config = with_publish(demo_config, group_by="entity")
+    fill(rows, calls=60, entities=15)                  # four calls per entity, two questions per call
+    version = pub.publish(config, con).version_id
+    items = con.sql("select d.*, c.entity_id from dataset_items d join candidate_calls c using (call_id)").pl()
+    assert items.height == 120
+    assert items.group_by("entity_id").agg(pl.col("split").n_unique()).get_column("split").max() == 1
+    assert set(items["group_key"]) == {f"entity:entity{i}" for i in range(15)}
+    assert con.execute(LEAKS_SQL).fetchall() == []
+    assert {r[0] for r in con.execute("select leaking_groups from split_summary").fetchall()} == {0}
+    assert pub.split_checks(con, version) == []
+
+    # Both checks catch a group moved across splits by hand.
+    group = items.filter(pl.col("split") == "train")["group_key"][0]
+    moved = items.filter(pl.col("group_key") == group)["item_id"][0]
+    con.execute("update dataset_items set split = 'test' where item_id = ?", [moved])
+    assert con.execute(LEAKS_SQL).fetchall() == [(version, group)]
+    problems = pub.split_checks(con, version)
+    assert any("group_splits" in p for p in problems)
+
+
+def test_splits_are_stable_across_versions_as_items_arrive_and_leave(demo_config, store):
+    con, rows = store
+    first_ids = fill(rows, calls=40)
+    v1 = pub.publish(demo_config, con)
+    before = items_of(con, v1.version_id)
+    assert len(before) == 80 and set(before.values()) == set(pub.SPLITS)
+
+    # New questions for published calls join their call's split; new calls get assigned.
+    calls = con.execute("select distinct call_id from dataset_items").fetchall()
+    joined = []
+    for (call_id,) in calls[:10]:
+        joined.append(rows.query(call_id, f"One more question about call {call_id}?"))
+        rows.annotate(joined[-1], "accept")
+    fill(rows, calls=40, start=40)
+    # A reviewer changes their mind about one item: it leaves, the rest stay put.
+    gone = first_ids[3]
+    rows.annotate(gone, "reject")
+    v2 = pub.publish(demo_config, con)
+    after = items_of(con, v2.version_id)
+    assert len(after) == 80 - 1 + 10 + 80
+    assert gone not in after
+    assert all(after[i] == s for i, s in before.items() if i != gone)
+    call_split = dict(con.execute(
+        "select call_id, any_value(split) from dataset_items where version_id = ? group by all",
+        [v1.version_id]).fetchall())
+    for query_id, (call_id,) in zip(joined, calls[:10]):
+        assert after[query_id] == call_split[call_id]
+    manifest = json.loads((v2.path / "manifest.json").read_text())
+    assert manifest["parent"] == v1.version_id
+    assert manifest["splits"]["inherited_items"] == 79 + 10 and manifest["splits"]["new_groups"] == 40
+
+    # The item comes back: it gets its old split again, whatever the new groups did.
+    rows.annotate(gone, "accept")
+    v3 = pub.publish(demo_config, con)
+    assert items_of(con, v3.version_id)[gone] == before[gone]
+    assert con.execute("select item_id from dataset_items group by item_id having count(distinct split) > 1"
+                       ).fetchall() == []
+
+
+def test_stratified_assignment_keeps_every_prefix_near_the_ratios(demo_config, store):
+    """One stratum (one tool) whose groups arrive over four versions: after each version every
+    split is within 3 groups of its target; hashing alone drifts further on the same groups."""
+    con, rows = store
+    deviation = {}
+    for stratify in (True, False):
+        config = with_publish(demo_config, stratify=stratify, split_seed=f"seed-{stratify}")
+        con.execute("delete from dataset_items; delete from dataset_versions")
+        worst = 0.0
+        for chunk in range(4):
+            for n in range(chunk * 50, chunk * 50 + 50):
+                rows.accepted("get_uniprotkb_entry", {"accession": f"P{n:05d}"}, [f"What is UniProt entry P{n:05d}?"])
+            version = pub.publish(config, con).version_id
+            counts = dict(con.execute("select split, count(*) from dataset_items where version_id = ? group by all",
+                                      [version]).fetchall())
+            total = sum(counts.values())
+            worst = max(worst, *(abs(counts.get(s, 0) - total * r) for s, r in
+                                 (("train", 0.8), ("validation", 0.1), ("test", 0.1))))
+        deviation[stratify] = worst
+        con.execute("delete from annotations; delete from review_tasks; delete from qc_results; delete from judgments;"
+                    "delete from queries; delete from observations; delete from api_responses; delete from candidate_calls")
+    print(f"worst deviation from the ratios (groups): stratified {deviation[True]:.1f}, hash {deviation[False]:.1f}")
+    assert deviation[True] <= 3
+    assert deviation[True] < deviation[False]
+
+
+def test_regrouping_published_items_by_entity_is_refused_with_a_remedy(demo_config, store):
+    con, rows = store
+    fill(rows, calls=40, entities=5)                   # eight calls per entity, split by call first
+    pub.publish(demo_config, con)
+    assert con.execute("select count(*) from (select c.entity_id from dataset_items d join candidate_calls c "
+                       "using (call_id) group by all having count(distinct split) > 1)").fetchall()[0][0] > 0
+    with pytest.raises(pub.PublishError, match="group_by = 'entity'.*different splits.*Keep the grouping"):
+        pub.publish(with_publish(demo_config, group_by="entity"), con)
+    assert con.execute("select count(*) from dataset_versions").fetchall()[0][0] == 1
+
+
+def test_ratios_must_add_up():
+    from biocurate.config import load_config
+
+    with pytest.raises(ConfigError, match="must add up to 1"):
+        load_config(ROOT / "biocurate.toml", overrides={"publish.train": 0.7})
+
+
+def test_distractors_are_deterministic_and_prefer_the_same_database():
+    pick = pub.Distractors(CATALOG, 3, "seed")
+    names = pick("get_uniprotkb_entry", "item1")
+    assert names == pick("get_uniprotkb_entry", "item1") and len(names) == 4 and len(set(names)) == 4
+    assert names.count("get_uniprotkb_entry") == 1
+    assert {CATALOG[n].database for n in names} == {"UniProt"}
+    assert len({tuple(pick("get_uniprotkb_entry", f"item{i}")) for i in range(20)}) > 5
+    positions = {pick("get_uniprotkb_entry", f"item{i}").index("get_uniprotkb_entry") for i in range(40)}
+    assert len(positions) > 1                           # the right tool is not always first
+    # A database with fewer other tools than asked for is topped up from the others.
+    ncbi = [t.name for t in CATALOG if t.database == "NCBI"]
+    many = pub.Distractors(CATALOG, len(ncbi) + 2, "seed")("esearch", "item1")
+    assert set(ncbi) <= set(many) and len(many) == len(ncbi) + 3
+    assert pub.Distractors(CATALOG, 0, "seed")("esearch", "x") == ["esearch"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Formats, each read by its consumer
+
+# OpenAI's chat fine-tuning line ("The chat input object" of the fine-tuning API reference and
+# the "fine-tuning with function calling" guide): messages with roles; an assistant turn may carry
+# tool_calls, each {id, type: "function", function: {name, arguments: a JSON *string*}}; tools are
+# {type: "function", function: {name, description, parameters}}; parallel_tool_calls is a boolean.
+OPENAI_CHAT_LINE = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["messages"],
+    "additionalProperties": False,
+    "properties": {
+        "messages": {"type": "array", "minItems": 1, "items": {"oneOf": [
+            {"type": "object", "required": ["role", "content"], "additionalProperties": False,
+             "properties": {"role": {"enum": ["system", "developer", "user"]}, "content": {"type": "string"},
+                            "name": {"type": "string"}}},
+            {"type": "object", "required": ["role"], "additionalProperties": False,
+             "anyOf": [{"required": ["content"]}, {"required": ["tool_calls"]}],
+             "properties": {
+                 "role": {"const": "assistant"}, "content": {"type": ["string", "null"]},
+                 "weight": {"enum": [0, 1]}, "name": {"type": "string"},
+                 "tool_calls": {"type": "array", "minItems": 1, "items": {
+                     "type": "object", "required": ["id", "type", "function"], "additionalProperties": False,
+                     "properties": {
+                         "id": {"type": "string", "minLength": 1}, "type": {"const": "function"},
+                         "function": {"type": "object", "required": ["name", "arguments"],
+                                      "additionalProperties": False,
+                                      "properties": {"name": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"},
+                                                     "arguments": {"type": "string"}}}}}}}},
+            {"type": "object", "required": ["role", "content", "tool_call_id"], "additionalProperties": False,
+             "properties": {"role": {"const": "tool"}, "content": {"type": "string"},
+                            "tool_call_id": {"type": "string"}}},
+        ]}},
+        "tools": {"type": "array", "items": {
+            "type": "object", "required": ["type", "function"], "additionalProperties": False,
+            "properties": {"type": {"const": "function"}, "function": {
+                "type": "object", "required": ["name", "parameters"],
+                "properties": {"name": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"},
+                               "description": {"type": "string"},
+                               "parameters": {"type": "object", "required": ["type", "properties"],
+                                              "properties": {"type": {"const": "object"}}},
+                               "strict": {"type": "boolean"}}}}}},
+        "parallel_tool_calls": {"type": "boolean"},
+    },
+}
+
+
+# Adapted from hiyouga/LLaMA-Factory (Apache-2.0) at ff6d4d12eeb035d6ce06805a5733dd7b29f2ac30:
+# src/llamafactory/data/parser.py (DatasetAttr defaults and join), converter.py
+# (SharegptDatasetConverter.__call__, non-ranking, non-KTO path), formatter.py
+# (FunctionFormatter._parse_functions, ToolFormatter.apply) and tool_utils.py
+# (DefaultToolUtils.tool_formatter). Returns what the converter would hand to training.
+LF_DEFAULT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
+                   "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system"}
+
+
+def llamafactory_sharegpt(example: dict, entry: dict) -> dict:
+    assert entry.get("formatting") == "sharegpt"
+    columns = {"messages": "conversations", **entry.get("columns", {})}
+    tags = {**LF_DEFAULT_TAGS, **entry.get("tags", {})}
+    mapping = {tags["user_tag"]: "user", tags["assistant_tag"]: "assistant", tags["observation_tag"]: "observation",
+               tags["function_tag"]: "function", tags["system_tag"]: "system"}
+    odd_tags = (tags["user_tag"], tags["observation_tag"])
+    even_tags = (tags["assistant_tag"], tags["function_tag"])
+    messages = example[columns["messages"]]
+    if messages and messages[0][tags["role_tag"]] == tags["system_tag"]:
+        system, messages = messages[0][tags["content_tag"]], messages[1:]
+    else:
+        system = example[columns["system"]] if "system" in columns else ""
+    aligned, broken = [], False
+    for turn, message in enumerate(messages):
+        if message[tags["role_tag"]] not in (odd_tags, even_tags)[turn % 2]:
+            broken = True
+            break
+        aligned.append({"role": mapping[message[tags["role_tag"]]], "content": message[tags["content_tag"]]})
+    if len(aligned) % 2 != 0:
+        broken = True
+    prompt, response = ([], []) if broken else (aligned[:-1], aligned[-1:])
+    tools = example[columns["tools"]] if "tools" in columns else ""
+    for message in prompt + response:
+        if message["role"] == "function":              # FunctionFormatter: JSON with name and arguments
+            calls = json.loads(message["content"])
+            for call in calls if isinstance(calls, list) else [calls]:
+                json.dumps(call["arguments"]), call["name"]
+    if tools:                                           # ToolFormatter + DefaultToolUtils.tool_formatter
+        for tool in json.loads(tools):
+            tool = tool.get("function", "") if tool.get("type") == "function" else tool
+            for _name, param in tool["parameters"]["properties"].items():
+                param.get("type", ""), param.get("description", "")
+            tool["name"], tool.get("description", "")
+    return {"_prompt": prompt, "_response": response, "_system": system, "_tools": tools}
+
+
+def load_json_dataset(files, cache: Path, kind: str = "json"):
+    import datasets
+
+    return datasets.load_dataset(kind, data_files=[str(f) for f in files], split="train", cache_dir=str(cache))
+
+
+@pytest.fixture
+def hf_offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    return tmp_path / "hf-cache"
+
+
+def test_every_format_loads_in_its_consumer(demo_config, store, hf_offline):
+    con, rows = store
+    fill(rows, calls=48)
+    result = pub.publish(demo_config, con)
+    folder, manifest = result.path, json.loads((result.path / "manifest.json").read_text())
+    sizes = manifest["counts"]["splits"]
+    assert all(sizes[s] > 0 for s in pub.SPLITS)
+
+    for split in pub.SPLITS:
+        biotool = load_json_dataset([folder / f"biotool/{split}.json"], hf_offline)
+        assert biotool.num_rows == sizes[split]
+        assert set(biotool.column_names) == {"user_query", "function_calling", "observation", "database", "tool"}
+        call = biotool[0]["function_calling"]
+        assert call["name"] in CATALOG and isinstance(call["arguments"], dict)
+
+        parquet = load_json_dataset([folder / f"parquet/{split}.parquet"], hf_offline, kind="parquet")
+        assert parquet.num_rows == sizes[split] and set(parquet["split"]) == {split}
+
+        openai_rows = load_json_dataset([folder / f"openai/{split}.jsonl"], hf_offline)
+        assert openai_rows.num_rows == sizes[split]
+        for line in (folder / f"openai/{split}.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            jsonschema.validate(record, OPENAI_CHAT_LINE, cls=jsonschema.Draft202012Validator)
+            (tool_call,) = record["messages"][-1]["tool_calls"]
+            offered = {t["function"]["name"]: t for t in record["tools"]}
+            assert tool_call["function"]["name"] in offered and len(offered) == 1 + demo_config.publish.distractor_tools
+            # The arguments string parses and fits the offered tool's own parameter schema.
+            jsonschema.validate(json.loads(tool_call["function"]["arguments"]),
+                                offered[tool_call["function"]["name"]]["function"]["parameters"])
+
+    # LLaMA-Factory: its dataset_info entries, its file loading, its sharegpt converter.
+    info = json.loads((folder / "sharegpt/dataset_info.json").read_text())
+    assert set(info) == {f"biocurate_{result.version_id}_{s}" for s in pub.SPLITS}
+    for name, entry in info.items():
+        path = folder / "sharegpt" / entry["file_name"]
+        assert path.is_file()
+        examples = load_json_dataset([path], hf_offline)     # as LLaMA-Factory's loader does for a file
+        assert examples.num_rows == sizes[name.rsplit("_", 1)[1]]
+        for example in examples:
+            converted = llamafactory_sharegpt(example, entry)
+            assert converted["_prompt"] == [{"role": "user", "content": converted["_prompt"][0]["content"]}]
+            (target,) = converted["_response"]
+            offered = {tool["name"] for tool in json.loads(converted["_tools"])}
+            assert target["role"] == "function" and json.loads(target["content"])["name"] in offered
+            assert len(offered) == 1 + demo_config.publish.distractor_tools
+            assert converted["_system"] == demo_config.publish.system_prompt
+
+    # The converter copy rejects what LLaMA-Factory rejects: a conversation ending in an observation.
+    ends_with_observation = {"conversations": [
+        {"from": "human", "value": "q"}, {"from": "function_call", "value": '{"name": "f", "arguments": {}}'},
+        {"from": "observation", "value": "o"}], "system": "", "tools": "[]"}
+    assert llamafactory_sharegpt(ends_with_observation, info[next(iter(info))])["_response"] == []
+
+    tools = json.loads((folder / "tools.json").read_text())
+    mapping = json.loads((folder / "function_mapping.json").read_text())
+    used = {name for (name,) in con.execute(
+        "select distinct json_extract_string(function_calling, '$.name') from dataset_items").fetchall()}
+    assert {t["function"]["name"] for t in tools} == set(mapping) == used
+
+
+def test_manifest_lists_every_file_with_its_hash_and_the_upstream_releases(demo_config, store):
+    con, rows = store
+    fill(rows, calls=12)
+    rows.accepted("get_uniprotkb_entry", {"accession": "P38398"}, ["What is UniProt entry P38398?"],
+                  release="2025_04")
+    insert_new(con, "api_responses", [{
+        "response_id": "info", "call_id": "c-info", "fingerprint": "f", "method": "GET",
+        "url": "https://rest.ensembl.org/info/data/", "status_code": 200, "outcome": "ok", "transport": "live",
+        "body": gzip.compress(b'{"releases":[115]}'), "fetched_at": utcnow()}])
+    result = pub.publish(demo_config, con)
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    on_disk = {p.relative_to(result.path).as_posix() for p in result.path.rglob("*") if p.is_file()}
+    assert set(manifest["files"]) == on_disk - {"manifest.json"}
+    for rel, entry in manifest["files"].items():
+        assert sha256_bytes((result.path / rel).read_bytes()) == entry["sha256"], rel
+    assert {"README.md", "plots/split.png", "plots/database.png", "plots/tool.png", "plots/category.png",
+            "tools.json", "function_mapping.json", "sharegpt/dataset_info.json"} <= set(manifest["files"])
+    assert (result.path / "plots/tool.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    assert manifest["config_hash"] == demo_config.config_hash()
+    assert manifest["config"]["publish"]["train"] == 0.8 and manifest["config"]["publish"]["group_by"] == "call"
+    assert manifest["config"]["synthesis"]["generator"]["model"] == demo_config.synthesis.generator.model
+    assert manifest["parent"] is None and manifest["version_id"] == result.version_id
+    counts = manifest["counts"]
+    frame = pl.concat([pl.read_parquet(p) for p in sorted(result.path.glob("parquet/*.parquet"))])
+    assert counts["items"] == frame.height == 25
+    assert counts["databases"] == dict(sorted(frame.group_by("database").len().iter_rows()))
+    assert counts["tools"] == dict(sorted(frame.group_by("tool").len().iter_rows()))
+    assert counts["categories"] == dict(sorted(frame.group_by("category").len().iter_rows()))
+    assert sum(counts["splits"].values()) == 25
+    assert manifest["upstream_releases"]["UniProt"]["items_by_release"]["2025_04"] == 1
+    assert [r["release"] for r in manifest["upstream_releases"]["Ensembl"]["reported_by_api"]] == ["115"]
+    # Published files are read-only.
+    assert not os.stat(result.path / "biotool/train.json").st_mode & 0o222
+
+    card = (result.path / "README.md").read_text()
+    for needle in ("## Provenance", "## Limitations", "offline template generator", "rules / rules-v1",
+                   "plots/tool.png", "annotators", f"parent: none", "2025_04: 1"):
+        assert needle in card, needle
+
+
+# ---------------------------------------------------------------------------------------------
+# Versions: interrupted, unchanged, compared
+
+def test_a_failure_while_writing_leaves_no_partial_version(demo_config, store, monkeypatch):
+    con, rows = store
+    fill(rows, calls=10)
+    out = Path(demo_config.publish.out_dir)
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        pub.publish(demo_config, con)
+    assert list(out.iterdir()) == []
+    assert con.execute("select count(*) from dataset_versions").fetchall() == [(0,)]
+    monkeypatch.undo()
+    assert pub.publish(demo_config, con).version_id == "v0001"
+
+
+KILLER = """
+import os, signal, sys
+from pathlib import Path
+from biocurate.config import load_config
+from biocurate.store import Store
+from biocurate import publish
+
+store, out, where = sys.argv[1:4]
+config = load_config(Path(sys.argv[4]), overrides={"store.path": store, "publish.out_dir": out})
+if where == "writing":                      # killed while the card's plots are being drawn
+    import matplotlib.figure
+    matplotlib.figure.Figure.savefig = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+else:                                       # killed after the rename, before the commit
+    real = os.replace
+    def replace_then_die(*args):
+        real(*args)
+        os.kill(os.getpid(), signal.SIGKILL)
+    publish.os.replace = replace_then_die
+with Store(store).open() as con:
+    publish.publish(config, con)
+"""
+
+
+@pytest.mark.parametrize("where", ["writing", "renamed"])
+def test_a_killed_publish_leaves_no_version_and_the_next_one_succeeds(demo_config, store, tmp_path, where):
+    con, rows = store
+    fill(rows, calls=10)
+    con.close()
+    out = Path(demo_config.publish.out_dir)
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    done = subprocess.run([sys.executable, str(script), str(demo_config.store.path), str(out), where,
+                           str(ROOT / "biocurate.toml")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    left = sorted(p.name for p in out.iterdir())
+    assert left == ([".tmp-v0001"] if where == "writing" else ["v0001"])  # the debris, never recorded
+    with Store(demo_config.store.path).open() as con:
+        assert con.execute("select count(*) from dataset_versions").fetchall() == [(0,)]
+        assert con.execute("select count(*) from dataset_items").fetchall() == [(0,)]
+        result = pub.publish(demo_config, con)
+        assert result.version_id == "v0001"
+        assert sorted(p.name for p in out.iterdir()) == ["v0001"]
+        manifest = json.loads((out / "v0001/manifest.json").read_text())
+        assert all(sha256_bytes((out / "v0001" / rel).read_bytes()) == e["sha256"] for rel, e in manifest["files"].items())
+        assert con.execute("select count(*) from dataset_items").fetchall() == [(20,)]
+
+
+def test_publishing_unchanged_content_writes_nothing(demo_config, store):
+    con, rows = store
+    fill(rows, calls=10)
+    first = pub.publish(demo_config, con)
+    out = Path(demo_config.publish.out_dir)
+    snapshot = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    again = pub.publish(demo_config, con)
+    assert again.path is None and again.version_id == first.version_id
+    assert again.message.startswith(f"nothing changed since {first.version_id}")
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == snapshot
+    assert con.execute("select count(*) from dataset_versions").fetchall() == [(1,)]
+    # A new pending question changes nothing exported either.
+    call = con.execute("select call_id from candidate_calls limit 1").fetchall()[0][0]
+    rows.push(rows.query(call, "Another question that waits for review?"))
+    assert pub.publish(demo_config, con).path is None
+    # Settings that change the files do make a new version.
+    assert pub.publish(with_publish(demo_config, distractor_tools=1), con).version_id == "v0002"
+    # A dry run reports and writes nothing.
+    rows.annotate(rows.query(call, "And one accepted question more?"), "accept")
+    dry = pub.publish(demo_config, con, dry_run=True)
+    assert dry.message.startswith("dry run: would publish v0003") and dry.changes["added"] == 1
+    assert sorted(p.name for p in out.iterdir()) == ["v0001", "v0002"]
+
+
+def test_diff_between_two_versions(demo_config, store, monkeypatch):
+    con, rows = store
+    ids = fill(rows, calls=10)
+    v1 = pub.publish(demo_config, con).version_id
+    edited, removed = ids[0], ids[1]
+    rows.annotate(edited, "accept_with_edit", edited_query="A better question number 0?")
+    call_id = con.execute("select call_id from queries where query_id = ?", [edited]).fetchall()[0][0]
+    rows.query(call_id, "A better question number 0?", parent=edited, annotator="rev1@example.org")
+    rows.annotate(removed, "reject")
+    added = fill(rows, calls=2, start=10)
+    v2 = pub.publish(demo_config, con).version_id
+
+    diff = pub.diff_versions(con, v1, v2)
+    assert diff.summary() == {"added": 4, "removed": 1, "changed": 1}
+    assert [r["item_id"] for r in diff.added] == sorted(added)
+    assert [r["item_id"] for r in diff.removed] == [removed]
+    assert diff.changed == [{"item_id": edited, "fields": ["user_query"],
+                             "before": {"user_query": "Question 0 number 0 about lookup_by_symbol?"},
+                             "after": {"user_query": "A better question number 0?"}}]
+    history = con.execute("select version_id, parent_id, items, added, removed, changed from version_history"
+                          ).fetchall()
+    assert history == [(v1, None, 20, 20, 0, 0), (v2, v1, 23, 4, 1, 1)]
+    out = Path(demo_config.publish.out_dir)
+    assert pub.diff_versions(None, str(out / v1), str(out / v2)).summary() == diff.summary()
+
+    con.close()
+    monkeypatch.setenv("BIOCURATE_STORE", str(demo_config.store.path))
+    shown = runner.invoke(app, ["diff", v1, v2, "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    assert {k: json.loads(shown.output)[k] for k in ("added", "removed", "changed")} == diff.summary()
+    table = runner.invoke(app, ["diff", v1, v2])
+    assert table.exit_code == 0
+    assert all(title in table.output for title in ("added (4, first 4)", "removed (1, first 1)", "changed (1, first 1)"))
+    missing = runner.invoke(app, ["diff", v1, "v0042"])
+    assert missing.exit_code == 2 and "no version 'v0042'" in missing.output
+
+    # The SQL views also run on the exported Parquet files, without the store.
+    summary = runner.invoke(app, ["sql", "--parquet", str(out / v2), "select split, items, leaking_groups "
+                                  "from split_summary", "-f", "json"])
+    assert summary.exit_code == 0, summary.output
+    parquet_counts = {r["split"]: r["items"] for r in json.loads(summary.output)}
+    assert all(r["leaking_groups"] == 0 for r in json.loads(summary.output))
+    with Store(demo_config.store.path).open(read_only=True) as con:
+        store_counts = dict(con.execute("select split, items from split_summary where version_id = ?", [v2]).fetchall())
+    assert parquet_counts == store_counts
+    empty = runner.invoke(app, ["sql", "--parquet", str(out), "select 1"])
+    assert empty.exit_code == 2 and "no .parquet files" in empty.output
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo, reviewed through Label Studio's API
+
+def ls_annotate(client, task_id: int, verdict: str, **answers) -> None:
+    result = [{"from_name": "verdict", "to_name": "query", "type": "choices", "value": {"choices": [verdict]}}]
+    if "edited_query" in answers:
+        result.append({"from_name": "edited_query", "to_name": "query", "type": "textarea",
+                       "value": {"text": [answers["edited_query"]]}})
+    if verdict == "reject":
+        result.append({"from_name": "reject_reason", "to_name": "query", "type": "choices",
+                       "value": {"choices": ["unnatural_phrasing"]}})
+    client.annotations.create(id=task_id, result=result)
+
+
+@pytest.mark.labelstudio
+def test_demo_reviewed_in_label_studio_publishes_versions_and_diffs(demo_config, label_studio, monkeypatch):
+    from biocurate import review
+    from biocurate.stages import STAGES
+
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.token)
+    config = demo_config.model_copy(update={"review": demo_config.review.model_copy(update={
+        "enabled": True, "url": label_studio.url, "project_title": f"publish {uuid.uuid4().hex[:8]}"})})
+    with Store(config.store.path).open() as con:
+        for name in ("sample", "execute", "synthesize", "judge", "quality"):
+            STAGES[name](config, con, "demo")
+        assert review.push(config, con)["pushed"] > 40
+        client = review.connect(config)
+        tasks = {t.data["ext_id"]: t.id for t in client.tasks.list(
+            project=review._project(client, config, create=False).id, page_size=500)}
+        ordered = sorted(tasks)
+        first, later = ordered[:30], ordered[30:45]
+        original = con.execute("select text from queries where query_id = ?", [first[0]]).fetchall()[0][0]
+        edited_text = "A reviewer rephrased this: " + original
+        for n, query_id in enumerate(first):
+            if n == 0:
+                ls_annotate(client, tasks[query_id], "accept_with_edit", edited_query=edited_text)
+            else:
+                ls_annotate(client, tasks[query_id], "reject" if n % 10 == 5 else "accept")
+        assert review.pull(config, con)["edits"] == 1
+        STAGES["quality"](config, con, "demo")  # the reviewer's edit is a new question: check it
+        v1 = pub.publish(config, con)
+        assert v1.version_id == "v0001", v1.message
+        assert v1.refused[pub.REJECTED] == 3 and v1.refused[pub.PENDING] > 0
+
+        folder = v1.path
+        manifest = json.loads((folder / "manifest.json").read_text())
+        for rel, entry in manifest["files"].items():
+            assert sha256_bytes((folder / rel).read_bytes()) == entry["sha256"]
+        exported = dict(con.execute("select item_id, user_query from dataset_items").fetchall())
+        if pub.EDIT_FAILED_QC in v1.refused:            # the edit is exported only once it passed QC
+            assert manifest["counts"]["items"] == 26 and first[0] not in exported
+        else:
+            assert manifest["counts"]["items"] == 27 and exported[first[0]] == edited_text
+            assert manifest["provenance"]["review"]["accepted_with_edited_question"] == 1
+        assert manifest["provenance"]["review"]["annotators"] == 1
+        for rel in ("README.md", "biotool", "sharegpt/dataset_info.json", "openai", "parquet", "tools.json",
+                    "function_mapping.json", "plots/tool.png"):
+            assert (folder / rel).exists(), rel
+        card = (folder / "README.md").read_text()
+        assert "Human review" in card and "annotators: 1" in card
+        assert con.execute(LEAKS_SQL).fetchall() == []
+
+        for query_id in later:
+            ls_annotate(client, tasks[query_id], "accept")
+        review.pull(config, con)
+        v2 = pub.publish(config, con)
+        assert v2.version_id == "v0002"
+        assert v2.changes == {"added": 15, "removed": 0, "changed": 0}
+        diff = pub.diff_versions(con, "v0001", "v0002")
+        assert diff.summary() == v2.changes
+        assert sorted(r["item_id"] for r in diff.added) == sorted(later)
+        assert pub.publish(config, con).path is None            # nothing changed
+    monkeypatch.setenv("BIOCURATE_STORE", str(config.store.path))
+    shown = runner.invoke(app, ["diff", "v0001", "v0002", "-f", "json"])
+    assert shown.exit_code == 0 and json.loads(shown.output)["added"] == 15
