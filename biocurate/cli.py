@@ -459,5 +459,87 @@ def eval_report(
     console.print(f"report: {result.path}")
 
 
+@app.command()
+def serve(
+    config: Optional[Path] = ConfigOpt,
+    ephemeral: bool = typer.Option(False, help="Serve without a Prefect server: runs can be triggered by hand, "
+                                                "but no schedule fires."),
+) -> None:
+    """Serve the scheduled deployments (rebuild, review sync, drift check, publish) with the crons and parameters of the config's schedule section; schedules need a Prefect server (scripts/prefect_server.sh start)."""
+    import os
+
+    prefect_env()
+    try:
+        load_config(config)  # fail fast on a bad config or schedule
+        from prefect.settings import PREFECT_API_URL
+
+        if not PREFECT_API_URL.value() and not ephemeral:
+            raise BiocurateError(
+                "no Prefect server: PREFECT_API_URL is not set, and the ephemeral server Prefect would "
+                "start creates no scheduled runs. Start one with scripts/prefect_server.sh start, export the "
+                "PREFECT_API_URL line it prints, and run biocurate serve again (or pass --ephemeral to "
+                "trigger runs by hand only).")
+    except BiocurateError as exc:
+        fail(exc)
+    # `serve` must run under a __main__ guard (each flow run imports its flow's module afresh).
+    os.execv(sys.executable, [sys.executable, "-m", "flows.serve", *(["--config", str(config)] if config else [])])
+
+
+drift_app = typer.Typer(no_args_is_help=True,
+                        help="Drift watch: ask the published calls again, compare, send changes back to review.")
+app.add_typer(drift_app, name="drift")
+
+
+@drift_app.command("check")
+def drift_check(
+    config: Optional[Path] = ConfigOpt,
+    sample_size: Optional[int] = typer.Option(None, help="Calls to re-execute (default: drift.sample_size in the config; 0 = all)."),
+) -> None:
+    """Re-execute the calls of the latest published version now (within the rate limits), record what changed, hold changed items out of publishing and send them back to review."""
+    prefect_env()
+    overrides = {"drift.sample_size": sample_size} if sample_size is not None else None
+    try:
+        load_config(config, overrides)
+        from flows.drift import drift as drift_flow
+
+        drift_flow(config_path=str(config) if config else None, overrides=overrides)
+    except BiocurateError as exc:
+        fail(exc)
+
+
+@drift_app.command("report")
+def drift_report(
+    config: Optional[Path] = ConfigOpt,
+    check: Optional[str] = typer.Option(None, help="A check id (default: the latest check)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+) -> None:
+    """Show a drift check: calls per status, the calls that changed or went away, and the published items held until they are reviewed again."""
+    from biocurate import drift
+    from biocurate.store import Store
+
+    try:
+        cfg = load_config(config)
+        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+            found = drift.report(con, check)
+    except KeyError:
+        fail(BiocurateError(f"no drift check {check!r}: `biocurate drift report` lists the checks"))
+    except (BiocurateError, FileNotFoundError) as exc:
+        fail(exc)
+    checks = found["checks"]
+    columns = ["check_id", "version_id", "started_at", "finished_at", "calls_checked", "calls_in_version",
+               "unchanged", "body_changed", "changed", "gone", "failed"]
+    if checks.is_empty():
+        console.print("no drift check yet: run `biocurate drift check` (or serve the drift schedule)")
+        return
+    print_rows(columns, checks.select(columns).head(10).rows(), fmt, title="drift checks (latest first)")
+    results = found["results"]
+    print_rows(results.columns, results.rows(), fmt,
+               title=f"check {found['check']['check_id']}: calls that did not answer as published")
+    holds = found["holds"]
+    shown = ["query_id", "call_id", "reason", "check_id", "created_at"]
+    print_rows(shown, holds.select(shown).rows() if not holds.is_empty() else [], fmt,
+               title=f"{holds.height} published items held out of publishing until reviewed again")
+
+
 def main() -> None:  # pragma: no cover
     app()

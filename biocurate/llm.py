@@ -125,9 +125,22 @@ def parse_tool_message(text: str | None) -> tuple[str | None, list[dict]]:
 class ChatClient:
     def __init__(self, cfg: LLMConfig, api_key: str | None, con: duckdb.DuckDBPyConnection, run_id: str):
         self.cfg, self.api_key, self.con, self.run_id = cfg, api_key, con, run_id
-        self.limiter = HostLimiter(cfg.requests_per_second, cfg.max_concurrency)
+        self._limiter: HostLimiter | None = None
+        self._limiter_loop = None
         self.requests_made = 0
         self.pending_rows: list[dict] = []
+
+    @property
+    def limiter(self) -> HostLimiter:
+        """The rate limiter of the running event loop: each batch runs in its own ``asyncio.run``
+        and asyncio primitives belong to one loop; the request pacing carries over."""
+        loop = asyncio.get_running_loop()
+        if self._limiter_loop is not loop:
+            fresh = HostLimiter(self.cfg.requests_per_second, self.cfg.max_concurrency)
+            if self._limiter is not None:
+                fresh.next_slot = self._limiter.next_slot
+            self._limiter, self._limiter_loop = fresh, loop
+        return self._limiter
 
     def request_body(self, prompt: str | list[dict], tools: list[dict] | None = None) -> dict:
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt

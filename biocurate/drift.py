@@ -1,0 +1,268 @@
+"""Drift watch: ask the calls of the latest published version again and compare.
+
+The upstream databases change every release. A drift check re-executes the calls behind the
+latest published version (all of them, or ``[drift] sample_size`` at a time, the calls
+checked longest ago first), through the same executor and therefore within the same
+per-host rate limits, and compares each new observation with the one that was published:
+
+- ``unchanged``: same body; ``body_changed``: the body differs but not the published
+  observation (nothing to review);
+- ``changed``: the observation differs. Every question about the call is bound to the new
+  observation, its judgment and quality checks are dropped so that the next judge and quality
+  stages check it again, and each published item about the call is *held*: publish leaves it
+  out until a reviewer annotates it again (the review push updates its Label Studio task with
+  the new observation);
+- ``gone``: a definite non-answer now (404, empty, API error, a body the builder no longer
+  understands): the items are held until a later check finds the call answering as published;
+- ``failed``: no definite answer (timeout, 5xx, 429): nothing held, asked again next time.
+
+Everything is recorded in ``drift_checks``, ``drift_results`` and ``drift_holds``; the
+``drift_open_holds`` view is what publish leaves out, and ``biocurate drift report`` shows it.
+"""
+from __future__ import annotations
+
+import asyncio
+import difflib
+import gzip
+from dataclasses import dataclass, field
+
+import duckdb
+import polars as pl
+
+from biocurate.catalog import Catalog
+from biocurate.config import Config
+from biocurate.execute import (FINAL_OUTCOMES, HTTP_ERROR, OK, ExecuteSummary, _fetch_batch, build_observations)
+from biocurate.hashing import content_hash
+from biocurate.snapshot import Snapshot
+from biocurate.store import insert_new, utcnow
+
+UNCHANGED, BODY_CHANGED, CHANGED, GONE, FAILED = "unchanged", "body_changed", "changed", "gone", "failed"
+STATUSES = (UNCHANGED, BODY_CHANGED, CHANGED, GONE, FAILED)
+
+
+@dataclass
+class DriftSummary:
+    check_id: str
+    version_id: str | None = None
+    calls_in_version: int = 0
+    checked: int = 0
+    statuses: dict[str, int] = field(default_factory=lambda: {s: 0 for s in STATUSES})
+    held: int = 0  # published items newly held out of publishing
+    rebound: int = 0  # questions bound to a new observation (judged and checked again)
+    http_requests: int = 0
+    message: str = ""
+
+
+def latest_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    rows = con.execute("select max(version_id) from dataset_versions").fetchall()
+    return rows[0][0] if rows else None
+
+
+def calls_to_check(con: duckdb.DuckDBPyConnection, version_id: str, sample_size: int) -> tuple[list, int]:
+    """(call_id, function, arguments) to check, and how many calls the version has.
+
+    A sample takes the calls whose last check is oldest (never checked first), so that
+    successive checks go round the whole version.
+    """
+    rows = con.execute(
+        """
+        with calls as (select distinct call_id from dataset_items where version_id = ?),
+        last as (select call_id, max(checked_at) as checked_at from drift_results group by call_id)
+        select c.call_id, c.function, c.arguments::varchar
+        from calls
+        join candidate_calls c using (call_id)
+        left join last l using (call_id)
+        order by l.checked_at nulls first, hash(c.call_id), c.call_id
+        """,
+        [version_id],
+    ).fetchall()
+    total = len(rows)
+    return (rows[:sample_size] if sample_size else rows), total
+
+
+def _published(con: duckdb.DuckDBPyConnection, version_id: str, call_ids: list[str]) -> pl.DataFrame:
+    """Per published item of these calls: its observation as published and the response behind it."""
+    con.register("_ids", pl.DataFrame({"call_id": call_ids}, schema={"call_id": pl.String}))
+    try:
+        return con.sql(
+            """
+            select d.item_id, d.call_id, d.observation, q.observation_id,
+                   o.response_id as old_response_id, r.body_sha256 as old_body_sha256
+            from dataset_items d
+            join _ids using (call_id)
+            left join queries q on q.query_id = d.item_id
+            left join observations o on o.observation_id = q.observation_id
+            left join api_responses r on r.response_id = o.response_id
+            where d.version_id = $version
+            order by d.item_id
+            """,
+            params={"version": version_id},
+        ).pl()
+    finally:
+        con.unregister("_ids")
+
+
+def _definite(outcome: str, status: int | None) -> bool:
+    """Would a re-run get the same answer (the executor's own rule for final outcomes)?"""
+    return outcome in FINAL_OUTCOMES or (outcome == HTTP_ERROR and status is not None
+                                         and 400 <= status < 500 and status not in (408, 425, 429))
+
+
+def _where_changed(old: str, new: str, width: int = 160) -> str:
+    """A short description of the first difference between two observation texts."""
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            start = max(0, i1 - 30)
+            return (f"observation changed at char {i1}: …{old[start:i2 + 30][:width]!r} → "
+                    f"…{new[max(0, j1 - 30):j2 + 30][:width]!r}")
+    return "observation changed"
+
+
+def _rebind(con: duckdb.DuckDBPyConnection, call_id: str, observation_id: str) -> int:
+    """Bind every question about the call to the new observation; drop what was judged on the old."""
+    ids = [r[0] for r in con.execute(
+        "select query_id from queries where call_id = ? and observation_id <> ?", [call_id, observation_id]).fetchall()]
+    if not ids:
+        return 0
+    frame = pl.DataFrame({"query_id": ids})
+    con.register("_rebound", frame)
+    try:
+        con.execute("update queries set observation_id = ? where query_id in (select query_id from _rebound)",
+                    [observation_id])
+        # Judgments and checks were about the old observation: the next judge and quality stages
+        # make them again for the new one.
+        con.execute("delete from judgments where query_id in (select query_id from _rebound)")
+        con.execute("delete from qc_results where item_kind = 'query' and item_id in (select query_id from _rebound)")
+    finally:
+        con.unregister("_rebound")
+    return len(ids)
+
+
+def check_drift(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str,
+                sample_size: int | None = None) -> DriftSummary:
+    """Re-execute the calls of the latest published version and record what changed."""
+    summary = DriftSummary(check_id=run_id)
+    version_id = latest_version(con)
+    if version_id is None:
+        summary.message = "nothing published yet: no calls to check"
+        return summary
+    size = config.drift.sample_size if sample_size is None else sample_size
+    calls, summary.calls_in_version = calls_to_check(con, version_id, size)
+    summary.version_id = version_id
+    started = utcnow()
+    con.execute("insert into drift_checks (check_id, version_id, started_at, transport, calls_in_version, "
+                "calls_checked) values (?, ?, ?, ?, ?, 0) on conflict do nothing",
+                [run_id, version_id, started, config.execute.transport, summary.calls_in_version])
+    replay = Snapshot(config.path(config.execute.snapshot_dir)) if config.execute.transport == "replay" else None
+    batch_size = config.execute.batch_size
+    for start in range(0, len(calls), batch_size):
+        batch = calls[start:start + batch_size]
+        rows = asyncio.run(_fetch_batch(config, catalog, batch, run_id, replay))
+        insert_new(con, "api_responses", rows)
+        build_observations(config, con, catalog, run_id, ExecuteSummary())
+        if config.execute.transport != "replay":
+            summary.http_requests += sum(r["attempts"] or 0 for r in rows)
+        _compare(con, summary, version_id, rows, {c[0]: c[1] for c in batch})
+        summary.checked += len(batch)
+        # Each batch is recorded before the next one is asked: a crash keeps what was compared.
+        con.execute(
+            "update drift_checks set calls_checked = ?, unchanged = ?, body_changed = ?, changed = ?, gone = ?, "
+            "failed = ? where check_id = ?",
+            [summary.checked, *(summary.statuses[s] for s in STATUSES), run_id])
+    con.execute("update drift_checks set finished_at = ? where check_id = ?", [utcnow(), run_id])
+    counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in summary.statuses.items() if n)
+    summary.message = (f"checked {summary.checked} of {summary.calls_in_version} calls of {version_id}"
+                       f"{': ' + counts if counts else ''}; {summary.held} published items held for re-review")
+    return summary
+
+
+def _compare(con: duckdb.DuckDBPyConnection, summary: DriftSummary, version_id: str, rows: list[dict],
+             functions: dict[str, str]) -> None:
+    published = _published(con, version_id, [r["call_id"] for r in rows])
+    by_call: dict[str, list[dict]] = {}
+    for item in published.iter_rows(named=True):
+        by_call.setdefault(item["call_id"], []).append(item)
+    now = utcnow()
+    results, holds = [], []
+    for row in rows:
+        call_id, items = row["call_id"], by_call.get(row["call_id"], [])
+        # The outcome after observation building (a body the builder rejects became invalid_body).
+        outcome, error = con.execute("select outcome, error from api_responses where response_id = ?",
+                                     [row["response_id"]]).fetchall()[0]
+        observation = con.execute("select observation_id, text from observations where response_id = ?",
+                                  [row["response_id"]]).fetchall()
+        old_sha = next((i["old_body_sha256"] for i in items if i["old_body_sha256"]), None)
+        old_response = next((i["old_response_id"] for i in items if i["old_response_id"]), None)
+        new_observation_id, detail = None, error
+        if outcome == OK and observation:
+            new_observation_id, text = observation[0]
+            differing = [i for i in items if i["observation"] != text]
+            if differing:
+                status = CHANGED
+                detail = _where_changed(differing[0]["observation"], text)
+            else:
+                status = UNCHANGED if row["body_sha256"] == old_sha else BODY_CHANGED
+        elif _definite(outcome, row["status_code"]):
+            status = GONE
+            detail = f"{outcome}: {error}" if error else outcome
+        else:
+            status = FAILED
+            detail = f"{outcome}: {error}" if error else outcome
+        drift_id = content_hash("drift", summary.check_id, call_id)
+        results.append({
+            "drift_id": drift_id, "check_id": summary.check_id, "version_id": version_id, "call_id": call_id,
+            "function": functions[call_id], "status": status,
+            "old_response_id": old_response, "new_response_id": row["response_id"], "old_body_sha256": old_sha,
+            "new_body_sha256": row["body_sha256"], "new_outcome": outcome, "new_observation_id": new_observation_id,
+            "items": len(items), "detail": detail, "checked_at": now,
+        })
+        summary.statuses[status] += 1
+        if status == CHANGED:
+            summary.rebound += _rebind(con, call_id, new_observation_id)
+        if status in (CHANGED, GONE):
+            holds += [{"hold_id": content_hash("hold", drift_id, i["item_id"]), "query_id": i["item_id"],
+                       "drift_id": drift_id, "check_id": summary.check_id, "version_id": version_id,
+                       "call_id": call_id, "reason": status, "replacement_query_id": None, "created_at": now}
+                      for i in items]
+    insert_new(con, "drift_results", results)
+    summary.held += insert_new(con, "drift_holds", holds)
+
+
+def open_holds(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Published items publish leaves out until they are reviewed again (or answer again)."""
+    return con.sql("select * from drift_open_holds order by created_at, query_id").pl()
+
+
+def report(con: duckdb.DuckDBPyConnection, check_id: str | None = None) -> dict:
+    """The latest (or a given) drift check: its counts, what changed, and the items on hold."""
+    checks = con.sql("select * from drift_checks order by started_at desc").pl()
+    if checks.is_empty():
+        return {"checks": checks, "check": None, "results": pl.DataFrame(), "holds": open_holds(con)}
+    check = checks.filter(pl.col("check_id") == check_id) if check_id else checks.head(1)
+    if check.is_empty():
+        raise KeyError(check_id)
+    chosen = check.row(0, named=True)["check_id"]
+    results = con.sql(
+        "select status, function, call_id, items, new_outcome, detail from drift_results "
+        "where check_id = $c and status <> 'unchanged' order by status, function, call_id",
+        params={"c": chosen}).pl()
+    return {"checks": checks, "check": check.row(0, named=True), "results": results, "holds": open_holds(con)}
+
+
+def stage_drift_check(config: Config, con: duckdb.DuckDBPyConnection, run_id: str):
+    """The drift job's first stage: re-execute, compare, hold, rebind (a StageReport)."""
+    from biocurate.stages import StageReport, catalog_for
+
+    summary = check_drift(config, con, catalog_for(config), run_id)
+    s = summary.statuses
+    report_ = StageReport("drift_check", rows_in=summary.checked, rows_new=s[CHANGED] + s[GONE],
+                          reused=s[UNCHANGED] + s[BODY_CHANGED], requests=summary.http_requests)
+    report_.failures = {f"calls {k.replace('_', ' ')} upstream": s[k] for k in (CHANGED, GONE) if s[k]}
+    if s[FAILED]:
+        report_.failures["calls without a definite answer (asked again next check)"] = s[FAILED]
+    report_.notes.append(summary.message)
+    if summary.rebound:
+        report_.notes.append(f"{summary.rebound} questions bound to their call's new observation: "
+                             "judged and checked again, then back to review")
+    return report_
