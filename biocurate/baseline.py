@@ -5,7 +5,8 @@ call; the values of that call that appear verbatim in the training question (ide
 regions, sequences) are replaced by what stands in their place in the test question:
 
 1. by context: the text around the value in the training question is searched for in the test
-   question (widest context first), and what lies between is the new value;
+   question (widest context first), and what lies between is the new value (an identifier-like
+   value only by something identifier-like);
 2. by shape: else the identifier-like token of the test question (one with a digit, an inner
    capital, ``_`` or ``:``) that the training question lacks and whose shape (letters, digits,
    punctuation) is closest to the value's;
@@ -37,8 +38,10 @@ def by_context(train_query: str, value: str, test_query: str) -> str | None:
         found = re.search(pattern, test_query, re.S)
         span = found.group(1).strip() if found else ""
         # A narrow context can match by chance: then the span may not have more words than the value.
+        # and an identifier is only ever replaced by something identifier-like.
         if span and len(span) <= max(40, 3 * len(value)) and (
-                width >= 20 or len(span.split()) <= len(value.split())):
+                width >= 20 or len(span.split()) <= len(value.split())) and (
+                not identifier_like(value) or any(identifier_like(t) for t in span.split())):
             return span
     return None
 

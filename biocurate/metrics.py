@@ -184,7 +184,8 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float | No
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At k = 0 and k = n the bounds are exactly 0 and 1; floating point would miss them by an ulp.
+    return (0.0 if successes == 0 else max(0.0, centre - half)), (1.0 if successes == n else min(1.0, centre + half))
 
 
 def bootstrap_ratio(numerators: list[float], denominators: list[float], samples: int, confidence: float,
