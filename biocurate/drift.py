@@ -33,6 +33,7 @@ from biocurate.catalog import Catalog
 from biocurate.config import Config
 from biocurate.execute import (FINAL_OUTCOMES, HTTP_ERROR, OK, ExecuteSummary, _fetch_batch, build_observations)
 from biocurate.hashing import content_hash
+from biocurate.observations import build_observation
 from biocurate.snapshot import Snapshot
 from biocurate.store import insert_new, utcnow
 
@@ -163,7 +164,7 @@ def check_drift(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
         build_observations(config, con, catalog, run_id, ExecuteSummary())
         if config.execute.transport != "replay":
             summary.http_requests += sum(r["attempts"] or 0 for r in rows)
-        _compare(con, summary, version_id, rows, {c[0]: c[1] for c in batch})
+        _compare(config, con, catalog, summary, version_id, rows, {c[0]: c[1] for c in batch})
         summary.checked += len(batch)
         # Each batch is recorded before the next one is asked: a crash keeps what was compared.
         con.execute(
@@ -177,8 +178,8 @@ def check_drift(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
     return summary
 
 
-def _compare(con: duckdb.DuckDBPyConnection, summary: DriftSummary, version_id: str, rows: list[dict],
-             functions: dict[str, str]) -> None:
+def _compare(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, summary: DriftSummary,
+             version_id: str, rows: list[dict], functions: dict[str, str]) -> None:
     published = _published(con, version_id, [r["call_id"] for r in rows])
     by_call: dict[str, list[dict]] = {}
     for item in published.iter_rows(named=True):
@@ -190,8 +191,15 @@ def _compare(con: duckdb.DuckDBPyConnection, summary: DriftSummary, version_id: 
         # The outcome after observation building (a body the builder rejects became invalid_body).
         outcome, error = con.execute("select outcome, error from api_responses where response_id = ?",
                                      [row["response_id"]]).fetchall()[0]
-        observation = con.execute("select observation_id, text from observations where response_id = ?",
-                                  [row["response_id"]]).fetchall()
+        observation = []
+        if outcome == OK:
+            # Built again from the new body (the same text as before has the same observation row,
+            # which keeps the response it was first built from).
+            tool = catalog[functions[call_id]]
+            _, text = build_observation(tool.function.observation, tool.function.response,
+                                        gzip.decompress(row["body"]), config.execute.observation_max_chars)
+            observation = con.execute("select observation_id, text from observations where call_id = ? and text = ?",
+                                      [call_id, text]).fetchall()
         old_sha = next((i["old_body_sha256"] for i in items if i["old_body_sha256"]), None)
         old_response = next((i["old_response_id"] for i in items if i["old_response_id"]), None)
         new_observation_id, detail = None, error
