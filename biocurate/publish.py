@@ -62,8 +62,9 @@ CALL_EDITED = "reviewer changed the call (needs re-execution)"
 EDIT_NOT_CHECKED = "edited question not yet quality-checked"
 EDIT_FAILED_QC = "edited question failed quality checks"
 NOT_IN_CATALOG = "function no longer in the catalog"
+MISSING_ROWS = "call or observation missing from the store"
 REASONS = (NOT_CHECKED, FAILED_QC, NOT_PUSHED, PENDING, REJECTED, CONFLICTING, ACCEPTED_FAILS_QC,
-           CALL_EDITED, EDIT_NOT_CHECKED, EDIT_FAILED_QC, NOT_IN_CATALOG)
+           CALL_EDITED, EDIT_NOT_CHECKED, EDIT_FAILED_QC, NOT_IN_CATALOG, MISSING_ROWS)
 
 
 class PublishError(BiocurateError):
@@ -231,6 +232,8 @@ def select_items(config: Config, con: duckdb.DuckDBPyConnection,
         items = con.sql(DETAIL_SQL).pl()
     finally:
         con.unregister("_chosen")
+    if items.height < frame.height:  # cannot happen through the stages; say so rather than drop silently
+        refused[MISSING_ROWS] += frame.height - items.height
     order = {r: i for i, r in enumerate(REASONS)}
     return items, dict(sorted(refused.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
 
@@ -276,7 +279,7 @@ def assign_splits(config: Config, con: duckdb.DuckDBPyConnection, items: pl.Data
         """
         select d.item_id, d.split, d.database, d.tool, d.call_id, c.entity_id
         from dataset_items d left join candidate_calls c on c.call_id = d.call_id
-        qualify row_number() over (partition by d.item_id order by d.version_id) = 1
+        qualify row_number() over (partition by d.item_id order by length(d.version_id), d.version_id) = 1
         """
     ).fetchall()
     prior_split: dict[str, str] = {}
@@ -749,7 +752,7 @@ def split_checks(con: duckdb.DuckDBPyConnection, version_id: str) -> list[str]:
         """
         with first as (
             select item_id, split as first_split from dataset_items
-            qualify row_number() over (partition by item_id order by version_id) = 1
+            qualify row_number() over (partition by item_id order by length(version_id), version_id) = 1
         ),
         groups as (
             select group_key, count(distinct split) as splits from dataset_items where version_id = ? group by all
@@ -840,7 +843,7 @@ def publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None =
     digest = _digest(recs, catalog, config)
     known = {v for (v,) in con.execute("select version_id from dataset_versions").fetchall()}
     latest = con.execute(
-        "select version_id, content_hash, path from dataset_versions order by version_id desc limit 1").fetchall()
+        "select version_id, content_hash, path from dataset_versions order by length(version_id) desc, version_id desc limit 1").fetchall()
     parent = latest[0][0] if latest else None
     counts = counts_of(recs)
     changes = _changes(con, parent, recs)

@@ -186,6 +186,10 @@ def test_only_human_accepted_items_are_exported_and_the_rest_is_counted_by_reaso
     rows.annotate(split_vote, "accept", annotator="a@example.org")
     rows.annotate(split_vote, "reject", annotator="b@example.org")
 
+    retired = rows.call("esearch", {"db": "gene", "term": "TP53"})
+    con.execute("update candidate_calls set function = 'retired_function' where call_id = ?", [retired])
+    rows.annotate(rows.query(retired, "Which gene records match TP53?"), "accept")
+
     majority = demo_config.model_copy(update={"review": demo_config.review.model_copy(update={"resolve": "majority"})})
     items, refused = pub.select_items(majority, con, CATALOG)
     exported = dict(zip(items["item_id"], items["user_query"]))
@@ -193,7 +197,8 @@ def test_only_human_accepted_items_are_exported_and_the_rest_is_counted_by_reaso
                         edited: "What is the protein with accession P04637?",
                         same_call: "What does UniProt say about entry P04637?"}
     assert refused == {pub.NOT_CHECKED: 1, pub.FAILED_QC: 1, pub.NOT_PUSHED: 1, pub.PENDING: 1, pub.REJECTED: 1,
-                       pub.CONFLICTING: 1, pub.CALL_EDITED: 1, pub.EDIT_NOT_CHECKED: 1, pub.EDIT_FAILED_QC: 1}
+                       pub.CONFLICTING: 1, pub.CALL_EDITED: 1, pub.EDIT_NOT_CHECKED: 1, pub.EDIT_FAILED_QC: 1,
+                       pub.NOT_IN_CATALOG: 1}
     originals = con.execute("select count(*) from queries where parent_query_id is null").fetchall()[0][0]
     assert len(exported) + sum(refused.values()) == originals
 
