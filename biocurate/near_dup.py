@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 TOKEN = re.compile(r"[^\W_]+")
-_DIGIT = re.compile(r"\d")
 # Filler words whose presence or absence does not change what is asked.
 FILLER = frozenset("a an the is are was of please me can could you i we do does tell give show".split())
 BANDS = 10
@@ -49,8 +48,8 @@ def exact_key(text: str) -> str:
 
 def signature(toks: frozenset[str], identifiers: Iterable[str] = ()) -> frozenset[str]:
     """The identifier-like tokens of a question: tokens holding a digit, and its call's identifiers."""
-    ident_tokens = {t for i in identifiers for t in TOKEN.findall(str(i).lower())}
-    return frozenset(t for t in toks if t in ident_tokens or _DIGIT.search(t))
+    ident_tokens = set(TOKEN.findall(" ".join(map(str, identifiers)).lower()))
+    return frozenset(t for t in toks if t in ident_tokens or not t.isalpha())
 
 
 def jaccard(a: frozenset, b: frozenset) -> float:
@@ -111,7 +110,8 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
         return out
     exact = [None] * n
     first: dict[str, int] = {}
-    for i, text in enumerate(frame["text"]):
+    texts = frame["text"].tolist()
+    for i, text in enumerate(texts):
         key = exact_key(text)
         if key in first and not reference[i]:
             exact[i] = ids[first[key]]
@@ -119,8 +119,8 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
             first.setdefault(key, i)
     out["exact_duplicate_of"] = exact
 
-    toks = [tokens(t) for t in frame["text"]]
-    sigs = [signature(t, i) for t, i in zip(toks, frame["identifiers"])]
+    toks = [tokens(t) for t in texts]
+    sigs = [signature(t, i) for t, i in zip(toks, frame["identifiers"].tolist())]
     live = np.array([exact[i] is None and bool(toks[i]) for i in range(n)])
     rows = np.flatnonzero(live)
     pair_rows, pair_buckets = [], []
@@ -147,8 +147,9 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
     order = np.argsort(pair_rows, kind="stable")
     pair_rows, pair_buckets = pair_rows[order], pair_buckets[order]
     firsts = np.flatnonzero(np.concatenate(([True], pair_rows[1:] != pair_rows[:-1]))) if len(pair_rows) else pair_rows
-    bounds = np.append(firsts, len(pair_rows))
-    row_buckets = {int(pair_rows[s]): pair_buckets[s:e].tolist() for s, e in zip(bounds[:-1], bounds[1:])}
+    bounds = np.append(firsts, len(pair_rows)).tolist()
+    pair_rows, pair_buckets = pair_rows.tolist(), pair_buckets.tolist()
+    row_buckets = {pair_rows[s]: pair_buckets[s:e] for s, e in zip(bounds[:-1], bounds[1:])}
 
     kept_in: dict[int, list[int]] = defaultdict(list)
     in_call = [None] * n

@@ -16,10 +16,15 @@ A suite's ``level`` says what it looks at:
 * ``balance``: one row per database, category and tool with its share of the survivors
   (recorded with item_kind ``dataset``; these describe the dataset and block no question).
 
-GX validates pandas frames pulled from DuckDB. Every checked question gets a ``qc_results``
-row per expectation (passed, severity, reason); survivors (the ``survivors`` view) are the
-questions with no blocking failure. Each run's validation results are rendered as Data Docs
-(HTML) into ``[quality] data_docs_dir``.
+GX validates pandas frames pulled from DuckDB. ``qc_results`` gets, under the QC config's
+hash: a ``checked`` row per question (suite ``qc``), a row per failing question and
+expectation (severity and the reason, with what exactly was wrong), a row per dataset-level
+item and expectation (passed or not), and per run a summary row per expectation (item_kind
+``expectation``, item_id the kind of items it checks). Passing question rows are not stored:
+at a hundred thousand questions they would be millions of rows saying nothing. Survivors (the
+``survivors`` view) are the checked questions with no blocking failure; ``qc_expectations``
+is the pass/fail table per expectation. Each run's validation results are rendered as Data
+Docs (HTML) into ``[quality] data_docs_dir``.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ import datetime as dt
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -333,6 +339,10 @@ class _GX:
             for spec in suite["expectations"]
         ]
         asset = suite["level"] if suite["level"] == "balance" else "questions"
+        # GX hashes the whole frame for every batch: give it only the columns the suite reads.
+        columns = ["item_id", *dict.fromkeys(v for spec in suite["expectations"] for k, v in spec["kwargs"].items()
+                                             if k in ("column", "column_A", "column_B"))]
+        frame = frame[columns]
         if asset not in self.assets:
             self.assets[asset] = self.source.add_dataframe_asset(asset).add_batch_definition_whole_dataframe("all")
         result = self.assets[asset].get_batch(batch_parameters={"dataframe": frame}).validate(
@@ -385,6 +395,7 @@ class QualitySummary:
     failing: dict[str, int] = field(default_factory=dict)  # "suite.expectation" -> items
     warnings: dict[str, int] = field(default_factory=dict)  # same, for warning-only expectations
     data_docs: Path | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # phase -> seconds
 
 
 def _detail(spec: dict, row: dict) -> str | None:
@@ -405,31 +416,51 @@ def _detail(spec: dict, row: dict) -> str | None:
         return None
 
 
+_SCHEMA = {"item_kind": pl.String, "item_id": pl.String, "suite": pl.String, "expectation": pl.String,
+           "passed": pl.Boolean, "severity": pl.String, "reason": pl.String}
+
+
 def _rows(frame: pd.DataFrame, kind: str, suite: dict, failing: dict[str, list[str]], severity: dict[str, str],
-          config: Config) -> list[pl.DataFrame]:
-    ids = frame["item_id"].tolist()
+          config: Config, run_id: str) -> list[pl.DataFrame]:
+    """qc_results rows of one suite: per expectation, a summary row (item_kind 'expectation',
+    item_id = the kind of items checked) and the failing items with their reasons; for
+    dataset-level items (few), the passing ones too."""
     out = []
     failing_rows = {i for names in failing.values() for i in names}
     by_id = {r["item_id"]: r for r in frame[frame["item_id"].isin(failing_rows)].to_dict("records")} if failing_rows else {}
     for spec in suite["expectations"]:
-        reasons: dict[str, str] = {}
+        name = spec["name"]
         resolved = {**spec, "kwargs": resolve_kwargs(spec["kwargs"], config)}
-        for item_id in failing.get(spec["name"], []):
+        reasons = {}
+        for item_id in failing.get(name, []):
             detail = _detail(resolved, dict(by_id[item_id]))
             reasons[item_id] = f"{spec['reason']} ({detail})" if detail else spec["reason"]
+        ids = frame["item_id"].tolist() if kind == "dataset" else list(reasons)
         out.append(pl.DataFrame({
-            "item_kind": kind, "item_id": ids, "suite": suite["name"], "expectation": spec["name"],
-            "passed": [i not in reasons for i in ids], "severity": severity[spec["name"]],
+            "item_kind": [kind] * len(ids), "item_id": ids, "suite": suite["name"], "expectation": name,
+            "passed": [i not in reasons for i in ids], "severity": severity[name],
             "reason": [reasons.get(i) for i in ids],
-        }, schema={"item_kind": pl.String, "item_id": pl.String, "suite": pl.String, "expectation": pl.String,
-                   "passed": pl.Boolean, "severity": pl.String, "reason": pl.String}))
+        }, schema=_SCHEMA))
+        out.append(pl.DataFrame({
+            "item_kind": ["expectation"], "item_id": [kind], "suite": suite["name"], "expectation": name,
+            "passed": [not reasons], "severity": severity[name],
+            "reason": [f"run {run_id}: {len(reasons)} of {len(frame)} failed" if reasons else None],
+        }, schema=_SCHEMA))
     return out
 
 
+def _checked_rows(item_ids: list[str]) -> pl.DataFrame:
+    """One passing row per checked question: it was checked under this config (failures are
+    separate rows), which is what the survivors view needs to know."""
+    return pl.DataFrame({"item_kind": ["query"] * len(item_ids), "item_id": item_ids, "suite": "qc",
+                         "expectation": "checked", "passed": True, "severity": "blocking", "reason": None},
+                        schema=_SCHEMA)
+
+
 def _insert_results(con: duckdb.DuckDBPyConnection, parts: list[pl.DataFrame], qc_hash: str, run_id: str) -> int:
-    """Insert qc_results; the key is a content hash of (kind, item, suite, expectation, config) -
-    and, for dataset rows, of the verdict, so that a changed balance is a new row - computed in
-    DuckDB (a hundred thousand questions make millions of rows)."""
+    """Insert qc_results. The key is a content hash of (kind, item, suite, expectation, QC
+    config) and, for dataset and expectation rows, of the verdict (a changed balance is a new
+    row); computed in DuckDB, as the rows of a large run number in the hundreds of thousands."""
     if not parts:
         return 0
     frame = pl.concat(parts).with_columns(pl.lit(qc_hash).alias("qc_config_hash"), pl.lit(run_id).alias("run_id"))
@@ -438,7 +469,8 @@ def _insert_results(con: duckdb.DuckDBPyConnection, parts: list[pl.DataFrame], q
         keyed = con.sql(
             """
             select substr(sha256(concat_ws(chr(31), 'qc', item_kind, item_id, suite, expectation, qc_config_hash,
-                   case when item_kind = 'dataset' then coalesce(reason, 'passed') else '' end)), 1, 20) as qc_id, *
+                   case when item_kind in ('dataset', 'expectation') then coalesce(reason, 'passed') else '' end)),
+                   1, 20) as qc_id, *
             from _qc_incoming
             """
         ).pl()
@@ -448,11 +480,14 @@ def _insert_results(con: duckdb.DuckDBPyConnection, parts: list[pl.DataFrame], q
 
 
 def run_quality(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> QualitySummary:
+    """Check every question not yet checked under this QC configuration; record why any failed."""
+    clock = _Clock()
     suites = load_suites(config.path(config.quality.suites_dir))
     severity = severities(config, suites)
     qc_hash = qc_config_hash(config, suites)
     frame = query_frame(con, catalog, qc_hash, config)
     summary = QualitySummary(checked=len(frame))
+    summary.seconds["frame"] = clock.lap()
     docs_dir = config.path(config.quality.data_docs_dir)
     if frame.empty:
         if not (docs_dir / "index.html").exists():
@@ -461,6 +496,7 @@ def run_quality(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
         return summary
 
     gx = _GX(docs_dir)
+    summary.seconds["gx context"] = clock.lap()
     parts: list[pl.DataFrame] = []
     blocked: set[str] = set()
 
@@ -471,12 +507,14 @@ def run_quality(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
             target[f"{suite['name']}.{name}"] = len(ids)
             if severity[name] == "blocking" and kind == "query":
                 blocked.update(ids)
-        parts.extend(_rows(data, kind, suite, failing, severity, config))
+        parts.extend(_rows(data, kind, suite, failing, severity, config, run_id))
+        summary.seconds[f"suite {suite['name']}"] = clock.lap()
 
     for suite in (s for s in suites if s["level"] == "row"):
         record(suite, frame, "query")
     reference = reference_frame(con, catalog, qc_hash, config)
     add_duplicate_columns(frame, reference, blocked, config)
+    summary.seconds["duplicate search"] = clock.lap()
     for suite in (s for s in suites if s["level"] == "dataset"):
         record(suite, frame, "query")
     survivors = pd.concat([reference[["item_id", "database", "category", "function"]],
@@ -485,10 +523,23 @@ def run_quality(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
     balance = balance_frame(survivors, catalog)
     for suite in (s for s in suites if s["level"] == "balance"):
         record(suite, balance, "dataset")
+    parts.append(_checked_rows(frame["item_id"].tolist()))
     _insert_results(con, parts, qc_hash, run_id)
+    summary.seconds["store results"] = clock.lap()
     summary.data_docs = gx.build_docs()
+    summary.seconds["data docs"] = clock.lap()
     summary.survivors = con.execute("select count(*) from survivors").fetchall()[0][0]
     return summary
+
+
+class _Clock:
+    def __init__(self):
+        self.last = time.perf_counter()
+
+    def lap(self) -> float:
+        now = time.perf_counter()
+        lap, self.last = now - self.last, now
+        return round(lap, 3)
 
 
 # --- reports -------------------------------------------------------------------------------
@@ -518,7 +569,7 @@ def top_rejections(con: duckdb.DuckDBPyConnection, limit: int = 10, examples: in
                    row_number() over (partition by r.suite, r.expectation order by r.item_id) as n
             from qc_current r
             left join queries q on q.query_id = r.item_id and r.item_kind = 'query'
-            where not r.passed
+            where not r.passed and r.item_kind <> 'expectation'
         )
         select suite, expectation, severity, items_failing,
                list({'item_id': item_id, 'reason': reason, 'text': text} order by n) as examples

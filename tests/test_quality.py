@@ -79,6 +79,7 @@ def test_no_api_leakage_expectation():
     assert leaked_terms("Which API endpoint gives BRCA2 as JSON?", terms, ["api", "endpoint", "json"]) == [
         "API", "endpoint", "JSON"]
     assert leaked_terms("Call lookup_by_symbol for BRCA2.", terms) == ["lookup_by_symbol"]
+    assert leaked_terms("See https://rest.ensembl.org/lookup for BRCA2", terms) == ["https://rest.ensembl.org/lookup"]
 
 
 # --- near-duplicates ---------------------------------------------------------------------
@@ -214,7 +215,8 @@ BAD = {
     "no_api_leakage": ("Call lookup_by_symbol to get the human gene BRCA2.", {}),
     "query_length": ("Tell me about the human gene BRCA2 " + "and its many interesting features " * 14 + "?", {}),
     "query_word_count": ("Summarise the BRCA2", {}),
-    "query_in_english": ("Was ist das Gen BRCA2 beim Menschen?", {}),
+    "query_in_english": ("BRCA2 Gen beim Menschen bitte erklären", {}),
+    "query_no_other_language": ("Was ist das Gen BRCA2 beim Menschen?", {}),
     "no_template_residue": ("What is the {species_common} gene BRCA2 called in Ensembl?", {}),
     "verdict_present": ("How long is the human gene BRCA2 in Ensembl?", {"verdict": None}),
     "score_in_range": ("Which biotype has the human gene BRCA2 in Ensembl?", {"score": 1.5}),
@@ -317,13 +319,14 @@ def test_reasons_say_what_exactly_was_wrong(checked):
 
 def test_good_rows_pass_everything_and_survive(checked):
     r = checked["results"]
-    n_expectations = len([s for s in suite_specs() if s not in
-                          {"database_balance", "category_balance", "tool_share", "tool_coverage"}])
     for name in ("good", "good_other_gene", "good_egfr", "good_kras", "good_ping", "edit", "edited_parent"):
         item = checked["ids"][name]
         assert failures_of(checked, item) == {}, name
-        assert len(r[r["item_id"] == item]) == n_expectations  # a row per expectation, passed or not
+        # Checked (one 'checked' row), nothing failed (no other row), so a survivor.
+        assert r[r["item_id"] == item][["suite", "expectation", "passed"]].values.tolist() == [["qc", "checked", True]]
         assert item in checked["survivors"], name
+    # Every question was checked, bad ones too.
+    assert set(r[r["suite"] == "qc"]["item_id"]) == set(checked["ids"].values())
 
 
 def test_balance_is_recorded_per_database_category_and_tool(checked):
@@ -400,7 +403,7 @@ def test_demo_run_failures_are_queryable_and_docs_exist(demo_config):
         summary = run_quality(demo_config, con, catalog_for(demo_config), "demo")
         failing = dict(con.execute(
             "select suite || '.' || expectation, count(distinct item_id) from qc_current "
-            "where not passed group by all").fetchall())
+            "where not passed and item_kind <> 'expectation' group by all").fetchall())
         table = {(r[0], r[1]): r for r in con.execute(
             "select suite, expectation, checked, passed, failed from qc_expectations").fetchall()}
         queries = con.execute("select count(*) from queries").fetchall()[0][0]
