@@ -431,3 +431,29 @@ def test_demo_run_failures_are_queryable_and_docs_exist(demo_config):
                                                          "COLUMNS": "200"})
     assert out.exit_code == 0, out.output
     assert "query_contains_identifiers" in out.output and "top rejection reasons" in out.output
+
+
+def test_rebuild_flow_publishes_the_pass_fail_table_as_an_artifact(prefect_harness, demo_config):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.rebuild import rebuild
+
+    result = rebuild(config_path=str(ROOT / "biocurate.toml"),
+                     overrides={"store.path": str(demo_config.store.path), "review.enabled": False,
+                                "quality.data_docs_dir": str(demo_config.quality.data_docs_dir)})
+
+    async def latest():
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["quality-expectations"])))
+            return max(found, key=lambda a: a.created)
+
+    artifact = asyncio.run(latest())
+    table = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+    names = {(row["suite"], row["expectation"]) for row in table}
+    assert names == {(s["name"], e["name"]) for s in load_suites(ROOT / "expectations") for e in s["expectations"]}
+    assert all(row["checked"] == row["passed"] + row["failed"] for row in table)
+    assert result["run_id"] in artifact.description
