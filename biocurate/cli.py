@@ -408,18 +408,18 @@ def eval_run(
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Score a model (OpenAI-compatible chat completions with tools) or the retrieval baseline on a published version's test split; every prediction and score goes to the store."""
-    from biocurate.evaluate import EvalSettings, eval_api_key, run_eval
+    from biocurate.evaluate import EvalSettings, eval_api_key, model_config, run_eval
     from biocurate.store import Store
 
     try:
         cfg = load_config(config, {"execute.transport": transport} if transport else None)
         settings = EvalSettings(split=split, tools_mode="catalog" if all_tools else "export", embedder=embedder,
-                                temperature=temperature, max_concurrency=max_concurrency,
-                                requests_per_second=requests_per_second, limit=limit)
-        api_key = eval_api_key()
+                                limit=limit)
+        llm = model_config(model, base_url, temperature=temperature, max_concurrency=max_concurrency,
+                           requests_per_second=requests_per_second) if model else None
         with Store(cfg.path(cfg.store.path)).open() as con:
-            result = run_eval(cfg, con, version, settings, model=model, base_url=base_url, api_key=api_key,
-                              baseline=baseline, label=label)
+            result = run_eval(cfg, con, version, settings, llm=llm, api_key=eval_api_key(), baseline=baseline,
+                              label=label)
     except (BiocurateError, ValueError) as exc:
         fail(exc)
     print_rows(["metric", "value", "ci low", "ci high", "n"],

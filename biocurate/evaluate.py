@@ -62,23 +62,24 @@ def eval_api_key() -> str | None:
 
 
 class EvalSettings(BaseModel):
-    """Everything that shapes a run's scores besides the model and the data (stored with the run)."""
+    """Everything that shapes a run's scores besides the model and the data (stored with the run;
+    the model's request settings are an ``LLMConfig``, see ``model_config``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     split: Literal["test", "validation"] = "test"
     tools_mode: Literal["export", "catalog"] = "export"
     embedder: Literal["minilm", "lexical"] = "minilm"
-    temperature: float = Field(0.0, ge=0, le=2)
-    seed: int = 7
-    max_concurrency: int = Field(4, ge=1)
-    requests_per_second: float = Field(5.0, gt=0)
-    timeout_seconds: float = Field(120.0, gt=0)
-    max_retries: int = Field(3, ge=0)
     confidence: Literal[0.90, 0.95, 0.99] = 0.95
     bootstrap_samples: int = Field(1000, ge=100)
     bootstrap_seed: int = 0
     limit: int | None = Field(None, ge=1)  # only the first N items by item id (a quick look)
+
+
+def model_config(model: str, base_url: str | None = None, **settings) -> LLMConfig:
+    """The evaluated model's request settings: greedy (temperature 0) and patient by default."""
+    return LLMConfig(**{"provider": "openai", "model": model, "base_url": base_url or LLMConfig().base_url,
+                        "temperature": 0.0, "timeout_seconds": 120.0, **settings})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,13 +325,13 @@ def _new_run_id() -> str:
 
 
 def run_eval(config: Config, con: duckdb.DuckDBPyConnection, version_ref: str, settings: EvalSettings,
-             model: str | None = None, base_url: str | None = None, api_key: str | None = None,
-             baseline: str | None = None, label: str | None = None) -> EvalResult:
-    """Score a model (``model``, at ``base_url``) or a baseline (``baseline="retrieval"``) on a
+             llm: LLMConfig | None = None, api_key: str | None = None, baseline: str | None = None,
+             label: str | None = None) -> EvalResult:
+    """Score a model (``llm``, see ``model_config``) or a baseline (``baseline="retrieval"``) on a
     version's split; every prediction and score is stored; returns the overall scores."""
     from biocurate.embeddings import get_embedder
 
-    if (model is None) == (baseline is None):
+    if (llm is None) == (baseline is None):
         raise EvalError("name either a model (--model) or a baseline (--baseline retrieval)")
     if baseline not in (None, "retrieval"):
         raise EvalError(f"unknown baseline {baseline!r}: the one baseline is 'retrieval'")
@@ -340,25 +341,20 @@ def run_eval(config: Config, con: duckdb.DuckDBPyConnection, version_ref: str, s
     if settings.limit:
         items = items[:settings.limit]
     embedder = get_embedder(settings.embedder)  # fail before any request when it cannot load
-    llm = None
-    if model is not None:
-        llm = LLMConfig(provider="openai", base_url=base_url or LLMConfig().base_url, model=model,
-                        temperature=settings.temperature, seed=settings.seed,
-                        max_concurrency=settings.max_concurrency, requests_per_second=settings.requests_per_second,
-                        timeout_seconds=settings.timeout_seconds, max_retries=settings.max_retries)
     run_id = _new_run_id()
     kind = "baseline" if baseline else "model"
-    name = model or f"{baseline} baseline"
-    identity = {"version": version.version_id, "content_hash": version.content_hash, "kind": kind, "model": name,
-                "base_url": llm.base_url if llm else None, "settings": settings.model_dump(mode="json"),
-                "embedder": embedder.name, "transport": config.execute.transport}
+    name = llm.model if llm else f"{baseline} baseline"
+    stored = {**settings.model_dump(mode="json"),
+              "request": llm.model_dump(mode="json", exclude={"provider"}) if llm else None}
+    identity = {"version": version.version_id, "content_hash": version.content_hash, "kind": kind,
+                "settings": stored, "embedder": embedder.name, "transport": config.execute.transport}
     con.execute(
         "insert into eval_runs (run_id, label, kind, model, base_url, version_id, split, tools_mode, prompt_version,"
         " embedder, transport, settings, settings_hash, code_version, items, status, started_at)"
         " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)",
         [run_id, label or name, kind, name, llm.base_url if llm else None, version.version_id, settings.split,
          "n/a" if baseline else settings.tools_mode, None if baseline else prompt_version(items, settings.tools_mode),
-         embedder.name, config.execute.transport, json.dumps(settings.model_dump(mode="json")),
+         embedder.name, config.execute.transport, json.dumps(stored),
          content_hash(identity), code_version(), len(items), utcnow()])
     try:
         if baseline:

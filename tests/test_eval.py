@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from biocurate.catalog import Function, Param, Tool, load_catalog
 from biocurate.cli import app
 from biocurate.config import load_config
-from biocurate.evaluate import EvalSettings, load_items, resolve_version, run_eval
+from biocurate.evaluate import EvalSettings, load_items, model_config, resolve_version, run_eval
 from biocurate.hashing import content_hash
 from biocurate.metrics import (Predicted, bootstrap_ratio, canonical_arguments, parse_tool_call, score_call,
                                wilson)
@@ -102,7 +102,7 @@ def script(llm: LLMStandIn, items: list[dict]) -> dict[str, str]:
 def model_run(store: Path, llm: LLMStandIn, settings: EvalSettings | None = None, **overrides):
     cfg = make_config(store, **overrides)
     with Store(cfg.store.path).open() as con:
-        return run_eval(cfg, con, "v0001", settings or EvalSettings(), model="standin-tools", base_url=llm.base_url)
+        return run_eval(cfg, con, "v0001", settings or EvalSettings(), llm=model_config("standin-tools", llm.base_url))
 
 
 def rows_of(store: Path, sql: str, params=None) -> list[dict]:
