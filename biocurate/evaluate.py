@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from biocurate.catalog import Catalog, build_request, load_catalog
 from biocurate.config import Config, LLMConfig, secret
 from biocurate.errors import BiocurateError
-from biocurate.execute import API_ERROR, FINAL_OUTCOMES, HTTP_ERROR, OK, Executor, make_client
+from biocurate.execute import FINAL_OUTCOMES, HTTP_ERROR, OK, Executor, make_client
 from biocurate.hashing import canonical_json, content_hash
 from biocurate.metrics import METRICS, Predicted, aggregate, canonical_arguments, parse_tool_call, score_call
 from biocurate.observations import UnexpectedShape, build_observation
@@ -218,13 +218,14 @@ def decided(outcome: str, status: int | None) -> bool:
 
 
 def _judge(config: Config, tool, outcome: str, status: int | None, body: bytes | None, error: str | None,
-           source: str) -> ApiResult:
+           source: str, compressed: bool = False) -> ApiResult:
     if not decided(outcome, status):
         return ApiResult(outcome, None, source, None, error)
     if outcome != OK:
         return ApiResult(outcome, False, source, None, error)
     try:
-        _, text = build_observation(tool.function.observation, tool.function.response, body or b"",
+        raw = (gzip.decompress(body) if compressed else body) if body else b""
+        _, text = build_observation(tool.function.observation, tool.function.response, raw,
                                     config.execute.observation_max_chars)
     except UnexpectedShape as exc:
         return ApiResult("invalid_body", False, source, None, f"unexpected response shape: {exc}")
@@ -262,11 +263,11 @@ def api_results(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
     for function, arguments, fp, outcome, status, body, error in rows:
         if not decided(outcome, status) or function not in catalog:
             continue
-        answer = (outcome, status, gzip.decompress(body) if body else None, error)
+        answer = (outcome, status, body, error)  # the body stays compressed until it is used
         stored_fp[fp] = answer
         stored_call[(function, canonical_json(canonical_arguments(catalog[function], json.loads(arguments))))] = answer
     cutoff = utcnow() - timedelta(hours=config.execute.cache_max_age_hours)
-    cached = {fp: (outcome, status, gzip.decompress(body) if body else None, error)
+    cached = {fp: (outcome, status, body, error)
               for fp, outcome, status, body, error in con.execute(
                   f"select fingerprint, outcome, status_code, body, error from eval_responses "
                   f"where fetched_at >= ? and fingerprint in ({', '.join('?' * len(fps))})", [cutoff, *fps]).fetchall()}
@@ -274,9 +275,9 @@ def api_results(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
     for i, (tool, req, fp, key) in wanted.items():
         hit = stored_fp.get(fp) or stored_call.get(key)
         if hit:
-            out[i] = _judge(config, tool, *hit, "stored")
+            out[i] = _judge(config, tool, *hit, "stored", compressed=True)
         elif fp in cached:
-            out[i] = _judge(config, tool, *cached[fp], "cache")
+            out[i] = _judge(config, tool, *cached[fp], "cache", compressed=True)
         else:
             todo.setdefault(fp, (tool, req, calls[i]))
     fetched = asyncio.run(_execute(config, list(todo.items()))) if todo else {}
