@@ -4,7 +4,7 @@ Questions are spread over a few Ensembl, NCBI and UniProt functions with distinc
 about 2% break a rule and about 1% are paraphrases of another question. Prints the seconds of
 the whole stage (GX suites, duplicates, balance, qc_results, Data Docs) and of the duplicate
 search alone at both sizes, and their ratios: linear work gives a ratio near 10, all-pairs
-work near 100. A second run with nothing new shows the cost of an idle rebuild.
+work near 100. Runs with nothing new, and with 200 new questions, show the cost of idle and small rebuilds.
 
     .venv/bin/python bench/quality.py [--rows 100000]
 """
@@ -43,11 +43,11 @@ BREAKS = [lambda t, x: t.replace(x, x.lower()), lambda t, x: t + " Use the API."
           lambda t, x: x]
 
 
-def synthesize(con, n: int, seed: int = 7) -> None:
-    rng = random.Random(seed)
+def synthesize(con, n: int, seed: int = 7, start: int = 0) -> None:
+    rng = random.Random(seed + start)
     t0 = utcnow() - timedelta(days=1)
     calls, responses, observations, queries, judgments = [], [], [], [], []
-    for c in range(n // 2):
+    for c in range(start, start + n // 2):
         function, database, category, make, templates = CALLS[c % len(CALLS)]
         args = make(c)
         x = next(iter(v for k, v in args.items() if k != "species"))
@@ -95,8 +95,12 @@ def measure(n: int, tmp: Path) -> dict:
         started = time.perf_counter()
         run_quality(config, con, catalog, "bench-idle")
         idle_seconds = time.perf_counter() - started
+        synthesize(con, 200, start=n)  # a small rebuild: 200 new questions against the store
+        started = time.perf_counter()
+        run_quality(config, con, catalog, "bench-small")
+        small_seconds = time.perf_counter() - started
         qc_rows = con.execute("select count(*) from qc_results").fetchall()[0][0]
-    return {"rows": n, "stage": stage_seconds, "duplicates": dup_seconds, "idle": idle_seconds, "phases": summary.seconds,
+    return {"rows": n, "stage": stage_seconds, "duplicates": dup_seconds, "idle": idle_seconds, "small": small_seconds, "phases": summary.seconds,
             "survivors": summary.survivors, "qc_rows": qc_rows,
             "blocking failures": sum(summary.failing.values())}
 
@@ -112,7 +116,7 @@ def main() -> None:
         large = measure(args.rows, Path(tmp))
     for r in (small, large):
         print(f"{r['rows']:>7} questions: quality stage {r['stage']:.2f} s (duplicate search {r['duplicates']:.2f} s), "
-              f"idle re-run {r['idle']:.2f} s; {r['qc_rows']} qc_results rows, {r['survivors']} survivors, "
+              f"idle re-run {r['idle']:.2f} s, 200 new questions {r['small']:.2f} s; {r['qc_rows']} qc_results rows, {r['survivors']} survivors, "
               f"{r['blocking failures']} blocking failures")
         print("   phases (s): " + ", ".join(f"{k} {v:.2f}" for k, v in r["phases"].items()))
     print(f"ratio x{args.rows // (args.rows // 10)} rows: stage {large['stage'] / small['stage']:.1f}x, "

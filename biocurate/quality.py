@@ -45,7 +45,7 @@ from biocurate.catalog import Catalog
 from biocurate.config import Config
 from biocurate.errors import ConfigError
 from biocurate.hashing import content_hash
-from biocurate.near_dup import find_duplicates
+from biocurate.near_dup import exact_key, find_duplicates, signature, tokens
 from biocurate.store import insert_new
 from biocurate.synthesis import identifiers
 
@@ -220,7 +220,7 @@ def _add_call_facts(frame: pd.DataFrame, calls: _Calls) -> None:
     frame["api_terms"] = [f[3] for f in facts]
 
 
-def reference_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, config: Config) -> pd.DataFrame:
+def reference_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str) -> pd.DataFrame:
     """Questions that already survived under this QC config (and are not replaced by a newer version)."""
     _replaced_queries(con)
     frame = con.execute(
@@ -240,8 +240,16 @@ def reference_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: s
         """,
         [qc_hash],
     ).df()
-    calls = _Calls(catalog, config)
-    frame["identifiers"] = pd.Series([calls.facts(f, a)[2] for f, a in zip(frame["function"], frame["arguments"])],
+    idents: dict[tuple[str, str], list[str]] = {}
+    for function, arguments in zip(frame["function"], frame["arguments"]):
+        if (function, arguments) not in idents:
+            tool = catalog.tools.get(function)
+            try:
+                args = json.loads(arguments)
+            except ValueError:
+                args = None
+            idents[function, arguments] = identifiers(tool, args) if tool and isinstance(args, dict) else []
+    frame["identifiers"] = pd.Series([idents[f, a] for f, a in zip(frame["function"], frame["arguments"])],
                                      index=frame.index, dtype=object)
     return frame
 
@@ -254,6 +262,13 @@ def add_duplicate_columns(frame: pd.DataFrame, reference: pd.DataFrame, blocked:
     the oldest first. Questions replaced by a reviewer's edit take no part.
     """
     live = frame[~frame["superseded"]]
+    if len(reference) > 4 * len(live):
+        # A small run against a large store: only earlier questions with the same text or the
+        # same identifiers can be repeated (the search never compares other pairs).
+        keys = {exact_key(t) for t in live["text"]}
+        sigs = {signature(tokens(t), i) for t, i in zip(live["text"], live["identifiers"])}
+        reference = reference[[exact_key(t) in keys or signature(tokens(t), i) in sigs
+                               for t, i in zip(reference["text"], reference["identifiers"])]]
     rank = 1 + 2 * live["item_id"].isin(blocked).astype(int) + (live["generator"] != "human_edit").astype(int)
     candidates = pd.concat([
         reference.assign(reference=True, rank=0),
@@ -512,7 +527,7 @@ def run_quality(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
 
     for suite in (s for s in suites if s["level"] == "row"):
         record(suite, frame, "query")
-    reference = reference_frame(con, catalog, qc_hash, config)
+    reference = reference_frame(con, catalog, qc_hash)
     add_duplicate_columns(frame, reference, blocked, config)
     summary.seconds["duplicate search"] = clock.lap()
     for suite in (s for s in suites if s["level"] == "dataset"):
