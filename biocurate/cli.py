@@ -439,6 +439,8 @@ def eval_run(
 def eval_report(
     runs: list[str] = typer.Argument(..., help="Evaluation run ids (or unique prefixes) to compare."),
     out: Optional[Path] = typer.Option(None, help="Folder for report.md and the plots (default: data/out/eval/<runs>)."),
+    by: Optional[list[str]] = typer.Option(None, "--by", help="Breakdowns shown (repeatable): database, category, "
+                                           "tool, function (default: database and category)."),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Compare evaluation runs: print their scores side by side and write a Markdown report with PNG plots."""
@@ -448,7 +450,7 @@ def eval_report(
     try:
         cfg = load_config(config)
         with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
-            result = report(con, runs, out or default_report_dir(cfg, runs))
+            result = report(con, runs, out or default_report_dir(cfg, runs), tuple(by or ("database", "category")))
     except (BiocurateError, FileNotFoundError) as exc:
         fail(exc)
     labels = [r["label"] for r in result.runs]

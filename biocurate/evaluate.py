@@ -40,7 +40,7 @@ from biocurate.config import Config, LLMConfig, secret
 from biocurate.errors import BiocurateError
 from biocurate.execute import FINAL_OUTCOMES, HTTP_ERROR, OK, Executor, make_client
 from biocurate.hashing import canonical_json, content_hash
-from biocurate.metrics import METRICS, Predicted, aggregate, canonical_arguments, parse_tool_call, score_call
+from biocurate.metrics import LEVELS, METRICS, Predicted, aggregate, canonical_arguments, parse_tool_call, score_call
 from biocurate.observations import UnexpectedShape, build_observation
 from biocurate.snapshot import display_url, fingerprint
 from biocurate.store import insert_new, utcnow
@@ -464,7 +464,11 @@ def _scores(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[tuple, d
 
 def report(con: duckdb.DuckDBPyConnection, refs: list[str], out_dir: Path,
            levels: tuple[str, ...] = ("database", "category")) -> Report:
-    """Compare runs: tables (overall, and per database and category) and a Markdown report with plots."""
+    """Compare runs: tables (overall, and per level: database, category, tool or function) and a
+    Markdown report with plots."""
+    unknown = [level for level in levels if level not in LEVELS or level == "overall"]
+    if unknown:
+        raise EvalError(f"unknown breakdown {unknown[0]!r}: choose from database, category, tool, function")
     runs = find_runs(con, refs)
     ids = [r["run_id"] for r in runs]
     labels = [r["label"] for r in runs]
@@ -482,7 +486,7 @@ def report(con: duckdb.DuckDBPyConnection, refs: list[str], out_dir: Path,
                            for key in keys for r in runs]
     out_dir.mkdir(parents=True, exist_ok=True)
     conf = json.loads(runs[0]["settings"]).get("confidence", 0.95)
-    plots = _plots(runs, scores, out_dir, conf)
+    plots = _plots(runs, scores, out_dir, conf, levels)
     lines = ["# biocurate evaluation report", ""]
     lines += _md_table(["run", "label", "model", "version", "split", "tools", "items", "similarity model", "transport"],
                        [[r["run_id"], r["label"], r["model"], r["version_id"], r["split"], r["tools_mode"],
@@ -495,7 +499,7 @@ def report(con: duckdb.DuckDBPyConnection, refs: list[str], out_dir: Path,
     for level, rows in by_level.items():
         lines += [f"## By {level}", ""]
         lines += _md_table([level, "run", *(METRIC_TITLES[m] for m in shown), "items"], rows)
-        lines += ["", f"![by {level}](by_{level}.png)", ""]
+        lines += ["", f"![exact match by {level}](by_{level}.png)", ""]
     path = out_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return Report(runs, overall, by_level, path, plots)
@@ -506,7 +510,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
             *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
 
 
-def _plots(runs: list[dict], scores: dict, out_dir: Path, confidence: float) -> list[Path]:
+def _plots(runs: list[dict], scores: dict, out_dir: Path, confidence: float, levels: tuple[str, ...]) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -538,7 +542,7 @@ def _plots(runs: list[dict], scores: dict, out_dir: Path, confidence: float) -> 
     written.append(out_dir / "overall.png")
     fig.savefig(written[-1], dpi=100, metadata={"Software": None})
     plt.close(fig)
-    for level in ("database", "category"):
+    for level in levels:
         keys = sorted({k[2] for k in scores if k[1] == level})
         fig, ax = plt.subplots(figsize=(7, 0.45 * max(1, len(keys)) * max(1, len(runs) / 2) + 1.2))
         if keys:

@@ -382,6 +382,10 @@ def test_report_compares_runs_in_a_table_and_markdown_with_plots(store, llm, tmp
         assert expected in text
     for png in ("overall.png", "by_database.png", "by_category.png"):
         assert (tmp_path / "r" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    per_function = runner.invoke(app, ["eval", "report", model.run_id, "--by", "function", "--out", str(tmp_path / "f")],
+                                 env={"BIOCURATE_STORE": str(store / "store.duckdb")})
+    assert per_function.exit_code == 0, per_function.output
+    assert "## By function" in (tmp_path / "f" / "report.md").read_text() and (tmp_path / "f" / "by_function.png").exists()
     board = rows_of(store, "select * from eval_leaderboard")
     assert {b["run_id"] for b in board} == {model.run_id, baseline.run_id}
     assert all(b["exact_match_low"] <= b["exact_match"] <= b["exact_match_high"] for b in board)
