@@ -63,8 +63,9 @@ EDIT_NOT_CHECKED = "edited question not yet quality-checked"
 EDIT_FAILED_QC = "edited question failed quality checks"
 NOT_IN_CATALOG = "function no longer in the catalog"
 MISSING_ROWS = "call or observation missing from the store"
+DRIFT_HELD = "changed upstream since published (drift check): awaiting a new review"
 REASONS = (NOT_CHECKED, FAILED_QC, NOT_PUSHED, PENDING, REJECTED, CONFLICTING, ACCEPTED_FAILS_QC,
-           CALL_EDITED, EDIT_NOT_CHECKED, EDIT_FAILED_QC, NOT_IN_CATALOG, MISSING_ROWS)
+           CALL_EDITED, EDIT_NOT_CHECKED, EDIT_FAILED_QC, DRIFT_HELD, NOT_IN_CATALOG, MISSING_ROWS)
 
 
 class PublishError(BiocurateError):
@@ -218,7 +219,7 @@ def select_items(config: Config, con: duckdb.DuckDBPyConnection,
         if reason is None and catalog is not None and row["function"] not in catalog:
             reason = NOT_IN_CATALOG
         if reason is None and row["query_id"] in held:
-            reason = "changed upstream since published (drift check): awaiting a new review"
+            reason = DRIFT_HELD
         if reason:
             refused[reason] += 1
             continue
@@ -405,14 +406,19 @@ def write_formats(folder: Path, recs: list[dict], catalog: Catalog, version_id: 
     system = config.publish.system_prompt
 
     def dump(rel: str, data: Any, jsonl: bool = False) -> None:
+        # Records are written as they are made (a generator): a split's file is never one string
+        # in memory (at 100k items the ShareGPT and OpenAI files are 600 MB each).
         path = folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        if jsonl:
-            path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in data))
-        elif isinstance(data, list):  # one record a line: readable, and 10x faster than indent
-            path.write_text("[\n" + ",\n".join(json.dumps(d, ensure_ascii=False) for d in data) + "\n]\n")
-        else:
-            path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+        with path.open("w") as out:
+            if jsonl:
+                out.writelines(json.dumps(d, ensure_ascii=False) + "\n" for d in data)
+            elif not isinstance(data, dict):  # one record a line: readable, and 10x faster than indent
+                out.write("[\n")
+                out.writelines((",\n" if i else "") + json.dumps(d, ensure_ascii=False) for i, d in enumerate(data))
+                out.write("\n]\n")
+            else:
+                out.write(json.dumps(data, ensure_ascii=False, indent=1) + "\n")
         written.append(rel)
 
     # Each tool's schema is encoded once; records splice the encoded text (same bytes as json.dumps).
@@ -430,25 +436,26 @@ def write_formats(folder: Path, recs: list[dict], catalog: Catalog, version_id: 
         part = sorted((r for r in recs if r["split"] == split), key=lambda r: r["item_id"])
         if not part:
             continue
-        dump(f"biotool/{split}.json", [
+        dump(f"biotool/{split}.json", (
             {"user_query": r["user_query"], "function_calling": r["function_calling"],
-             "observation": r["observation"], "database": r["database"], "tool": r["tool"]} for r in part])
+             "observation": r["observation"], "database": r["database"], "tool": r["tool"]} for r in part))
         # LLaMA-Factory's sharegpt converter needs human/observation at odd and gpt/function_call at
         # even positions and an even number of turns; the last turn is the training target. The
         # reviewed unit is question -> call, so the conversation ends with the call (see the card).
-        dump(f"sharegpt/{split}.json", [
+        dump(f"sharegpt/{split}.json", (
             {"conversations": [
                 {"from": "human", "value": r["user_query"]},
                 {"from": "function_call", "value": json.dumps(r["function_calling"], ensure_ascii=False)}],
              "system": system,
              "tools": tools_text(r["tool_names"], wrapped=False)}
-            for r in part])
+            for r in part))
         dataset_info[f"biocurate_{version_id}_{split}"] = {
             "file_name": f"{split}.json", "formatting": "sharegpt",
             "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
             "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human",
                      "function_tag": "function_call", "observation_tag": "observation", "assistant_tag": "gpt"}}
-        lines = []
+        (folder / "openai").mkdir(exist_ok=True)
+        openai_file = (folder / f"openai/{split}.jsonl").open("w")
         for r in part:
             messages = [
                 {"role": "system", "content": system},
@@ -457,10 +464,9 @@ def write_formats(folder: Path, recs: list[dict], catalog: Catalog, version_id: 
                     "id": "call_" + r["item_id"][:12], "type": "function",
                     "function": {"name": r["function"],
                                  "arguments": json.dumps(r["function_calling"]["arguments"], ensure_ascii=False)}}]}]
-            lines.append(f'{{"messages": {json.dumps(messages, ensure_ascii=False)}, '
-                         f'"tools": {tools_text(r["tool_names"], wrapped=True)}, "parallel_tool_calls": false}}\n')
-        (folder / "openai").mkdir(exist_ok=True)
-        (folder / f"openai/{split}.jsonl").write_text("".join(lines))
+            openai_file.write(f'{{"messages": {json.dumps(messages, ensure_ascii=False)}, '
+                              f'"tools": {tools_text(r["tool_names"], wrapped=True)}, "parallel_tool_calls": false}}\n')
+        openai_file.close()
         written.append(f"openai/{split}.jsonl")
         frame = pl.DataFrame(
             [{"version_id": version_id, **{k: r.get(k) for k in PARQUET_COLUMNS if k != "version_id"},
