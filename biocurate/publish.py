@@ -455,18 +455,17 @@ def write_formats(folder: Path, recs: list[dict], catalog: Catalog, version_id: 
             "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human",
                      "function_tag": "function_call", "observation_tag": "observation", "assistant_tag": "gpt"}}
         (folder / "openai").mkdir(exist_ok=True)
-        openai_file = (folder / f"openai/{split}.jsonl").open("w")
-        for r in part:
-            messages = [
-                {"role": "system", "content": system},
-                {"role": "user", "content": r["user_query"]},
-                {"role": "assistant", "tool_calls": [{
-                    "id": "call_" + r["item_id"][:12], "type": "function",
-                    "function": {"name": r["function"],
-                                 "arguments": json.dumps(r["function_calling"]["arguments"], ensure_ascii=False)}}]}]
-            openai_file.write(f'{{"messages": {json.dumps(messages, ensure_ascii=False)}, '
-                              f'"tools": {tools_text(r["tool_names"], wrapped=True)}, "parallel_tool_calls": false}}\n')
-        openai_file.close()
+        with (folder / f"openai/{split}.jsonl").open("w") as openai_file:
+            for r in part:
+                messages = [
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": r["user_query"]},
+                    {"role": "assistant", "tool_calls": [{
+                        "id": "call_" + r["item_id"][:12], "type": "function",
+                        "function": {"name": r["function"],
+                                     "arguments": json.dumps(r["function_calling"]["arguments"], ensure_ascii=False)}}]}]
+                openai_file.write(f'{{"messages": {json.dumps(messages, ensure_ascii=False)}, '
+                                  f'"tools": {tools_text(r["tool_names"], wrapped=True)}, "parallel_tool_calls": false}}\n')
         written.append(f"openai/{split}.jsonl")
         frame = pl.DataFrame(
             [{"version_id": version_id, **{k: r.get(k) for k in PARQUET_COLUMNS if k != "version_id"},
