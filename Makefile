@@ -9,7 +9,7 @@ export HOME ?= /root
 export PREFECT_HOME ?= $(CURDIR)/data/out/prefect
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
 
-.PHONY: demo test install label-studio label-studio-stop bench clean
+.PHONY: demo test install label-studio label-studio-stop bench bench-scale serve prefect-server prefect-server-stop clean
 
 install: $(STAMP)
 
@@ -37,6 +37,21 @@ test: install
 
 bench: install
 	$(BIN)/python bench/executor.py
+
+# 100,000 and 10,000 candidate calls through store, execute, synthesis, judge, quality, export.
+bench-scale: install
+	$(BIN)/python bench/scale.py
+
+# Cron schedules fire only on a real Prefect server (the ephemeral one creates no scheduled runs).
+prefect-server: install
+	scripts/prefect_server.sh start
+
+prefect-server-stop:
+	scripts/prefect_server.sh stop
+
+# The scheduled deployments of [schedule] in biocurate.toml, on the local Prefect server.
+serve: prefect-server
+	PREFECT_API_URL=http://127.0.0.1:14200/api $(BIN)/biocurate serve
 
 clean:
 	rm -rf data/out

@@ -325,6 +325,7 @@ class ExecuteSummary:
     observations: int = 0
     invalid_bodies: dict[str, str] = field(default_factory=dict)
     http_requests: int = 0  # requests sent over the network, retries included (0 in replay)
+    http_requests: int = 0  # requests sent over the network, retries included (0 in replay)
 
 
 def execute_calls(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> ExecuteSummary:
@@ -384,15 +385,39 @@ async def _fetch_batch(config: Config, catalog: Catalog, batch, run_id: str, rep
 
 def build_observations(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str,
                        summary: ExecuteSummary) -> int:
-    """Observations for ok responses that have none yet (rebuilt from stored bodies, no refetch)."""
-    rows = con.execute(
+    """Observations for ok responses that have none yet (rebuilt from stored bodies, no refetch).
+
+    Bodies are read ``OBSERVATION_BATCH`` responses at a time, so memory stays flat however many
+    responses are waiting (100k bodies at once would hold them all in memory).
+    """
+    import polars as pl
+
+    waiting = [r[0] for r in con.execute(
         """
-        select r.response_id, r.call_id, c.function, r.body from api_responses r
-        join candidate_calls c using (call_id)
+        select r.response_id from api_responses r
         where r.outcome = 'ok'
           and not exists (select 1 from observations o where o.response_id = r.response_id)
+        order by r.response_id
         """
-    ).fetchall()
+    ).fetchall()]
+    written = 0
+    for start in range(0, len(waiting), OBSERVATION_BATCH):
+        con.register("_waiting", pl.DataFrame({"response_id": waiting[start:start + OBSERVATION_BATCH]}))
+        try:
+            rows = con.execute(
+                "select r.response_id, r.call_id, c.function, r.body from api_responses r "
+                "join _waiting using (response_id) join candidate_calls c using (call_id)").fetchall()
+        finally:
+            con.unregister("_waiting")
+        written += _observe(config, con, catalog, run_id, summary, rows)
+    return written
+
+
+OBSERVATION_BATCH = 5000
+
+
+def _observe(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str,
+             summary: ExecuteSummary, rows: list) -> int:
     new, broken = [], []
     for response_id, call_id, function, body in rows:
         tool = catalog[function]

@@ -40,7 +40,7 @@ import polars as pl
 from biocurate.catalog import Catalog, load_catalog
 from biocurate.config import Config
 from biocurate.errors import BiocurateError
-from biocurate.hashing import canonical_json, content_hash, sha256_bytes
+from biocurate.hashing import canonical_json
 from biocurate.review import resolved_verdicts
 from biocurate.sampling import unit
 from biocurate.store import utcnow
@@ -803,16 +803,26 @@ def split_checks(con: duckdb.DuckDBPyConnection, version_id: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Versions
 
+def _file_sha256(path: Path) -> str:
+    """sha256 of a file read in chunks (an export file can be hundreds of MB)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def _digest(recs: list[dict], catalog: Catalog, config: Config) -> str:
     """What the exported files depend on: the items, their splits, groups and offered tools, the
     tool specs and the publish settings (not where the files go)."""
     tools = sorted({n for r in recs for n in r["tool_names"]})
-    return content_hash(
-        [(r["item_id"], r["user_query"], r["function_calling"], r["observation"], r["split"], r["group_key"],
-          r["tool_names"], r["database"], r["tool"], r["category"]) for r in recs],
-        {n: catalog[n].spec_hash() for n in tools},
-        config.publish.model_dump(mode="json", exclude={"out_dir"}),
-    )
+    # content_hash([items], tools, settings), fed to the hash one item at a time: the same digest
+    # without the whole version as one JSON string in memory (hundreds of MB at 100k items).
+    digest = hashlib.sha256(b"[[")
+    for i, r in enumerate(recs):
+        digest.update((("," if i else "") + canonical_json(
+            (r["item_id"], r["user_query"], r["function_calling"], r["observation"], r["split"], r["group_key"],
+             r["tool_names"], r["database"], r["tool"], r["category"]))).encode())
+    digest.update(("]," + canonical_json({n: catalog[n].spec_hash() for n in tools}) + ","
+                   + canonical_json(config.publish.model_dump(mode="json", exclude={"out_dir"})) + "]").encode())
+    return digest.hexdigest()[:20]
 
 
 def _changes(con: duckdb.DuckDBPyConnection, parent: str | None, recs: list[dict]) -> dict[str, int]:
@@ -845,6 +855,7 @@ def publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None =
         return PublishResult(None, None, refused=refused, message="nothing to publish: no human-accepted items yet")
     plan = assign_splits(config, con, items)
     recs = records(items, plan, catalog, config)
+    del items  # the records hold everything from here on (100k items: about 150 MB less)
     digest = _digest(recs, catalog, config)
     known = {v for (v,) in con.execute("select version_id from dataset_versions").fetchall()}
     latest = con.execute(
@@ -886,7 +897,7 @@ def publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None =
         }
         (tmp / "README.md").write_text(dataset_card(manifest))
         files.append("README.md")
-        manifest["files"] = {rel: {"sha256": sha256_bytes((tmp / rel).read_bytes()), "bytes": (tmp / rel).stat().st_size}
+        manifest["files"] = {rel: {"sha256": _file_sha256(tmp / rel), "bytes": (tmp / rel).stat().st_size}
                              for rel in sorted(files)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False, default=str) + "\n")
         for path in tmp.rglob("*"):

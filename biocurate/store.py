@@ -125,8 +125,10 @@ def apply_views(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None
 class Store:
     """A path to the DuckDB file plus the ways to open it."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, memory_limit: str | None = None):
         self.path = Path(path)
+        # DuckDB's own memory (buffer pool, query intermediates; it spills to disk beyond it).
+        self.memory_limit = memory_limit
 
     @contextmanager
     def open(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -138,6 +140,8 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = _connect(self.path, read_only)
         try:
+            if self.memory_limit:
+                con.execute(f"set memory_limit = '{self.memory_limit}'")
             if not read_only:
                 migrate(con)
             yield con

@@ -138,6 +138,9 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
         "from candidate_calls where call_id in (select call_id from observations)").fetchall()}
     rows = []
     for call_id, function, arguments, fields, observation_id, _ in todo:
+        if len(rows) >= INSERT_BATCH:  # written as it goes: flat memory, and a crash keeps what was done
+            summary.queries_new += insert_new(con, "queries", rows)
+            rows = []
         tool = catalog[function]
         summary.calls += 1
         if tool.function.questions is None:
@@ -153,5 +156,8 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
                 "generator": "template", "model": gen.model, "prompt_version": version,
                 "temperature": 0.0, "seed": gen.seed, "run_id": run_id,
             })
-    summary.queries_new = insert_new(con, "queries", rows)
+    summary.queries_new += insert_new(con, "queries", rows)
     return summary
+
+
+INSERT_BATCH = 20_000

@@ -1,0 +1,278 @@
+"""Scale: 100,000 candidate calls through store, execute, synthesis, judge, quality and export,
+against 10,000 for the growth ratio.
+
+The calls are the demo's, multiplied: every demo call that the snapshot answers is cloned into
+variants whose identifier digits are replaced by a variant number (ENSG00000139618 ->
+ENSG00000100007), kept only when the catalog's schema still accepts them. A bench snapshot
+folder (temporary) holds one index row per variant, pointing at the demo response the variant
+was cloned from, so the product's replay transport answers every variant offline with a real
+body, unchanged. The offline template generator writes the questions and the rules judge judges
+them; a clearly labelled bench reviewer accepts every survivor (rows in review_tasks and
+annotations, what Label Studio would return) so that publish exports them.
+
+Each size runs in its own process, so its peak memory (peak RSS) is its own; within it the
+rebuild's stages share one process, as `biocurate rebuild` does, and the export runs in a process
+of its own, as `biocurate publish` and the publish deployment do. Prints the seconds, rows and
+rows/s of every stage, the peak memory of both processes, and the time ratio 100k/10k: linear
+growth is 10, so the ratio says how the pipeline grows.
+
+    .venv/bin/python bench/scale.py [--sizes 10000 100000]
+    .venv/bin/python bench/scale.py --one 100000          (one size, JSON on the last line)
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import polars as pl  # noqa: E402
+
+from biocurate.catalog import build_request, load_catalog  # noqa: E402
+from biocurate.config import load_config  # noqa: E402
+from biocurate.hashing import content_hash  # noqa: E402
+from biocurate.snapshot import INDEX_COLUMNS, Snapshot, fingerprint  # noqa: E402
+from biocurate.stages import run_stage  # noqa: E402
+from biocurate.store import Store, insert_new, utcnow  # noqa: E402
+
+DIGITS = re.compile(r"\d{3,}")
+TARGETS = {"minutes_100k": 5.0, "peak_gib": 2.0}
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mib() -> float:
+    """Resident memory now (what the process holds between stages)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def variant(value, k: int):
+    """The value with its last run of 3+ digits replaced by k (same width), or None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        width = len(str(value))
+        return int(str(k).zfill(width)) if len(str(k)) <= width and k else None
+    if not isinstance(value, str):
+        return None
+    runs = list(DIGITS.finditer(value))
+    if not runs:
+        return None
+    last = runs[-1]
+    width = last.end() - last.start()
+    if len(str(k)) > width:
+        return None
+    return value[:last.start()] + str(k).zfill(width) + value[last.end():]
+
+
+def base_calls(config, work: Path) -> list[dict]:
+    """The demo's answered GET calls (sample + replay execute on the demo data)."""
+    demo = load_config(ROOT / "biocurate.toml", overrides={"store.path": str(work / "demo.duckdb"),
+                                                            "review.enabled": False})
+    for name in ("sample", "execute"):
+        run_stage(name, demo, "demo")
+    with Store(demo.store.path).open(read_only=True) as con:
+        rows = con.execute(
+            "select c.function, c.arguments, c.entity_id, c.database, c.tool_group, c.category, r.fingerprint "
+            "from candidate_calls c join api_responses r using (call_id) "
+            "where r.outcome = 'ok' and r.method = 'GET' order by c.call_id").fetchall()
+        entities = con.sql("select * from entities").pl()
+    keys = ["function", "arguments", "entity_id", "database", "tool_group", "category", "fingerprint"]
+    return [dict(zip(keys, r)) for r in rows], entities
+
+
+def generate(config, work: Path, n: int) -> tuple[list[dict], pl.DataFrame]:
+    """n distinct candidate calls and the bench snapshot that answers each of them."""
+    catalog = load_catalog(config.path(config.sample.catalog_dir))
+    demo = Snapshot(ROOT / "data/demo_snapshot")
+    bases, entities = base_calls(config, work)
+    # Only calls with a numeric identifier to vary, and a recorded answer to reuse.
+    usable = []
+    for base in bases:
+        tool = catalog[base["function"]]
+        args = json.loads(base["arguments"])
+        names = [p for p, spec in tool.function.params.items() if spec.identifier and p in args
+                 and variant(args[p], 1) is not None]
+        if names and base["fingerprint"] in demo.entries and not tool.function.blast:
+            usable.append((base, tool, args, names[0]))
+    calls, index, seen = [], [], set()
+    k = 0
+    while len(calls) < n:
+        k += 1
+        added = 0
+        for base, tool, args, name in usable:
+            if len(calls) >= n:
+                break
+            value = variant(args[name], k)
+            if value is None or value == args[name]:
+                continue
+            new = {**args, name: value}
+            call_id = content_hash("call", tool.name, new)
+            if call_id in seen or tool.validate(new) is not None:
+                continue
+            seen.add(call_id)
+            req = build_request(tool, new)
+            key = fingerprint(req.method, req.url, req.params, req.json_body or req.form)
+            entry = demo.entries[base["fingerprint"]]
+            index.append([key, entry.method, req.url, entry.status, entry.content_type,
+                          str((demo.folder / entry.file).resolve()), entry.origin, f"bench variant of {entry.key}"])
+            calls.append({"call_id": call_id, "function": tool.name, "arguments": json.dumps(new, sort_keys=True),
+                          "entity_id": base["entity_id"], "template": "bench:variant", "database": base["database"],
+                          "tool_group": base["tool_group"], "category": base["category"], "valid": True,
+                          "run_id": "bench"})
+            added += 1
+        if not added:
+            raise SystemExit(f"only {len(calls)} distinct variants can be made from the demo calls")
+    folder = Path(config.execute.snapshot_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "index.tsv").open("w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(INDEX_COLUMNS)
+        writer.writerows(index)
+    return calls, entities
+
+
+def bench_reviewer(store: Path) -> int:
+    """Accept every survivor, as a labelled bench reviewer (what review pull would store)."""
+    now = utcnow()
+    with Store(store).open() as con:
+        ids = con.sql("select query_id from survivors order by query_id").pl()["query_id"]
+        n = len(ids)
+        tasks = pl.DataFrame({"query_id": ids, "content_hash": ["bench"] * n, "project_id": [0] * n,
+                              "task_id": list(range(1, n + 1)), "priority": [0.5] * n,
+                              "pushed_at": [now] * n, "updated_at": [now] * n})
+        insert_new(con, "review_tasks", tasks)
+        annotations = tasks.select(
+            pl.concat_str([pl.lit("bench-"), pl.col("query_id")]).alias("annotation_id"),
+            pl.col("task_id").alias("ls_annotation_id"), "task_id", "query_id",
+            pl.lit("bench-reviewer (not a person)").alias("annotator"), pl.lit("accept").alias("verdict"),
+            pl.lit(now).alias("created_at"), pl.lit(now).alias("updated_at"), pl.lit(now).alias("pulled_at"))
+        insert_new(con, "annotations", annotations)
+    return n
+
+
+def bench_config(work: Path):
+    return load_config(ROOT / "biocurate.toml", overrides={
+        "store.path": str(work / "store.duckdb"), "review.enabled": False,
+        "execute.snapshot_dir": str(work / "snapshot"), "execute.batch_size": 2000,
+        "publish.out_dir": str(work / "versions"), "quality.data_docs_dir": str(work / "data_docs")})
+
+
+def export_in_own_process(work: Path) -> dict:
+    """Publish as production does it: `biocurate publish` (or the publish deployment) is a process
+    of its own, not part of the rebuild's."""
+    done = subprocess.run([sys.executable, __file__, "--publish", str(work)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"publish failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def publish_here(work: Path) -> dict:
+    from biocurate.stages import stage_publish
+
+    started = time.perf_counter()
+    report = run_stage("publish", bench_config(work), "bench", stage=stage_publish)
+    return {"rows": report.rows_new, "seconds": round(time.perf_counter() - started, 2),
+            "peak_mib": round(peak_mib()), "rss_after_mib": round(rss_mib())}
+
+
+def one(n: int) -> dict:
+    """One size: every rebuild stage timed in this process, then publish in its own process."""
+    work = Path(tempfile.mkdtemp(prefix=f"biocurate-scale-{n}-"))
+    config = bench_config(work)
+    timings = []
+
+    def timed(stage: str, fn):
+        started = time.perf_counter()
+        rows = fn()
+        timings.append({"stage": stage, "seconds": round(time.perf_counter() - started, 2), "rows": rows,
+                        "peak_mib": round(peak_mib()), "rss_after_mib": round(rss_mib())})
+
+    made = {}
+    timed("generate calls + bench snapshot (setup)", lambda: len(made.setdefault("calls", generate(config, work, n))[0]))
+    calls, entities = made.pop("calls")
+
+    def store() -> int:
+        with Store(config.store.path).open() as con:
+            insert_new(con, "entities", entities)
+            return insert_new(con, "candidate_calls", pl.DataFrame(calls, infer_schema_length=None))
+
+    timed("store (candidate calls)", store)
+    del calls
+    for name in ("execute", "synthesize", "judge", "quality"):
+        timed(name, lambda name=name: run_stage(name, config, "bench").rows_new)
+    timed("bench reviewer accepts survivors (setup)", lambda: bench_reviewer(config.store.path))
+    rebuild_peak = round(peak_mib())
+    export = export_in_own_process(work)
+    timings.append({"stage": "export (publish, its own process)", **export})
+    pipeline = [t for t in timings if "(setup)" not in t["stage"]]
+    return {"n": n, "stages": timings, "pipeline_seconds": round(sum(t["seconds"] for t in pipeline), 2),
+            "rebuild_peak_mib": rebuild_peak, "publish_peak_mib": export["peak_mib"],
+            "peak_mib": max(rebuild_peak, export["peak_mib"]), "work": str(work)}
+
+
+def run_size(n: int) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"size {n} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def show(result: dict) -> None:
+    print(f"\n{result['n']:,} candidate calls (store {result['work']})")
+    print(f"  {'stage':44} {'seconds':>8} {'rows':>9} {'rows/s':>9} {'peak MiB':>9} {'RSS after':>9}")
+    for t in result["stages"]:
+        rate = f"{t['rows'] / t['seconds']:,.0f}" if t["seconds"] and t["rows"] else "-"
+        print(f"  {t['stage']:44} {t['seconds']:8.2f} {t['rows']:9,} {rate:>9} {t['peak_mib']:9,} "
+              f"{t['rss_after_mib']:9,}")
+    print(f"  pipeline total {result['pipeline_seconds']:.1f} s, {result['n'] / result['pipeline_seconds']:,.0f} "
+          f"calls/s; peak memory {result['rebuild_peak_mib']:,} MiB (rebuild process), "
+          f"{result['publish_peak_mib']:,} MiB (publish process)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--one", type=int, help="run one size in this process and print JSON")
+    parser.add_argument("--publish", type=Path, help=argparse.SUPPRESS)  # the export of a --one run
+    args = parser.parse_args()
+    if args.publish:
+        print(json.dumps(publish_here(args.publish)))
+        return
+    if args.one:
+        print(json.dumps(one(args.one)))
+        return
+    results = [run_size(n) for n in sorted(args.sizes)]
+    for result in results:
+        show(result)
+    if len(results) >= 2:
+        small, large = results[0], results[-1]
+        factor = large["n"] / small["n"]
+        print(f"\ngrowth {small['n']:,} -> {large['n']:,} calls (x{factor:g}):")
+        by_stage = {t["stage"]: t["seconds"] for t in small["stages"]}
+        for t in large["stages"]:
+            if by_stage.get(t["stage"]):
+                print(f"  {t['stage']:44} x{t['seconds'] / by_stage[t['stage']]:.1f}")
+        ratio = large["pipeline_seconds"] / small["pipeline_seconds"]
+        print(f"  pipeline x{ratio:.1f} (linear: x{factor:g})")
+    for result in results:
+        if result["n"] == 100_000:
+            minutes, gib = result["pipeline_seconds"] / 60, result["peak_mib"] / 1024
+            print(f"\n100k: {minutes:.2f} min (target < {TARGETS['minutes_100k']:g}), "
+                  f"peak {gib:.2f} GiB (target < {TARGETS['peak_gib']:g})")
+
+
+if __name__ == "__main__":
+    main()
