@@ -239,54 +239,6 @@ class RunnerConfig(Section):
     chunk_size: int = Field(500, ge=1)
 
 
-CRON_FIELD = re.compile(r"^[0-9A-Za-z*,/?#L\-]+$")
-
-
-class ScheduledJob(Section):
-    """One scheduled deployment: a cron expression and the flow parameters it runs with."""
-    cron: str
-    enabled: bool = True
-    # Extra flow parameters, e.g. {stages = ["sample", "execute"]} or {overrides = {"drift.sample_size" = 50}}.
-    parameters: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("cron")
-    @classmethod
-    def _cron_shape(cls, value: str) -> str:
-        fields = value.split()
-        if value.strip().startswith("@") or (len(fields) == 5 and all(CRON_FIELD.match(f) for f in fields)):
-            return value.strip()
-        raise ValueError(f"{value!r} is not a cron expression (five fields: minute hour day month weekday)")
-
-
-class ScheduleConfig(Section):
-    """`biocurate serve`: when each job runs (cron, in `timezone`) and with which parameters."""
-    timezone: str = "UTC"
-    # A scheduled review sync or publish waits this long for a running rebuild or drift check to
-    # finish (the store has one writer); an overlapping rebuild or drift check refuses at once.
-    lock_wait_seconds: float = Field(1800.0, ge=0)
-    rebuild: ScheduledJob = ScheduledJob(cron="0 2 * * *")
-    review_sync: ScheduledJob = ScheduledJob(cron="*/30 * * * *")
-    drift: ScheduledJob = ScheduledJob(cron="0 4 * * 0")
-    publish: ScheduledJob = ScheduledJob(cron="0 6 * * 1")
-
-
-class DriftConfig(Section):
-    # Calls of the latest published version re-executed per check; 0 = all of them. A sample
-    # takes the calls checked longest ago first, so successive checks cover the whole version.
-    sample_size: int = Field(0, ge=0)
-
-
-class RunnerConfig(Section):
-    """Where the execute and synthesize stages run their batches (the store stays single-writer)."""
-    task_runner: Literal["default", "dask"] = "default"
-    # "" starts a local Dask cluster for the run; "tcp://scheduler:8786" uses an existing one.
-    dask_address: str = ""
-    dask_workers: int = Field(2, ge=1)
-    dask_threads_per_worker: int = Field(1, ge=1)
-    # Calls per distributed task.
-    chunk_size: int = Field(500, ge=1)
-
-
 class Config(Section):
     store: StoreConfig = StoreConfig()
     sample: SampleConfig = SampleConfig()

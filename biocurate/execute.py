@@ -325,7 +325,6 @@ class ExecuteSummary:
     observations: int = 0
     invalid_bodies: dict[str, str] = field(default_factory=dict)
     http_requests: int = 0  # requests sent over the network, retries included (0 in replay)
-    http_requests: int = 0  # requests sent over the network, retries included (0 in replay)
 
 
 def execute_calls(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> ExecuteSummary:

@@ -213,42 +213,6 @@ def stage_publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -
     return report
 
 
-def stage_review_pull(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
-    """Label Studio annotations -> annotations (edits become new queries); as `biocurate review pull`."""
-    from biocurate import review
-
-    report = StageReport("review_pull")
-    if not config.review.enabled:
-        report.notes.append("review disabled in config ([review] enabled = false)")
-        return report
-    try:
-        counts = review.pull(config, con, run_id=run_id)
-    except ReviewError as exc:
-        report.notes.append(f"skipped: {exc}")
-        return report
-    report.rows_in = counts.get("fetched", 0)
-    report.rows_new = counts.get("new", 0)
-    report.reused = report.rows_in - report.rows_new
-    if counts.get("edits"):
-        report.notes.append(f"{counts['edits']} edited questions go through quality checks next")
-    return report
-
-
-def stage_publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
-    """Accepted items -> a new dataset version; as `biocurate publish`."""
-    from biocurate.publish import publish
-
-    result = publish(config, con, run_id=run_id)
-    report = StageReport("publish", rows_in=result.counts.get("items", 0) if result.counts else 0)
-    if result.path is not None:
-        report.rows_new = report.rows_in
-    else:
-        report.reused = report.rows_in
-    report.failures = {f"not exported, {reason}": n for reason, n in result.refused.items() if n}
-    report.notes += [line.strip() for line in result.lines() if line.strip()]
-    return report
-
-
 STAGES: dict[str, Callable[[Config, duckdb.DuckDBPyConnection, str], StageReport]] = {
     "sample": stage_sample,
     "execute": stage_execute,
