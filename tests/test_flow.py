@@ -12,7 +12,8 @@ PIPELINE_TABLES = ["tools", "entities", "candidate_calls", "api_responses", "obs
 def test_rebuild_flow_fills_every_stage_and_is_idempotent(prefect_harness, demo_config, tmp_path):
     from flows.rebuild import rebuild
 
-    overrides = {"store.path": str(demo_config.store.path), "review.enabled": False}
+    overrides = {"store.path": str(demo_config.store.path), "review.enabled": False,
+                 "quality.data_docs_dir": str(demo_config.quality.data_docs_dir)}
     first = rebuild(config_path=str(demo_config.root / "biocurate.toml"), overrides=overrides)
     with Store(demo_config.store.path).open(read_only=True) as con:
         counts = table_counts(con)
