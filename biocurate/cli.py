@@ -54,7 +54,10 @@ def rebuild(
     prefect_env()
     overrides = {"execute.transport": transport} if transport else None
     try:
-        load_config(config, overrides)  # fail fast on a bad config, before Prefect starts
+        from biocurate.lock import refuse_if_busy
+
+        # Fail fast, before Prefect starts: a bad config, or another job holding the store.
+        refuse_if_busy(load_config(config, overrides), "rebuild")
         from flows.rebuild import rebuild as rebuild_flow
 
         rebuild_flow(config_path=str(config) if config else None, overrides=overrides, stages=stage)
@@ -501,7 +504,9 @@ def drift_check(
     prefect_env()
     overrides = {"drift.sample_size": sample_size} if sample_size is not None else None
     try:
-        load_config(config, overrides)
+        from biocurate.lock import refuse_if_busy
+
+        refuse_if_busy(load_config(config, overrides), "drift check")
         from flows.drift import drift as drift_flow
 
         drift_flow(config_path=str(config) if config else None, overrides=overrides)

@@ -147,3 +147,21 @@ def job_lock(config: Config, job: str, wait_seconds: float = 0.0, poll_seconds: 
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def refuse_if_busy(config: Config, job: str) -> None:
+    """Raise ``JobLockedError`` now if another job holds the store (the file is left as it is).
+
+    A quick, clean answer before a flow run starts; the job still takes the lock itself.
+    """
+    path = lock_path(config)
+    if not path.exists():
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except BlockingIOError:
+        raise _refusal(path, read_holder(path), job, 0.0) from None
+    finally:
+        os.close(fd)
