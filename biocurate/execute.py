@@ -155,6 +155,18 @@ class Executor:
     client: httpx.AsyncClient
     limiters: dict[str, HostLimiter] = field(default_factory=dict)
     snapshot: Snapshot | None = None
+    # Replay without HTTP machinery (the snapshot answers the request itself): a third of the
+    # time per call at 100k calls. None: replay goes through ReplayTransport like any transport.
+    replay: Snapshot | None = None
+
+    def replay_answer(self, req: Request, response_format: str) -> Attempt:
+        found = self.replay.get(fingerprint(req.method, req.url, req.params, req.json_body or req.form))
+        if found is None:
+            return Attempt(REPLAY_MISS, error=f"no recorded response for {req.method} {display_url(req.url, req.params)}",
+                           attempts=1)
+        entry, body = found
+        outcome, error = classify(entry.status, entry.content_type, body, response_format)
+        return Attempt(outcome, entry.status, error, entry.content_type, body, 0.0, 1)
 
     def limiter(self, host: str) -> HostLimiter:
         if host not in self.limiters:
@@ -227,6 +239,8 @@ class Executor:
 
     async def send(self, tool: Tool, req: Request, record_format: str | None = None) -> Attempt:
         response_format = record_format or tool.function.response
+        if self.replay is not None:
+            return self.replay_answer(req, response_format)
         ex = self.config.execute
         host = urlsplit(tool.base_url).hostname or ""
         limiter = self.limiter(host)
@@ -352,7 +366,8 @@ def execute_calls(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catal
 
 async def _fetch_batch(config: Config, catalog: Catalog, batch, run_id: str, replay: Snapshot | None = None) -> list[dict]:
     client, snapshot = make_client(config, replay)
-    executor = Executor(config, config.execute.transport, client, snapshot=snapshot)
+    executor = Executor(config, config.execute.transport, client, snapshot=snapshot,
+                        replay=replay if config.execute.transport == "replay" else None)
     async with client:
         async def one(call_id: str, function: str, arguments: str) -> dict:
             tool = catalog[function]
