@@ -16,7 +16,7 @@ of its own, as `biocurate publish` and the publish deployment do. Prints the sec
 rows/s of every stage, the peak memory of both processes, and the time ratio 100k/10k: linear
 growth is 10, so the ratio says how the pipeline grows.
 
-    .venv/bin/python bench/scale.py [--sizes 10000 100000]
+    .venv/bin/python bench/scale.py [--sizes 10000 100000] [--keep]
     .venv/bin/python bench/scale.py --one 100000          (one size, JSON on the last line)
 """
 from __future__ import annotations
@@ -26,6 +26,7 @@ import csv
 import json
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -223,11 +224,15 @@ def one(n: int) -> dict:
             "peak_mib": max(rebuild_peak, export["peak_mib"]), "work": str(work)}
 
 
-def run_size(n: int) -> dict:
+def run_size(n: int, keep: bool) -> dict:
     done = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"size {n} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if not keep:  # 100k calls leave about 1.7 GB (store and exported version)
+        shutil.rmtree(result["work"], ignore_errors=True)
+        result["work"] += ", removed; --keep keeps it"
+    return result
 
 
 def show(result: dict) -> None:
@@ -245,6 +250,7 @@ def show(result: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--keep", action="store_true", help="keep each size's store and exported version")
     parser.add_argument("--one", type=int, help="run one size in this process and print JSON")
     parser.add_argument("--publish", type=Path, help=argparse.SUPPRESS)  # the export of a --one run
     args = parser.parse_args()
@@ -254,7 +260,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(one(args.one)))
         return
-    results = [run_size(n) for n in sorted(args.sizes)]
+    results = [run_size(n, args.keep) for n in sorted(args.sizes)]
     for result in results:
         show(result)
     if len(results) >= 2:
