@@ -41,6 +41,8 @@ items as (
     join candidate_calls c on c.call_id = s.call_id
     join observations o on o.observation_id = s.observation_id
     left join judge j on j.query_id = s.query_id
+    -- a reviewer's own edit is human-written already: it is checked, not reviewed again
+    where s.generator <> 'human_edit'
 )
 select *,
        round(case when verdict is null or verdict = 'unsure' or score is null then 1.0
@@ -374,7 +376,7 @@ def status(config: Config, con: duckdb.DuckDBPyConnection) -> dict:
     finally:
         con.unregister("_resolved")
     not_pushed = con.execute(
-        "select count(*) from survivors where query_id not in (select query_id from review_tasks)"
+        "select count(*) from survivors where generator <> 'human_edit' and query_id not in (select query_id from review_tasks)"
     ).fetchall()[0][0]
     annotators = con.sql(
         "with latest as (select * from annotations qualify row_number() over"

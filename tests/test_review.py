@@ -258,3 +258,19 @@ def test_unreachable_server_and_wrong_token_say_what_to_do(label_studio, monkeyp
     monkeypatch.delenv("LABEL_STUDIO_API_KEY")
     with pytest.raises(ReviewError, match="LABEL_STUDIO_API_KEY is not set"):
         review.connect(make_config(label_studio.url))
+
+
+def test_reviewer_edits_are_not_pushed_for_review_again(cfg, con, client):
+    [query_id] = add_items(con, [("esummary", "What is gene 672?", 0.9, "accept")])
+    review.push(cfg, con)
+    original = con.execute("select * from queries where query_id = ?", [query_id]).df().to_dict("records")[0]
+    edit = {**original, "query_id": "edit-1", "text": "Which gene has the NCBI id 672?", "generator": "human_edit",
+            "parent_query_id": query_id}
+    insert_new(con, "queries", [{k: v for k, v in edit.items() if k != "created_at"}])
+    insert_new(con, "qc_results", [{"qc_id": "qc-edit-1", "item_kind": "query", "item_id": "edit-1", "suite": "queries",
+                                    "expectation": "checked", "passed": True, "severity": "blocking",
+                                    "qc_config_hash": "h"}])
+    assert con.execute("select count(*) from survivors where query_id = 'edit-1'").fetchall()[0][0] == 1
+    counts = review.push(cfg, con)
+    assert counts["pushed"] == 0
+    assert con.execute("select count(*) from review_tasks").fetchall()[0][0] == 1
