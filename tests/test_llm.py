@@ -129,3 +129,31 @@ def test_render_and_parse_are_separate_and_strict():
     with pytest.raises(ReplyError):
         parse_judgment({"verdict": "accept", "score": 3})
     assert parse_judgment({"verdict": "reject", "score": "0.2", "reason": "x"}) == ("reject", 0.2, "x")
+
+
+def test_429_with_retry_after_is_waited_out(tmp_path, llm):
+    import time
+
+    llm.mode = "rate_limited_once"
+    cfg = make_config(tmp_path, llm)
+    with Store(cfg.store.path).open() as con:
+        seed_observed_calls(con)
+        started = time.monotonic()
+        summary = synthesize(cfg, con, load_catalog(), "r1")
+        elapsed = time.monotonic() - started
+    assert summary.queries_new == 4
+    assert elapsed >= 1.0  # the server's Retry-After: 1
+    assert len(llm.requests) == 3  # one 429, then one answer per call
+
+
+def test_a_timeout_is_retried(tmp_path, llm):
+    llm.mode = "slow_once"
+    cfg = make_config(tmp_path, llm)
+    cfg = cfg.model_copy(update={"synthesis": cfg.synthesis.model_copy(update={
+        "generator": cfg.synthesis.generator.model_copy(update={"timeout_seconds": 0.5})})})
+    with Store(cfg.store.path).open() as con:
+        seed_observed_calls(con)
+        summary = synthesize(cfg, con, load_catalog(), "r1")
+        statuses = [s for (s,) in con.execute("select status from llm_calls").fetchall()]
+    assert summary.queries_new == 4
+    assert statuses == ["ok", "ok"]

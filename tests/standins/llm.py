@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @dataclass
 class LLMStandIn:
-    mode: str = "ok"  # ok | fenced | malformed_then_ok | always_malformed | error_once
+    mode: str = "ok"  # ok | fenced | malformed_then_ok | always_malformed | error_once | rate_limited_once | slow_once
     requests: list[dict] = field(default_factory=list)
     _errors_left: int = 1
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -44,6 +44,8 @@ class LLMStandIn:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                if status == 429:
+                    self.send_header("Retry-After", "1")
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -86,6 +88,16 @@ class LLMStandIn:
             if self.mode == "error_once" and self._errors_left:
                 self._errors_left -= 1
                 return 500, {"error": {"message": "overloaded"}}
+            if self.mode == "rate_limited_once" and self._errors_left:
+                self._errors_left -= 1
+                return 429, {"error": {"message": "Rate limit reached", "type": "requests"}}
+            slow = self.mode == "slow_once" and self._errors_left
+            if slow:
+                self._errors_left -= 1
+        if slow:
+            import time
+
+            time.sleep(2.0)  # longer than the client's timeout in the test
         if not path.endswith("/chat/completions"):
             return 404, {"error": {"message": "not found"}}
         prompt = " ".join(m["content"] for m in body["messages"])
