@@ -243,34 +243,30 @@ def tools(
                title=f"{len(rows)} functions")
 
 
-@review_app.command("push")
-def review_push(config: Optional[Path] = ConfigOpt) -> None:
-    """Push quality-checked survivors to Label Studio (idempotent: no duplicate tasks)."""
+def sync_review(config: Optional[Path], direction: str) -> None:
+    """Run review.push or review.pull in a write connection and print its counts."""
     from biocurate import review
     from biocurate.store import Store
 
     try:
         cfg = load_config(config)
         with Store(cfg.path(cfg.store.path)).open() as con:
-            counts = review.push(cfg, con)
+            counts = getattr(review, direction)(cfg, con)
     except BiocurateError as exc:
         fail(exc)
-    print_rows(list(counts), [list(counts.values())], title="review push")
+    print_rows(list(counts), [list(counts.values())], title=f"review {direction}")
+
+
+@review_app.command("push")
+def review_push(config: Optional[Path] = ConfigOpt) -> None:
+    """Push quality-checked survivors to Label Studio (idempotent: no duplicate tasks)."""
+    sync_review(config, "push")
 
 
 @review_app.command("pull")
 def review_pull(config: Optional[Path] = ConfigOpt) -> None:
     """Pull new and updated annotations from Label Studio into the store."""
-    from biocurate import review
-    from biocurate.store import Store
-
-    try:
-        cfg = load_config(config)
-        with Store(cfg.path(cfg.store.path)).open() as con:
-            counts = review.pull(cfg, con)
-    except BiocurateError as exc:
-        fail(exc)
-    print_rows(list(counts), [list(counts.values())], title="review pull")
+    sync_review(config, "pull")
 
 
 @review_app.command("status")
