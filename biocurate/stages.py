@@ -158,18 +158,26 @@ def stage_quality(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -
     return report
 
 
+def _review_sync(sync, config: Config, con: duckdb.DuckDBPyConnection, run_id: str,
+                 report: StageReport) -> dict | None:
+    """Counts of review.push/pull, or None with the reason noted when review is off or unreachable."""
+    if not config.review.enabled:
+        report.notes.append("review disabled in config ([review] enabled = false)")
+        return None
+    try:
+        return sync(config, con, run_id=run_id)
+    except ReviewError as exc:
+        report.notes.append(f"skipped: {exc}")
+        return None
+
+
 def stage_review_push(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
     """Survivors -> Label Studio tasks (review_tasks). Skipped, with the reason, when LS is off."""
     from biocurate import review
 
     report = StageReport("review_push")
-    if not config.review.enabled:
-        report.notes.append("review disabled in config ([review] enabled = false)")
-        return report
-    try:
-        counts = review.push(config, con, run_id=run_id)
-    except ReviewError as exc:
-        report.notes.append(f"skipped: {exc}")
+    counts = _review_sync(review.push, config, con, run_id, report)
+    if counts is None:
         return report
     report.rows_in = sum(counts.values())
     report.rows_new = counts.get("pushed", 0) + counts.get("updated", 0)
@@ -182,13 +190,8 @@ def stage_review_pull(config: Config, con: duckdb.DuckDBPyConnection, run_id: st
     from biocurate import review
 
     report = StageReport("review_pull")
-    if not config.review.enabled:
-        report.notes.append("review disabled in config ([review] enabled = false)")
-        return report
-    try:
-        counts = review.pull(config, con, run_id=run_id)
-    except ReviewError as exc:
-        report.notes.append(f"skipped: {exc}")
+    counts = _review_sync(review.pull, config, con, run_id, report)
+    if counts is None:
         return report
     report.rows_in = counts.get("fetched", 0)
     report.rows_new = counts.get("new", 0)

@@ -42,3 +42,17 @@ def demo_config(tmp_path):
         "publish.out_dir": str(tmp_path / "versions"),
         "quality.data_docs_dir": str(tmp_path / "data_docs"),
     })
+
+
+@pytest.fixture
+def standins():
+    """Loopback stand-ins of the public APIs (serving the demo snapshot) and of an LLM endpoint."""
+    from biocurate.snapshot import Snapshot
+    from tests.standins.api import ApiStandIn
+    from tests.standins.llm import LLMStandIn
+
+    api = ApiStandIn(Snapshot(ROOT / "data/demo_snapshot")).start()
+    llm = LLMStandIn().start()
+    yield api, llm
+    api.stop()
+    llm.stop()

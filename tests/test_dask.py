@@ -7,22 +7,11 @@ import pytest
 from biocurate.config import load_config
 from biocurate.distributed import local_fan_out, synthesize_slices, worker_config
 from biocurate.errors import ConfigError
-from biocurate.snapshot import Snapshot
 from biocurate.stages import catalog_for, run_stage
 from biocurate.store import Store
 from tests.conftest import ROOT
 from tests.pipeline_helpers import content_keys, standin_settings, write_config
-from tests.standins.api import ApiStandIn
-from tests.standins.llm import LLMStandIn
 
-
-@pytest.fixture
-def standins():
-    api = ApiStandIn(Snapshot(ROOT / "data/demo_snapshot")).start()
-    llm = LLMStandIn().start()
-    yield api, llm
-    api.stop()
-    llm.stop()
 
 
 def settings_in(folder, api, **runner):

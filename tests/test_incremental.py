@@ -5,26 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 
-import pytest
 
 from biocurate.catalog import load_catalog
 from biocurate.config import load_config
-from biocurate.snapshot import Snapshot
 from biocurate.stages import run_stage
 from biocurate.store import Store
 from tests.conftest import ROOT
 from tests.pipeline_helpers import standin_settings, write_config
-from tests.standins.api import ApiStandIn
-from tests.standins.llm import LLMStandIn
 
-
-@pytest.fixture
-def standins():
-    api = ApiStandIn(Snapshot(ROOT / "data/demo_snapshot")).start()
-    llm = LLMStandIn().start()
-    yield api, llm
-    api.stop()
-    llm.stop()
 
 
 def stage(result: dict, name: str) -> dict:
