@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from biocurate.errors import CatalogError
 from biocurate.hashing import content_hash
+from biocurate.snapshot import fingerprint
 
 CATALOG_DIR = Path(__file__).resolve().parent.parent / "catalog"
 CATEGORIES = ("variation", "genomics", "proteomics", "evolution", "general_biology")
@@ -188,6 +189,10 @@ class Request:
     headers: dict[str, str]
     json_body: Any = None
     form: dict[str, str] | None = None
+
+    def fingerprint(self) -> str:
+        """The key of this request in snapshots and response caches."""
+        return fingerprint(self.method, self.url, self.params, self.json_body or self.form)
 
 
 def _wire(param: Param, value: Any) -> list[str]:

@@ -31,7 +31,8 @@ import polars as pl
 
 from biocurate.catalog import Catalog
 from biocurate.config import Config
-from biocurate.execute import (FINAL_OUTCOMES, HTTP_ERROR, OK, ExecuteSummary, _fetch_batch, build_observations)
+from biocurate.outcomes import OK, is_definite
+from biocurate.execute import ExecuteSummary, _fetch_batch, build_observations
 from biocurate.hashing import content_hash
 from biocurate.observations import build_observation
 from biocurate.snapshot import Snapshot
@@ -101,12 +102,6 @@ def _published(con: duckdb.DuckDBPyConnection, version_id: str, call_ids: list[s
         ).pl()
     finally:
         con.unregister("_ids")
-
-
-def _definite(outcome: str, status: int | None) -> bool:
-    """Would a re-run get the same answer (the executor's own rule for final outcomes)?"""
-    return outcome in FINAL_OUTCOMES or (outcome == HTTP_ERROR and status is not None
-                                         and 400 <= status < 500 and status not in (408, 425, 429))
 
 
 def _where_changed(old: str, new: str, width: int = 160) -> str:
@@ -211,7 +206,7 @@ def _compare(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, s
                 detail = _where_changed(differing[0]["observation"], text)
             else:
                 status = UNCHANGED if row["body_sha256"] == old_sha else BODY_CHANGED
-        elif _definite(outcome, row["status_code"]):
+        elif is_definite(outcome, row["status_code"]):
             status = GONE
             detail = f"{outcome}: {error}" if error else outcome
         else:

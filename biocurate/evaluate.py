@@ -38,11 +38,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from biocurate.catalog import Catalog, build_request, load_catalog
 from biocurate.config import Config, LLMConfig, secret
 from biocurate.errors import BiocurateError
-from biocurate.execute import FINAL_OUTCOMES, HTTP_ERROR, OK, Executor, make_client
+from biocurate.execute import Executor, make_client
+from biocurate.outcomes import OK, is_definite
 from biocurate.hashing import canonical_json, content_hash
 from biocurate.metrics import LEVELS, METRICS, Predicted, aggregate, canonical_arguments, parse_tool_call, score_call
 from biocurate.observations import UnexpectedShape, build_observation
-from biocurate.snapshot import display_url, fingerprint
+from biocurate.snapshot import display_url
 from biocurate.store import insert_new, utcnow
 from biocurate.version import code_version
 
@@ -211,15 +212,9 @@ class ApiResult:
     error: str | None = None
 
 
-def decided(outcome: str, status: int | None) -> bool:
-    """Did the server give a definite answer? (A 4xx other than 408/429 is one: the call is wrong.)"""
-    return outcome in FINAL_OUTCOMES or (outcome == HTTP_ERROR and status is not None
-                                         and 400 <= status < 500 and status not in (408, 429))
-
-
 def _judge(config: Config, tool, outcome: str, status: int | None, body: bytes | None, error: str | None,
            source: str, compressed: bool = False) -> ApiResult:
-    if not decided(outcome, status):
+    if not is_definite(outcome, status):
         return ApiResult(outcome, None, source, None, error)
     if outcome != OK:
         return ApiResult(outcome, False, source, None, error)
@@ -243,7 +238,7 @@ def api_results(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
             continue
         tool = catalog[call["name"]]
         req = build_request(tool, call["arguments"])
-        fp = fingerprint(req.method, req.url, req.params, req.json_body or req.form)
+        fp = req.fingerprint()
         key = (call["name"], canonical_json(canonical_arguments(tool, call["arguments"])))
         wanted[i] = (tool, req, fp, key)
     if not wanted:
@@ -261,7 +256,7 @@ def api_results(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
         order by r.fetched_at
         """, [*functions, *fps]).fetchall()
     for function, arguments, fp, outcome, status, body, error in rows:
-        if not decided(outcome, status) or function not in catalog:
+        if not is_definite(outcome, status) or function not in catalog:
             continue
         answer = (outcome, status, body, error)  # the body stays compressed until it is used
         stored_fp[fp] = answer
@@ -284,7 +279,7 @@ def api_results(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
     new_rows = []
     for fp, (tool, req, call) in todo.items():
         attempt = fetched[fp]
-        if decided(attempt.outcome, attempt.status):
+        if is_definite(attempt.outcome, attempt.status):
             new_rows.append({"fingerprint": fp, "function": tool.name, "arguments": canonical_json(call["arguments"]),
                              "url": display_url(req.url, req.params), "transport": config.execute.transport,
                              "status_code": attempt.status, "outcome": attempt.outcome, "error": attempt.error,

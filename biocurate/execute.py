@@ -30,10 +30,8 @@ from biocurate.progress import progress
 from biocurate.snapshot import Snapshot, display_url, fingerprint
 from biocurate.store import insert_new, utcnow
 
-OK, OK_EMPTY, API_ERROR, HTTP_ERROR, TIMEOUT, INVALID_BODY, REPLAY_MISS = (
-    "ok", "ok_empty", "api_error", "http_error", "timeout", "invalid_body", "replay_miss")
-# Outcomes that a re-run should not ask again: the server's answer was definite.
-FINAL_OUTCOMES = (OK, OK_EMPTY, API_ERROR, INVALID_BODY)
+from biocurate.outcomes import (API_ERROR, FINAL_OUTCOMES, HTTP_ERROR, INVALID_BODY, OK,  # noqa: F401
+                                OK_EMPTY, REPLAY_MISS, TIMEOUT, definite_sql)
 RETRY_STATUS = {429, 500, 502, 503, 504}
 RELEASE_HEADERS = ("x-uniprot-release", "x-release", "x-ensembl-release")
 
@@ -160,7 +158,7 @@ class Executor:
     replay: Snapshot | None = None
 
     def replay_answer(self, req: Request, response_format: str) -> Attempt:
-        found = self.replay.get(fingerprint(req.method, req.url, req.params, req.json_body or req.form))
+        found = self.replay.get(req.fingerprint())
         if found is None:
             return Attempt(REPLAY_MISS, error=f"no recorded response for {req.method} {display_url(req.url, req.params)}",
                            attempts=1)
@@ -288,7 +286,7 @@ class Executor:
 
     def record(self, tool: Tool, req: Request, response: httpx.Response, response_format: str) -> None:
         ext = {"json": "json", "xml": "xml", "fasta": "fasta", "html": "html", "tsv": "tsv"}.get(response_format, "txt")
-        key = fingerprint(req.method, req.url, req.params, req.json_body or req.form)
+        key = req.fingerprint()
         self.snapshot.add(method=req.method, url=req.url, params=req.params, body=req.json_body or req.form,
                           status=response.status_code, content_type=response.headers.get("content-type", ""),
                           content=response.content, file=f"{tool.source}/{tool.name}__{key[:10]}.{ext}",
@@ -315,15 +313,12 @@ def pending_calls(con: duckdb.DuckDBPyConnection, config: Config) -> list[tuple[
     nothing. Timeouts, 5xx, 429 and connection failures are asked again.
     """
     cutoff = utcnow() - timedelta(hours=config.execute.cache_max_age_hours)
-    final = ", ".join(f"'{o}'" for o in FINAL_OUTCOMES)
     return con.execute(
         f"""
         select c.call_id, c.function, c.arguments from candidate_calls c
         where c.valid and not exists (
             select 1 from api_responses r
-            where r.call_id = c.call_id and r.fetched_at >= ?
-              and (r.outcome in ({final}) or (r.outcome = '{HTTP_ERROR}' and r.status_code between 400 and 499
-                                               and r.status_code not in (408, 425, 429)))
+            where r.call_id = c.call_id and r.fetched_at >= ? and {definite_sql("r")}
         )
         order by c.call_id
         """,
@@ -373,7 +368,7 @@ async def _fetch_batch(config: Config, catalog: Catalog, batch, run_id: str, rep
             tool = catalog[function]
             req = build_request(tool, json.loads(arguments))
             result = await executor.fetch(tool, req)
-            fp = fingerprint(req.method, req.url, req.params, req.json_body or req.form)
+            fp = req.fingerprint()
             body_sha = sha256_bytes(result.body) if result.body else None
             return {
                 "response_id": content_hash("response", fp, result.outcome, result.status, body_sha),

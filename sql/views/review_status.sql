@@ -3,20 +3,14 @@
 -- majority rule lives in biocurate.review.resolved_verdicts, built on these counts.
 -- pending = pushed, no annotation yet. Only the latest version of each server annotation counts.
 create or replace view review_status as
-with latest as (
-    select *
-    from annotations
-    qualify row_number() over (
-        partition by ls_annotation_id order by updated_at desc, pulled_at desc) = 1
-),
-votes as (
+with votes as (
     select query_id,
            count(*) as annotations,
            count(*) filter (where verdict = 'accept') as accepts,
            count(*) filter (where verdict = 'reject') as rejects,
            count(*) filter (where verdict = 'accept_with_edit') as edits,
            count(distinct verdict) > 1 as conflicting
-    from latest
+    from latest_annotations
     group by query_id
 )
 select t.query_id, t.project_id, t.task_id, t.priority,
