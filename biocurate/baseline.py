@@ -22,7 +22,7 @@ from biocurate.catalog import Catalog
 from biocurate.embeddings import Embedder, nearest
 from biocurate.hashing import canonical_json
 from biocurate.metrics import Predicted, normalize_value
-from biocurate.synthesis import argument_text
+from biocurate.vocabulary import argument_text
 
 CONTEXT_WIDTHS = (40, 20, 10, 5)
 STRIP = ".,;:?!()[]{}\"'"

@@ -210,7 +210,7 @@ def _wire(param: Param, value: Any) -> list[str]:
     return [str(value)]
 
 
-def build_request(tool: Tool, arguments: dict, base_url: str | None = None) -> Request:
+def build_request(tool: Tool, arguments: dict) -> Request:
     """Turn validated arguments into an HTTP request, using only the catalog's host and path."""
     fn = tool.function
     path = fn.path
@@ -228,7 +228,7 @@ def build_request(tool: Tool, arguments: dict, base_url: str | None = None) -> R
             form[wire_name] = _wire(param, value)[0]
         else:
             params.extend((wire_name, v) for v in _wire(param, value))
-    root = (base_url or tool.base_url).rstrip("/")
+    root = tool.base_url.rstrip("/")
     headers = {**tool.headers, **fn.headers}
     return Request(
         method=fn.method,

@@ -9,10 +9,8 @@ saved into the snapshot) and ``replay`` (answer only from the snapshot; a miss i
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import gzip
 import json
-import random
 import re
 import time
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from biocurate.config import Config, secret
 from biocurate.hashing import content_hash, sha256_bytes
 from biocurate.observations import UnexpectedShape, build_observation
 from biocurate.progress import progress
+from biocurate.ratelimit import HostLimiter, backoff_delay, retry_after_seconds
 from biocurate.snapshot import Snapshot, display_url, fingerprint
 from biocurate.store import insert_new, utcnow
 
@@ -59,37 +58,6 @@ class ReplayTransport(httpx.AsyncBaseTransport):
         return httpx.Response(entry.status, headers={"content-type": entry.content_type,
                                                      "x-snapshot-origin": entry.origin},
                               content=content, request=request)
-
-
-class HostLimiter:
-    """Evenly spaced request slots per host, so no 1 s window exceeds the host's rate."""
-
-    def __init__(self, rate_per_second: float, max_concurrency: int):
-        self.interval = 1.0 / rate_per_second  # 0 for an unlimited (replay) host
-        self.next_slot = 0.0
-        self.lock = asyncio.Lock()
-        self.slots = asyncio.Semaphore(max_concurrency)
-
-    async def wait_turn(self) -> None:
-        async with self.lock:
-            now = time.monotonic()
-            start = max(now, self.next_slot)
-            self.next_slot = start + self.interval
-        if start > now:
-            await asyncio.sleep(start - now)
-
-    def push_back(self, seconds: float) -> None:
-        """The server asked us to wait (Retry-After): no one on this host goes before then."""
-        self.next_slot = max(self.next_slot, time.monotonic() + seconds)
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    parsed = email.utils.parsedate_to_datetime(value)
-    return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
 def classify(status: int, content_type: str, body: bytes, response_format: str) -> tuple[str, str | None]:
@@ -280,8 +248,7 @@ class Executor:
                     if wait is not None:
                         limiter.push_back(wait)
             if number <= ex.max_retries:
-                backoff = min(ex.max_backoff_seconds, ex.backoff_seconds * 2 ** (number - 1))
-                await asyncio.sleep(max(wait or 0.0, backoff * (0.5 + random.random() / 2)))
+                await asyncio.sleep(max(wait or 0.0, backoff_delay(number - 1, ex.backoff_seconds, ex.max_backoff_seconds)))
         return attempt
 
     def record(self, tool: Tool, req: Request, response: httpx.Response, response_format: str) -> None:

@@ -2,21 +2,25 @@
 
 The offline judge (``provider = "template"``, model ``rules-v1``) scores four checks:
 identifiers kept verbatim, no API detail leaked, a plausible length, and an informative
-observation. An LLM judge can be configured separately (``[synthesis.judge]``).
+observation. An LLM judge can be configured separately (``[synthesis.judge]``): any
+OpenAI-compatible endpoint, through ``biocurate.llm``, asked with ``prompts/judge_v1.md``.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass, field
 
 import duckdb
+import httpx
 
 from biocurate.catalog import Catalog
-from biocurate.config import Config
-from biocurate.hashing import content_hash
+from biocurate.config import Config, secret
+from biocurate.hashing import canonical_json, content_hash
+from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
 from biocurate.store import insert_new
-from biocurate.synthesis import identifiers
+from biocurate.vocabulary import identifiers
 
 RULES_VERSION = "rules-v1"
 JARGON = re.compile(r"\b(api|endpoint|json|url|http|rest|parameter|query string)\b", re.I)
@@ -51,9 +55,8 @@ def unjudged(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple]:
     """(query_id, text, function, arguments, observation) of queries this judge model has not judged."""
     return con.execute(
         """
-        select q.query_id, q.text, c.function, c.arguments, o.text
-        from queries q join candidate_calls c using (call_id)
-        join observations o on o.observation_id = q.observation_id
+        select q.query_id, q.text, q.function, q.arguments, q.observation
+        from query_context q
         where not exists (select 1 from judgments j where j.query_id = q.query_id and j.model = ?)
         order by q.query_id
         """,
@@ -61,11 +64,64 @@ def unjudged(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple]:
     ).fetchall()
 
 
+def parse_judgment(reply: dict) -> tuple[str, float, str]:
+    """(verdict, score, reason) of a judge reply; anything else is a ReplyError."""
+    verdict = reply.get("verdict")
+    if verdict not in ("accept", "reject", "unsure"):
+        raise ReplyError(f"verdict must be accept, reject or unsure, got {verdict!r}")
+    try:
+        score = float(reply.get("score"))
+    except (TypeError, ValueError):
+        raise ReplyError(f"score is not a number: {reply.get('score')!r}") from None
+    if not 0 <= score <= 1:
+        raise ReplyError(f"score {score} is outside 0..1")
+    return verdict, score, str(reply.get("reason") or "")[:500]
+
+
+def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
+    """Ask the configured judge model (``prompts/judge_v1.md``) about every query it has not judged."""
+    cfg = config.synthesis.judge
+    prompt_dir = config.path(config.synthesis.prompt_dir)
+    prompt, repair = load_prompt(prompt_dir, "judge_v1"), load_prompt(prompt_dir, "repair_v1")
+    chat = ChatClient(cfg, secret("judge_api_key") or secret("llm_api_key"), con, run_id)
+    todo = unjudged(con, cfg.model)
+    summary = JudgeSummary()
+    shape = '{"verdict": "accept", "score": 0.9, "reason": "..."}'
+
+    async def batch(rows):
+        rendered = [(qid, prompt.render(query=text, description=catalog[fn].function.description,
+                                        call=canonical_json({"name": fn, "arguments": json.loads(args)}),
+                                        observation=obs)) for qid, text, fn, args, obs in rows]
+        cache = chat.cached([chat.prompt_hash(chat.request_body(t)) for _, t in rendered])
+        async with httpx.AsyncClient() as client:
+            return rendered, await asyncio.gather(*(
+                ask_and_parse(chat, client, text, "judge", prompt.version, qid, cache, parse_judgment, shape, repair)
+                for qid, text in rendered))
+
+    for start in range(0, len(todo), BATCH):
+        rendered, results = asyncio.run(batch(todo[start : start + BATCH]))
+        rows, failures = [], []
+        for (query_id, _), (parsed, failure) in zip(rendered, results):
+            if failure:
+                failures.append(failure_row("judge", query_id, failure[0], failure[1], run_id))
+                continue
+            verdict, score, reason = parsed
+            rows.append({"judgment_id": content_hash("judgment", query_id, "openai", cfg.model, prompt.version),
+                         "query_id": query_id, "judge": "openai", "model": cfg.model,
+                         "prompt_version": prompt.version, "verdict": verdict, "score": score,
+                         "reason": reason, "run_id": run_id})
+            summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + 1
+        chat.flush()
+        insert_new(con, "generation_failures", failures)
+        summary.judged += len(rows)
+        summary.new += insert_new(con, "judgments", rows)
+    summary.requests = chat.requests_made
+    return summary
+
+
 def judge(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> JudgeSummary:
     cfg = config.synthesis.judge
     if cfg.provider != "template":
-        from biocurate.llm import judge_with_llm  # only needed with a model configured
-
         return judge_with_llm(config, con, catalog, run_id)
     todo = unjudged(con, cfg.model)
     summary, rows = JudgeSummary(), []

@@ -227,12 +227,12 @@ def blast_report(body: bytes) -> Any:
             "query_length": int(length.group(1)) if length else None, "hits": hits[:10]}
 
 
-AUTO = {"json": "json", "xml": "xml", "text": "text", "fasta": "fasta", "html": "html", "tsv": "tsv"}
-
-
 def build_observation(name: str, response_format: str, body: bytes, max_chars: int) -> tuple[str, str]:
-    """(builder used, observation text); raises UnexpectedShape."""
-    chosen = AUTO[response_format] if name == "auto" else name
+    """(builder used, observation text); raises UnexpectedShape.
+
+    ``auto`` uses the builder named after the response format (every format has one).
+    """
+    chosen = response_format if name == "auto" else name
     summary = BUILDERS[chosen](body)
     text = canonical_json(summary)
     if len(text) > max_chars:

@@ -47,7 +47,7 @@ from biocurate.errors import ConfigError
 from biocurate.hashing import content_hash
 from biocurate.near_dup import exact_key, find_duplicates, signature, tokens
 from biocurate.store import insert_new
-from biocurate.synthesis import identifiers
+from biocurate.vocabulary import identifiers
 
 # Bump when a check's meaning changes in code: every question is then checked again.
 QC_RULES_VERSION = "qc-2"

@@ -1,38 +1,29 @@
 """Query synthesis: for every observed call, the questions a researcher would ask it.
 
 The offline generator (``provider = "template"``) fills the catalog's question templates,
-deterministically, in distinct styles (broad, specific); every query records the generator,
-model and prompt version it came from.
+deterministically, in distinct styles (broad, specific); a configured model (any
+OpenAI-compatible endpoint, through ``biocurate.llm``) is asked with ``prompts/generate_v1.md``
+instead. Every query records the generator, model and prompt version it came from.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 
 import duckdb
+import httpx
 
 from biocurate.catalog import Catalog, Tool
-from biocurate.config import Config
-from biocurate.hashing import content_hash
+from biocurate.config import Config, secret
+from biocurate.hashing import canonical_json, content_hash
+from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
 from biocurate.sampling import MissingField, entity_context, fill, unit
 from biocurate.seeds import species_table
 from biocurate.store import insert_new
+from biocurate.vocabulary import STYLES, argument_text, identifiers
 
-STYLES = ("broad", "specific")
-
-
-def argument_text(value) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
-
-
-def identifiers(tool: Tool, arguments: dict) -> list[str]:
-    """Argument values that must appear verbatim in every question about this call."""
-    return [argument_text(arguments[name]) for name, p in tool.function.params.items()
-            if p.identifier and name in arguments]
+INSERT_BATCH = 20_000  # template questions written this many at a time
 
 
 def template_version(tool: Tool) -> str:
@@ -84,9 +75,8 @@ def current_versions(config: Config, catalog: Catalog) -> dict[str, str]:
     """function -> the prompt version its new questions would carry (template or prompt file)."""
     gen = config.synthesis.generator
     if gen.provider == "template":
-        return {t.name: template_version(t) for t in catalog}
-    from biocurate.llm import load_prompt
-
+        # a function without templates gets no questions (counted as a failure), not a crash here
+        return {t.name: template_version(t) for t in catalog if t.function.questions is not None}
     version = load_prompt(config.path(config.synthesis.prompt_dir), "generate_v1").version
     return {t.name: version for t in catalog}
 
@@ -122,6 +112,83 @@ def observed_calls_without_queries(con: duckdb.DuckDBPyConnection, generator: st
         con.unregister("_versions")
 
 
+def few_shot_examples(con: duckdb.DuckDBPyConnection, tool_group: str, limit: int = 3) -> str:
+    """Already accepted items of the same tool group, when there are some."""
+    rows = con.execute(
+        "select user_query, function_calling from dataset_items where tool = ? "
+        "and version_id = (select max(version_id) from dataset_versions) order by item_id limit ?",
+        [tool_group, limit]).fetchall()
+    if not rows:
+        return ""
+    shots = "\n".join(f"- Question: {q}\n  Call: {c}" for q, c in rows)
+    return f"Examples of accepted questions for similar calls:\n{shots}\n\n"
+
+
+def parse_queries(reply: dict, k: int) -> list[tuple[str, str]]:
+    """The first k (style, text) pairs of a generator reply; a missing or unknown style alternates."""
+    items = reply.get("queries")
+    if not isinstance(items, list) or not items:
+        raise ReplyError("reply has no 'queries' list")
+    out = []
+    for item in items[:k]:
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not item["text"].strip():
+            raise ReplyError(f"a query has no text: {item!r}")
+        style = item.get("style") if item.get("style") in STYLES else STYLES[len(out) % 2]
+        out.append((style, " ".join(item["text"].split())))
+    return out
+
+
+def synthesize_with_llm(config: Config, con, catalog: Catalog, run_id: str, todo, summary):
+    """Ask the configured model for the questions of ``todo`` (rows of ``observed_calls_without_queries``)."""
+    cfg = config.synthesis.generator
+    prompt_dir = config.path(config.synthesis.prompt_dir)
+    prompt, repair = load_prompt(prompt_dir, "generate_v1"), load_prompt(prompt_dir, "repair_v1")
+    chat = ChatClient(cfg, secret("llm_api_key"), con, run_id)
+    k = config.synthesis.queries_per_call
+    shape = '{"queries": [{"style": "broad", "text": "..."}, {"style": "specific", "text": "..."}]}'
+
+    async def batch(rows):
+        rendered = []
+        for call_id, function, arguments, _fields, observation_id, observation in rows:
+            tool = catalog[function]
+            args = json.loads(arguments)
+            text = prompt.render(
+                k=k, styles=", ".join(STYLES[i % 2] for i in range(k)),
+                identifiers=", ".join(identifiers(tool, args)) or "(none)",
+                examples=few_shot_examples(con, tool.group),
+                description=tool.function.description,
+                call=canonical_json({"name": function, "arguments": args}), observation=observation)
+            rendered.append((call_id, observation_id, text))
+        cache = chat.cached([chat.prompt_hash(chat.request_body(t)) for _, _, t in rendered])
+        async with httpx.AsyncClient() as client:
+            return rendered, await asyncio.gather(*(
+                ask_and_parse(chat, client, text, "generate", prompt.version, call_id, cache,
+                              lambda r: parse_queries(r, k), shape, repair)
+                for call_id, _, text in rendered))
+
+    for start in range(0, len(todo), BATCH):
+        rendered, results = asyncio.run(batch(todo[start : start + BATCH]))
+        queries, failures = [], []
+        for (call_id, observation_id, _), (parsed, failure) in zip(rendered, results):
+            summary.calls += 1
+            if failure:
+                failures.append(failure_row("synthesize", call_id, failure[0], failure[1], run_id))
+                kind = failure[1].split(":")[0]
+                summary.failures[kind] = summary.failures.get(kind, 0) + 1
+                continue
+            for style, text in parsed:
+                queries.append({
+                    "query_id": content_hash("query", call_id, text, "openai", cfg.model, prompt.version),
+                    "call_id": call_id, "observation_id": observation_id, "text": text, "style": style,
+                    "generator": "openai", "model": cfg.model, "prompt_version": prompt.version,
+                    "temperature": cfg.temperature, "seed": cfg.seed, "run_id": run_id})
+        chat.flush()
+        insert_new(con, "generation_failures", failures)
+        summary.queries_new += insert_new(con, "queries", queries)
+    summary.requests = chat.requests_made
+    return summary
+
+
 def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> SynthesisSummary:
     gen = config.synthesis.generator
     summary = SynthesisSummary()
@@ -129,8 +196,6 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
     summary.reused = con.execute("select count(*) from queries where generator = ? and model = ?",
                                  [gen.provider, gen.model]).fetchall()[0][0]
     if gen.provider != "template":
-        from biocurate.llm import synthesize_with_llm  # only needed with a model configured
-
         return synthesize_with_llm(config, con, catalog, run_id, todo, summary)
     species = species_table(config.path(config.sample.catalog_dir))
     ranks = {cid: rank for cid, rank in con.execute(
@@ -144,7 +209,8 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
         tool = catalog[function]
         summary.calls += 1
         if tool.function.questions is None:
-            summary.failures[f"{function}: no question templates"] = summary.failures.get(function, 0) + 1
+            reason = f"{function}: no question templates"
+            summary.failures[reason] = summary.failures.get(reason, 0) + 1
             continue
         args = json.loads(arguments)
         ctx = question_context(tool, args, json.loads(fields) if fields else None, species)
@@ -158,6 +224,3 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
             })
     summary.queries_new += insert_new(con, "queries", rows)
     return summary
-
-
-INSERT_BATCH = 20_000

@@ -58,3 +58,14 @@ def test_demo_sample_covers_all_categories_and_databases(demo_config):
     assert {r[0] for r in rows} == {"NCBI", "Ensembl", "UniProt"}
     assert {r[1] for r in rows} == {"variation", "genomics", "proteomics", "evolution", "general_biology"}
     assert sum(r[3] for r in rows) > 0  # optional arguments are taught too
+
+
+def test_every_response_format_has_its_auto_builder():
+    """``observation: auto`` picks the builder named after the response format."""
+    from typing import get_args
+
+    from biocurate.catalog import Function
+    from biocurate.observations import BUILDERS
+
+    formats = set(get_args(Function.model_fields["response"].annotation))
+    assert formats and formats <= set(BUILDERS)

@@ -8,10 +8,10 @@ import pytest
 from biocurate.catalog import load_catalog
 from biocurate.config import load_config
 from biocurate.hashing import content_hash
-from biocurate.judge import judge
-from biocurate.llm import ReplyError, load_prompt, parse_json_reply, parse_judgment, parse_queries
+from biocurate.judge import judge, parse_judgment
+from biocurate.llm import ReplyError, load_prompt, parse_json_reply
 from biocurate.store import Store, insert_new
-from biocurate.synthesis import synthesize
+from biocurate.synthesis import parse_queries, synthesize
 from tests.conftest import ROOT
 from tests.standins.llm import LLMStandIn
 
@@ -26,9 +26,9 @@ def llm():
     server.stop()
 
 
-def make_config(tmp_path, llm):
+def make_config(tmp_path, llm, max_retries=2):
     model = {"provider": "openai", "base_url": llm.base_url, "model": "standin-1",
-             "price_per_million_prompt": 2.0, "price_per_million_completion": 8.0, "max_retries": 2}
+             "price_per_million_prompt": 2.0, "price_per_million_completion": 8.0, "max_retries": max_retries}
     return load_config(ROOT / "biocurate.toml", overrides={
         "store.path": str(tmp_path / "s.duckdb"),
         "synthesis.generator": model, "synthesis.judge": {**model, "model": "standin-judge"}})
@@ -79,14 +79,42 @@ def test_queries_and_judgments_are_stored_with_accounting_and_cached(tmp_path, l
     assert again.queries_new == 4 and again.requests == 0 and rejudged.requests == 0
 
 
-def test_fenced_json_and_a_500_are_handled(tmp_path, llm):
+def test_fenced_json_is_parsed_without_a_repair(tmp_path, llm):
     llm.mode = "fenced"
     cfg = make_config(tmp_path, llm)
     with Store(cfg.store.path).open() as con:
         seed_observed_calls(con)
-        llm.mode, llm._errors_left = "error_once", 1
         summary = synthesize(cfg, con, load_catalog(), "r1")
-    assert summary.queries_new == 4
+        calls = con.execute("select purpose, response_text from llm_calls").fetchall()
+    assert summary.queries_new == 4 and summary.failures == {}
+    # the replies were fenced, and read as they came: no repair was asked for
+    assert [c[0] for c in calls] == ["generate", "generate"]
+    assert all(c[1].startswith("```json") for c in calls)
+
+
+def test_a_500_is_retried(tmp_path, llm):
+    llm.mode = "error_once"
+    cfg = make_config(tmp_path, llm)
+    with Store(cfg.store.path).open() as con:
+        seed_observed_calls(con)
+        summary = synthesize(cfg, con, load_catalog(), "r1")
+        statuses = [s for (s,) in con.execute("select status from llm_calls").fetchall()]
+    assert summary.queries_new == 4 and summary.failures == {}
+    assert len(llm.requests) == 3 and summary.requests == 3  # the 500, its retry, the other call
+    assert statuses == ["ok", "ok"]
+
+
+def test_a_500_without_retries_left_is_recorded_as_a_failure(tmp_path, llm):
+    llm.mode = "error_once"
+    cfg = make_config(tmp_path, llm, max_retries=0)
+    with Store(cfg.store.path).open() as con:
+        seed_observed_calls(con)
+        summary = synthesize(cfg, con, load_catalog(), "r1")
+        calls = con.execute("select status, error from llm_calls where status != 'ok'").fetchall()
+        failures = con.execute("select stage, reason from generation_failures").fetchall()
+    assert summary.queries_new == 2 and summary.failures == {"http_error": 1}
+    assert len(calls) == 1 and calls[0][0] == "http_error" and calls[0][1].startswith("HTTP 500")
+    assert len(failures) == 1 and failures[0][0] == "synthesize" and "HTTP 500" in failures[0][1]
 
 
 def test_malformed_answer_is_repaired(tmp_path, llm):

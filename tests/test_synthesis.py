@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
-from biocurate.catalog import load_catalog
+from biocurate.catalog import Catalog, load_catalog
 from biocurate.stages import run_stage
 from biocurate.store import Store
-from biocurate.synthesis import identifiers
+from biocurate.synthesis import synthesize
+from biocurate.vocabulary import identifiers
+from tests.test_llm import seed_observed_calls
 
 
 def test_offline_generator_gives_three_phrasings_per_function_with_identifiers(demo_config):
@@ -30,3 +33,16 @@ def test_offline_generator_gives_three_phrasings_per_function_with_identifiers(d
     assert set(texts) == observed
     few = {f: len(t) for f, t in texts.items() if len(t) < 3}
     assert few == {}
+
+
+def test_calls_of_a_function_without_templates_are_counted_under_one_reason(demo_config):
+    """Every such call adds to the same failure count (it was written under one key, read under another)."""
+    catalog = load_catalog()
+    tool = catalog["lookup_by_symbol"]
+    bare = Catalog([replace(tool, function=tool.function.model_copy(update={"questions": None}))])
+    with Store(demo_config.store.path).open() as con:
+        seed_observed_calls(con)
+        summary = synthesize(demo_config, con, bare, "r1")
+        n_queries = con.execute("select count(*) from queries").fetchall()[0][0]
+    assert n_queries == 0 and summary.calls == 2
+    assert summary.failures == {"lookup_by_symbol: no question templates": 2}
