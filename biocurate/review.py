@@ -29,20 +29,14 @@ START_HINT = "start it with scripts/label_studio.sh start (or set review.url in 
 # Survivors with their call, observation and latest judgment, and the review priority: the judge's
 # least-sure items (score near 0.5, or verdict unsure/missing) and the least covered tools first.
 ITEMS_SQL = """
-with judge as (
-    select query_id, verdict, score, model, reason
-    from judgments
-    qualify row_number() over (partition by query_id order by created_at desc, judgment_id) = 1
-),
-items as (
-    select s.query_id, s.text, c.function, c.arguments, c.database, c.tool_group, c.category,
-           o.text as observation, j.verdict, j.score, j.model, j.reason
-    from survivors s
-    join candidate_calls c on c.call_id = s.call_id
-    join observations o on o.observation_id = s.observation_id
-    left join judge j on j.query_id = s.query_id
+with items as (
+    select x.query_id, x.text, x.function, x.arguments, x.database, x.tool_group, x.category,
+           x.observation, j.verdict, j.score, j.model, j.reason
+    from query_context x
+    join survivors s on s.query_id = x.query_id
+    left join latest_judgments j on j.query_id = x.query_id
     -- a reviewer's own edit is human-written already: it is checked, not reviewed again
-    where s.generator <> 'human_edit'
+    where x.generator <> 'human_edit'
 )
 select *,
        round(case when verdict is null or verdict = 'unsure' or score is null then 1.0
@@ -332,35 +326,32 @@ def _insert_edits(con: duckdb.DuckDBPyConnection, rows: list[dict], run_id: str 
 def _agreement(con: duckdb.DuckDBPyConnection, project_id: int) -> dict:
     """Share of tasks with two or more annotations whose (latest) verdicts all agree."""
     multi, agreeing = con.execute(
-        "select count(*), count(*) filter (where not conflicting) from review_status "
+        "select count(*), count(*) filter (where not conflicting) from review_resolution "
         "where project_id = ? and annotations >= 2", [project_id]
     ).fetchall()[0]
     return {"multi_annotated": multi, "agreement": (agreeing / multi) if multi else None}
 
 
-def resolved_verdicts(config: Config, con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """The final state per pushed query under config.review.resolve.
+# The column of the review_resolution view (sql/views) holding each rule's state: both rules are
+# defined there, side by side; the config only picks one.
+RULE_COLUMNS = {"any_reject": "any_reject_state", "majority": "majority_state"}
 
-    any_reject: one reject rejects (the review_status view's ``state``). majority: the most
-    common verdict wins; a tie between the top verdicts is 'conflicting'.
+
+def state_column(config: Config) -> str:
+    """The review_resolution column of config.review.resolve."""
+    return RULE_COLUMNS[config.review.resolve]
+
+
+def resolved_verdicts(config: Config, con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The final state per pushed query under config.review.resolve, with its vote counts.
+
+    any_reject: one reject rejects. majority: the most common verdict wins; a tie between the top
+    verdicts is 'conflicting' (the review_resolution view).
     """
-    frame = con.sql("select * from review_status").pl()
-    if config.review.resolve == "any_reject":
-        return frame
-    votes = pl.concat_list(["accepts", "rejects", "edits"])
-    top = votes.list.max()
-    tied = (
-        (pl.col("accepts") == top).cast(pl.Int8) + (pl.col("rejects") == top).cast(pl.Int8)
-        + (pl.col("edits") == top).cast(pl.Int8)
-    ) > 1
-    state = (
-        pl.when(pl.col("annotations") == 0).then(pl.lit("pending"))
-        .when(tied).then(pl.lit("conflicting"))
-        .when(pl.col("rejects") == top).then(pl.lit("rejected"))
-        .when(pl.col("edits") == top).then(pl.lit("edited"))
-        .otherwise(pl.lit("accepted"))
-    )
-    return frame.with_columns(state.alias("state"))
+    return con.sql(
+        f"select * exclude (any_reject_state, majority_state), {state_column(config)} as state "
+        "from review_resolution"
+    ).pl()
 
 
 def status(config: Config, con: duckdb.DuckDBPyConnection) -> dict:
@@ -379,13 +370,11 @@ def status(config: Config, con: duckdb.DuckDBPyConnection) -> dict:
         "select count(*) from survivors where generator <> 'human_edit' and query_id not in (select query_id from review_tasks)"
     ).fetchall()[0][0]
     annotators = con.sql(
-        "with latest as (select * from annotations qualify row_number() over"
-        " (partition by ls_annotation_id order by updated_at desc, pulled_at desc) = 1) "
         "select annotator, count(*) as annotations,"
         " count(*) filter (where verdict = 'accept') as accepts,"
         " count(*) filter (where verdict = 'reject') as rejects,"
         " count(*) filter (where verdict = 'accept_with_edit') as edits "
-        "from latest group by annotator order by annotator"
+        "from latest_annotations group by annotator order by annotator"
     ).pl()
     by_state = dict(resolved.group_by("state").len().iter_rows())
     tools = (

@@ -600,7 +600,7 @@ else:                                       # killed after the rename, before th
     def replace_then_die(*args):
         real(*args)
         os.kill(os.getpid(), signal.SIGKILL)
-    publish.os.replace = replace_then_die
+    os.replace = replace_then_die           # the version folder's rename (publish.versions)
 with Store(store).open() as con:
     publish.publish(config, con)
 """

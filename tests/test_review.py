@@ -1,4 +1,5 @@
-"""biocurate.review against a real Label Studio server (tests/labelstudio.py starts it)."""
+"""biocurate.review against a real Label Studio server (tests/labelstudio.py starts it), and the
+review resolution rules on the store alone."""
 from __future__ import annotations
 
 import json
@@ -14,8 +15,6 @@ from biocurate.errors import ReviewError
 from biocurate.hashing import content_hash
 from biocurate.store import Store, insert_new, utcnow
 
-
-pytestmark = pytest.mark.labelstudio
 
 
 def make_config(url: str, **review_settings) -> Config:
@@ -105,6 +104,7 @@ def task_of(con, query_id: str) -> int:
     return con.execute("select task_id from review_tasks where query_id = ?", [query_id]).fetchall()[0][0]
 
 
+@pytest.mark.labelstudio
 def test_push_is_prioritised_and_idempotent(cfg, con, client):
     ids = add_items(con, SPECS)
     assert review.push(cfg, con, run_id="r1") == {"pushed": 5, "updated": 0, "unchanged": 0}
@@ -121,6 +121,7 @@ def test_push_is_prioritised_and_idempotent(cfg, con, client):
     assert len(server_tasks(client, cfg)) == 5
 
 
+@pytest.mark.labelstudio
 def test_push_heals_a_crash_between_import_and_record(cfg, con, client):
     add_items(con, SPECS[:3])
     review.push(cfg, con)
@@ -130,6 +131,7 @@ def test_push_heals_a_crash_between_import_and_record(cfg, con, client):
     assert len(server_tasks(client, cfg)) == 3
 
 
+@pytest.mark.labelstudio
 def test_changed_item_updates_its_task(cfg, con, client):
     first, *_ = add_items(con, SPECS[:2])
     review.push(cfg, con)
@@ -146,6 +148,7 @@ def test_changed_item_updates_its_task(cfg, con, client):
     assert after != before
 
 
+@pytest.mark.labelstudio
 def test_pull_stores_annotations_and_their_updates(cfg, con, client):
     first, second = add_items(con, SPECS[:2])
     review.push(cfg, con)
@@ -167,6 +170,7 @@ def test_pull_stores_annotations_and_their_updates(cfg, con, client):
     assert states == {first: "accepted", second: "pending"}
 
 
+@pytest.mark.labelstudio
 def test_edit_round_trip_creates_a_child_query(cfg, con, client):
     (first,) = add_items(con, SPECS[:1])
     review.push(cfg, con)
@@ -189,6 +193,7 @@ def test_edit_round_trip_creates_a_child_query(cfg, con, client):
     assert review.pull(cfg, con)["edits"] == 0
 
 
+@pytest.mark.labelstudio
 def test_conflicts_resolve_by_the_configured_rule(cfg, con, client):
     split, outvoted, agreed = add_items(con, SPECS[:3])
     review.push(cfg, con)
@@ -219,6 +224,7 @@ def test_conflicts_resolve_by_the_configured_rule(cfg, con, client):
     assert report["tools"] == [{"function": "gene_summary", "accepted": 2, "conflicting": 1}]
 
 
+@pytest.mark.labelstudio
 def test_server_stopping_mid_push_resumes_without_duplicates(cfg, con, client, label_studio, monkeypatch):
     add_items(con, SPECS)  # 5 items, batch_size 2: three imports
     real_record = review._record
@@ -245,6 +251,7 @@ def test_server_stopping_mid_push_resumes_without_duplicates(cfg, con, client, l
     assert len(tasks) == 5 and len({t.data["ext_id"] for t in tasks}) == 5
 
 
+@pytest.mark.labelstudio
 def test_unreachable_server_and_wrong_token_say_what_to_do(label_studio, monkeypatch):
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.token)
     with socket.socket() as sock:  # a port nothing listens on
@@ -260,6 +267,7 @@ def test_unreachable_server_and_wrong_token_say_what_to_do(label_studio, monkeyp
         review.connect(make_config(label_studio.url))
 
 
+@pytest.mark.labelstudio
 def test_reviewer_edits_are_not_pushed_for_review_again(cfg, con, client):
     [query_id] = add_items(con, [("esummary", "What is gene 672?", 0.9, "accept")])
     review.push(cfg, con)
@@ -274,3 +282,76 @@ def test_reviewer_edits_are_not_pushed_for_review_again(cfg, con, client):
     counts = review.push(cfg, con)
     assert counts["pushed"] == 0
     assert con.execute("select count(*) from review_tasks").fetchall()[0][0] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolution rules (review_resolution view), on the store alone
+
+def reference_state(rule: str, votes: list[str]) -> str:
+    """The rules as written before they moved into SQL (majority: a tie between the top verdicts
+    is 'conflicting')."""
+    state_of = {"accept": "accepted", "reject": "rejected", "accept_with_edit": "edited"}
+    if not votes:
+        return "pending"
+    if rule == "any_reject":
+        return "rejected" if "reject" in votes else "edited" if "accept_with_edit" in votes else "accepted"
+    counts = {v: votes.count(v) for v in state_of}
+    winners = [v for v, n in counts.items() if n == max(counts.values())]
+    return "conflicting" if len(winners) > 1 else state_of[winners[0]]
+
+
+def add_votes(con, query_id: str, task_id: int, votes: list[str]) -> None:
+    insert_new(con, "review_tasks", [{"query_id": query_id, "content_hash": "h", "project_id": 1, "task_id": task_id,
+                                      "priority": 1.0, "pushed_at": utcnow(), "updated_at": utcnow()}])
+    insert_new(con, "annotations", [
+        {"annotation_id": f"{query_id}-{i}", "ls_annotation_id": task_id * 10 + i, "task_id": task_id,
+         "query_id": query_id, "annotator": f"rev{i}", "verdict": verdict, "updated_at": utcnow(),
+         "pulled_at": utcnow()}
+        for i, verdict in enumerate(votes)])
+
+
+def with_rule(rule: str) -> Config:
+    return Config(review=ReviewConfig(resolve=rule))
+
+
+def test_both_rules_resolve_every_vote_count_as_before(con):
+    """Every count of 0-2 accepts, rejects and edits: ties, outvoted rejects, conflicting votes."""
+    verdicts = ("accept", "reject", "accept_with_edit")
+    cases = {}
+    for n, counts in enumerate((a, r, e) for a in range(3) for r in range(3) for e in range(3)):
+        votes = [v for v, k in zip(verdicts, counts) for _ in range(k)]
+        cases[f"q{n}"] = votes
+        add_votes(con, f"q{n}", n + 1, votes)
+    for rule in ("any_reject", "majority"):
+        frame = review.resolved_verdicts(with_rule(rule), con)
+        got = dict(frame.select("query_id", "state").iter_rows())
+        assert got == {q: reference_state(rule, votes) for q, votes in cases.items()}, rule
+        assert dict(frame.select("query_id", "conflicting").iter_rows()) == {
+            q: len(set(votes)) > 1 for q, votes in cases.items()}
+    # Named cases, for the reader: a tie, an outvoted reject, three ways.
+    by_votes = {tuple(v): q for q, v in cases.items()}
+    states = {rule: dict(review.resolved_verdicts(with_rule(rule), con).select("query_id", "state").iter_rows())
+              for rule in ("any_reject", "majority")}
+    for votes, any_reject, majority in [
+        ((), "pending", "pending"),
+        (("accept", "reject"), "rejected", "conflicting"),
+        (("accept", "accept", "reject"), "rejected", "accepted"),
+        (("accept", "accept_with_edit"), "edited", "conflicting"),
+        (("reject", "accept_with_edit", "accept_with_edit"), "rejected", "edited"),
+        (("accept", "reject", "accept_with_edit"), "rejected", "conflicting"),
+    ]:
+        q = by_votes[votes]
+        assert (states["any_reject"][q], states["majority"][q]) == (any_reject, majority), votes
+    # The exploration view's `state` is the default rule's.
+    assert dict(con.execute("select query_id, state from review_status").fetchall()) == states["any_reject"]
+
+
+def test_only_the_latest_version_of_an_annotation_votes(con):
+    add_votes(con, "q", 1, ["reject", "accept"])
+    # The first reviewer changes their mind: a newer copy of the same server annotation.
+    insert_new(con, "annotations", [{"annotation_id": "q-0-v2", "ls_annotation_id": 10, "task_id": 1, "query_id": "q",
+                                     "annotator": "rev0", "verdict": "accept",
+                                     "updated_at": utcnow() + timedelta(minutes=1), "pulled_at": utcnow()}])
+    for rule in ("any_reject", "majority"):
+        [row] = review.resolved_verdicts(with_rule(rule), con).to_dicts()
+        assert (row["state"], row["annotations"], row["conflicting"]) == ("accepted", 2, False)

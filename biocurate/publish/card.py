@@ -1,0 +1,284 @@
+"""The dataset card (README.md of a version) and what it reports: counts, plots, upstream
+releases and provenance (also recorded in the manifest)."""
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+import polars as pl
+
+from biocurate.config import Config
+from biocurate.publish.common import SPLITS
+from biocurate.publish.formats import FORMATS
+
+
+def write_plots(folder: Path, recs: list[dict]) -> list[str]:
+    """Bar charts (PNG) of items per split, and per database, tool and category stacked by split."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    colours = {"train": "#4C72B0", "validation": "#DD8452", "test": "#55A868"}
+    written = []
+    (folder / "plots").mkdir(exist_ok=True)
+    for column in ("split", "database", "tool", "category"):
+        counts = Counter((r[column], r["split"]) for r in recs)
+        labels = SPLITS if column == "split" else sorted({r[column] for r in recs})
+        labels = [label for label in labels if any(counts[(label, s)] for s in SPLITS)]
+        height = max(2.5, 0.28 * len(labels) + 1.2)
+        fig, ax = plt.subplots(figsize=(7, height))
+        left = [0] * len(labels)
+        for split in SPLITS:
+            values = [counts[(label, split)] for label in labels]
+            ax.barh(labels, values, left=left, color=colours[split], label=split)
+            left = [a + b for a, b in zip(left, values)]
+        ax.invert_yaxis()
+        ax.set_xlabel("items")
+        ax.set_title(f"items per {column}")
+        if column != "split":
+            ax.legend(loc="lower right", fontsize=8)
+        fig.tight_layout()
+        rel = f"plots/{column}.png"
+        fig.savefig(folder / rel, dpi=100, metadata={"Software": None})
+        plt.close(fig)
+        written.append(rel)
+    return written
+
+
+# ---------------------------------------------------------------------------------------------
+# Counts, provenance, upstream releases
+
+def _count(recs: list[dict], column: str) -> dict[str, int]:
+    return dict(sorted(Counter(r[column] for r in recs).items()))
+
+
+def counts_of(recs: list[dict]) -> dict:
+    def block(part: list[dict]) -> dict:
+        return {"items": len(part), "groups": len({r["group_key"] for r in part}),
+                "calls": len({r["call_id"] for r in part}),
+                "databases": _count(part, "database"), "tools": _count(part, "tool"),
+                "categories": _count(part, "category"), "functions": _count(part, "function")}
+
+    overall = block(recs)
+    overall["splits"] = {s: sum(r["split"] == s for r in recs) for s in SPLITS}
+    overall["by_split"] = {s: block([r for r in recs if r["split"] == s]) for s in SPLITS}
+    return overall
+
+
+# Info endpoints whose bodies name the upstream release: url pattern -> (database, parser).
+def _ensembl_data(body: bytes) -> list[str]:
+    return [str(r) for r in json.loads(body).get("releases", [])]
+
+
+def _ensembl_software(body: bytes) -> list[str]:
+    release = json.loads(body).get("release")
+    return [str(release)] if release is not None else []
+
+
+def _ensembl_genomes(body: bytes) -> list[str]:
+    version = json.loads(body).get("version")
+    return [f"Ensembl Genomes {version}"] if version is not None else []
+
+
+def _ncbi_einfo(body: bytes) -> list[str]:
+    text = body.decode("utf-8", "replace")
+    db = re.search(r"<DbInfo>\s*<DbName>([^<]+)</DbName>", text)
+    build = re.search(r"<DbBuild>([^<]+)</DbBuild>", text)
+    return [f"{db.group(1)}: {build.group(1)}"] if db and build else []
+
+
+RELEASE_ENDPOINTS: list[tuple[re.Pattern, str, Callable[[bytes], list[str]]]] = [
+    (re.compile(r"rest\.ensembl\.org/info/data/?(\?|$)"), "Ensembl", _ensembl_data),
+    (re.compile(r"rest\.ensembl\.org/info/software/?(\?|$)"), "Ensembl", _ensembl_software),
+    (re.compile(r"rest\.ensembl\.org/info/eg_version/?(\?|$)"), "Ensembl", _ensembl_genomes),
+    (re.compile(r"eutils\.ncbi\.nlm\.nih\.gov/entrez/eutils/einfo\.fcgi"), "NCBI", _ncbi_einfo),
+]
+
+
+def upstream_releases(con: duckdb.DuckDBPyConnection, recs: list[dict]) -> dict:
+    """Per database: the release each exported observation came from (as recorded at execute time
+    from the API's headers), and the releases the APIs' own info endpoints reported in this store."""
+    out: dict[str, dict] = {}
+    for r in recs:
+        entry = out.setdefault(r["database"], {"items_by_release": Counter(), "reported_by_api": []})
+        entry["items_by_release"][r["upstream_release"] or "not reported"] += 1
+    rows = con.execute(
+        "select url, body, transport, fetched_at from api_responses "
+        "where outcome = 'ok' and body is not null and (url like '%/info/%' or url like '%einfo.fcgi%') "
+        "order by fetched_at, url"
+    ).fetchall()
+    seen = set()
+    for url, body, transport, fetched_at in rows:
+        for pattern, database, parse in RELEASE_ENDPOINTS:
+            if not pattern.search(url):
+                continue
+            try:
+                releases = parse(gzip.decompress(body))
+            except (OSError, ValueError, AttributeError):
+                continue
+            for release in releases:
+                if (database, release, url) in seen:
+                    continue
+                seen.add((database, release, url))
+                entry = out.setdefault(database, {"items_by_release": Counter(), "reported_by_api": []})
+                entry["reported_by_api"].append({"release": release, "source": url, "transport": transport,
+                                                 "fetched_at": str(fetched_at)})
+    return {db: {"items_by_release": dict(sorted(e["items_by_release"].items())),
+                 "reported_by_api": e["reported_by_api"]} for db, e in sorted(out.items())}
+
+
+def provenance(config: Config, con: duckdb.DuckDBPyConnection, recs: list[dict]) -> dict:
+    """Who wrote, judged and reviewed the exported items (annotators counted, never named)."""
+    def tally(key: Callable[[dict], tuple]) -> list[dict]:
+        counts = Counter(key(r) for r in recs)
+        return [{"name": " / ".join(str(p) for p in k if p), "items": n} for k, n in sorted(counts.items(), key=str)]
+
+    def writer(r: dict) -> tuple:
+        if r["generator"] == "human_edit":
+            return ("reviewer edit", "")
+        return ("offline template generator" if r["generator"] == "template" else r["generator"], r["generator_model"])
+
+    generators = tally(writer)
+    prompts: dict[str, set] = {}
+    for r in recs:
+        prompts.setdefault(" / ".join(p for p in writer(r) if p), set()).add(r["prompt_version"])
+    for g in generators:
+        g["prompt_versions"] = len(prompts[g["name"]])
+    judges = tally(lambda r: (r["judge"] or "no judgment", r["judge_model"] or "", r["judge_verdict"] or ""))
+    ids = [r["item_id"] for r in recs]
+    con.register("_ids", pl.DataFrame({"query_id": ids}, schema={"query_id": pl.String}))
+    try:
+        annotators, annotations = con.execute(
+            "select count(distinct annotator), count(*) from latest_annotations "
+            "where query_id in (select query_id from _ids)"
+        ).fetchall()[0]
+        multi, agreeing = con.execute(
+            "select count(*), count(*) filter (where not conflicting) from review_resolution "
+            "where annotations >= 2 and query_id in (select query_id from _ids)"
+        ).fetchall()[0]
+        all_multi, all_agreeing, all_annotators = con.execute(
+            "select count(*) filter (where annotations >= 2), "
+            "count(*) filter (where annotations >= 2 and not conflicting), "
+            "(select count(distinct annotator) from annotations) from review_resolution"
+        ).fetchall()[0]
+    finally:
+        con.unregister("_ids")
+    return {
+        "generators": generators,
+        "judges": judges,
+        "review": {
+            "rule": config.review.resolve,
+            "annotators": annotators, "annotations": annotations,
+            "accepted_as_is": sum(r["text_query_id"] == r["item_id"] for r in recs),
+            "accepted_with_edited_question": sum(r["text_query_id"] != r["item_id"] for r in recs),
+            "multi_annotated": multi, "agreement": round(agreeing / multi, 4) if multi else None,
+            "all_reviewed": {"annotators": all_annotators, "multi_annotated": all_multi,
+                             "agreement": round(all_agreeing / all_multi, 4) if all_multi else None},
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The card
+
+def _table(header: tuple[str, ...], rows: list[tuple]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _format_rows() -> list[tuple[str, str]]:
+    """The file table's row of each export format (its files per split, and its index file)."""
+    return [(f"`{fmt.path.format(split='<split>')}`" + (f", `{fmt.index[0]}`" if fmt.index else ""), fmt.about)
+            for fmt in FORMATS.values()]
+
+
+def dataset_card(manifest: dict) -> str:
+    m, c = manifest, manifest["counts"]
+    prov, review = m["provenance"], m["provenance"]["review"]
+    split_rows = [(s, c["by_split"][s]["items"], c["by_split"][s]["groups"], c["by_split"][s]["calls"],
+                   len(c["by_split"][s]["tools"])) for s in SPLITS]
+    agreement = ("n/a (no item had two annotations)" if review["agreement"] is None
+                 else f"{review['agreement']:.0%} of {review['multi_annotated']} items")
+    changes = m["changes"]
+    lines = [
+        f"# biocurate dataset {m['version_id']}", "",
+        "Human-verified biomedical tool-calling data: natural-language questions paired with the NCBI, "
+        "Ensembl or UniProt API call that answers them and a compact observation of the API's response. "
+        "Every item was accepted by a human reviewer in Label Studio.", "",
+        f"- version: {m['version_id']} (parent: {m['parent'] or 'none'}; created {m['created_at']})",
+        f"- items: {c['items']} in {c['groups']} groups, {c['calls']} distinct calls, "
+        f"{len(c['functions'])} functions, {len(c['tools'])} tools, {len(c['databases'])} databases",
+        f"- since the parent: {changes['added']} added, {changes['removed']} removed, {changes['changed']} changed",
+        f"- code version {m['code_version']}, config hash {m['config_hash']}, content hash {m['content_hash']}",
+        "",
+        "## Files", "",
+        *_table(("path", "what"), [
+            *_format_rows(),
+            ("`tools.json`, `function_mapping.json`", "schemas and database/tool of exactly the functions called"),
+            ("`manifest.json`", "counts, sha256 of every file, parent, config, upstream releases, provenance"),
+            ("`plots/*.png`", "the distributions below"),
+        ]), "",
+        "A split without items has no files.", "",
+        "## Splits", "",
+        f"Ratios train/validation/test {m['splits']['ratios']['train']}/{m['splits']['ratios']['validation']}/"
+        f"{m['splits']['ratios']['test']}, grouped by **{m['splits']['group_by']}** (no group is in two splits), "
+        + ("stratified by database and tool. " if m['splits']['stratify'] else "assigned by hash of the group key. ")
+        + "An item keeps its split in every later version; new groups are assigned once, deterministically "
+        f"(seed `{m['splits']['seed']}`). In this version {m['splits']['inherited_items']} items kept or inherited an "
+        f"earlier split and {m['splits']['new_groups']} groups were new.", "",
+        *_table(("split", "items", "groups", "calls", "tools"), split_rows), "",
+        "![items per split](plots/split.png)", "",
+        "## Distributions", "",
+        "![items per database](plots/database.png)", "",
+        "![items per tool](plots/tool.png)", "",
+        "![items per category](plots/category.png)", "",
+        *_table(("database", "items"), list(c["databases"].items())), "",
+        *_table(("category", "items"), list(c["categories"].items())), "",
+        "## Provenance", "",
+        "Questions were written by:", "",
+        *_table(("generator / model", "prompt versions", "items"),
+                [(g["name"], g["prompt_versions"], g["items"]) for g in prov["generators"]]), "",
+        "Judged (before human review) by:", "",
+        *_table(("judge / model / verdict", "items"), [(j["name"], j["items"]) for j in prov["judges"]]), "",
+        f"Human review (rule `{review['rule']}`): annotators: {review['annotators']}, annotations on these "
+        f"items: {review['annotations']}; {review['accepted_as_is']} accepted as written, "
+        f"{review['accepted_with_edited_question']} with a reviewer's edited question (re-checked by the "
+        f"quality suite). Agreement on items with two or more annotations: {agreement}.", "",
+        "Observations are compact summaries built from the stored raw API responses. Upstream releases "
+        "(from the APIs' headers at execute time, and from their info endpoints):", "",
+        *_table(("database", "items by release", "reported by the API"), [
+            (db, ", ".join(f"{k}: {v}" for k, v in e["items_by_release"].items()),
+             ", ".join(sorted({r["release"] for r in e["reported_by_api"]})) or "-")
+            for db, e in m["upstream_releases"].items()]), "",
+        "## Not exported", "",
+        "Queries that were not exported, and why:", "",
+        *(_table(("reason", "queries"), list(m["not_exported"].items())) if m["not_exported"] else ["none"]), "",
+        "## Limitations", "",
+        "- Each item is one question and one call. The ShareGPT and OpenAI records end with the call (the "
+        "reviewed unit); the observation is kept in the BioTool and Parquet files, but no natural-language "
+        "answer to the question was written or reviewed, so none is included.",
+        "- Distractor tools in the ShareGPT/OpenAI records are drawn deterministically, from the same "
+        "database first; they are plausible alternatives, not proven wrong answers.",
+        "- Questions from the offline template generator are less varied than human or LLM questions.",
+        "- Upstream databases change every release; an observation reflects the release it was fetched "
+        "from (\"not reported\" when the API did not say). Responses replayed from the demo snapshot may "
+        "include illustrative bodies (see the snapshot's index).",
+        "- Coverage follows the sampling quotas and seed lists, not the real-world frequency of questions.",
+        "",
+        "## Loading", "",
+        "```python",
+        "from datasets import load_dataset",
+        "ds = load_dataset(\"json\", data_files={\"train\": \"biotool/train.json\"})",
+        "pq = load_dataset(\"parquet\", data_files={\"test\": \"parquet/test.parquet\"})",
+        "```", "",
+        "LLaMA-Factory: copy `sharegpt/` into your `dataset_dir` (or point `dataset_dir` at it) and use "
+        f"`dataset: biocurate_{m['version_id']}_train`. OpenAI: upload `openai/train.jsonl` as a fine-tuning file.",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,243 @@
+"""Records and export formats.
+
+``records`` turns the selected items into export records (call, offered tools, split, group).
+``FORMATS`` is the registry of export formats: each writes one file per non-empty split, either
+one JSON text per record (as a JSON array, one record a line, or as JSON lines) or the whole
+split at once (Parquet), and may add an index file listing its splits. A new format is one
+encoder function and one registry entry; the dataset card's file table is built from the
+registry too.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import polars as pl
+
+from biocurate.catalog import Catalog
+from biocurate.config import Config
+from biocurate.hashing import canonical_json
+from biocurate.publish.common import SPLITS
+from biocurate.publish.splits import SplitPlan
+from biocurate.sampling import unit
+
+
+class Distractors:
+    """k other tools per item, deterministic: the same database first, then the others.
+
+    Each gold tool has a fixed hash-ordered ring of candidates; an item starts reading the ring at
+    a hash of its id, so different items about one tool see different distractors, in O(k).
+    """
+
+    def __init__(self, catalog: Catalog, k: int, seed: str):
+        self.catalog, self.k, self.seed = catalog, k, seed
+        self.rings: dict[str, tuple[list[str], list[str]]] = {}
+
+    def ring(self, gold: str) -> tuple[list[str], list[str]]:
+        if gold not in self.rings:
+            database = self.catalog[gold].database
+            order = lambda name: (unit(self.seed, gold, name), name)  # noqa: E731
+            same = sorted((t.name for t in self.catalog if t.name != gold and t.database == database), key=order)
+            other = sorted((t.name for t in self.catalog if t.database != database), key=order)
+            self.rings[gold] = (same, other)
+        return self.rings[gold]
+
+    def __call__(self, gold: str, item_id: str) -> list[str]:
+        """The gold tool plus its distractors, gold at a hash-chosen position."""
+        # One digest per item gives the three draws (start in each ring, gold's position).
+        digest = hashlib.sha256(f"{self.seed}\x1f{item_id}".encode()).digest()
+        draws = [int.from_bytes(digest[i:i + 8], "big") / 2**64 for i in (0, 8, 16)]
+        picked: list[str] = []
+        for ring, draw in zip(self.ring(gold), draws):
+            need = min(self.k - len(picked), len(ring))
+            if need <= 0:
+                break
+            start = int(draw * len(ring))
+            picked += [ring[(start + i) % len(ring)] for i in range(need)]
+        position = int(draws[2] * (len(picked) + 1))
+        return picked[:position] + [gold] + picked[position:]
+
+
+def records(items: pl.DataFrame, plan: SplitPlan, catalog: Catalog, config: Config) -> list[dict]:
+    distract = Distractors(catalog, config.publish.distractor_tools, config.publish.split_seed)
+    out = []
+    for row in items.iter_rows(named=True):
+        call = {"name": row["function"], "arguments": json.loads(row["arguments"])}
+        out.append({**row, "function_calling": call, "tool_names": distract(row["function"], row["item_id"]),
+                    "split": plan.split[row["item_id"]], "group_key": plan.group[row["item_id"]]})
+    return out
+
+
+def lf_tool(schema: dict) -> dict:
+    """LLaMA-Factory and the published dataset list tools without the OpenAI wrapper."""
+    return schema["function"]
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
+@dataclass
+class Export:
+    """What a format's writer gets besides the records: the version, settings and tool schemas."""
+    folder: Path
+    version_id: str
+    system: str
+    catalog: Catalog
+
+    def __post_init__(self) -> None:
+        self._encoded: dict[str, tuple[str, str]] = {}
+
+    def tools_text(self, names: list[str], wrapped: bool) -> str:
+        """The tools' schemas as a JSON list (OpenAI-wrapped or not), each encoded once per version:
+        records splice the text (the same bytes as json.dumps of the list)."""
+        for name in names:
+            if name not in self._encoded:
+                schema = self.catalog[name].schema()
+                self._encoded[name] = (_dumps(schema), _dumps(lf_tool(schema)))
+        return "[" + ", ".join(self._encoded[n][0 if wrapped else 1] for n in names) + "]"
+
+
+# ---------------------------------------------------------------------------------------------
+# One encoder per record format: a record -> its JSON text
+
+def _biotool(r: dict, x: Export) -> str:
+    return _dumps({"user_query": r["user_query"], "function_calling": r["function_calling"],
+                   "observation": r["observation"], "database": r["database"], "tool": r["tool"]})
+
+
+def _sharegpt(r: dict, x: Export) -> str:
+    # LLaMA-Factory's sharegpt converter needs human/observation at odd and gpt/function_call at
+    # even positions and an even number of turns; the last turn is the training target. The
+    # reviewed unit is question -> call, so the conversation ends with the call (see the card).
+    return _dumps({"conversations": [
+        {"from": "human", "value": r["user_query"]},
+        {"from": "function_call", "value": _dumps(r["function_calling"])}],
+        "system": x.system,
+        "tools": x.tools_text(r["tool_names"], wrapped=False)})
+
+
+def _sharegpt_info(splits: list[str], x: Export) -> dict:
+    """LLaMA-Factory's dataset_info.json: one dataset entry per split file."""
+    return {f"biocurate_{x.version_id}_{split}": {
+        "file_name": f"{split}.json", "formatting": "sharegpt",
+        "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
+        "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human",
+                 "function_tag": "function_call", "observation_tag": "observation", "assistant_tag": "gpt"}}
+        for split in splits}
+
+
+def _openai(r: dict, x: Export) -> str:
+    messages = [
+        {"role": "system", "content": x.system},
+        {"role": "user", "content": r["user_query"]},
+        {"role": "assistant", "tool_calls": [{
+            "id": "call_" + r["item_id"][:12], "type": "function",
+            "function": {"name": r["function"], "arguments": _dumps(r["function_calling"]["arguments"])}}]}]
+    return (f'{{"messages": {_dumps(messages)}, "tools": {x.tools_text(r["tool_names"], wrapped=True)}, '
+            '"parallel_tool_calls": false}')
+
+
+PARQUET_COLUMNS = {
+    "version_id": pl.String, "item_id": pl.String, "call_id": pl.String, "split": pl.String,
+    "group_key": pl.String, "user_query": pl.String, "function_calling": pl.String, "observation": pl.String,
+    "database": pl.String, "tool": pl.String, "function": pl.String, "arguments": pl.String,
+    "category": pl.String, "entity_id": pl.String, "upstream_release": pl.String, "generator": pl.String,
+    "review_state": pl.String,
+}
+
+
+def _parquet(path: Path, part: list[dict], x: Export) -> None:
+    frame = pl.DataFrame(
+        [{"version_id": x.version_id, **{k: r.get(k) for k in PARQUET_COLUMNS if k != "version_id"},
+          "function_calling": canonical_json(r["function_calling"]), "review_state": r["state"]}
+         for r in part],
+        schema=PARQUET_COLUMNS)
+    frame.write_parquet(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry
+
+@dataclass(frozen=True)
+class ExportFormat:
+    path: str                                                  # "{split}" is replaced by the split
+    about: str                                                 # the card's description of the files
+    encode: Callable[[dict, Export], str] | None = None        # one record -> its JSON text ...
+    jsonl: bool = False                                        # ... as JSON lines, else a JSON array
+    write: Callable[[Path, list[dict], Export], None] | None = None  # or the whole split at once
+    index: tuple[str, Callable[[list[str], Export], dict]] | None = None  # (path, data): lists the splits
+
+
+FORMATS: dict[str, ExportFormat] = {
+    "biotool": ExportFormat(
+        "biotool/{split}.json", encode=_biotool,
+        about="the published BioTool record format: user_query, function_calling, observation, database, tool"),
+    "sharegpt": ExportFormat(
+        "sharegpt/{split}.json", encode=_sharegpt, index=("sharegpt/dataset_info.json", _sharegpt_info),
+        about="LLaMA-Factory ShareGPT (conversations, system, tools) and its dataset entries"),
+    "openai": ExportFormat(
+        "openai/{split}.jsonl", encode=_openai, jsonl=True,
+        about="OpenAI chat fine-tuning: messages with an assistant tool call, tools"),
+    "parquet": ExportFormat(
+        "parquet/{split}.parquet", write=_parquet,
+        about="every column, for SQL (`biocurate sql --parquet <this folder>`)"),
+}
+
+
+def _write_json(path: Path, data: dict | list) -> None:
+    """A dict indented, a list as an array one element a line (as the record files)."""
+    if isinstance(data, dict):
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+    else:
+        _write_records(path, (_dumps(d) for d in data), jsonl=False)
+
+
+def _write_records(path: Path, texts: Any, jsonl: bool) -> None:
+    # Records are written as they are made (a generator): a split's file is never one string in
+    # memory (at 100k items the ShareGPT and OpenAI files are 600 MB each).
+    with path.open("w") as out:
+        if jsonl:
+            out.writelines(t + "\n" for t in texts)
+        else:  # one record a line: readable, and 10x faster than indent
+            out.write("[\n")
+            out.writelines((",\n" if i else "") + t for i, t in enumerate(texts))
+            out.write("\n]\n")
+
+
+def write_formats(folder: Path, recs: list[dict], catalog: Catalog, version_id: str, config: Config) -> list[str]:
+    """Every export format for the non-empty splits; returns the relative paths written.
+
+    A split without items gets no files (the ``datasets`` loader refuses an empty file).
+    """
+    export = Export(folder, version_id, config.publish.system_prompt, catalog)
+    written: list[str] = []
+    present: list[str] = []
+    for split in SPLITS:
+        part = sorted((r for r in recs if r["split"] == split), key=lambda r: r["item_id"])
+        if not part:
+            continue
+        present.append(split)
+        for fmt in FORMATS.values():
+            rel = fmt.path.format(split=split)
+            path = folder / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if fmt.write is not None:
+                fmt.write(path, part, export)
+            elif fmt.encode is not None:
+                _write_records(path, (fmt.encode(r, export) for r in part), fmt.jsonl)
+            written.append(rel)
+    for fmt in FORMATS.values():
+        if fmt.index is not None:
+            rel, build = fmt.index
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            _write_json(folder / rel, build(present, export))
+            written.append(rel)
+    used = sorted({r["function"] for r in recs})
+    for rel, data in (("tools.json", catalog.tools_json(used)), ("function_mapping.json", catalog.function_mapping(used))):
+        _write_json(folder / rel, data)
+        written.append(rel)
+    return written

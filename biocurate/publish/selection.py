@@ -1,0 +1,123 @@
+"""Which queries are exported, with which text, and why the others are not.
+
+Only queries a reviewer accepted (or accepted with an edit, exported with the edited text once
+that text passed the quality checks) are exported; every other query is counted under the
+reason it was left out. The review state is the one of the configured rule
+(``review_resolution`` view, column picked by ``biocurate.review.state_column``).
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import duckdb
+import polars as pl
+
+from biocurate.catalog import Catalog
+from biocurate.config import Config
+from biocurate.hashing import canonical_json
+from biocurate.publish.common import sql
+from biocurate.review import state_column
+
+# Why a query is not exported; the order is the order of the report.
+NOT_CHECKED = "not yet quality-checked"
+FAILED_QC = "failed quality checks"
+NOT_PUSHED = "not yet reviewed (not pushed to Label Studio)"
+PENDING = "review pending (no annotation yet)"
+REJECTED = "rejected by a reviewer"
+CONFLICTING = "reviewers disagree (conflicting)"
+ACCEPTED_FAILS_QC = "accepted, but fails the current quality checks"
+CALL_EDITED = "reviewer changed the call (needs re-execution)"
+EDIT_NOT_CHECKED = "edited question not yet quality-checked"
+EDIT_FAILED_QC = "edited question failed quality checks"
+NOT_IN_CATALOG = "function no longer in the catalog"
+MISSING_ROWS = "call or observation missing from the store"
+DRIFT_HELD = "changed upstream since published (drift check): awaiting a new review"
+REASONS = (NOT_CHECKED, FAILED_QC, NOT_PUSHED, PENDING, REJECTED, CONFLICTING, ACCEPTED_FAILS_QC,
+           CALL_EDITED, EDIT_NOT_CHECKED, EDIT_FAILED_QC, DRIFT_HELD, NOT_IN_CATALOG, MISSING_ROWS)
+
+
+def _call_changed(edited_call: str | None, function: str, arguments: str) -> bool:
+    """Did the reviewer's edited call differ from the call that was executed?"""
+    if edited_call is None:
+        return False
+    try:
+        edited = json.loads(edited_call)
+    except json.JSONDecodeError:
+        return True
+    if isinstance(edited, str):  # stored as typed when it was not JSON
+        try:
+            edited = json.loads(edited)
+        except json.JSONDecodeError:
+            return bool(edited.strip())
+    if not isinstance(edited, dict):
+        return True
+    original = {"name": function, "arguments": json.loads(arguments)}
+    return canonical_json({"name": edited.get("name"), "arguments": edited.get("arguments")}) != canonical_json(original)
+
+
+def _verdict(row: dict) -> tuple[str | None, str | None]:
+    """(reason it is not exported, None) or (None, id of the query whose text is exported)."""
+    state = row["state"]
+    if state is None:
+        if not row["checked"]:
+            return NOT_CHECKED, None
+        return (FAILED_QC if not row["survives"] else NOT_PUSHED), None
+    if state == "pending":
+        return PENDING, None
+    if state == "rejected":
+        return REJECTED, None
+    if state == "conflicting":
+        return CONFLICTING, None
+    if state == "accepted":
+        return (None, row["query_id"]) if row["survives"] else (ACCEPTED_FAILS_QC, None)
+    if state == "edited":
+        if _call_changed(row["edited_call"], row["function"], row["arguments"]):
+            return CALL_EDITED, None
+        if row["edit_id"] is None:  # accepted with an unchanged (or empty) question
+            return (None, row["query_id"]) if row["survives"] else (ACCEPTED_FAILS_QC, None)
+        if not row["edit_checked"]:
+            return EDIT_NOT_CHECKED, None
+        if not row["edit_survives"]:
+            return EDIT_FAILED_QC, None
+        return None, row["edit_id"]
+    return f"review state {state}", None
+
+
+def select_items(config: Config, con: duckdb.DuckDBPyConnection,
+                 catalog: Catalog | None = None) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The exportable items (one row each, with the text to export) and the count per refusal reason.
+
+    Every query that is not itself a reviewer's edit is either exported or counted under one
+    reason, so exported + refused = all such queries.
+    """
+    rule = state_column(config)
+    rows = con.sql(sql("selection")).pl().to_dicts()
+    refused: Counter[str] = Counter()
+    chosen = []
+    # Drift watch (biocurate.drift): items whose call answers differently now wait for a new review.
+    held = {q for (q,) in con.execute("select query_id from drift_open_holds").fetchall()}
+    for row in rows:
+        row["state"] = row[rule]
+        reason, text_id = _verdict(row)
+        if reason is None and catalog is not None and row["function"] not in catalog:
+            reason = NOT_IN_CATALOG
+        if reason is None and row["query_id"] in held:
+            reason = DRIFT_HELD
+        if reason:
+            refused[reason] += 1
+            continue
+        text = row["edit_text"] if text_id != row["query_id"] else row["text"]
+        chosen.append({"item_id": row["query_id"], "user_query": text, "text_query_id": text_id,
+                       "state": row["state"]})
+    frame = pl.DataFrame(chosen, schema={"item_id": pl.String, "user_query": pl.String,
+                                         "text_query_id": pl.String, "state": pl.String})
+    con.register("_chosen", frame)
+    try:
+        items = con.sql(sql("details")).pl()
+    finally:
+        con.unregister("_chosen")
+    if items.height < frame.height:  # cannot happen through the stages; say so rather than drop silently
+        refused[MISSING_ROWS] += frame.height - items.height
+    order = {r: i for i, r in enumerate(REASONS)}
+    return items, dict(sorted(refused.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))

@@ -1,0 +1,156 @@
+"""Splits: stable, leakage-free train/validation/test assignment, and the checks on a version.
+
+A *group* never straddles splits: every question about one call, or (``group_by = "entity"``)
+every call about one entity. An item keeps the split it had in the first version that held it
+(the ``first_published`` view), and a new item joining a group inherits the group's split, so a
+test item never reappears in a later training set. Only groups never published before are
+assigned: within their (database, tool) stratum, in the order of a hash of their key, each takes
+the next point of a golden-ratio (low-discrepancy) sequence started at a hash of the stratum;
+the point's position in [0, 1) picks the split by the configured ratios. Every prefix of that
+sequence fills the splits close to the ratios, so each stratum is balanced however few groups it
+has and however many versions added them. The trade-off against assigning by hash alone
+(``stratify = false``): a new group's split depends on how many groups of its stratum came
+before it, i.e. on the publishing history, not only on its key. Stability does not suffer,
+since a published assignment is never recomputed.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from biocurate.config import Config
+from biocurate.publish.common import SPLITS, PublishError, sql
+from biocurate.sampling import unit
+
+GOLDEN = (math.sqrt(5) - 1) / 2
+
+
+def group_key(call_id: str, entity_id: str | None, group_by: str) -> str:
+    if group_by == "entity" and entity_id:
+        return f"entity:{entity_id}"
+    return f"call:{call_id}"
+
+
+def split_at(x: float, config: Config) -> str:
+    """The split whose share of [0, 1) holds x (train, then validation, then test)."""
+    p = config.publish
+    if x < p.train:
+        return "train"
+    if x < p.train + p.validation:
+        return "validation"
+    return "test" if p.test > 0 else ("validation" if p.validation > 0 else "train")
+
+
+def _stratum(rows: list[tuple[str, str]]) -> tuple[str, str]:
+    """The most common (database, tool) among a group's items; ties go to the first by name."""
+    counts = Counter(rows)
+    return min(counts, key=lambda s: (-counts[s], s))
+
+
+@dataclass
+class SplitPlan:
+    split: dict[str, str]          # item_id -> split
+    group: dict[str, str]          # item_id -> group key
+    inherited_items: int = 0       # items whose split came from an earlier version (own or group's)
+    new_groups: int = 0
+
+
+def assign_splits(config: Config, con: duckdb.DuckDBPyConnection, items: pl.DataFrame) -> SplitPlan:
+    """Every item's split: inherited from earlier versions where known, else assigned (see module doc)."""
+    group_by, seed = config.publish.group_by, config.publish.split_seed
+    # Each item ever published, with the split of the first version that held it.
+    prior = con.execute(
+        "select f.item_id, f.split, f.database, f.tool, f.call_id, c.entity_id "
+        "from first_published f left join candidate_calls c on c.call_id = f.call_id"
+    ).fetchall()
+    prior_split: dict[str, str] = {}
+    group_prior: dict[str, set[str]] = {}
+    prior_strata: dict[str, list[tuple[str, str]]] = {}
+    for item_id, split, database, tool, call_id, entity_id in prior:
+        g = group_key(call_id, entity_id, group_by)
+        prior_split[item_id] = split
+        group_prior.setdefault(g, set()).add(split)
+        prior_strata.setdefault(g, []).append((database, tool))
+    conflicts = {g: s for g, s in group_prior.items() if len(s) > 1}
+    if conflicts:
+        example, splits = next(iter(sorted(conflicts.items())))
+        raise PublishError(
+            f"publish.group_by = {group_by!r} would merge items that earlier versions put in different splits "
+            f"({len(conflicts)} groups, e.g. {example} in {sorted(splits)}): stable splits cannot hold both. "
+            "Keep the grouping these versions were published with, or start a new lineage in a new store."
+        )
+
+    plan = SplitPlan({}, {})
+    members: dict[str, list[dict]] = {}
+    for row in items.select("item_id", "call_id", "entity_id", "database", "tool").iter_rows(named=True):
+        g = group_key(row["call_id"], row["entity_id"], group_by)
+        plan.group[row["item_id"]] = g
+        members.setdefault(g, []).append(row)
+    fresh: dict[tuple[str, str], list[str]] = {}
+    for g, rows in members.items():
+        known = group_prior.get(g)
+        if known:
+            (split,) = known
+            for row in rows:
+                plan.split[row["item_id"]] = split
+            plan.inherited_items += len(rows)
+        else:
+            stratum = _stratum([(r["database"], r["tool"]) for r in rows]) if config.publish.stratify else ("", "")
+            fresh.setdefault(stratum, []).append(g)
+    # How many groups each stratum already holds: the new ones continue its sequence.
+    taken = Counter(_stratum(strata) if config.publish.stratify else ("", "")
+                    for strata in prior_strata.values())
+    for stratum, groups in sorted(fresh.items()):
+        start = unit(seed, "stratum", *stratum)
+        for index, g in enumerate(sorted(groups, key=lambda g: (unit(seed, "rank", g), g)), start=taken[stratum]):
+            x = (start + index * GOLDEN) % 1.0 if config.publish.stratify else unit(seed, g)
+            for row in members[g]:
+                plan.split[row["item_id"]] = split_at(x, config)
+        plan.new_groups += len(groups)
+    # An item published before keeps its own first split (equal to its group's, checked above).
+    for item_id, split in prior_split.items():
+        if item_id in plan.split:
+            assert plan.split[item_id] == split, (item_id, split, plan.split[item_id])
+    return plan
+
+
+def split_checks(con: duckdb.DuckDBPyConnection, version_id: str) -> list[str]:
+    """GX expectations on one version's ``dataset_items``: no group in two splits, item ids unique,
+    splits known, and every item in the split of the first version that held it. [] when all pass."""
+    frame = con.execute(sql("split_checks"), [version_id, version_id]).df()
+    if frame.empty:
+        return []
+    import logging
+
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = (context.data_sources.add_pandas("dataset_items").add_dataframe_asset("version")
+             .add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": frame}))
+
+    suite = gx.ExpectationSuite(name="dataset_splits", expectations=[
+        gxe.ExpectColumnValuesToBeInSet(column="group_splits", value_set=[1]),
+        gxe.ExpectColumnValuesToBeUnique(column="item_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
+        gxe.ExpectColumnPairValuesToBeEqual(column_A="split", column_B="first_split"),
+    ])
+    result = batch.validate(suite, result_format={"result_format": "SUMMARY",
+                                                  "unexpected_index_column_names": ["item_id"]})
+    problems = []
+    for res in result.results:
+        if res.exception_info.get("raised_exception"):
+            raise RuntimeError(f"split check {res.expectation_config.type} could not run: "
+                               f"{res.exception_info.get('exception_message')}")
+        if not res.success:
+            examples = [row["item_id"] for row in res.result.get("partial_unexpected_index_list") or []][:5]
+            problems.append(f"{res.expectation_config.type} {res.expectation_config.kwargs}: "
+                            f"{res.result.get('unexpected_count')} items, e.g. {examples}")
+    return problems
