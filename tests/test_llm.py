@@ -1,7 +1,9 @@
 """Synthesis and judging through an OpenAI-compatible endpoint (a loopback stand-in)."""
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import pytest
 
@@ -10,6 +12,7 @@ from biocurate.config import load_config
 from biocurate.hashing import content_hash
 from biocurate.judge import judge, parse_judgment
 from biocurate.llm import ReplyError, load_prompt, parse_json_reply
+from biocurate.ratelimit import HostLimiter, retry_after_seconds
 from biocurate.store import Store, insert_new
 from biocurate.synthesis import parse_queries, synthesize
 from tests.conftest import ROOT
@@ -160,8 +163,6 @@ def test_render_and_parse_are_separate_and_strict():
 
 
 def test_429_with_retry_after_is_waited_out(tmp_path, llm):
-    import time
-
     llm.mode = "rate_limited_once"
     cfg = make_config(tmp_path, llm)
     with Store(cfg.store.path).open() as con:
@@ -185,3 +186,26 @@ def test_a_timeout_is_retried(tmp_path, llm):
         statuses = [s for (s,) in con.execute("select status from llm_calls").fetchall()]
     assert summary.queries_new == 4
     assert statuses == ["ok", "ok"]
+
+
+def test_one_limiter_paces_contended_requests_across_event_loops():
+    """Each batch runs in its own asyncio.run: the limiter's lock and slots follow the loop, its pacing carries over."""
+    limiter = HostLimiter(rate_per_second=20, max_concurrency=1)
+
+    async def batch():
+        async def one():
+            async with limiter.slots:  # contended: a lock of another loop would raise here
+                await limiter.wait_turn()
+        await asyncio.gather(*(one() for _ in range(4)))
+
+    started = time.monotonic()
+    asyncio.run(batch())
+    asyncio.run(batch())
+    assert time.monotonic() - started >= 7 * 0.05 - 0.01  # 8 turns, evenly spaced
+
+
+def test_retry_after_in_seconds_or_as_a_date():
+    from email.utils import formatdate
+
+    assert retry_after_seconds("3") == 3.0 and retry_after_seconds(None) is None
+    assert 5 < retry_after_seconds(formatdate(time.time() + 10, usegmt=True)) <= 10
