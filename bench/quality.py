@@ -25,9 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from biocurate.config import load_config  # noqa: E402
+from biocurate.gx import load_suites  # noqa: E402
 from biocurate.hashing import content_hash  # noqa: E402
 from biocurate.near_dup import find_duplicates  # noqa: E402
-from biocurate.quality import add_duplicate_columns, query_frame, qc_config_hash, load_suites, run_quality  # noqa: E402
+from biocurate.quality import add_duplicate_columns, query_frame, qc_config_hash, run_quality  # noqa: E402
 from biocurate.stages import catalog_for  # noqa: E402
 from biocurate.store import Store, insert_new, utcnow  # noqa: E402
 

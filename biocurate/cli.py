@@ -362,7 +362,7 @@ def qc_report(
     examples: int = typer.Option(3, help="Example rows per rejection reason."),
 ) -> None:
     """Print pass/fail per expectation (latest QC configuration) and the top rejection reasons with examples."""
-    from biocurate.quality import expectation_table, top_rejections
+    from biocurate.quality_report import expectation_table, top_rejections
     from biocurate.store import Store
 
     try:
@@ -443,7 +443,7 @@ def eval_report(
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Compare evaluation runs: print their scores side by side and write a Markdown report with PNG plots."""
-    from biocurate.evaluate import default_report_dir, report
+    from biocurate.eval_report import default_report_dir, report
     from biocurate.store import Store
 
     try:

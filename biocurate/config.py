@@ -19,10 +19,13 @@ from biocurate.hashing import content_hash
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "biocurate.toml"
 
-# Secrets are read from these variables only; they never enter the config file, the store or logs.
+# Every secret biocurate reads, and the only place they are listed: read with ``secret()``,
+# shown as set/unset by ``masked()`` and replaced by *** in log lines (``biocurate.log``).
+# They never enter the config file or the store.
 SECRET_ENV = {
     "llm_api_key": "BIOCURATE_LLM_API_KEY",
     "judge_api_key": "BIOCURATE_JUDGE_API_KEY",
+    "eval_api_key": "BIOCURATE_EVAL_API_KEY",
     "ncbi_api_key": "NCBI_API_KEY",
     "label_studio_token": "LABEL_STUDIO_API_KEY",
 }
@@ -299,10 +302,23 @@ def load_config(path: Path | str | None = None, overrides: dict | None = None) -
         raise ConfigError(f"{path}: {problems}") from exc
 
 
+def secret_values() -> list[str]:
+    """The values of the secrets that are set (longest first, so no value is masked in part)."""
+    values = {os.environ.get(env, "").strip() for env in SECRET_ENV.values()}
+    return sorted((v for v in values if v), key=len, reverse=True)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with every set secret's value replaced by ***."""
+    for value in secret_values():
+        text = text.replace(value, "***")
+    return text
+
+
 def masked(config: Config) -> dict:
     """The effective config as a dict, with each secret shown only as set/unset."""
     data = config.model_dump(mode="json")
     data["secrets"] = {
-        env: ("***set***" if os.environ.get(env) else "(unset)") for env in SECRET_ENV.values()
+        env: ("***set***" if secret(name) else "(unset)") for name, env in SECRET_ENV.items()
     }
     return data

@@ -2,9 +2,10 @@
 
 A model is reached through any OpenAI-compatible chat completions endpoint with ``tools``, via the
 same provider layer as synthesis (``biocurate.llm.ChatClient``: concurrency, rate, retries,
-accounting and the cache in ``llm_calls``). It sees what the export shows: the version's system
-prompt and user question, and its tool list (the gold tool plus distractors, as in
-``openai/<split>.jsonl``), or every tool of the catalog (``tools_mode = "catalog"``).
+accounting and the cache in ``llm_calls``). It sees what the export shows (the items are read by
+``biocurate.eval_items``): the version's system prompt and user question, and its tool list (the
+gold tool plus distractors, as in ``openai/<split>.jsonl``), or every tool of the catalog
+(``tools_mode = "catalog"``).
 
 Per item (``eval_predictions``): exact match, function-name match, argument precision/recall and
 schema validity (the rules are in ``biocurate.metrics``); API success, i.e. the predicted call
@@ -16,50 +17,41 @@ or replay from the snapshot) and its answer is cached in ``eval_responses``. An 
 and response similarity, the cosine of the sentence embeddings of the predicted and the gold
 observations (0 without a predicted observation), with the embedding model's name stored in the
 run. Aggregates with confidence intervals per database, tool, function and category go to
-``eval_scores``; ``report`` compares runs and writes Markdown with PNG plots.
+``eval_scores``; ``biocurate.eval_report`` compares runs and writes Markdown with PNG plots.
 """
 from __future__ import annotations
 
 import asyncio
 import gzip
 import json
-import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Literal
 
 import duckdb
 import httpx
-import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from biocurate.catalog import Catalog, build_request, load_catalog
 from biocurate.config import Config, LLMConfig, secret
-from biocurate.errors import BiocurateError
+from biocurate.eval_items import EvalError, load_items, resolve_version
 from biocurate.execute import Executor, make_client
-from biocurate.outcomes import OK, is_definite
 from biocurate.hashing import canonical_json, content_hash
-from biocurate.metrics import LEVELS, METRICS, Predicted, aggregate, canonical_arguments, parse_tool_call, score_call
+from biocurate.metrics import Predicted, aggregate, canonical_arguments, parse_tool_call, score_call
 from biocurate.observations import UnexpectedShape, build_observation
+from biocurate.outcomes import OK, is_definite
 from biocurate.snapshot import display_url
 from biocurate.store import insert_new, utcnow
 from biocurate.version import code_version
 
 BATCH = 50
-NEEDED_COLUMNS = ("item_id", "call_id", "user_query", "function", "arguments", "observation", "database", "tool")
-EVAL_KEY_ENV = "BIOCURATE_EVAL_API_KEY"
-
-
-class EvalError(BiocurateError):
-    pass
 
 
 def eval_api_key() -> str | None:
     """The key for the evaluated model's endpoint: $BIOCURATE_EVAL_API_KEY, else the generator's
     $BIOCURATE_LLM_API_KEY; none for local servers. Sent only in the Authorization header."""
-    return os.environ.get(EVAL_KEY_ENV, "").strip() or secret("llm_api_key")
+    return secret("eval_api_key") or secret("llm_api_key")
 
 
 class EvalSettings(BaseModel):
@@ -81,83 +73,6 @@ def model_config(model: str, base_url: str | None = None, **settings) -> LLMConf
     """The evaluated model's request settings: greedy (temperature 0) and patient by default."""
     return LLMConfig(**{"provider": "openai", "model": model, "base_url": base_url or LLMConfig().base_url,
                         "temperature": 0.0, "timeout_seconds": 120.0, **settings})
-
-
-# ---------------------------------------------------------------------------------------------
-# The published version
-
-@dataclass
-class Version:
-    version_id: str
-    path: Path
-    content_hash: str | None
-
-
-def resolve_version(con: duckdb.DuckDBPyConnection, ref: str) -> Version:
-    """A version by id (from ``dataset_versions``) or by its folder."""
-    folder = Path(ref)
-    if folder.is_dir() and (folder / "parquet").is_dir():
-        manifest = folder / "manifest.json"
-        meta = json.loads(manifest.read_text()) if manifest.exists() else {}
-        return Version(meta.get("version_id", folder.name), folder, meta.get("content_hash"))
-    rows = con.execute("select path, content_hash from dataset_versions where version_id = ?", [ref]).fetchall()
-    if not rows:
-        known = [v for (v,) in con.execute("select version_id from dataset_versions order by 1").fetchall()]
-        raise EvalError(f"no version {ref!r} in the store (versions: {', '.join(known) or 'none yet; run `biocurate publish`'})")
-    path = Path(rows[0][0])
-    if not (path / "parquet").is_dir():
-        raise EvalError(f"version {ref} is recorded at {path}, but that folder (or its parquet/) is missing")
-    return Version(ref, path, rows[0][1])
-
-
-def _records(version: Version, split: str) -> list[dict]:
-    """The export's chat records of a split: system + user messages and the offered tools."""
-    openai = version.path / "openai" / f"{split}.jsonl"
-    if openai.exists():
-        out = []
-        for line in openai.read_text().splitlines():
-            rec = json.loads(line)
-            calls = [c for m in rec["messages"] if m["role"] == "assistant" for c in m.get("tool_calls") or []]
-            out.append({"messages": [m for m in rec["messages"] if m["role"] in ("system", "user")],
-                        "tools": rec["tools"], "call_id": calls[0]["id"] if calls else None})
-        return out
-    sharegpt = version.path / "sharegpt" / f"{split}.json"
-    if sharegpt.exists():
-        return [{"messages": [{"role": "system", "content": r["system"]},
-                              {"role": "user", "content": r["conversations"][0]["value"]}],
-                 "tools": [{"type": "function", "function": t} for t in json.loads(r["tools"])], "call_id": None}
-                for r in json.loads(sharegpt.read_text())]
-    raise EvalError(f"{version.path} has neither openai/{split}.jsonl nor sharegpt/{split}.json")
-
-
-def load_items(version: Version, split: str, with_prompts: bool = True) -> list[dict]:
-    """The items of one split (sorted by item id), each with its gold call and, when asked, the
-    messages and tools the export shows for it."""
-    file = version.path / "parquet" / f"{split}.parquet"
-    if not file.exists():
-        raise EvalError(f"version {version.version_id} has no {split} split (no {file.name}): nothing to score")
-    frame = pl.read_parquet(file)
-    missing = [c for c in NEEDED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise EvalError(f"{file} lacks the columns {missing}: not a biocurate export")
-    items = []
-    for row in frame.sort("item_id").iter_rows(named=True):
-        items.append({k: row.get(k) for k in (*NEEDED_COLUMNS, "category")}
-                     | {"gold": {"name": row["function"], "arguments": json.loads(row["arguments"])}})
-    if not with_prompts:
-        return items
-    records = _records(version, split)
-    by_id = {r["call_id"]: r for r in records if r["call_id"]}
-    for position, item in enumerate(items):
-        record = by_id.get("call_" + item["item_id"][:12])
-        if record is None and position < len(records):
-            record = records[position]
-        user = [m["content"] for m in (record or {}).get("messages", []) if m["role"] == "user"]
-        if not user or user[-1] != item["user_query"]:
-            raise EvalError(f"{version.path}: the chat record of item {item['item_id']} does not match its "
-                            "Parquet row (a changed export layout?)")
-        item["messages"], item["tools"] = record["messages"], record["tools"]
-    return items
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,152 +321,3 @@ def score_items(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
             "api_source": a.source, "pred_observation": a.observation, "similarity": sims.get(i, 0.0),
             "prompt_hash": p.get("prompt_hash"), "retrieved_item_id": p.get("retrieved_item_id")})
     return rows
-
-
-# ---------------------------------------------------------------------------------------------
-# Reports
-
-METRIC_TITLES = {"exact_match": "exact match", "name_accuracy": "name accuracy", "arg_precision": "arg precision",
-                 "arg_recall": "arg recall", "schema_validity": "schema validity", "api_success": "API success",
-                 "similarity": "response similarity"}
-
-
-def find_runs(con: duckdb.DuckDBPyConnection, refs: list[str]) -> list[dict]:
-    """Runs by id or unique id prefix, in the order given."""
-    out = []
-    for ref in refs:
-        rows = con.sql("select * from eval_runs where starts_with(run_id, ?) order by run_id", params=[ref]).pl().to_dicts()
-        exact = [r for r in rows if r["run_id"] == ref]
-        if exact:
-            rows = exact
-        if not rows:
-            known = [r for (r,) in con.execute("select run_id from eval_runs order by started_at desc limit 5").fetchall()]
-            raise EvalError(f"no evaluation run {ref!r} (latest: {', '.join(known) or 'none; run `biocurate eval run`'})")
-        if len(rows) > 1:
-            raise EvalError(f"{ref!r} names {len(rows)} runs: {', '.join(r['run_id'] for r in rows[:5])}")
-        if rows[0]["status"] != "completed":
-            raise EvalError(f"run {rows[0]['run_id']} is {rows[0]['status']}: {rows[0]['error'] or 'not finished'}")
-        out.append(rows[0])
-    return out
-
-
-def _cell(score: dict | None) -> str:
-    if score is None or score["value"] is None:
-        return "-"
-    if score["ci_low"] is None:
-        return f"{score['value']:.3f}"
-    return f"{score['value']:.3f} [{score['ci_low']:.3f}, {score['ci_high']:.3f}]"
-
-
-@dataclass
-class Report:
-    runs: list[dict]
-    overall: list[list[str]]  # metric, then one cell per run
-    by_level: dict[str, list[list[str]]]  # level -> rows: key, metric..., one block per run
-    path: Path
-    plots: list[Path]
-
-
-def _scores(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[tuple, dict]:
-    rows = con.sql("select * from eval_scores where run_id in (select unnest(?))", params=[run_ids]).pl().to_dicts()
-    return {(r["run_id"], r["level"], r["key"], r["metric"]): r for r in rows}
-
-
-def report(con: duckdb.DuckDBPyConnection, refs: list[str], out_dir: Path,
-           levels: tuple[str, ...] = ("database", "category")) -> Report:
-    """Compare runs: tables (overall, and per level: database, category, tool or function) and a
-    Markdown report with plots."""
-    unknown = [level for level in levels if level not in LEVELS or level == "overall"]
-    if unknown:
-        raise EvalError(f"unknown breakdown {unknown[0]!r}: choose from database, category, tool, function")
-    runs = find_runs(con, refs)
-    ids = [r["run_id"] for r in runs]
-    labels = [r["label"] for r in runs]
-    for r in runs:  # two runs of one model: tell them apart
-        if labels.count(r["label"]) > 1:
-            r["label"] = f"{r['label']} ({r['run_id'][-6:]})"
-    scores = _scores(con, ids)
-    overall = [[METRIC_TITLES[m], *(_cell(scores.get((i, "overall", "all", m))) for i in ids)] for m in METRICS]
-    by_level: dict[str, list[list[str]]] = {}
-    shown = ("exact_match", "name_accuracy", "api_success", "similarity")
-    for level in levels:
-        keys = sorted({k[2] for k in scores if k[1] == level})
-        by_level[level] = [[key, r["label"], *(_cell(scores.get((r["run_id"], level, key, m))) for m in shown),
-                            str((scores.get((r["run_id"], level, key, "exact_match")) or {}).get("n", 0))]
-                           for key in keys for r in runs]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    conf = json.loads(runs[0]["settings"]).get("confidence", 0.95)
-    plots = _plots(runs, scores, out_dir, conf, levels)
-    lines = ["# biocurate evaluation report", ""]
-    lines += _md_table(["run", "label", "model", "version", "split", "tools", "items", "similarity model", "transport"],
-                       [[r["run_id"], r["label"], r["model"], r["version_id"], r["split"], r["tools_mode"],
-                         str(r["items"]), r["embedder"], r["transport"]] for r in runs])
-    lines += ["", f"Scores with {conf:.0%} confidence intervals (Wilson for proportions, percentile bootstrap "
-              "over items for precision, recall and similarity). Definitions: `biocurate/metrics.py` and "
-              "`biocurate/evaluate.py`; every prediction is in `eval_predictions`.", ""]
-    lines += _md_table(["metric", *[r["label"] for r in runs]], overall)
-    lines += ["", f"![overall scores]({plots[0].name})", ""]
-    for level, rows in by_level.items():
-        lines += [f"## By {level}", ""]
-        lines += _md_table([level, "run", *(METRIC_TITLES[m] for m in shown), "items"], rows)
-        lines += ["", f"![exact match by {level}](by_{level}.png)", ""]
-    path = out_dir / "report.md"
-    path.write_text("\n".join(lines) + "\n")
-    return Report(runs, overall, by_level, path, plots)
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header),
-            *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
-
-
-def _plots(runs: list[dict], scores: dict, out_dir: Path, confidence: float, levels: tuple[str, ...]) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    def bars(ax, labels: list[str], level: str, metrics_or_keys: list[str], by_metric: bool):
-        height = 0.8 / len(runs)
-        for j, run in enumerate(runs):
-            values, lows, highs = [], [], []
-            for x in metrics_or_keys:
-                key = (run["run_id"], "overall", "all", x) if by_metric else (run["run_id"], level, x, "exact_match")
-                s = scores.get(key) or {}
-                v = s.get("value") or 0.0
-                values.append(v)
-                lows.append(max(0.0, v - (s["ci_low"] if s.get("ci_low") is not None else v)))
-                highs.append(max(0.0, (s["ci_high"] if s.get("ci_high") is not None else v) - v))
-            ys = [i + j * height for i in range(len(metrics_or_keys))]
-            ax.barh(ys, values, height=height, xerr=[lows, highs], capsize=2, label=run["label"])
-        ax.set_yticks([i + 0.4 - height / 2 for i in range(len(labels))], labels)
-        ax.invert_yaxis()
-        ax.set_xlim(0, 1)
-
-    written = []
-    fig, ax = plt.subplots(figsize=(7, 0.5 * len(METRICS) * max(1, len(runs) / 2) + 1.2))
-    bars(ax, [METRIC_TITLES[m] for m in METRICS], "overall", list(METRICS), True)
-    ax.set_title(f"overall scores ({confidence:.0%} confidence intervals)")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=8)
-    fig.tight_layout()
-    written.append(out_dir / "overall.png")
-    fig.savefig(written[-1], dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    for level in levels:
-        keys = sorted({k[2] for k in scores if k[1] == level})
-        fig, ax = plt.subplots(figsize=(7, 0.45 * max(1, len(keys)) * max(1, len(runs) / 2) + 1.2))
-        if keys:
-            bars(ax, keys, level, keys, False)
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8)
-        ax.set_title(f"exact match by {level} ({confidence:.0%} confidence intervals)")
-        fig.tight_layout()
-        written.append(out_dir / f"by_{level}.png")
-        fig.savefig(written[-1], dpi=100, metadata={"Software": None})
-        plt.close(fig)
-    return written
-
-
-def default_report_dir(config: Config, refs: list[str]) -> Path:
-    """data/out/eval/<run> for one run, data/out/eval/compare-<hash> for several (beside the versions)."""
-    root = config.path(config.publish.out_dir).parent / "eval"
-    return root / (refs[0] if len(refs) == 1 else "compare-" + content_hash(sorted(refs), length=10))

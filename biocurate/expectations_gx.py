@@ -8,7 +8,7 @@
 Each is a ``ColumnPairMapMetricProvider`` (the row-wise condition, pandas engine) plus a
 ``ColumnPairMapExpectation`` that uses it. Importing this module registers both with GX, so it
 must be imported before a suite holding them is built or loaded (GX silently drops unknown
-expectation types from a loaded suite). The plain functions ``missing_identifiers`` and
+expectation types from a loaded suite); ``biocurate.gx.GXRunner`` imports it when it starts. The plain functions ``missing_identifiers`` and
 ``leaked_terms`` hold the logic; the metrics apply them and ``biocurate.quality`` calls them
 again on failing rows to say exactly what was missing or leaked.
 """

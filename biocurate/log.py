@@ -1,13 +1,14 @@
 """Structured logging: one line per event, `key=value` pairs after the message (logfmt).
 
-Secrets never reach a log line: values of the secret environment variables are masked.
+Secrets never reach a log line: the value of every secret environment variable
+(``biocurate.config.SECRET_ENV``) is replaced by ***.
 """
 from __future__ import annotations
 
 import logging
 import os
 
-from biocurate.config import SECRET_ENV
+from biocurate.config import mask_secrets
 
 
 class LogfmtFormatter(logging.Formatter):
@@ -16,11 +17,7 @@ class LogfmtFormatter(logging.Formatter):
         pairs = " ".join(f"{k}={_quote(v)}" for k, v in fields.items())
         line = f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} {record.levelname.lower()} {record.name} {record.getMessage()}"
         line = f"{line} {pairs}" if pairs else line
-        for env in SECRET_ENV.values():
-            value = os.environ.get(env)
-            if value:
-                line = line.replace(value, "***")
-        return line
+        return mask_secrets(line)
 
 
 def _quote(value) -> str:

@@ -1,36 +1,30 @@
-"""Quality checks with Great Expectations: every rule explicit, every rejection explained.
+"""The quality stage: which questions to check, what they are checked on, what is recorded.
 
-Suites live in ``expectations/<suite>.json``: each expectation is a GX expectation type with
-its kwargs, a name, a human-readable reason, an optional ``detail`` (a format string over the
-row, appended to the reason of a failing row) and an optional default severity; ``$name``
-values come from ``[quality]`` (or ``[execute]``) in the config, and ``[quality] severity``
-overrides severities, so thresholds are not code.
-
-A suite's ``level`` says what it looks at:
+The rules are Great Expectations suites (``expectations/*.json``, loaded and run by
+``biocurate.gx``); this module builds the frames they validate and writes the verdicts. A
+suite's ``level`` says what it looks at:
 
 * ``row``: one row per question not yet checked under this QC configuration, with its call,
-  observation and latest judgment (suites calls, observations, queries, judgments);
+  observation and latest judgment (the ``query_context`` and ``latest_judgments`` views;
+  suites calls, observations, queries, judgments);
 * ``dataset``: the same rows plus what the rest of the dataset says about them: exact and
   near-duplicate questions (``biocurate.near_dup``), computed after the row suites so that a
   question failing them never keeps a good twin out;
 * ``balance``: one row per database, category and tool with its share of the survivors
   (recorded with item_kind ``dataset``; these describe the dataset and block no question).
 
-GX validates pandas frames pulled from DuckDB. ``qc_results`` gets, under the QC config's
-hash: a ``checked`` row per question (suite ``qc``), a row per failing question and
-expectation (severity and the reason, with what exactly was wrong), a row per dataset-level
-item and expectation (passed or not), and per run a summary row per expectation (item_kind
-``expectation``, item_id the kind of items it checks). Passing question rows are not stored:
-at a hundred thousand questions they would be millions of rows saying nothing. Survivors (the
-``survivors`` view) are the checked questions with no blocking failure; ``qc_expectations``
-is the pass/fail table per expectation. Each run's validation results are rendered as Data
-Docs (HTML) into ``[quality] data_docs_dir``.
+``qc_results`` gets, under the QC config's hash: a ``checked`` row per question (suite
+``qc``), a row per failing question and expectation (severity and the reason, with what
+exactly was wrong), a row per dataset-level item and expectation (passed or not), and per run
+a summary row per expectation (item_kind ``expectation``, item_id the kind of items it
+checks). Passing question rows are not stored: at a hundred thousand questions they would be
+millions of rows saying nothing. Survivors (the ``survivors`` view) are the checked questions
+with no blocking failure; the reports over them are in ``biocurate.quality_report``. Each
+run's validation results are rendered as Data Docs (HTML) into ``[quality] data_docs_dir``.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
-import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -43,7 +37,7 @@ import polars as pl
 
 from biocurate.catalog import Catalog
 from biocurate.config import Config
-from biocurate.errors import ConfigError
+from biocurate.gx import GXRunner, load_suites, resolve_kwargs, severities
 from biocurate.hashing import content_hash
 from biocurate.near_dup import exact_key, find_duplicates, signature, tokens
 from biocurate.store import insert_new
@@ -51,64 +45,10 @@ from biocurate.vocabulary import identifiers
 
 # Bump when a check's meaning changes in code: every question is then checked again.
 QC_RULES_VERSION = "qc-2"
-LEVELS = ("row", "dataset", "balance")
-SEVERITIES = ("blocking", "warning")
-# Lists kept in a stored GX result (the Data Docs); qc_results hold every failing row.
-DOCS_LIST_LIMIT = 20
 _CODE_LIKE = re.compile(r"_|[a-z][A-Z]")
 
 
-# --- suites and settings -------------------------------------------------------------------
-
-def load_suites(suites_dir: Path) -> list[dict]:
-    """Every ``*.json`` suite, checked for shape; expectation names are unique across suites."""
-    suites, seen = [], {}
-    for path in sorted(Path(suites_dir).glob("*.json")):
-        try:
-            suite = json.loads(path.read_text())
-        except ValueError as exc:
-            raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
-        suite["file"] = str(path)
-        suite.setdefault("level", "row")
-        if suite["level"] not in LEVELS or not suite.get("name") or not suite.get("expectations"):
-            raise ConfigError(f"{path}: a suite needs a name, expectations and a level in {LEVELS}")
-        for spec in suite["expectations"]:
-            missing = {"name", "type", "kwargs", "reason"} - set(spec)
-            if missing:
-                raise ConfigError(f"{path}: expectation {spec.get('name', '?')} lacks {sorted(missing)}")
-            if spec["name"] in seen:
-                raise ConfigError(f"{path}: expectation name {spec['name']} is also used in {seen[spec['name']]}")
-            if spec.get("severity", "blocking") not in SEVERITIES:
-                raise ConfigError(f"{path}: expectation {spec['name']}: severity must be one of {SEVERITIES}")
-            seen[spec["name"]] = path.name
-        suites.append(suite)
-    if not suites:
-        raise ConfigError(f"no expectation suites (*.json) in {suites_dir}")
-    return suites
-
-
-def resolve_kwargs(kwargs: dict, config: Config) -> dict:
-    """Replace "$setting" values with the config's [quality] (or [execute]) settings."""
-    out = {}
-    for key, value in kwargs.items():
-        if isinstance(value, str) and value.startswith("$"):
-            name = value[1:]
-            source = next((s for s in (config.quality, config.execute) if name in type(s).model_fields), None)
-            if source is None:
-                raise ConfigError(f"expectation kwarg {key}={value}: no setting {name} in [quality] or [execute]")
-            value = getattr(source, name)
-        out[key] = value
-    return out
-
-
-def severities(config: Config, suites: list[dict]) -> dict[str, str]:
-    """Expectation name -> blocking/warning: the config's override, else the suite's default."""
-    names = {spec["name"]: spec.get("severity", "blocking") for s in suites for spec in s["expectations"]}
-    unknown = sorted(set(config.quality.severity) - set(names))
-    if unknown:
-        raise ConfigError(f"[quality] severity names unknown expectations {unknown}; known: {sorted(names)}")
-    return {name: config.quality.severity.get(name, default) for name, default in names.items()}
-
+# --- settings -------------------------------------------------------------------------------
 
 def qc_config_hash(config: Config, suites: list[dict]) -> str:
     """What decides a verdict: the rules version, [quality] settings and the suites."""
@@ -162,41 +102,20 @@ class _Calls:
         return True, error, idents, terms
 
 
-def _replaced_queries(con: duckdb.DuckDBPyConnection) -> None:
-    """A temp view of questions replaced by a newer version: a reviewer's edit, or a drift
-    replacement (same question, new observation). They take no part in duplicate checks."""
-    con.execute(
-        """
-        create or replace temp view replaced_queries as
-        select parent_query_id as query_id from queries where parent_query_id is not null
-        union
-        select query_id from drift_holds where replacement_query_id is not null
-        """
-    )
-
-
 def query_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, config: Config) -> pd.DataFrame:
-    """Questions not yet checked under this QC config, with the columns the suites look at."""
-    _replaced_queries(con)
+    """Questions not yet checked under this QC config, with the columns the suites look at.
+    Questions replaced by a newer version (``qc_replaced_queries``) are marked superseded."""
     frame = con.execute(
         """
-        with edited as (select query_id from replaced_queries),
-        latest_judgment as (
-            select query_id, arg_max(verdict, created_at) as verdict, arg_max(score, created_at) as score
-            from judgments group by query_id
-        )
-        select q.query_id as item_id, q.call_id, q.text, q.created_at, q.generator,
-               e.query_id is not null as superseded,
-               c.function, c.arguments::varchar as arguments, c.database, c.category,
-               o.text as observation, r.outcome, j.verdict, j.score
-        from queries q
-        join candidate_calls c using (call_id)
-        join observations o on o.observation_id = q.observation_id
-        left join api_responses r on r.response_id = o.response_id
-        left join latest_judgment j on j.query_id = q.query_id
-        left join edited e on e.query_id = q.query_id
-        where not exists (select 1 from qc_results k where k.item_id = q.query_id and k.qc_config_hash = ?)
-        order by q.created_at, q.query_id
+        select x.query_id as item_id, x.call_id, x.text, x.created_at, x.generator,
+               x.query_id in (select query_id from qc_replaced_queries) as superseded,
+               x.function, x.arguments::varchar as arguments, x.database, x.category,
+               x.observation, r.outcome, j.verdict, j.score
+        from query_context x
+        left join api_responses r on r.response_id = x.response_id
+        left join latest_judgments j on j.query_id = x.query_id
+        where not exists (select 1 from qc_results k where k.item_id = x.query_id and k.qc_config_hash = ?)
+        order by x.created_at, x.query_id
         """,
         [qc_hash],
     ).df()
@@ -222,20 +141,18 @@ def _add_call_facts(frame: pd.DataFrame, calls: _Calls) -> None:
 
 def reference_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str) -> pd.DataFrame:
     """Questions that already survived under this QC config (and are not replaced by a newer version)."""
-    _replaced_queries(con)
     frame = con.execute(
         """
         with checked as (
             select item_id, bool_or(not passed and severity = 'blocking') as blocked
             from qc_results where qc_config_hash = ? and item_kind = 'query' group by item_id
-        ),
-        edited as (select query_id from replaced_queries)
+        )
         select q.query_id as item_id, q.call_id, q.text, q.created_at, c.function,
                c.arguments::varchar as arguments, c.database, c.category
         from checked k
         join queries q on q.query_id = k.item_id
         join candidate_calls c using (call_id)
-        where not k.blocked and q.query_id not in (select query_id from edited)
+        where not k.blocked and q.query_id not in (select query_id from qc_replaced_queries)
         order by q.created_at, q.query_id
         """,
         [qc_hash],
@@ -304,101 +221,6 @@ def balance_frame(survivors: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         frame[f"{dimension}_share"] = frame["share"].where(frame["dimension"] == dimension)
     frame["tool_items"] = frame["items"].where(frame["dimension"] == "tool")
     return frame
-
-
-# --- Great Expectations ----------------------------------------------------------------------
-
-class _GX:
-    """An in-memory GX context whose validation results and Data Docs go to ``docs_dir``."""
-
-    def __init__(self, docs_dir: Path):
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import (
-            DataContextConfig,
-            InMemoryStoreBackendDefaults,
-            ProgressBarsConfig,
-        )
-
-        import biocurate.expectations_gx  # noqa: F401  (registers the custom expectations)
-
-        logging.getLogger("great_expectations").setLevel(logging.ERROR)
-        defaults = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
-        project = DataContextConfig(store_backend_defaults=defaults, progress_bars=ProgressBarsConfig(globally=False))
-        # Results persist next to the site so the index lists every run, not only this one.
-        project.stores[defaults.validation_results_store_name]["store_backend"] = {
-            "class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir / ".results")}
-        project.data_docs_sites = {"biocurate": {
-            "class_name": "SiteBuilder", "show_how_to_buttons": False,
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        }}
-        self.gx = gx
-        self.docs_dir = docs_dir
-        self.context = gx.get_context(mode="ephemeral", project_config=project)
-        self.source = self.context.data_sources.add_pandas("store")
-        self.assets: dict[str, Any] = {}
-        self.keys: list = []
-
-    def validate(self, suite: dict, frame: pd.DataFrame, config: Config, severity: dict[str, str],
-                 run_name: str) -> dict[str, list[str]]:
-        """Validate one suite on ``frame``; return expectation name -> failing item ids."""
-        from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
-
-        expectations = [
-            ExpectationConfiguration(
-                type=spec["type"], kwargs=resolve_kwargs(spec["kwargs"], config),
-                meta={"name": spec["name"], "reason": spec["reason"]},
-                description=f"{spec['name']}: {spec['reason']} ({severity[spec['name']]})",
-                severity="critical" if severity[spec["name"]] == "blocking" else "warning",
-            ).to_domain_obj()
-            for spec in suite["expectations"]
-        ]
-        asset = suite["level"] if suite["level"] == "balance" else "questions"
-        # GX hashes the whole frame for every batch: give it only the columns the suite reads.
-        columns = ["item_id", *dict.fromkeys(v for spec in suite["expectations"] for k, v in spec["kwargs"].items()
-                                             if k in ("column", "column_A", "column_B"))]
-        frame = frame[columns]
-        if asset not in self.assets:
-            self.assets[asset] = self.source.add_dataframe_asset(asset).add_batch_definition_whole_dataframe("all")
-        result = self.assets[asset].get_batch(batch_parameters={"dataframe": frame}).validate(
-            self.gx.ExpectationSuite(name=suite["name"], expectations=expectations, meta={"description": suite.get("description", "")}),
-            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["item_id"]},
-        )
-        failing: dict[str, list[str]] = {}
-        for res in result.results:
-            name = res.expectation_config.meta["name"]
-            if res.exception_info.get("raised_exception"):
-                # A broken metric must not look like bad data: stop with the real error.
-                raise ConfigError(f"{suite['file']}: expectation {name} could not run: "
-                                  f"{res.exception_info.get('exception_message')}")
-            failing[name] = [row["item_id"] for row in res.result.get("unexpected_index_list") or []]
-            for key in list(res.result):
-                value = res.result[key]
-                if key == "unexpected_index_query":
-                    del res.result[key]
-                elif isinstance(value, list) and len(value) > DOCS_LIST_LIMIT:
-                    res.result[key] = value[:DOCS_LIST_LIMIT]
-        self._store(result, suite["name"], run_name)
-        return failing
-
-    def _store(self, result, suite_name: str, run_name: str) -> None:
-        from great_expectations.core.run_identifier import RunIdentifier
-        from great_expectations.data_context.types.resource_identifiers import (
-            ExpectationSuiteIdentifier,
-            ValidationResultIdentifier,
-        )
-
-        key = ValidationResultIdentifier(
-            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
-            run_id=RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.timezone.utc)),
-            batch_identifier="biocurate")
-        self.context.validation_results_store.store_validation_results(result, key)
-        self.keys.append(key)
-
-    def build_docs(self) -> Path:
-        """Render this run's results and rebuild the index (which lists every stored run)."""
-        self.context.build_data_docs(site_names=["biocurate"], resource_identifiers=self.keys)
-        return self.docs_dir / "index.html"
 
 
 # --- the stage -----------------------------------------------------------------------------
@@ -506,11 +328,11 @@ def run_quality(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
     docs_dir = config.path(config.quality.data_docs_dir)
     if frame.empty:
         if not (docs_dir / "index.html").exists():
-            summary.data_docs = _GX(docs_dir).build_docs()
+            summary.data_docs = GXRunner(docs_dir).build_docs()
         summary.survivors = con.execute("select count(*) from survivors").fetchall()[0][0]
         return summary
 
-    gx = _GX(docs_dir)
+    gx = GXRunner(docs_dir)
     summary.seconds["gx context"] = clock.lap()
     parts: list[pl.DataFrame] = []
     blocked: set[str] = set()
@@ -555,46 +377,3 @@ class _Clock:
         now = time.perf_counter()
         lap, self.last = now - self.last, now
         return round(lap, 3)
-
-
-# --- reports -------------------------------------------------------------------------------
-
-def expectation_table(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    """Pass/fail counts per expectation under the latest QC configuration (the qc_expectations view)."""
-    result = con.execute("select * from qc_expectations")
-    columns = [d[0] for d in result.description]
-    return [dict(zip(columns, row)) for row in result.fetchall()]
-
-
-def expectation_report(config: Config) -> list[dict]:
-    """``expectation_table`` read from the configured store (for the flow's Prefect artifact)."""
-    from biocurate.store import Store
-
-    with Store(config.path(config.store.path)).open(read_only=True) as con:
-        return expectation_table(con)
-
-
-def top_rejections(con: duckdb.DuckDBPyConnection, limit: int = 10, examples: int = 3) -> list[dict]:
-    """The most frequent failures under the latest QC configuration, each with example rows."""
-    result = con.execute(
-        """
-        with failures as (
-            select r.suite, r.expectation, r.severity, r.item_kind, r.item_id, r.reason, q.text,
-                   count(*) over (partition by r.suite, r.expectation) as items_failing,
-                   row_number() over (partition by r.suite, r.expectation order by r.item_id) as n
-            from qc_current r
-            left join queries q on q.query_id = r.item_id and r.item_kind = 'query'
-            where not r.passed and r.item_kind <> 'expectation'
-        )
-        select suite, expectation, severity, items_failing,
-               list({'item_id': item_id, 'reason': reason, 'text': text} order by n) as examples
-        from failures
-        where n <= ?
-        group by suite, expectation, severity, items_failing
-        order by (severity = 'blocking') desc, items_failing desc, suite, expectation
-        limit ?
-        """,
-        [examples, limit],
-    )
-    columns = [d[0] for d in result.description]
-    return [dict(zip(columns, row)) for row in result.fetchall()]

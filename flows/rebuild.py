@@ -120,7 +120,7 @@ def rebuild(config_path: str | None = None, overrides: dict | None = None, stage
     config = load_config(config_path, overrides)
     result = run_job(config, "rebuild", stages or list(STAGES))
     if "quality" in (stages or list(STAGES)):
-        from biocurate.quality import expectation_report
+        from biocurate.quality_report import expectation_report
 
         create_table_artifact(key="quality-expectations", table=expectation_report(config),
                               description=f"biocurate quality checks after run {result['run_id']}: "

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from biocurate.catalog import Function, Param, Tool, load_catalog
 from biocurate.cli import app
 from biocurate.config import load_config
-from biocurate.evaluate import EvalSettings, load_items, model_config, resolve_version, run_eval
+from biocurate.eval_items import load_items, resolve_version
+from biocurate.evaluate import EvalSettings, model_config, run_eval
 from biocurate.hashing import content_hash
 from biocurate.metrics import (Predicted, bootstrap_ratio, canonical_arguments, parse_tool_call, score_call,
                                wilson)
@@ -150,8 +151,11 @@ def test_call_scores_follow_the_documented_definitions():
     assert extra["schema_valid"]
     other = score(Predicted("call", "vep_by_id", "{}", {"id": "rs6025", "species": "human"}))
     assert (other["name_match"], other["arg_correct"], other["arg_precision"], other["arg_recall"]) == (False, 0, 0.0, 0.0)
-    bad = score(Predicted("call", "get_variation", "{}", {"id": 7, "species": "human", "nonsense": 1}))
-    assert not bad["schema_valid"] and "nonsense" in bad["schema_error"] or "7" in bad["schema_error"]
+    # Each schema error is named: an unexpected parameter, a wrong type.
+    unexpected = score(Predicted("call", "get_variation", "{}", {"id": "rs6025", "species": "human", "nonsense": 1}))
+    assert not unexpected["schema_valid"] and "'nonsense' was unexpected" in unexpected["schema_error"]
+    wrong_type = score(Predicted("call", "get_variation", "{}", {"id": 7, "species": "human"}))
+    assert not wrong_type["schema_valid"] and "parameter id: 7 is not of type 'string'" in wrong_type["schema_error"]
     unknown = score(Predicted("call", "no_such_function", "{}", {}))
     assert not unknown["schema_valid"] and "not in the catalog" in unknown["schema_error"]
     malformed = parse_tool_call({"function": {"name": "get_variation", "arguments": '{"id": "rs6025"'}})
@@ -408,3 +412,46 @@ def test_mistakes_in_the_command_say_what_to_do(store, llm):
     nothing = runner.invoke(app, ["eval", "report", "eval-nope"], env=env)
     assert nothing.exit_code == 2 and "no evaluation run 'eval-nope'" in nothing.output
     assert rows_of(store, "select count(*) as n from eval_runs")[0]["n"] == 0  # refused before writing
+
+
+# ---------------------------------------------------------------------------------------------
+# The evaluated model's key: read from one list of secrets, masked everywhere
+
+def test_the_eval_key_is_masked_in_config_output_and_in_logs(monkeypatch):
+    import io
+    import logging
+
+    from biocurate.evaluate import eval_api_key
+    from biocurate.log import LogfmtFormatter, event, get_logger
+
+    key = "sk-eval-0123456789-not-for-logs"
+    monkeypatch.setenv("BIOCURATE_EVAL_API_KEY", key)
+    assert eval_api_key() == key
+    out = runner.invoke(app, ["config"])
+    assert out.exit_code == 0, out.output
+    assert key not in out.output
+    assert json.loads(out.output)["secrets"]["BIOCURATE_EVAL_API_KEY"] == "***set***"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(LogfmtFormatter())
+    logger = get_logger("test_eval")
+    logger.addHandler(handler)
+    try:
+        event(logger, f"asking with {key}", authorization=f"Bearer {key}")
+    finally:
+        logger.removeHandler(handler)
+    line = stream.getvalue()
+    assert "asking with ***" in line and "Bearer ***" in line and key not in line
+
+
+def test_every_secret_read_from_the_environment_is_in_the_one_list():
+    """A secret read straight from os.environ would be neither masked nor listed by `biocurate config`."""
+    import re
+
+    from biocurate.config import SECRET_ENV
+
+    read = re.compile(r"""(?:environ\.get|environ\[|getenv)\(?\s*["']([A-Z0-9_]+)["']""")
+    names = {name for package in ("biocurate", "flows") for path in (ROOT / package).rglob("*.py")
+             for name in read.findall(path.read_text())}
+    secrets = {n for n in names if re.search(r"KEY|TOKEN|PASSWORD|SECRET", n)}
+    assert not secrets - set(SECRET_ENV.values()), sorted(secrets - set(SECRET_ENV.values()))

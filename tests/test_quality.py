@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 from biocurate.config import load_config
 from biocurate.errors import ConfigError
 from biocurate.expectations_gx import leaked_terms, missing_identifiers
+from biocurate.gx import load_suites
 from biocurate.hashing import content_hash
 from biocurate.near_dup import find_duplicates, signature, tokens
-from biocurate.quality import load_suites, run_quality
+from biocurate.quality import run_quality
 from biocurate.stages import STAGES, catalog_for
 from biocurate.store import Store, insert_new, utcnow
 

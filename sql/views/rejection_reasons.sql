@@ -3,7 +3,6 @@
 create or replace view rejection_reasons as
 select suite, expectation, severity, count(distinct item_id) as items_failing,
        arg_min(reason, item_id) as example_reason, item_kind, min(item_id) as example_item
-from qc_current
-where not passed and item_kind <> 'expectation'
+from qc_failures
 group by suite, expectation, severity, item_kind
 order by items_failing desc, suite, expectation;

@@ -1,0 +1,180 @@
+"""The Great Expectations layer: suites from JSON, an in-memory GX context, Data Docs.
+
+Suites live in ``expectations/<suite>.json``: each expectation is a GX expectation type with
+its kwargs, a name, a human-readable reason, an optional ``detail`` (a format string over the
+row, appended to the reason of a failing row) and an optional default severity; ``$name``
+values come from ``[quality]`` (or ``[execute]``) in the config, and ``[quality] severity``
+overrides severities, so thresholds are not code. A suite's ``level`` (row, dataset, balance)
+says which frame the quality stage gives it (``biocurate.quality``).
+
+``GXRunner`` validates one suite on a pandas frame and returns the failing item ids per
+expectation; each validation result is stored beside the Data Docs site so its index lists
+every run. The custom expectations are in ``biocurate.expectations_gx`` (registered when the
+runner starts). Great Expectations itself is imported only when a runner is made: importing
+this module stays cheap for the CLI.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from biocurate.config import Config
+from biocurate.errors import ConfigError
+
+LEVELS = ("row", "dataset", "balance")
+SEVERITIES = ("blocking", "warning")
+# Lists kept in a stored GX result (the Data Docs); qc_results hold every failing row.
+DOCS_LIST_LIMIT = 20
+
+
+# --- suites and settings -------------------------------------------------------------------
+
+def load_suites(suites_dir: Path) -> list[dict]:
+    """Every ``*.json`` suite, checked for shape; expectation names are unique across suites."""
+    suites, seen = [], {}
+    for path in sorted(Path(suites_dir).glob("*.json")):
+        try:
+            suite = json.loads(path.read_text())
+        except ValueError as exc:
+            raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
+        suite["file"] = str(path)
+        suite.setdefault("level", "row")
+        if suite["level"] not in LEVELS or not suite.get("name") or not suite.get("expectations"):
+            raise ConfigError(f"{path}: a suite needs a name, expectations and a level in {LEVELS}")
+        for spec in suite["expectations"]:
+            missing = {"name", "type", "kwargs", "reason"} - set(spec)
+            if missing:
+                raise ConfigError(f"{path}: expectation {spec.get('name', '?')} lacks {sorted(missing)}")
+            if spec["name"] in seen:
+                raise ConfigError(f"{path}: expectation name {spec['name']} is also used in {seen[spec['name']]}")
+            if spec.get("severity", "blocking") not in SEVERITIES:
+                raise ConfigError(f"{path}: expectation {spec['name']}: severity must be one of {SEVERITIES}")
+            seen[spec["name"]] = path.name
+        suites.append(suite)
+    if not suites:
+        raise ConfigError(f"no expectation suites (*.json) in {suites_dir}")
+    return suites
+
+
+def resolve_kwargs(kwargs: dict, config: Config) -> dict:
+    """Replace "$setting" values with the config's [quality] (or [execute]) settings."""
+    out = {}
+    for key, value in kwargs.items():
+        if isinstance(value, str) and value.startswith("$"):
+            name = value[1:]
+            source = next((s for s in (config.quality, config.execute) if name in type(s).model_fields), None)
+            if source is None:
+                raise ConfigError(f"expectation kwarg {key}={value}: no setting {name} in [quality] or [execute]")
+            value = getattr(source, name)
+        out[key] = value
+    return out
+
+
+def severities(config: Config, suites: list[dict]) -> dict[str, str]:
+    """Expectation name -> blocking/warning: the config's override, else the suite's default."""
+    names = {spec["name"]: spec.get("severity", "blocking") for s in suites for spec in s["expectations"]}
+    unknown = sorted(set(config.quality.severity) - set(names))
+    if unknown:
+        raise ConfigError(f"[quality] severity names unknown expectations {unknown}; known: {sorted(names)}")
+    return {name: config.quality.severity.get(name, default) for name, default in names.items()}
+
+
+# --- the runner ----------------------------------------------------------------------------
+
+class GXRunner:
+    """An in-memory GX context whose validation results and Data Docs go to ``docs_dir``."""
+
+    def __init__(self, docs_dir: Path):
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
+
+        import biocurate.expectations_gx  # noqa: F401  (registers the custom expectations)
+
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        defaults = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
+        project = DataContextConfig(store_backend_defaults=defaults, progress_bars=ProgressBarsConfig(globally=False))
+        # Results persist next to the site so the index lists every run, not only this one.
+        project.stores[defaults.validation_results_store_name]["store_backend"] = {
+            "class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir / ".results")}
+        project.data_docs_sites = {"biocurate": {
+            "class_name": "SiteBuilder", "show_how_to_buttons": False,
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }}
+        self.gx = gx
+        self.docs_dir = docs_dir
+        self.context = gx.get_context(mode="ephemeral", project_config=project)
+        self.source = self.context.data_sources.add_pandas("store")
+        self.assets: dict[str, Any] = {}
+        self.keys: list = []
+
+    def validate(self, suite: dict, frame: pd.DataFrame, config: Config, severity: dict[str, str],
+                 run_name: str) -> dict[str, list[str]]:
+        """Validate one suite on ``frame``; return expectation name -> failing item ids."""
+        from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+        expectations = [
+            ExpectationConfiguration(
+                type=spec["type"], kwargs=resolve_kwargs(spec["kwargs"], config),
+                meta={"name": spec["name"], "reason": spec["reason"]},
+                description=f"{spec['name']}: {spec['reason']} ({severity[spec['name']]})",
+                severity="critical" if severity[spec["name"]] == "blocking" else "warning",
+            ).to_domain_obj()
+            for spec in suite["expectations"]
+        ]
+        asset = suite["level"] if suite["level"] == "balance" else "questions"
+        # GX hashes the whole frame for every batch: give it only the columns the suite reads.
+        columns = ["item_id", *dict.fromkeys(v for spec in suite["expectations"] for k, v in spec["kwargs"].items()
+                                             if k in ("column", "column_A", "column_B"))]
+        frame = frame[columns]
+        if asset not in self.assets:
+            self.assets[asset] = self.source.add_dataframe_asset(asset).add_batch_definition_whole_dataframe("all")
+        result = self.assets[asset].get_batch(batch_parameters={"dataframe": frame}).validate(
+            self.gx.ExpectationSuite(name=suite["name"], expectations=expectations,
+                                     meta={"description": suite.get("description", "")}),
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["item_id"]},
+        )
+        failing: dict[str, list[str]] = {}
+        for res in result.results:
+            name = res.expectation_config.meta["name"]
+            if res.exception_info.get("raised_exception"):
+                # A broken metric must not look like bad data: stop with the real error.
+                raise ConfigError(f"{suite['file']}: expectation {name} could not run: "
+                                  f"{res.exception_info.get('exception_message')}")
+            failing[name] = [row["item_id"] for row in res.result.get("unexpected_index_list") or []]
+            for key in list(res.result):
+                value = res.result[key]
+                if key == "unexpected_index_query":
+                    del res.result[key]
+                elif isinstance(value, list) and len(value) > DOCS_LIST_LIMIT:
+                    res.result[key] = value[:DOCS_LIST_LIMIT]
+        self._store(result, suite["name"], run_name)
+        return failing
+
+    def _store(self, result, suite_name: str, run_name: str) -> None:
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
+        )
+
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
+            run_id=RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.timezone.utc)),
+            batch_identifier="biocurate")
+        self.context.validation_results_store.store_validation_results(result, key)
+        self.keys.append(key)
+
+    def build_docs(self) -> Path:
+        """Render this run's results and rebuild the index (which lists every stored run)."""
+        self.context.build_data_docs(site_names=["biocurate"], resource_identifiers=self.keys)
+        return self.docs_dir / "index.html"
