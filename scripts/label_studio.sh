@@ -36,9 +36,12 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ "$cmd" = install ] || { mkdir -p "$DATA_DIR"; DATA_DIR="$(cd "$DATA_DIR" && pwd)"; }
-PID_FILE="$DATA_DIR/label-studio.pid"
-PORT_FILE="$DATA_DIR/label-studio.port"   # so stop/status/start-again know the running port
-LOG_FILE="$DATA_DIR/label-studio.log"
+DAEMON_NAME="Label Studio"; DAEMON_TITLE="Label Studio"
+DAEMON_PID_FILE="$DATA_DIR/label-studio.pid"
+DAEMON_PORT_FILE="$DATA_DIR/label-studio.port"
+DAEMON_LOG_FILE="$DATA_DIR/label-studio.log"
+# shellcheck source=SCRIPTDIR/lib/daemon.sh
+. "$ROOT/scripts/lib/daemon.sh"
 
 install() {
     # (no "pip show | grep -q": under pipefail grep's early exit fails the pipe)
@@ -50,75 +53,35 @@ install() {
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "label-studio==$VERSION"
 }
 
-running_pid() {
-    [ -f "$PID_FILE" ] || return 1
-    local pid; pid="$(cat "$PID_FILE")"
-    kill -0 "$pid" 2>/dev/null && echo "$pid"
-}
-
 healthy() { [[ "$(curl -fsS --max-time 2 "http://127.0.0.1:$1/health" 2>/dev/null)" == *UP* ]]; }
 
 info() {
-    echo "Label Studio: http://127.0.0.1:$1  (pid $(cat "$PID_FILE"), data $DATA_DIR, log $LOG_FILE)"
+    echo "Label Studio: http://127.0.0.1:$1  (pid $(cat "$DAEMON_PID_FILE"), data $DATA_DIR, log $DAEMON_LOG_FILE)"
     echo "  username: $USERNAME"
     echo "  password: $PASSWORD"
     echo "  export LABEL_STUDIO_API_KEY=$TOKEN"
 }
 
 start() {
-    if pid="$(running_pid)"; then
-        info "$(cat "$PORT_FILE")"
-        return 0
-    fi
+    daemon_already_running && return 0
     install
-    echo "$PORT" > "$PORT_FILE"
     # Loopback only (--internal-host; --host is a public URL, not the bind address), no outbound
     # calls (version check, Sentry, analytics), and a preset admin whose legacy token works as
     # "Authorization: Token <t>" only with LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true.
-    LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true \
-    LATEST_VERSION_CHECK=false SENTRY_DSN= FRONTEND_SENTRY_DSN= COLLECT_ANALYTICS=false \
-    LABEL_STUDIO_USERNAME="$USERNAME" LABEL_STUDIO_PASSWORD="$PASSWORD" LABEL_STUDIO_USER_TOKEN="$TOKEN" \
-    LABEL_STUDIO_BASE_DATA_DIR="$DATA_DIR" \
-        setsid nohup "$VENV/bin/label-studio" start --no-browser --enable-legacy-api-token \
-            --internal-host 127.0.0.1 --port "$PORT" --data-dir "$DATA_DIR" \
-            > "$LOG_FILE" 2>&1 < /dev/null &
-    echo $! > "$PID_FILE"
+    daemon_launch "$PORT" env LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true \
+        LATEST_VERSION_CHECK=false SENTRY_DSN='' FRONTEND_SENTRY_DSN='' COLLECT_ANALYTICS=false \
+        LABEL_STUDIO_USERNAME="$USERNAME" LABEL_STUDIO_PASSWORD="$PASSWORD" LABEL_STUDIO_USER_TOKEN="$TOKEN" \
+        LABEL_STUDIO_BASE_DATA_DIR="$DATA_DIR" \
+        "$VENV/bin/label-studio" start --no-browser --enable-legacy-api-token \
+            --internal-host 127.0.0.1 --port "$PORT" --data-dir "$DATA_DIR"
     # A fresh data dir runs its migrations first (about 30 s); an existing one is up in seconds.
-    for _ in $(seq 1 240); do
-        if healthy "$PORT"; then info "$PORT"; return 0; fi
-        if ! running_pid > /dev/null; then
-            echo "Label Studio exited during startup; last lines of $LOG_FILE:" >&2
-            tail -n 20 "$LOG_FILE" >&2
-            rm -f "$PID_FILE"
-            return 1
-        fi
-        sleep 0.5
-    done
-    echo "Label Studio did not answer /health on port $PORT within 120 s; see $LOG_FILE" >&2
-    return 1
+    daemon_wait_ready "$PORT" 120 /health
 }
 
-stop() {
-    if pid="$(running_pid)"; then
-        # setsid made it a process-group leader: end the group, then wait for it.
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
-        for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid" 2>/dev/null || true
-        echo "Label Studio stopped (pid $pid)"
-    else
-        echo "Label Studio is not running (data $DATA_DIR)"
-    fi
-    rm -f "$PID_FILE"
-}
+stop() { daemon_stop 10 "Label Studio is not running (data $DATA_DIR)"; }
 
 status() {
-    if pid="$(running_pid)"; then
-        port="$(cat "$PORT_FILE")"
-        if healthy "$port"; then info "$port"; else echo "Label Studio pid $pid is starting or not answering on port $port"; fi
-    else
-        echo "Label Studio is not running (data $DATA_DIR); start it with scripts/label_studio.sh start"
-        return 3
-    fi
+    daemon_status "Label Studio is not running (data $DATA_DIR); start it with scripts/label_studio.sh start"
 }
 
 case "$cmd" in
