@@ -452,7 +452,7 @@ def jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def record_requests(checkout: Path, out: Path) -> int:
+def record_requests(checkout: Path, out: Path, commit: str) -> int:
     recorder, wrappers = prepare(checkout)
     lines = []
     signatures = {fn: list(inspect.signature(func).parameters) for fn, (_, _, func) in wrappers.items()}
@@ -465,7 +465,9 @@ def record_requests(checkout: Path, out: Path) -> int:
                           "arguments": jsonable(arguments), "controls": controls, **jsonable(result)})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n" for line in lines))
-    (out.parent / "signatures.json").write_text(json.dumps(signatures, indent=1) + "\n")
+    provenance = {"repository": "github.com/gxx27/BioTool", "commit": commit}
+    (out.parent / "signatures.json").write_text(
+        json.dumps({"biotool": provenance, "functions": signatures}, indent=1) + "\n")
     print(f"{len(lines)} cases for {len(wrappers)} functions -> {out}")
     return 0
 
@@ -500,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if args.what == "requests":
-        return record_requests(args.checkout.resolve(), args.out or OUT_DIR / "requests.jsonl")
+        return record_requests(args.checkout.resolve(), args.out or OUT_DIR / "requests.jsonl", args.commit)
     return record_examples(args.checkout.resolve(), args.out or OUT_DIR / "example_calls.jsonl", args.commit)
 
 
