@@ -181,10 +181,8 @@ def export_in_own_process(work: Path) -> dict:
 
 
 def publish_here(work: Path) -> dict:
-    from biocurate.stages import stage_publish
-
     started = time.perf_counter()
-    report = run_stage("publish", bench_config(work), "bench", stage=stage_publish)
+    report = run_stage("publish", bench_config(work), "bench")
     return {"rows": report.rows_new, "seconds": round(time.perf_counter() - started, 2),
             "peak_mib": round(peak_mib()), "rss_after_mib": round(rss_mib())}
 

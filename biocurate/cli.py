@@ -1,6 +1,7 @@
 """The `biocurate` command line: a thin layer over the library; each docstring is its --help."""
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -22,8 +23,40 @@ console = Console()
 ConfigOpt = typer.Option(None, "--config", "-c", help="Config file (default: biocurate.toml or $BIOCURATE_CONFIG).")
 
 def fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/bold red] {exc}")
+    console.print(f"[bold red]error:[/bold red] {exc}", soft_wrap=True)  # one line, however long
     raise typer.Exit(2)
+
+
+def one_line_errors(command):
+    """A command's errors a person can act on (a bad config, a missing file, a busy store) as one
+    line, not a traceback; installed on every command at the end of this module."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (BiocurateError, OSError) as exc:
+            fail(exc)
+    return wrapper
+
+
+def preflight(cfg) -> None:
+    """Check what a job's first stage would trip over, before Prefect starts a flow run."""
+    from biocurate.catalog import load_catalog
+
+    load_catalog(cfg.path(cfg.sample.catalog_dir))
+
+
+def run_command_job(cfg, job: str, **options):
+    """A CLI job of one registered stage: under the job lock, recorded in ``runs``; its report."""
+    from biocurate.jobs import job_run
+    from biocurate.stages import run_stage
+
+    with job_run(cfg, job) as run:
+        report = run_stage(job, cfg, run.run_id, **options)
+        run.reports.append(report.as_dict())
+    if run.stale_note():
+        console.print(run.stale_note())
+    return report
 
 
 def print_rows(columns: list[str], rows: list, fmt: str = "table", title: str | None = None) -> None:
@@ -50,14 +83,18 @@ def rebuild(
     transport: Optional[str] = typer.Option(None, help="Override [execute] transport: live, record or replay."),
     stage: Optional[list[str]] = typer.Option(None, "--stage", help="Run only these stages (repeatable)."),
 ) -> None:
-    """Run the rebuild flow (sample, execute, synthesize, judge, quality, review push) as a Prefect flow run."""
+    """Run the rebuild flow (sample, execute, discover, synthesize, judge, quality, review push) as a Prefect flow run."""
     prefect_env()
     overrides = {"execute.transport": transport} if transport else None
     try:
         from biocurate.lock import refuse_if_busy
+        from biocurate.stages import job_stages
 
-        # Fail fast, before Prefect starts: a bad config, or another job holding the store.
-        refuse_if_busy(load_config(config, overrides), "rebuild")
+        # Fail fast, before Prefect starts: a bad config or stage, or another job holding the store.
+        cfg = load_config(config, overrides)
+        job_stages("rebuild", stage)
+        preflight(cfg)
+        refuse_if_busy(cfg, "rebuild")
         from flows.rebuild import rebuild as rebuild_flow
 
         rebuild_flow(config_path=str(config) if config else None, overrides=overrides, stages=stage)
@@ -189,6 +226,9 @@ def sample(
     for problem in seeds.problems:
         console.print(f"[yellow]bad seed row[/yellow] {problem}")
     if not dry_run:
+        from biocurate.lock import refuse_if_busy
+
+        refuse_if_busy(cfg, "rebuild")
         prefect_env()
         from flows.rebuild import rebuild as rebuild_flow
 
@@ -244,16 +284,9 @@ def tools(
 
 
 def sync_review(config: Optional[Path], direction: str) -> None:
-    """Run review.push or review.pull in a write connection and print its counts."""
-    from biocurate import review
-    from biocurate.store import Store
-
-    try:
-        cfg = load_config(config)
-        with Store(cfg.path(cfg.store.path)).open() as con:
-            counts = getattr(review, direction)(cfg, con)
-    except BiocurateError as exc:
-        fail(exc)
+    """`review push` or `review pull` as a job (job lock, a recorded run); print its counts."""
+    cfg = load_config(config)
+    counts = run_command_job(cfg, f"review_{direction}", strict=True).detail
     print_rows(list(counts), [list(counts.values())], title=f"review {direction}")
 
 
@@ -298,12 +331,12 @@ def publish(
     from biocurate.publish import publish as publish_version
     from biocurate.store import Store
 
-    try:
-        cfg = load_config(config)
+    cfg = load_config(config)
+    if dry_run:  # writes nothing: no lock, no run
         with Store(cfg.path(cfg.store.path)).open() as con:
-            result = publish_version(cfg, con, dry_run=dry_run)
-    except BiocurateError as exc:
-        fail(exc)
+            result = publish_version(cfg, con, dry_run=True)
+    else:
+        result = run_command_job(cfg, "publish").detail
     console.print(result.message)
     if result.counts:
         print_rows(["split", "items"], list(result.counts["splits"].items()), title="items per split")
@@ -407,8 +440,7 @@ def eval_run(
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Score a model (OpenAI-compatible chat completions with tools) or the retrieval baseline on a published version's test split; every prediction and score goes to the store."""
-    from biocurate.evaluate import EvalSettings, eval_api_key, model_config, run_eval
-    from biocurate.store import Store
+    from biocurate.evaluate import EvalSettings, eval_api_key, model_config
 
     try:
         cfg = load_config(config, {"execute.transport": transport} if transport else None)
@@ -416,9 +448,8 @@ def eval_run(
                                 limit=limit)
         llm = model_config(model, base_url, temperature=temperature, max_concurrency=max_concurrency,
                            requests_per_second=requests_per_second) if model else None
-        with Store(cfg.path(cfg.store.path)).open() as con:
-            result = run_eval(cfg, con, version, settings, llm=llm, api_key=eval_api_key(), baseline=baseline,
-                              label=label)
+        result = run_command_job(cfg, "eval", version_ref=version, settings=settings, llm=llm,
+                                 api_key=eval_api_key(), baseline=baseline, label=label).detail
     except (BiocurateError, ValueError) as exc:
         fail(exc)
     print_rows(["metric", "value", "ci low", "ci high", "n"],
@@ -502,7 +533,9 @@ def drift_check(
     try:
         from biocurate.lock import refuse_if_busy
 
-        refuse_if_busy(load_config(config, overrides), "drift check")
+        cfg = load_config(config, overrides)
+        preflight(cfg)
+        refuse_if_busy(cfg, "drift check")
         from flows.drift import drift as drift_flow
 
         drift_flow(config_path=str(config) if config else None, overrides=overrides)
@@ -544,5 +577,6 @@ def drift_report(
                title=f"{holds.height} published items held out of publishing until reviewed again")
 
 
-def main() -> None:  # pragma: no cover
-    app()
+for _typer in (app, review_app, seeds_app, qc_app, eval_app, drift_app):
+    for _command in _typer.registered_commands:
+        _command.callback = one_line_errors(_command.callback)

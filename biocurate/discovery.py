@@ -56,10 +56,13 @@ def extract(rule: Discovery, body: Any, arguments: dict) -> list[dict]:
 
 
 def discover_entities(con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str, catalog_dir) -> dict[str, int]:
-    """Scan ok responses of functions with discovery rules; store new, valid entities."""
+    """Scan ok responses of functions with discovery rules; store new, valid entities.
+
+    Counts: responses scanned, valid entities found, new ones stored, invalid ones skipped.
+    """
     names = [t.name for t in catalog if t.function.discovers]
     if not names:
-        return {"discovered": 0, "invalid": 0}
+        return {"responses": 0, "found": 0, "discovered": 0, "invalid": 0}
     types = entity_types(catalog_dir)
     rows = con.execute(
         f"""
@@ -85,7 +88,8 @@ def discover_entities(con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: 
                     "label": clean[types[rule.entity]["label"]], "species": clean.get("species"),
                     "fields": json.dumps(clean), "source": f"discovered by {function}",
                     "found_by_call": call_id, "run_id": run_id})
-    return {"discovered": insert_new(con, "entities", new), "invalid": invalid}
+    found = len({e["entity_id"] for e in new})
+    return {"responses": len(rows), "found": found, "discovered": insert_new(con, "entities", new), "invalid": invalid}
 
 
 def merge_entities(seeded: list[dict], discovered: list[dict]) -> list[dict]:

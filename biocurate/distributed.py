@@ -14,7 +14,7 @@ a call's rank among its function's calls). Rate limits stay honest: at most ``pa
 slices run at once and each gets that share of every host's and LLM endpoint's rate.
 
 ``fan_out`` is any callable that maps ``run_slice`` over an iterable of slices and yields the
-results in order: ``local_fan_out`` here, or the Prefect/Dask one in ``flows/rebuild.py``.
+results in order: ``local_fan_out`` here, or the Prefect/Dask one in ``flows/run.py``.
 """
 from __future__ import annotations
 
@@ -35,7 +35,6 @@ from biocurate.execute import ExecuteSummary, execute_calls, pending_calls
 from biocurate.store import PRIMARY_KEYS, insert_new, migrate
 from biocurate.synthesis import SynthesisSummary, current_versions, observed_calls_without_queries, synthesize
 
-PARALLEL_STAGES = ("execute", "synthesize")
 OUTPUTS = {"execute": ("api_responses", "observations"),
            "synthesize": ("queries", "llm_calls", "generation_failures")}
 

@@ -7,11 +7,13 @@ per-host rate limits, and compares each new observation with the one that was pu
 
 - ``unchanged``: same body; ``body_changed``: the body differs but not the published
   observation (nothing to review);
-- ``changed``: the observation differs. Every question about the call is bound to the new
-  observation, its judgment and quality checks are dropped so that the next judge and quality
-  stages check it again, and each published item about the call is *held*: publish leaves it
-  out until a reviewer annotates it again (the review push updates its Label Studio task with
-  the new observation);
+- ``changed``: the observation differs. Every question about the call (reviewers' edits aside)
+  gets a new version: a new ``queries`` row with the same question, bound to the new
+  observation (``query_replacements`` links the two). The next judge, quality and review push
+  stages take it like any new question; the old row, its judgments and its checks are kept as
+  they were (nothing is deleted or updated). Each published item about the call is *held*:
+  publish leaves it out until a reviewer annotates its new version, which it then publishes
+  under the item's first id;
 - ``gone``: a definite non-answer now (404, empty, API error, a body the builder no longer
   understands): the items are held until a later check finds the call answering as published;
 - ``failed``: no definite answer (timeout, 5xx, 429): nothing held, asked again next time.
@@ -50,7 +52,7 @@ class DriftSummary:
     checked: int = 0
     statuses: dict[str, int] = field(default_factory=lambda: {s: 0 for s in STATUSES})
     held: int = 0  # published items newly held out of publishing
-    rebound: int = 0  # questions bound to a new observation (judged and checked again)
+    replaced: int = 0  # questions given a new version bound to the new observation
     http_requests: int = 0
     message: str = ""
 
@@ -88,12 +90,13 @@ def _published(con: duckdb.DuckDBPyConnection, version_id: str, call_ids: list[s
     try:
         return con.sql(
             """
-            select d.item_id, d.call_id, d.observation, q.observation_id,
+            select d.item_id, d.call_id, d.observation, o.observation_id,
                    o.response_id as old_response_id, r.body_sha256 as old_body_sha256
             from dataset_items d
             join _ids using (call_id)
-            left join queries q on q.query_id = d.item_id
-            left join observations o on o.observation_id = q.observation_id
+            -- the observation as published (an item published from a drift replacement has
+            -- its first version's id but the replacement's observation)
+            left join observations o on o.call_id = d.call_id and o.text = d.observation
             left join api_responses r on r.response_id = o.response_id
             where d.version_id = $version
             order by d.item_id
@@ -115,24 +118,36 @@ def _where_changed(old: str, new: str, width: int = 160) -> str:
     return "observation changed"
 
 
-def _rebind(con: duckdb.DuckDBPyConnection, call_id: str, observation_id: str) -> int:
-    """Bind every question about the call to the new observation; drop what was judged on the old."""
-    ids = [r[0] for r in con.execute(
-        "select query_id from queries where call_id = ? and observation_id <> ?", [call_id, observation_id]).fetchall()]
-    if not ids:
-        return 0
-    frame = pl.DataFrame({"query_id": ids})
-    con.register("_rebound", frame)
-    try:
-        con.execute("update queries set observation_id = ? where query_id in (select query_id from _rebound)",
-                    [observation_id])
-        # Judgments and checks were about the old observation: the next judge and quality stages
-        # make them again for the new one.
-        con.execute("delete from judgments where query_id in (select query_id from _rebound)")
-        con.execute("delete from qc_results where item_kind = 'query' and item_id in (select query_id from _rebound)")
-    finally:
-        con.unregister("_rebound")
-    return len(ids)
+REPLACED_COLUMNS = ("call_id", "text", "style", "generator", "model", "prompt_version", "temperature", "seed")
+
+
+def _replace(con: duckdb.DuckDBPyConnection, call_id: str, observation_id: str, drift_id: str,
+             run_id: str, now) -> dict[str, str]:
+    """A new version of every current question about the call, bound to the new observation.
+
+    Append-only: the old rows, their judgments and checks stay; ``query_replacements`` marks
+    them superseded. Reviewers' edits are not carried over (the new version is reviewed
+    afresh). Returns {item id: its new version}.
+    """
+    rows = con.execute(
+        f"""
+        select c.item_id, c.query_id, {', '.join('c.' + col for col in REPLACED_COLUMNS)}
+        from current_items c
+        where c.call_id = ? and c.observation_id <> ?
+        order by c.query_id
+        """, [call_id, observation_id]).fetchall()
+    if not rows:
+        return {}
+    replacements, links = [], []
+    for item_id, query_id, *values in rows:
+        new_id = content_hash("drift replacement", query_id, observation_id)
+        replacements.append({**dict(zip(REPLACED_COLUMNS, values)), "query_id": new_id,
+                             "observation_id": observation_id, "run_id": run_id, "created_at": now})
+        links.append({"query_id": query_id, "replacement_query_id": new_id, "item_id": item_id,
+                      "drift_id": drift_id, "run_id": run_id, "created_at": now})
+    insert_new(con, "queries", replacements)
+    insert_new(con, "query_replacements", links)
+    return {link["item_id"]: link["replacement_query_id"] for link in links}
 
 
 def check_drift(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str,
@@ -221,12 +236,15 @@ def _compare(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, s
             "items": len(items), "detail": detail, "checked_at": now,
         })
         summary.statuses[status] += 1
+        replaced = {}
         if status == CHANGED:
-            summary.rebound += _rebind(con, call_id, new_observation_id)
+            replaced = _replace(con, call_id, new_observation_id, drift_id, summary.check_id, now)
+            summary.replaced += len(replaced)
         if status in (CHANGED, GONE):
             holds += [{"hold_id": content_hash("hold", drift_id, i["item_id"]), "query_id": i["item_id"],
                        "drift_id": drift_id, "check_id": summary.check_id, "version_id": version_id,
-                       "call_id": call_id, "reason": status, "replacement_query_id": None, "created_at": now}
+                       "call_id": call_id, "reason": status, "replacement_query_id": replaced.get(i["item_id"]),
+                       "created_at": now}
                       for i in items]
     insert_new(con, "drift_results", results)
     summary.held += insert_new(con, "drift_holds", holds)
@@ -251,21 +269,3 @@ def report(con: duckdb.DuckDBPyConnection, check_id: str | None = None) -> dict:
         "where check_id = $c and status <> 'unchanged' order by status, function, call_id",
         params={"c": chosen}).pl()
     return {"checks": checks, "check": check.row(0, named=True), "results": results, "holds": open_holds(con)}
-
-
-def stage_drift_check(config: Config, con: duckdb.DuckDBPyConnection, run_id: str):
-    """The drift job's first stage: re-execute, compare, hold, rebind (a StageReport)."""
-    from biocurate.stages import StageReport, catalog_for
-
-    summary = check_drift(config, con, catalog_for(config), run_id)
-    s = summary.statuses
-    report_ = StageReport("drift_check", rows_in=summary.checked, rows_new=s[CHANGED] + s[GONE],
-                          reused=s[UNCHANGED] + s[BODY_CHANGED], requests=summary.http_requests)
-    report_.failures = {f"calls {k.replace('_', ' ')} upstream": s[k] for k in (CHANGED, GONE) if s[k]}
-    if s[FAILED]:
-        report_.failures["calls without a definite answer (asked again next check)"] = s[FAILED]
-    report_.notes.append(summary.message)
-    if summary.rebound:
-        report_.notes.append(f"{summary.rebound} questions bound to their call's new observation: "
-                             "judged and checked again, then back to review")
-    return report_

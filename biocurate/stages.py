@@ -1,22 +1,26 @@
-"""The rebuild's stages as plain functions: rows in from DuckDB, rows out to DuckDB.
+"""Every job's stages as plain functions (rows in from DuckDB, rows out to DuckDB) and the one
+registry of them (``STAGES``) that the jobs are built from (``JOBS``).
 
 Each stage opens the store for writing only while it runs (DuckDB allows one writer), and
-returns a ``StageReport`` for the run summary. ``flows/rebuild.py`` wraps each in a Prefect
-task; tests call them directly.
+returns a ``StageReport`` for the run summary. ``biocurate.jobs`` runs a job's stages under the
+job lock with a recorded run; ``flows/`` wraps the same in Prefect tasks; tests call them
+directly.
 """
 from __future__ import annotations
 
+import copy
 import json
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable
 
 import duckdb
 
 from biocurate.catalog import Catalog, load_catalog
 from biocurate.config import Config
 from biocurate.discovery import discover_entities, discovered_entities, merge_entities
-from biocurate.errors import ReviewError
+from biocurate.drift import BODY_CHANGED, CHANGED, FAILED, GONE, UNCHANGED, check_drift
+from biocurate.errors import ConfigError, ReviewError
 from biocurate.execute import execute_calls
 from biocurate.judge import judge
 from biocurate.log import event, get_logger
@@ -37,9 +41,11 @@ class StageReport:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     requests: int = 0  # requests sent to the APIs over the network and to LLM endpoints
+    # What the library call returned (e.g. the PublishResult), for a command to print; not recorded.
+    detail: Any = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "detail"}
 
 
 def catalog_for(config: Config) -> Catalog:
@@ -96,10 +102,6 @@ def stage_execute(config: Config, con: duckdb.DuckDBPyConnection, run_id: str, f
 
         summary = execute_distributed(config, con, catalog, run_id, fan_out)
     report.requests = summary.http_requests
-    found = discover_entities(con, catalog, run_id, config.path(config.sample.catalog_dir))
-    if found["discovered"] or found["invalid"]:
-        report.notes.append(f"{found['discovered']} new entities discovered for the next rebuild"
-                            f" ({found['invalid']} failed their type's schema)")
     report.rows_in = summary.requested + summary.cached
     report.reused = summary.cached
     report.rows_new = summary.observations
@@ -109,6 +111,33 @@ def stage_execute(config: Config, con: duckdb.DuckDBPyConnection, run_id: str, f
     for reason in summary.invalid_bodies.values():
         report.failures[f"invalid body: {reason}"] = report.failures.get(f"invalid body: {reason}", 0) + 1
     report.notes.append(f"{summary.requested} requests ({config.execute.transport}), {summary.cached} answered from the store")
+    return report
+
+
+def stage_discover(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
+    """Ok responses of functions with discovery rules -> entities, seeds of the next rebuild."""
+    found = discover_entities(con, catalog_for(config), run_id, config.path(config.sample.catalog_dir))
+    report = StageReport("discover", rows_in=found["responses"], rows_new=found["discovered"],
+                         reused=found["found"] - found["discovered"])
+    if found["discovered"] or found["invalid"]:
+        report.notes.append(f"{found['discovered']} new entities discovered for the next rebuild"
+                            f" ({found['invalid']} failed their type's schema)")
+    return report
+
+
+def stage_drift_check(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
+    """Published calls re-executed -> drift_results, drift_holds, new versions of changed questions."""
+    summary = check_drift(config, con, catalog_for(config), run_id)
+    s = summary.statuses
+    report = StageReport("drift_check", rows_in=summary.checked, rows_new=s[CHANGED] + s[GONE],
+                         reused=s[UNCHANGED] + s[BODY_CHANGED], requests=summary.http_requests, detail=summary)
+    report.failures = {f"calls {k.replace('_', ' ')} upstream": s[k] for k in (CHANGED, GONE) if s[k]}
+    if s[FAILED]:
+        report.failures["calls without a definite answer (asked again next check)"] = s[FAILED]
+    report.notes.append(summary.message)
+    if summary.replaced:
+        report.notes.append(f"{summary.replaced} questions got a new version bound to their call's new "
+                            "observation: judged and checked, then back to review")
     return report
 
 
@@ -159,8 +188,13 @@ def stage_quality(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -
 
 
 def _review_sync(sync, config: Config, con: duckdb.DuckDBPyConnection, run_id: str,
-                 report: StageReport) -> dict | None:
-    """Counts of review.push/pull, or None with the reason noted when review is off or unreachable."""
+                 report: StageReport, strict: bool) -> dict | None:
+    """Counts of review.push/pull, or None with the reason noted when review is off or unreachable.
+
+    ``strict`` (the CLI commands): no skipping, a ReviewError fails the stage.
+    """
+    if strict:
+        return sync(config, con, run_id=run_id)
     if not config.review.enabled:
         report.notes.append("review disabled in config ([review] enabled = false)")
         return None
@@ -171,26 +205,28 @@ def _review_sync(sync, config: Config, con: duckdb.DuckDBPyConnection, run_id: s
         return None
 
 
-def stage_review_push(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
+def stage_review_push(config: Config, con: duckdb.DuckDBPyConnection, run_id: str,
+                      strict: bool = False) -> StageReport:
     """Survivors -> Label Studio tasks (review_tasks). Skipped, with the reason, when LS is off."""
     from biocurate import review
 
     report = StageReport("review_push")
-    counts = _review_sync(review.push, config, con, run_id, report)
+    counts = report.detail = _review_sync(review.push, config, con, run_id, report, strict)
     if counts is None:
         return report
-    report.rows_in = sum(counts.values())
+    report.rows_in = sum(v for v in counts.values() if isinstance(v, int) and not isinstance(v, bool))
     report.rows_new = counts.get("pushed", 0) + counts.get("updated", 0)
     report.reused = counts.get("unchanged", 0)
     return report
 
 
-def stage_review_pull(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
+def stage_review_pull(config: Config, con: duckdb.DuckDBPyConnection, run_id: str,
+                      strict: bool = False) -> StageReport:
     """Label Studio annotations -> annotations (edits become new queries); as `biocurate review pull`."""
     from biocurate import review
 
     report = StageReport("review_pull")
-    counts = _review_sync(review.pull, config, con, run_id, report)
+    counts = report.detail = _review_sync(review.pull, config, con, run_id, report, strict)
     if counts is None:
         return report
     report.rows_in = counts.get("fetched", 0)
@@ -206,7 +242,7 @@ def stage_publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -
     from biocurate.publish import publish
 
     result = publish(config, con, run_id=run_id)
-    report = StageReport("publish", rows_in=result.counts.get("items", 0) if result.counts else 0)
+    report = StageReport("publish", rows_in=result.counts.get("items", 0) if result.counts else 0, detail=result)
     if result.path is not None:
         report.rows_new = report.rows_in
     else:
@@ -216,31 +252,82 @@ def stage_publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -
     return report
 
 
-STAGES: dict[str, Callable[[Config, duckdb.DuckDBPyConnection, str], StageReport]] = {
-    "sample": stage_sample,
-    "execute": stage_execute,
-    "synthesize": stage_synthesize,
-    "judge": stage_judge,
-    "quality": stage_quality,
-    "review_push": stage_review_push,
-}
+def stage_eval(config: Config, con: duckdb.DuckDBPyConnection, run_id: str, **options) -> StageReport:
+    """A published version's split -> eval_* rows: a model or baseline scored; as `biocurate eval run`.
+
+    ``options`` are ``biocurate.evaluate.run_eval``'s (version_ref, settings, llm, ...): the
+    command's, not the config's, so this stage is no scheduled job's.
+    """
+    from biocurate.evaluate import run_eval
+
+    result = run_eval(config, con, **options)
+    report = StageReport("eval", rows_in=result.items, rows_new=result.items, detail=result)
+    report.notes.append(f"{result.label}: evaluation run {result.run_id}")
+    return report
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A registered stage: its function, the tables it writes, the jobs that run it."""
+    name: str
+    fn: Callable[..., StageReport]
+    writes: tuple[str, ...]  # empty: the stage only reads (the store is opened read-only)
+    jobs: tuple[str, ...]
+    fans_out: bool = False  # takes ``fan_out``: its work can go to workers (biocurate.distributed)
+
+    def __call__(self, config: Config, con: duckdb.DuckDBPyConnection, run_id: str, **kwargs) -> StageReport:
+        return self.fn(config, con, run_id, **kwargs)
+
+
+# Every stage of every job. A job runs its stages in this order; `biocurate review push`,
+# `review pull`, `publish` and `eval run` are jobs of one stage.
+STAGES: dict[str, Stage] = {s.name: s for s in (
+    Stage("sample", stage_sample, ("tools", "entities", "candidate_calls"), ("rebuild",)),
+    Stage("drift_check", stage_drift_check, ("api_responses", "observations", "drift_checks", "drift_results",
+                                             "drift_holds", "queries", "query_replacements"), ("drift",)),
+    Stage("execute", stage_execute, ("api_responses", "observations"), ("rebuild",), fans_out=True),
+    Stage("discover", stage_discover, ("entities",), ("rebuild",)),
+    Stage("synthesize", stage_synthesize, ("queries", "llm_calls", "generation_failures"), ("rebuild",),
+          fans_out=True),
+    Stage("judge", stage_judge, ("judgments", "llm_calls", "generation_failures"), ("rebuild", "drift")),
+    Stage("quality", stage_quality, ("qc_results",), ("rebuild", "drift")),
+    Stage("review_pull", stage_review_pull, ("annotations", "queries"), ("review_sync", "review_pull")),
+    Stage("review_push", stage_review_push, ("review_tasks",), ("rebuild", "drift", "review_sync", "review_push")),
+    Stage("publish", stage_publish, ("dataset_versions", "dataset_items"), ("publish",)),
+    Stage("eval", stage_eval, ("eval_runs", "eval_predictions", "eval_scores", "eval_responses"), ("eval",)),
+)}
+JOBS: dict[str, list[str]] = {job: [s.name for s in STAGES.values() if job in s.jobs]
+                              for job in dict.fromkeys(j for s in STAGES.values() for j in s.jobs)}
+
+
+def job_stages(job: str, names: list[str] | None = None) -> list[str]:
+    """The stages a job runs: all of them, or the named ones (which must be the job's)."""
+    if job not in JOBS:
+        raise ConfigError(f"unknown job {job!r}: jobs are {', '.join(JOBS)}")
+    if not names:
+        return list(JOBS[job])
+    unknown = [n for n in names if n not in JOBS[job]]
+    if unknown:
+        raise ConfigError(f"{', '.join(unknown)}: not a stage of {job} (its stages: {', '.join(JOBS[job])})")
+    return list(names)
 
 
 LOG = get_logger("stages")
 
 
-def run_stage(name: str, config: Config, run_id: str, fan_out=None,
-              stage: Callable[..., StageReport] | None = None) -> StageReport:
-    """Open the store for writing, run one stage in it, time it.
+def run_stage(name: str, config: Config, run_id: str, fan_out=None, **kwargs) -> StageReport:
+    """Open the store (for writing if the stage writes), run one registered stage in it, time it.
 
-    ``stage`` runs a stage that is not one of the rebuild's (e.g. the drift check);
-    ``fan_out`` hands execute or synthesize work to workers (``biocurate.distributed``).
+    ``fan_out`` hands execute or synthesize work to workers (``biocurate.distributed``); other
+    keyword arguments go to the stage function (``strict`` for the review stages).
     """
+    stage = STAGES[name]
+    if fan_out is not None and stage.fans_out:
+        kwargs["fan_out"] = fan_out
     started = time.perf_counter()
     event(LOG, "stage started", stage=name, run_id=run_id)
-    with Store(config.path(config.store.path), config.store.memory_limit).open() as con:
-        fn = stage or STAGES[name]
-        report = fn(config, con, run_id, fan_out=fan_out) if fan_out is not None else fn(config, con, run_id)
+    with Store(config.path(config.store.path), config.store.memory_limit).open(read_only=not stage.writes) as con:
+        report = stage(config, con, run_id, **kwargs)
     report.seconds = round(time.perf_counter() - started, 3)
     event(LOG, "stage finished", stage=name, run_id=run_id, rows_in=report.rows_in, new=report.rows_new,
           reused=report.reused, failed=sum(report.failures.values()), seconds=report.seconds)

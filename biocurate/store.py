@@ -15,8 +15,12 @@ from typing import Iterator
 import duckdb
 import polars as pl
 
-from biocurate.errors import StoreLockedError
+from biocurate.errors import BiocurateError, StoreLockedError
 from biocurate.hashing import sha256_bytes
+
+class MigrationChangedError(BiocurateError):
+    """A schema file the store already applied was edited afterwards."""
+
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -40,6 +44,7 @@ PRIMARY_KEYS = {
     "drift_checks": ["check_id"],
     "drift_results": ["drift_id"],
     "drift_holds": ["hold_id"],
+    "query_replacements": ["query_id"],
     "eval_runs": ["run_id"],
     "eval_predictions": ["run_id", "item_id"],
     "eval_scores": ["run_id", "level", "key", "metric"],
@@ -95,17 +100,18 @@ def migrate(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> list[str
         " version integer primary key, name varchar not null, checksum varchar not null,"
         " applied_at timestamp not null)"
     )
-    applied = {row[0] for row in con.execute("select version from schema_migrations").fetchall()}
+    applied = dict(con.execute("select version, checksum from schema_migrations").fetchall())
     done = []
     for version, name, sql in migrations(sql_dir):
         if version in applied:
+            _check_unchanged(applied[version], name, sql, sql_dir)
             continue
         con.execute("begin transaction")
         try:
             con.execute(sql)
             con.execute(
                 "insert into schema_migrations values (?, ?, ?, ?)",
-                [version, name, sha256_bytes(sql.encode())[:16], utcnow()],
+                [version, name, checksum(sql), utcnow()],
             )
             con.execute("commit")
         except Exception:
@@ -114,6 +120,29 @@ def migrate(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> list[str
         done.append(name)
     apply_views(con, sql_dir)
     return done
+
+
+def checksum(sql: str) -> str:
+    return sha256_bytes(sql.encode())[:16]
+
+
+def _check_unchanged(recorded: str, name: str, sql: str, sql_dir: Path) -> None:
+    """An applied migration is history: its file must not change (a change goes in a new file)."""
+    if recorded != checksum(sql):
+        raise MigrationChangedError(
+            f"{sql_dir / 'schema' / name} was changed after this store applied it (checksum "
+            f"{checksum(sql)}, applied as {recorded}). Applied schema files are never edited: restore "
+            "the file (git checkout) and put the change in a new, higher-numbered file.")
+
+
+def check_migrations(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
+    """Raise ``MigrationChangedError`` if a schema file this store applied has changed since."""
+    if not con.execute("select 1 from information_schema.tables where table_name = 'schema_migrations'").fetchall():
+        return
+    applied = dict(con.execute("select version, checksum from schema_migrations").fetchall())
+    for version, name, sql in migrations(sql_dir):
+        if version in applied:
+            _check_unchanged(applied[version], name, sql, sql_dir)
 
 
 def apply_views(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
@@ -142,7 +171,9 @@ class Store:
         try:
             if self.memory_limit:
                 con.execute(f"set memory_limit = '{self.memory_limit}'")
-            if not read_only:
+            if read_only:
+                check_migrations(con)
+            else:
                 migrate(con)
             yield con
         finally:

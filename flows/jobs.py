@@ -1,6 +1,6 @@
 """The other scheduled jobs: review sync (pull, then push) and publish.
 
-They call the same library functions as `biocurate review pull`, `biocurate review push` and
+They run the same registered stages as `biocurate review pull`, `biocurate review push` and
 `biocurate publish`, under the store's job lock; scheduled, they wait up to
 ``[schedule] lock_wait_seconds`` for a running rebuild or drift check to finish.
 """
@@ -9,8 +9,7 @@ from __future__ import annotations
 from prefect import flow
 
 from biocurate.config import load_config
-from biocurate.stages import stage_publish, stage_review_pull
-from flows.rebuild import run_job
+from flows.run import run_job
 
 
 @flow(name="review-sync", log_prints=False)
@@ -19,8 +18,7 @@ def review_sync(config_path: str | None = None, overrides: dict | None = None,
     """Pull new annotations from Label Studio, then push new survivors (review pull + review push)."""
     config = load_config(config_path, overrides)
     wait = config.schedule.lock_wait_seconds if lock_wait_seconds is None else lock_wait_seconds
-    return run_job(config, "review_sync", ["review_pull", "review_push"],
-                   stages={"review_pull": stage_review_pull}, lock_wait=wait)
+    return run_job(config, "review_sync", lock_wait=wait)
 
 
 @flow(name="publish", log_prints=False)
@@ -29,4 +27,4 @@ def publish(config_path: str | None = None, overrides: dict | None = None,
     """Publish human-accepted items as a new dataset version (as `biocurate publish`)."""
     config = load_config(config_path, overrides)
     wait = config.schedule.lock_wait_seconds if lock_wait_seconds is None else lock_wait_seconds
-    return run_job(config, "publish", ["publish"], stages={"publish": stage_publish}, lock_wait=wait)
+    return run_job(config, "publish", lock_wait=wait)

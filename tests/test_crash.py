@@ -83,7 +83,7 @@ def reference_store(tmp_path: Path, settings: dict) -> Path:
     ref = tmp_path / "reference"
     ref.mkdir()
     config = load_config(write_config(ref / "c.toml", {**settings, "store": {"path": str(ref / "store.duckdb")}}))
-    for name in ("sample", "execute", "synthesize", "judge", "quality"):
+    for name in ("sample", "execute", "discover", "synthesize", "judge", "quality"):
         run_stage(name, config, "reference")
     return config.store.path
 

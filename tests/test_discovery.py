@@ -36,8 +36,11 @@ def test_lookup_fills_a_missing_gene_id_and_reveals_transcripts(tmp_path):
         snapshot.add(method="GET", url=req.url, params=req.params, body=None, status=200,
                      content_type="application/json", content=json.dumps(LOOKUP).encode(),
                      file="ensembl/brca1.json", origin="illustrative", provenance="test")
-        report = run_stage("execute", cfg, "r1")
+        run_stage("execute", cfg, "r1")
+        report = run_stage("discover", cfg, "r1")  # a stage of its own, after execute
         assert any("2 new entities discovered" in n and "1 failed" in n for n in report.notes), report.notes
+        assert (report.rows_in, report.rows_new, report.reused) == (1, 2, 0)
+        assert run_stage("discover", cfg, "r1").rows_new == 0  # found again: nothing new
         # The next rebuild can now sample a function that needs the gene's Ensembl id.
         cfg2 = cfg.model_copy(update={"sample": cfg.sample.model_copy(update={
             "quota": cfg.sample.quota.model_copy(update={"function": {"lookup_by_symbol": 1, "lookup_by_id": 1}})})})

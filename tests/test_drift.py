@@ -19,7 +19,8 @@ from biocurate.snapshot import Snapshot
 from biocurate.stages import run_stage
 from biocurate.store import Store
 from tests.conftest import ROOT
-from tests.pipeline_helpers import accept, accept_survivors, standin_settings, write_config
+from biocurate.store import PRIMARY_KEYS
+from tests.pipeline_helpers import accept_survivors, standin_settings, write_config
 from tests.standins.api import ApiStandIn, Fault
 
 DRIFT_REASON = "changed upstream since published (drift check): awaiting a new review"
@@ -107,8 +108,9 @@ def test_drift_flags_exactly_the_changed_calls_and_holds_their_items(prefect_har
         check = con.execute("select calls_in_version, calls_checked, changed, gone, failed, finished_at "
                             "from drift_checks").fetchall()[0]
         rejudged = con.execute("select count(*) from judgments where run_id = ?", [run["run_id"]]).fetchall()[0][0]
+        # each item's current version: for a changed call, the new version bound to the new observation
         new_observations = dict(con.execute(
-            "select q.query_id, o.text from queries q join observations o using (observation_id)").fetchall())
+            "select c.item_id, o.text from current_items c join observations o using (observation_id)").fetchall())
     assert len(status) == len(calls) == check[0] == check[1]
     assert {c for c, s in status.items() if s == "changed"} == {c for c, _ in changed}
     assert status[body_only] == "body_changed", drift_detail(config, body_only)
@@ -120,7 +122,7 @@ def test_drift_flags_exactly_the_changed_calls_and_holds_their_items(prefect_har
     held_changed = {q for _, items in changed for q in items}
     assert holds and {q for q, r in holds if r == "changed"} == held_changed
     assert {q for q, r in holds if r == "gone"} == set(gone[1])
-    assert rejudged == len(held_changed)  # the changed items were judged again on the new observation
+    assert rejudged == len(held_changed)  # the changed items' new versions were judged on the new observation
     drift_report = next(r for r in run["reports"] if r["stage"] == "drift_check")
     assert drift_report["rows_new"] == 4 and drift_report["rows_in"] == len(calls)
 
@@ -137,9 +139,10 @@ def test_drift_flags_exactly_the_changed_calls_and_holds_their_items(prefect_har
     assert second.refused.get(DRIFT_REASON) == len(held_changed) + len(gone[1])
     assert not exported & (held_changed | set(gone[1]))
 
-    # A reviewer looks at the changed items again and accepts them: they come back, with the new data.
+    # A reviewer looks at the changed items' new versions and accepts them: the items come back
+    # (under their first ids), with the new data.
+    assert accept_survivors(config.store.path) == len(held_changed)
     with Store(config.store.path).open() as con:
-        accept(con, sorted(held_changed))
         third = publish(config, con)
         back = dict(con.execute("select item_id, observation from dataset_items where version_id = ?",
                                 [third.version_id]).fetchall())
@@ -160,6 +163,68 @@ def test_a_sample_goes_round_the_version_longest_unchecked_first(published):
                                                    [check]).fetchall()})
         assert con.execute("select count(*) from drift_holds").fetchall()[0][0] == 0
     assert len(seen[0]) == len(seen[1]) == 5 and not seen[0] & seen[1]
+
+
+def test_drift_appends_new_versions_and_deletes_or_updates_nothing(published):
+    """The drift job without Prefect (biocurate.jobs): one published call now answers differently.
+    Every row the store held before is still there, unchanged; the call's questions get new
+    versions bound to the new observation, and those are what review and publish see."""
+    from biocurate.jobs import run_job
+
+    api, config, calls = published
+    catalog = load_catalog(config.path(config.sample.catalog_dir))
+    urls = [c[3] for c in calls]
+    for call_id, function, method, url, fp, body, ctype, items, observation in calls:
+        if "json" in (ctype or "") and method == "GET" and unique_path(url, urls):
+            tool = catalog[function]
+            new = json.dumps(bump(json.loads(gzip.decompress(body)))).encode()
+            _, new_text = build_observation(tool.function.observation, tool.function.response, new,
+                                            config.execute.observation_max_chars)
+            if new_text != observation:
+                api.overrides[fp] = new
+                break
+    else:
+        pytest.fail("no call whose observation a new upstream release would change")
+
+    def snapshot() -> dict[str, set[tuple]]:
+        with Store(config.store.path).open(read_only=True) as con:
+            return {t: {tuple(map(repr, r)) for r in con.execute(f"select * from {t}").fetchall()}
+                    for t in PRIMARY_KEYS}
+
+    before = snapshot()
+    with Store(config.store.path).open(read_only=True) as con:
+        old = dict(con.execute("select query_id, observation_id from queries where call_id = ?", [call_id]).fetchall())
+    run = run_job(config, "drift")
+    after = snapshot()
+    for table, rows in before.items():
+        assert rows <= after[table], f"{table}: {len(rows - after[table])} rows deleted or updated in place"
+    assert len(after["queries"]) - len(before["queries"]) == len(old) == len(items)
+
+    with Store(config.store.path).open(read_only=True) as con:
+        links = con.execute("select query_id, replacement_query_id, item_id, run_id from query_replacements").fetchall()
+        new_versions = {r[0]: r[1:] for r in con.execute(
+            "select n.query_id, n.call_id, n.observation_id, n.text = o.text, n.parent_query_id "
+            "from query_replacements x join queries n on n.query_id = x.replacement_query_id "
+            "join queries o on o.query_id = x.query_id").fetchall()}
+        holds = dict(con.execute("select query_id, replacement_query_id from drift_holds").fetchall())
+        current = dict(con.execute("select item_id, query_id from current_items where call_id = ?",
+                                   [call_id]).fetchall())
+        survivors = {q for (q,) in con.execute("select query_id from survivors").fetchall()}
+        judged = {q for (q,) in con.execute("select query_id from judgments where run_id = ?", [run["run_id"]]).fetchall()}
+        status = con.execute("select flow, status from runs where run_id = ?", [run["run_id"]]).fetchall()
+    assert status == [("drift", "completed")]
+    # The old questions: kept as they were, marked superseded by a new version of each.
+    assert {q for q, *_ in links} == set(old) and {i for *_, i, _ in links} == set(items)
+    assert {r for *_, r in links} == {run["run_id"]}
+    replacement = {q: r for q, r, *_ in links}
+    for query_id, observation_id in old.items():
+        call, new_observation, same_text, parent = new_versions[replacement[query_id]]
+        assert (call, same_text, parent) == (call_id, True, None) and new_observation != observation_id
+    # The published items are held, each naming its new version; review and publish see that one.
+    assert holds == {q: replacement[q] for q in items}
+    assert current == {q: replacement[q] for q in items}
+    assert judged == set(replacement.values())
+    assert set(replacement.values()) <= survivors and not set(old) & survivors
 
 
 def drift_detail(config, call_id):

@@ -4,4 +4,4 @@
 create or replace view qc_replaced_queries as
 select parent_query_id as query_id from queries where parent_query_id is not null
 union
-select query_id from drift_holds where replacement_query_id is not null;
+select query_id from query_replacements;

@@ -11,6 +11,7 @@ with rows_by_run as (
     union all select 'review_tasks', run_id from review_tasks
     union all select 'annotations', run_id from annotations
     union all select 'dataset_versions', run_id from dataset_versions
+    union all select 'query_replacements', run_id from query_replacements
 )
 select stage, run_id, count(*) as rows
 from rows_by_run

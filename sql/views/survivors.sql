@@ -1,5 +1,6 @@
 -- Queries that passed quality control: checked under the latest QC config that checked them,
--- with no blocking failure there. Only these go to human review.
+-- with no blocking failure there, and not superseded by a drift replacement (query_replacements).
+-- Only these go to human review.
 create or replace view survivors as
 with latest as (
     select item_id, arg_max(qc_config_hash, created_at) as qc_config_hash
@@ -16,4 +17,5 @@ blocked as (
 select q.*
 from queries q
 join latest l on l.item_id = q.query_id
-where q.query_id not in (select item_id from blocked);
+where q.query_id not in (select item_id from blocked)
+  and q.query_id not in (select query_id from query_replacements);

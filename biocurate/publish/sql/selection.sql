@@ -1,6 +1,6 @@
--- Every question that is not itself a reviewer's edit, with what decides whether it is exported:
--- its review state under each rule, whether it (and the reviewer's edited question, if any)
--- was quality-checked and survived, and the reviewer's latest edited call.
+-- Every item (current_items: its current version, a drift replacement if any) with what decides
+-- whether it is exported: its review state under each rule, whether it (and the reviewer's edited
+-- question, if any) was quality-checked and survived, and the reviewer's latest edited call.
 with call_edits as (
     select
         query_id,
@@ -27,6 +27,7 @@ checked as (
 alive as (select query_id from survivors)
 
 select
+    q.item_id,
     q.query_id,
     q.text,
     v.any_reject_state,
@@ -40,7 +41,7 @@ select
     ec.query_id is not null as edit_checked,
     es.query_id is not null as edit_survives,
     ce.edited_call
-from queries as q
+from current_items as q
 inner join candidate_calls as c on q.call_id = c.call_id
 left join review_resolution as v on q.query_id = v.query_id
 left join checked as ck on q.query_id = ck.query_id
