@@ -102,15 +102,15 @@ def select_items(config: Config, con: duckdb.DuckDBPyConnection,
         reason, text_id = _verdict(row)
         if reason is None and catalog is not None and row["function"] not in catalog:
             reason = NOT_IN_CATALOG
-        if reason is None and row["query_id"] in held:
+        if row["item_id"] in held:  # its new version awaits a review, whatever its state
             reason = DRIFT_HELD
         if reason:
             refused[reason] += 1
             continue
         text = row["edit_text"] if text_id != row["query_id"] else row["text"]
-        chosen.append({"item_id": row["query_id"], "user_query": text, "text_query_id": text_id,
-                       "state": row["state"]})
-    frame = pl.DataFrame(chosen, schema={"item_id": pl.String, "user_query": pl.String,
+        chosen.append({"item_id": row["item_id"], "query_id": row["query_id"], "user_query": text,
+                       "text_query_id": text_id, "state": row["state"]})
+    frame = pl.DataFrame(chosen, schema={"item_id": pl.String, "query_id": pl.String, "user_query": pl.String,
                                          "text_query_id": pl.String, "state": pl.String})
     con.register("_chosen", frame)
     try:
