@@ -315,9 +315,20 @@ def mask_secrets(text: str) -> str:
     return text
 
 
+def _mask_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if isinstance(value, dict):
+        return {k: _mask_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_values(v) for v in value]
+    return value
+
+
 def masked(config: Config) -> dict:
-    """The effective config as a dict, with each secret shown only as set/unset."""
-    data = config.model_dump(mode="json")
+    """The effective config as a dict, with each secret shown only as set/unset (and masked
+    wherever its value was copied into a setting, such as a URL)."""
+    data = _mask_values(config.model_dump(mode="json"))
     data["secrets"] = {
         env: ("***set***" if secret(name) else "(unset)") for name, env in SECRET_ENV.items()
     }

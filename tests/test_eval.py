@@ -417,7 +417,7 @@ def test_mistakes_in_the_command_say_what_to_do(store, llm):
 # ---------------------------------------------------------------------------------------------
 # The evaluated model's key: read from one list of secrets, masked everywhere
 
-def test_the_eval_key_is_masked_in_config_output_and_in_logs(monkeypatch):
+def test_the_eval_key_is_masked_in_config_output_and_in_logs(monkeypatch, tmp_path):
     import io
     import logging
 
@@ -427,10 +427,15 @@ def test_the_eval_key_is_masked_in_config_output_and_in_logs(monkeypatch):
     key = "sk-eval-0123456789-not-for-logs"
     monkeypatch.setenv("BIOCURATE_EVAL_API_KEY", key)
     assert eval_api_key() == key
-    out = runner.invoke(app, ["config"])
+    # Also where a setting holds the value (a key pasted into a URL).
+    config = tmp_path / "c.toml"
+    config.write_text(f'[execute.base_urls]\n"https://rest.ensembl.org" = "http://127.0.0.1:9/?key={key}"\n')
+    out = runner.invoke(app, ["config", "--config", str(config)])
     assert out.exit_code == 0, out.output
     assert key not in out.output
-    assert json.loads(out.output)["secrets"]["BIOCURATE_EVAL_API_KEY"] == "***set***"
+    shown = json.loads(out.output)
+    assert shown["secrets"]["BIOCURATE_EVAL_API_KEY"] == "***set***"
+    assert shown["execute"]["base_urls"] == {"https://rest.ensembl.org": "http://127.0.0.1:9/?key=***"}
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(LogfmtFormatter())
