@@ -367,7 +367,8 @@ def status(config: Config, con: duckdb.DuckDBPyConnection) -> dict:
     finally:
         con.unregister("_resolved")
     not_pushed = con.execute(
-        "select count(*) from survivors where generator <> 'human_edit' and query_id not in (select query_id from review_tasks)"
+        "select count(*) from survivors where generator <> 'human_edit' "
+        "and query_id not in (select query_id from review_tasks)"
     ).fetchall()[0][0]
     annotators = con.sql(
         "select annotator, count(*) as annotations,"

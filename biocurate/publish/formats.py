@@ -237,7 +237,8 @@ def write_formats(folder: Path, recs: list[dict], catalog: Catalog, version_id: 
             _write_json(folder / rel, build(present, export))
             written.append(rel)
     used = sorted({r["function"] for r in recs})
-    for rel, data in (("tools.json", catalog.tools_json(used)), ("function_mapping.json", catalog.function_mapping(used))):
+    for rel, data in (("tools.json", catalog.tools_json(used)),
+                      ("function_mapping.json", catalog.function_mapping(used))):
         _write_json(folder / rel, data)
         written.append(rel)
     return written

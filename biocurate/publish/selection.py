@@ -53,7 +53,8 @@ def _call_changed(edited_call: str | None, function: str, arguments: str) -> boo
     if not isinstance(edited, dict):
         return True
     original = {"name": function, "arguments": json.loads(arguments)}
-    return canonical_json({"name": edited.get("name"), "arguments": edited.get("arguments")}) != canonical_json(original)
+    edited_call = {"name": edited.get("name"), "arguments": edited.get("arguments")}
+    return canonical_json(edited_call) != canonical_json(original)
 
 
 def _verdict(row: dict) -> tuple[str | None, str | None]:

@@ -87,7 +87,8 @@ def _clear_leftovers(out_dir: Path, known: set[str]) -> list[str]:
     """Remove what an interrupted publish left: temp folders, version folders never recorded."""
     removed = []
     for path in out_dir.iterdir():
-        if path.is_dir() and (path.name.startswith(".tmp-") or (VERSION_NAME.match(path.name) and path.name not in known)):
+        unrecorded = VERSION_NAME.match(path.name) and path.name not in known
+        if path.is_dir() and (path.name.startswith(".tmp-") or unrecorded):
             shutil.rmtree(path)
             removed.append(path.name)
     return removed
@@ -106,13 +107,15 @@ def publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None =
     digest = _digest(recs, catalog, config)
     known = {v for (v,) in con.execute("select version_id from dataset_versions").fetchall()}
     latest = con.execute(
-        "select version_id, content_hash, path from dataset_versions order by length(version_id) desc, version_id desc limit 1").fetchall()
+        "select version_id, content_hash, path from dataset_versions "
+        "order by length(version_id) desc, version_id desc limit 1").fetchall()
     parent = latest[0][0] if latest else None
     counts = counts_of(recs)
     changes = _changes(con, parent, recs)
     if latest and latest[0][1] == digest:
         note = "" if Path(latest[0][2]).is_dir() else f" (its folder {latest[0][2]} is missing)"
-        return PublishResult(parent, None, counts, refused, f"nothing changed since {parent}{note}: no new version written")
+        return PublishResult(parent, None, counts, refused,
+                             f"nothing changed since {parent}{note}: no new version written")
     number = 1 + max((int(v[1:]) for v in known), default=0)
     version_id = f"v{number:04d}"
     if dry_run:
@@ -173,7 +176,8 @@ def publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None =
                 del frame
             problems = split_checks(con, version_id)
             if problems:
-                raise PublishError(f"{version_id} failed its split checks, nothing was published: " + "; ".join(problems))
+                raise PublishError(f"{version_id} failed its split checks, nothing was published: "
+                                   + "; ".join(problems))
             os.replace(tmp, final)
             renamed = True
             con.execute("commit")
