@@ -563,6 +563,21 @@ def test_manifest_lists_every_file_with_its_hash_and_the_upstream_releases(demo_
         assert needle in card, needle
 
 
+def test_a_new_export_format_is_one_registry_entry(demo_config, store, monkeypatch):
+    con, rows = store
+    fill(rows, calls=10)
+    questions = pub.ExportFormat("questions/{split}.jsonl", about="the questions alone", jsonl=True,
+                                 encode=lambda r, export: json.dumps({"question": r["user_query"]}))
+    monkeypatch.setitem(pub.FORMATS, "questions", questions)
+    result = pub.publish(demo_config, con)
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    written = sorted(rel for rel in manifest["files"] if rel.startswith("questions/"))
+    assert written == sorted(f"questions/{split}.jsonl" for split, n in result.counts["splits"].items() if n)
+    lines = [json.loads(line) for rel in written for line in (result.path / rel).read_text().splitlines()]
+    assert len(lines) == result.counts["items"] and all(set(line) == {"question"} for line in lines)
+    assert "| `questions/<split>.jsonl` | the questions alone |" in (result.path / "README.md").read_text()
+
+
 # ---------------------------------------------------------------------------------------------
 # Versions: interrupted, unchanged, compared
 
