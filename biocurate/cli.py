@@ -1,4 +1,10 @@
-"""The `biocurate` command line: a thin layer over the library; each docstring is its --help."""
+"""The `biocurate` command line: a thin layer over the library; each docstring is its --help.
+
+One module (over 400 lines) on purpose: it is the table of commands, each a few lines that load
+the config, call the library and print. Commands that write the store run as jobs (job lock,
+a recorded run: ``biocurate.jobs``); every command prints the errors a person can act on as one
+line (``one_line_errors``).
+"""
 from __future__ import annotations
 
 import functools
@@ -86,20 +92,17 @@ def rebuild(
     """Run the rebuild flow (sample, execute, discover, synthesize, judge, quality, review push) as a Prefect flow run."""
     prefect_env()
     overrides = {"execute.transport": transport} if transport else None
-    try:
-        from biocurate.lock import refuse_if_busy
-        from biocurate.stages import job_stages
+    from biocurate.lock import refuse_if_busy
+    from biocurate.stages import job_stages
 
-        # Fail fast, before Prefect starts: a bad config or stage, or another job holding the store.
-        cfg = load_config(config, overrides)
-        job_stages("rebuild", stage)
-        preflight(cfg)
-        refuse_if_busy(cfg, "rebuild")
-        from flows.rebuild import rebuild as rebuild_flow
+    # Fail fast, before Prefect starts: a bad config or stage, or another job holding the store.
+    cfg = load_config(config, overrides)
+    job_stages("rebuild", stage)
+    preflight(cfg)
+    refuse_if_busy(cfg, "rebuild")
+    from flows.rebuild import rebuild as rebuild_flow
 
-        rebuild_flow(config_path=str(config) if config else None, overrides=overrides, stages=stage)
-    except BiocurateError as exc:
-        fail(exc)
+    rebuild_flow(config_path=str(config) if config else None, overrides=overrides, stages=stage)
 
 
 @app.command()
@@ -107,20 +110,17 @@ def status(config: Optional[Path] = ConfigOpt) -> None:
     """Show row counts per stage table and per run, and the latest runs."""
     from biocurate.store import STAGE_TABLES, Store
 
-    try:
-        cfg = load_config(config)
-        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
-            rows = [(t, con.execute(f"select count(*) from {t}").fetchall()[0][0]) for t in STAGE_TABLES]
-            print_rows(["table", "rows"], rows, title=f"store {cfg.path(cfg.store.path)}")
-            per_run = con.execute(
-                "select run_id, stage, rows from stage_counts order by run_id desc, stage").fetchall()
-            print_rows(["run", "stage", "rows first written"], per_run, title="rows by the run that wrote them")
-            runs = con.execute(
-                "select run_id, flow, status, started_at, finished_at, config_hash, code_version "
-                "from runs order by started_at desc limit 10").fetchall()
-            print_rows(["run", "flow", "status", "started", "finished", "config", "code"], runs, title="latest runs")
-    except (BiocurateError, FileNotFoundError) as exc:
-        fail(exc)
+    cfg = load_config(config)
+    with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+        rows = [(t, con.execute(f"select count(*) from {t}").fetchall()[0][0]) for t in STAGE_TABLES]
+        print_rows(["table", "rows"], rows, title=f"store {cfg.path(cfg.store.path)}")
+        per_run = con.execute(
+            "select run_id, stage, rows from stage_counts order by run_id desc, stage").fetchall()
+        print_rows(["run", "stage", "rows first written"], per_run, title="rows by the run that wrote them")
+        runs = con.execute(
+            "select run_id, flow, status, started_at, finished_at, config_hash, code_version "
+            "from runs order by started_at desc limit 10").fetchall()
+        print_rows(["run", "flow", "status", "started", "finished", "config", "code"], runs, title="latest runs")
 
 
 @app.command()
@@ -176,11 +176,8 @@ def seeds_validate(config: Optional[Path] = ConfigOpt) -> None:
     """Check every seed file against its entity type's schema; report bad rows as file:line: reason."""
     from biocurate.seeds import load_seeds
 
-    try:
-        cfg = load_config(config)
-        result = load_seeds(cfg.path(cfg.sample.seeds_dir), cfg.path(cfg.sample.catalog_dir))
-    except BiocurateError as exc:
-        fail(exc)
+    cfg = load_config(config)
+    result = load_seeds(cfg.path(cfg.sample.seeds_dir), cfg.path(cfg.sample.catalog_dir))
     counts: dict[str, int] = {}
     for entity in result.entities:
         counts[entity["entity_type"]] = counts.get(entity["entity_type"], 0) + 1
@@ -204,20 +201,17 @@ def sample(
     from biocurate.sampling import sample_calls
     from biocurate.seeds import load_seeds, species_table
 
-    try:
-        cfg = load_config(config)
-        catalog_dir = cfg.path(cfg.sample.catalog_dir)
-        seeds = load_seeds(cfg.path(cfg.sample.seeds_dir), catalog_dir)
-        entities = seeds.entities
-        if cfg.sample.use_discovered and cfg.path(cfg.store.path).exists():
-            from biocurate.discovery import discovered_entities, merge_entities
-            from biocurate.store import Store
+    cfg = load_config(config)
+    catalog_dir = cfg.path(cfg.sample.catalog_dir)
+    seeds = load_seeds(cfg.path(cfg.sample.seeds_dir), catalog_dir)
+    entities = seeds.entities
+    if cfg.sample.use_discovered and cfg.path(cfg.store.path).exists():
+        from biocurate.discovery import discovered_entities, merge_entities
+        from biocurate.store import Store
 
-            with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
-                entities = merge_entities(entities, discovered_entities(con))
-        result = sample_calls(load_catalog(catalog_dir), entities, species_table(catalog_dir), cfg.sample)
-    except BiocurateError as exc:
-        fail(exc)
+        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+            entities = merge_entities(entities, discovered_entities(con))
+    result = sample_calls(load_catalog(catalog_dir), entities, species_table(catalog_dir), cfg.sample)
     frame = pl.DataFrame([{k: c[k] for k in ("database", "tool_group", "category", "function", "valid")}
                           for c in result.calls])
     for by in (["database"], ["category"], ["database", "tool_group"], ["database", "tool_group", "function"]):
@@ -238,10 +232,7 @@ def sample(
 @app.command("config")
 def show_config(config: Optional[Path] = ConfigOpt) -> None:
     """Show the effective configuration (file + defaults + environment), secrets masked."""
-    try:
-        cfg = load_config(config)
-    except BiocurateError as exc:
-        fail(exc)
+    cfg = load_config(config)
     typer.echo(json.dumps(masked(cfg), indent=2, default=str))
 
 
@@ -257,15 +248,9 @@ def tools(
     from biocurate.catalog import load_catalog, published_functions
 
     cfg = load_config(config)
-    try:
-        catalog = load_catalog(cfg.path(cfg.sample.catalog_dir))
-    except BiocurateError as exc:
-        fail(exc)
+    catalog = load_catalog(cfg.path(cfg.sample.catalog_dir))
     if show:
-        try:
-            typer.echo(json.dumps(catalog[show].schema(), indent=2))
-        except BiocurateError as exc:
-            fail(exc)
+        typer.echo(json.dumps(catalog[show].schema(), indent=2))
         return
     if coverage:
         published = published_functions(cfg.path(cfg.sample.catalog_dir))
@@ -308,12 +293,9 @@ def review_status(config: Optional[Path] = ConfigOpt) -> None:
     from biocurate import review
     from biocurate.store import Store
 
-    try:
-        cfg = load_config(config)
-        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
-            tables = review.status(cfg, con)
-    except (BiocurateError, FileNotFoundError) as exc:
-        fail(exc)
+    cfg = load_config(config)
+    with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+        tables = review.status(cfg, con)
     for title, table in tables.items():
         rows = table if isinstance(table, list) else list(table.items())
         if rows and isinstance(rows[0], dict):
@@ -358,15 +340,12 @@ def diff(
     from biocurate.publish import diff_versions
     from biocurate.store import Store
 
-    try:
-        if Path(a).is_dir() and Path(b).is_dir():
-            result = diff_versions(None, a, b)
-        else:
-            cfg = load_config(config)
-            with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
-                result = diff_versions(con, a, b)
-    except (BiocurateError, FileNotFoundError) as exc:
-        fail(exc)
+    if Path(a).is_dir() and Path(b).is_dir():
+        result = diff_versions(None, a, b)
+    else:
+        cfg = load_config(config)
+        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+            result = diff_versions(con, a, b)
     if fmt == "json":
         typer.echo(json.dumps({"a": a, "b": b, **result.summary(), "items": {
             "added": result.added, "removed": result.removed, "changed": result.changed}}, indent=1, default=str))
@@ -398,13 +377,10 @@ def qc_report(
     from biocurate.quality_report import expectation_table, top_rejections
     from biocurate.store import Store
 
-    try:
-        cfg = load_config(config)
-        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
-            table = expectation_table(con)
-            reasons = top_rejections(con, limit=top, examples=examples)
-    except (BiocurateError, FileNotFoundError) as exc:
-        fail(exc)
+    cfg = load_config(config)
+    with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+        table = expectation_table(con)
+        reasons = top_rejections(con, limit=top, examples=examples)
     if not table:
         console.print("no quality results yet: run `biocurate rebuild` first")
         return
@@ -477,12 +453,9 @@ def eval_report(
     from biocurate.eval_report import default_report_dir, report
     from biocurate.store import Store
 
-    try:
-        cfg = load_config(config)
-        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
-            result = report(con, runs, out or default_report_dir(cfg, runs), tuple(by or ("database", "category")))
-    except (BiocurateError, FileNotFoundError) as exc:
-        fail(exc)
+    cfg = load_config(config)
+    with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+        result = report(con, runs, out or default_report_dir(cfg, runs), tuple(by or ("database", "category")))
     labels = [r["label"] for r in result.runs]
     print_rows(["metric", *labels], result.overall, title="overall (value [confidence interval])")
     for level, rows in result.by_level.items():
@@ -501,18 +474,15 @@ def serve(
     import os
 
     prefect_env()
-    try:
-        load_config(config)  # fail fast on a bad config or schedule
-        from prefect.settings import PREFECT_API_URL
+    load_config(config)  # fail fast on a bad config or schedule
+    from prefect.settings import PREFECT_API_URL
 
-        if not PREFECT_API_URL.value() and not ephemeral:
-            raise BiocurateError(
-                "no Prefect server: PREFECT_API_URL is not set, and the ephemeral server Prefect would "
-                "start creates no scheduled runs. Start one with scripts/prefect_server.sh start, export the "
-                "PREFECT_API_URL line it prints, and run biocurate serve again (or pass --ephemeral to "
-                "trigger runs by hand only).")
-    except BiocurateError as exc:
-        fail(exc)
+    if not PREFECT_API_URL.value() and not ephemeral:
+        raise BiocurateError(
+            "no Prefect server: PREFECT_API_URL is not set, and the ephemeral server Prefect would "
+            "start creates no scheduled runs. Start one with scripts/prefect_server.sh start, export the "
+            "PREFECT_API_URL line it prints, and run biocurate serve again (or pass --ephemeral to "
+            "trigger runs by hand only).")
     # `serve` must run under a __main__ guard (each flow run imports its flow's module afresh).
     os.execv(sys.executable, [sys.executable, "-m", "flows.serve", *(["--config", str(config)] if config else [])])
 
@@ -530,17 +500,14 @@ def drift_check(
     """Re-execute the calls of the latest published version now (within the rate limits), record what changed, hold changed items out of publishing and send them back to review."""
     prefect_env()
     overrides = {"drift.sample_size": sample_size} if sample_size is not None else None
-    try:
-        from biocurate.lock import refuse_if_busy
+    from biocurate.lock import refuse_if_busy
 
-        cfg = load_config(config, overrides)
-        preflight(cfg)
-        refuse_if_busy(cfg, "drift check")
-        from flows.drift import drift as drift_flow
+    cfg = load_config(config, overrides)
+    preflight(cfg)
+    refuse_if_busy(cfg, "drift check")
+    from flows.drift import drift as drift_flow
 
-        drift_flow(config_path=str(config) if config else None, overrides=overrides)
-    except BiocurateError as exc:
-        fail(exc)
+    drift_flow(config_path=str(config) if config else None, overrides=overrides)
 
 
 @drift_app.command("report")

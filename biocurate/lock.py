@@ -1,9 +1,10 @@
 """One job at a time per store: a lock file next to the DuckDB file.
 
-Rebuilds, drift checks, scheduled review syncs and publishes write the store in many steps; two
-of them interleaved would still not corrupt DuckDB (it allows one writer at a time) but they
-would interleave their work and fail at random stage boundaries. So each job takes
-``<store>.lock`` first. The file says who holds it (pid, host, job, since when); the lock itself
+Every job that writes the store (rebuilds, drift checks, review syncs, publishes, and the CLI's
+review push/pull and eval run: ``biocurate.jobs``) writes it in many steps; two of them
+interleaved would still not corrupt DuckDB (it allows one writer at a time) but they would
+interleave their work and fail at random stage boundaries. So each job takes ``<store>.lock``
+first. The file says who holds it (pid, host, job, since when); the lock itself
 is a kernel ``flock`` on the file, which the kernel drops when the process dies, even under
 SIGKILL. A lock file still naming a process that is gone is therefore stale by construction;
 the next job reports it (``LockInfo.stale``) and takes over.
@@ -91,9 +92,9 @@ def _refusal(path: Path, holder: dict | None, job: str, waited: float) -> JobLoc
         if holder else "another process (it is still writing its details)"
     waiting = f" after waiting {waited:.0f}s" if waited else ""
     return JobLockedError(
-        f"cannot start {job}: the store is in use by {who}{waiting}. Only one rebuild, drift "
-        f"check, publish or review sync runs at a time; wait for it to finish (`biocurate status` "
-        f"shows the running run). Lock file: {path}")
+        f"cannot start {job}: the store is in use by {who}{waiting}. Only one job that writes the "
+        f"store (rebuild, drift check, publish, review sync, push or pull, eval run) runs at a time; "
+        f"wait for it to finish (`biocurate status` shows the running run). Lock file: {path}")
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""Runs: every rebuild is a row in ``runs`` with its config hash, code version, counts and summary."""
+"""Runs: every job (``biocurate.jobs``) is a row in ``runs`` with its config hash, code version,
+counts and summary."""
 from __future__ import annotations
 
 import json

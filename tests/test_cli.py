@@ -9,7 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from biocurate.cli import app
+from biocurate.config import load_config
+from biocurate.lock import job_lock
 from biocurate.store import Store, insert_new
+from tests.pipeline_helpers import write_config
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,3 +89,58 @@ def test_every_command_has_help_and_is_in_the_readme():
     for name, cmd in commands():
         assert cmd.help and len(cmd.help) > 20, f"{name} lacks a help text"
         assert re.search(rf"`biocurate {re.escape(name)}[` ]", readme), f"{name} missing from README's command table"
+
+
+BAD_CONFIGS = {
+    "unknown key": "[execute]\ntransprt = 'live'\n",
+    "not TOML": "[execute\n",
+    "missing catalog": "[sample]\ncatalog_dir = '/nonexistent/catalog'\n",
+}
+COMMANDS = [["rebuild"], ["sample"], ["sample", "--dry-run"], ["seeds", "validate"], ["tools"], ["status"],
+            ["config"], ["sql", "select 1"], ["review", "push"], ["review", "pull"], ["review", "status"],
+            ["publish"], ["publish", "--dry-run"], ["diff", "v0001", "v0002"], ["qc", "report"],
+            ["eval", "run", "--version", "v0001", "--baseline", "retrieval"], ["eval", "report", "r1"],
+            ["serve"], ["drift", "check"], ["drift", "report"]]
+
+
+@pytest.mark.parametrize("problem", BAD_CONFIGS)
+def test_a_bad_config_is_a_one_line_error_in_every_command(tmp_path, problem):
+    assert {" ".join(c[:2]) if c[0] in ("review", "seeds", "qc", "eval", "drift") else c[0] for c in COMMANDS} == {
+        name for name, _ in commands()}
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f"[store]\npath = '{tmp_path / 's.duckdb'}'\n" + BAD_CONFIGS[problem])
+    checked = COMMANDS if problem != "missing catalog" else [
+        ["rebuild"], ["sample", "--dry-run"], ["seeds", "validate"], ["tools"], ["drift", "check"]]
+    for command in checked:
+        out = runner.invoke(app, [*command, "--config", str(bad)])
+        lines = [line for line in out.output.splitlines() if line.strip()]
+        assert out.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (command, out.output)
+
+
+@pytest.fixture
+def cli_config(tmp_path):
+    return write_config(tmp_path / "c.toml", {"store": {"path": str(tmp_path / "s.duckdb")},
+                                               "review": {"enabled": False},
+                                               "publish": {"out_dir": str(tmp_path / "versions")}})
+
+
+def recorded_runs(config_file):
+    with Store(load_config(config_file).store.path).open(read_only=True) as con:
+        return con.execute("select flow, status from runs order by started_at, run_id").fetchall()
+
+
+def test_writing_commands_take_the_job_lock_and_record_a_run(cli_config):
+    jobs = [(["publish"], "publish"), (["review", "push"], "review_push"), (["review", "pull"], "review_pull")]
+    for command, _ in jobs:
+        out = runner.invoke(app, [*command, "--config", str(cli_config)])
+        assert out.exit_code == 0, (command, out.output)
+    assert recorded_runs(cli_config) == [(job, "completed") for _, job in jobs]
+    out = runner.invoke(app, ["publish", "--dry-run", "--config", str(cli_config)])
+    assert out.exit_code == 0 and len(recorded_runs(cli_config)) == 3  # a dry run writes nothing
+
+    with job_lock(load_config(cli_config), "rebuild"):  # a rebuild holds the store
+        for command, job in jobs:
+            out = runner.invoke(app, [*command, "--config", str(cli_config)])
+            message = " ".join(out.output.split())
+            assert out.exit_code == 2 and f"cannot start {job}: the store is in use by rebuild" in message
+    assert len(recorded_runs(cli_config)) == 3  # the refused ones left no run

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from biocurate.config import load_config
+from biocurate.errors import ConfigError
 from biocurate.execute import pending_calls
-from biocurate.store import Store, table_counts
+from biocurate.store import PRIMARY_KEYS, Store, table_counts
+from tests.conftest import ROOT
 
 PIPELINE_TABLES = ["tools", "entities", "candidate_calls", "api_responses", "observations",
                    "queries", "judgments", "qc_results"]
@@ -46,3 +50,26 @@ def test_rebuild_flow_fills_every_stage_and_is_idempotent(prefect_harness, demo_
     assert execute["reused"] == valid - unanswered and execute["reused"] >= ok
     assert asked == unanswered and requests_second <= asked
     assert first["run_id"] != second["run_id"]
+
+
+def test_one_registry_builds_every_job():
+    from biocurate.jobs import stage_groups
+    from biocurate.stages import JOBS, STAGES, job_stages
+
+    assert JOBS == {
+        "rebuild": ["sample", "execute", "discover", "synthesize", "judge", "quality", "review_push"],
+        "drift": ["drift_check", "judge", "quality", "review_push"],
+        "review_pull": ["review_pull"], "review_sync": ["review_pull", "review_push"], "review_push": ["review_push"],
+        "publish": ["publish"], "eval": ["eval"],
+    }
+    for stage in STAGES.values():
+        assert stage.writes and set(stage.writes) <= set(PRIMARY_KEYS), stage.name
+    assert [s for s in STAGES.values() if s.fans_out] == [STAGES["execute"], STAGES["synthesize"]]
+    assert job_stages("rebuild", ["quality", "judge"]) == ["quality", "judge"]
+    with pytest.raises(ConfigError, match="drift_check: not a stage of rebuild"):
+        job_stages("rebuild", ["drift_check"])
+    # With Dask, execute and synthesize (and discover between them) share one cluster.
+    dask = load_config(ROOT / "biocurate.toml", overrides={"runner.task_runner": "dask"})
+    assert stage_groups(JOBS["rebuild"], dask) == [["sample"], ["execute", "discover", "synthesize"], ["judge"],
+                                                   ["quality"], ["review_push"]]
+    assert stage_groups(JOBS["drift"], dask) == [[n] for n in JOBS["drift"]]

@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from biocurate.errors import StoreLockedError
-from biocurate.store import SQL_DIR, STAGE_TABLES, Store, insert_new, migrate
+from biocurate.store import SQL_DIR, STAGE_TABLES, MigrationChangedError, Store, check_migrations, insert_new, migrate
 
 
 def test_fresh_database_gets_every_stage_table(tmp_path):
@@ -40,6 +40,19 @@ def test_newer_schema_file_migrates_an_old_database(tmp_path):
     (old_sql / "schema" / f"{number + 1:03d}_add_note.sql").write_text("alter table runs add column note varchar;")
     assert migrate(con, old_sql) == [f"{number + 1:03d}_add_note.sql"]
     assert con.execute("select run_id, note from runs").fetchall() == [("r1", None)]
+
+
+def test_an_applied_migration_file_that_changed_is_refused(tmp_path):
+    sql = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql)
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    migrate(con, sql)
+    check_migrations(con, sql)  # unchanged: fine
+    core = sql / "schema" / "001_core.sql"
+    core.write_text(core.read_text().replace("create table if not exists runs", "create table if not exists runz"))
+    for again in (migrate, check_migrations):
+        with pytest.raises(MigrationChangedError, match=r"001_core\.sql was changed after this store applied it"):
+            again(con, sql)
 
 
 def test_failed_migration_leaves_previous_version(tmp_path):
