@@ -1,0 +1,126 @@
+"""Observation quality over recorded bodies: the demo snapshot and the real reference responses.
+
+Every body is classified and turned into an observation exactly as the executor does it for the
+call it answers (function and arguments read back from the recorded request). Prints, per
+builder, how many bodies it summarised, and over all observations how many were not valid JSON,
+were over the size bound, held a ``"{N keys}"`` placeholder, or carried only a job status or no
+data while stored as ``ok``; and the outcomes (``invalid_body`` = a valid answer discarded).
+
+    .venv/bin/python bench/observations.py [--max-chars 2000] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from biocurate.catalog import Tool, load_catalog  # noqa: E402
+from biocurate.execute import classify  # noqa: E402
+from biocurate.observations import UnexpectedShape, build_observation  # noqa: E402
+from biocurate.observations.corpus import reference_calls, snapshot_calls  # noqa: E402
+
+PLACEHOLDER = re.compile(r"\{\d+ (keys|elements)\}")
+STATUS_KEYS = {"status", "Status", "RID", "RTOE", "jobId", "ThereAreHits", "blast_job"}
+
+
+def observe(tool: Tool, arguments: dict, status: int, content_type: str, body: bytes,
+            max_chars: int) -> tuple[str, str | None, str | None]:
+    """(outcome, builder, observation text) as the executor would store them."""
+    fmt = tool.function.response
+    outcome, _ = classify(status, content_type, body, fmt)
+    if outcome != "ok":
+        return outcome, None, None
+    if tool.function.blast and tool.function.fixed.get("CMD") == "Put":
+        # A submission reply is never an observation: the executor polls the RID it names.
+        rid = re.search(r"RID\s*=\s*(\S+)", body.decode("utf-8", "replace"))
+        return (f"submitted RID {rid.group(1)}" if rid else "api_error"), None, None
+    try:
+        used, text = build_observation(tool.function.observation, fmt, body, max_chars)
+    except UnexpectedShape:
+        return "invalid_body", None, None
+    return outcome, used, text
+
+
+def leaves(value: Any, key: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in leaves(v, k)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in leaves(v, key)]
+    return [] if value in (None, "", 0) and key in STATUS_KEYS else [(key, value)]
+
+
+def status_only(data: Any) -> bool:
+    """Nothing but job-status keys (or nothing at all) in an observation."""
+    found = leaves(data)
+    return not found or all(k in STATUS_KEYS for k, _ in found)
+
+
+def measure(max_chars: int) -> dict:
+    catalog = load_catalog()
+    corpora = {"demo_snapshot": snapshot_calls(ROOT / "data/demo_snapshot", catalog),
+               "real_responses": reference_calls(ROOT / "tests/data/real_responses", catalog)}
+    report: dict[str, Any] = {}
+    for name, calls in corpora.items():
+        per_builder: Counter = Counter()
+        outcomes: Counter = Counter()
+        counts = Counter(bodies=0, observations=0, invalid_json=0, over_bound=0, placeholders=0, status_only=0)
+        examples: dict[str, list[str]] = {"invalid_json": [], "placeholders": [], "status_only": [],
+                                          "invalid_body": []}
+        for call in calls:
+            if call.tool is None:
+                continue
+            counts["bodies"] += 1
+            outcome, used, text = observe(call.tool, call.arguments, call.status, call.content_type, call.body,
+                                          max_chars)
+            outcomes[outcome] += 1
+            if outcome == "invalid_body":
+                examples["invalid_body"].append(call.file)
+            if text is None:
+                continue
+            counts["observations"] += 1
+            per_builder[used] += 1
+            counts["over_bound"] += len(text) > max_chars
+            if PLACEHOLDER.search(text):
+                counts["placeholders"] += 1
+                examples["placeholders"].append(call.file)
+            try:
+                data = json.loads(text)
+            except ValueError:
+                counts["invalid_json"] += 1
+                examples["invalid_json"].append(call.file)
+                continue
+            if status_only(data):
+                counts["status_only"] += 1
+                examples["status_only"].append(call.file)
+        report[name] = {"counts": dict(counts), "outcomes": dict(outcomes), "builders": dict(per_builder),
+                        "examples": {k: v[:5] for k, v in examples.items() if v}}
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-chars", type=int, default=2000)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args()
+    report = measure(args.max_chars)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    for name, part in report.items():
+        print(f"== {name} (max_chars {args.max_chars})")
+        print("  " + ", ".join(f"{k} {v}" for k, v in part["counts"].items()))
+        print("  outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(part["outcomes"].items())))
+        print("  bodies per builder: " + ", ".join(f"{k} {v}" for k, v in sorted(part["builders"].items())))
+        for kind, files in part["examples"].items():
+            print(f"  e.g. {kind}: {', '.join(files)}")
+
+
+if __name__ == "__main__":
+    main()
