@@ -3,7 +3,8 @@
 The offline judge (``provider = "template"``, model ``rules-v1``) scores four checks:
 identifiers kept verbatim, no API detail leaked, a plausible length, and an informative
 observation. An LLM judge can be configured separately (``[synthesis.judge]``): any
-OpenAI-compatible endpoint, through ``biocurate.llm``, asked with ``prompts/judge_v1.md``.
+OpenAI-compatible endpoint, through ``biocurate.llm``, asked with ``prompts/judge_v2.md`` (which
+also checks that the question is natural and mentions the call's arguments as it should).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from biocurate.hashing import canonical_json, content_hash
 from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
 from biocurate.store import insert_new
 from biocurate.vocabulary import identifiers
+from biocurate.wording import wording
 
 RULES_VERSION = "rules-v1"
 JARGON = re.compile(r"\b(api|endpoint|json|url|http|rest|parameter|query string)\b", re.I)
@@ -79,10 +81,11 @@ def parse_judgment(reply: dict) -> tuple[str, float, str]:
 
 
 def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
-    """Ask the configured judge model (``prompts/judge_v1.md``) about every query it has not judged."""
+    """Ask the configured judge model (``prompts/judge_v2.md``) about every query it has not judged."""
     cfg = config.synthesis.judge
     prompt_dir = config.path(config.synthesis.prompt_dir)
-    prompt, repair = load_prompt(prompt_dir, "judge_v1"), load_prompt(prompt_dir, "repair_v1")
+    prompt, repair = load_prompt(prompt_dir, "judge_v2"), load_prompt(prompt_dir, "repair_v1")
+    words = wording(config.path(config.sample.catalog_dir))
     chat = ChatClient(cfg, secret("judge_api_key") or secret("llm_api_key"), con, run_id)
     todo = unjudged(con, cfg.model)
     summary = JudgeSummary()
@@ -91,7 +94,8 @@ def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
     async def batch(rows):
         rendered = [(qid, prompt.render(query=text, description=catalog[fn].function.description,
                                         call=canonical_json({"name": fn, "arguments": json.loads(args)}),
-                                        observation=obs)) for qid, text, fn, args, obs in rows]
+                                        observation=obs, **words.prompt_hints(catalog[fn], json.loads(args))))
+                    for qid, text, fn, args, obs in rows]
         cache = chat.cached([chat.prompt_hash(chat.request_body(t)) for _, t in rendered])
         async with httpx.AsyncClient() as client:
             return rendered, await asyncio.gather(*(

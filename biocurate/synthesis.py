@@ -1,10 +1,15 @@
 """Query synthesis: for every observed call, the questions a researcher would ask it.
 
 The offline generator (``provider = "template"``) fills the catalog's question templates,
-deterministically, in distinct styles (broad, specific); a configured model (any
-OpenAI-compatible endpoint, through ``biocurate.llm``) is asked with ``prompts/generate_v1.md``
-instead. Every query records the generator, model and prompt version it came from.
+deterministically, in distinct styles (broad, specific), with the arguments said in words
+(``biocurate.wording``: a species by its name, a query-language argument by the entities in
+it); a template that would leave out an argument worth mentioning is not used for that call.
+A configured model (any OpenAI-compatible endpoint, through ``biocurate.llm``) is asked with
+``prompts/generate_v2.md`` instead: the same mapping, in two phases (what stays verbatim, what
+becomes words, what is left unsaid; then the questions). Every query records the generator,
+model and prompt version it came from.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,33 +23,34 @@ from biocurate.catalog import Catalog, Tool
 from biocurate.config import Config, secret
 from biocurate.hashing import canonical_json, content_hash
 from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
-from biocurate.sampling import MissingField, entity_context, fill, unit
-from biocurate.seeds import species_table
+from biocurate.sampling import PLACEHOLDER, MissingField, fill, unit
 from biocurate.store import insert_new
-from biocurate.vocabulary import STYLES, argument_text, identifiers
+from biocurate.vocabulary import STYLES
+from biocurate.wording import Said, Wording, wording
+
+GENERATE_PROMPT = "generate_v2"
 
 INSERT_BATCH = 20_000  # template questions written this many at a time
 
 
-def template_version(tool: Tool) -> str:
-    return "template-" + content_hash(tool.function.questions.model_dump(), length=8)
+def template_version(tool: Tool, words: Wording) -> str:
+    """The function's templates and the words they are filled with: a change to either re-asks its calls."""
+    questions = tool.function.questions.model_dump() if tool.function.questions else None
+    return "template-" + content_hash(questions, words.version, length=8)
 
 
-def question_context(tool: Tool, arguments: dict, entity_fields: dict | None, species: dict) -> dict:
-    ctx = entity_context({"fields": entity_fields or {}}, species) if entity_fields else {}
-    ctx.update({k: argument_text(v) for k, v in arguments.items()})
-    sp = arguments.get("species")
-    if isinstance(sp, str) and sp in species:
-        ctx.setdefault("species_common", species[sp]["common"])
-    ctx.setdefault("species_common", ctx.get("species", "the species").replace("_", " "))
-    return ctx
+def question_context(tool: Tool, arguments: dict, entity_fields: dict | None, words: Wording) -> Said:
+    """The template fields of one call: its arguments in words, over the entity's fields."""
+    return words.say(tool, arguments, entity_fields)
 
 
-def template_questions(tool: Tool, rank: int, ctx: dict, k: int, seed: int) -> list[tuple[str, str]]:
+def template_questions(tool: Tool, rank: int, said: Said, k: int, seed: int) -> list[tuple[str, str]]:
     """k (style, text) pairs; styles alternate broad/specific.
 
     The template is picked by the call's rank among its function's calls, so that calls of
-    one function use different phrasings (rotation) rather than colliding by chance.
+    one function use different phrasings (rotation) rather than colliding by chance. A
+    template lacking a field of this call, or not mentioning every argument that must be
+    mentioned, is passed over.
     """
     out: list[tuple[str, str]] = []
     for i in range(k):
@@ -52,8 +58,10 @@ def template_questions(tool: Tool, rank: int, ctx: dict, k: int, seed: int) -> l
         options = list(getattr(tool.function.questions, style))
         start = (rank * ((k + 1) // 2) + i // 2 + int(unit(seed, tool.name, style) * len(options))) % len(options)
         for template in options[start:] + options[:start]:
+            if not said.covers(set(PLACEHOLDER.findall(template))):
+                continue
             try:
-                text = fill(template, ctx)
+                text = fill(template, said.fields)
             except MissingField:
                 continue
             if text not in (t for _, t in out):
@@ -75,21 +83,25 @@ def current_versions(config: Config, catalog: Catalog) -> dict[str, str]:
     """function -> the prompt version its new questions would carry (template or prompt file)."""
     gen = config.synthesis.generator
     if gen.provider == "template":
+        words = wording(config.path(config.sample.catalog_dir))
         # a function without templates gets no questions (counted as a failure), not a crash here
-        return {t.name: template_version(t) for t in catalog if t.function.questions is not None}
-    version = load_prompt(config.path(config.synthesis.prompt_dir), "generate_v1").version
+        return {t.name: template_version(t, words) for t in catalog if t.function.questions is not None}
+    version = load_prompt(config.path(config.synthesis.prompt_dir), GENERATE_PROMPT).version
     return {t.name: version for t in catalog}
 
 
-def observed_calls_without_queries(con: duckdb.DuckDBPyConnection, generator: str, model: str,
-                                   versions: dict[str, str] | None = None):
+def observed_calls_without_queries(
+    con: duckdb.DuckDBPyConnection, generator: str, model: str, versions: dict[str, str] | None = None
+):
     """Observed calls without questions from this generator and model (and, given ``versions``,
     from the function's current template or prompt version: a changed template re-asks only
     the calls of the functions it belongs to)."""
     import polars as pl
 
-    frame = pl.DataFrame({"function": list(versions or {}), "prompt_version": list((versions or {}).values())},
-                         schema={"function": pl.String, "prompt_version": pl.String})
+    frame = pl.DataFrame(
+        {"function": list(versions or {}), "prompt_version": list((versions or {}).values())},
+        schema={"function": pl.String, "prompt_version": pl.String},
+    )
     con.register("_versions", frame)
     try:
         return con.execute(
@@ -117,59 +129,95 @@ def few_shot_examples(con: duckdb.DuckDBPyConnection, tool_group: str, limit: in
     rows = con.execute(
         "select user_query, function_calling from dataset_items where tool = ? "
         "and version_id = (select max(version_id) from dataset_versions) order by item_id limit ?",
-        [tool_group, limit]).fetchall()
+        [tool_group, limit],
+    ).fetchall()
     if not rows:
         return ""
     shots = "\n".join(f"- Question: {q}\n  Call: {c}" for q, c in rows)
     return f"Examples of accepted questions for similar calls:\n{shots}\n\n"
 
 
-def parse_queries(reply: dict, k: int) -> list[tuple[str, str]]:
-    """The first k (style, text) pairs of a generator reply; a missing or unknown style alternates."""
+def parse_queries(reply: dict, k: int, arguments: dict | None = None) -> list[tuple[str, str]]:
+    """The first k (style, text) pairs of a generator reply; a missing or unknown style alternates.
+
+    Given the call's ``arguments``, the reply must also hold phase 1, ``param_analysis``: an
+    object saying of each argument whether it is kept verbatim, said in words or left unsaid.
+    """
+    if arguments:
+        analysis = reply.get("param_analysis")
+        if not isinstance(analysis, dict) or not analysis:
+            raise ReplyError("reply has no 'param_analysis' object (phase 1: each argument KEEP, WORDS or OMIT)")
     items = reply.get("queries")
     if not isinstance(items, list) or not items:
         raise ReplyError("reply has no 'queries' list")
-    out = []
+    out: list[tuple[str, str]] = []
     for item in items[:k]:
         if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not item["text"].strip():
             raise ReplyError(f"a query has no text: {item!r}")
-        style = item.get("style") if item.get("style") in STYLES else STYLES[len(out) % 2]
+        style = item["style"] if item.get("style") in STYLES else STYLES[len(out) % 2]
         out.append((style, " ".join(item["text"].split())))
     return out
+
+
+def render_generate_prompt(
+    prompt, tool: Tool, arguments: dict, observation: str, k: int, words: Wording, examples: str = ""
+) -> str:
+    """The generator prompt for one call: the call, what it returned, and the mapping of its arguments."""
+    return prompt.render(
+        k=k,
+        styles=", ".join(STYLES[i % 2] for i in range(k)),
+        **words.prompt_hints(tool, arguments),
+        examples=examples,
+        description=tool.function.description,
+        call=canonical_json({"name": tool.name, "arguments": arguments}),
+        observation=observation,
+    )
 
 
 def synthesize_with_llm(config: Config, con, catalog: Catalog, run_id: str, todo, summary):
     """Ask the configured model for the questions of ``todo`` (rows of ``observed_calls_without_queries``)."""
     cfg = config.synthesis.generator
     prompt_dir = config.path(config.synthesis.prompt_dir)
-    prompt, repair = load_prompt(prompt_dir, "generate_v1"), load_prompt(prompt_dir, "repair_v1")
+    prompt, repair = load_prompt(prompt_dir, GENERATE_PROMPT), load_prompt(prompt_dir, "repair_v1")
     chat = ChatClient(cfg, secret("llm_api_key"), con, run_id)
+    words = wording(config.path(config.sample.catalog_dir))
     k = config.synthesis.queries_per_call
-    shape = '{"queries": [{"style": "broad", "text": "..."}, {"style": "specific", "text": "..."}]}'
+    shape = (
+        '{"param_analysis": {"<argument>": "KEEP|WORDS|OMIT: ..."}, '
+        '"queries": [{"style": "broad", "text": "..."}, {"style": "specific", "text": "..."}]}'
+    )
 
     async def batch(rows):
         rendered = []
         for call_id, function, arguments, _fields, observation_id, observation in rows:
             tool = catalog[function]
             args = json.loads(arguments)
-            text = prompt.render(
-                k=k, styles=", ".join(STYLES[i % 2] for i in range(k)),
-                identifiers=", ".join(identifiers(tool, args)) or "(none)",
-                examples=few_shot_examples(con, tool.group),
-                description=tool.function.description,
-                call=canonical_json({"name": function, "arguments": args}), observation=observation)
-            rendered.append((call_id, observation_id, text))
-        cache = chat.cached([chat.prompt_hash(chat.request_body(t)) for _, _, t in rendered])
+            text = render_generate_prompt(prompt, tool, args, observation, k, words, few_shot_examples(con, tool.group))
+            rendered.append((call_id, observation_id, text, args))
+        cache = chat.cached([chat.prompt_hash(chat.request_body(t)) for _, _, t, _ in rendered])
         async with httpx.AsyncClient() as client:
-            return rendered, await asyncio.gather(*(
-                ask_and_parse(chat, client, text, "generate", prompt.version, call_id, cache,
-                              lambda r: parse_queries(r, k), shape, repair)
-                for call_id, _, text in rendered))
+            return rendered, await asyncio.gather(
+                *(
+                    ask_and_parse(
+                        chat,
+                        client,
+                        text,
+                        "generate",
+                        prompt.version,
+                        call_id,
+                        cache,
+                        lambda r, a=args: parse_queries(r, k, a),
+                        shape,
+                        repair,
+                    )
+                    for call_id, _, text, args in rendered
+                )
+            )
 
     for start in range(0, len(todo), BATCH):
         rendered, results = asyncio.run(batch(todo[start : start + BATCH]))
         queries, failures = [], []
-        for (call_id, observation_id, _), (parsed, failure) in zip(rendered, results):
+        for (call_id, observation_id, _, _), (parsed, failure) in zip(rendered, results, strict=True):
             summary.calls += 1
             if failure:
                 failures.append(failure_row("synthesize", call_id, failure[0], failure[1], run_id))
@@ -177,11 +225,21 @@ def synthesize_with_llm(config: Config, con, catalog: Catalog, run_id: str, todo
                 summary.failures[kind] = summary.failures.get(kind, 0) + 1
                 continue
             for style, text in parsed:
-                queries.append({
-                    "query_id": content_hash("query", call_id, text, "openai", cfg.model, prompt.version),
-                    "call_id": call_id, "observation_id": observation_id, "text": text, "style": style,
-                    "generator": "openai", "model": cfg.model, "prompt_version": prompt.version,
-                    "temperature": cfg.temperature, "seed": cfg.seed, "run_id": run_id})
+                queries.append(
+                    {
+                        "query_id": content_hash("query", call_id, text, "openai", cfg.model, prompt.version),
+                        "call_id": call_id,
+                        "observation_id": observation_id,
+                        "text": text,
+                        "style": style,
+                        "generator": "openai",
+                        "model": cfg.model,
+                        "prompt_version": prompt.version,
+                        "temperature": cfg.temperature,
+                        "seed": cfg.seed,
+                        "run_id": run_id,
+                    }
+                )
         chat.flush()
         insert_new(con, "generation_failures", failures)
         summary.queries_new += insert_new(con, "queries", queries)
@@ -193,15 +251,20 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
     gen = config.synthesis.generator
     summary = SynthesisSummary()
     todo = observed_calls_without_queries(con, gen.provider, gen.model, current_versions(config, catalog))
-    summary.reused = con.execute("select count(*) from queries where generator = ? and model = ?",
-                                 [gen.provider, gen.model]).fetchall()[0][0]
+    summary.reused = con.execute(
+        "select count(*) from queries where generator = ? and model = ?", [gen.provider, gen.model]
+    ).fetchall()[0][0]
     if gen.provider != "template":
         return synthesize_with_llm(config, con, catalog, run_id, todo, summary)
-    species = species_table(config.path(config.sample.catalog_dir))
-    ranks = {cid: rank for cid, rank in con.execute(
-        "select call_id, row_number() over (partition by function order by call_id) - 1 "
-        "from candidate_calls where call_id in (select call_id from observations)").fetchall()}
-    rows = []
+    words = wording(config.path(config.sample.catalog_dir))
+    ranks = {
+        cid: rank
+        for cid, rank in con.execute(
+            "select call_id, row_number() over (partition by function order by call_id) - 1 "
+            "from candidate_calls where call_id in (select call_id from observations)"
+        ).fetchall()
+    }
+    rows: list[dict] = []
     for call_id, function, arguments, fields, observation_id, _ in todo:
         if len(rows) >= INSERT_BATCH:  # written as it goes: flat memory, and a crash keeps what was done
             summary.queries_new += insert_new(con, "queries", rows)
@@ -213,14 +276,23 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
             summary.failures[reason] = summary.failures.get(reason, 0) + 1
             continue
         args = json.loads(arguments)
-        ctx = question_context(tool, args, json.loads(fields) if fields else None, species)
-        version = template_version(tool)
-        for style, text in template_questions(tool, ranks[call_id], ctx, config.synthesis.queries_per_call, gen.seed):
-            rows.append({
-                "query_id": content_hash("query", call_id, text, "template", gen.model, version),
-                "call_id": call_id, "observation_id": observation_id, "text": text, "style": style,
-                "generator": "template", "model": gen.model, "prompt_version": version,
-                "temperature": 0.0, "seed": gen.seed, "run_id": run_id,
-            })
+        said = question_context(tool, args, json.loads(fields) if fields else None, words)
+        version = template_version(tool, words)
+        for style, text in template_questions(tool, ranks[call_id], said, config.synthesis.queries_per_call, gen.seed):
+            rows.append(
+                {
+                    "query_id": content_hash("query", call_id, text, "template", gen.model, version),
+                    "call_id": call_id,
+                    "observation_id": observation_id,
+                    "text": text,
+                    "style": style,
+                    "generator": "template",
+                    "model": gen.model,
+                    "prompt_version": version,
+                    "temperature": 0.0,
+                    "seed": gen.seed,
+                    "run_id": run_id,
+                }
+            )
     summary.queries_new += insert_new(con, "queries", rows)
     return summary

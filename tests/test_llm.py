@@ -1,4 +1,5 @@
 """Synthesis and judging through an OpenAI-compatible endpoint (a loopback stand-in)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,12 +15,15 @@ from biocurate.judge import judge, parse_judgment
 from biocurate.llm import ReplyError, load_prompt, parse_json_reply
 from biocurate.ratelimit import HostLimiter, retry_after_seconds
 from biocurate.store import Store, insert_new
-from biocurate.synthesis import parse_queries, synthesize
+from biocurate.synthesis import GENERATE_PROMPT, parse_queries, render_generate_prompt, synthesize
+from biocurate.wording import wording
 from tests.conftest import ROOT
 from tests.standins.llm import LLMStandIn
 
-CALLS = [("lookup_by_symbol", {"species": "homo_sapiens", "symbol": "BRCA2"}),
-         ("lookup_by_symbol", {"species": "homo_sapiens", "symbol": "TP53"})]
+CALLS = [
+    ("lookup_by_symbol", {"species": "homo_sapiens", "symbol": "BRCA2"}),
+    ("lookup_by_symbol", {"species": "homo_sapiens", "symbol": "TP53"}),
+]
 
 
 @pytest.fixture
@@ -30,23 +34,58 @@ def llm():
 
 
 def make_config(tmp_path, llm, max_retries=2):
-    model = {"provider": "openai", "base_url": llm.base_url, "model": "standin-1",
-             "price_per_million_prompt": 2.0, "price_per_million_completion": 8.0, "max_retries": max_retries}
-    return load_config(ROOT / "biocurate.toml", overrides={
-        "store.path": str(tmp_path / "s.duckdb"),
-        "synthesis.generator": model, "synthesis.judge": {**model, "model": "standin-judge"}})
+    model = {
+        "provider": "openai",
+        "base_url": llm.base_url,
+        "model": "standin-1",
+        "price_per_million_prompt": 2.0,
+        "price_per_million_completion": 8.0,
+        "max_retries": max_retries,
+    }
+    return load_config(
+        ROOT / "biocurate.toml",
+        overrides={
+            "store.path": str(tmp_path / "s.duckdb"),
+            "synthesis.generator": model,
+            "synthesis.judge": {**model, "model": "standin-judge"},
+        },
+    )
 
 
 def seed_observed_calls(con):
     for function, args in CALLS:
         call_id = content_hash("call", function, args)
-        insert_new(con, "candidate_calls", [{"call_id": call_id, "function": function, "arguments": json.dumps(args),
-                                             "template": "t", "database": "Ensembl", "tool_group": "lookup",
-                                             "category": "genomics", "valid": True}])
+        insert_new(
+            con,
+            "candidate_calls",
+            [
+                {
+                    "call_id": call_id,
+                    "function": function,
+                    "arguments": json.dumps(args),
+                    "template": "t",
+                    "database": "Ensembl",
+                    "tool_group": "lookup",
+                    "category": "genomics",
+                    "valid": True,
+                }
+            ],
+        )
         text = json.dumps({"id": "ENSG00000139618", "display_name": args["symbol"], "seq_region_name": "13"})
-        insert_new(con, "observations", [{"observation_id": content_hash("obs", call_id), "call_id": call_id,
-                                          "response_id": "r", "text": text, "builder": "ensembl_lookup",
-                                          "chars": len(text)}])
+        insert_new(
+            con,
+            "observations",
+            [
+                {
+                    "observation_id": content_hash("obs", call_id),
+                    "call_id": call_id,
+                    "response_id": "r",
+                    "text": text,
+                    "builder": "ensembl_lookup",
+                    "chars": len(text),
+                }
+            ],
+        )
 
 
 def test_queries_and_judgments_are_stored_with_accounting_and_cached(tmp_path, llm, monkeypatch):
@@ -57,13 +96,20 @@ def test_queries_and_judgments_are_stored_with_accounting_and_cached(tmp_path, l
         seed_observed_calls(con)
         first = synthesize(cfg, con, catalog, "r1")
         judged = judge(cfg, con, catalog, "r1")
-        queries = con.execute("select text, generator, model, prompt_version, temperature, seed from queries").fetchall()
-        calls = con.execute("select purpose, prompt_tokens, completion_tokens, cost_usd, request from llm_calls").fetchall()
+        queries = con.execute(
+            "select text, generator, model, prompt_version, temperature, seed from queries"
+        ).fetchall()
+        calls = con.execute(
+            "select purpose, prompt_tokens, completion_tokens, cost_usd, request from llm_calls"
+        ).fetchall()
         verdicts = con.execute("select verdict, score, model from judgments").fetchall()
     assert first.queries_new == 4 and first.requests == 2
     assert judged.new == 4 and judged.requests == 4
-    assert {q[1:4] for q in queries} == {("openai", "standin-1", load_prompt(ROOT / "prompts", "generate_v1").version)}
-    assert all("BRCA2" in q[0] or "TP53" in q[0] for q in queries)
+    assert {q[1:4] for q in queries} == {
+        ("openai", "standin-1", load_prompt(ROOT / "prompts", GENERATE_PROMPT).version)
+    }
+    # the stand-in writes what the prompt's mapping says: the symbol verbatim, the species in words
+    assert all(("BRCA2" in q[0] or "TP53" in q[0]) and "human" in q[0] and "homo_sapiens" not in q[0] for q in queries)
     assert all(q[4] == 0.7 and q[5] == 7 for q in queries)
     assert len(calls) == 6 and all(c[1] > 0 and c[2] > 0 for c in calls)
     expected = (calls[0][1] * 2.0 + calls[0][2] * 8.0) / 1e6
@@ -145,10 +191,12 @@ def test_unrepairable_answer_is_a_failure_with_raw_text_not_a_query(tmp_path, ll
 
 
 def test_render_and_parse_are_separate_and_strict():
-    prompt = load_prompt(ROOT / "prompts", "generate_v1")
-    text = prompt.render(k=2, styles="broad, specific", identifiers="BRCA2", examples="",
-                         description="d", call="{}", observation="{}")
-    assert "BRCA2" in text and "{" in text and "{k}" not in text
+    prompt = load_prompt(ROOT / "prompts", GENERATE_PROMPT)
+    tool = load_catalog()["lookup_by_symbol"]
+    text = render_generate_prompt(prompt, tool, {"species": "danio_rerio", "symbol": "tp53"}, "{}", 2, wording())
+    assert "  - tp53 (symbol)" in text.split("Keep these verbatim:")[1].split("- WORDS")[0]
+    assert "species = 'danio_rerio': say 'zebrafish'" in text
+    assert "{k}" not in text and "{keep}" not in text and '"param_analysis"' in text
     assert parse_json_reply('sure! {"queries": []} hope it helps') == {"queries": []}
     assert parse_json_reply('```json\n{"a": 1}\n```') == {"a": 1}
     with pytest.raises(ReplyError):
@@ -160,6 +208,69 @@ def test_render_and_parse_are_separate_and_strict():
     with pytest.raises(ReplyError):
         parse_judgment({"verdict": "accept", "score": 3})
     assert parse_judgment({"verdict": "reject", "score": "0.2", "reason": "x"}) == ("reject", 0.2, "x")
+
+
+def test_generator_prompt_maps_each_argument_kind():
+    """Phase 1 of the prompt: query languages never verbatim, their entities named; species and
+    populations in words; identifiers kept; formats and flags left unsaid."""
+    catalog, words = load_catalog(), wording()
+    prompt = load_prompt(ROOT / "prompts", GENERATE_PROMPT)
+
+    def parts(function, args):
+        text = render_generate_prompt(prompt, catalog[function], args, "{}", 2, words)
+        keep = text.split("Keep these verbatim:")[1].split("- WORDS")[0]
+        said = text.split("Say these in words:")[1].split("- OMIT")[0]
+        unsaid = text.split("Usually unsaid here:")[1].split("PHASE 2")[0]
+        return keep, said, unsaid
+
+    keep, said, unsaid = parts(
+        "stream_uniprotkb", {"query": "gene:CFTR AND organism_id:9606 AND reviewed:true", "includeIsoform": True}
+    )
+    assert keep.strip() == "(none)"
+    assert (
+        "never write it as it is; mention CFTR (gene symbol, verbatim), reviewed (review status), human (species)"
+        in said
+    )
+    assert "includeIsoform = yes" in unsaid
+    keep, said, _ = parts("esearch", {"db": "gene", "term": "INS[gene] AND human[orgn]"})
+    assert "mention INS (gene symbol, verbatim), human (species)" in said and "say 'NCBI Gene'" in said
+    keep, said, _ = parts(
+        "get_ld_around_variant",
+        {"species": "homo_sapiens", "id": "rs1042522", "r2": 0.8, "population_name": "1000GENOMES:phase_3:YRI"},
+    )
+    assert "rs1042522 (id)" in keep
+    assert "say 'YRI' (or Yoruba in Ibadan, Nigeria)" in said and "say 'an r2 of at least 0.8'" in said
+    _, said, _ = parts("ecitmatch", {"bdata": "Biochem J|2002|368|377|Griffin M|citation_1|"})
+    assert "first author Griffin M" in said and "year 2002" in said
+
+
+def test_generator_reply_needs_its_argument_mapping():
+    """A reply without phase 1 is not accepted for a call with arguments (the repair asks again)."""
+    reply = {"queries": [{"style": "broad", "text": "Where is the human BRCA2 gene?"}]}
+    with pytest.raises(ReplyError, match="param_analysis"):
+        parse_queries(reply, 2, {"species": "homo_sapiens", "symbol": "BRCA2"})
+    with pytest.raises(ReplyError, match="param_analysis"):
+        parse_queries({**reply, "param_analysis": []}, 2, {"symbol": "BRCA2"})
+    analysed = {**reply, "param_analysis": {"species": "WORDS: human", "symbol": "KEEP"}}
+    assert parse_queries(analysed, 2, {"species": "homo_sapiens", "symbol": "BRCA2"}) == [
+        ("broad", "Where is the human BRCA2 gene?")
+    ]
+    assert parse_queries(reply, 2, {}) == [("broad", "Where is the human BRCA2 gene?")]  # no arguments, no phase 1
+
+
+def test_judge_prompt_checks_mentions_and_naturalness(tmp_path, llm):
+    cfg = make_config(tmp_path, llm)
+    with Store(cfg.store.path).open() as con:
+        seed_observed_calls(con)
+        synthesize(cfg, con, load_catalog(), "r1")
+        judge(cfg, con, load_catalog(), "r1")
+    prompts = [r["body"]["messages"][-1]["content"] for r in llm.requests]
+    judged = [p for p in prompts if "You judge training data" in p]
+    assert len(judged) == 4
+    for text in judged:
+        assert "- verbatim (same case and punctuation):\n  - BRCA2 (symbol)" in text or "  - TP53 (symbol)" in text
+        assert "species = 'homo_sapiens': say 'human'" in text
+        assert "Natural: the question has none of these" in text and "For my project," in text
 
 
 def test_429_with_retry_after_is_waited_out(tmp_path, llm):
@@ -178,8 +289,13 @@ def test_429_with_retry_after_is_waited_out(tmp_path, llm):
 def test_a_timeout_is_retried(tmp_path, llm):
     llm.mode = "slow_once"
     cfg = make_config(tmp_path, llm)
-    cfg = cfg.model_copy(update={"synthesis": cfg.synthesis.model_copy(update={
-        "generator": cfg.synthesis.generator.model_copy(update={"timeout_seconds": 0.5})})})
+    cfg = cfg.model_copy(
+        update={
+            "synthesis": cfg.synthesis.model_copy(
+                update={"generator": cfg.synthesis.generator.model_copy(update={"timeout_seconds": 0.5})}
+            )
+        }
+    )
     with Store(cfg.store.path).open() as con:
         seed_observed_calls(con)
         summary = synthesize(cfg, con, load_catalog(), "r1")
@@ -196,6 +312,7 @@ def test_one_limiter_paces_contended_requests_across_event_loops():
         async def one():
             async with limiter.slots:  # contended: a lock of another loop would raise here
                 await limiter.wait_turn()
+
         await asyncio.gather(*(one() for _ in range(4)))
 
     started = time.monotonic()

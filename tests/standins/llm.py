@@ -75,6 +75,17 @@ class LLMStandIn:
     def good_answer(self, prompt: str) -> str:
         if "You judge training data" in prompt:
             return json.dumps({"verdict": "accept", "score": 0.9, "reason": "the data answers the question"})
+        if "PHASE 1" in prompt:  # generate_v2: the argument mapping first, then the questions
+            keep = re.findall(r"^  - (\S+) \((\w+)\)$", prompt.split("Keep these verbatim:")[1].split("- WORDS")[0], re.M)
+            said = prompt.split("Say these in words:")[1].split("- OMIT")[0]
+            words = re.findall(r"^  - (\w+) = .*?: say '([^']+)'", said, re.M)
+            for name, mention in re.findall(r"^  - (\w+) = .*?never write it as it is; mention (.*)$", said, re.M):
+                words += [(name, w) for w in re.findall(r"(?:^|, )([^,(]+?) \(", mention)]
+            analysis = {**{n: "KEEP: verbatim" for _, n in keep}, **{n: f"WORDS: {w}" for n, w in words}}
+            subject = " ".join([w for _, w in words] + [v for v, _ in keep]) or "this entry"
+            return json.dumps({"param_analysis": analysis, "queries": [
+                {"style": "broad", "text": f"What is currently known about {subject} in the literature and databases?"},
+                {"style": "specific", "text": f"Which exact records and values are reported for {subject}?"}]})
         found = re.search(r"exactly as written \(same case and punctuation\): (.*)", prompt)
         idents = found.group(1).strip() if found else "(none)"
         subject = "this entry" if idents == "(none)" else idents

@@ -1,0 +1,386 @@
+"""How a biologist says a call's argument values: the words a question uses for them.
+
+``say`` turns a call's arguments into the fields question templates are filled with: every
+argument under its own name, in words (a species by its common name, a 1000 Genomes
+population code with who was sampled, an Entrez database by the name people use, a code split
+into words), plus the parts of a query-language argument (a UniProt query, an Entrez search
+term, an ECitMatch citation string), each entity inside it on its own (``gene:TP53 AND
+organism_id:9606`` gives ``q_gene`` "TP53" and ``q_species`` "human"). Accessions, stable ids,
+rsIDs, HGVS, coordinates, sequences and gene symbols are kept as written.
+
+``Wording.mentions`` says, for one call, which fields a question must use so that each argument
+worth mentioning is mentioned (a template that drops one is not used), and ``mention_hints``
+writes the same as lines for the LLM generator's and judge's prompts. The words themselves are
+data: ``catalog/words.yaml``; species names come from ``catalog/entities.yaml``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from biocurate.catalog import CATALOG_DIR, Tool
+from biocurate.hashing import content_hash
+from biocurate.seeds import species_table
+from biocurate.vocabulary import argument_text
+
+_OPERATOR_SPLIT = re.compile(r"\s+(AND|OR|NOT)\s+")
+_OPERATORS = {"AND": "and", "OR": "or", "NOT": "but not"}
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+# How the prompts name the parts of a query-language argument.
+_ROLES = {
+    "q_gene": "gene symbol, verbatim",
+    "q_species": "species",
+    "q_reviewed": "review status",
+    "q_accession": "accession, verbatim",
+    "q_identity": "sequence identity level",
+    "q_parent": "parent taxon",
+    "q_text": "search words",
+}
+# Thresholds and sizes, said in words when mentioned.
+_AMOUNTS = {
+    "r2": "an r2 of at least {v}",
+    "d_prime": "a D' of at least {v}",
+    "window_size": "within {v} kb",
+    "expect": "an E-value below {v}",
+    "hitlist_size": "the top {v} hits",
+    "size": "the first {v}",
+    "retmax": "the first {v}",
+    "expand_5prime": "{v} bases upstream",
+    "expand_3prime": "{v} bases downstream",
+}
+
+
+@dataclass(frozen=True)
+class Species:
+    production: str
+    common: str
+    scientific: str
+    taxon_id: str
+
+    @property
+    def display(self) -> str:
+        return self.common or self.scientific
+
+
+@dataclass
+class Said:
+    """Template fields for one call, and which fields mention which argument."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    # argument -> the field sets that mention it (any one whole set will do)
+    mentions: dict[str, list[frozenset[str]]] = field(default_factory=dict)
+
+    def covers(self, used: set[str]) -> bool:
+        """Whether a template using the fields ``used`` mentions every argument it must."""
+        return all(any(s <= used for s in sets) for sets in self.mentions.values())
+
+    def missing(self, used: set[str]) -> list[str]:
+        return [arg for arg, sets in self.mentions.items() if not any(s <= used for s in sets)]
+
+
+def _words(code: str) -> str:
+    """A code as words: snake_case and CamelCase split (EnsemblPlants -> Ensembl Plants)."""
+    return _CAMEL.sub(" ", code.replace("_", " ")).strip()
+
+
+class Wording:
+    """The words for one catalog (``catalog/words.yaml`` and the species of ``entities.yaml``)."""
+
+    def __init__(self, catalog_dir: Path = CATALOG_DIR):
+        self.words = yaml.safe_load((Path(catalog_dir) / "words.yaml").read_text())
+        table = species_table(Path(catalog_dir))
+        self.version = content_hash(self.words, table, length=8)
+        self._species: dict[str, Species] = {}
+        for production, row in table.items():
+            genus, _, rest = production.partition("_")
+            sp = Species(
+                production,
+                row.get("common", ""),
+                f"{genus.capitalize()} {rest.replace('_', ' ')}".strip(),
+                str(row.get("taxon_id", "")),
+            )
+            for alias in (production, sp.common, sp.scientific, sp.taxon_id):
+                if alias:
+                    self._species.setdefault(alias.lower(), sp)
+
+    # --- single values ------------------------------------------------------------------
+
+    def species(self, value) -> Species | None:
+        """A known species by production name, common or scientific name, or taxon id."""
+        return self._species.get(str(value).strip().lower())
+
+    def species_words(self, value) -> tuple[str, str]:
+        """(how people call it, its scientific name) of a species value, known or not."""
+        sp = self.species(value)
+        if sp:
+            return sp.display, sp.scientific
+        text = str(value)
+        if re.fullmatch(r"[a-z]+(_[a-z]+)+", text):  # a production name we have no common name for
+            genus, _, rest = text.partition("_")
+            name = f"{genus.capitalize()} {rest.replace('_', ' ')}"
+            return name, name
+        return text, text
+
+    def taxon_words(self, value) -> str:
+        sp = self.species(value)
+        return sp.display if sp else f"taxon {value}"
+
+    def population(self, value: str) -> tuple[str, str, str]:
+        """(code, "1000 Genomes CEU", who was sampled) of a population name like 1000GENOMES:phase_3:CEU."""
+        code = value.split(":")[-1]
+        people = self.words["populations"].get(code.upper(), "")
+        project = "1000 Genomes" if value.upper().startswith("1000GENOMES") else _words(value.split(":")[0])
+        label = f"{project} {code}" if ":" in value else code
+        return code, label, people or f"the {label} samples"
+
+    def listed(self, items: list[str]) -> str:
+        items = [i for i in items if i]
+        if len(items) <= 1:
+            return "".join(items)
+        return ", ".join(items[:-1]) + " and " + items[-1]
+
+    def return_fields(self, value) -> str:
+        names = value if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
+        table = self.words["return_fields"]
+        return self.listed([table.get(n, n.replace("_", " ")) for n in names if n])
+
+    # --- query languages ----------------------------------------------------------------
+
+    def _role(self, role: str, value: str, parts: dict[str, list[str]]) -> str:
+        """Record one term of a query under its role; the words for it."""
+        value = value.strip().strip('"')
+        if role == "species":
+            words = self.taxon_words(value) if value.isdigit() else self.species_words(value)[0]
+        elif role == "reviewed":
+            words = "reviewed" if value.lower() == "true" else "unreviewed"
+        elif role == "identity":
+            try:
+                words = f"{round(float(value) * 100)}%"
+            except ValueError:
+                words = value
+        elif role == "parent":
+            words = self.taxon_words(value)
+        elif role in ("gene", "accession", "text"):
+            words = value
+        else:
+            words = role.replace("{value}", value)
+            role = "text"
+        parts.setdefault(role, []).append(words)
+        return words
+
+    def uniprot_query(self, query: str) -> tuple[str, dict[str, list[str]]]:
+        """(the query in words, role -> words) of a UniProt query (field:value terms, AND/OR/NOT)."""
+        table: dict[str, str] = self.words["uniprot_fields"]
+        parts: dict[str, list[str]] = {}
+        said = []
+        for token in _terms(query):
+            if token in _OPERATORS:
+                said.append(_OPERATORS[token])
+                continue
+            fielded = re.fullmatch(r"([A-Za-z_]+):(.+)", token)
+            if fielded and fielded.group(1).lower() in table:
+                said.append(self._role(table[fielded.group(1).lower()], fielded.group(2), parts))
+            elif fielded:
+                said.append(self._role(f"{_words(fielded.group(1))} {{value}}", fielded.group(2), parts))
+            else:
+                said.append(self._role("text", token, parts))
+        return self._phrase(parts, said), parts
+
+    def entrez_term(self, term: str) -> tuple[str, dict[str, list[str]]]:
+        """(the search in words, role -> words) of an Entrez search term (value[tag] terms, AND/OR/NOT)."""
+        table: dict[str, str] = self.words["entrez_tags"]
+        parts: dict[str, list[str]] = {}
+        said = []
+        for token in _terms(term):
+            if token in _OPERATORS:
+                said.append(_OPERATORS[token])
+                continue
+            tagged = re.fullmatch(r"(.+?)\s*\[([^\]]+)\]", token)
+            if tagged:
+                tag = tagged.group(2).lower()
+                said.append(self._role(table.get(tag, f"{{value}} {tag}"), tagged.group(1), parts))
+            else:
+                said.append(self._role("text", token, parts))
+        return self._phrase(parts, said), parts
+
+    def _phrase(self, parts: dict[str, list[str]], said: list[str]) -> str:
+        """A noun phrase for a plain conjunction (reviewed human CFTR at 90% identity), else the terms in order."""
+        if any(s in ("or", "but not") for s in said) or any(len(v) > 1 for v in parts.values()):
+            return " ".join(said)
+        head = parts.get("gene", []) + parts.get("accession", []) + parts.get("text", [])
+        words = parts.get("reviewed", []) + parts.get("species", []) + head
+        if "parent" in parts:
+            words.append(f"the taxa directly below {parts['parent'][0]}")
+        if "identity" in parts:
+            words.append(f"at {parts['identity'][0]} identity")
+        return " ".join(words)
+
+    def citation(self, bdata: str) -> dict[str, str]:
+        """The parts of an ECitMatch citation string journal|year|volume|first page|author|key|."""
+        cells = (bdata.split("|") + [""] * 5)[:5]
+        return dict(zip(("cite_journal", "cite_year", "cite_volume", "cite_page", "cite_author"), cells, strict=True))
+
+    # --- one call -------------------------------------------------------------------------
+
+    def say(self, tool: Tool, arguments: dict, entity_fields: dict | None = None) -> Said:
+        """The template fields of one call (entity fields first, the arguments over them)."""
+        out = Said()
+        f = out.fields
+        for name, value in (entity_fields or {}).items():
+            f[name] = str(value)
+        if entity_fields and entity_fields.get("species"):
+            self._say_species(out, "species", entity_fields["species"], mention=False)
+            known = self.species(entity_fields["species"])
+            if known:
+                f.setdefault("taxon_id", known.taxon_id)
+        w = self.words
+        species_params = set(w["species_params"]) | set(w["species_params_by_function"].get(tool.name, []))
+        for name, value in arguments.items():
+            param = tool.function.params.get(name)
+            text = argument_text(value)
+            f[name] = text
+            if name in species_params:
+                self._say_species(out, name, value, mention=True)
+            elif name in w["species_list_params"] and isinstance(value, list):
+                f[name] = self.listed([self.species_words(v)[0] for v in value])
+            elif name in w["taxon_params"]:
+                f[name] = self.taxon_words(value)
+            elif name == "population_name":
+                f["population_code"], f["population"], f["population_people"] = self.population(text)
+                f[name] = f["population_code"]
+                out.mentions[name] = [
+                    frozenset({k}) for k in ("population_name", "population", "population_code", "population_people")
+                ]
+            elif tool.database == "UniProt" and name == "query" and not _is_sequence(text):
+                self._say_query(out, name, *self.uniprot_query(text))
+            elif tool.name == "esearch" and name == "term":
+                self._say_query(out, name, *self.entrez_term(text))
+            elif name == "bdata":
+                f.update(self.citation(text))
+                out.mentions[name] = [frozenset({name}), frozenset(k for k in f if k.startswith("cite_"))]
+            elif param is not None and param.identifier:
+                out.mentions[name] = [frozenset({name})]
+            else:
+                f[name] = self._say_code(tool, name, value, text)
+                if name in _AMOUNTS and name not in w["taxon_params"]:
+                    f[f"{name}_words"] = _AMOUNTS[name].format(v=text)
+        if "db" in arguments and tool.database == "NCBI":
+            self._say_entrez_db(out, "db", arguments)
+        if "dbfrom" in arguments:
+            self._say_entrez_db(out, "dbfrom", arguments)
+        return out
+
+    def _say_species(self, out: Said, name: str, value, mention: bool) -> None:
+        display, scientific = self.species_words(value)
+        out.fields[name], out.fields[f"{name}_name"] = display, scientific
+        if name == "species":
+            out.fields["species_common"] = display
+        if mention:
+            out.mentions[name] = [frozenset({k}) for k in (name, f"{name}_name", f"{name}_common") if k in out.fields]
+
+    def _say_query(self, out: Said, name: str, phrase: str, parts: dict[str, list[str]]) -> None:
+        out.fields[name] = phrase
+        keys = set()
+        for role, words in parts.items():
+            out.fields[f"q_{role}"] = self.listed(words)
+            keys.add(f"q_{role}")
+        if "species" in parts:
+            known = [(self.species(v), v) for v in parts["species"]]
+            out.fields["q_species_name"] = self.listed([sp.scientific if sp else v for sp, v in known])
+        out.mentions[name] = [frozenset({name}), frozenset(keys)]
+        if "species" in parts:
+            out.mentions[name].append(frozenset(keys - {"q_species"} | {"q_species_name"}))
+
+    def _say_entrez_db(self, out: Said, name: str, arguments: dict) -> None:
+        entry = self.words["entrez_databases"].get(str(arguments[name]))
+        if entry:
+            out.fields[name], out.fields[f"{name}_record"] = entry["name"], entry["record"]
+
+    def _say_code(self, tool: Tool, name: str, value, text: str) -> str:
+        w = self.words
+        tables = {
+            "method": w["compara_methods"],
+            "klass": w["compara_classes"],
+            "group": w["biotype_groups"],
+            "object_type": w["object_types"],
+            "feature": w["features"],
+            "feature_type": w["features"],
+            "external_db": w["external_dbs"],
+            "mask": w["mask"],
+            "rettype": w["record_formats"],
+            "database": w["blast_databases"] if tool.name == "blast" else {},
+        }
+        if name == "type_":
+            return w["homology_types"].get(text, "SMART" if text.lower() == "smart" else text)
+        if name == "fields":
+            return self.return_fields(value)
+        if name == "sequence" and tool.name == "get_sequence_by_id":
+            return w["sequence_types"].get(text, text)
+        if name not in tables:
+            if name == "division" or (name == "filter_like"):
+                return _words(text.replace("%", ""))
+            if name == "sort":
+                field_name = text.split()[0]
+                return f"sorted by {_words(field_name)}"
+            return text
+        return tables[name].get(text, _words(text))
+
+    def mention_hints(self, tool: Tool, arguments: dict) -> dict[str, list[str]]:
+        """For the LLM prompts: what to keep verbatim, what to say in words, what to leave unsaid."""
+        said = self.say(tool, arguments)
+        keep, words, unsaid = [], [], []
+        for name, value in arguments.items():
+            text = argument_text(value)
+            shown = said.fields.get(name, text)
+            sets = said.mentions.get(name)
+            if name in ("query", "term") and sets and len(sets) > 1:
+                parts = [f"{said.fields[k]} ({_ROLES.get(k, k)})" for k in sorted(sets[1])]
+                words.append(f"{name} = {text!r}: never write it as it is; mention {', '.join(parts)}")
+            elif name == "bdata":
+                cite = said.fields
+                words.append(
+                    f"{name} = {text!r}: never write it as it is; describe the article (journal "
+                    f"{cite['cite_journal']}, year {cite['cite_year']}, volume {cite['cite_volume']}, "
+                    f"first page {cite['cite_page']}, first author {cite['cite_author']})"
+                )
+            elif sets and shown == text:
+                keep.append(f"{text} ({name})")
+            elif sets:
+                words.append(
+                    f"{name} = {text!r}: say {shown!r}"
+                    + (f" (or {said.fields['population_people']})" if name == "population_name" else "")
+                )
+            elif f"{name}_words" in said.fields:
+                words.append(f"{name} = {text!r}: if you mention it, say {said.fields[name + '_words']!r}")
+            elif shown != text:
+                words.append(f"{name} = {text!r}: if you mention it, say {shown!r}")
+            else:
+                unsaid.append(f"{name} = {text}")
+        return {"keep": keep, "words": words, "unsaid": unsaid}
+
+    def prompt_hints(self, tool: Tool, arguments: dict) -> dict[str, str]:
+        """``mention_hints`` as prompt text: one indented line each, "(none)" for an empty list."""
+        return {
+            kind: "\n".join(f"  - {line}" for line in lines) if lines else "  (none)"
+            for kind, lines in self.mention_hints(tool, arguments).items()
+        }
+
+
+def _terms(query: str) -> list[str]:
+    """The terms and operators of a query, parentheses dropped (a plain reading, not a parse tree)."""
+    flat = " ".join(query.replace("(", " ").replace(")", " ").split())
+    return [t for t in _OPERATOR_SPLIT.split(flat) if t]
+
+
+def _is_sequence(text: str) -> bool:
+    return re.fullmatch(r"[A-Za-z]{20,}", text) is not None and text.isupper()
+
+
+@lru_cache(maxsize=4)
+def wording(catalog_dir: Path = CATALOG_DIR) -> Wording:
+    return Wording(Path(catalog_dir))
