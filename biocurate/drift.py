@@ -57,6 +57,20 @@ class DriftSummary:
     message: str = ""
 
 
+def status_of(outcome: str, status_code: int | None, same_observation: bool | None, same_body: bool) -> str:
+    """The status of a new answer compared with an earlier one (also the BioTool import's
+    comparison with the observation BioTool published, ``biocurate.biotool_compare``).
+
+    ``same_observation``: the new answer says what the earlier one said (None: the new answer
+    gave no observation to compare); ``same_body``: the raw bodies are equal too.
+    """
+    if outcome == OK and same_observation is not None:
+        if not same_observation:
+            return CHANGED
+        return UNCHANGED if same_body else BODY_CHANGED
+    return GONE if is_definite(outcome, status_code) else FAILED
+
+
 def latest_version(con: duckdb.DuckDBPyConnection) -> str | None:
     rows = con.execute("select max(version_id) from dataset_versions").fetchall()
     return rows[0][0] if rows else None
@@ -217,15 +231,10 @@ def _compare(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, s
             new_observation_id, text = observation[0]
             differing = [i for i in items if i["observation"] != text]
             if differing:
-                status = CHANGED
                 detail = _where_changed(differing[0]["observation"], text)
-            else:
-                status = UNCHANGED if row["body_sha256"] == old_sha else BODY_CHANGED
-        elif is_definite(outcome, row["status_code"]):
-            status = GONE
-            detail = f"{outcome}: {error}" if error else outcome
+            status = status_of(outcome, row["status_code"], not differing, row["body_sha256"] == old_sha)
         else:
-            status = FAILED
+            status = status_of(outcome, row["status_code"], None, False)
             detail = f"{outcome}: {error}" if error else outcome
         drift_id = content_hash("drift", summary.check_id, call_id)
         results.append({

@@ -49,6 +49,9 @@ PRIMARY_KEYS = {
     "eval_predictions": ["run_id", "item_id"],
     "eval_scores": ["run_id", "level", "key", "metric"],
     "eval_responses": ["fingerprint"],
+    "biotool_records": ["record_id"],
+    "biotool_claims": ["claim_id"],
+    "biotool_checks": ["check_id"],
 }
 EVAL_TABLES = ("eval_runs", "eval_predictions", "eval_scores", "eval_responses")
 STAGE_TABLES = [t for t in PRIMARY_KEYS if t not in ("llm_calls", "generation_failures", *EVAL_TABLES)]
