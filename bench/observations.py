@@ -23,26 +23,32 @@ sys.path.insert(0, str(ROOT))
 
 from biocurate.catalog import Tool, load_catalog  # noqa: E402
 from biocurate.execute import classify  # noqa: E402
-from biocurate.observations import UnexpectedShape, build_observation  # noqa: E402
+from biocurate.observations import NotAnAnswer, UnexpectedShape, observe  # noqa: E402
+from biocurate.observations.blast import BlastRejected, parse_submission  # noqa: E402
 from biocurate.observations.corpus import reference_calls, snapshot_calls  # noqa: E402
 
 PLACEHOLDER = re.compile(r"\{\d+ (keys|elements)\}")
 STATUS_KEYS = {"status", "Status", "RID", "RTOE", "jobId", "ThereAreHits", "blast_job"}
 
 
-def observe(tool: Tool, arguments: dict, status: int, content_type: str, body: bytes,
-            max_chars: int) -> tuple[str, str | None, str | None]:
+def observe_call(tool: Tool, arguments: dict, status: int, content_type: str, body: bytes,
+                 max_chars: int) -> tuple[str, str | None, str | None]:
     """(outcome, builder, observation text) as the executor would store them."""
-    fmt = tool.function.response
-    outcome, _ = classify(status, content_type, body, fmt)
+    declared, _ = tool.response_for(arguments)
+    outcome, _ = classify(status, content_type, body, declared)
     if outcome != "ok":
         return outcome, None, None
     if tool.function.blast and tool.function.fixed.get("CMD") == "Put":
-        # A submission reply is never an observation: the executor polls the RID it names.
-        rid = re.search(r"RID\s*=\s*(\S+)", body.decode("utf-8", "replace"))
-        return (f"submitted RID {rid.group(1)}" if rid else "api_error"), None, None
+        # A submission reply is never an observation: the executor polls the RID it issued.
+        try:
+            rid, _ = parse_submission(body.decode("utf-8", "replace"))
+        except BlastRejected:
+            return "api_error", None, None
+        return f"submitted RID {rid}", None, None
     try:
-        used, text = build_observation(tool.function.observation, fmt, body, max_chars)
+        used, text = observe(tool, arguments, body, max_chars, content_type)
+    except NotAnAnswer as exc:
+        return exc.outcome, None, None
     except UnexpectedShape:
         return "invalid_body", None, None
     return outcome, used, text
@@ -77,7 +83,7 @@ def measure(max_chars: int) -> dict:
             if call.tool is None:
                 continue
             counts["bodies"] += 1
-            outcome, used, text = observe(call.tool, call.arguments, call.status, call.content_type, call.body,
+            outcome, used, text = observe_call(call.tool, call.arguments, call.status, call.content_type, call.body,
                                           max_chars)
             outcomes[outcome] += 1
             if outcome == "invalid_body":

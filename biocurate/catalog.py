@@ -90,13 +90,39 @@ class Discovery(Spec):
     limit: int = Field(20, ge=1)
 
 
+ResponseFormat = Literal["json", "xml", "text", "fasta", "html", "tsv", "gff3"]
+
+
+class FormatRule(Spec):
+    """The response format (and observation builder) of a call whose arguments take these values.
+
+    ``when`` maps parameters to a value, a list of values, or null (the argument not given).
+    """
+
+    when: dict[str, Any] = Field(min_length=1)
+    response: ResponseFormat
+    observation: str = "auto"
+
+    def matches(self, arguments: dict, params: dict[str, Param]) -> bool:
+        for name, expected in self.when.items():
+            value = arguments.get(name, params[name].default)
+            if isinstance(expected, list):
+                if value is None or str(value) not in {str(e) for e in expected}:
+                    return False
+            elif (value is None) != (expected is None) or (value is not None and str(value) != str(expected)):
+                return False
+        return True
+
+
 class Function(Spec):
     name: str
     method: Literal["GET", "POST"] = "GET"
     path: str
     description: str
-    response: Literal["json", "xml", "text", "fasta", "html", "tsv"] = "json"
+    response: ResponseFormat = "json"
     observation: str = "auto"
+    # The response format per option value (e.g. format_=fasta answers FASTA); the first match wins.
+    formats: list[FormatRule] = Field(default_factory=list)
     headers: dict[str, str] = Field(default_factory=dict)
     params: dict[str, Param] = Field(default_factory=dict)
     fixed: dict[str, Any] = Field(default_factory=dict)  # wire parameters always sent (e.g. retmode)
@@ -111,6 +137,18 @@ class Function(Spec):
             placeholder = "{" + name + "}"
             if param.location == "path" and placeholder not in self.path:
                 raise ValueError(f"path parameter {name!r} is not in path {self.path!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _format_rules_name_options(self) -> "Function":
+        for rule in self.formats:
+            for name, expected in rule.when.items():
+                if name not in self.params:
+                    raise ValueError(f"formats: {name!r} is not a parameter of {self.name}")
+                enum = self.params[name].enum
+                for value in expected if isinstance(expected, list) else [expected]:
+                    if enum is not None and value is not None and value not in enum:
+                        raise ValueError(f"formats: {name}={value!r} is not one of its values {enum}")
         return self
 
 
@@ -169,6 +207,14 @@ class Tool:
 
     def spec_hash(self) -> str:
         return content_hash(self.function.model_dump(mode="json"), self.base_url, self.group)
+
+    def response_for(self, arguments: dict) -> tuple[str, str]:
+        """(response format, observation builder) of a call: its first matching ``formats`` rule."""
+        fn = self.function
+        for rule in fn.formats:
+            if rule.matches(arguments, fn.params):
+                return rule.response, rule.observation
+        return fn.response, fn.observation
 
     def validate(self, arguments: dict) -> str | None:
         """None when the arguments fit the schema, else the failing parameter and the reason."""

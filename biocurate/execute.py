@@ -5,13 +5,18 @@ the request fingerprint, status, latency and fetch time); only ``ok`` responses 
 observations. Transports: ``live`` (the real APIs), ``record`` (live, and every response is
 saved into the snapshot) and ``replay`` (answer only from the snapshot; a miss is recorded as
 ``replay_miss`` naming the request).
+
+How a body is classified and read (its format per the call's arguments, the observation
+builders) lives in ``biocurate.observations``; this module keeps the transport, the BLAST
+submit/poll protocol and the observation pass over stored bodies. It is over 400 lines
+formatted because those three share the ``Attempt`` and ``api_responses`` row shapes.
 """
+
 from __future__ import annotations
 
 import asyncio
 import gzip
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,14 +28,16 @@ import httpx
 from biocurate.catalog import Catalog, Request, Tool, build_request
 from biocurate.config import Config, secret
 from biocurate.hashing import content_hash, sha256_bytes
-from biocurate.observations import UnexpectedShape, build_observation
+from biocurate.observations import NotAnAnswer, UnexpectedShape, observe
+from biocurate.observations.blast import BlastRejected, job_status, parse_submission, status_outcome
+from biocurate.observations.formats import classify
+from biocurate.outcomes import API_ERROR, HTTP_ERROR, INVALID_BODY, OK, REPLAY_MISS, TIMEOUT, definite_sql
 from biocurate.progress import progress
 from biocurate.ratelimit import HostLimiter, backoff_delay, retry_after_seconds
 from biocurate.snapshot import Snapshot, display_url, fingerprint
 from biocurate.store import insert_new, utcnow
 
-from biocurate.outcomes import (API_ERROR, FINAL_OUTCOMES, HTTP_ERROR, INVALID_BODY, OK,  # noqa: F401
-                                OK_EMPTY, REPLAY_MISS, TIMEOUT, definite_sql)
+__all__ = ["classify", "execute_calls", "build_observations", "pending_calls", "Executor", "make_client"]
 RETRY_STATUS = {429, 500, 502, 503, 504}
 RELEASE_HEADERS = ("x-uniprot-release", "x-release", "x-ensembl-release")
 
@@ -48,58 +55,21 @@ class ReplayTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = str(request.url.copy_with(query=None))
         params = list(request.url.params.multi_items())
-        body = json.loads(request.content) if request.content and request.headers.get(
-            "content-type", "").startswith("application/json") else (
-            dict(httpx.QueryParams(request.content.decode())) if request.content else None)
+        body = (
+            json.loads(request.content)
+            if request.content and request.headers.get("content-type", "").startswith("application/json")
+            else (dict(httpx.QueryParams(request.content.decode())) if request.content else None)
+        )
         found = self.snapshot.get(fingerprint(request.method, url, params, body))
         if found is None:
             raise ReplayMiss(f"no recorded response for {request.method} {display_url(url, params)}")
         entry, content = found
-        return httpx.Response(entry.status, headers={"content-type": entry.content_type,
-                                                     "x-snapshot-origin": entry.origin},
-                              content=content, request=request)
-
-
-def classify(status: int, content_type: str, body: bytes, response_format: str) -> tuple[str, str | None]:
-    """(outcome, error text) of one HTTP answer."""
-    if status >= 400:
-        text = body.decode("utf-8", "replace")[:300]
-        try:
-            text = json.loads(body).get("error", text)
-        except (ValueError, AttributeError):
-            pass
-        return HTTP_ERROR, f"HTTP {status}: {text}".strip()
-    if not body.strip():
-        return OK_EMPTY, "empty body"
-    if response_format == "json" or "json" in content_type:
-        try:
-            data = json.loads(body)
-        except ValueError as exc:
-            return INVALID_BODY, f"not valid JSON: {exc}"
-        if isinstance(data, dict):
-            if data.get("error") or data.get("ERROR"):
-                return API_ERROR, str(data.get("error") or data.get("ERROR"))[:300]
-            search = data.get("esearchresult")
-            if isinstance(search, dict):
-                if search.get("ERROR"):
-                    return API_ERROR, str(search["ERROR"])[:300]
-                if str(search.get("count", "")) == "0":
-                    return OK_EMPTY, "no hits"
-            if data.get("results") == [] or data == {}:
-                return OK_EMPTY, "no results"
-        if data == []:
-            return OK_EMPTY, "no results"
-        return OK, None
-    text = body.decode("utf-8", "replace")
-    if response_format == "xml":
-        if re.search(r"<ERROR>|<Error>", text):
-            return API_ERROR, re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))[:300].strip()
-        if re.search(r"<Count>0</Count>", text) and "PhraseNotFound" in text:
-            return OK_EMPTY, "no hits (PhraseNotFound)"
-    if response_format == "html" and "QBlastInfoBegin" not in text and re.search(r"[Ee]rror", text):
-        message = re.search(r"Message ID#\d+ Error:[^<]*", text)
-        return API_ERROR, (message.group(0) if message else "BLAST error page")[:300]
-    return OK, None
+        return httpx.Response(
+            entry.status,
+            headers={"content-type": entry.content_type, "x-snapshot-origin": entry.origin},
+            content=content,
+            request=request,
+        )
 
 
 @dataclass
@@ -128,8 +98,11 @@ class Executor:
     def replay_answer(self, req: Request, response_format: str) -> Attempt:
         found = self.replay.get(req.fingerprint())
         if found is None:
-            return Attempt(REPLAY_MISS, error=f"no recorded response for {req.method} {display_url(req.url, req.params)}",
-                           attempts=1)
+            return Attempt(
+                REPLAY_MISS,
+                error=f"no recorded response for {req.method} {display_url(req.url, req.params)}",
+                attempts=1,
+            )
         entry, body = found
         outcome, error = classify(entry.status, entry.content_type, body, response_format)
         return Attempt(outcome, entry.status, error, entry.content_type, body, 0.0, 1)
@@ -155,10 +128,11 @@ class Executor:
                 params.append(("api_key", key))
         return params
 
-    async def fetch(self, tool: Tool, req: Request) -> Attempt:
+    async def fetch(self, tool: Tool, req: Request, response_format: str | None = None) -> Attempt:
+        """One call's answer; ``response_format`` is the format its arguments ask for (catalog)."""
         if tool.function.blast and tool.function.fixed.get("CMD") == "Put":
             return await self.blast(tool, req)
-        return await self.send(tool, req)
+        return await self.send(tool, req, record_format=response_format)
 
     async def pause(self, seconds: float) -> None:
         """Protocol waits (BLAST's RTOE and polling) are real only when talking to a server."""
@@ -166,40 +140,71 @@ class Executor:
             await asyncio.sleep(seconds)
 
     async def blast(self, tool: Tool, req: Request) -> Attempt:
-        """NCBI BLAST: submit (Put), wait RTOE, poll SearchInfo at most once a minute, then Get the report."""
+        """NCBI BLAST: submit (Put), wait RTOE, poll SearchInfo at most once a minute, then Get the report.
+
+        The submission reply is parsed strictly: an error page (no RID line in its QBlastInfo
+        block) is stored as ``api_error`` with the server's message, and only the RID the reply
+        issued is ever polled.
+        """
         ex = self.config.execute
         submitted = await self.send(tool, req)
-        if submitted.outcome != OK:
+        if submitted.outcome not in (OK, API_ERROR):
             return submitted
-        page = submitted.body.decode("utf-8", "replace")
-        rid = re.search(r"RID\s*=\s*(\S+)", page)
-        rtoe = re.search(r"RTOE\s*=\s*(\d+)", page)
-        if not rid:
-            return Attempt(API_ERROR, submitted.status, "BLAST accepted no job: no RID in the answer",
-                           submitted.content_type, submitted.body, submitted.latency_ms, submitted.attempts)
-        rid = rid.group(1)
-        waited = float(rtoe.group(1)) if rtoe else ex.blast_poll_seconds
+        try:
+            rid, rtoe = parse_submission(submitted.body.decode("utf-8", "replace"))
+        except BlastRejected as exc:
+            return Attempt(
+                API_ERROR,
+                submitted.status,
+                f"BLAST accepted no search: {exc}"[:300],
+                submitted.content_type,
+                submitted.body,
+                submitted.latency_ms,
+                submitted.attempts,
+            )
+        waited = float(rtoe)
         await self.pause(min(waited, ex.blast_max_wait_seconds))
         attempts = submitted.attempts
         while True:
-            info = await self.send(tool, Request("GET", req.url, [("CMD", "Get"), ("FORMAT_OBJECT", "SearchInfo"),
-                                                               ("RID", rid)], req.headers), record_format="html")
+            info = await self.send(
+                tool,
+                Request("GET", req.url, [("CMD", "Get"), ("FORMAT_OBJECT", "SearchInfo"), ("RID", rid)], req.headers),
+                record_format="html",
+            )
             attempts += info.attempts
-            status = re.search(r"Status=(\w+)", info.body.decode("utf-8", "replace"))
-            status = status.group(1) if status else "UNKNOWN"
-            if info.outcome not in (OK, API_ERROR) or status in ("FAILED", "UNKNOWN"):
-                return Attempt(API_ERROR if status in ("FAILED", "UNKNOWN") else info.outcome, info.status,
-                               f"BLAST job {rid}: status {status} {info.error or ''}".strip(),
-                               info.content_type, info.body, info.latency_ms, attempts)
+            if info.status is None or info.outcome in (HTTP_ERROR, REPLAY_MISS):  # no status page
+                return Attempt(
+                    info.outcome,
+                    info.status,
+                    f"BLAST job {rid}: {info.error or 'no status page'}",
+                    info.content_type,
+                    info.body,
+                    info.latency_ms,
+                    attempts,
+                )
+            status = job_status(info.body.decode("utf-8", "replace")) or "UNKNOWN"
             if status == "READY":
                 break
+            if status not in ("WAITING", "RUNNING"):
+                outcome, reason = status_outcome(rid, status)
+                return Attempt(outcome, info.status, reason, info.content_type, info.body, info.latency_ms, attempts)
             if waited >= ex.blast_max_wait_seconds:
-                return Attempt(TIMEOUT, info.status, f"BLAST job {rid} not ready after {waited:.0f}s",
-                               info.content_type, info.body, info.latency_ms, attempts)
+                return Attempt(
+                    TIMEOUT,
+                    info.status,
+                    f"BLAST job {rid} not ready after {waited:.0f}s",
+                    info.content_type,
+                    info.body,
+                    info.latency_ms,
+                    attempts,
+                )
             await self.pause(ex.blast_poll_seconds)
             waited += max(ex.blast_poll_seconds, 1.0)
-        report = await self.send(tool, Request("GET", req.url, [("CMD", "Get"), ("FORMAT_TYPE", "Text"), ("RID", rid)],
-                                               req.headers), record_format="text")
+        report = await self.send(
+            tool,
+            Request("GET", req.url, [("CMD", "Get"), ("FORMAT_TYPE", "Text"), ("RID", rid)], req.headers),
+            record_format="text",
+        )
         report.attempts += attempts
         return report
 
@@ -214,7 +219,7 @@ class Executor:
         # A replayed snapshot is keyed by the real URLs; overrides point live traffic elsewhere.
         for original, replacement in ex.base_urls.items() if self.transport_name != "replay" else ():
             if url.startswith(original):
-                url = replacement.rstrip("/") + url[len(original):]
+                url = replacement.rstrip("/") + url[len(original) :]
         attempt = Attempt(outcome=TIMEOUT)
         for number in range(1, ex.max_retries + 2):
             attempt.attempts = number
@@ -223,16 +228,26 @@ class Executor:
                 started = time.perf_counter()
                 try:
                     response = await self.client.request(
-                        req.method, url, params=self.wire_params(tool, req), headers=req.headers,
-                        json=req.json_body, data=req.form, timeout=ex.timeout_seconds)
+                        req.method,
+                        url,
+                        params=self.wire_params(tool, req),
+                        headers=req.headers,
+                        json=req.json_body,
+                        data=req.form,
+                        timeout=ex.timeout_seconds,
+                    )
                     body = response.content
                 except ReplayMiss as exc:
                     return Attempt(REPLAY_MISS, error=str(exc), attempts=number)
                 except httpx.TimeoutException as exc:
-                    attempt = Attempt(TIMEOUT, error=f"timed out after {ex.timeout_seconds}s ({type(exc).__name__})", attempts=number)
+                    attempt = Attempt(
+                        TIMEOUT, error=f"timed out after {ex.timeout_seconds}s ({type(exc).__name__})", attempts=number
+                    )
                     wait = None
                 except httpx.TransportError as exc:
-                    attempt = Attempt(HTTP_ERROR, error=f"connection failed: {type(exc).__name__}: {exc}", attempts=number)
+                    attempt = Attempt(
+                        HTTP_ERROR, error=f"connection failed: {type(exc).__name__}: {exc}", attempts=number
+                    )
                     wait = None
                 else:
                     latency = (time.perf_counter() - started) * 1000
@@ -248,16 +263,28 @@ class Executor:
                     if wait is not None:
                         limiter.push_back(wait)
             if number <= ex.max_retries:
-                await asyncio.sleep(max(wait or 0.0, backoff_delay(number - 1, ex.backoff_seconds, ex.max_backoff_seconds)))
+                await asyncio.sleep(
+                    max(wait or 0.0, backoff_delay(number - 1, ex.backoff_seconds, ex.max_backoff_seconds))
+                )
         return attempt
 
     def record(self, tool: Tool, req: Request, response: httpx.Response, response_format: str) -> None:
-        ext = {"json": "json", "xml": "xml", "fasta": "fasta", "html": "html", "tsv": "tsv"}.get(response_format, "txt")
+        ext = {"json": "json", "xml": "xml", "fasta": "fasta", "html": "html", "tsv": "tsv", "gff3": "gff3"}.get(
+            response_format, "txt"
+        )
         key = req.fingerprint()
-        self.snapshot.add(method=req.method, url=req.url, params=req.params, body=req.json_body or req.form,
-                          status=response.status_code, content_type=response.headers.get("content-type", ""),
-                          content=response.content, file=f"{tool.source}/{tool.name}__{key[:10]}.{ext}",
-                          origin="real", provenance=f"recorded live {utcnow().isoformat(timespec='seconds')}Z")
+        self.snapshot.add(
+            method=req.method,
+            url=req.url,
+            params=req.params,
+            body=req.json_body or req.form,
+            status=response.status_code,
+            content_type=response.headers.get("content-type", ""),
+            content=response.content,
+            file=f"{tool.source}/{tool.name}__{key[:10]}.{ext}",
+            origin="real",
+            provenance=f"recorded live {utcnow().isoformat(timespec='seconds')}Z",
+        )
 
 
 def make_client(config: Config, replay: Snapshot | None = None) -> tuple[httpx.AsyncClient, Snapshot | None]:
@@ -267,8 +294,12 @@ def make_client(config: Config, replay: Snapshot | None = None) -> tuple[httpx.A
     if ex.transport == "replay":
         snapshot = replay or Snapshot(config.path(ex.snapshot_dir))
         return httpx.AsyncClient(transport=ReplayTransport(snapshot), limits=limits), None
-    client = httpx.AsyncClient(http2=True, limits=limits, follow_redirects=True,
-                               headers={"User-Agent": "biocurate/0.1 (+https://github.com/biocurate)"})
+    client = httpx.AsyncClient(
+        http2=True,
+        limits=limits,
+        follow_redirects=True,
+        headers={"User-Agent": "biocurate/0.1 (+https://github.com/biocurate)"},
+    )
     return client, (Snapshot(config.path(ex.snapshot_dir)) if ex.transport == "record" else None)
 
 
@@ -310,7 +341,9 @@ def execute_calls(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catal
     todo = pending_calls(con, config)
     summary.cached = total_valid - len(todo)
     size = config.execute.batch_size
-    replay = Snapshot(config.path(config.execute.snapshot_dir)) if todo and config.execute.transport == "replay" else None
+    replay = (
+        Snapshot(config.path(config.execute.snapshot_dir)) if todo and config.execute.transport == "replay" else None
+    )
     with progress("execute", len(todo)) as bar:
         for start in range(0, len(todo), size):
             batch = todo[start : start + size]
@@ -326,15 +359,24 @@ def execute_calls(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catal
     return summary
 
 
-async def _fetch_batch(config: Config, catalog: Catalog, batch, run_id: str, replay: Snapshot | None = None) -> list[dict]:
+async def _fetch_batch(
+    config: Config, catalog: Catalog, batch, run_id: str, replay: Snapshot | None = None
+) -> list[dict]:
     client, snapshot = make_client(config, replay)
-    executor = Executor(config, config.execute.transport, client, snapshot=snapshot,
-                        replay=replay if config.execute.transport == "replay" else None)
+    executor = Executor(
+        config,
+        config.execute.transport,
+        client,
+        snapshot=snapshot,
+        replay=replay if config.execute.transport == "replay" else None,
+    )
     async with client:
+
         async def one(call_id: str, function: str, arguments: str) -> dict:
             tool = catalog[function]
-            req = build_request(tool, json.loads(arguments))
-            result = await executor.fetch(tool, req)
+            args = json.loads(arguments)
+            req = build_request(tool, args)
+            result = await executor.fetch(tool, req, tool.response_for(args)[0])
             fp = req.fingerprint()
             body_sha = sha256_bytes(result.body) if result.body else None
             return {
@@ -356,11 +398,13 @@ async def _fetch_batch(config: Config, catalog: Catalog, batch, run_id: str, rep
                 "fetched_at": utcnow(),
                 "run_id": run_id,
             }
+
         return list(await asyncio.gather(*(one(*call) for call in batch)))
 
 
-def build_observations(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str,
-                       summary: ExecuteSummary) -> int:
+def build_observations(
+    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str, summary: ExecuteSummary
+) -> int:
     """Observations for ok responses that have none yet (rebuilt from stored bodies, no refetch).
 
     Bodies are read ``OBSERVATION_BATCH`` responses at a time, so memory stays flat however many
@@ -368,21 +412,25 @@ def build_observations(config: Config, con: duckdb.DuckDBPyConnection, catalog: 
     """
     import polars as pl
 
-    waiting = [r[0] for r in con.execute(
-        """
+    waiting = [
+        r[0]
+        for r in con.execute(
+            """
         select r.response_id from api_responses r
         where r.outcome = 'ok'
           and not exists (select 1 from observations o where o.response_id = r.response_id)
         order by r.response_id
         """
-    ).fetchall()]
+        ).fetchall()
+    ]
     written = 0
     for start in range(0, len(waiting), OBSERVATION_BATCH):
-        con.register("_waiting", pl.DataFrame({"response_id": waiting[start:start + OBSERVATION_BATCH]}))
+        con.register("_waiting", pl.DataFrame({"response_id": waiting[start : start + OBSERVATION_BATCH]}))
         try:
             rows = con.execute(
-                "select r.response_id, r.call_id, c.function, r.body from api_responses r "
-                "join _waiting using (response_id) join candidate_calls c using (call_id)").fetchall()
+                "select r.response_id, r.call_id, c.function, c.arguments, r.content_type, r.body from api_responses r "
+                "join _waiting using (response_id) join candidate_calls c using (call_id)"
+            ).fetchall()
         finally:
             con.unregister("_waiting")
         written += _observe(config, con, catalog, run_id, summary, rows)
@@ -392,23 +440,43 @@ def build_observations(config: Config, con: duckdb.DuckDBPyConnection, catalog: 
 OBSERVATION_BATCH = 5000
 
 
-def _observe(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str,
-             summary: ExecuteSummary, rows: list) -> int:
-    new, broken = [], []
-    for response_id, call_id, function, body in rows:
+def _observe(
+    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str, summary: ExecuteSummary, rows: list
+) -> int:
+    new, refused = [], []
+    for response_id, call_id, function, arguments, content_type, body in rows:
         tool = catalog[function]
         try:
-            used, text = build_observation(tool.function.observation, tool.function.response,
-                                           gzip.decompress(body), config.execute.observation_max_chars)
-        except UnexpectedShape as exc:
-            broken.append((response_id, f"{function}: unexpected response shape: {exc}"))
+            used, text = observe(
+                tool,
+                json.loads(arguments),
+                gzip.decompress(body),
+                config.execute.observation_max_chars,
+                content_type or "",
+            )
+        except NotAnAnswer as exc:
+            # Well formed but no answer (an empty result, a job's status): never an observation.
+            refused.append((response_id, exc.outcome, f"{function}: {exc}"))
             continue
-        new.append({"observation_id": content_hash("observation", call_id, text), "call_id": call_id,
-                    "response_id": response_id, "text": text, "builder": used, "chars": len(text),
-                    "run_id": run_id})
-    for response_id, reason in broken:
-        # The answer was not what the builder understands: keep it, but never as an observation.
-        con.execute("update api_responses set outcome = 'invalid_body', error = ? where response_id = ?",
-                    [reason, response_id])
-        summary.invalid_bodies[response_id] = reason
+        except UnexpectedShape as exc:
+            # Not what the builder understands: keep the response, but never as an observation.
+            refused.append((response_id, INVALID_BODY, f"{function}: unexpected response shape: {exc}"))
+            summary.invalid_bodies[response_id] = refused[-1][2]
+            continue
+        new.append(
+            {
+                "observation_id": content_hash("observation", call_id, text),
+                "call_id": call_id,
+                "response_id": response_id,
+                "text": text,
+                "builder": used,
+                "chars": len(text),
+                "run_id": run_id,
+            }
+        )
+    for response_id, outcome, reason in refused:
+        con.execute(
+            "update api_responses set outcome = ?, error = ? where response_id = ?",
+            [outcome, reason[:500], response_id],
+        )
     return insert_new(con, "observations", new)

@@ -5,6 +5,7 @@ A snapshot (``index.tsv`` + ``responses/``, see ``biocurate.snapshot``) names it
 placeholders, query parameters by their wire names, a POST form). Protocol pages that answer
 no catalog function (BLAST's SearchInfo polls) come back with ``tool = None``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,18 +32,25 @@ class RecordedCall:
 
 
 def _typed(tool: Tool, name: str, raw: str) -> Any:
-    param = tool.function.params[name]
-    if param.type == "integer":
-        return int(raw)
-    if param.type == "number":
-        return float(raw)
-    if param.type == "boolean":
+    kind = tool.function.params[name].type
+    try:
+        if kind == "integer":
+            return int(raw)
+        if kind == "number":
+            return float(raw)
+    except ValueError:
+        return raw
+    if kind == "boolean":
         return raw.lower() in ("1", "true")
     return raw
 
 
 def arguments_from_url(tool: Tool, url: str) -> dict[str, Any]:
-    """The arguments of ``tool`` that produce the recorded ``url`` (``display_url`` form)."""
+    """The arguments of ``tool`` that produce a recorded ``url`` (``display_url`` form, `` body=`` form).
+
+    Path placeholders are matched against the function's path; query and form parameters are
+    mapped back from their wire names; fixed parameters are left out.
+    """
     fn = tool.function
     shown, _, form = url.partition(" body=")
     parts = urlsplit(shown)
@@ -62,17 +70,11 @@ def arguments_from_url(tool: Tool, url: str) -> dict[str, Any]:
         name = by_wire.get(wire)
         if name is None or str(fn.fixed.get(wire, "\0")) == value:
             continue
-        param = fn.params[name]
-        if param.type == "array":
-            items = value.split(",") if param.encode in ("csv", "plain") else [value]
-            args.setdefault(name, []).extend(_typed_item(param.items, v) for v in items)
+        if fn.params[name].type == "array":
+            args.setdefault(name, []).extend(value.split(","))
         else:
             args[name] = _typed(tool, name, value)
     return args
-
-
-def _typed_item(kind: str, raw: str) -> Any:
-    return int(raw) if kind == "integer" else raw
 
 
 def snapshot_calls(folder: Path, catalog: Catalog) -> Iterator[RecordedCall]:
@@ -82,8 +84,15 @@ def snapshot_calls(folder: Path, catalog: Catalog) -> Iterator[RecordedCall]:
             name = Path(row["file"]).name.split("__")[0]
             tool = catalog[name] if name in catalog else None
             args = arguments_from_url(tool, row["url"]) if tool else {}
-            yield RecordedCall(row["file"], tool, args, int(row["status"]), row["content_type"],
-                               (Path(folder) / row["file"]).read_bytes(), row["origin"])
+            yield RecordedCall(
+                row["file"],
+                tool,
+                args,
+                int(row["status"]),
+                row["content_type"],
+                (Path(folder) / row["file"]).read_bytes(),
+                row["origin"],
+            )
 
 
 def reference_calls(folder: Path, catalog: Catalog) -> Iterator[RecordedCall]:
@@ -91,5 +100,12 @@ def reference_calls(folder: Path, catalog: Catalog) -> Iterator[RecordedCall]:
     with (Path(folder) / "index.tsv").open(newline="") as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
             tool = catalog[row["function"]] if row["function"] else None
-            yield RecordedCall(row["file"], tool, json.loads(row["arguments"]), int(row["status"]),
-                               row["content_type"], (Path(folder) / row["file"]).read_bytes(), "real")
+            yield RecordedCall(
+                row["file"],
+                tool,
+                json.loads(row["arguments"]),
+                int(row["status"]),
+                row["content_type"],
+                (Path(folder) / row["file"]).read_bytes(),
+                "real",
+            )
