@@ -2,6 +2,7 @@
 their real consumers, manifest and card, interrupted publishes, diffs between versions."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -23,6 +24,7 @@ from biocurate.cli import app
 from biocurate.config import Config
 from biocurate.errors import ConfigError
 from biocurate.hashing import content_hash, sha256_bytes
+from biocurate.publish.biotool import observation_value
 from biocurate.store import Store, insert_new, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,7 +194,7 @@ def test_only_human_accepted_items_are_exported_and_the_rest_is_counted_by_reaso
 
     majority = demo_config.model_copy(update={"review": demo_config.review.model_copy(update={"resolve": "majority"})})
     items, refused = pub.select_items(majority, con, CATALOG)
-    exported = dict(zip(items["item_id"], items["user_query"]))
+    exported = dict(zip(items["item_id"], items["user_query"], strict=True))
     assert exported == {accepted[0]: "Where is the human BRCA2 gene?",
                         edited: "What is the protein with accession P04637?",
                         same_call: "What does UniProt say about entry P04637?"}
@@ -280,7 +282,7 @@ def test_splits_are_stable_across_versions_as_items_arrive_and_leave(demo_config
     call_split = dict(con.execute(
         "select call_id, any_value(split) from dataset_items where version_id = ? group by all",
         [v1.version_id]).fetchall())
-    for query_id, (call_id,) in zip(joined, calls[:10]):
+    for query_id, (call_id,) in zip(joined, calls[:10], strict=True):
         assert after[query_id] == call_split[call_id]
     manifest = json.loads((v2.path / "manifest.json").read_text())
     assert manifest["parent"] == v1.version_id
@@ -314,7 +316,8 @@ def test_stratified_assignment_keeps_every_prefix_near_the_ratios(demo_config, s
                                  (("train", 0.8), ("validation", 0.1), ("test", 0.1))))
         deviation[stratify] = worst
         con.execute("delete from annotations; delete from review_tasks; delete from qc_results; delete from judgments;"
-                    "delete from queries; delete from observations; delete from api_responses; delete from candidate_calls")
+                    "delete from queries; delete from observations; delete from api_responses; "
+                    "delete from candidate_calls")
     print(f"worst deviation from the ratios (groups): stratified {deviation[True]:.1f}, hash {deviation[False]:.1f}")
     assert deviation[True] <= 3
     assert deviation[True] < deviation[False]
@@ -476,6 +479,10 @@ def test_every_format_loads_in_its_consumer(demo_config, store, hf_offline):
         assert set(biotool.column_names) == {"user_query", "function_calling", "observation", "database", "tool"}
         call = biotool[0]["function_calling"]
         assert call["name"] in CATALOG and isinstance(call["arguments"], dict)
+        # BioTool's names: the module path its dispatcher imports (<database>.<tool>.api).
+        assert all((CATALOG[c["name"]].source, CATALOG[c["name"]].group) == (d, t)
+                   for c, d, t in zip(biotool["function_calling"], biotool["database"], biotool["tool"], strict=True))
+        assert set(biotool["database"]) <= {"ncbi", "ensembl", "uniprot"}
 
         parquet = load_json_dataset([folder / f"parquet/{split}.parquet"], hf_offline, kind="parquet")
         assert parquet.num_rows == sizes[split] and set(parquet["split"]) == {split}
@@ -504,7 +511,9 @@ def test_every_format_loads_in_its_consumer(demo_config, store, hf_offline):
             converted = llamafactory_sharegpt(example, entry)
             assert converted["_prompt"] == [{"role": "user", "content": converted["_prompt"][0]["content"]}]
             (target,) = converted["_response"]
-            offered = {tool["name"] for tool in json.loads(converted["_tools"])}
+            tools = json.loads(converted["_tools"])          # in the OpenAI form, as BioTool passes them on
+            assert all(tool["type"] == "function" for tool in tools)
+            offered = {tool["function"]["name"] for tool in tools}
             assert target["role"] == "function" and json.loads(target["content"])["name"] in offered
             assert len(offered) == 1 + demo_config.publish.distractor_tools
             assert converted["_system"] == demo_config.publish.system_prompt
@@ -519,7 +528,10 @@ def test_every_format_loads_in_its_consumer(demo_config, store, hf_offline):
     mapping = json.loads((folder / "function_mapping.json").read_text())
     used = {name for (name,) in con.execute(
         "select distinct json_extract_string(function_calling, '$.name') from dataset_items").fetchall()}
-    assert {t["function"]["name"] for t in tools} == set(mapping) == used
+    # Every catalog function, also those no item calls (a prediction may name any of them).
+    assert used < set(CATALOG.tools)
+    assert [t["function"]["name"] for t in tools] == sorted(mapping) == sorted(CATALOG.tools)
+    assert mapping["esearch"] == {"database": "ncbi", "tool": "esearch"}
 
 
 def test_manifest_lists_every_file_with_its_hash_and_the_upstream_releases(demo_config, store):
@@ -559,7 +571,7 @@ def test_manifest_lists_every_file_with_its_hash_and_the_upstream_releases(demo_
 
     card = (result.path / "README.md").read_text()
     for needle in ("## Provenance", "## Limitations", "offline template generator", "rules / rules-v1",
-                   "plots/tool.png", "annotators", f"parent: none", "2025_04: 1"):
+                   "plots/tool.png", "annotators", "parent: none", "2025_04: 1"):
         assert needle in card, needle
 
 
@@ -576,6 +588,100 @@ def test_a_new_export_format_is_one_registry_entry(demo_config, store, monkeypat
     lines = [json.loads(line) for rel in written for line in (result.path / rel).read_text().splitlines()]
     assert len(lines) == result.counts["items"] and all(set(line) == {"question"} for line in lines)
     assert "| `questions/<split>.jsonl` | the questions alone |" in (result.path / "README.md").read_text()
+
+
+# Observation texts as stores made them before observations were fitted as JSON: cut at the size
+# bound with "...(+N chars)" appended (mid-string, mid-list, right after an opener).
+CUT_OBSERVATIONS = [
+    ('{"a": "x, [y]", "b": [1, 2, 3], "c": {"d": "a long str', "...(+40 chars)"),
+    ('{"results": [{"id": "P1", "note": "say \\"hi\\", {ok}"}, {"id": "P2"}, {"id": "P', "...(+9 chars)"),
+    ('[{"k": [', "...(+300 chars)"),
+]
+
+
+@pytest.mark.parametrize(("kept", "marker"), CUT_OBSERVATIONS)
+def test_a_cut_observation_is_exported_as_json_closed_at_its_last_complete_element(kept, marker):
+    value = observation_value(kept + marker)
+    text = json.dumps(value)
+    assert json.loads(text) == value
+    # What comes before the marker is the original text up to its last complete element.
+    before_marker = text[: text.index('"...')]
+    assert "...(+" in text and kept.startswith(before_marker.rstrip().rstrip(","))
+
+
+def test_observation_value_keeps_json_and_text_as_they_are():
+    assert observation_value('{"a": [1, "b"]}') == {"a": [1, "b"]}
+    assert observation_value("[]") == []
+    assert observation_value("lookup_by_symbol: 1 record") == "lookup_by_symbol: 1 record"
+    assert observation_value('"just a string"') == "just a string"
+    assert observation_value(None) is None
+    cut = observation_value('{"a": "x, [y]", "b": [1, 2, 3], "c": {"d": "a long str...(+40 chars)')
+    assert cut == {"a": "x, [y]", "b": [1, 2, 3], "c": {"...": "...(+56 chars)"}}  # 16 + 40 dropped
+    assert observation_value('[{"k": [...(+300 chars)') == [{"k": ["...(+300 chars)"]}]
+
+
+def test_the_biotool_flavour_has_biotools_names_files_and_values(demo_config, store):
+    con, rows = store
+    fill(rows, calls=30)
+    cut = '{"results": [{"id": "P1", "name": "first"}, {"id": "P2", "name": "sec...(+80 chars)'
+    rows.call("get_uniprotkb_entry", {"accession": "Q00001"}, observation=cut)
+    call_id = content_hash("get_uniprotkb_entry", {"accession": "Q00001"})
+    rows.annotate(rows.query(call_id, "What is UniProt entry Q00001?"), "accept")
+    result = pub.publish(demo_config, con)
+    folder, sizes = result.path, result.counts["splits"]
+    assert all(sizes[s] for s in pub.SPLITS)
+
+    everything = json.loads((folder / "biotool/BioTool.json").read_text())
+    ours = {s: json.loads((folder / f"biotool/{s}.json").read_text()) for s in pub.SPLITS}
+    assert len(everything) == sum(sizes.values()) and everything == [r for s in pub.SPLITS for r in ours[s]]
+    for record in everything:
+        tool = CATALOG[record["function_calling"]["name"]]
+        assert (record["database"], record["tool"]) == (tool.source, tool.group)
+    (cut_record,) = [r for r in everything if r["user_query"] == "What is UniProt entry Q00001?"]
+    assert cut_record["observation"] == {"results": [{"id": "P1", "name": "first"},
+                                                     {"id": "P2", "...": "...(+94 chars)"}]}  # 14 + 80 dropped
+    assert cut_record["database"] == "uniprot" and cut_record["tool"] == "uniprotkb"
+    plain = next(r for r in everything if r["function_calling"]["name"] == "esearch")
+    assert isinstance(plain["observation"], str)        # a text answer stays a string, as BioTool keeps it
+
+    # BioTool_train/test.json: our train and test items in convert.py's layout; validation is ours only.
+    for split in ("train", "test"):
+        examples = json.loads((folder / f"biotool/BioTool_{split}.json").read_text())
+        assert [json.loads(e["conversations"][2]["value"]) for e in examples] == [
+            r["function_calling"] for r in ours[split]]
+        assert {tuple(t["from"] for t in e["conversations"]) for e in examples} == {
+            ("system", "human", "function_call")}
+        assert all(isinstance(e["tools"], str) and {t["type"] for t in json.loads(e["tools"])} == {"function"}
+                   for e in examples)
+    assert not (folder / "biotool/BioTool_validation.json").exists()
+    assert json.loads((folder / "biotool/tools.json").read_text()) == CATALOG.tools_json()
+
+    card = (folder / "README.md").read_text()
+    for row in ("| `biotool/<split>.json` |", "| `biotool/BioTool.json` |",
+                "| `biotool/BioTool_train.json`, `biotool/BioTool_test.json`, `biotool/tools.json`, "
+                "`biotool/function_mapping.json` |", "| `tools.json`, `function_mapping.json` |"):
+        assert row in card, row
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert {"biotool/BioTool.json", "biotool/BioTool_train.json", "biotool/BioTool_test.json",
+            "biotool/tools.json", "biotool/function_mapping.json"} <= set(manifest["files"])
+
+
+def test_a_catalog_change_to_a_function_no_item_calls_makes_a_new_version(demo_config, store, monkeypatch):
+    """tools.json lists every catalog function, so its specs are part of what a version depends on."""
+    con, rows = store
+    fill(rows, calls=6)
+    first = pub.publish(demo_config, con)
+    used = {r["function_calling"]["name"] for r in json.loads((first.path / "biotool/BioTool.json").read_text())}
+    offered = {t["function"]["name"] for s in pub.SPLITS if (first.path / f"sharegpt/{s}.json").exists()
+               for e in json.loads((first.path / f"sharegpt/{s}.json").read_text()) for t in json.loads(e["tools"])}
+    unused = next(t for t in CATALOG if t.name not in used | offered)
+    changed = unused.function.model_copy(update={"description": unused.function.description + " (changed)"})
+    monkeypatch.setitem(CATALOG.tools, unused.name, dataclasses.replace(unused, function=changed))
+    second = pub.publish(demo_config, con)
+    assert second.version_id == "v0002", second.message
+    tools = json.loads((second.path / "tools.json").read_text())
+    assert next(t for t in tools if t["function"]["name"] == unused.name)["function"]["description"].endswith(
+        "(changed)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -641,7 +747,8 @@ def test_a_killed_publish_leaves_no_version_and_the_next_one_succeeds(demo_confi
         assert result.version_id == "v0001"
         assert sorted(p.name for p in out.iterdir()) == ["v0001"]
         manifest = json.loads((out / "v0001/manifest.json").read_text())
-        assert all(sha256_bytes((out / "v0001" / rel).read_bytes()) == e["sha256"] for rel, e in manifest["files"].items())
+        assert all(sha256_bytes((out / "v0001" / rel).read_bytes()) == e["sha256"]
+                   for rel, e in manifest["files"].items())
         assert con.execute("select count(*) from dataset_items").fetchall() == [(20,)]
 
 
@@ -701,7 +808,8 @@ def test_diff_between_two_versions(demo_config, store, monkeypatch):
     assert {k: json.loads(shown.output)[k] for k in ("added", "removed", "changed")} == diff.summary()
     table = runner.invoke(app, ["diff", v1, v2])
     assert table.exit_code == 0
-    assert all(title in table.output for title in ("added (4, first 4)", "removed (1, first 1)", "changed (1, first 1)"))
+    assert all(title in table.output
+               for title in ("added (4, first 4)", "removed (1, first 1)", "changed (1, first 1)"))
     missing = runner.invoke(app, ["diff", v1, "v0042"])
     assert missing.exit_code == 2 and "no version 'v0042'" in missing.output
 

@@ -2,9 +2,10 @@
 
 The modules, in the order a publish runs them: ``selection`` (which queries are exported, with
 which text, and why the others are not), ``splits`` (stable, leakage-free splits and their
-checks), ``formats`` (export records and the registry of export formats), ``card`` (counts,
-provenance, plots and the dataset card), ``versions`` (``publish`` itself: digest, atomic
-write, the store's records), and ``diff`` (comparing versions). Longer SQL is in ``sql/``.
+checks), ``formats`` (export records and the registry of export formats; BioTool's names and
+values in ``biotool``), ``card`` (counts, provenance, plots and the dataset card), ``versions``
+(``publish`` itself: digest, atomic write, the store's records), and ``diff`` (comparing
+versions). Longer SQL is in ``sql/``.
 """
 from __future__ import annotations
 

@@ -194,9 +194,8 @@ def _table(header: tuple[str, ...], rows: list[tuple]) -> list[str]:
 
 
 def _format_rows() -> list[tuple[str, str]]:
-    """The file table's row of each export format (its files per split, and its index file)."""
-    return [(f"`{fmt.path.format(split='<split>')}`" + (f", `{fmt.index[0]}`" if fmt.index else ""), fmt.about)
-            for fmt in FORMATS.values()]
+    """The file table's row of each export format (its files per split, and its other files)."""
+    return [(", ".join(f"`{rel}`" for rel in fmt.paths()), fmt.about) for fmt in FORMATS.values()]
 
 
 def dataset_card(manifest: dict) -> str:
@@ -221,7 +220,6 @@ def dataset_card(manifest: dict) -> str:
         "## Files", "",
         *_table(("path", "what"), [
             *_format_rows(),
-            ("`tools.json`, `function_mapping.json`", "schemas and database/tool of exactly the functions called"),
             ("`manifest.json`", "counts, sha256 of every file, parent, config, upstream releases, provenance"),
             ("`plots/*.png`", "the distributions below"),
         ]), "",

@@ -1,25 +1,35 @@
 """Records and export formats.
 
 ``records`` turns the selected items into export records (call, offered tools, split, group).
-``FORMATS`` is the registry of export formats: each writes one file per non-empty split, either
-one JSON text per record (as a JSON array, one record a line, or as JSON lines) or the whole
-split at once (Parquet), and may add an index file listing its splits. A new format is one
-encoder function and one registry entry; the dataset card's file table is built from the
-registry too.
+``FORMATS`` is the registry of export formats: each writes one file per non-empty split (of the
+splits it lists), or one file of every record when its path has no ``{split}``, either one JSON
+text per record (as a JSON array, one record a line, or as JSON lines) or the whole split at
+once (Parquet), and may add files of its own (an index of its splits, the tool catalog). A new
+format is one encoder function and one registry entry; the dataset card's file table is built
+from the registry too.
+
+BioTool's flavour (``biotool/``) is what BioTool's own scripts read (github.com/gxx27/BioTool:
+its README's record format, ``script/data_construction/convert.py``, ``script/unified_evaluate.py``
+and ``script/openai_eval_func.py``): ``database``/``tool`` are the module path its dispatcher
+imports (``<database>.<tool>.api``), the observation is a JSON value, and the folder holds its
+five file names, so it can stand in for BioTool's ``data/``.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import polars as pl
 
 from biocurate.catalog import Catalog
 from biocurate.config import Config
 from biocurate.hashing import canonical_json
+from biocurate.publish.biotool import biotool_place, function_mapping, observation_value
 from biocurate.publish.common import SPLITS
 from biocurate.publish.splits import SplitPlan
 from biocurate.sampling import unit
@@ -49,9 +59,9 @@ class Distractors:
         """The gold tool plus its distractors, gold at a hash-chosen position."""
         # One digest per item gives the three draws (start in each ring, gold's position).
         digest = hashlib.sha256(f"{self.seed}\x1f{item_id}".encode()).digest()
-        draws = [int.from_bytes(digest[i:i + 8], "big") / 2**64 for i in (0, 8, 16)]
+        draws = [int.from_bytes(digest[i : i + 8], "big") / 2**64 for i in (0, 8, 16)]
         picked: list[str] = []
-        for ring, draw in zip(self.ring(gold), draws):
+        for ring, draw in zip(self.ring(gold), draws, strict=False):
             need = min(self.k - len(picked), len(ring))
             if need <= 0:
                 break
@@ -66,14 +76,16 @@ def records(items: pl.DataFrame, plan: SplitPlan, catalog: Catalog, config: Conf
     out = []
     for row in items.iter_rows(named=True):
         call = {"name": row["function"], "arguments": json.loads(row["arguments"])}
-        out.append({**row, "function_calling": call, "tool_names": distract(row["function"], row["item_id"]),
-                    "split": plan.split[row["item_id"]], "group_key": plan.group[row["item_id"]]})
+        out.append(
+            {
+                **row,
+                "function_calling": call,
+                "tool_names": distract(row["function"], row["item_id"]),
+                "split": plan.split[row["item_id"]],
+                "group_key": plan.group[row["item_id"]],
+            }
+        )
     return out
-
-
-def lf_tool(schema: dict) -> dict:
-    """LLaMA-Factory and the published dataset list tools without the OpenAI wrapper."""
-    return schema["function"]
 
 
 def _dumps(data: Any) -> str:
@@ -83,108 +95,230 @@ def _dumps(data: Any) -> str:
 @dataclass
 class Export:
     """What a format's writer gets besides the records: the version, settings and tool schemas."""
+
     folder: Path
     version_id: str
     system: str
     catalog: Catalog
 
     def __post_init__(self) -> None:
-        self._encoded: dict[str, tuple[str, str]] = {}
+        self._encoded: dict[str, str] = {}
 
-    def tools_text(self, names: list[str], wrapped: bool) -> str:
-        """The tools' schemas as a JSON list (OpenAI-wrapped or not), each encoded once per version:
-        records splice the text (the same bytes as json.dumps of the list)."""
+    def tools_text(self, names: list[str]) -> str:
+        """The tools' schemas as a JSON list in the OpenAI tool form (``{"type": "function",
+        "function": {...}}``: what OpenAI's API takes, what BioTool's evaluation passes on from a
+        ShareGPT record, and what LLaMA-Factory unwraps), each encoded once per version: records
+        splice the text (the same bytes as json.dumps of the list)."""
         for name in names:
             if name not in self._encoded:
-                schema = self.catalog[name].schema()
-                self._encoded[name] = (_dumps(schema), _dumps(lf_tool(schema)))
-        return "[" + ", ".join(self._encoded[n][0 if wrapped else 1] for n in names) + "]"
+                self._encoded[name] = _dumps(self.catalog[name].schema())
+        return "[" + ", ".join(self._encoded[n] for n in names) + "]"
 
 
 # ---------------------------------------------------------------------------------------------
 # One encoder per record format: a record -> its JSON text
 
+
 def _biotool(r: dict, x: Export) -> str:
-    return _dumps({"user_query": r["user_query"], "function_calling": r["function_calling"],
-                   "observation": r["observation"], "database": r["database"], "tool": r["tool"]})
+    return _dumps(
+        {
+            "user_query": r["user_query"],
+            "function_calling": r["function_calling"],
+            "observation": observation_value(r["observation"]),
+            **biotool_place(x.catalog[r["function"]]),
+        }
+    )
+
+
+def _biotool_sharegpt(r: dict, x: Export) -> str:
+    # As BioTool's convert.py writes BioTool_train/test.json: the system prompt as the first turn,
+    # the question, the call (its observation turn dropped); tools a JSON string of OpenAI-form
+    # schemas, the gold tool among them. Read by LLaMA-Factory (BioTool's dataset_info entry sets
+    # no tags) and by BioTool's openai_eval_func.py (human turns, per-record tools, gold label).
+    return _dumps(
+        {
+            "conversations": [
+                {"from": "system", "value": x.system},
+                {"from": "human", "value": r["user_query"]},
+                {"from": "function_call", "value": _dumps(r["function_calling"])},
+            ],
+            "tools": x.tools_text(r["tool_names"]),
+        }
+    )
 
 
 def _sharegpt(r: dict, x: Export) -> str:
     # LLaMA-Factory's sharegpt converter needs human/observation at odd and gpt/function_call at
     # even positions and an even number of turns; the last turn is the training target. The
     # reviewed unit is question -> call, so the conversation ends with the call (see the card).
-    return _dumps({"conversations": [
-        {"from": "human", "value": r["user_query"]},
-        {"from": "function_call", "value": _dumps(r["function_calling"])}],
-        "system": x.system,
-        "tools": x.tools_text(r["tool_names"], wrapped=False)})
+    return _dumps(
+        {
+            "conversations": [
+                {"from": "human", "value": r["user_query"]},
+                {"from": "function_call", "value": _dumps(r["function_calling"])},
+            ],
+            "system": x.system,
+            "tools": x.tools_text(r["tool_names"]),
+        }
+    )
 
 
 def _sharegpt_info(splits: list[str], x: Export) -> dict:
     """LLaMA-Factory's dataset_info.json: one dataset entry per split file."""
-    return {f"biocurate_{x.version_id}_{split}": {
-        "file_name": f"{split}.json", "formatting": "sharegpt",
-        "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
-        "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human",
-                 "function_tag": "function_call", "observation_tag": "observation", "assistant_tag": "gpt"}}
-        for split in splits}
+    return {
+        f"biocurate_{x.version_id}_{split}": {
+            "file_name": f"{split}.json",
+            "formatting": "sharegpt",
+            "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
+            "tags": {
+                "role_tag": "from",
+                "content_tag": "value",
+                "user_tag": "human",
+                "function_tag": "function_call",
+                "observation_tag": "observation",
+                "assistant_tag": "gpt",
+            },
+        }
+        for split in splits
+    }
 
 
 def _openai(r: dict, x: Export) -> str:
     messages = [
         {"role": "system", "content": x.system},
         {"role": "user", "content": r["user_query"]},
-        {"role": "assistant", "tool_calls": [{
-            "id": "call_" + r["item_id"][:12], "type": "function",
-            "function": {"name": r["function"], "arguments": _dumps(r["function_calling"]["arguments"])}}]}]
-    return (f'{{"messages": {_dumps(messages)}, "tools": {x.tools_text(r["tool_names"], wrapped=True)}, '
-            '"parallel_tool_calls": false}')
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "call_" + r["item_id"][:12],
+                    "type": "function",
+                    "function": {"name": r["function"], "arguments": _dumps(r["function_calling"]["arguments"])},
+                }
+            ],
+        },
+    ]
+    return f'{{"messages": {_dumps(messages)}, "tools": {x.tools_text(r["tool_names"])}, "parallel_tool_calls": false}}'
 
 
 PARQUET_COLUMNS = {
-    "version_id": pl.String, "item_id": pl.String, "call_id": pl.String, "split": pl.String,
-    "group_key": pl.String, "user_query": pl.String, "function_calling": pl.String, "observation": pl.String,
-    "database": pl.String, "tool": pl.String, "function": pl.String, "arguments": pl.String,
-    "category": pl.String, "entity_id": pl.String, "upstream_release": pl.String, "generator": pl.String,
+    "version_id": pl.String,
+    "item_id": pl.String,
+    "call_id": pl.String,
+    "split": pl.String,
+    "group_key": pl.String,
+    "user_query": pl.String,
+    "function_calling": pl.String,
+    "observation": pl.String,
+    "database": pl.String,
+    "tool": pl.String,
+    "function": pl.String,
+    "arguments": pl.String,
+    "category": pl.String,
+    "entity_id": pl.String,
+    "upstream_release": pl.String,
+    "generator": pl.String,
     "review_state": pl.String,
 }
 
 
 def _parquet(path: Path, part: list[dict], x: Export) -> None:
     frame = pl.DataFrame(
-        [{"version_id": x.version_id, **{k: r.get(k) for k in PARQUET_COLUMNS if k != "version_id"},
-          "function_calling": canonical_json(r["function_calling"]), "review_state": r["state"]}
-         for r in part],
-        schema=PARQUET_COLUMNS)
+        [
+            {
+                "version_id": x.version_id,
+                **{k: r.get(k) for k in PARQUET_COLUMNS if k != "version_id"},
+                "function_calling": canonical_json(r["function_calling"]),
+                "review_state": r["state"],
+            }
+            for r in part
+        ],
+        schema=PARQUET_COLUMNS,
+    )
     frame.write_parquet(path)
 
 
 # ---------------------------------------------------------------------------------------------
 # The registry
 
+
 @dataclass(frozen=True)
 class ExportFormat:
-    path: str                                                  # "{split}" is replaced by the split
-    about: str                                                 # the card's description of the files
-    encode: Callable[[dict, Export], str] | None = None        # one record -> its JSON text ...
-    jsonl: bool = False                                        # ... as JSON lines, else a JSON array
+    path: str | None  # "{split}" is replaced by the split; without it, one file of every record
+    about: str  # the card's description of the files
+    encode: Callable[[dict, Export], str] | None = None  # one record -> its JSON text ...
+    jsonl: bool = False  # ... as JSON lines, else a JSON array
     write: Callable[[Path, list[dict], Export], None] | None = None  # or the whole split at once
-    index: tuple[str, Callable[[list[str], Export], dict]] | None = None  # (path, data): lists the splits
+    splits: tuple[str, ...] = SPLITS  # the splits that get a file
+    files: tuple[tuple[str, Callable[[list[str], Export], Any]], ...] = ()  # (path, data(splits written))
 
+    def paths(self) -> list[str]:
+        """Its files as the card names them."""
+        per_split = self.path is not None and "{split}" in self.path
+        names = (
+            []
+            if self.path is None
+            else [self.path.format(split="<split>")]
+            if not per_split or self.splits == SPLITS
+            else [self.path.format(split=s) for s in self.splits]
+        )
+        return names + [rel for rel, _ in self.files]
+
+
+def _tools_json(splits: list[str], x: Export) -> list[dict]:
+    return x.catalog.tools_json()
+
+
+def _function_mapping(splits: list[str], x: Export) -> dict:
+    return function_mapping(x.catalog)
+
+
+CATALOG_FILES = (("tools.json", _tools_json), ("function_mapping.json", _function_mapping))
 
 FORMATS: dict[str, ExportFormat] = {
     "biotool": ExportFormat(
-        "biotool/{split}.json", encode=_biotool,
-        about="the published BioTool record format: user_query, function_calling, observation, database, tool"),
+        "biotool/{split}.json",
+        encode=_biotool,
+        about="BioTool's record format (user_query, function_calling, observation, database, tool) in "
+        "BioTool's names: database/tool as its dispatcher imports them, the observation a JSON value",
+    ),
+    "biotool_all": ExportFormat(
+        "biotool/BioTool.json",
+        encode=_biotool,
+        about="every record of the version in one file, as BioTool's BioTool.json",
+    ),
+    "biotool_sharegpt": ExportFormat(
+        "biotool/BioTool_{split}.json",
+        encode=_biotool_sharegpt,
+        splits=("train", "test"),
+        files=tuple((f"biotool/{rel}", data) for rel, data in CATALOG_FILES),
+        about="BioTool's train/test files as its convert.py writes them (ShareGPT: system, human and "
+        "function_call turns; tools in the OpenAI form; validation items only in our split files), "
+        "with its tools.json and function_mapping.json: the folder can stand in for BioTool's `data/`",
+    ),
     "sharegpt": ExportFormat(
-        "sharegpt/{split}.json", encode=_sharegpt, index=("sharegpt/dataset_info.json", _sharegpt_info),
-        about="LLaMA-Factory ShareGPT (conversations, system, tools) and its dataset entries"),
+        "sharegpt/{split}.json",
+        encode=_sharegpt,
+        files=(("sharegpt/dataset_info.json", _sharegpt_info),),
+        about="LLaMA-Factory ShareGPT (conversations, system, tools in the OpenAI form) and its dataset entries",
+    ),
     "openai": ExportFormat(
-        "openai/{split}.jsonl", encode=_openai, jsonl=True,
-        about="OpenAI chat fine-tuning: messages with an assistant tool call, tools"),
+        "openai/{split}.jsonl",
+        encode=_openai,
+        jsonl=True,
+        about="OpenAI chat fine-tuning: messages with an assistant tool call, tools",
+    ),
     "parquet": ExportFormat(
-        "parquet/{split}.parquet", write=_parquet,
-        about="every column, for SQL (`biocurate sql --parquet <this folder>`)"),
+        "parquet/{split}.parquet",
+        write=_parquet,
+        about="every column, for SQL (`biocurate sql --parquet <this folder>`)",
+    ),
+    "catalog": ExportFormat(
+        None,
+        files=CATALOG_FILES,
+        about="the schemas (OpenAI form) and BioTool's database/tool of every catalog function, also of "
+        "those no item calls",
+    ),
 }
 
 
@@ -208,37 +342,34 @@ def _write_records(path: Path, texts: Any, jsonl: bool) -> None:
             out.write("\n]\n")
 
 
+def _write_file(path: Path, fmt: ExportFormat, part: list[dict], export: Export) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt.write is not None:
+        fmt.write(path, part, export)
+    elif fmt.encode is not None:
+        encode = fmt.encode
+        _write_records(path, (encode(r, export) for r in part), fmt.jsonl)
+
+
 def write_formats(folder: Path, recs: list[dict], catalog: Catalog, version_id: str, config: Config) -> list[str]:
     """Every export format for the non-empty splits; returns the relative paths written.
 
     A split without items gets no files (the ``datasets`` loader refuses an empty file).
     """
     export = Export(folder, version_id, config.publish.system_prompt, catalog)
+    parts = {split: sorted((r for r in recs if r["split"] == split), key=lambda r: r["item_id"]) for split in SPLITS}
     written: list[str] = []
-    present: list[str] = []
-    for split in SPLITS:
-        part = sorted((r for r in recs if r["split"] == split), key=lambda r: r["item_id"])
-        if not part:
-            continue
-        present.append(split)
-        for fmt in FORMATS.values():
-            rel = fmt.path.format(split=split)
-            path = folder / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if fmt.write is not None:
-                fmt.write(path, part, export)
-            elif fmt.encode is not None:
-                _write_records(path, (fmt.encode(r, export) for r in part), fmt.jsonl)
-            written.append(rel)
     for fmt in FORMATS.values():
-        if fmt.index is not None:
-            rel, build = fmt.index
+        present = [s for s in fmt.splits if parts[s]]
+        if fmt.path is not None and "{split}" in fmt.path:
+            for split in present:
+                _write_file(folder / fmt.path.format(split=split), fmt, parts[split], export)
+                written.append(fmt.path.format(split=split))
+        elif fmt.path is not None:
+            _write_file(folder / fmt.path, fmt, [r for s in fmt.splits for r in parts[s]], export)
+            written.append(fmt.path)
+        for rel, build in fmt.files:
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             _write_json(folder / rel, build(present, export))
             written.append(rel)
-    used = sorted({r["function"] for r in recs})
-    for rel, data in (("tools.json", catalog.tools_json(used)),
-                      ("function_mapping.json", catalog.function_mapping(used))):
-        _write_json(folder / rel, data)
-        written.append(rel)
     return written

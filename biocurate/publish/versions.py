@@ -58,8 +58,9 @@ def _file_sha256(path: Path) -> str:
 
 def _digest(recs: list[dict], catalog: Catalog, config: Config) -> str:
     """What the exported files depend on: the items, their splits, groups and offered tools, the
-    tool specs and the publish settings (not where the files go)."""
-    tools = sorted({n for r in recs for n in r["tool_names"]})
+    specs of every catalog tool (tools.json lists them all) and the publish settings (not where the
+    files go)."""
+    tools = sorted(t.name for t in catalog)
     # content_hash([items], tools, settings), fed to the hash one item at a time: the same digest
     # without the whole version as one JSON string in memory (hundreds of MB at 100k items).
     digest = hashlib.sha256(b"[[")
