@@ -392,6 +392,51 @@ def qc_report(
     console.print(f"Data Docs: {cfg.path(cfg.quality.data_docs_dir) / 'index.html'}")
 
 
+import_app = typer.Typer(no_args_is_help=True, help="Bring datasets made elsewhere into the store: BioTool's.")
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("biotool")
+def import_biotool(
+    paths: list[Path] = typer.Argument(..., help="BioTool.json, BioTool_train.json, BioTool_test.json, any file in "
+                                       "their formats (.json or .jsonl), or a folder of them."),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Import BioTool's dataset (its record and ShareGPT files) into the store: each record becomes a candidate call, a question (generator biotool-import, with its split) and the observation BioTool published, with its provenance; malformed records are reported by file and record number; importing again adds nothing."""
+    cfg = load_config(config)
+    preflight(cfg)
+    result = run_command_job(cfg, "biotool_import", paths=tuple(str(p) for p in paths)).detail
+    for problem in result.problems:
+        console.print(f"[yellow]malformed[/yellow] {problem}", soft_wrap=True)
+    print_rows(["file", "format", "split", "records", "new", "malformed", "call rejected", "no observation"],
+               [(f.file, f.format, f.split or "", f.records, f.new, f.malformed, f.rejected, f.without_observation)
+                for f in result.files], title="BioTool import")
+    print_rows(["table", "rows added"], list(result.new_rows.items()), title="rows added to the store")
+    if result.revalidated:
+        console.print(f"{result.revalidated} imported calls re-validated against the current catalog")
+    console.print("next: `biocurate rebuild` executes the imported calls and compares our answers with "
+                  "BioTool's; then `biocurate audit`")
+
+
+@app.command()
+def audit(
+    config: Optional[Path] = ConfigOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the whole audit as JSON (every row, not examples)."),
+    examples: int = typer.Option(3, help="Example questions per quality rule in the tables."),
+) -> None:
+    """Audit imported BioTool data: records per file and the malformed ones, calls the catalog rejects, calls that no longer answer or whose answer changed, questions failing each quality rule, and calls shared between BioTool's train and test split."""
+    from biocurate.audit import audit_report, render
+    from biocurate.store import Store
+
+    cfg = load_config(config)
+    with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+        report = audit_report(con)
+    if as_json:
+        typer.echo(json.dumps(report, indent=1, default=str))
+        return
+    render(report, console, examples)
+
+
 eval_app = typer.Typer(no_args_is_help=True,
                        help="Score tool-calling models, or the retrieval baseline, on a published version.")
 app.add_typer(eval_app, name="eval")
@@ -544,6 +589,6 @@ def drift_report(
                title=f"{holds.height} published items held out of publishing until reviewed again")
 
 
-for _typer in (app, review_app, seeds_app, qc_app, eval_app, drift_app):
+for _typer in (app, review_app, seeds_app, qc_app, eval_app, drift_app, import_app):
     for _command in _typer.registered_commands:
         _command.callback = one_line_errors(_command.callback)

@@ -252,6 +252,40 @@ def stage_publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -
     return report
 
 
+def stage_biotool_import(config: Config, con: duckdb.DuckDBPyConnection, run_id: str,
+                         paths: tuple[str, ...] = ()) -> StageReport:
+    """BioTool's dataset files -> candidate calls, questions, claimed observations, provenance;
+    as `biocurate import biotool PATH...` (``biocurate.biotool_import``)."""
+    from biocurate.biotool_import import import_biotool
+
+    result = import_biotool(con, catalog_for(config), run_id, list(paths))
+    report = StageReport("biotool_import", rows_in=result.records, rows_new=result.new_records,
+                         reused=result.records - result.new_records, detail=result)
+    for problem in result.problems:
+        report.failures[f"malformed: {problem}"] = 1
+    if result.revalidated:
+        report.notes.append(f"{result.revalidated} imported calls re-validated against the current catalog")
+    return report
+
+
+def stage_biotool_compare(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
+    """Imported BioTool calls' answers vs the observations BioTool published (the drift watch's
+    statuses) -> biotool_checks; their questions bound to our observation (``biocurate.biotool_compare``)."""
+    from biocurate.biotool_compare import compare_claims
+
+    summary = compare_claims(config, con, catalog_for(config), run_id)
+    report = StageReport("biotool_compare", rows_in=summary.checked + summary.reused, rows_new=summary.checked,
+                         reused=summary.reused)
+    said = {CHANGED: "imported calls answering otherwise than BioTool published", GONE: "imported calls no "
+            "longer answering", FAILED: "imported calls without a definite answer (asked again next rebuild)"}
+    report.failures = {said[k]: n for k, n in summary.statuses.items() if n and k in said}
+    if summary.checked:
+        report.notes.append(", ".join(f"{n} {k.replace('_', ' ')}" for k, n in summary.statuses.items() if n))
+    if summary.bound:
+        report.notes.append(f"{summary.bound} imported questions bound to our observation of their call")
+    return report
+
+
 def stage_eval(config: Config, con: duckdb.DuckDBPyConnection, run_id: str, **options) -> StageReport:
     """A published version's split -> eval_* rows: a model or baseline scored; as `biocurate eval run`.
 
@@ -286,6 +320,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("drift_check", stage_drift_check, ("api_responses", "observations", "drift_checks", "drift_results",
                                              "drift_holds", "queries", "query_replacements"), ("drift",)),
     Stage("execute", stage_execute, ("api_responses", "observations"), ("rebuild",), fans_out=True),
+    Stage("biotool_compare", stage_biotool_compare, ("biotool_checks", "queries", "query_replacements"), ("rebuild",)),
     Stage("discover", stage_discover, ("entities",), ("rebuild",)),
     Stage("synthesize", stage_synthesize, ("queries", "llm_calls", "generation_failures"), ("rebuild",),
           fans_out=True),
@@ -295,6 +330,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("review_push", stage_review_push, ("review_tasks",), ("rebuild", "drift", "review_sync", "review_push")),
     Stage("publish", stage_publish, ("dataset_versions", "dataset_items"), ("publish",)),
     Stage("eval", stage_eval, ("eval_runs", "eval_predictions", "eval_scores", "eval_responses"), ("eval",)),
+    Stage("biotool_import", stage_biotool_import, ("candidate_calls", "queries", "biotool_claims", "biotool_records"),
+          ("biotool_import",)),
 )}
 JOBS: dict[str, list[str]] = {job: [s.name for s in STAGES.values() if job in s.jobs]
                               for job in dict.fromkeys(j for s in STAGES.values() for j in s.jobs)}

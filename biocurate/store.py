@@ -149,9 +149,20 @@ def check_migrations(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) ->
 
 
 def apply_views(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
-    """(Re)create the exploration views, one per file in ``sql/views``."""
-    for file in sorted((sql_dir / "views").glob("*.sql")):
-        con.execute(file.read_text())
+    """(Re)create the exploration views, one per file in ``sql/views``, in name order; a view that
+    reads a view named after it is created once that one exists."""
+    pending = sorted((sql_dir / "views").glob("*.sql"))
+    while pending:
+        waiting: list[tuple[Path, duckdb.Error]] = []
+        for file in pending:
+            try:
+                con.execute(file.read_text())
+            except duckdb.CatalogException as exc:
+                waiting.append((file, exc))
+        if len(waiting) == len(pending):
+            file, exc = waiting[0]
+            raise duckdb.CatalogException(f"{file}: {exc}")
+        pending = [file for file, _ in waiting]
 
 
 class Store:
