@@ -28,6 +28,7 @@ from biocurate.hashing import content_hash
 from biocurate.seeds import species_table
 from biocurate.vocabulary import argument_text
 
+_SNAKE = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)+")
 _OPERATOR_SPLIT = re.compile(r"\s+(AND|OR|NOT)\s+")
 _OPERATORS = {"AND": "and", "OR": "or", "NOT": "but not"}
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
@@ -232,7 +233,8 @@ class Wording:
         out = Said()
         f = out.fields
         for name, value in (entity_fields or {}).items():
-            f[name] = str(value)
+            # a seed's name in snake_case (an SO term such as stop_gained) is said in words
+            f[name] = str(value).replace("_", " ") if _SNAKE.fullmatch(str(value)) else str(value)
         if entity_fields and entity_fields.get("species"):
             self._say_species(out, "species", entity_fields["species"], mention=False)
             known = self.species(entity_fields["species"])
@@ -245,9 +247,11 @@ class Wording:
             text = argument_text(value)
             f[name] = text
             if name in species_params:
-                self._say_species(out, name, value, mention=True)
-            elif name in w["species_list_params"] and isinstance(value, list):
-                f[name] = self.listed([self.species_words(v)[0] for v in value])
+                # the call's species must be mentioned; a target or pruning species may be
+                self._say_species(out, name, value, mention=name == "species" or name not in w["species_params"])
+            elif name in w["species_list_params"]:
+                items = value if isinstance(value, list) else str(value).split(",")
+                f[name] = self.listed([self.species_words(v.strip())[0] for v in items if str(v).strip()])
             elif name in w["taxon_params"]:
                 f[name] = self.taxon_words(value)
             elif name == "population_name":
@@ -264,7 +268,13 @@ class Wording:
                 f.update(self.citation(text))
                 out.mentions[name] = [frozenset({name}), frozenset(k for k in f if k.startswith("cite_"))]
             elif param is not None and param.identifier:
+                f[name] = self._say_code(tool, name, value, text)
+                if f[name] == text and _SNAKE.fullmatch(text):  # a name such as protein_coding, in words
+                    f[name] = w["biotypes"].get(text, text.replace("_", " "))
                 out.mentions[name] = [frozenset({name})]
+                if f[name] != text:  # a code with words for it (EnsemblPlants): both forms are offered
+                    f[f"{name}_code"] = text
+                    out.mentions[name].append(frozenset({f"{name}_code"}))
             else:
                 f[name] = self._say_code(tool, name, value, text)
                 if name in _AMOUNTS and name not in w["taxon_params"]:
@@ -275,13 +285,20 @@ class Wording:
             self._say_entrez_db(out, "dbfrom", arguments)
         return out
 
+    def plural(self, display: str) -> str:
+        """The plural of a species' common name (humans, mice); a scientific name stays as it is."""
+        return self.words["species_plurals"].get(display, display)
+
     def _say_species(self, out: Said, name: str, value, mention: bool) -> None:
         display, scientific = self.species_words(value)
         out.fields[name], out.fields[f"{name}_name"] = display, scientific
+        out.fields[f"{name}_plural"] = self.plural(display)
         if name == "species":
             out.fields["species_common"] = display
         if mention:
-            out.mentions[name] = [frozenset({k}) for k in (name, f"{name}_name", f"{name}_common") if k in out.fields]
+            out.mentions[name] = [
+                frozenset({k}) for k in (name, f"{name}_name", f"{name}_common", f"{name}_plural") if k in out.fields
+            ]
 
     def _say_query(self, out: Said, name: str, phrase: str, parts: dict[str, list[str]]) -> None:
         out.fields[name] = phrase
@@ -292,9 +309,12 @@ class Wording:
         if "species" in parts:
             known = [(self.species(v), v) for v in parts["species"]]
             out.fields["q_species_name"] = self.listed([sp.scientific if sp else v for sp, v in known])
+            out.fields["q_species_plural"] = self.listed([self.plural(v) for v in parts["species"]])
         out.mentions[name] = [frozenset({name}), frozenset(keys)]
         if "species" in parts:
-            out.mentions[name].append(frozenset(keys - {"q_species"} | {"q_species_name"}))
+            out.mentions[name] += [
+                frozenset(keys - {"q_species"} | {k}) for k in ("q_species_name", "q_species_plural")
+            ]
 
     def _say_entrez_db(self, out: Said, name: str, arguments: dict) -> None:
         entry = self.words["entrez_databases"].get(str(arguments[name]))
@@ -312,6 +332,7 @@ class Wording:
             "feature_type": w["features"],
             "external_db": w["external_dbs"],
             "mask": w["mask"],
+            "biotype": w["biotypes"],
             "rettype": w["record_formats"],
             "database": w["blast_databases"] if tool.name == "blast" else {},
         }
@@ -322,8 +343,10 @@ class Wording:
         if name == "sequence" and tool.name == "get_sequence_by_id":
             return w["sequence_types"].get(text, text)
         if name not in tables:
-            if name == "division" or (name == "filter_like"):
-                return _words(text.replace("%", ""))
+            if name == "division":
+                return _words(text)
+            if name == "filter_like":  # a name pattern (RefSeq%): the name, without the wildcard
+                return text.replace("%", "").replace("_", " ").strip()
             if name == "sort":
                 field_name = text.split()[0]
                 return f"sorted by {_words(field_name)}"

@@ -2,16 +2,40 @@
 
 It annotates every unannotated task of the review project through the Label Studio API, as
 the logged-in (demo admin) user: accept when the judge accepted, reject with a reason when it
-did not; it also rejects about one in ten of the judge's accepts and edits about one in seven
-(the edit then goes back through judging and quality checks). Real datasets are reviewed by people in the Label Studio UI, never by this.
+did not; it also rejects about one in ten of the judge's accepts and rewords about one in seven
+of those it can (``reworded``: the opening words only, e.g. "Which" -> "What", a request made a
+polite question; identifiers and names untouched, no filler added); the edit then goes back
+through judging and quality checks. Real datasets are reviewed by people in the Label Studio UI, never by this.
 """
 from __future__ import annotations
 
+import re
 import sys
 
 from biocurate.config import load_config
 from biocurate.review import _project, connect
 from biocurate.sampling import unit
+
+# How the demo reviewer rewords a question: the opening words only, the rest kept as written
+# (identifiers, symbols and names keep their case). A request becomes a polite question.
+REWORDINGS = [
+    (re.compile(r"^What is the "), "What's the "),
+    (re.compile(r"^Which "), "What "),
+    (re.compile(r"^Can you "), "Could you "),
+    (re.compile(r"^Could you "), "Can you "),
+    (re.compile(r"^Tell me about (.*)\.$"), r"What can you tell me about \1?"),
+    (re.compile(r"^(Give|Show|List|Find|Download|Return|Fetch|Convert|Map|Summarise|Check|Search|Start|Run|Submit|"
+                r"Match|Retrieve|Print|Describe|Verify|Export) (.*)\.$"),
+     lambda m: f"Could you {m.group(1).lower()} {m.group(2)}?"),
+]
+
+
+def reworded(question: str) -> str | None:
+    """The question in the reviewer's words, or None when no rewording applies."""
+    for pattern, replacement in REWORDINGS:
+        if pattern.search(question):
+            return pattern.sub(replacement, question, count=1)
+    return None
 
 
 def main() -> int:
@@ -25,9 +49,10 @@ def main() -> int:
         judge = task.data.get("judge", "")
         verdict = "accept" if ": accept" in judge else "reject"
         draw = unit("demo-review", task.data["ext_id"])
+        edit = reworded(task.data["query"])
         if verdict == "accept" and draw < 0.1:
             verdict = "reject"  # a reviewer disagrees with the judge now and then
-        elif verdict == "accept" and draw < 0.25:
+        elif verdict == "accept" and draw < 0.25 and edit:
             verdict = "accept_with_edit"
         result = [{"from_name": "verdict", "to_name": "query", "type": "choices",
                    "value": {"choices": [verdict]}}]
@@ -35,9 +60,8 @@ def main() -> int:
             result.append({"from_name": "reject_reason", "to_name": "query", "type": "choices",
                            "value": {"choices": ["observation_uninformative"]}})
         if verdict == "accept_with_edit":
-            question = task.data["query"].rstrip("?. ")
             result.append({"from_name": "edited_query", "to_name": "query", "type": "textarea",
-                           "value": {"text": [f"For my project, {question[0].lower()}{question[1:]}?"]}})
+                           "value": {"text": [edit]}})
         client.annotations.create(id=task.id, result=result)
         done[verdict] += 1
     print(f"demo reviewer annotated {sum(done.values())} tasks: {done}")

@@ -1,38 +1,209 @@
-"""The offline template generator: varied, grammatical questions that keep identifiers verbatim."""
+"""The offline template generator: varied questions in a biologist's words that mention every argument."""
+
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from dataclasses import replace
 
+import pytest
+
 from biocurate.catalog import Catalog, load_catalog
+from biocurate.config import load_config
+from biocurate.sampling import PLACEHOLDER, MissingField, fill, sample_calls
+from biocurate.seeds import load_seeds, species_table
 from biocurate.stages import run_stage
 from biocurate.store import Store
-from biocurate.synthesis import synthesize
-from biocurate.vocabulary import identifiers
+from biocurate.synthesis import synthesize, template_questions
+from biocurate.wording import wording
+from tests.conftest import ROOT
 from tests.test_llm import seed_observed_calls
 
+# What a biologist would not write: query syntax, machine names, API words, a lower-case start
+# or "i", filler openings, template residue.
+UNNATURAL = {
+    "field:value syntax": re.compile(r"\b[a-z_]+:[A-Za-z0-9\"]"),
+    "upper-case boolean operator": re.compile(r"\b(?:AND|OR|NOT)\b"),
+    "bracketed Entrez tag": re.compile(r"\[[A-Za-z ]+\]"),
+    "pipe": re.compile(r"\|"),
+    "snake_case name": re.compile(r"\b[a-z]+_[a-z_]+\b"),
+    "API word": re.compile(r"\b(?:UIDs?|endpoint|stream|record matching|API|JSON)\b", re.I),
+    "lower-case i": re.compile(r"\bi\b"),
+    "filler opening": re.compile(r"^(?:For my project|I want|Please)\b"),
+    "template residue": re.compile(r"\{[A-Za-z_]+\}|<[a-z_]+>"),
+}
+# Arguments whose value may itself contain such text (a sequence, an identifier with a colon).
+VERBATIM_SHAPES = re.compile(r"^(?:\d+|[XYM]T?):|:[cgmnpr]\.|^[A-Z]{20,}$|^[acgtun]{20,}$")
 
-def test_offline_generator_gives_three_phrasings_per_function_with_identifiers(demo_config):
+
+def unnatural(text: str, arguments: dict) -> list[str]:
+    """The naturalness problems of a question (ignoring what a verbatim argument brings along)."""
+    found = []
+    for reason, pattern in UNNATURAL.items():
+        for m in pattern.finditer(text):
+            if not any(m.group(0) in str(v) and VERBATIM_SHAPES.search(str(v)) for v in arguments.values()):
+                found.append(f"{reason}: {m.group(0)!r}")
+    if not text[:1].isupper():
+        found.append("starts in lower case")
+    return found
+
+
+def identifier_like(text: str) -> set[str]:
+    return {w.rstrip(".,?") for w in re.findall(r"[A-Z0-9][A-Za-z0-9_.:-]*\d[A-Za-z0-9_.:-]*", text)}
+
+
+def demo_calls():
+    """Every call the demo seeds sample, with its entity's fields."""
+    config = load_config(ROOT / "biocurate.toml")
+    seeds = load_seeds(config.path(config.sample.seeds_dir))
+    fields = {e["entity_id"]: e["fields"] for e in seeds.entities}
+    result = sample_calls(load_catalog(), seeds.entities, species_table(), config.sample)
+    return [(c["function"], c["arguments"], fields.get(c["entity_id"])) for c in result.calls]
+
+
+def test_offline_generator_gives_varied_natural_questions_per_function(demo_config):
     for stage in ("sample", "execute", "synthesize"):
         run_stage(stage, demo_config, "r1")
-    catalog = load_catalog()
+    catalog, words = load_catalog(), wording()
     with Store(demo_config.store.path).open(read_only=True) as con:
-        rows = con.execute("select c.function, c.arguments, q.text, q.generator, q.prompt_version from queries q "
-                           "join candidate_calls c using (call_id)").fetchall()
-        observed = {f for (f,) in con.execute(
-            "select distinct function from candidate_calls join observations using (call_id)").fetchall()}
+        rows = con.execute(
+            "select c.function, c.arguments, q.text, q.generator, q.prompt_version from queries q "
+            "join candidate_calls c using (call_id)"
+        ).fetchall()
+        observed = {
+            f
+            for (f,) in con.execute(
+                "select distinct function from candidate_calls join observations using (call_id)"
+            ).fetchall()
+        }
     texts: dict[str, set[str]] = {}
+    problems = []
     for function, arguments, text, generator, version in rows:
         assert generator == "template" and version.startswith("template-")
-        for ident in identifiers(catalog[function], json.loads(arguments)):
-            assert ident in text, (function, ident, text)
-        assert not re.search(r"\{[a-z_]+\}", text), text
-        assert text[0].isupper() and text.rstrip()[-1] in "?.", text
+        args = json.loads(arguments)
+        said = words.say(catalog[function], args)
+        problems += [(function, text, p) for p in unnatural(text, args)]
+        assert text.rstrip()[-1] in "?.", text
+        # every argument that must be mentioned is, in the form the template used
+        for name in said.mentions:
+            assert any(all(said.fields[k] in text for k in s) for s in said.mentions[name]), (function, name, text)
         texts.setdefault(function, set()).add(text)
+    assert problems == [], "\n".join(map(str, problems))
     assert set(texts) == observed
     few = {f: len(t) for f, t in texts.items() if len(t) < 3}
     assert few == {}
+
+
+def test_every_sampled_call_has_templates_in_both_styles():
+    """No call of the demo seeds is left with fewer than two usable templates of a style."""
+    catalog, words = load_catalog(), wording()
+    short = []
+    for function, arguments, fields in demo_calls():
+        tool = catalog[function]
+        said = words.say(tool, arguments, fields)
+        for style in ("broad", "specific"):
+            usable = 0
+            for template in getattr(tool.function.questions, style):
+                if not said.covers(set(PLACEHOLDER.findall(template))):
+                    continue
+                try:
+                    fill(template, said.fields)
+                except MissingField:
+                    continue
+                usable += 1
+            if usable < 2:
+                short.append((function, style, arguments, usable))
+    assert short == []
+
+
+def test_every_function_has_five_phrasings_of_each_style():
+    catalog = load_catalog()
+    assert len(catalog) == 137
+    thin = {
+        t.name: (len(t.function.questions.broad), len(t.function.questions.specific))
+        for t in catalog
+        if min(len(t.function.questions.broad), len(t.function.questions.specific)) < 5
+    }
+    assert thin == {}
+
+
+@pytest.mark.parametrize(
+    ("function", "arguments", "expected", "absent"),
+    [
+        # BioTool's own example: stream_uniprotkb(query="gene:TP53")
+        ("stream_uniprotkb", {"query": "gene:TP53"}, ["TP53"], ["gene:"]),
+        ("search_uniprotkb", {"query": "gene:BRCA1 AND organism_id:9606"}, ["BRCA1", "human"], ["organism_id", "AND"]),
+        (
+            "stream_uniprotkb",
+            {"query": "gene:CFTR AND organism_id:9606 AND reviewed:true"},
+            ["CFTR", "human", "reviewed"],
+            ["reviewed:true"],
+        ),
+        ("esearch", {"db": "gene", "term": "INS[gene] AND human[orgn]"}, ["INS", "human", "NCBI Gene"], ["[gene]"]),
+        (
+            "ecitmatch",
+            {"bdata": "Biochem J|2002|368|377|Griffin M|citation_1|"},
+            ["Biochem J", "2002", "368", "377", "Griffin M"],
+            ["|", "citation_1"],
+        ),
+        ("search_uniref", {"query": "uniprot_id:A0A000 AND identity:1.0"}, ["A0A000", "100%"], ["identity:"]),
+        ("search_proteomes", {"query": "organism_id:7955"}, ["zebrafish"], ["7955", "organism_id"]),
+        ("get_info_analysis", {"species": "danio_rerio"}, ["zebrafish"], ["danio_rerio"]),
+        (
+            "get_ld_region",
+            {"species": "homo_sapiens", "region": "6:25837556-25843455", "population_name": "1000GENOMES:phase_3:CEU"},
+            ["6:25837556-25843455", "CEU"],
+            ["1000GENOMES", "phase_3", "homo_sapiens"],
+        ),
+    ],
+)
+def test_query_language_and_codes_are_said_in_words(function, arguments, expected, absent):
+    """Every template of the function, filled for this call, names each entity and no syntax."""
+    tool, words = load_catalog()[function], wording()
+    said = words.say(tool, arguments)
+    texts = [t for _, t in template_questions(tool, 0, said, 10, 7)]
+    assert len(texts) >= 4
+    for text in texts:
+        for value in expected:
+            if value == "human" and "Homo sapiens" in text:
+                continue
+            if value == "zebrafish" and "Danio rerio" in text:
+                continue
+            if value == "CEU" and "Utah residents with Northern and Western European ancestry" in text:
+                continue
+            assert value in text, (value, text)
+        for value in absent:
+            assert value not in text, (value, text)
+        assert unnatural(text, arguments) == []
+
+
+def test_the_words_for_values():
+    words = wording()
+    assert words.uniprot_query("gene:TP53 AND organism_id:9606") == (
+        "human TP53",
+        {"gene": ["TP53"], "species": ["human"]},
+    )
+    assert words.uniprot_query("organism_id:7955")[0] == "zebrafish"
+    assert words.uniprot_query("uniprot_id:A0A000 AND identity:0.9")[0] == "A0A000 at 90% identity"
+    assert words.uniprot_query("(taxonomy_id:9606 OR taxonomy_id:10090)")[0] == "human or mouse"
+    assert words.entrez_term("Trp53[gene] AND mouse[orgn]")[0] == "mouse Trp53"
+    assert words.entrez_term("Hereford[Breed]")[0] == "the Hereford breed"
+    assert words.population("1000GENOMES:phase_3:YRI") == ("YRI", "1000 Genomes YRI", "Yoruba in Ibadan, Nigeria")
+    assert words.species_words("danio_rerio") == ("zebrafish", "Danio rerio")
+    assert words.species_words("arabidopsis_thaliana") == ("Arabidopsis thaliana", "Arabidopsis thaliana")
+    assert words.species_words("9606") == ("human", "Homo sapiens")
+    catalog = load_catalog()
+    said = words.say(catalog["get_info_genomes_division"], {"division": "EnsemblPlants"})
+    assert said.fields["division"] == "Ensembl Plants" and said.fields["division_code"] == "EnsemblPlants"
+    said = words.say(
+        catalog["get_uniprotkb_entry"], {"accession": "P04637", "fields": ["accession", "gene_names", "cc_function"]}
+    )
+    assert said.fields["fields"] == "accession, gene names and function"
+    said = words.say(
+        catalog["get_homology_by_symbol"], {"species": "human", "symbol": "BRCA2", "target_species": "mus_musculus"}
+    )
+    assert said.fields["target_species"] == "mouse" and set(said.mentions) == {"species", "symbol"}
 
 
 def test_calls_of_a_function_without_templates_are_counted_under_one_reason(demo_config):
@@ -46,3 +217,24 @@ def test_calls_of_a_function_without_templates_are_counted_under_one_reason(demo
         n_queries = con.execute("select count(*) from queries").fetchall()[0][0]
     assert n_queries == 0 and summary.calls == 2
     assert summary.failures == {"lookup_by_symbol: no question templates": 2}
+
+
+def test_demo_reviewer_rewords_naturally():
+    """The simulated reviewer's edits keep the question's case and identifiers and add no filler."""
+    spec = importlib.util.spec_from_file_location("demo_review", ROOT / "scripts" / "demo_review.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    catalog, words = load_catalog(), wording()
+    edited = 0
+    for function, arguments, fields in demo_calls():
+        tool = catalog[function]
+        for _, text in template_questions(tool, 0, words.say(tool, arguments, fields), 4, 7):
+            edit = module.reworded(text)
+            if edit is None:
+                continue
+            edited += 1
+            assert edit != text and unnatural(edit, arguments) == [], (text, edit)
+            assert edit[-1] == "?" and not edit.startswith("For my project")
+            assert identifier_like(text) <= identifier_like(edit), (text, edit)
+    assert edited > 100
+    assert module.reworded("How many genes are there?") is None
