@@ -6,19 +6,20 @@ is generic (``build_request``); only observation builders are code.
 """
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import quote
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote, unquote
 
 import jsonschema
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from biocurate import value_forms
 from biocurate.errors import CatalogError
-from biocurate.hashing import content_hash
+from biocurate.hashing import canonical_json, content_hash
 from biocurate.snapshot import fingerprint
 
 CATALOG_DIR = Path(__file__).resolve().parent.parent / "catalog"
@@ -29,25 +30,46 @@ class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+SpecT = TypeVar("SpecT", bound=Spec)
+
+
 class Param(Spec):
+    """One argument of a function, named and typed as BioTool's wrappers and schemas have it.
+
+    ``type`` is the JSON type BioTool publishes (a flag is ``boolean``, a list of fields a
+    ``string``); the forms a call may use beyond it, the canonical form and the wire form are
+    in ``biocurate.value_forms``.
+    """
+
     type: Literal["string", "integer", "number", "boolean", "array"] = "string"
-    location: Literal["path", "query", "body", "form"] = Field("query", alias="in")
+    # path, query string, JSON body, form body; "none": accepted, never sent (its description says why)
+    location: Literal["path", "query", "body", "form", "none"] = Field("query", alias="in")
     required: bool = False
     description: str = ""
     enum: list[Any] | None = None
+    # BioTool's wrapper default: sent when the argument is absent (a null argument sends nothing)
     default: Any = None
+    # The API's own value when the parameter is not sent, when it is the same as ``default``:
+    # sending it or not asks the same question (scripts/snapshot.py rekey relies on it).
+    server_default: Any = None
     pattern: str | None = None
     minimum: float | None = None
     maximum: float | None = None
-    # How a value is written on the wire: booleans as 1/0 ("int") or true/false ("bool");
-    # arrays joined with commas ("csv") or repeated ("repeat") or sent as a JSON list ("json").
-    encode: Literal["int", "bool", "csv", "repeat", "json", "plain"] = "plain"
+    encode: Literal["int", "bool", "csv", "repeat", "json", "plain", "split", "crlf"] = "plain"
     http_name: str | None = None  # wire name when it differs (format_ -> format)
-    items: Literal["string", "integer"] = "string"
+    items: Literal["string", "integer"] = "string"  # item type of an array
+    many: bool = False  # the value may also be a list of values (sent as repeated parameters)
+    also: list[Literal["string", "integer", "number", "boolean"]] = Field(default_factory=list)  # more types
     # The value names a thing (gene, accession, rs-id...) and must appear verbatim in every question.
     identifier: bool = False
 
+    @property
+    def is_list(self) -> bool:
+        """The value is a set of items (a JSON list or a comma-separated string)."""
+        return self.type == "array" or self.encode in ("split", "csv")
+
     def json_schema(self) -> dict:
+        """This parameter in the schema offered to models (BioTool's form: its type and description)."""
         schema: dict[str, Any] = {"type": self.type, "description": self.description}
         if self.type == "array":
             schema["items"] = {"type": self.items}
@@ -56,6 +78,36 @@ class Param(Spec):
             if value is not None:
                 schema[key] = value
         return schema
+
+    def accepted_schema(self) -> dict:
+        """Every form a call may give the value in (validation)."""
+        rules = {"enum": self.enum, "pattern": self.pattern, "minimum": self.minimum, "maximum": self.maximum}
+        if self.type in ("boolean", "array"):
+            rules = {}
+        elif self.type in ("integer", "number"):
+            rules = {"minimum": self.minimum, "maximum": self.maximum}
+        return value_forms.accepted_schema(
+            self.type,
+            required=self.required,
+            many=self.many or self.is_list,
+            also=tuple(self.also),
+            item_kind=self.items,
+            **rules,
+        )
+
+    def normalize(self, value: Any) -> Any:
+        """The canonical form of a value (keys, dedup, exact match)."""
+        return value_forms.normalize(
+            value, self.type, is_list=self.is_list or self.many, item_kind=self.items, enum=self.enum
+        )
+
+    def biotool_form(self, value: Any) -> Any:
+        """A value as BioTool's calls write it (what sampling stores and exports)."""
+        return value_forms.biotool_form(value, self.type, self.encode)
+
+    def wire(self, value: Any) -> list[str]:
+        """The values this argument puts on the wire (none for null)."""
+        return value_forms.wire_values(value, self.encode)
 
 
 class Vary(Spec):
@@ -125,22 +177,30 @@ class Function(Spec):
     formats: list[FormatRule] = Field(default_factory=list)
     headers: dict[str, str] = Field(default_factory=dict)
     params: dict[str, Param] = Field(default_factory=dict)
-    fixed: dict[str, Any] = Field(default_factory=dict)  # wire parameters always sent (e.g. retmode)
+    uses: list[str] = Field(default_factory=list)  # parameter sets of source.yaml (``param_sets``)
+    # Transport-only arguments this function accepts (names of TRANSPORT_ARGUMENTS); the source's by default.
+    transport: list[str] | None = None
+    # Wire parameters always sent (e.g. retmode); in the form body when the function posts a form.
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    # At least one of these argument sets must be given (e.g. an id, or a History server reference).
+    requires_any: list[list[str]] = Field(default_factory=list)
     sample: SampleTemplate | None = None
     questions: Questions | None = None
     blast: bool = False  # NCBI BLAST submit/poll protocol
     discovers: list[Discovery] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _path_params_exist(self) -> "Function":
+    def _path_params_exist(self) -> Function:
         for name, param in self.params.items():
-            placeholder = "{" + name + "}"
-            if param.location == "path" and placeholder not in self.path:
+            slots = ("{" + name + "}", "{/" + name + "}")
+            if param.location == "path" and not any(slot in self.path for slot in slots):
                 raise ValueError(f"path parameter {name!r} is not in path {self.path!r}")
+            if "{/" + name + "}" in self.path and param.required:
+                raise ValueError(f"path segment {{/{name}}} is optional: {name!r} cannot be required")
         return self
 
     @model_validator(mode="after")
-    def _format_rules_name_options(self) -> "Function":
+    def _format_rules_name_options(self) -> Function:
         for rule in self.formats:
             for name, expected in rule.when.items():
                 if name not in self.params:
@@ -168,6 +228,18 @@ class Source(Spec):
     database: str
     base_url: str
     headers: dict[str, str] = Field(default_factory=dict)
+    param_sets: dict[str, dict[str, Param]] = Field(default_factory=dict)  # shared by name (``uses``)
+    transport: list[str] = Field(default_factory=list)  # transport-only arguments every function accepts
+
+
+# Arguments BioTool's wrappers take that change only how the answer travels, never the answer.
+# A function accepts those its source (or itself) lists under ``transport``; they are never sent,
+# never part of the schema offered to models, and dropped from canonical arguments (keys, dedup).
+TRANSPORT_ARGUMENTS: dict[str, str] = {
+    "callback": "Ensembl JSONP: wraps the same JSON answer in a call to the named JavaScript function",
+    "timeout": "how long the client waits for an answer, in seconds",
+    "api_key": "NCBI rate-limit key: the executor adds NCBI_API_KEY from the environment, never from a call",
+}
 
 
 @dataclass(frozen=True)
@@ -181,13 +253,14 @@ class Tool:
     category: str
     base_url: str
     headers: dict[str, str]
+    transport: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         return self.function.name
 
     def schema(self) -> dict:
-        """The OpenAI function-calling schema of this tool."""
+        """The OpenAI function-calling schema of this tool, as BioTool publishes its tools."""
         fn = self.function
         props = {name: p.json_schema() for name, p in fn.params.items()}
         required = [name for name, p in fn.params.items() if p.required]
@@ -205,6 +278,22 @@ class Tool:
             },
         }
 
+    def validation_schema(self) -> dict:
+        """The JSON Schema of the arguments a call may give: every value form BioTool's calls use,
+        null for an optional parameter, and the transport-only arguments."""
+        fn = self.function
+        props = {name: p.accepted_schema() for name, p in fn.params.items()}
+        props.update({name: {} for name in self.transport})
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": props,
+            "required": [name for name, p in fn.params.items() if p.required],
+            "additionalProperties": False,
+        }
+        if fn.requires_any:
+            schema["anyOf"] = [{"required": names} for names in fn.requires_any]
+        return schema
+
     def spec_hash(self) -> str:
         return content_hash(self.function.model_dump(mode="json"), self.base_url, self.group)
 
@@ -218,13 +307,50 @@ class Tool:
 
     def validate(self, arguments: dict) -> str | None:
         """None when the arguments fit the schema, else the failing parameter and the reason."""
-        validator = jsonschema.Draft202012Validator(self.schema()["function"]["parameters"])
-        errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))
+        validator = jsonschema.Draft202012Validator(self.validation_schema())
+        errors = sorted(validator.iter_errors(arguments), key=lambda e: (list(e.path), e.validator))
         if not errors:
             return None
         err = errors[0]
-        where = ".".join(str(p) for p in err.path) or "(arguments)"
-        return f"{self.name}: parameter {where}: {err.message}"
+        if not err.path:
+            if err.validator == "anyOf":  # requires_any
+                wanted = " or ".join("+".join(names) for names in self.function.requires_any)
+                return f"{self.name}: give {wanted}"
+            if err.validator == "additionalProperties":
+                unknown = sorted(set(arguments) - set(self.function.params) - set(self.transport))
+                return f"{self.name}: unknown parameter(s) {', '.join(unknown)}: not in the catalog"
+            return f"{self.name}: parameter (arguments): {err.message}"
+        name = str(err.path[0])
+        param = self.function.params.get(name)
+        if param is None or len(err.path) > 1 and err.validator != "anyOf":
+            return f"{self.name}: parameter {'.'.join(str(p) for p in err.path)}: {err.message}"
+        forms = value_forms.describe_forms(param.type, many=param.many, also=tuple(param.also), enum=param.enum)
+        bounds = "".join(f", {k} {getattr(param, k)}" for k in ("minimum", "maximum") if getattr(param, k) is not None)
+        return f"{self.name}: parameter {name}: {arguments[name]!r} is not {forms}{bounds}"
+
+    def canonical_arguments(self, arguments: dict) -> dict:
+        """The canonical form of a call's arguments (the argument rule of ``biocurate.metrics``):
+        values normalised by type, lists as sorted sets, nulls, transport-only arguments and values
+        equal to the parameter's default dropped; an unknown argument is kept as written."""
+        out = {}
+        for name, value in arguments.items():
+            if value is None or name in self.transport and name not in self.function.params:
+                continue
+            param = self.function.params.get(name)
+            if param is None:
+                out[name] = value
+                continue
+            value = param.normalize(value)
+            if param.default is not None and canonical_json(value) == canonical_json(param.normalize(param.default)):
+                continue
+            out[name] = value
+        return out
+
+    def biotool_arguments(self, arguments: dict) -> dict:
+        """Arguments in BioTool's value forms (flags 1/0 or true/false as the source writes them,
+        lists as comma-separated text); other values and unknown names are kept as given."""
+        params = self.function.params
+        return {k: params[k].biotool_form(v) if k in params else v for k, v in arguments.items()}
 
 
 @dataclass(frozen=True)
@@ -241,39 +367,38 @@ class Request:
         return fingerprint(self.method, self.url, self.params, self.json_body or self.form)
 
 
-def _wire(param: Param, value: Any) -> list[str]:
-    if param.type == "boolean":
-        if param.encode == "bool":
-            return ["true" if value else "false"]
-        return ["1" if value else "0"]
-    if param.type == "array":
-        items = [str(v) for v in value]
-        if param.encode == "repeat":
-            return items
-        if param.encode == "json":
-            return [json.dumps(value)]
-        return [",".join(items)]
-    return [str(value)]
-
-
 def build_request(tool: Tool, arguments: dict) -> Request:
-    """Turn validated arguments into an HTTP request, using only the catalog's host and path."""
+    """Turn validated arguments into an HTTP request, using only the catalog's host and path.
+
+    An absent argument sends its parameter's ``default`` (BioTool's wrapper default); a null one
+    sends nothing; transport-only and ``in: none`` arguments are never sent.
+    """
     fn = tool.function
     path = fn.path
-    params: list[tuple[str, str]] = [(k, str(v)) for k, v in fn.fixed.items()]
+    posts_form = any(p.location == "form" for p in fn.params.values())
+    params: list[tuple[str, str]] = []
     body: dict[str, Any] = {}
     form: dict[str, str] = {}
-    for name, value in arguments.items():
-        param = fn.params[name]
+    for key, value in fn.fixed.items():
+        if posts_form:
+            form[key] = str(value)
+        else:
+            params.append((key, str(value)))
+    for name, param in fn.params.items():
+        value = arguments[name] if name in arguments else param.default
+        if value is None or param.location == "none":
+            continue
         wire_name = param.http_name or name
         if param.location == "path":
-            path = path.replace("{" + name + "}", quote(str(value), safe=":-_.,"))
+            text = quote(str(value), safe=":-_.,")
+            path = path.replace("{" + name + "}", text).replace("{/" + name + "}", "/" + text)
         elif param.location == "body":
             body[wire_name] = value
         elif param.location == "form":
-            form[wire_name] = _wire(param, value)[0]
+            form.update({wire_name: v for v in param.wire(value)[:1]})  # noqa: B035 (one value per form field)
         else:
-            params.extend((wire_name, v) for v in _wire(param, value))
+            params.extend((wire_name, v) for v in param.wire(value))
+    path = re.sub(r"\{/?[A-Za-z_][A-Za-z0-9_]*\}.*", "", path)  # an optional path parameter not given ends the path
     root = tool.base_url.rstrip("/")
     headers = {**tool.headers, **fn.headers}
     return Request(
@@ -284,6 +409,59 @@ def build_request(tool: Tool, arguments: dict) -> Request:
         json_body=body or None,
         form=form or None,
     )
+
+
+def arguments_from_request(
+    tool: Tool, url: str, params: list[tuple[str, str]], form: dict[str, Any] | None = None
+) -> dict | None:
+    """The call a request of this tool makes (the inverse of ``build_request``), or None when the URL
+    is not this tool's. A wire parameter the tool does not know is kept under its wire name."""
+    fn = tool.function
+    pattern = re.escape(tool.base_url.rstrip("/") + fn.path)
+    for name, param in fn.params.items():
+        if param.location == "path":
+            pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>[^/]*)")
+            pattern = pattern.replace(re.escape("{/" + name + "}"), f"(?:/(?P<{name}>[^/]+))?")
+    found = re.fullmatch(pattern, url)
+    if not found:
+        return None
+    args: dict[str, Any] = {k: _typed(fn.params[k], unquote(v)) for k, v in found.groupdict().items() if v}
+    by_wire = {(p.http_name or n): n for n, p in fn.params.items() if p.location in ("query", "form")}
+    values: dict[str, list[str]] = {}
+    for key, value in [*params, *((k, str(v)) for k, v in (form or {}).items())]:
+        if str(fn.fixed.get(key, "\0")) == value:
+            continue
+        values.setdefault(key, []).append(value)
+    for key, items in values.items():
+        known = by_wire.get(key)
+        if known is None:
+            args[key] = items[0] if len(items) == 1 else items
+            continue
+        param = fn.params[known]
+        if param.encode == "split":
+            args[known] = ",".join(items)
+        elif len(items) > 1:
+            args[known] = [_typed(param, v) for v in items]
+        else:
+            args[known] = _typed(param, items[0])
+    for name, param in fn.params.items():  # a wrapper default the request did not send
+        if param.default is not None and name not in args and param.server_default != param.default:
+            args[name] = None  # not sent: the server's own default, which differs from the wrapper's
+    return args
+
+
+def _typed(param: Param, text: str) -> Any:
+    """A wire value in the BioTool form of its parameter."""
+    if param.type == "integer" and text.lstrip("+-").isdigit():
+        return int(text)
+    if param.type == "number":
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    if param.type == "boolean" and param.encode in ("int", "bool"):
+        return param.biotool_form(text)
+    return text
 
 
 class Catalog:
@@ -319,7 +497,7 @@ class Catalog:
         return {n: {"database": self[n].database, "tool": self[n].group} for n in chosen}
 
 
-def _load_yaml(path: Path, model: type[Spec]) -> Spec:
+def _load_yaml(path: Path, model: type[SpecT]) -> SpecT:
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -350,26 +528,42 @@ def load_catalog(catalog_dir: Path = CATALOG_DIR) -> Catalog:
                 if fn.name in seen:
                     raise CatalogError(f"{path}: function {fn.name} is also defined in {seen[fn.name]}")
                 seen[fn.name] = path
-                tools.append(
-                    Tool(
-                        function=fn,
-                        source=source.source,
-                        database=source.database,
-                        group=path.stem,
-                        category=group.category,
-                        base_url=group.base_url or source.base_url,
-                        headers=source.headers,
-                    )
-                )
+                tools.append(_tool(fn, source, path, group))
     if not tools:
         raise CatalogError(f"no tool specs found in {catalog_dir}")
     return Catalog(tools)
 
 
+def _tool(fn: Function, source: Source, path: Path, group: Group) -> Tool:
+    """A function of a group file with its source's parameter sets and transport arguments resolved."""
+    params = dict(fn.params)  # the function's own declaration wins over a set's
+    for name in fn.uses:
+        if name not in source.param_sets:
+            raise CatalogError(f"{path}: {fn.name} uses parameter set {name!r}, not in {source.source}/source.yaml")
+        params.update({k: p for k, p in source.param_sets[name].items() if k not in params})
+    transport = fn.transport if fn.transport is not None else source.transport
+    unknown = sorted(set(transport) - set(TRANSPORT_ARGUMENTS))
+    if unknown:
+        raise CatalogError(f"{path}: {fn.name}: {unknown} not in TRANSPORT_ARGUMENTS")
+    return Tool(
+        function=fn.model_copy(update={"params": params}) if fn.uses else fn,
+        source=source.source,
+        database=source.database,
+        group=path.stem,
+        category=group.category,
+        base_url=group.base_url or source.base_url,
+        headers=source.headers,
+        transport=tuple(t for t in transport if t not in params),
+    )
+
+
 def published_functions(catalog_dir: Path = CATALOG_DIR) -> dict[str, str]:
     """function -> "source/group" of the published BioTool list (catalog/published_functions.tsv)."""
-    lines = [l for l in (Path(catalog_dir) / "published_functions.tsv").read_text().splitlines()
-             if l and not l.startswith("#")]
+    lines = [
+        line
+        for line in (Path(catalog_dir) / "published_functions.tsv").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     header = lines[0].split("\t")
-    rows = [dict(zip(header, l.split("\t"))) for l in lines[1:]]
+    rows = [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
     return {r["function"]: f"{r['source']}/{r['group']}" for r in rows}

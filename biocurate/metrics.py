@@ -27,84 +27,25 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from biocurate.catalog import Catalog, Param, Tool
 from biocurate.hashing import canonical_json
 
-_TRUE = {"true", "yes", "1", "y", "t"}
-_FALSE = {"false", "no", "0", "n", "f"}
-
-
-def _scalar(value: Any, kind: str, enum: list | None = None) -> Any:
-    if kind == "integer":
-        if isinstance(value, bool):
-            return int(value)
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-            return int(value.strip())
-        return value
-    if kind == "number":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                return value
-        return value
-    if kind == "boolean":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, (int, float)) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
-        return value
-    # string
-    if isinstance(value, bool):
-        value = "true" if value else "false"
-    elif isinstance(value, (int, float)):
-        value = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-    if isinstance(value, str):
-        value = value.strip()
-        if enum:
-            for member in enum:
-                if isinstance(member, str) and member.lower() == value.lower():
-                    return member
-    return value
-
 
 def normalize_value(param: Param, value: Any) -> Any:
-    """A value as its parameter's schema type says (see the module doc)."""
-    if param.type == "array":
-        items = value
-        if isinstance(items, str):
-            items = [part for part in items.split(",") if part.strip()]
-        if not isinstance(items, list):
-            items = [items]
-        normalised = [_scalar(v, param.items) for v in items]
-        return sorted({canonical_json(v): v for v in normalised}.values(), key=canonical_json)
-    return _scalar(value, param.type, param.enum)
+    """A value as its parameter's schema type says (see the module doc; ``Param.normalize``)."""
+    return param.normalize(value)
 
 
 def canonical_arguments(tool: Tool | None, arguments: dict) -> dict:
-    """Arguments under the argument rule; without a schema (unknown function), only nulls drop."""
-    out = {}
-    for name, value in arguments.items():
-        if value is None:
-            continue
-        param = tool.function.params.get(name) if tool is not None else None
-        if param is None:
-            out[name] = value
-            continue
-        value = normalize_value(param, value)
-        if param.default is not None and canonical_json(value) == canonical_json(normalize_value(param, param.default)):
-            continue
-        out[name] = value
-    return out
+    """Arguments under the argument rule (``Tool.canonical_arguments``, the one place of the rule);
+    without a schema (unknown function), only nulls drop."""
+    if tool is not None:
+        return tool.canonical_arguments(arguments)
+    return {name: value for name, value in arguments.items() if value is not None}
 
 
 @dataclass

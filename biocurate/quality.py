@@ -86,7 +86,7 @@ class _Calls:
         except ValueError as exc:
             return True, f"arguments are not valid JSON: {exc}", [], [function]
         if function not in self._validators:
-            self._validators[function] = self._jsonschema.Draft202012Validator(tool.schema()["function"]["parameters"])
+            self._validators[function] = self._jsonschema.Draft202012Validator(tool.validation_schema())
         errors = sorted(self._validators[function].iter_errors(args), key=lambda e: list(e.path))
         error = None
         if errors:

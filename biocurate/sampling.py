@@ -3,6 +3,7 @@
 Deterministic: the same seeds, catalog and config give the same calls (every choice is drawn
 from a hash of the seed and what is being chosen, never from global random state).
 """
+
 from __future__ import annotations
 
 import re
@@ -58,7 +59,8 @@ class _Strict(dict):
 
 
 def coerce(tool: Tool, args: dict) -> dict:
-    """Seed fields are text; give each argument the type its parameter declares."""
+    """Seed fields are text; give each argument the type its parameter declares, in BioTool's value
+    form (Ensembl flags 1/0, UniProt flags true/false, lists as comma-separated text)."""
     out = {}
     for name, value in args.items():
         param = tool.function.params.get(name)
@@ -68,7 +70,7 @@ def coerce(tool: Tool, args: dict) -> dict:
             elif param.type == "boolean" and value.lower() in ("true", "false"):
                 value = value.lower() == "true"
         out[name] = value
-    return out
+    return tool.biotool_arguments(out)
 
 
 @dataclass
@@ -80,6 +82,7 @@ class SampleResult:
 def candidate_args(tool: Tool, entities: list[dict], species: dict, result: SampleResult):
     """(entity_id, args, template name) for every entity the function's template can use."""
     sample = tool.function.sample
+    assert sample is not None, f"{tool.name} has no sampling template"
     if sample.entity == "none":
         for i, case in enumerate(sample.cases or [{}]):
             yield None, dict(case), f"{tool.name}:case{i}"
@@ -102,6 +105,7 @@ def candidate_args(tool: Tool, entities: list[dict], species: dict, result: Samp
 def vary(tool: Tool, args: dict, seed: int, key: str) -> dict:
     """Add optional parameters, each with its configured weight, so the data teaches them too."""
     out = dict(args)
+    assert tool.function.sample is not None, f"{tool.name} has no sampling template"
     for name, rule in sorted(tool.function.sample.vary.items()):
         if name in out:
             continue
@@ -126,9 +130,10 @@ def sample_calls(catalog: Catalog, entities: list[dict], species: dict, config: 
             if len(seen) >= quota:
                 break
             args = coerce(tool, vary(tool, args, config.seed, content_hash(entity_id, args)))
-            call_id = content_hash("call", tool.name, args)
+            call_id = content_hash("call", tool.name, tool.canonical_arguments(args))
             if call_id in seen:  # two entities can give the same canonical arguments
-                result.skipped[f"{tool.name}: duplicate arguments"] = result.skipped.get(f"{tool.name}: duplicate arguments", 0) + 1
+                reason = f"{tool.name}: duplicate arguments"
+                result.skipped[reason] = result.skipped.get(reason, 0) + 1
                 continue
             seen.add(call_id)
             problem = tool.validate(args)

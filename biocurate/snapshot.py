@@ -86,6 +86,15 @@ class Snapshot:
         self.save()
         return key
 
+    def move(self, key: str, *, method: str, url: str, params: list[tuple[str, str]], body: object) -> str:
+        """File an entry under another request (same body, status, origin and provenance); the new key."""
+        entry = self.entries.pop(key)
+        new_key = fingerprint(method, url, params, body)
+        shown = display_url(url, params) + (" body=" + json.dumps(body, sort_keys=True) if body is not None else "")
+        self.entries[new_key] = Recorded(new_key, method.upper(), shown, entry.status, entry.content_type,
+                                         entry.file, entry.origin, entry.provenance)
+        return new_key
+
     def save(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         with (self.folder / "index.tsv").open("w", newline="") as handle:

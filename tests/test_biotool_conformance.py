@@ -11,6 +11,7 @@ aspect -> reason) are allowed; any other difference fails, reported per function
 Run as a script to write the differences report:
 ``.venv/bin/python -m tests.test_biotool_conformance > tests/data/biotool/differences.md``.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,18 +26,15 @@ import jsonschema
 import pytest
 import yaml
 
-from biocurate.catalog import build_request, load_catalog
+from biocurate.catalog import TRANSPORT_ARGUMENTS, build_request, load_catalog
 
 DATA = Path(__file__).resolve().parent / "data" / "biotool"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "biotool_deviations.md"
 
-pytestmark = pytest.mark.xfail(strict=False, reason="catalog conformance in progress (issue 15)")
-
-# Wire parameters left out of the comparison, with why.
+# Wire parameters left out of the comparison, with why: the catalog's transport-only arguments
+# (accepted, never sent) and the identity parameters our executor adds to every E-utilities request.
 IGNORED_PARAMS = {
-    "callback": "JSONP envelope name (Ensembl): changes only how the same answer is wrapped; issue 15 lets "
-                "the catalog accept it and not send it",
-    "api_key": "NCBI identity / rate-limit key: our executor adds it from configuration, never from arguments",
+    **TRANSPORT_ARGUMENTS,
     "tool": "NCBI identity: our executor adds tool= to every E-utilities request",
     "email": "NCBI identity: our executor adds email= to every E-utilities request",
 }
@@ -55,9 +53,19 @@ KINDS = {
     "arg_not_sent": "argument sent on one side only",
     "body": "different request body",
 }
-ASPECT = {"function_missing": "function", "no_request": "request", "param_missing": "arguments",
-          "validation": "arguments", "method": "method", "url": "url", "http_name": "params",
-          "value_form": "params", "default_param": "params", "arg_not_sent": "params", "body": "body"}
+ASPECT = {
+    "function_missing": "function",
+    "no_request": "request",
+    "param_missing": "arguments",
+    "validation": "arguments",
+    "method": "method",
+    "url": "url",
+    "http_name": "params",
+    "value_form": "params",
+    "default_param": "params",
+    "arg_not_sent": "params",
+    "body": "body",
+}
 
 
 def golden() -> list[dict]:
@@ -91,21 +99,41 @@ def compare_params(expected: list, ours: list, arguments: dict, our_http: dict[s
 
     diffs = []
     for name in sorted(set(names_bt) & set(names_mine)):
-        diffs.append({"kind": "value_form", "key": name,
-                      "detail": f"{name}: BioTool {values(bt, name)} vs ours {values(mine, name)}"})
+        diffs.append(
+            {
+                "kind": "value_form",
+                "key": name,
+                "detail": f"{name}: BioTool {values(bt, name)} vs ours {values(mine, name)}",
+            }
+        )
     unmatched_mine = [n for n in names_mine if n not in names_bt]
     for name in [n for n in names_bt if n not in names_mine]:
         twin = next((m for m in unmatched_mine if _norm(m) == _norm(name)), None)
         if twin:
             unmatched_mine.remove(twin)
-            diffs.append({"kind": "http_name", "key": name,
-                          "detail": f"BioTool sends {name}={values(bt, name)}, ours {twin}={values(mine, twin)}"})
+            diffs.append(
+                {
+                    "kind": "http_name",
+                    "key": name,
+                    "detail": f"BioTool sends {name}={values(bt, name)}, ours {twin}={values(mine, twin)}",
+                }
+            )
         elif _norm(name) in arg_names:
-            diffs.append({"kind": "arg_not_sent", "key": name,
-                          "detail": f"BioTool sends {name}={values(bt, name)}, ours does not"})
+            diffs.append(
+                {
+                    "kind": "arg_not_sent",
+                    "key": name,
+                    "detail": f"BioTool sends {name}={values(bt, name)}, ours does not",
+                }
+            )
         else:
-            diffs.append({"kind": "default_param", "key": name,
-                          "detail": f"BioTool adds {name}={values(bt, name)}, ours does not"})
+            diffs.append(
+                {
+                    "kind": "default_param",
+                    "key": name,
+                    "detail": f"BioTool adds {name}={values(bt, name)}, ours does not",
+                }
+            )
     for name in unmatched_mine:
         kind = "arg_not_sent" if _norm(name) in arg_names else "default_param"
         diffs.append({"kind": kind, "key": name, "detail": f"ours adds {name}={values(mine, name)}, BioTool does not"})
@@ -113,7 +141,8 @@ def compare_params(expected: list, ours: list, arguments: dict, our_http: dict[s
 
 
 def _schema_errors(tool, arguments: dict) -> list[dict]:
-    schema = tool.schema()["function"]["parameters"]
+    """Our validation (every value form the catalog accepts) on BioTool's arguments, one diff per problem."""
+    schema = tool.validation_schema()
     diffs = []
     unknown = sorted(set(arguments) - set(schema["properties"]))
     for name in unknown:
@@ -125,25 +154,23 @@ def _schema_errors(tool, arguments: dict) -> list[dict]:
         key = str(err.path[0]) if err.path else "(arguments)"
         if err.validator == "required":  # name the parameter we require
             key = re.sub(r"^'(.+)' is a required property$", r"\1", err.message)
-        diffs.append({"kind": "validation", "key": key, "form": _value_form(err),
-                      "detail": f"{where}: {err.message} [{err.validator}]"})
+        detail = tool.validate(known) if err.path else f"{where}: {err.message} [{err.validator}]"
+        diffs.append({"kind": "validation", "key": key, "form": _value_form(err), "detail": detail})
     return diffs
 
 
 def _value_form(err: jsonschema.ValidationError) -> str:
     """Which of BioTool's value forms our schema rejects (groups the report)."""
-    value, expected = err.instance, err.validator_value
+    value = err.instance
     if err.validator == "required":
         return "we require what BioTool leaves optional"
     if value is None:
         return "null for an optional parameter"
-    if err.validator == "type":
-        if expected == "boolean":
-            return f"{type(value).__name__} ({value!r}) where we want a boolean"
-        if expected == "array" and isinstance(value, str):
-            return "comma-separated string where we want an array"
-        return f"{type(value).__name__} where we want {expected}"
-    return f"{err.validator} rule"
+    if isinstance(value, list):
+        return "list where we take one value"
+    if isinstance(value, str) and "," in value:
+        return "comma-separated string"
+    return f"{type(value).__name__} ({value!r}) rejected ({err.validator})"
 
 
 def compare(line: dict) -> list[dict]:
@@ -154,8 +181,14 @@ def compare(line: dict) -> list[dict]:
         return [{"kind": "function_missing", "key": "", "detail": f"{fn} is not in the catalog"}]
     tool, arguments, expected = catalog[fn], line["arguments"], line["request"]
     if expected is None:
-        return [{"kind": "no_request", "key": "", "detail": f"BioTool's {fn} sends no HTTP request "
-                 f"(a post-processing helper taking {sorted(arguments)}); ours is an HTTP call"}]
+        return [
+            {
+                "kind": "no_request",
+                "key": "",
+                "detail": f"BioTool's {fn} sends no HTTP request "
+                f"(a post-processing helper taking {sorted(arguments)}); ours is an HTTP call",
+            }
+        ]
     problems = _schema_errors(tool, arguments)
     if tool.validate(arguments) is not None and not problems:  # the tool's own rule disagrees with ours here
         problems.append({"kind": "validation", "key": "(arguments)", "detail": tool.validate(arguments)})
@@ -166,15 +199,17 @@ def compare(line: dict) -> list[dict]:
     if expected["method"] != ours.method:
         diffs.append({"kind": "method", "key": "", "detail": f"BioTool {expected['method']} vs ours {ours.method}"})
     if unquote(expected["url"]) != unquote(ours.url):  # compared decoded: quoting differs, the path does not
-        diffs.append({"kind": "url", "key": "",
-                      "detail": f"BioTool {unquote(expected['url'])} vs ours {unquote(ours.url)}"})
+        diffs.append(
+            {"kind": "url", "key": "", "detail": f"BioTool {unquote(expected['url'])} vs ours {unquote(ours.url)}"}
+        )
     our_http = {n: p.http_name or n for n, p in tool.function.params.items()}
     diffs += compare_params(expected["params"], ours.params, arguments, our_http)
     for d in compare_params(expected["form"], sorted((ours.form or {}).items()), arguments, our_http):
         diffs.append({**d, "kind": "body", "detail": f"form body: {d['detail']}"})
     if (expected["json"] or None) != (ours.json_body or None):
-        diffs.append({"kind": "body", "key": "json", "detail": f"JSON body: BioTool {expected['json']} vs "
-                      f"ours {ours.json_body}"})
+        diffs.append(
+            {"kind": "body", "key": "json", "detail": f"JSON body: BioTool {expected['json']} vs ours {ours.json_body}"}
+        )
     return diffs
 
 
@@ -219,6 +254,39 @@ def test_golden_file_covers_every_function_and_every_parameter():
     assert len(examples()) == 15
 
 
+CONTROLS = {"return_response", "postprocess"}  # harness switches of BioTool's wrappers, not arguments
+
+
+def test_every_biotool_parameter_is_in_the_catalog_under_its_name():
+    """Each wrapper parameter is a catalog parameter or an accepted transport argument, and the catalog has
+    no parameter BioTool's wrapper would refuse (except the documented postprocess_transcript_haplotypes)."""
+    signatures = json.loads((DATA / "signatures.json").read_text())["functions"]
+    missing, extra = {}, {}
+    for fn, names in signatures.items():
+        tool = load_catalog()[fn]
+        ours = set(tool.function.params) | set(tool.transport)
+        theirs = set(names) - CONTROLS
+        if theirs - ours:
+            missing[fn] = sorted(theirs - ours)
+        if ours - theirs:
+            extra[fn] = sorted(ours - theirs)
+    assert missing == {"postprocess_transcript_haplotypes": ["result"]}
+    assert extra == {"postprocess_transcript_haplotypes": ["id", "species"]}
+
+
+def test_offered_schema_has_biotools_types_and_no_transport_arguments():
+    for tool in load_catalog():
+        props = tool.schema()["function"]["parameters"]["properties"]
+        assert {p["type"] for p in props.values()} <= {"string", "integer", "number", "boolean"}, tool.name
+        assert not set(props) & set(TRANSPORT_ARGUMENTS), tool.name
+    for example in examples():  # BioTool's own published schemas of 15 functions
+        ours = load_catalog()[example["function"]].schema()["function"]["parameters"]["properties"]
+        for name, prop in example["biotool_schema"]["parameters"]["properties"].items():
+            mine = ours.get(name) or ours.get(name + "_")  # BioTool's schema says format, its calls format_
+            if mine is not None:
+                assert mine["type"] == prop["type"], (example["function"], name)
+
+
 @pytest.mark.parametrize("fn", FUNCTIONS)
 def test_request_matches_biotool(fn):
     undocumented = [(line, d) for line, diffs in results().get(fn, []) for d in diffs if not documented(fn, d)]
@@ -232,19 +300,30 @@ def test_real_biotool_call_validates_and_builds_biotools_request(example):
     assert not diffs, "\n".join(f"{KINDS[d['kind']]}: {d['detail']}" for d in diffs)
 
 
+def doc_rows() -> set[tuple[str, str]]:
+    """(function, aspect) of each row of the deviation table in the docs (rows with a reason)."""
+    rows = set()
+    for line in DOCS.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 5 and re.fullmatch(r"`\w+`", cells[0]) and re.fullmatch(r"`[\w.]+`", cells[1]) and cells[-1]:
+            rows.add((cells[0].strip("`"), cells[1].strip("`")))
+    return rows
+
+
 def test_every_deviation_is_observed_and_in_the_docs():
     observed = {(fn, ASPECT[d["kind"]], d["key"]) for fn, rows in results().items() for _, ds in rows for d in ds}
-    docs = DOCS.read_text()
-    stale, undocumented = [], []
+    stale = []
     for fn, aspects in deviations().items():
         for aspect, reason in aspects.items():
             base, _, key = aspect.partition(".")
-            if not any(f == fn and a == base and (not key or k == key) for f, a, k in observed):
+            if not reason or not any(f == fn and a == base and (not key or k == key) for f, a, k in observed):
                 stale.append(f"{fn}: {aspect}")
-            if f"`{fn}`" not in docs or f"`{aspect}`" not in docs or not reason:
-                undocumented.append(f"{fn}: {aspect}")
-    assert not stale, f"deviations no longer observed: {stale}"
-    assert not undocumented, f"deviations missing from {DOCS.name} or without a reason: {undocumented}"
+    assert not stale, f"deviations no longer observed (or without a reason): {stale}"
+    listed = {(fn, aspect) for fn, aspects in deviations().items() for aspect in aspects}
+    assert doc_rows() == listed, (
+        f"{DOCS.name} table and deviations.yaml differ: only in the docs "
+        f"{sorted(doc_rows() - listed)}, only in the yaml {sorted(listed - doc_rows())}"
+    )
 
 
 def test_summary():
@@ -273,19 +352,37 @@ def summary_markdown(brief: bool = False) -> str:
     res, by_kind = results(), _undocumented()
     failing = sorted({fn for items in by_kind.values() for fn, _, _ in items})
     total = sum(len(v) for v in by_kind.values())
-    out = ["# BioTool conformance: differences between BioTool's requests and ours\n",
-           f"{len(res)} functions, {sum(len(r) for r in res.values())} golden cases; "
-           f"undocumented: {total} differences in {len(failing)} functions; "
-           f"conforming functions: {len(res) - len(failing)}/{len(res)}.\n",
-           "| kind | differences (case x detail) | functions |", "| --- | ---: | ---: |"]
+    out = [
+        "# BioTool conformance: differences between BioTool's requests and ours\n",
+        f"{len(res)} functions, {sum(len(r) for r in res.values())} golden cases; "
+        f"undocumented: {total} differences in {len(failing)} functions; "
+        f"conforming functions: {len(res) - len(failing)}/{len(res)}.\n",
+        "| kind | differences (case x detail) | functions |",
+        "| --- | ---: | ---: |",
+    ]
     for kind in KINDS:
         items = by_kind.get(kind, [])
         out.append(f"| {KINDS[kind]} (`{kind}`) | {len(items)} | {len({fn for fn, _, _ in items})} |")
     if brief:
         return "\n".join(out)
-    out.append("\nGenerated by `python -m tests.test_biotool_conformance` from `requests.jsonl` and the catalog; "
-               "a case name says which argument set (`base`, `opt:<param>`, `form:<param>=<value form>`, `all`, "
-               "or a named branch).")
+    documented_rows: dict[tuple[str, str], int] = defaultdict(int)
+    for fn, rows in res.items():
+        for _, diffs in rows:
+            for d in diffs:
+                if documented(fn, d):
+                    aspect = ASPECT[d["kind"]]
+                    table = deviations().get(fn) or {}
+                    documented_rows[(fn, f"{aspect}.{d['key']}" if f"{aspect}.{d['key']}" in table else aspect)] += 1
+    out.append(
+        f"\nDocumented deviations (`deviations.yaml`, `docs/biotool_deviations.md`): {len(documented_rows)} rows "
+        f"in {len({fn for fn, _ in documented_rows})} functions, seen in {sum(documented_rows.values())} differences:\n"
+    )
+    out += [f"- `{fn}` `{aspect}`: {n}" for (fn, aspect), n in sorted(documented_rows.items())]
+    out.append(
+        "\nGenerated by `python -m tests.test_biotool_conformance` from `requests.jsonl` and the catalog; "
+        "a case name says which argument set (`base`, `opt:<param>`, `form:<param>=<value form>`, `all`, "
+        "or a named branch)."
+    )
     for kind in KINDS:
         items = by_kind.get(kind, [])
         if not items:
@@ -315,8 +412,10 @@ def _param_missing(items: list[tuple[str, str, dict]]) -> list[str]:
         for p in params:
             per_param[p].add(fn)
     common = sorted(p for p, fns in per_param.items() if len(fns) >= 5)
-    out = [f"{sum(len(v) for v in names.values())} distinct (function, parameter) pairs in {len(names)} functions.\n",
-           "Missing in many functions:\n"]
+    out = [
+        f"{sum(len(v) for v in names.values())} distinct (function, parameter) pairs in {len(names)} functions.\n",
+        "Missing in many functions:\n",
+    ]
     out += [f"- `{p}` ({len(per_param[p])} functions): {', '.join(sorted(per_param[p]))}" for p in common]
     out.append("\nOther missing parameters, by function:\n")
     for fn in sorted(names):
