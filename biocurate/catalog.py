@@ -3,6 +3,11 @@
 A spec states, for every function, its HTTP method, path template, typed parameters, response
 format, observation builder, sampling template and question templates. Executing any function
 is generic (``build_request``); only observation builders are code.
+
+Names, types and value forms are BioTool's (docs/biotool_deviations.md); the value rules live in
+``biocurate.value_forms``. Longer than 400 lines because the spec models, the request they build
+(``build_request`` and its inverse ``arguments_from_request``) and their loading are one contract
+that tests/test_biotool_conformance.py pins as a whole.
 """
 from __future__ import annotations
 
