@@ -403,7 +403,9 @@ def build_request(tool: Tool, arguments: dict) -> Request:
             form.update({wire_name: v for v in param.wire(value)[:1]})  # noqa: B035 (one value per form field)
         else:
             params.extend((wire_name, v) for v in param.wire(value))
-    path = re.sub(r"\{/?[A-Za-z_][A-Za-z0-9_]*\}.*", "", path)  # an optional path parameter not given ends the path
+    for name, param in fn.params.items():  # an optional path parameter not given ends the path there
+        if param.location == "path" and not param.required:
+            path = re.sub(r"\{/?" + re.escape(name) + r"\}.*", "", path)
     root = tool.base_url.rstrip("/")
     headers = {**tool.headers, **fn.headers}
     return Request(
