@@ -55,23 +55,28 @@ def audit_report(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
                invalid_reason, items, splits, first_record, facts_checked, facts_missing
         from audit_calls order by function, call_id""",
     )
-    items = _one(con, "select count(*) from audit_items")
+    items = _rows(
+        con,
+        """
+        select i.item_id, i.query_id, i.call_id, i.function, i.text as question, i.splits, i.records,
+               i.bound_to_claim,
+               i.query_id in (select item_id from qc_results where item_kind = 'query') as quality_checked,
+               i.query_id in (select query_id from survivors) as passing_quality,
+               list(f.suite || '.' || f.expectation order by f.suite, f.expectation)
+                   filter (where f.suite is not null) as rules_failed
+        from audit_items i left join audit_rule_failures f on f.query_id = i.query_id
+        group by all order by i.function, i.item_id""",
+    )
     summary = {
         "files": len(files),
         "records": sum(f["records"] for f in files),
         "imported_records": sum(f["imported"] for f in files),
         "malformed_records": sum(f["malformed"] for f in files),
         "calls": len(calls),
-        "items": items,
-        "items_bound_to_our_observation": _one(con, "select count(*) from audit_items where not bound_to_claim"),
-        "items_quality_checked": _one(
-            con,
-            "select count(*) from audit_items where query_id in "
-            "(select item_id from qc_results where item_kind = 'query')",
-        ),
-        "items_passing_quality": _one(
-            con, "select count(*) from audit_items where query_id in (select query_id from survivors)"
-        ),
+        "items": len(items),
+        "items_bound_to_our_observation": sum(1 for i in items if not i["bound_to_claim"]),
+        "items_quality_checked": sum(1 for i in items if i["quality_checked"]),
+        "items_passing_quality": sum(1 for i in items if i["passing_quality"]),
         "items_published": _one(
             con, "select count(distinct item_id) from dataset_items where item_id in (select item_id from audit_items)"
         ),
@@ -117,6 +122,8 @@ def audit_report(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             select file_name as file, record_number as record, format, problem from audit_malformed
             order by file_name, record_number nulls first""",
         ),
+        "calls": calls,
+        "items": items,
         "rejected": [c for c in calls if c["state"] == "rejected"],
         "gone": [c for c in calls if c["state"] == "gone"],
         "changed": [c for c in calls if c["state"] == "changed"],

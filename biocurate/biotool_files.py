@@ -70,6 +70,7 @@ class FileRead:
     split: str | None
     records: list[Record] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    skipped: str | None = None  # why the file holds no records to import (BioTool's tools.json, ...)
 
 
 def dataset_files(paths: list[Path | str]) -> list[Path]:
@@ -86,6 +87,25 @@ def dataset_files(paths: list[Path | str]) -> list[Path]:
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
     return list(dict.fromkeys(files))
+
+
+def companion_file(whole: Any) -> str | None:
+    """What a file BioTool ships beside its records is, told by its shape (None: anything else)."""
+    if (
+        isinstance(whole, list)
+        and whole
+        and all(
+            isinstance(t, dict) and t.get("type") == "function" and isinstance(t.get("function"), dict) for t in whole
+        )
+    ):
+        return f"BioTool's tool schemas (tools.json: {len(whole)} tools), not records"
+    if (
+        isinstance(whole, dict)
+        and whole
+        and all(isinstance(v, dict) and {"database", "tool"} <= set(v) for v in whole.values())
+    ):
+        return f"BioTool's function mapping (function_mapping.json: {len(whole)} functions), not records"
+    return None
 
 
 def split_of(path: Path) -> str | None:
@@ -112,6 +132,9 @@ def read_file(path: Path) -> FileRead:
             whole = json.loads(text)
         except ValueError as exc:
             read.problems.append(Problem(path, None, f"not valid JSON: {exc}"))
+            return read
+        read.skipped = companion_file(whole)
+        if read.skipped:
             return read
         if not isinstance(whole, list):
             read.problems.append(Problem(path, None, f"expected a JSON list of records, found a {_kind(whole)}"))

@@ -61,6 +61,7 @@ class FileSummary:
     malformed: int = 0
     rejected: int = 0  # good records whose call the catalog rejects
     without_observation: int = 0
+    skipped: str | None = None  # a file BioTool ships beside its records (tools.json, function_mapping.json)
 
 
 @dataclass
@@ -92,7 +93,7 @@ def import_biotool(
     known = {r[0] for r in con.execute("select record_id from biotool_records").fetchall()}
     for read in (read_file(path) for path in dataset_files(paths)):
         formats = {r.format for r in read.records} | {p.format for p in read.problems if p.format}
-        summary = FileSummary(str(read.path), ", ".join(sorted(formats)) or "-", read.split)
+        summary = FileSummary(str(read.path), ", ".join(sorted(formats)) or "-", read.split, skipped=read.skipped)
         result.files.append(summary)
         base: dict[str, Any] = {
             "file_path": str(read.path.resolve()),

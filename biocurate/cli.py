@@ -408,9 +408,11 @@ def import_biotool(
     result = run_command_job(cfg, "biotool_import", paths=tuple(str(p) for p in paths)).detail
     for problem in result.problems:
         console.print(f"[yellow]malformed[/yellow] {problem}", soft_wrap=True)
+    for skipped in (f for f in result.files if f.skipped):
+        console.print(f"skipped {skipped.file}: {skipped.skipped}", soft_wrap=True)
     print_rows(["file", "format", "split", "records", "new", "malformed", "call rejected", "no observation"],
                [(f.file, f.format, f.split or "", f.records, f.new, f.malformed, f.rejected, f.without_observation)
-                for f in result.files], title="BioTool import")
+                for f in result.files if not f.skipped], title="BioTool import")
     print_rows(["table", "rows added"], list(result.new_rows.items()), title="rows added to the store")
     if result.revalidated:
         console.print(f"{result.revalidated} imported calls re-validated against the current catalog")

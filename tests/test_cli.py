@@ -100,17 +100,19 @@ COMMANDS = [["rebuild"], ["sample"], ["sample", "--dry-run"], ["seeds", "validat
             ["config"], ["sql", "select 1"], ["review", "push"], ["review", "pull"], ["review", "status"],
             ["publish"], ["publish", "--dry-run"], ["diff", "v0001", "v0002"], ["qc", "report"],
             ["eval", "run", "--version", "v0001", "--baseline", "retrieval"], ["eval", "report", "r1"],
-            ["serve"], ["drift", "check"], ["drift", "report"]]
+            ["serve"], ["drift", "check"], ["drift", "report"], ["import", "biotool", str(ROOT / "tests/data/biotool_dataset")],
+            ["audit"]]
 
 
 @pytest.mark.parametrize("problem", BAD_CONFIGS)
 def test_a_bad_config_is_a_one_line_error_in_every_command(tmp_path, problem):
-    assert {" ".join(c[:2]) if c[0] in ("review", "seeds", "qc", "eval", "drift") else c[0] for c in COMMANDS} == {
+    assert {" ".join(c[:2]) if c[0] in ("review", "seeds", "qc", "eval", "drift", "import") else c[0]
+            for c in COMMANDS} == {
         name for name, _ in commands()}
     bad = tmp_path / "bad.toml"
     bad.write_text(f"[store]\npath = '{tmp_path / 's.duckdb'}'\n" + BAD_CONFIGS[problem])
     checked = COMMANDS if problem != "missing catalog" else [
-        ["rebuild"], ["sample", "--dry-run"], ["seeds", "validate"], ["tools"], ["drift", "check"]]
+        ["rebuild"], ["sample", "--dry-run"], ["seeds", "validate"], ["tools"], ["drift", "check"], COMMANDS[-2]]
     for command in checked:
         out = runner.invoke(app, [*command, "--config", str(bad)])
         lines = [line for line in out.output.splitlines() if line.strip()]

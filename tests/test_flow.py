@@ -57,10 +57,11 @@ def test_one_registry_builds_every_job():
     from biocurate.stages import JOBS, STAGES, job_stages
 
     assert JOBS == {
-        "rebuild": ["sample", "execute", "discover", "synthesize", "judge", "quality", "review_push"],
+        "rebuild": ["sample", "execute", "biotool_compare", "discover", "synthesize", "judge", "quality",
+                    "review_push"],
         "drift": ["drift_check", "judge", "quality", "review_push"],
         "review_pull": ["review_pull"], "review_sync": ["review_pull", "review_push"], "review_push": ["review_push"],
-        "publish": ["publish"], "eval": ["eval"],
+        "publish": ["publish"], "eval": ["eval"], "biotool_import": ["biotool_import"],
     }
     for stage in STAGES.values():
         assert stage.writes and set(stage.writes) <= set(PRIMARY_KEYS), stage.name
@@ -70,6 +71,6 @@ def test_one_registry_builds_every_job():
         job_stages("rebuild", ["drift_check"])
     # With Dask, execute and synthesize (and discover between them) share one cluster.
     dask = load_config(ROOT / "biocurate.toml", overrides={"runner.task_runner": "dask"})
-    assert stage_groups(JOBS["rebuild"], dask) == [["sample"], ["execute", "discover", "synthesize"], ["judge"],
-                                                   ["quality"], ["review_push"]]
+    assert stage_groups(JOBS["rebuild"], dask) == [["sample"], ["execute", "biotool_compare", "discover", "synthesize"],
+                                                   ["judge"], ["quality"], ["review_push"]]
     assert stage_groups(JOBS["drift"], dask) == [[n] for n in JOBS["drift"]]
