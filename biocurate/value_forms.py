@@ -203,8 +203,10 @@ def wire_values(value: Any, encode: str) -> list[str]:
         if isinstance(flag, bool):
             return [("1" if flag else "0") if encode == "int" else ("true" if flag else "false")]
         return [_text(value)]
-    if encode == "split":
-        return [_text(v) for v in split_items(value)]
+    if encode == "split":  # split as BioTool's wrappers split: no trimming
+        if isinstance(value, str):
+            return value.split(",")
+        return [_text(v) for v in value] if isinstance(value, list) else [_text(value)]
     if encode == "csv":
         return [",".join(_text(v) for v in value)] if isinstance(value, list) else [_text(value)]
     if encode == "json":

@@ -190,6 +190,7 @@ EXTRA: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {
         ("two_citations_newline", {"bdata": VALUES["bdata"] + "\rscience|1987|235|182|palmenberg ac|Art2|"}, {}),
     ],
     "get_query_beacon": [("variant_type_only", {"alternateBases": "", "variantType": "DEL"}, {})],
+    "get_alignment_region": [("display_two_species", {"display_species_set": "homo_sapiens,pan_troglodytes"}, {})],
     "blast": [
         ("poll_json2", {"FORMAT_TYPE": "JSON2"}, {"postprocess": True}),
         ("poll_default_format", {}, {"postprocess": True}),

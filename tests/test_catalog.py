@@ -87,8 +87,8 @@ def _load_script(name: str):
 
 def test_wire_forms_defaults_nulls_and_transport_arguments():
     catalog = load_catalog()
-    entry = build_request(catalog["get_uniprotkb_entry"], {"accession": "P04637", "fields": "accession, gene_names"})
-    assert entry.params == [("fields", "accession"), ("fields", "gene_names")]  # one per item, trimmed
+    entry = build_request(catalog["get_uniprotkb_entry"], {"accession": "P04637", "fields": "accession,gene_names"})
+    assert entry.params == [("fields", "accession"), ("fields", "gene_names")]  # one per item
     efetch = catalog["efetch"]
     assert ("retmode", "xml") in build_request(efetch, {"db": "pubmed", "id": "1"}).params  # BioTool's default
     assert "retmode" not in dict(build_request(efetch, {"db": "pubmed", "id": "1", "retmode": None}).params)
