@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from biocurate.config import load_config, masked
+from biocurate.config import load_config, mask_secrets, masked
 from biocurate.errors import BiocurateError
 from biocurate.prefect_env import prefect_env
 
@@ -29,7 +29,10 @@ console = Console()
 ConfigOpt = typer.Option(None, "--config", "-c", help="Config file (default: biocurate.toml or $BIOCURATE_CONFIG).")
 
 def fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/bold red] {exc}", soft_wrap=True)  # one line, however long
+    """The error as one line (however long), secrets masked, brackets printed as they are."""
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/bold red] {escape(mask_secrets(str(exc)))}", soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -130,41 +133,20 @@ def sql(
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
     parquet: Optional[Path] = typer.Option(None, help="Query an exported version's Parquet files instead of the store."),
 ) -> None:
-    """Run a read-only SQL query (or .sql file) against the store; writes are refused."""
-    import duckdb
-
-    from biocurate.store import Store
+    """Run a read-only SQL query (or .sql file) against the store: no writes, no other files, no extensions."""
+    from biocurate.readonly_sql import console as sql_console
+    from biocurate.readonly_sql import run
 
     text = Path(query).read_text() if query.endswith(".sql") and Path(query).exists() else query
-    try:
-        if parquet:
-            from biocurate.store import SQL_DIR
-
-            folder = Path(parquet) / "parquet" if (Path(parquet) / "parquet").is_dir() else Path(parquet)
-            files = sorted(folder.glob("*.parquet"))
-            if not files:
-                raise BiocurateError(f"no .parquet files in {folder}: point --parquet at a published version folder")
-            con = duckdb.connect()
-            for file in files:  # one view per split file, `dataset_items` over all, and split_summary
-                con.execute(f"create view \"{file.stem}\" as select * from read_parquet('{file}')")
-            con.execute(f"create view dataset_items as select * from read_parquet('{folder}/*.parquet', union_by_name = true)")
-            con.execute((SQL_DIR / "views" / "split_summary.sql").read_text())
-            result = con.execute(text)
-            print_rows([d[0] for d in result.description], result.fetchall(), fmt)
-            return
+    if parquet:  # one version's Parquet files; the store is not opened
+        store, memory_limit = None, None
+    else:
         cfg = load_config(config)
-        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
-            result = con.execute(text)
-            if result.description is None:
-                return
-            print_rows([d[0] for d in result.description], result.fetchall(), fmt)
-    except duckdb.Error as exc:
-        message = str(exc)
-        if "read-only" in message.lower() or "read only" in message.lower():
-            fail(BiocurateError(f"`biocurate sql` is read-only; the statement tried to write: {message.splitlines()[0]}"))
-        fail(BiocurateError(f"SQL error: {message.splitlines()[0]}"))
-    except (BiocurateError, FileNotFoundError) as exc:
-        fail(exc)
+        store, memory_limit = cfg.path(cfg.store.path), cfg.store.memory_limit
+    with sql_console(store, parquet, memory_limit) as con:
+        result = run(con, text)
+    if result is not None:
+        print_rows(*result, fmt)
 
 
 seeds_app = typer.Typer(no_args_is_help=True, help="Seed entity lists in data/seeds/: check them.")
