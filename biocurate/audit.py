@@ -152,6 +152,19 @@ def _short(text: Any, width: int = 90) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _specific(reason: str | None) -> str:
+    """A quality reason's own detail (its last parenthesised part), else the reason."""
+    text = (reason or "").rstrip()
+    if not text.endswith(")"):
+        return text
+    depth = 0
+    for at in range(len(text) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(text[at], 0)
+        if depth == 0:
+            return text[at + 1 : -1] or text
+    return text
+
+
 def render(report: dict[str, Any], console: Console, examples: int = 3) -> None:
     """The audit as tables: figures first, then the calls, rules and pairs behind them."""
     s = report["summary"]
@@ -215,7 +228,7 @@ def render(report: dict[str, Any], console: Console, examples: int = 3) -> None:
                         rule["severity"] if i == 0 else "",
                         rule["items_failing"] if i == 0 else "",
                         _short(failure["question"]),
-                        _short(failure["reason"], 100),
+                        _short(_specific(failure["reason"]), 100),
                         ", ".join(failure["records"] or []),
                     ]
                 )

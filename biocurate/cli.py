@@ -385,8 +385,11 @@ def import_biotool(
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Import BioTool's dataset (its record and ShareGPT files) into the store: each record becomes a candidate call, a question (generator biotool-import, with its split) and the observation BioTool published, with its provenance; malformed records are reported by file and record number; importing again adds nothing."""
+    from biocurate.biotool_files import dataset_files
+
     cfg = load_config(config)
     preflight(cfg)
+    dataset_files(paths)  # a missing path is an error before the job starts
     result = run_command_job(cfg, "biotool_import", paths=tuple(str(p) for p in paths)).detail
     for problem in result.problems:
         console.print(f"[yellow]malformed[/yellow] {problem}", soft_wrap=True)
