@@ -15,6 +15,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from biocurate.config import load_config, mask_secrets, masked
@@ -30,8 +31,6 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="Config file (default: bio
 
 def fail(exc: Exception) -> None:
     """The error as one line (however long), secrets masked, brackets printed as they are."""
-    from rich.markup import escape
-
     console.print(f"[bold red]error:[/bold red] {escape(mask_secrets(str(exc)))}", soft_wrap=True)
     raise typer.Exit(2)
 
@@ -52,7 +51,7 @@ def preflight(cfg) -> None:
     """Check what a job's first stage would trip over, before Prefect starts a flow run."""
     from biocurate.catalog import load_catalog
 
-    load_catalog(cfg.path(cfg.sample.catalog_dir))
+    load_catalog(cfg.folder("sample.catalog_dir"))
 
 
 def run_command_job(cfg, job: str, **options):
@@ -60,6 +59,7 @@ def run_command_job(cfg, job: str, **options):
     from biocurate.jobs import job_run
     from biocurate.stages import run_stage
 
+    preflight(cfg)
     with job_run(cfg, job) as run:
         report = run_stage(job, cfg, run.run_id, **options)
         run.reports.append(report.as_dict())
@@ -159,13 +159,13 @@ def seeds_validate(config: Optional[Path] = ConfigOpt) -> None:
     from biocurate.seeds import load_seeds
 
     cfg = load_config(config)
-    result = load_seeds(cfg.path(cfg.sample.seeds_dir), cfg.path(cfg.sample.catalog_dir))
+    result = load_seeds(cfg.folder("sample.seeds_dir"), cfg.folder("sample.catalog_dir"))
     counts: dict[str, int] = {}
     for entity in result.entities:
         counts[entity["entity_type"]] = counts.get(entity["entity_type"], 0) + 1
     print_rows(["entity type", "valid rows"], sorted(counts.items()), title="seed entities")
     for problem in result.problems:
-        console.print(f"[red]{problem}[/red]")
+        console.print(f"[red]{escape(str(problem))}[/red]", soft_wrap=True)
     if result.problems:
         console.print(f"{len(result.problems)} bad row(s); the valid rows are still used by rebuilds")
         raise typer.Exit(1)
@@ -184,8 +184,8 @@ def sample(
     from biocurate.seeds import load_seeds, species_table
 
     cfg = load_config(config)
-    catalog_dir = cfg.path(cfg.sample.catalog_dir)
-    seeds = load_seeds(cfg.path(cfg.sample.seeds_dir), catalog_dir)
+    catalog_dir = cfg.folder("sample.catalog_dir")
+    seeds = load_seeds(cfg.folder("sample.seeds_dir"), catalog_dir)
     entities = seeds.entities
     if cfg.sample.use_discovered and cfg.path(cfg.store.path).exists():
         from biocurate.discovery import discovered_entities, merge_entities
@@ -200,7 +200,7 @@ def sample(
         table = frame.group_by(by).agg(pl.len().alias("calls"), pl.col("valid").sum().alias("valid")).sort(by)
         print_rows(table.columns, table.rows(), title=f"planned calls by {', '.join(by)}")
     for problem in seeds.problems:
-        console.print(f"[yellow]bad seed row[/yellow] {problem}")
+        console.print(f"[yellow]bad seed row[/yellow] {escape(str(problem))}", soft_wrap=True)
     if not dry_run:
         from biocurate.lock import refuse_if_busy
 
@@ -230,7 +230,7 @@ def tools(
     from biocurate.catalog import load_catalog, published_functions
 
     cfg = load_config(config)
-    catalog = load_catalog(cfg.path(cfg.sample.catalog_dir))
+    catalog = load_catalog(cfg.folder("sample.catalog_dir"))
     if show:
         typer.echo(json.dumps(catalog[show].schema(), indent=2))
         return
@@ -279,6 +279,9 @@ def review_status(config: Optional[Path] = ConfigOpt) -> None:
     with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
         tables = review.status(cfg, con)
     for title, table in tables.items():
+        if isinstance(table, str):  # the resolution rule
+            console.print(f"{title}: {table}")
+            continue
         rows = table if isinstance(table, list) else list(table.items())
         if rows and isinstance(rows[0], dict):
             print_rows(list(rows[0]), [list(r.values()) for r in rows], title=title)
@@ -297,6 +300,7 @@ def publish(
 
     cfg = load_config(config)
     if dry_run:  # writes nothing: no lock, no run
+        preflight(cfg)
         with Store(cfg.path(cfg.store.path)).open() as con:
             result = publish_version(cfg, con, dry_run=True)
     else:

@@ -3,6 +3,7 @@
 Every section is a frozen pydantic model with ``extra="forbid"`` so that a typo in the
 config file is an error naming the key, not a silently ignored setting.
 """
+
 from __future__ import annotations
 
 import os
@@ -62,7 +63,12 @@ class SampleConfig(Section):
 
     def quota_for(self, function: str, tool_group: str, category: str, database: str) -> int:
         q = self.quota
-        for table, key in ((q.function, function), (q.tool, tool_group), (q.category, category), (q.database, database)):
+        for table, key in (
+            (q.function, function),
+            (q.tool, tool_group),
+            (q.category, category),
+            (q.database, database),
+        ):
             if key in table:
                 return table[key]
         return self.calls_per_function
@@ -136,9 +142,26 @@ class QualityConfig(Section):
     min_observation_chars: int = Field(8, ge=1)
     # Words that give the API away in a question (whole words, any case), besides URLs and the
     # function's own and code-like parameter names.
-    leak_jargon: list[str] = Field(default_factory=lambda: [
-        "api", "endpoint", "json", "url", "http", "https", "rest api", "parameter", "query string",
-        "retmax", "retmode", "rettype", "dbfrom", "linkname", "webenv", "usehistory"])
+    leak_jargon: list[str] = Field(
+        default_factory=lambda: [
+            "api",
+            "endpoint",
+            "json",
+            "url",
+            "http",
+            "https",
+            "rest api",
+            "parameter",
+            "query string",
+            "retmax",
+            "retmode",
+            "rettype",
+            "dbfrom",
+            "linkname",
+            "webenv",
+            "usehistory",
+        ]
+    )
     # Function names that are also ordinary words a person would use ("run a BLAST search").
     leak_allowed: list[str] = Field(default_factory=lambda: ["blast"])
     # Near-duplicate questions: Jaccard similarity of their word sets (case, punctuation, word
@@ -183,11 +206,13 @@ class PublishConfig(Section):
     stratify: bool = True
     # Other tools offered next to the right one in the ShareGPT/OpenAI records (same database first).
     distractor_tools: int = Field(3, ge=0)
-    system_prompt: str = ("You are a biomedical research assistant. Answer the user's question by calling "
-                          "exactly one of the available tools with the right arguments.")
+    system_prompt: str = (
+        "You are a biomedical research assistant. Answer the user's question by calling "
+        "exactly one of the available tools with the right arguments."
+    )
 
     @model_validator(mode="after")
-    def _ratios_add_up(self) -> "PublishConfig":
+    def _ratios_add_up(self) -> PublishConfig:
         total = self.train + self.validation + self.test
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"train + validation + test must add up to 1, not {total:g}")
@@ -199,6 +224,7 @@ CRON_FIELD = re.compile(r"^[0-9A-Za-z*,/?#L\-]+$")
 
 class ScheduledJob(Section):
     """One scheduled deployment: a cron expression and the flow parameters it runs with."""
+
     cron: str
     enabled: bool = True
     # Extra flow parameters, e.g. {stages = ["sample", "execute"]} or {overrides = {"drift.sample_size" = 50}}.
@@ -215,6 +241,7 @@ class ScheduledJob(Section):
 
 class ScheduleConfig(Section):
     """`biocurate serve`: when each job runs (cron, in `timezone`) and with which parameters."""
+
     timezone: str = "UTC"
     # A scheduled review sync or publish waits this long for a running rebuild or drift check to
     # finish (the store has one writer); an overlapping rebuild or drift check refuses at once.
@@ -233,6 +260,7 @@ class DriftConfig(Section):
 
 class RunnerConfig(Section):
     """Where the execute and synthesize stages run their batches (the store stays single-writer)."""
+
     task_runner: Literal["default", "dask"] = "default"
     # "" starts a local Dask cluster for the run; "tcp://scheduler:8786" uses an existing one.
     dask_address: str = ""
@@ -259,6 +287,15 @@ class Config(Section):
     def path(self, p: Path) -> Path:
         """Resolve a configured path against the project root (absolute paths stay as they are)."""
         return p if p.is_absolute() else self.root / p
+
+    def folder(self, setting: str) -> Path:
+        """A configured folder that must exist (``setting`` such as "sample.catalog_dir"), resolved;
+        a ConfigError naming the setting if it does not."""
+        section, key = setting.split(".")
+        folder = self.path(getattr(getattr(self, section), key))
+        if not folder.is_dir():
+            raise ConfigError(f"{folder} is not a folder: set [{section}] {key} in the config to an existing one")
+        return folder
 
     def config_hash(self) -> str:
         """A hash of every setting that shapes the data (not where files live, when jobs run or where)."""
@@ -296,9 +333,7 @@ def load_config(path: Path | str | None = None, overrides: dict | None = None) -
     try:
         return Config(root=root.resolve(), **data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"{path}: {problems}") from exc
 
 
@@ -329,7 +364,5 @@ def masked(config: Config) -> dict:
     """The effective config as a dict, with each secret shown only as set/unset (and masked
     wherever its value was copied into a setting, such as a URL)."""
     data = _mask_values(config.model_dump(mode="json"))
-    data["secrets"] = {
-        env: ("***set***" if secret(name) else "(unset)") for name, env in SECRET_ENV.items()
-    }
+    data["secrets"] = {env: ("***set***" if secret(name) else "(unset)") for name, env in SECRET_ENV.items()}
     return data

@@ -2,10 +2,13 @@
 
 A bad row is reported with file, line and reason; the good rows are kept.
 """
+
 from __future__ import annotations
 
 import csv
+import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -13,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from biocurate.catalog import CATALOG_DIR
-from biocurate.errors import SeedError
+from biocurate.errors import CatalogError, SeedError
 from biocurate.hashing import content_hash
 
 
@@ -35,7 +38,11 @@ class SeedLoad:
 
 @lru_cache(maxsize=4)
 def entity_types(catalog_dir: Path = CATALOG_DIR) -> dict:
-    return yaml.safe_load((Path(catalog_dir) / "entities.yaml").read_text())
+    path = Path(catalog_dir) / "entities.yaml"
+    if not path.is_file():
+        where = "the catalog folder does not exist" if not Path(catalog_dir).is_dir() else "no such file"
+        raise CatalogError(f"{path}: {where} (set [sample] catalog_dir in the config to the catalog folder)")
+    return yaml.safe_load(path.read_text())
 
 
 def species_table(catalog_dir: Path = CATALOG_DIR) -> dict:
@@ -83,28 +90,56 @@ def load_seeds(seeds_dir: Path, catalog_dir: Path = CATALOG_DIR) -> SeedLoad:
         if entity_type not in types or entity_type.startswith("_"):
             known = ", ".join(t for t in types if not t.startswith("_"))
             raise SeedError(f"{path}: no entity type {entity_type!r}; seed files are named after one of: {known}")
-        with path.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            for row in reader:
-                line = reader.line_num
-                if None in row:
-                    result.problems.append(SeedProblem(str(path), line, "more values than columns"))
-                    continue
-                clean, reason = validate_row(entity_type, row, types)
-                if reason:
-                    result.problems.append(SeedProblem(str(path), line, reason))
-                    continue
-                label = clean[types[entity_type]["label"]]
-                result.entities.append(
-                    {
-                        "entity_id": entity_id(entity_type, clean),
-                        "entity_type": entity_type,
-                        "label": label,
-                        "species": clean.get("species"),
-                        "fields": clean,
-                        "source": row["source"].strip(),
-                        "seed_file": path.name,
-                        "seed_line": line,
-                    }
+        # Undecodable bytes are kept as surrogates, so that one bad byte costs its row, not the file.
+        text = path.read_bytes().decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = reader.fieldnames or []
+        if any(_NOT_UTF8.search(name) for name in header):
+            result.problems.append(
+                SeedProblem(
+                    str(path), 1, f"not UTF-8 ({_bad_bytes(','.join(header))} in the header); the file is skipped"
                 )
+            )
+            continue
+        for row in reader:
+            line = reader.line_num
+            shape = row_shape_problem(row, header)
+            clean, reason = (None, shape) if shape else validate_row(entity_type, row, types)
+            if clean is None:
+                result.problems.append(SeedProblem(str(path), line, reason or "invalid row"))
+                continue
+            label = clean[types[entity_type]["label"]]
+            result.entities.append(
+                {
+                    "entity_id": entity_id(entity_type, clean),
+                    "entity_type": entity_type,
+                    "label": label,
+                    "species": clean.get("species"),
+                    "fields": clean,
+                    "source": row["source"].strip(),
+                    "seed_file": path.name,
+                    "seed_line": line,
+                }
+            )
     return result
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # bytes that did not decode, as surrogateescape keeps them
+
+
+def _bad_bytes(text: str) -> str:
+    found = sorted({f"0x{ord(c) - 0xDC00:02x}" for c in _NOT_UTF8.findall(text)})
+    return f"byte{'s' if len(found) > 1 else ''} {', '.join(found)}"
+
+
+def row_shape_problem(row: dict, header: Sequence[str]) -> str | None:
+    """Why a row cannot be read as the header says (bytes that are not UTF-8, values missing or extra)."""
+    if None in row:
+        return f"more values than columns ({len(header)} columns: {', '.join(header)})"
+    missing = [name for name, value in row.items() if value is None]
+    if missing:
+        return f"{len(header) - len(missing)} values for {len(header)} columns: missing {', '.join(missing)}"
+    bad = [name for name, value in row.items() if _NOT_UTF8.search(value)]
+    if bad:
+        return f"not UTF-8 ({_bad_bytes(''.join(row[n] for n in bad))} in {', '.join(bad)})"
+    return None

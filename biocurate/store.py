@@ -2,15 +2,18 @@
 
 DuckDB allows one writer process at a time, so stages open the store for writing only while
 they write (``Store.open``), and read-only users get a clear message naming the holder when
-the file is locked instead of a stack trace.
+the file is locked instead of a stack trace. A damaged file (truncated, not a DuckDB file, a
+block whose checksum fails) is refused at open, or as soon as DuckDB meets the damage, with the
+file named and what to do, never answered from.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import polars as pl
@@ -18,8 +21,13 @@ import polars as pl
 from biocurate.errors import BiocurateError, StoreLockedError
 from biocurate.hashing import sha256_bytes
 
+
 class MigrationChangedError(BiocurateError):
     """A schema file the store already applied was edited afterwards."""
+
+
+class StoreDamagedError(BiocurateError):
+    """The store file is truncated or corrupt: nothing is read from it."""
 
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -59,15 +67,63 @@ STAGE_TABLES = [t for t in PRIMARY_KEYS if t not in ("llm_calls", "generation_fa
 
 def utcnow() -> datetime:
     """Naive UTC timestamp (DuckDB TIMESTAMP has no zone)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# DuckDB's words for a damaged file: not a database, shorter than its blocks, a failed checksum.
+_DAMAGE = re.compile(
+    r"not a valid DuckDB database file|Could not read enough bytes from file|"
+    r"Corrupt database file|does not match stored checksum",
+    re.I,
+)
+HEADER_BYTES = 3 * 4096  # DuckDB's file header and its two database headers, before the blocks
+
+
+def damaged(path: Path, what: str) -> StoreDamagedError:
+    return StoreDamagedError(
+        f"the store {path} is damaged ({what}): it is not read further. Restore the file from a "
+        f"backup, or move it aside (mv {path} {path}.damaged) and run `biocurate rebuild` to build a new "
+        "store; published version folders are not affected."
+    )
+
+
+def damage_of(exc: BaseException, path: Path) -> str | None:
+    """What DuckDB found damaged in the store file at ``path``, if ``exc`` says so (else None)."""
+    message = str(exc).strip()
+    if not _DAMAGE.search(message):
+        return None
+    named = re.search(r'file "([^"]+)"', message)
+    if named and Path(named.group(1)).resolve() != path.resolve():
+        return None  # another file (a Parquet file being read, say)
+    return message.splitlines()[0]
+
+
+def check_complete(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse a truncated file (a copy or a disk that stopped short): its blocks are whole and at
+    least as many as it uses. DuckDB itself notices only when a query reaches a missing block
+    (then ``Store.open`` reports it the same way). Free blocks at the end may be cut off by DuckDB."""
+    block_size, used = con.execute(
+        "select block_size, used_blocks from pragma_database_size() where database_name = current_database()"
+    ).fetchall()[0]
+    size = path.stat().st_size
+    if block_size and (size - HEADER_BYTES) % block_size:
+        raise damaged(path, f"truncated: {size} bytes is not a whole number of {block_size}-byte blocks")
+    if size < HEADER_BYTES + used * block_size:
+        raise damaged(path, f"truncated: {size} bytes, but it uses {used} blocks of {block_size} bytes")
+
+
+_OPEN: dict[Path, int] = {}  # connections this process holds per store file (DuckDB shares one instance)
 
 
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
+    except duckdb.Error as exc:
+        damage = damage_of(exc, path)
+        if damage:
+            raise damaged(path, damage) from exc
         message = str(exc)
-        if "lock" in message.lower():
+        if isinstance(exc, duckdb.IOException) and "lock" in message.lower():
             holder = re.search(r"\(PID (\d+)\)", message)
             who = f"process {holder.group(1)}" if holder else "another process"
             raise StoreLockedError(
@@ -135,7 +191,8 @@ def _check_unchanged(recorded: str, name: str, sql: str, sql_dir: Path) -> None:
         raise MigrationChangedError(
             f"{sql_dir / 'schema' / name} was changed after this store applied it (checksum "
             f"{checksum(sql)}, applied as {recorded}). Applied schema files are never edited: restore "
-            "the file (git checkout) and put the change in a new, higher-numbered file.")
+            "the file (git checkout) and put the change in a new, higher-numbered file."
+        )
 
 
 def check_migrations(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
@@ -160,8 +217,8 @@ def apply_views(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None
             except duckdb.CatalogException as exc:
                 waiting.append((file, exc))
         if len(waiting) == len(pending):
-            file, exc = waiting[0]
-            raise duckdb.CatalogException(f"{file}: {exc}")
+            first, error = waiting[0]
+            raise duckdb.CatalogException(f"{first}: {error}")
         pending = [file for file, _ in waiting]
 
 
@@ -177,19 +234,29 @@ class Store:
     def open(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection for the length of a ``with`` block; writers migrate first."""
         if read_only and not self.path.exists():
-            raise FileNotFoundError(
-                f"no store at {self.path}: run `biocurate rebuild` (or `make demo`) first"
-            )
+            raise FileNotFoundError(f"no store at {self.path}: run `biocurate rebuild` (or `make demo`) first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        key = self.path.resolve()
         con = _connect(self.path, read_only)
         try:
-            if self.memory_limit:
-                con.execute(f"set memory_limit = '{self.memory_limit}'")
-            if read_only:
-                check_migrations(con)
-            else:
-                migrate(con)
-            yield con
+            if not _OPEN.get(key):  # the first connection: the file is as DuckDB counts it
+                check_complete(con, self.path)
+            _OPEN[key] = _OPEN.get(key, 0) + 1
+            try:
+                if self.memory_limit:
+                    con.execute(f"set memory_limit = '{self.memory_limit}'")
+                if read_only:
+                    check_migrations(con)
+                else:
+                    migrate(con)
+                yield con
+            finally:
+                _OPEN[key] -= 1
+        except duckdb.Error as exc:
+            damage = damage_of(exc, self.path)
+            if damage:
+                raise damaged(self.path, damage) from exc
+            raise
         finally:
             con.close()
 
@@ -208,9 +275,7 @@ def insert_new(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame | 
     con.register("_incoming", frame)
     try:
         before = con.execute(f"select count(*) from {table}").fetchall()[0][0]
-        con.execute(
-            f"insert into {table} ({columns}) select {columns} from _incoming on conflict do nothing"
-        )
+        con.execute(f"insert into {table} ({columns}) select {columns} from _incoming on conflict do nothing")
         after = con.execute(f"select count(*) from {table}").fetchall()[0][0]
     finally:
         con.unregister("_incoming")

@@ -1,4 +1,5 @@
 """The CLI: read-only sql, config masking, help on every command."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def store(tmp_path, monkeypatch):
     path = tmp_path / "s.duckdb"
     with Store(path).open() as con:
-        insert_new(con, "entities", [{"entity_id": "e1", "entity_type": "gene", "label": "TP53",
-                                      "fields": "{}", "source": "test"}])
+        insert_new(
+            con,
+            "entities",
+            [{"entity_id": "e1", "entity_type": "gene", "label": "TP53", "fields": "{}", "source": "test"}],
+        )
     monkeypatch.setenv("BIOCURATE_STORE", str(path))
     return path
 
@@ -36,12 +40,15 @@ def test_sql_reads_as_table_csv_and_json(store):
     assert out.output.splitlines() == ["label,entity_type", "TP53,gene"]
 
 
-@pytest.mark.parametrize("statement", [
-    "insert into entities (entity_id, entity_type, label, fields, source) values ('x','gene','X','{}','t')",
-    "delete from entities",
-    "drop table entities",
-    "create table t (x int)",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "insert into entities (entity_id, entity_type, label, fields, source) values ('x','gene','X','{}','t')",
+        "delete from entities",
+        "drop table entities",
+        "create table t (x int)",
+    ],
+)
 def test_sql_refuses_writes(store, statement):
     out = runner.invoke(app, ["sql", statement])
     assert out.exit_code == 2
@@ -96,23 +103,44 @@ BAD_CONFIGS = {
     "not TOML": "[execute\n",
     "missing catalog": "[sample]\ncatalog_dir = '/nonexistent/catalog'\n",
 }
-COMMANDS = [["rebuild"], ["sample"], ["sample", "--dry-run"], ["seeds", "validate"], ["tools"], ["status"],
-            ["config"], ["sql", "select 1"], ["review", "push"], ["review", "pull"], ["review", "status"],
-            ["publish"], ["publish", "--dry-run"], ["diff", "v0001", "v0002"], ["qc", "report"],
-            ["eval", "run", "--version", "v0001", "--baseline", "retrieval"], ["eval", "report", "r1"],
-            ["serve"], ["drift", "check"], ["drift", "report"], ["import", "biotool", str(ROOT / "tests/data/biotool_dataset")],
-            ["audit"]]
+COMMANDS = [
+    ["rebuild"],
+    ["sample"],
+    ["sample", "--dry-run"],
+    ["seeds", "validate"],
+    ["tools"],
+    ["status"],
+    ["config"],
+    ["sql", "select 1"],
+    ["review", "push"],
+    ["review", "pull"],
+    ["review", "status"],
+    ["publish"],
+    ["publish", "--dry-run"],
+    ["diff", "v0001", "v0002"],
+    ["qc", "report"],
+    ["eval", "run", "--version", "v0001", "--baseline", "retrieval"],
+    ["eval", "report", "r1"],
+    ["serve"],
+    ["drift", "check"],
+    ["drift", "report"],
+    ["import", "biotool", str(ROOT / "tests/data/biotool_dataset")],
+    ["audit"],
+]
 
 
 @pytest.mark.parametrize("problem", BAD_CONFIGS)
 def test_a_bad_config_is_a_one_line_error_in_every_command(tmp_path, problem):
-    assert {" ".join(c[:2]) if c[0] in ("review", "seeds", "qc", "eval", "drift", "import") else c[0]
-            for c in COMMANDS} == {
-        name for name, _ in commands()}
+    assert {
+        " ".join(c[:2]) if c[0] in ("review", "seeds", "qc", "eval", "drift", "import") else c[0] for c in COMMANDS
+    } == {name for name, _ in commands()}
     bad = tmp_path / "bad.toml"
     bad.write_text(f"[store]\npath = '{tmp_path / 's.duckdb'}'\n" + BAD_CONFIGS[problem])
-    checked = COMMANDS if problem != "missing catalog" else [
-        ["rebuild"], ["sample", "--dry-run"], ["seeds", "validate"], ["tools"], ["drift", "check"], COMMANDS[-2]]
+    checked = (
+        COMMANDS
+        if problem != "missing catalog"
+        else [["rebuild"], ["sample", "--dry-run"], ["seeds", "validate"], ["tools"], ["drift", "check"], COMMANDS[-2]]
+    )
     for command in checked:
         out = runner.invoke(app, [*command, "--config", str(bad)])
         lines = [line for line in out.output.splitlines() if line.strip()]
@@ -121,9 +149,14 @@ def test_a_bad_config_is_a_one_line_error_in_every_command(tmp_path, problem):
 
 @pytest.fixture
 def cli_config(tmp_path):
-    return write_config(tmp_path / "c.toml", {"store": {"path": str(tmp_path / "s.duckdb")},
-                                               "review": {"enabled": False},
-                                               "publish": {"out_dir": str(tmp_path / "versions")}})
+    return write_config(
+        tmp_path / "c.toml",
+        {
+            "store": {"path": str(tmp_path / "s.duckdb")},
+            "review": {"enabled": False},
+            "publish": {"out_dir": str(tmp_path / "versions")},
+        },
+    )
 
 
 def recorded_runs(config_file):
@@ -146,3 +179,100 @@ def test_writing_commands_take_the_job_lock_and_record_a_run(cli_config):
             message = " ".join(out.output.split())
             assert out.exit_code == 2 and f"cannot start {job}: the store is in use by rebuild" in message
     assert len(recorded_runs(cli_config)) == 3  # the refused ones left no run
+
+
+def one_line_error(out) -> str:
+    """The command failed as a person can act on: exit 2, one line starting with `error: `, no traceback."""
+    lines = [line for line in out.output.splitlines() if line.strip()]
+    assert out.exception is None or isinstance(out.exception, SystemExit), repr(out.exception)
+    assert out.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), out.output
+    return lines[0]
+
+
+# The commands that read the catalog (everything that samples, checks seeds, runs a job or publishes).
+READ_THE_CATALOG = {
+    "rebuild",
+    "sample",
+    "sample --dry-run",
+    "seeds validate",
+    "tools",
+    "publish",
+    "publish --dry-run",
+    "drift check",
+    "review push",
+    "review pull",
+    "eval run",
+    "import biotool",
+}
+
+
+def test_a_missing_catalog_folder_is_one_line_in_every_command_with_a_store(tmp_path):
+    """With a store in place, so that each command gets as far as it can."""
+    store = tmp_path / "s.duckdb"
+    Store(store).open().__enter__().close()
+    nowhere = tmp_path / "nowhere"
+    config = write_config(
+        tmp_path / "c.toml",
+        {
+            "store": {"path": str(store)},
+            "sample": {"catalog_dir": str(nowhere)},
+            "review": {"enabled": False},
+            "publish": {"out_dir": str(tmp_path / "versions")},
+        },
+    )
+    for command in COMMANDS:
+        grouped = command[0] in ("review", "seeds", "qc", "eval", "drift", "import") or command[1:2] == ["--dry-run"]
+        name = " ".join(command[:2]) if grouped else command[0]
+        if name == "serve":
+            continue  # starts a server when PREFECT_API_URL is set; its config check is the bad-config test's
+        out = runner.invoke(app, [*command, "--config", str(config)])
+        if name in READ_THE_CATALOG:
+            assert str(nowhere) in one_line_error(out), (command, out.output)
+        elif out.exit_code:
+            one_line_error(out)
+        else:
+            assert out.exception is None, (command, repr(out.exception))
+
+
+def test_review_status_prints_the_resolution_rule(store):
+    out = runner.invoke(app, ["review", "status"])
+    assert out.exit_code == 0, out.output
+    assert "rule: any_reject" in out.output
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not a database"])
+def test_a_damaged_store_is_one_line_naming_the_file_in_every_reading_command(store, damage):
+    data = store.read_bytes()
+    store.write_bytes(data[: len(data) - 1000] if damage == "truncated" else b"hello\n")
+    for command in (
+        ["status"],
+        ["sql", "select count(*) from entities"],
+        ["review", "status"],
+        ["qc", "report"],
+        ["drift", "report"],
+        ["diff", "v0001", "v0002"],
+        ["eval", "report", "r1"],
+        ["audit"],
+    ):
+        line = one_line_error(runner.invoke(app, command))
+        assert f"the store {store} is damaged" in line and "Restore the file from a backup" in line, (command, line)
+
+
+def test_diff_of_folders_that_are_not_versions_says_so(tmp_path):
+    import polars as pl
+
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("hello")
+    (tmp_path / "other").mkdir()
+    pl.DataFrame({"x": [1]}).write_parquet(tmp_path / "other" / "x.parquet")
+    (tmp_path / "broken" / "parquet").mkdir(parents=True)
+    (tmp_path / "broken" / "parquet" / "train.parquet").write_text("not parquet")
+    cases = {
+        "notes": "is not a dataset version: it holds no Parquet files",
+        "other": "is not a dataset version: x.parquet has no column item_id",
+        "broken": "train.parquet: not a readable Parquet file",
+        "notes/a.txt": "is not a dataset version: give a version id such as v0001, or a version folder",
+    }
+    for folder, said in cases.items():
+        out = runner.invoke(app, ["diff", str(tmp_path / folder), str(tmp_path / "notes")])
+        assert said in one_line_error(out), (folder, out.output)

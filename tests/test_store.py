@@ -1,4 +1,5 @@
 """Migrations (fresh and upgrade) and idempotent inserts."""
+
 from __future__ import annotations
 
 import shutil
@@ -7,7 +8,16 @@ import duckdb
 import pytest
 
 from biocurate.errors import StoreLockedError
-from biocurate.store import SQL_DIR, STAGE_TABLES, MigrationChangedError, Store, check_migrations, insert_new, migrate
+from biocurate.store import (
+    SQL_DIR,
+    STAGE_TABLES,
+    MigrationChangedError,
+    Store,
+    StoreDamagedError,
+    check_migrations,
+    insert_new,
+    migrate,
+)
 
 
 def test_fresh_database_gets_every_stage_table(tmp_path):
@@ -35,8 +45,10 @@ def test_newer_schema_file_migrates_an_old_database(tmp_path):
     path = tmp_path / "s.duckdb"
     con = duckdb.connect(str(path))
     migrate(con, old_sql)
-    con.execute("insert into runs (run_id, flow, started_at, status, config_hash, code_version) "
-                "values ('r1', 'rebuild', now(), 'completed', 'c', 'v')")
+    con.execute(
+        "insert into runs (run_id, flow, started_at, status, config_hash, code_version) "
+        "values ('r1', 'rebuild', now(), 'completed', 'c', 'v')"
+    )
     (old_sql / "schema" / f"{number + 1:03d}_add_note.sql").write_text("alter table runs add column note varchar;")
     assert migrate(con, old_sql) == [f"{number + 1:03d}_add_note.sql"]
     assert con.execute("select run_id, note from runs").fetchall() == [("r1", None)]
@@ -67,8 +79,10 @@ def test_failed_migration_leaves_previous_version(tmp_path):
 
 
 def test_insert_new_is_idempotent(tmp_path):
-    rows = [{"entity_id": "e1", "entity_type": "gene", "label": "TP53", "fields": "{}", "source": "test"},
-            {"entity_id": "e2", "entity_type": "gene", "label": "BRCA2", "fields": "{}", "source": "test"}]
+    rows = [
+        {"entity_id": "e1", "entity_type": "gene", "label": "TP53", "fields": "{}", "source": "test"},
+        {"entity_id": "e2", "entity_type": "gene", "label": "BRCA2", "fields": "{}", "source": "test"},
+    ]
     with Store(tmp_path / "s.duckdb").open() as con:
         assert insert_new(con, "entities", rows) == 2
         assert insert_new(con, "entities", rows) == 0
@@ -85,9 +99,15 @@ def test_locked_store_says_who_holds_it(tmp_path):
 
     path = tmp_path / "s.duckdb"
     Store(path).open().__enter__().close()
-    holder = subprocess.Popen([sys.executable, "-c",
-                               f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ready', flush=True); time.sleep(30)"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ready', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "ready"
         with pytest.raises(StoreLockedError, match=rf"locked by process {holder.pid}"):
@@ -96,3 +116,97 @@ def test_locked_store_says_who_holds_it(tmp_path):
     finally:
         holder.kill()
         time.sleep(0.1)
+
+
+# A damaged store file is refused with the file named and what to do, never answered from.
+
+
+def store_with_rows(path, n=5000):
+    with Store(path).open() as con:
+        insert_new(
+            con,
+            "entities",
+            [
+                {
+                    "entity_id": f"e{i}",
+                    "entity_type": "gene",
+                    "label": f"GENE{i}" * 20,
+                    "fields": "{}",
+                    "source": "test",
+                }
+                for i in range(n)
+            ],
+        )
+        con.execute("checkpoint")
+        block_size = con.execute(
+            "select block_size from pragma_database_size() where database_name = current_database()"
+        ).fetchall()[0][0]
+        blocks = [
+            b
+            for (b,) in con.execute(
+                "select distinct block_id from pragma_storage_info('entities') "
+                "where persistent and block_id >= 0 and column_name = 'label'"
+            ).fetchall()
+        ]
+    return block_size, blocks
+
+
+def assert_damaged_error(exc_info, path, what):
+    message = str(exc_info.value)
+    assert f"the store {path} is damaged" in message and what in message
+    assert "Restore the file from a backup" in message and "biocurate rebuild" in message
+
+
+@pytest.mark.parametrize(
+    ("cut", "what"),
+    [
+        (1000, "is not a whole number of"),  # stopped inside a block
+        ("blocks", "but it uses"),  # whole blocks missing: fewer than it uses
+    ],
+)
+def test_a_truncated_store_is_refused_at_open(tmp_path, cut, what):
+    path = tmp_path / "s.duckdb"
+    block_size, _ = store_with_rows(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - (1000 if cut == 1000 else 2 * block_size)])
+    for read_only in (True, False):
+        with pytest.raises(StoreDamagedError) as exc_info:
+            with Store(path).open(read_only=read_only):
+                pytest.fail("a truncated store was opened")
+        assert_damaged_error(exc_info, path, what)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a database\n", b"\0" * 5000])
+def test_a_file_that_is_not_a_store_is_refused(tmp_path, content):
+    path = tmp_path / "s.duckdb"
+    path.write_bytes(content)
+    with pytest.raises(StoreDamagedError) as exc_info:
+        with Store(path).open(read_only=True):
+            pytest.fail("not a store, opened")
+    assert_damaged_error(exc_info, path, "not a valid DuckDB database file")
+
+
+def test_a_corrupt_block_is_an_error_naming_the_store_never_an_answer(tmp_path):
+    path = tmp_path / "s.duckdb"
+    block_size, blocks = store_with_rows(path)
+    assert blocks
+    data = bytearray(path.read_bytes())
+    start = 3 * 4096 + blocks[0] * block_size + 1000  # inside a data block of entities.label
+    data[start : start + 64] = bytes(64)
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreDamagedError) as exc_info:  # at open, or when a query reaches the block
+        with Store(path).open(read_only=True) as con:
+            con.execute("select label from entities").fetchall()
+            pytest.fail("a corrupt block was read")
+    assert_damaged_error(exc_info, path, "checksum")
+
+
+def test_an_intact_store_after_deletes_and_checkpoints_opens(tmp_path):
+    """Free blocks cut off the end by DuckDB are not taken for truncation."""
+    path = tmp_path / "s.duckdb"
+    store_with_rows(path, 20000)
+    with Store(path).open() as con:
+        con.execute("delete from entities where entity_id > 'e1'")
+        con.execute("checkpoint")
+    with Store(path).open(read_only=True) as con:
+        assert con.execute("select count(*) from entities").fetchall()[0][0] > 0
