@@ -574,3 +574,53 @@ def published_functions(catalog_dir: Path = CATALOG_DIR) -> dict[str, str]:
     header = lines[0].split("\t")
     rows = [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
     return {r["function"]: f"{r['source']}/{r['group']}" for r in rows}
+
+# --- mention rules: catalog/mentions.yaml (applied by biocurate.mentions) -----------------
+
+MENTION_KINDS = ("verbatim", "coordinates", "chromosome", "number", "percent", "species", "species_if_named",
+                 "name", "code", "query", "citation")
+
+
+class MentionKind(Spec):
+    """How a question mentions one value: a kind of MENTION_KINDS, with the table of words
+    (catalog/words.yaml or mentions.yaml ``words``) a name or code may be said with."""
+
+    kind: Literal[MENTION_KINDS]  # type: ignore[valid-type]
+    words: str | None = None
+    code_too: bool = False
+
+
+class MentionSpec(Spec):
+    """``catalog/mentions.yaml``: kinds per parameter name, per-function overrides, query-field
+    roles, extra words, taxa and species aliases."""
+
+    params: dict[str, MentionKind]
+    functions: dict[str, dict[str, MentionKind]] = Field(default_factory=dict)
+    query_roles: dict[str, MentionKind] = Field(default_factory=dict)
+    words: dict[str, dict[str, list[str] | str]] = Field(default_factory=dict)
+    taxa: dict[str, list[str]] = Field(default_factory=dict)
+    species_aliases: dict[str, list[str]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kinds_as_words(cls, raw: Any) -> Any:
+        """A kind may be written as a bare word (``symbol: verbatim``)."""
+        if not isinstance(raw, dict):
+            return raw
+
+        def kinds(table: Any) -> Any:
+            return {k: {"kind": v} if isinstance(v, str) else v for k, v in table.items()} \
+                if isinstance(table, dict) else table
+
+        out = {**raw, "params": kinds(raw.get("params")), "query_roles": kinds(raw.get("query_roles", {}))}
+        if isinstance(raw.get("functions"), dict):
+            out["functions"] = {f: kinds(p) for f, p in raw["functions"].items()}
+        return out
+
+
+@lru_cache(maxsize=8)
+def load_mentions(catalog_dir: Path = CATALOG_DIR) -> MentionSpec:
+    """``catalog/mentions.yaml``, checked for shape (a bad kind is an error naming the file and key)."""
+    spec = _load_yaml(Path(catalog_dir) / "mentions.yaml", MentionSpec)
+    assert isinstance(spec, MentionSpec)
+    return spec

@@ -3,7 +3,8 @@
 Suites live in ``expectations/<suite>.json``: each expectation is a GX expectation type with
 its kwargs, a name, a human-readable reason, an optional ``detail`` (a format string over the
 row, appended to the reason of a failing row) and an optional default severity; ``$name``
-values come from ``[quality]`` (or ``[execute]``) in the config, and ``[quality] severity``
+values come from ``[quality]`` (or ``[execute]``) in the config, ``$catalog.<name>`` values from
+the catalog (the names a natural question never holds), and ``[quality] severity``
 overrides severities, so thresholds are not code. A suite's ``level`` (row, dataset, balance)
 says which frame the quality stage gives it (``biocurate.quality``).
 
@@ -36,7 +37,8 @@ DOCS_LIST_LIMIT = 20
 
 def load_suites(suites_dir: Path) -> list[dict]:
     """Every ``*.json`` suite, checked for shape; expectation names are unique across suites."""
-    suites, seen = [], {}
+    suites: list[dict] = []
+    seen: dict[str, str] = {}
     for path in sorted(Path(suites_dir).glob("*.json")):
         try:
             suite = json.loads(path.read_text())
@@ -61,11 +63,30 @@ def load_suites(suites_dir: Path) -> list[dict]:
     return suites
 
 
+# "$catalog.<name>" kwargs: lists taken from the configured catalog.
+CATALOG_VALUES = ("code_names",)
+
+
+def catalog_value(name: str, config: Config) -> list[str]:
+    """``code_names``: the catalog's function names (but ``[quality] leak_allowed`` words) and
+    code-like parameter names, which a natural question never holds."""
+    from biocurate.catalog import load_catalog
+    from biocurate.mentions import MentionRules
+
+    if name not in CATALOG_VALUES:
+        raise ConfigError(f"expectation kwarg $catalog.{name}: no such catalog list; known: {list(CATALOG_VALUES)}")
+    catalog = load_catalog(config.path(config.sample.catalog_dir))
+    return MentionRules.code_names(catalog, config.quality.leak_allowed)
+
+
 def resolve_kwargs(kwargs: dict, config: Config) -> dict:
-    """Replace "$setting" values with the config's [quality] (or [execute]) settings."""
+    """Replace "$setting" values with the config's [quality] (or [execute]) settings, and
+    "$catalog.<name>" values with lists from the catalog (``catalog_value``)."""
     out = {}
     for key, value in kwargs.items():
-        if isinstance(value, str) and value.startswith("$"):
+        if isinstance(value, str) and value.startswith("$catalog."):
+            value = catalog_value(value[len("$catalog."):], config)
+        elif isinstance(value, str) and value.startswith("$"):
             name = value[1:]
             source = next((s for s in (config.quality, config.execute) if name in type(s).model_fields), None)
             if source is None:
@@ -121,13 +142,14 @@ class GXRunner:
                  run_name: str) -> dict[str, list[str]]:
         """Validate one suite on ``frame``; return expectation name -> failing item ids."""
         from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+        from great_expectations.expectations.metadata_types import FailureSeverity
 
         expectations = [
             ExpectationConfiguration(
                 type=spec["type"], kwargs=resolve_kwargs(spec["kwargs"], config),
                 meta={"name": spec["name"], "reason": spec["reason"]},
                 description=f"{spec['name']}: {spec['reason']} ({severity[spec['name']]})",
-                severity="critical" if severity[spec["name"]] == "blocking" else "warning",
+                severity=FailureSeverity.CRITICAL if severity[spec["name"]] == "blocking" else FailureSeverity.WARNING,
             ).to_domain_obj()
             for spec in suite["expectations"]
         ]
@@ -169,7 +191,7 @@ class GXRunner:
 
         key = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
-            run_id=RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.timezone.utc)),
+            run_id=RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC)),
             batch_identifier="biocurate")
         self.context.validation_results_store.store_validation_results(result, key)
         self.keys.append(key)

@@ -1,8 +1,10 @@
 """Judging: is the call's observation an informative answer to the question?
 
-The offline judge (``provider = "template"``, model ``rules-v1``) scores four checks:
-identifiers kept verbatim, no API detail leaked, a plausible length, and an informative
-observation. An LLM judge can be configured separately (``[synthesis.judge]``): any
+The offline judge (``provider = "template"``, model ``rules-v1``) scores four checks: the
+call's arguments mentioned as their kinds require (``catalog/mentions.yaml``: identifiers
+verbatim, a species by any name, a query string by the entities in it), no API detail leaked,
+a plausible length, and an informative observation. An LLM judge can be configured separately
+(``[synthesis.judge]``): any
 OpenAI-compatible endpoint, through ``biocurate.llm``, asked with ``prompts/judge_v2.md`` (which
 also checks that the question is natural and mentions the call's arguments as it should).
 """
@@ -20,15 +22,16 @@ from biocurate.catalog import Catalog
 from biocurate.config import Config, secret
 from biocurate.hashing import canonical_json, content_hash
 from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
+from biocurate.mentions import Mention, mention_rules, missing_mentions
 from biocurate.store import insert_new
-from biocurate.vocabulary import identifiers
 from biocurate.wording import wording
 
-RULES_VERSION = "rules-v1"
+RULES_VERSION = "rules-v2"  # v2: arguments mentioned by kind (was: identifiers verbatim)
 JARGON = re.compile(r"\b(api|endpoint|json|url|http|rest|parameter|query string)\b", re.I)
 
 
-def rule_checks(text: str, function: str, idents: list[str], observation: str, params: list[str]) -> dict[str, bool]:
+def rule_checks(text: str, function: str, mentions: tuple[Mention, ...], observation: str,
+                params: list[str]) -> dict[str, bool]:
     words = len(text.split())
     try:
         parsed = json.loads(observation)
@@ -38,7 +41,7 @@ def rule_checks(text: str, function: str, idents: list[str], observation: str, p
     leaked = function.lower() in text.lower() or JARGON.search(text) is not None or any(
         re.search(rf"\b{re.escape(p)}\b", text) for p in params if "_" in p)
     return {
-        "identifiers kept verbatim": all(i in text for i in idents),
+        "arguments mentioned": not missing_mentions(text, mentions),
         "no API details leaked": not leaked,
         "natural length": 4 <= words <= 60,
         "observation informative": informative,
@@ -128,10 +131,11 @@ def judge(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_
     if cfg.provider != "template":
         return judge_with_llm(config, con, catalog, run_id)
     todo = unjudged(con, cfg.model)
+    rules = mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
     summary, rows = JudgeSummary(), []
     for query_id, text, function, arguments, observation in todo:
         tool = catalog[function]
-        checks = rule_checks(text, function, identifiers(tool, json.loads(arguments)), observation,
+        checks = rule_checks(text, function, rules.mentions(tool, json.loads(arguments)), observation,
                              list(tool.function.params))
         score = sum(checks.values()) / len(checks)
         verdict = "accept" if score == 1 else ("unsure" if score >= 0.75 else "reject")

@@ -25,7 +25,6 @@ run's validation results are rendered as Data Docs (HTML) into ``[quality] data_
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,54 +36,67 @@ import polars as pl
 
 from biocurate.catalog import Catalog
 from biocurate.config import Config
-from biocurate.gx import GXRunner, load_suites, resolve_kwargs, severities
+from biocurate.gx import GXRunner, catalog_value, load_suites, resolve_kwargs, severities
 from biocurate.hashing import content_hash
+from biocurate.mentions import Mention, MentionRules, mention_rules
 from biocurate.near_dup import exact_key, find_duplicates, signature, tokens
 from biocurate.store import insert_new
-from biocurate.vocabulary import identifiers
 
 # Bump when a check's meaning changes in code: every question is then checked again.
-QC_RULES_VERSION = "qc-2"
-_CODE_LIKE = re.compile(r"_|[a-z][A-Z]")
+QC_RULES_VERSION = "qc-3"
 
 
 # --- settings -------------------------------------------------------------------------------
 
+def rules_for(config: Config) -> MentionRules:
+    """The mention rules of the configured catalog and seeds (catalog/mentions.yaml)."""
+    return mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
+
+
 def qc_config_hash(config: Config, suites: list[dict]) -> str:
-    """What decides a verdict: the rules version, [quality] settings and the suites."""
+    """What decides a verdict: the rules version, [quality] settings, the suites, the mention
+    rules and the catalog names a natural question never holds."""
     settings = config.quality.model_dump(mode="json", exclude={"data_docs_dir", "suites_dir"})
     return content_hash(QC_RULES_VERSION, settings, config.execute.observation_max_chars,
-                        [{k: v for k, v in s.items() if k != "file"} for s in suites], length=16)
+                        [{k: v for k, v in s.items() if k != "file"} for s in suites],
+                        rules_for(config).version, catalog_value("code_names", config), length=16)
+
+
+def key_words(mentions: tuple[Mention, ...]) -> list[str]:
+    """The words that tell one call's questions from another's (near-duplicate signatures):
+    every value to mention and every way it may be said."""
+    return list(dict.fromkeys(w for m in mentions if not m.absent for w in (m.value, *m.forms)))
 
 
 # --- frames --------------------------------------------------------------------------------
 
 class _Calls:
-    """Per-call facts (schema check, identifiers, API terms), computed once per distinct call."""
+    """Per-call facts (schema check, mention requirements, key words), computed once per distinct call."""
 
-    def __init__(self, catalog: Catalog, config: Config):
+    def __init__(self, catalog: Catalog, rules: MentionRules):
         import jsonschema
 
         self.catalog = catalog
-        self.allowed = {a.lower() for a in config.quality.leak_allowed}
+        self.rules = rules
         self._validators: dict[str, Any] = {}
         self._cache: dict[tuple[str, str], tuple] = {}
         self._jsonschema = jsonschema
 
-    def facts(self, function: str, arguments: str) -> tuple[bool, str | None, list[str], list[str]]:
+    def facts(self, function: str, arguments: str) -> tuple[bool, str | None, list[tuple], list[str]]:
         key = (function, arguments)
         if key not in self._cache:
             self._cache[key] = self._facts(function, arguments)
         return self._cache[key]
 
-    def _facts(self, function: str, arguments: str) -> tuple[bool, str | None, list[str], list[str]]:
+    def _facts(self, function: str, arguments: str) -> tuple[bool, str | None, list[tuple], list[str]]:
+        """(function known, schema error, mention rows, key words)."""
         tool = self.catalog.tools.get(function)
         if tool is None:
-            return False, None, [], [function]
+            return False, None, [], []
         try:
             args = json.loads(arguments)
         except ValueError as exc:
-            return True, f"arguments are not valid JSON: {exc}", [], [function]
+            return True, f"arguments are not valid JSON: {exc}", [], []
         if function not in self._validators:
             self._validators[function] = self._jsonschema.Draft202012Validator(tool.validation_schema())
         errors = sorted(self._validators[function].iter_errors(args), key=lambda e: list(e.path))
@@ -92,14 +104,8 @@ class _Calls:
         if errors:
             where = ".".join(str(p) for p in errors[0].path) or "(arguments)"
             error = f"parameter {where}: {errors[0].message}"
-        idents = identifiers(tool, args) if isinstance(args, dict) else []
-        # Code-like parameter names (so_term, taxonId) give the API away; plain words
-        # (species, gene, region) are how people talk. Terms inside an identifier are excused.
-        terms = [] if function.lower() in self.allowed else [function]
-        terms += [p for p in tool.function.params if _CODE_LIKE.search(p)]
-        lowered = [i.lower() for i in idents]
-        terms = [t for t in terms if not any(t.lower() in i for i in lowered)]
-        return True, error, idents, terms
+        mentions = self.rules.mentions(tool, args) if isinstance(args, dict) else ()
+        return True, error, [m.row() for m in mentions], key_words(mentions)
 
 
 def query_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, config: Config) -> pd.DataFrame:
@@ -121,7 +127,7 @@ def query_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, 
     ).df()
     if frame.empty:
         return frame
-    _add_call_facts(frame, _Calls(catalog, config))
+    _add_call_facts(frame, _Calls(catalog, rules_for(config)))
     frame["words"] = frame["text"].str.split().str.len()
     frame["text_chars"] = frame["text"].str.len()
     frame["observation_chars"] = frame["observation"].str.len()
@@ -132,14 +138,15 @@ def query_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, 
 
 
 def _add_call_facts(frame: pd.DataFrame, calls: _Calls) -> None:
-    facts = [calls.facts(f, a) for f, a in zip(frame["function"], frame["arguments"])]
+    facts = [calls.facts(f, a) for f, a in zip(frame["function"], frame["arguments"], strict=True)]
     frame["function_known"] = [f[0] for f in facts]
     frame["call_schema_error"] = pd.Series([f[1] for f in facts], index=frame.index, dtype=object)
-    frame["identifiers"] = [f[2] for f in facts]
-    frame["api_terms"] = [f[3] for f in facts]
+    frame["mentions"] = pd.Series([f[2] for f in facts], index=frame.index, dtype=object)
+    frame["identifiers"] = pd.Series([f[3] for f in facts], index=frame.index, dtype=object)
 
 
-def reference_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str) -> pd.DataFrame:
+def reference_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str,
+                    rules: MentionRules) -> pd.DataFrame:
     """Questions that already survived under this QC config (and are not replaced by a newer version)."""
     frame = con.execute(
         """
@@ -158,16 +165,17 @@ def reference_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: s
         [qc_hash],
     ).df()
     idents: dict[tuple[str, str], list[str]] = {}
-    for function, arguments in zip(frame["function"], frame["arguments"]):
+    for function, arguments in zip(frame["function"], frame["arguments"], strict=True):
         if (function, arguments) not in idents:
             tool = catalog.tools.get(function)
             try:
                 args = json.loads(arguments)
             except ValueError:
                 args = None
-            idents[function, arguments] = identifiers(tool, args) if tool and isinstance(args, dict) else []
-    frame["identifiers"] = pd.Series([idents[f, a] for f, a in zip(frame["function"], frame["arguments"])],
-                                     index=frame.index, dtype=object)
+            idents[function, arguments] = key_words(rules.mentions(tool, args)) if tool and isinstance(args, dict) \
+                else []
+    keys = zip(frame["function"], frame["arguments"], strict=True)
+    frame["identifiers"] = pd.Series([idents[f, a] for f, a in keys], index=frame.index, dtype=object)
     return frame
 
 
@@ -183,9 +191,9 @@ def add_duplicate_columns(frame: pd.DataFrame, reference: pd.DataFrame, blocked:
         # A small run against a large store: only earlier questions with the same text or the
         # same identifiers can be repeated (the search never compares other pairs).
         keys = {exact_key(t) for t in live["text"]}
-        sigs = {signature(tokens(t), i) for t, i in zip(live["text"], live["identifiers"])}
+        sigs = {signature(tokens(t), i) for t, i in zip(live["text"], live["identifiers"], strict=True)}
         reference = reference[[exact_key(t) in keys or signature(tokens(t), i) in sigs
-                               for t, i in zip(reference["text"], reference["identifiers"])]]
+                               for t, i in zip(reference["text"], reference["identifiers"], strict=True)]]
     rank = 1 + 2 * live["item_id"].isin(blocked).astype(int) + (live["generator"] != "human_edit").astype(int)
     candidates = pd.concat([
         reference.assign(reference=True, rank=0),
@@ -195,7 +203,7 @@ def add_duplicate_columns(frame: pd.DataFrame, reference: pd.DataFrame, blocked:
     found = find_duplicates(candidates[["item_id", "call_id", "text", "identifiers", "reference"]],
                             config.quality.near_duplicate_within_call, config.quality.near_duplicate_in_dataset)
     found = found.set_index("item_id")
-    texts = dict(zip(candidates["item_id"], candidates["text"]))
+    texts = dict(zip(candidates["item_id"], candidates["text"], strict=True))
     for column in ("exact_duplicate_of", "near_duplicate_in_call_of", "near_duplicate_of", "similarity"):
         frame[column] = frame["item_id"].map(found[column]).astype(object).where(lambda s: s.notna(), None)
     kept = frame["exact_duplicate_of"].fillna(frame["near_duplicate_in_call_of"]).fillna(frame["near_duplicate_of"])
@@ -236,17 +244,20 @@ class QualitySummary:
 
 
 def _detail(spec: dict, row: dict) -> str | None:
-    """The spec's ``detail`` format string filled from the failing row ("missing 'BRCA1'")."""
-    from biocurate.expectations_gx import leaked_terms, missing_identifiers
+    """The spec's ``detail`` format string filled from the failing row ("missing symbol 'BRCA1'
+    verbatim", "query syntax field:value 'gene:TP53'")."""
+    from biocurate.mentions import missing_mentions
+    from biocurate.naturalness import describe, problems
 
     template = spec.get("detail")
     if not template:
         return None
     if "{missing}" in template:
-        row["missing"] = ", ".join(repr(i) for i in missing_identifiers(row["text"], row["identifiers"]))
-    if "{leaked}" in template:
-        jargon = spec["kwargs"].get("jargon") or ()
-        row["leaked"] = ", ".join(repr(t) for t in leaked_terms(row["text"], row["api_terms"], jargon))
+        row["missing"] = "; ".join(missing_mentions(row["text"], row["mentions"]))
+    if "{unnatural}" in template:
+        kw = spec["kwargs"]
+        words = [*(kw.get("api_words") or ()), *(kw.get("jargon") or ())]
+        row["unnatural"] = describe(problems(row["text"], kw.get("code_names") or (), words))
     try:
         return template.format_map(row)
     except (KeyError, ValueError, TypeError, IndexError):
@@ -264,7 +275,8 @@ def _rows(frame: pd.DataFrame, kind: str, suite: dict, failing: dict[str, list[s
     dataset-level items (few), the passing ones too."""
     out = []
     failing_rows = {i for names in failing.values() for i in names}
-    by_id = {r["item_id"]: r for r in frame[frame["item_id"].isin(failing_rows)].to_dict("records")} if failing_rows else {}
+    by_id = {r["item_id"]: r for r in frame[frame["item_id"].isin(failing_rows)].to_dict("records")} \
+        if failing_rows else {}
     for spec in suite["expectations"]:
         name = spec["name"]
         resolved = {**spec, "kwargs": resolve_kwargs(spec["kwargs"], config)}
@@ -319,6 +331,7 @@ def _insert_results(con: duckdb.DuckDBPyConnection, parts: list[pl.DataFrame], q
 def run_quality(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> QualitySummary:
     """Check every question not yet checked under this QC configuration; record why any failed."""
     clock = _Clock()
+    rules_for(config).check(catalog)
     suites = load_suites(config.path(config.quality.suites_dir))
     severity = severities(config, suites)
     qc_hash = qc_config_hash(config, suites)
@@ -349,7 +362,7 @@ def run_quality(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
 
     for suite in (s for s in suites if s["level"] == "row"):
         record(suite, frame, "query")
-    reference = reference_frame(con, catalog, qc_hash)
+    reference = reference_frame(con, catalog, qc_hash, rules_for(config))
     add_duplicate_columns(frame, reference, blocked, config)
     summary.seconds["duplicate search"] = clock.lap()
     for suite in (s for s in suites if s["level"] == "dataset"):

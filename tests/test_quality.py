@@ -1,4 +1,5 @@
-"""Quality checks: custom GX expectations, near-duplicates, every expectation's bad rows, the demo run."""
+"""Quality checks: near-duplicates, every expectation's bad rows, the demo run. (The mention and
+naturalness expectations are tested rule by rule in test_mentions.py and test_naturalness.py.)"""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,6 @@ from typer.testing import CliRunner
 
 from biocurate.config import load_config
 from biocurate.errors import ConfigError
-from biocurate.expectations_gx import leaked_terms, missing_identifiers
 from biocurate.gx import load_suites
 from biocurate.hashing import content_hash
 from biocurate.near_dup import find_duplicates, signature, tokens
@@ -26,7 +26,7 @@ GOOD_OBSERVATION = json.dumps({"id": "ENSG00000139618", "display_name": "BRCA2",
 HUMAN_BRCA2 = {"species": "homo_sapiens", "symbol": "BRCA2"}
 
 
-# --- the custom expectations, through GX --------------------------------------------------
+# --- a GX helper (the custom expectations' tests use it) ----------------------------------
 
 def gx_failures(frame: pd.DataFrame, expectation) -> list[str]:
     import great_expectations as gx
@@ -41,46 +41,6 @@ def gx_failures(frame: pd.DataFrame, expectation) -> list[str]:
     res = result.results[0]
     assert not res.exception_info["raised_exception"], res.exception_info
     return sorted(r["id"] for r in res.result["unexpected_index_list"] or [])
-
-
-def test_query_contains_identifiers_expectation():
-    from biocurate.expectations_gx import ExpectQueryToContainIdentifiers
-
-    frame = pd.DataFrame([
-        ("good", "Which gene is BRCA2 on chromosome 13?", ["BRCA2", "13"]),
-        ("good_json", "Where is rs699 located?", '["rs699"]'),
-        ("good_none", "Which species does Ensembl hold?", []),
-        ("bad_case", "What is brca2?", ["BRCA2"]),
-        ("bad_one_of_two", "Is rs429358 linked to another variant?", ["rs429358", "rs7412"]),
-        ("bad_paraphrased", "What does the breast cancer 2 gene do?", ["BRCA2"]),
-    ], columns=["id", "text", "identifiers"])
-    failing = gx_failures(frame, ExpectQueryToContainIdentifiers(column_A="text", column_B="identifiers"))
-    assert failing == ["bad_case", "bad_one_of_two", "bad_paraphrased"]
-    assert missing_identifiers("Is rs429358 linked to another variant?", ["rs429358", "rs7412"]) == ["rs7412"]
-
-
-def test_no_api_leakage_expectation():
-    from biocurate.expectations_gx import ExpectQueryToNotLeakApi
-
-    terms = ["lookup_by_symbol", "format_", "taxonId"]
-    frame = pd.DataFrame([
-        ("good", "Which Ensembl gene does the human symbol BRCA2 correspond to?", terms),
-        ("good_plain_word", "Which symbol does the human BRCA2 gene have in mouse?", terms),
-        ("good_rest_of", "Summarise the rest of the record for BRCA2.", terms),
-        ("bad_function", "Call lookup_by_symbol for BRCA2.", terms),
-        ("bad_function_case", "Use LOOKUP_BY_SYMBOL to find BRCA2.", terms),
-        ("bad_param", "Set taxonId to 9606 and find BRCA2.", terms),
-        ("bad_url", "What does https://rest.ensembl.org say about BRCA2?", terms),
-        ("bad_host", "What does rest.ensembl.org say about BRCA2?", terms),
-        ("bad_jargon", "Which API endpoint gives BRCA2 as JSON?", terms),
-    ], columns=["id", "text", "api_terms"])
-    failing = gx_failures(frame, ExpectQueryToNotLeakApi(column_A="text", column_B="api_terms",
-                                                          jargon=["api", "endpoint", "json"]))
-    assert failing == sorted(i for i in frame["id"] if i.startswith("bad"))
-    assert leaked_terms("Which API endpoint gives BRCA2 as JSON?", terms, ["api", "endpoint", "json"]) == [
-        "API", "endpoint", "JSON"]
-    assert leaked_terms("Call lookup_by_symbol for BRCA2.", terms) == ["lookup_by_symbol"]
-    assert leaked_terms("See https://rest.ensembl.org/lookup for BRCA2", terms) == ["https://rest.ensembl.org/lookup"]
 
 
 # --- near-duplicates ---------------------------------------------------------------------
@@ -212,20 +172,26 @@ BAD = {
                                 {"observation": json.dumps({"seq": "ACGT" * 700})}),
     "no_error_payload": ("Is the human gene BRCA2 protein coding in Ensembl?",
                          {"observation": json.dumps({"error": "No valid lookup found for symbol BRCA2"})}),
-    "query_contains_identifiers": ("Which gene record does Ensembl hold for brca2 in humans?", {}),
-    "no_api_leakage": ("Call lookup_by_symbol to get the human gene BRCA2.", {}),
+    "query_mentions_arguments": ("Which gene record does Ensembl hold for brca2 in humans?", {}),
+    "query_reads_naturally": ("Call lookup_by_symbol to get the human gene BRCA2.", {}),
     "query_length": ("Tell me about the human gene BRCA2 " + "and its many interesting features " * 14 + "?", {}),
-    "query_word_count": ("Summarise the BRCA2", {}),
-    "query_in_english": ("BRCA2 Gen beim Menschen bitte erklären", {}),
-    "query_no_other_language": ("Was ist das Gen BRCA2 beim Menschen?", {}),
-    "no_template_residue": ("What is the {species_common} gene BRCA2 called in Ensembl?", {}),
+    "query_word_count": ("Summarise the P51587", {"function": "get_uniprotkb_entry",
+                                                  "arguments": {"accession": "P51587"}}),
+    "query_in_english": ("BRCA2 Gen beim Menschen bitte erklären", {"function": "get_info_ping", "arguments": {}}),
+    "query_no_other_language": ("Was ist das Gen BRCA2 beim Menschen?",
+                                {"function": "get_info_ping", "arguments": {}}),
     "verdict_present": ("How long is the human gene BRCA2 in Ensembl?", {"verdict": None}),
     "score_in_range": ("Which biotype has the human gene BRCA2 in Ensembl?", {"score": 1.5}),
     "judge_score_above_bar": ("Which stable ID has the human gene BRCA2 in Ensembl?", {"score": 0.2}),
 }
-MORE_LEAKS = ["What does https://rest.ensembl.org/lookup say about the human gene BRCA2?",
-              "Which format_ value returns the human gene BRCA2?",
-              "Give me the JSON record of the human gene BRCA2."]
+# More rows that read like an API log, each for one naturalness rule (all in test_naturalness.py).
+UNNATURAL = ["What does https://rest.ensembl.org/lookup say about the human gene BRCA2?",
+             "Which format_ value returns the human gene BRCA2?",
+             "Give me the JSON record of the human gene BRCA2.",
+             "What is the human gene BRCA2 called in {source}?",
+             "Which Ensembl record matches symbol:BRCA2 in human?",
+             "For my project, i need the human gene BRCA2.",
+             "Where is the gene BRCA2 of homo_sapiens?"]
 
 
 @pytest.fixture(scope="module")
@@ -250,12 +216,12 @@ def checked(tmp_path_factory):
                                      arguments={}, observation='{"ping":1}')
         for name, (text, kwargs) in BAD.items():
             ids[name] = items.add(text, **kwargs)
-        for i, text in enumerate(MORE_LEAKS):
-            ids[f"no_api_leakage_{i}"] = items.add(text)
-        ids["exact_duplicate"] = items.add(GOOD.upper(), arguments={"species": "mus_musculus", "symbol": "BRCA2"})
+        for i, text in enumerate(UNNATURAL):
+            ids[f"query_reads_naturally_{i}"] = items.add(text)
+        ids["exact_duplicate"] = items.add(GOOD.upper())
         ids["near_duplicate_within_call"] = items.add("The human gene BRCA2: what does Ensembl know about it?",
                                                       call_id=good_call)
-        ids["near_duplicate_in_dataset"] = items.add("what does ENSEMBL know about the human gene BRCA2",
+        ids["near_duplicate_in_dataset"] = items.add("What does ENSEMBL know about the human gene BRCA2",
                                                      arguments={**HUMAN_BRCA2, "expand": True})
         # A reviewer's edit that only fixes punctuation replaces its parent: neither is a duplicate.
         ids["edited_parent"] = items.add("Which transcripts does the human gene BRCA2 have , in Ensembl ?",
@@ -277,7 +243,7 @@ def checked(tmp_path_factory):
 def failures_of(checked, item_id: str) -> dict[str, str]:
     r = checked["results"]
     rows = r[(r["item_id"] == item_id) & ~r["passed"]]
-    return dict(zip(rows["expectation"], rows["reason"]))
+    return dict(zip(rows["expectation"], rows["reason"], strict=True))
 
 
 def suite_specs() -> dict[str, dict]:
@@ -307,15 +273,22 @@ def test_each_bad_row_is_caught_with_its_reason(checked, expectation):
 
 def test_reasons_say_what_exactly_was_wrong(checked):
     ids = checked["ids"]
-    assert "missing 'BRCA2'" in failures_of(checked, ids["query_contains_identifiers"])["query_contains_identifiers"]
-    assert "found 'lookup_by_symbol'" in failures_of(checked, ids["no_api_leakage"])["no_api_leakage"]
+    assert "(missing symbol 'BRCA2' verbatim)" in failures_of(checked, ids["query_mentions_arguments"])[
+        "query_mentions_arguments"]
+    assert "(catalog name 'lookup_by_symbol')" in failures_of(checked, ids["query_reads_naturally"])[
+        "query_reads_naturally"]
     assert "'species' is a required property" in failures_of(checked, ids["call_args_valid"])["call_args_valid"]
     assert f"repeats {ids['good']}" in failures_of(checked, ids["exact_duplicate"])["exact_duplicate"]
     assert f"repeats {ids['good']}" in failures_of(checked, ids["near_duplicate_within_call"])[
         "near_duplicate_within_call"]
     assert "score 0.2" in failures_of(checked, ids["judge_score_above_bar"])["judge_score_above_bar"]
-    for i in range(len(MORE_LEAKS)):
-        assert set(failures_of(checked, ids[f"no_api_leakage_{i}"])) == {"no_api_leakage"}
+    expected = ["URL 'https://rest.ensembl.org/lookup'", "catalog name 'format_'", "API word 'JSON'",
+                "template residue '{source}'", "query syntax field:value 'symbol:BRCA2'",
+                "lower-case \"i\" 'i'", "snake_case name 'homo_sapiens'"]
+    for i, detail in enumerate(expected):
+        failures = failures_of(checked, ids[f"query_reads_naturally_{i}"])
+        assert set(failures) == {"query_reads_naturally"}
+        assert failures["query_reads_naturally"].endswith(f"({detail})"), failures
 
 
 def test_good_rows_pass_everything_and_survive(checked):
@@ -354,7 +327,7 @@ def test_data_docs_are_built(checked):
     pages = list(index.parent.glob("validations/*/r1/*/*.html"))
     assert {p.parts[-4] for p in pages} == {"calls", "observations", "queries", "judgments", "dataset", "balance"}
     queries_page = next(p for p in pages if p.parts[-4] == "queries").read_text()
-    assert "query_contains_identifiers" in queries_page
+    assert "query_mentions_arguments" in queries_page and "query_reads_naturally" in queries_page
 
 
 def test_severity_comes_from_config(tmp_path):
@@ -363,7 +336,7 @@ def test_severity_comes_from_config(tmp_path):
         "quality.severity": {"query_word_count": "warning"}})
     with Store(config.store.path).open() as con:
         items = Items(con)
-        short = items.add(BAD["query_word_count"][0])
+        short = items.add(BAD["query_word_count"][0], **BAD["query_word_count"][1])
         summary = run_quality(config, con, catalog_for(config), run_id="r1")
         row = con.execute("select passed, severity, reason from qc_results where item_id = ? "
                           "and expectation = 'query_word_count'", [short]).fetchall()[0]
@@ -434,7 +407,7 @@ def test_demo_run_failures_are_queryable_and_docs_exist(demo_config):
     out = CliRunner().invoke(app, ["qc", "report"], env={"BIOCURATE_STORE": str(demo_config.store.path),
                                                          "COLUMNS": "200"})
     assert out.exit_code == 0, out.output
-    assert "query_contains_identifiers" in out.output and "top rejection reasons" in out.output
+    assert "query_mentions_arguments" in out.output and "top rejection reasons" in out.output
 
 
 def test_rebuild_flow_publishes_the_pass_fail_table_as_an_artifact(prefect_harness, demo_config):

@@ -1,0 +1,510 @@
+"""Grounding that fits the value: how a question must mention each argument of its call.
+
+The rules are data (``catalog/mentions.yaml``: a kind per parameter name, per-function
+overrides, query-field roles, taxa); this module turns one call's arguments into
+``Mention`` requirements, each a regular expression that a question must match (or, for
+``species_if_named``, must not match) and a label saying what is missing:
+
+* identifiers (accessions, stable ids, rsIDs, HGVS, sequences, gene symbols) verbatim, as a
+  whole token; coordinates verbatim up to the strand suffix and the range separator;
+* a species or taxon by any of its names (``catalog/entities.yaml`` ``_species``,
+  ``data/seeds/taxon.csv``, the ``taxa`` and ``species_aliases`` of mentions.yaml);
+* a query-language argument never verbatim: each term's value by the kind of its field
+  (``biocurate.query_language``; field roles from ``catalog/words.yaml``);
+* names and codes in natural form or in the words of a table (``catalog/words.yaml``:
+  populations, Entrez databases, Ensembl codes), thresholds as percentages.
+
+``MentionRules.mentions`` gives the requirements of a call; ``missing_mentions`` checks a text
+against them (the quality suite's ``query_mentions_arguments``, the offline judge).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from biocurate.catalog import CATALOG_DIR, MENTION_KINDS, Catalog, MentionKind, MentionSpec, Tool, load_mentions
+from biocurate.errors import CatalogError
+from biocurate.hashing import content_hash
+from biocurate.query_language import Term, parse_query
+from biocurate.seeds import species_table
+
+_B = r"(?<![A-Za-z0-9])"  # no letter or digit just before
+_E = r"(?![A-Za-z0-9])"  # ... or just after
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")  # CamelCase, snake_case, digits -> words
+_COORDS = re.compile(
+    r"(?:chr)?(?:(?P<chrom>[A-Za-z0-9._]+):)?(?P<start>\d+)(?:-|\.\.)(?P<end>\d+)(?::(?P<strand>-?1))?"
+)
+_RANGE_SEP = r"(?:-|\.\.|–|\s+to\s+)"
+_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.I)
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One requirement: ``pattern`` must match the question (must not, when ``absent``)."""
+
+    param: str  # the argument, or the part of it ("query gene:TP53", "bdata journal")
+    value: str
+    kind: str
+    forms: tuple[str, ...]  # ways a question may say it (for reasons and prompts)
+    pattern: str
+    absent: bool = False
+    # Lower-case strings of which any match of ``pattern`` holds one: a question holding none
+    # cannot match, and is not searched (most questions name no other species).
+    needles: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        if self.absent:
+            return f"{self.param} {self.value!r}: no other species"
+        if self.kind in ("verbatim", "coordinates"):
+            return f"{self.param} {self.value!r} verbatim"
+        shown = list({f.lower(): f for f in reversed([f for f in self.forms if f])}.values())[::-1][:5]
+        said = ", ".join(shown[:-1]) + " or " + shown[-1] if len(shown) > 1 else "".join(shown)
+        return f"{self.param} {self.value!r} as {said}"
+
+    def row(self) -> tuple[str, str, bool, tuple[str, ...]]:
+        """What the quality frame stores: (label, pattern, absent, needles)."""
+        return self.label, self.pattern, self.absent, self.needles
+
+
+@lru_cache(maxsize=65536)
+def compiled(pattern: str) -> re.Pattern:
+    return re.compile(pattern)
+
+
+def as_rows(mentions: Any) -> list[tuple[str, str, bool, tuple[str, ...]]]:
+    """Mention rows from Mentions, (label, pattern, absent[, needles]) rows or their JSON."""
+    if isinstance(mentions, str):
+        mentions = json.loads(mentions) if mentions.strip() else []
+    if mentions is None or (isinstance(mentions, float) and mentions != mentions):
+        return []
+    return [
+        m.row()
+        if isinstance(m, Mention)
+        else (str(m[0]), str(m[1]), bool(m[2]), tuple(m[3]) if len(m) > 3 and m[3] is not None else ())
+        for m in mentions
+    ]
+
+
+def missing_mentions(text: str, mentions: Any) -> list[str]:
+    """What the text fails to mention (labels), or the other species it names."""
+    out = []
+    lower = text.lower()
+    for label, pattern, absent, needles in as_rows(mentions):
+        found = compiled(pattern).search(text) if not needles or any(n in lower for n in needles) else None
+        if absent and found:
+            out.append(f"{label} (names {found.group(0)!r})")
+        elif not absent and not found:
+            out.append(label)
+    return out
+
+
+def mentioned(texts: Iterable[str], mentions: Iterable[Any]) -> list[bool]:
+    """Row-wise: does each text meet all its requirements (``missing_mentions`` is empty).
+    Questions of one call share one requirement list, prepared once."""
+    prepared: dict[int, list[tuple[re.Pattern, bool, tuple[str, ...]]]] = {}
+    keep_alive = []
+    out = []
+    for text, rows in zip(texts, mentions, strict=True):
+        key = id(rows)
+        if key not in prepared:
+            keep_alive.append(rows)
+            prepared[key] = [(compiled(p), absent, nd) for _, p, absent, nd in as_rows(rows)]
+        text = str(text)
+        lower = text.lower()
+        ok = True
+        for pattern, absent, nd in prepared[key]:
+            found = (not nd or any(n in lower for n in nd)) and pattern.search(text) is not None
+            if found == absent:
+                ok = False
+                break
+        out.append(ok)
+    return out
+
+
+def needles(pattern_kind: str, value: str, forms: Iterable[str]) -> tuple[str, ...]:
+    """The literal parts every match holds (lower case): the longest word of each form, the
+    last digit group of a number."""
+    if pattern_kind == "number":
+        digits = re.findall(r"\d+", value.split(".")[0])
+        return (digits[-1][-3:],) if digits else ()
+    out = []
+    for form in forms:
+        words = words_of(form) if pattern_kind not in ("verbatim",) else [form]
+        if words:
+            out.append(max(words, key=len).lower())
+    return tuple(dict.fromkeys(w for w in out if w))
+
+
+# --- natural forms ------------------------------------------------------------------------------
+
+
+def words_of(value: str) -> list[str]:
+    """A value as words: CamelCase, snake_case, punctuation and digits split (miRNA -> mi RNA)."""
+    return _WORDS.findall(str(value))
+
+
+def natural_pattern(value: str, prefix: bool = False) -> str | None:
+    """Case-insensitive, any separators (or none) between the words, a plural allowed."""
+    words = words_of(value)
+    if not words:
+        return None
+    body = r"[\W_]*".join(re.escape(w) for w in words)
+    tail = r"[A-Za-z0-9]*" if prefix else (r"(?:s|es)?" if words[-1].isalpha() else "")
+    return rf"(?i:{_lead(words[0][0])}{body[len(re.escape(words[0][0])) :]}{tail}{_E})"
+
+
+def _lead(first: str) -> str:
+    """The first character, then the look-behind: a pattern opening with a literal is searched
+    several times faster by Python's ``re`` than one opening with an assertion."""
+    return f"{re.escape(first)}(?<![A-Za-z0-9]{re.escape(first)})"
+
+
+def verbatim_pattern(value: str) -> str:
+    return f"{re.escape(value)}(?<![A-Za-z0-9]{re.escape(value)}){_E}" if value else ""
+
+
+def any_of(patterns: Iterable[str | None]) -> str:
+    unique = list(dict.fromkeys(p for p in patterns if p))
+    return unique[0] if len(unique) == 1 else "(?:" + "|".join(unique) + ")"
+
+
+def _number_pattern(value: Any) -> str:
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return verbatim_pattern(text)
+    if number.is_integer() and "e" not in text.lower():
+        digits = str(int(number))
+        groups = [digits[max(0, i - 3) : i] for i in range(len(digits), 0, -3)][::-1]
+        return rf"(?<![\d.,]){','.join(groups).replace(',', ',?')}(?:\.0+)?(?![\d])"
+    return rf"(?<![\d.]){re.escape(text)}(?![\d])"
+
+
+def _percent(value: Any) -> tuple[str, ...]:
+    try:
+        number = float(str(value).strip().rstrip("%"))
+    except ValueError:
+        return (str(value),)
+    pct = number * 100 if number <= 1 and not str(value).strip().endswith("%") else number
+    return (f"{pct:g}",)
+
+
+# --- species -----------------------------------------------------------------------------------
+
+
+def _key(name: str) -> str:
+    return " ".join(str(name).replace("_", " ").lower().split())
+
+
+@dataclass
+class Taxon:
+    taxon_id: str
+    names: list[str] = field(default_factory=list)  # the scientific name first
+    seed_species: bool = False  # a species of the seeds (may be named instead of another)
+
+    def add(self, *names: str) -> None:
+        for name in names:
+            name = str(name or "").strip()
+            if name and _key(name) not in {_key(n) for n in self.names}:
+                self.names.append(name)
+
+    def forms(self) -> list[str]:
+        sci = self.names[0] if self.names else ""
+        parts = sci.split()
+        short = [f"{parts[0][0]}. {' '.join(parts[1:])}"] if len(parts) >= 2 and parts[0][:1].isupper() else []
+        return [n for n in self.names if "_" not in n] + short + [self.taxon_id] + [n for n in self.names if "_" in n]
+
+    def pattern(self) -> str:
+        pats = [natural_pattern(n) if not n.isdigit() else None for n in self.forms()]
+        pats.append(
+            rf"{re.escape(self.taxon_id)}(?<![\w.]{re.escape(self.taxon_id)})(?![\w])" if self.taxon_id else None
+        )
+        return any_of(pats)
+
+
+def load_taxa(catalog_dir: Path, seeds_dir: Path | None, spec: MentionSpec) -> dict[str, Taxon]:
+    """Taxa by taxon id, from the seeds' species table, the taxon seeds and mentions.yaml."""
+    taxa: dict[str, Taxon] = {}
+
+    def taxon(taxon_id: Any) -> Taxon:
+        return taxa.setdefault(str(taxon_id), Taxon(str(taxon_id)))
+
+    for production, row in species_table(Path(catalog_dir)).items():
+        genus, _, rest = production.partition("_")
+        t = taxon(row.get("taxon_id", production))
+        t.add(
+            f"{genus.capitalize()} {rest.replace('_', ' ')}".strip(),
+            row.get("common", ""),
+            production,
+            *spec.species_aliases.get(production, []),
+        )
+        t.seed_species = True
+    taxon_csv = Path(seeds_dir) / "taxon.csv" if seeds_dir else None
+    if taxon_csv and taxon_csv.exists():
+        with taxon_csv.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                if (row.get("taxon_id") or "").strip():
+                    t = taxon(row["taxon_id"].strip())
+                    t.add(row.get("scientific_name", ""), row.get("common_name", ""), row.get("ensembl_name", ""))
+                    t.seed_species = True
+    for taxon_id, names in spec.taxa.items():
+        taxon(taxon_id).add(*names)
+    return taxa
+
+
+# --- the rules ---------------------------------------------------------------------------------
+
+
+class MentionRules:
+    """The mention rules of one catalog (and seeds folder): requirements per call."""
+
+    def __init__(self, spec: MentionSpec, words: dict[str, Any], taxa: dict[str, Taxon]):
+        self.spec = spec
+        self.words = {**words, **spec.words}
+        self.taxa = taxa
+        self._by_name = {_key(n): t for t in taxa.values() for n in [*t.names, t.taxon_id]}
+        self.version = content_hash(
+            spec.model_dump(mode="json"), self.words, {k: t.names for k, t in sorted(taxa.items())}, length=12
+        )
+        self._cache: dict[tuple[str, str], tuple[Mention, ...]] = {}
+
+    @classmethod
+    def load(cls, catalog_dir: Path = CATALOG_DIR, seeds_dir: Path | None = None) -> MentionRules:
+        spec = load_mentions(Path(catalog_dir))
+        words_file = Path(catalog_dir) / "words.yaml"
+        words = yaml.safe_load(words_file.read_text()) if words_file.exists() else {}
+        return cls(spec, words or {}, load_taxa(Path(catalog_dir), seeds_dir, spec))
+
+    def check(self, catalog: Catalog) -> None:
+        """Every function, parameter and words table the rules name exists."""
+        where = "catalog/mentions.yaml"
+        params = {p for t in catalog for p in t.function.params}
+        unknown = sorted(set(self.spec.params) - params)
+        if unknown:
+            raise CatalogError(f"{where}: params {unknown} are parameters of no function")
+        for function, kinds in self.spec.functions.items():
+            if function not in catalog:
+                raise CatalogError(f"{where}: functions.{function}: no such function in the catalog")
+            missing = sorted(set(kinds) - set(catalog[function].function.params))
+            if missing:
+                raise CatalogError(f"{where}: functions.{function}: {function} has no parameter {missing}")
+        every = [
+            *self.spec.params.values(),
+            *self.spec.query_roles.values(),
+            *(k for f in self.spec.functions.values() for k in f.values()),
+        ]
+        for kind in every:
+            if kind.words and kind.words not in self.words:
+                raise CatalogError(
+                    f"{where}: words table {kind.words!r} is neither in mentions.yaml words nor in catalog/words.yaml"
+                )
+
+    def kind_of(self, function: str, param: str) -> MentionKind | None:
+        return self.spec.functions.get(function, {}).get(param) or self.spec.params.get(param)
+
+    # --- one call ----------------------------------------------------------------------------
+
+    def mentions(self, tool: Tool, arguments: dict) -> tuple[Mention, ...]:
+        """The requirements of one call, in argument order."""
+        key = (tool.name, json.dumps(arguments, sort_keys=True, default=str))
+        if key not in self._cache:
+            self._cache[key] = tuple(self._mentions(tool, arguments))
+        return self._cache[key]
+
+    def identifiers(self, tool: Tool, arguments: dict) -> list[str]:
+        """The values a question must hold verbatim (inside query strings too)."""
+        return list(
+            dict.fromkeys(m.value for m in self.mentions(tool, arguments) if m.kind in ("verbatim", "coordinates"))
+        )
+
+    def _mentions(self, tool: Tool, arguments: dict) -> list[Mention]:
+        planned: list[tuple[str, MentionKind, Any]] = []
+        for name, value in arguments.items():
+            kind = self.kind_of(tool.name, name)
+            if kind is None or value is None or isinstance(value, bool):
+                continue
+            for item in value if isinstance(value, list) else [value]:
+                planned.extend(self._expand(name, kind, item))
+        named = {
+            id(t)
+            for _, k, v in planned
+            if k.kind in ("species", "species_if_named")
+            for t in [self.taxon(v)]
+            if t is not None
+        }
+        out: list[Mention] = []
+        for what, kind, value in planned:
+            mention = self._one(what, kind, value, named)
+            if mention and mention.pattern and not mention.needles:
+                literal = (
+                    (mention.value.lower(),)
+                    if mention.kind == "chromosome"
+                    else needles(mention.kind, mention.value, mention.forms)
+                )
+                mention = replace(mention, needles=literal)
+            if mention and mention.pattern and mention not in out:
+                out.append(mention)
+        return out
+
+    def _expand(self, name: str, kind: MentionKind, value: Any) -> list[tuple[str, MentionKind, Any]]:
+        """Query and citation arguments become one requirement per part."""
+        text = str(value)
+        if kind.kind == "query":
+            return [(f"{name} {self._shown(t)}", self._term_kind(t), t) for t in parse_query(text)]
+        if kind.kind == "citation":
+            cells = (text.split("|") + [""] * 5)[:5]
+            parts = zip(("journal", "year", "volume", "first page", "author"), cells, strict=True)
+            out = []
+            for part, cell in parts:
+                cell = cell.strip()
+                if part == "author":
+                    cell = cell.split()[0] if cell.split() else ""
+                if cell:
+                    sub = "name" if part in ("journal", "author") else "verbatim"
+                    out.append((f"{name} {part}", MentionKind(kind=sub), cell))
+            return out
+        return [(name, kind, value)]
+
+    @staticmethod
+    def _shown(term: Term) -> str:
+        if term.syntax == "field":
+            return f"{term.field}:{term.value}"
+        if term.syntax == "tag":
+            return f"{term.value}[{term.field}]"
+        return "term"
+
+    def _term_kind(self, term: Term) -> MentionKind:
+        table = {"field": "uniprot_fields", "tag": "entrez_tags"}.get(term.syntax)
+        role = (self.words.get(table) or {}).get(term.field, "text") if table else "text"
+        return self.spec.query_roles.get(str(role)) or MentionKind(kind="name")
+
+    def taxon(self, value: Any) -> Taxon | None:
+        text = value.value if isinstance(value, Term) else str(value)
+        text = re.sub(r"^txid", "", text.strip(), flags=re.I)
+        return self._by_name.get(_key(text))
+
+    def _one(self, what: str, kind: MentionKind, value: Any, named: set[int]) -> Mention | None:
+        prefix = isinstance(value, Term) and value.prefix
+        text = (value.value if isinstance(value, Term) else str(value)).strip()
+        if not text:
+            return None
+        k = kind.kind
+        if k == "verbatim":
+            return Mention(what, text, k, (text,), verbatim_pattern(text))
+        if k == "coordinates":
+            return self._coordinates(what, text)
+        if k == "chromosome":
+            if not re.fullmatch(r"[0-9]{1,2}|[XYWZ]|MT|M", text):
+                return Mention(what, text, "verbatim", (text,), verbatim_pattern(text))
+            pattern = rf"(?i:chromosome|chr\.?)\s*{re.escape(text)}{_E}|(?<![\w.:]){re.escape(text)}:\d"
+            return Mention(what, text, k, (f"chromosome {text}", f"chr{text}"), pattern)
+        if k == "number":
+            return Mention(what, text, k, (text,), _number_pattern(text))
+        if k == "percent":
+            pct = _percent(text)[0]
+            pattern = rf"(?<![\d.]){re.escape(pct)}(?:\.0+)?\s*(?:%|percent|per cent)|(?i:UniRef){re.escape(pct)}{_E}"
+            return Mention(what, text, k, (f"{pct}%", f"{pct} percent", f"UniRef{pct}"), pattern)
+        if k in ("species", "species_if_named"):
+            return self._species(what, text, k, named)
+        if k == "code":
+            code = text.split(":")[-1]
+            phrases = self._phrases(kind.words, code)
+            forms = ([code] if kind.code_too or not phrases else []) + phrases
+            pats = [verbatim_pattern(code) if kind.code_too else None] + [natural_pattern(p) for p in phrases]
+            if not phrases:
+                pats.append(natural_pattern(code))
+            return Mention(what, text, k, tuple(forms), any_of(pats))
+        # name: natural form, or the words of its table
+        bare = text.strip("%*")
+        wildcard = prefix or text.endswith(("%", "*"))
+        names = self._phrases(kind.words, text)
+        return Mention(
+            what,
+            text,
+            "name",
+            (" ".join(words_of(bare)), *names),
+            any_of([natural_pattern(bare, wildcard), *(natural_pattern(p) for p in names)]),
+        )
+
+    def _phrases(self, table: str | None, value: str) -> list[str]:
+        entries = self.words.get(table or "", {}) or {}
+        entry = next((entries[k] for k in (value, value.upper(), value.lower()) if k in entries), None)
+        if isinstance(entry, dict):
+            entry = list(entry.values())
+        items = entry if isinstance(entry, list) else [entry] if entry else []
+        return [_ARTICLE.sub("", str(i)) for i in items if str(i).strip()]
+
+    def _coordinates(self, what: str, text: str) -> Mention:
+        parsed = _COORDS.fullmatch(text)
+        if not parsed:
+            return Mention(what, text, "verbatim", (text,), verbatim_pattern(text))
+        chrom, start, end = parsed.group("chrom"), parsed.group("start"), parsed.group("end")
+        head = rf"(?<![\w.:])(?:chr)?{re.escape(chrom)}:" if chrom else r"(?<![\w.:])"
+        span = rf"{head}{start}{_RANGE_SEP}{end}(?::-?1)?(?![\d])"
+        single = rf"|{head}{start}(?![\d.,:-])" if chrom and start == end else ""
+        short = f"{chrom}:{start}-{end}" if chrom else f"{start}-{end}"
+        return Mention(what, text, "coordinates", (text, short), span + single)
+
+    def _species(self, what: str, text: str, k: str, named: set[int]) -> Mention | None:
+        taxon = self.taxon(text)
+        if k == "species_if_named":
+            others = [t for t in self.taxa.values() if t.seed_species and id(t) not in named]
+            names = [n for t in others for n in t.forms() if not n.isdigit() and "_" not in n]
+            if not names:
+                return None
+            return Mention(
+                what,
+                text,
+                k,
+                (),
+                any_of(natural_pattern(n) for n in names),
+                absent=True,
+                needles=needles("name", text, names),
+            )
+        if taxon is None:
+            pats = [natural_pattern(text) if not text.isdigit() else verbatim_pattern(text)]
+            return Mention(what, text, k, (text.replace("_", " "),), any_of(pats))
+        return Mention(what, text, k, tuple(taxon.forms()), taxon.pattern())
+
+    # --- naturalness vocabulary ------------------------------------------------------------
+
+    @staticmethod
+    def code_names(catalog: Catalog, allowed: Iterable[str] = ()) -> list[str]:
+        """Catalog names no biologist writes: function names (but ``allowed`` words such as
+        blast) and code-like parameter names (snake_case, camelCase, a trailing "_")."""
+        allowed_l = {a.lower() for a in allowed}
+        names = {t.name for t in catalog if t.name.lower() not in allowed_l}
+        names |= {p for t in catalog for p in t.function.params if re.search(r"_|[a-z][A-Z]", p)}
+        return sorted(names)
+
+
+@lru_cache(maxsize=8)
+def mention_rules(catalog_dir: Path = CATALOG_DIR, seeds_dir: Path | None = None) -> MentionRules:
+    """The rules for a catalog and seeds folder (cached)."""
+    return MentionRules.load(Path(catalog_dir), Path(seeds_dir) if seeds_dir else None)
+
+
+assert set(MENTION_KINDS) == {
+    "verbatim",
+    "coordinates",
+    "chromosome",
+    "number",
+    "percent",
+    "species",
+    "species_if_named",
+    "name",
+    "code",
+    "query",
+    "citation",
+}
