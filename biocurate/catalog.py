@@ -192,6 +192,9 @@ class Function(Spec):
     sample: SampleTemplate | None = None
     questions: Questions | None = None
     blast: bool = False  # NCBI BLAST submit/poll protocol
+    # False where BioTool's dispatcher cannot run our calls of it (a deviation in docs/biotool_deviations.md):
+    # its items are left out of the BioTool-flavour files of a published version (biocurate.publish.biotool).
+    biotool_runs: bool = True
     discovers: list[Discovery] = Field(default_factory=list)
 
     @model_validator(mode="after")

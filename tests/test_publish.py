@@ -121,7 +121,10 @@ def arguments_for(function: str, n: int) -> dict:
     """Valid arguments for a catalog function, varied by n (a boolean now and then)."""
     params = CATALOG[function].schema()["function"]["parameters"]
     args = {}
-    for name in params["required"]:
+    # A function with nothing required (esummary, as in BioTool) gets its first two text parameters.
+    chosen = params["required"] or [k for k, v in params["properties"].items()
+                                    if v.get("type") == "string" and "enum" not in v][:2]
+    for name in chosen:
         spec = params["properties"][name]
         args[name] = spec["enum"][n % len(spec["enum"])] if "enum" in spec else f"{name.upper()}{n}"
     if "expand" in params["properties"] and n % 3 == 0:
@@ -627,13 +630,21 @@ def test_the_biotool_flavour_has_biotools_names_files_and_values(demo_config, st
     rows.call("get_uniprotkb_entry", {"accession": "Q00001"}, observation=cut)
     call_id = content_hash("get_uniprotkb_entry", {"accession": "Q00001"})
     rows.annotate(rows.query(call_id, "What is UniProt entry Q00001?"), "accept")
+    # A function BioTool's dispatcher cannot run with our arguments (catalog: biotool_runs: false).
+    assert not CATALOG["postprocess_transcript_haplotypes"].function.biotool_runs
+    rows.accepted("postprocess_transcript_haplotypes", {"species": "homo_sapiens", "id": "ENST00000288602"},
+                  ["How variable is the protein of human transcript ENST00000288602?"])
     result = pub.publish(demo_config, con)
     folder, sizes = result.path, result.counts["splits"]
     assert all(sizes[s] for s in pub.SPLITS)
 
     everything = json.loads((folder / "biotool/BioTool.json").read_text())
     ours = {s: json.loads((folder / f"biotool/{s}.json").read_text()) for s in pub.SPLITS}
-    assert len(everything) == sum(sizes.values()) and everything == [r for s in pub.SPLITS for r in ours[s]]
+    assert len(everything) == sum(sizes.values()) - 1 and everything == [r for s in pub.SPLITS for r in ours[s]]
+    assert "postprocess_transcript_haplotypes" not in {r["function_calling"]["name"] for r in everything}
+    sharegpt = [e for s in pub.SPLITS for e in json.loads((folder / f"sharegpt/{s}.json").read_text())]
+    assert len(sharegpt) == sum(sizes.values())           # it is in the other formats
+    assert any("ENST00000288602" in e["conversations"][0]["value"] for e in sharegpt)
     for record in everything:
         tool = CATALOG[record["function_calling"]["name"]]
         assert (record["database"], record["tool"]) == (tool.source, tool.group)

@@ -23,6 +23,12 @@ def biotool_place(tool: Tool) -> dict[str, str]:
     return {"database": tool.source, "tool": tool.group}
 
 
+def runs_in_biotool(tool: Tool) -> bool:
+    """Can BioTool's own dispatcher run our calls of this function? No where the catalog says
+    ``biotool_runs: false`` (a deviation of docs/biotool_deviations.md)."""
+    return tool.function.biotool_runs
+
+
 def function_mapping(catalog: Catalog) -> dict[str, dict[str, str]]:
     """BioTool's function_mapping.json for every catalog function: a prediction naming a function
     that this version's items do not use is still found."""

@@ -29,7 +29,7 @@ import polars as pl
 from biocurate.catalog import Catalog
 from biocurate.config import Config
 from biocurate.hashing import canonical_json
-from biocurate.publish.biotool import biotool_place, function_mapping, observation_value
+from biocurate.publish.biotool import biotool_place, function_mapping, observation_value, runs_in_biotool
 from biocurate.publish.common import SPLITS
 from biocurate.publish.splits import SplitPlan
 from biocurate.sampling import unit
@@ -128,6 +128,10 @@ def _biotool(r: dict, x: Export) -> str:
             **biotool_place(x.catalog[r["function"]]),
         }
     )
+
+
+def _in_biotool(r: dict, x: Export) -> bool:
+    return runs_in_biotool(x.catalog[r["function"]])
 
 
 def _biotool_sharegpt(r: dict, x: Export) -> str:
@@ -250,6 +254,7 @@ class ExportFormat:
     jsonl: bool = False  # ... as JSON lines, else a JSON array
     write: Callable[[Path, list[dict], Export], None] | None = None  # or the whole split at once
     splits: tuple[str, ...] = SPLITS  # the splits that get a file
+    holds: Callable[[dict, Export], bool] | None = None  # the records it holds (None: all)
     files: tuple[tuple[str, Callable[[list[str], Export], Any]], ...] = ()  # (path, data(splits written))
 
     def paths(self) -> list[str]:
@@ -279,18 +284,23 @@ FORMATS: dict[str, ExportFormat] = {
     "biotool": ExportFormat(
         "biotool/{split}.json",
         encode=_biotool,
+        holds=_in_biotool,
         about="BioTool's record format (user_query, function_calling, observation, database, tool) in "
-        "BioTool's names: database/tool as its dispatcher imports them, the observation a JSON value",
+        "BioTool's names: database/tool as its dispatcher imports them, the observation a JSON value. "
+        "Every file in `biotool/` holds only calls BioTool's own scripts can run: items of a function "
+        "marked `biotool_runs: false` in the catalog (docs/biotool_deviations.md) are in the other formats only",
     ),
     "biotool_all": ExportFormat(
         "biotool/BioTool.json",
         encode=_biotool,
-        about="every record of the version in one file, as BioTool's BioTool.json",
+        holds=_in_biotool,
+        about="the records of `biotool/<split>.json` in one file, as BioTool's BioTool.json",
     ),
     "biotool_sharegpt": ExportFormat(
         "biotool/BioTool_{split}.json",
         encode=_biotool_sharegpt,
         splits=("train", "test"),
+        holds=_in_biotool,
         files=tuple((f"biotool/{rel}", data) for rel, data in CATALOG_FILES),
         about="BioTool's train/test files as its convert.py writes them (ShareGPT: system, human and "
         "function_call turns; tools in the OpenAI form; validation items only in our split files), "
@@ -360,13 +370,14 @@ def write_formats(folder: Path, recs: list[dict], catalog: Catalog, version_id: 
     parts = {split: sorted((r for r in recs if r["split"] == split), key=lambda r: r["item_id"]) for split in SPLITS}
     written: list[str] = []
     for fmt in FORMATS.values():
-        present = [s for s in fmt.splits if parts[s]]
+        held = {s: [r for r in parts[s] if fmt.holds(r, export)] if fmt.holds else parts[s] for s in fmt.splits}
+        present = [s for s in fmt.splits if held[s]]
         if fmt.path is not None and "{split}" in fmt.path:
             for split in present:
-                _write_file(folder / fmt.path.format(split=split), fmt, parts[split], export)
+                _write_file(folder / fmt.path.format(split=split), fmt, held[split], export)
                 written.append(fmt.path.format(split=split))
-        elif fmt.path is not None:
-            _write_file(folder / fmt.path, fmt, [r for s in fmt.splits for r in parts[s]], export)
+        elif fmt.path is not None and present:
+            _write_file(folder / fmt.path, fmt, [r for s in present for r in held[s]], export)
             written.append(fmt.path)
         for rel, build in fmt.files:
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
