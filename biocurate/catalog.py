@@ -581,7 +581,7 @@ def published_functions(catalog_dir: Path = CATALOG_DIR) -> dict[str, str]:
 # --- mention rules: catalog/mentions.yaml (applied by biocurate.mentions) -----------------
 
 MENTION_KINDS = ("verbatim", "coordinates", "chromosome", "number", "percent", "species", "species_if_named",
-                 "name", "code", "query", "citation")
+                 "name", "code", "query", "citation", "unsaid")
 
 
 class MentionKind(Spec):

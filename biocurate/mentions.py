@@ -266,6 +266,16 @@ def load_taxa(catalog_dir: Path, seeds_dir: Path | None, spec: MentionSpec) -> d
 # --- the rules ---------------------------------------------------------------------------------
 
 
+def _items(value: Any, kind: str) -> list[Any]:
+    """A list argument item by item; so is a comma-joined string of ids or species
+    ("homo_sapiens,mus_musculus", "22351513,12366374"), as BioTool sends lists."""
+    if isinstance(value, list):
+        return value
+    if kind in ("verbatim", "species", "species_if_named") and isinstance(value, str) and "," in value:
+        return [v for v in re.split(r"\s*,\s*", value.strip()) if v]
+    return [value]
+
+
 class MentionRules:
     """The mention rules of one catalog (and seeds folder): requirements per call."""
 
@@ -332,9 +342,9 @@ class MentionRules:
         planned: list[tuple[str, MentionKind, Any]] = []
         for name, value in arguments.items():
             kind = self.kind_of(tool.name, name)
-            if kind is None or value is None or isinstance(value, bool):
+            if kind is None or kind.kind == "unsaid" or value is None or isinstance(value, bool):
                 continue
-            for item in value if isinstance(value, list) else [value]:
+            for item in _items(value, kind.kind):
                 planned.extend(self._expand(name, kind, item))
         named = {
             id(t)
@@ -507,4 +517,5 @@ assert set(MENTION_KINDS) == {
     "code",
     "query",
     "citation",
+    "unsaid",
 }

@@ -267,6 +267,24 @@ def test_another_species_argument_is_not_a_contradiction():
     ]
 
 
+def test_comma_joined_lists_are_mentioned_item_by_item():
+    # BioTool sends lists as comma-joined strings; each item is one mention.
+    args = {
+        "species": "homo_sapiens",
+        "region": "17:7676580-7676594:-1",
+        "method": "LASTZ_NET",
+        "species_set": "homo_sapiens,mus_musculus",
+    }
+    good = "Where does human 17:7676580-7676594 align in the mouse genome?"
+    assert missing("get_alignment_region", args, good) == []
+    assert missing("get_alignment_region", args, "How conserved is human 17:7676580-7676594 in other species?") == [
+        "species_set 'mus_musculus' as Mus musculus, mouse, mice, murine or M. musculus"
+    ]
+    args = {"db": "pubmed", "id": "22351513,12366374"}
+    assert missing("esummary", args, "Summarise PubMed articles 22351513 and 12366374.") == []
+    assert missing("esummary", args, "Summarise PubMed article 22351513.") == ["id '12366374' verbatim"]
+
+
 def test_species_names_come_from_the_taxon_seeds(tmp_path):
     seeds = tmp_path / "seeds"
     seeds.mkdir()
