@@ -101,10 +101,11 @@ def main() -> None:
     names, words = naturalness_words(config)
     assert names == catalog_value("code_names", config)
     con = duckdb.connect(str(config.store.path), read_only=True)
-    current = con.execute(
-        "select text, function, arguments::varchar from query_context "
-        "where query_id not in (select query_id from qc_replaced_queries)"
-    ).fetchall()
+    views = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+    replaced = (
+        "where query_id not in (select query_id from qc_replaced_queries)" if "qc_replaced_queries" in views else ""
+    )
+    current = con.execute(f"select text, function, arguments::varchar from query_context {replaced}").fetchall()
     report("current questions", len(current), check(current, catalog, rules, names, words), args.examples)
     published = con.execute(
         "select user_query, function_calling->>'name', (function_calling->'arguments')::varchar from dataset_items "
