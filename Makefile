@@ -9,14 +9,15 @@ export HOME ?= /root
 export PREFECT_HOME ?= $(CURDIR)/data/out/prefect
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
 
-.PHONY: demo test install label-studio label-studio-stop bench bench-scale serve prefect-server prefect-server-stop clean
+# Lint: ruff (rules and format), sqlfluff over sql/ (DuckDB dialect), mypy on biocurate/; settings in pyproject.toml.
+.PHONY: demo test lint install label-studio label-studio-stop bench bench-scale serve prefect-server prefect-server-stop clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,eval]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,eval,lint]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
 # Label Studio lives in its own virtualenv (.venv-ls): in ours it would break Prefect.
@@ -34,6 +35,14 @@ test: install
 	@mkdir -p $(PREFECT_HOME)
 	scripts/label_studio.sh install
 	$(BIN)/python -m pytest -q
+
+# sql/schema is linted but must never be `sqlfluff fix`ed: applied migrations are checksummed and a
+# changed file makes existing stores refuse to open (every migration passes as written).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint sql/ biocurate/publish/sql/
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/executor.py

@@ -7,6 +7,7 @@ Prints achieved requests/s per host, % of the summed limits, 429s received, and 
 
     .venv/bin/python bench/executor.py [--calls-per-second-of-limit 12] [--baseline-calls 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,12 +31,16 @@ from biocurate.store import Store, insert_new  # noqa: E402
 from tests.standins.api import ApiStandIn  # noqa: E402
 
 LIMITS = {"eutils.ncbi.nlm.nih.gov": 3, "rest.ensembl.org": 15, "rest.uniprot.org": 10}
-FUNCTIONS = {"eutils.ncbi.nlm.nih.gov": ("esummary", lambda i: {"db": "gene", "id": str(1000 + i)}),
-             "rest.ensembl.org": ("lookup_by_id", lambda i: {"id": f"ENSG{i:011d}"}),
-             "rest.uniprot.org": ("get_uniprotkb_entry", lambda i: {"accession": f"P{i % 10}{i:04d}"[:6]})}
-BODY = {"esummary": {"header": {"type": "esummary"}, "result": {"uids": ["1"], "1": {"name": "X"}}},
-        "lookup_by_id": {"id": "ENSG", "display_name": "X", "object_type": "Gene"},
-        "get_uniprotkb_entry": {"primaryAccession": "P00000", "entryType": "UniProtKB reviewed (Swiss-Prot)"}}
+FUNCTIONS = {
+    "eutils.ncbi.nlm.nih.gov": ("esummary", lambda i: {"db": "gene", "id": str(1000 + i)}),
+    "rest.ensembl.org": ("lookup_by_id", lambda i: {"id": f"ENSG{i:011d}"}),
+    "rest.uniprot.org": ("get_uniprotkb_entry", lambda i: {"accession": f"P{i % 10}{i:04d}"[:6]}),
+}
+BODY = {
+    "esummary": {"header": {"type": "esummary"}, "result": {"uids": ["1"], "1": {"name": "X"}}},
+    "lookup_by_id": {"id": "ENSG", "display_name": "X", "object_type": "Gene"},
+    "get_uniprotkb_entry": {"primaryAccession": "P00000", "entryType": "UniProtKB reviewed (Swiss-Prot)"},
+}
 
 
 def build(tmp: Path, seconds: float):
@@ -48,12 +53,32 @@ def build(tmp: Path, seconds: float):
         for i in range(int(limit * seconds)):
             args = make_args(i)
             req = build_request(tool, args)
-            snapshot.add(method=req.method, url=req.url, params=req.params, body=None, status=200,
-                         content_type="application/json", content=json.dumps(BODY[name]).encode(),
-                         file=f"{tool.source}/{name}_{i}.json", origin="illustrative", provenance="bench")
-            calls.append({"call_id": content_hash("call", name, args), "function": name, "arguments": json.dumps(args),
-                          "template": "bench", "database": tool.database, "tool_group": tool.group,
-                          "category": tool.category, "valid": True, "_host": host, "_req": req})
+            snapshot.add(
+                method=req.method,
+                url=req.url,
+                params=req.params,
+                body=None,
+                status=200,
+                content_type="application/json",
+                content=json.dumps(BODY[name]).encode(),
+                file=f"{tool.source}/{name}_{i}.json",
+                origin="illustrative",
+                provenance="bench",
+            )
+            calls.append(
+                {
+                    "call_id": content_hash("call", name, args),
+                    "function": name,
+                    "arguments": json.dumps(args),
+                    "template": "bench",
+                    "database": tool.database,
+                    "tool_group": tool.group,
+                    "category": tool.category,
+                    "valid": True,
+                    "_host": host,
+                    "_req": req,
+                }
+            )
     return catalog, snapshot, calls
 
 
@@ -79,10 +104,16 @@ def main() -> int:
     catalog, snapshot, calls = build(tmp, ns.seconds)
     server = ApiStandIn(snapshot, latency=0.05, rate_limits=dict(LIMITS)).start()
     try:
-        cfg = load_config(ROOT / "biocurate.toml", overrides={
-            "store.path": str(tmp / "s.duckdb"), "execute.transport": "live",
-            "execute.base_urls": server.base_urls(), "execute.batch_size": 10_000,
-            "execute.hosts": {h: {"rate_per_second": r, "max_concurrency": 8} for h, r in LIMITS.items()}})
+        cfg = load_config(
+            ROOT / "biocurate.toml",
+            overrides={
+                "store.path": str(tmp / "s.duckdb"),
+                "execute.transport": "live",
+                "execute.base_urls": server.base_urls(),
+                "execute.batch_size": 10_000,
+                "execute.hosts": {h: {"rate_per_second": r, "max_concurrency": 8} for h, r in LIMITS.items()},
+            },
+        )
         with Store(cfg.store.path).open() as con:
             insert_new(con, "candidate_calls", [{k: v for k, v in c.items() if not k.startswith("_")} for c in calls])
             started = time.perf_counter()
@@ -112,12 +143,17 @@ def main() -> int:
     print(f"{'host':28} {'limit/s':>8} {'achieved/s':>11} {'% limit':>8} {'max in 1 s':>10} {'429s':>5}")
     for host, limit in LIMITS.items():
         n429 = sum(1 for r in ours if r[1] == host and r[3] == 429)
-        print(f"{host:28} {limit:8} {rates[host]:11.2f} {100 * rates[host] / limit:7.1f}% {max_in_window(ours, host):10} {n429:5}")
+        print(
+            f"{host:28} {limit:8} {rates[host]:11.2f} {100 * rates[host] / limit:7.1f}% "
+            f"{max_in_window(ours, host):10} {n429:5}"
+        )
     print(f"{'all hosts':28} {summed_limits:8} {total_rate:11.2f} {100 * total_rate / summed_limits:7.1f}%")
     print(f"wall time {ours_seconds:.1f} s for {len(calls)} calls = {len(calls) / ours_seconds:.2f} req/s overall")
     print(f"baseline (sequential, 0.5 s sleep): {base_rate:.2f} req/s")
-    print(f"ratio executor / baseline (summed per-host rates): {total_rate / base_rate:.1f}x; "
-          f"(wall-clock): {len(calls) / ours_seconds / base_rate:.1f}x")
+    print(
+        f"ratio executor / baseline (summed per-host rates): {total_rate / base_rate:.1f}x; "
+        f"(wall-clock): {len(calls) / ours_seconds / base_rate:.1f}x"
+    )
     return 0
 
 

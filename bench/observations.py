@@ -8,6 +8,7 @@ data while stored as ``ok``; and the outcomes (``invalid_body`` = a valid answer
 
     .venv/bin/python bench/observations.py [--max-chars 2000] [--json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,9 @@ PLACEHOLDER = re.compile(r"\{\d+ (keys|elements)\}")
 STATUS_KEYS = {"status", "Status", "RID", "RTOE", "jobId", "ThereAreHits", "blast_job"}
 
 
-def observe_call(tool: Tool, arguments: dict, status: int, content_type: str, body: bytes,
-                 max_chars: int) -> tuple[str, str | None, str | None]:
+def observe_call(
+    tool: Tool, arguments: dict, status: int, content_type: str, body: bytes, max_chars: int
+) -> tuple[str, str | None, str | None]:
     """(outcome, builder, observation text) as the executor would store them."""
     declared, _ = tool.response_for(arguments)
     outcome, _ = classify(status, content_type, body, declared)
@@ -70,21 +72,23 @@ def status_only(data: Any) -> bool:
 
 def measure(max_chars: int) -> dict:
     catalog = load_catalog()
-    corpora = {"demo_snapshot": snapshot_calls(ROOT / "data/demo_snapshot", catalog),
-               "real_responses": reference_calls(ROOT / "tests/data/real_responses", catalog)}
+    corpora = {
+        "demo_snapshot": snapshot_calls(ROOT / "data/demo_snapshot", catalog),
+        "real_responses": reference_calls(ROOT / "tests/data/real_responses", catalog),
+    }
     report: dict[str, Any] = {}
     for name, calls in corpora.items():
         per_builder: Counter = Counter()
         outcomes: Counter = Counter()
         counts = Counter(bodies=0, observations=0, invalid_json=0, over_bound=0, placeholders=0, status_only=0)
-        examples: dict[str, list[str]] = {"invalid_json": [], "placeholders": [], "status_only": [],
-                                          "invalid_body": []}
+        examples: dict[str, list[str]] = {"invalid_json": [], "placeholders": [], "status_only": [], "invalid_body": []}
         for call in calls:
             if call.tool is None:
                 continue
             counts["bodies"] += 1
-            outcome, used, text = observe_call(call.tool, call.arguments, call.status, call.content_type, call.body,
-                                          max_chars)
+            outcome, used, text = observe_call(
+                call.tool, call.arguments, call.status, call.content_type, call.body, max_chars
+            )
             outcomes[outcome] += 1
             if outcome == "invalid_body":
                 examples["invalid_body"].append(call.file)
@@ -105,8 +109,12 @@ def measure(max_chars: int) -> dict:
             if status_only(data):
                 counts["status_only"] += 1
                 examples["status_only"].append(call.file)
-        report[name] = {"counts": dict(counts), "outcomes": dict(outcomes), "builders": dict(per_builder),
-                        "examples": {k: v[:5] for k, v in examples.items() if v}}
+        report[name] = {
+            "counts": dict(counts),
+            "outcomes": dict(outcomes),
+            "builders": dict(per_builder),
+            "examples": {k: v[:5] for k, v in examples.items() if v},
+        }
     return report
 
 

@@ -8,6 +8,7 @@ work near 100. Runs with nothing new, and with 200 new questions, show the cost 
 
     .venv/bin/python bench/quality.py [--rows 100000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,21 +28,39 @@ sys.path.insert(0, str(ROOT))
 from biocurate.config import load_config  # noqa: E402
 from biocurate.gx import load_suites  # noqa: E402
 from biocurate.hashing import content_hash  # noqa: E402
-from biocurate.near_dup import find_duplicates  # noqa: E402
-from biocurate.quality import add_duplicate_columns, query_frame, qc_config_hash, run_quality  # noqa: E402
+from biocurate.quality import add_duplicate_columns, qc_config_hash, query_frame, run_quality  # noqa: E402
 from biocurate.stages import catalog_for  # noqa: E402
 from biocurate.store import Store, insert_new, utcnow  # noqa: E402
 
 CALLS = [  # function, database, category, arguments(i), question templates
-    ("lookup_by_symbol", "Ensembl", "genomics", lambda i: {"species": "homo_sapiens", "symbol": f"GENE{i}"},
-     ["Which Ensembl gene has the human symbol {x}?", "Where is the human gene {x} annotated?"]),
-    ("get_taxonomy_id", "Ensembl", "general_biology", lambda i: {"id": str(9000 + i)},
-     ["Which organism has the taxon ID {x}?", "What is the lineage of taxon {x}?"]),
-    ("get_uniprotkb_entry", "UniProt", "proteomics", lambda i: {"accession": f"Q{i:05d}"},
-     ["What protein is the UniProt entry {x}?", "Is {x} a reviewed protein entry, and what is its name?"]),
+    (
+        "lookup_by_symbol",
+        "Ensembl",
+        "genomics",
+        lambda i: {"species": "homo_sapiens", "symbol": f"GENE{i}"},
+        ["Which Ensembl gene has the human symbol {x}?", "Where is the human gene {x} annotated?"],
+    ),
+    (
+        "get_taxonomy_id",
+        "Ensembl",
+        "general_biology",
+        lambda i: {"id": str(9000 + i)},
+        ["Which organism has the taxon ID {x}?", "What is the lineage of taxon {x}?"],
+    ),
+    (
+        "get_uniprotkb_entry",
+        "UniProt",
+        "proteomics",
+        lambda i: {"accession": f"Q{i:05d}"},
+        ["What protein is the UniProt entry {x}?", "Is {x} a reviewed protein entry, and what is its name?"],
+    ),
 ]
-BREAKS = [lambda t, x: t.replace(x, x.lower()), lambda t, x: t + " Use the API.", lambda t, x: "{gene} " + t,
-          lambda t, x: x]
+BREAKS = [
+    lambda t, x: t.replace(x, x.lower()),
+    lambda t, x: t + " Use the API.",
+    lambda t, x: "{gene} " + t,
+    lambda t, x: x,
+]
 
 
 def synthesize(con, n: int, seed: int = 7, start: int = 0) -> None:
@@ -53,13 +72,42 @@ def synthesize(con, n: int, seed: int = 7, start: int = 0) -> None:
         args = make(c)
         x = next(iter(v for k, v in args.items() if k != "species"))
         call_id = content_hash("bench", function, args)
-        calls.append({"call_id": call_id, "function": function, "arguments": json.dumps(args), "template": "t",
-                      "database": database, "tool_group": "g", "category": category, "valid": True})
-        responses.append({"response_id": call_id, "call_id": call_id, "fingerprint": call_id, "method": "GET",
-                          "url": "u", "status_code": 200, "outcome": "ok", "transport": "replay", "fetched_at": t0})
+        calls.append(
+            {
+                "call_id": call_id,
+                "function": function,
+                "arguments": json.dumps(args),
+                "template": "t",
+                "database": database,
+                "tool_group": "g",
+                "category": category,
+                "valid": True,
+            }
+        )
+        responses.append(
+            {
+                "response_id": call_id,
+                "call_id": call_id,
+                "fingerprint": call_id,
+                "method": "GET",
+                "url": "u",
+                "status_code": 200,
+                "outcome": "ok",
+                "transport": "replay",
+                "fetched_at": t0,
+            }
+        )
         text = json.dumps({"id": x, "name": f"record {c}", "length": rng.randint(10, 9999)})
-        observations.append({"observation_id": call_id, "call_id": call_id, "response_id": call_id, "text": text,
-                             "builder": "json", "chars": len(text)})
+        observations.append(
+            {
+                "observation_id": call_id,
+                "call_id": call_id,
+                "response_id": call_id,
+                "text": text,
+                "builder": "json",
+                "chars": len(text),
+            }
+        )
         for k, template in enumerate(templates):
             q = template.format(x=x)
             roll = rng.random()
@@ -68,20 +116,47 @@ def synthesize(con, n: int, seed: int = 7, start: int = 0) -> None:
             elif roll < 0.03:
                 q = " ".join(reversed(q.rstrip("?").split())) + "?"
             query_id = content_hash("bench", call_id, k, q)
-            queries.append({"query_id": query_id, "call_id": call_id, "observation_id": call_id, "text": q,
-                            "style": "specific", "generator": "template", "model": "t", "prompt_version": "v1",
-                            "created_at": t0 + timedelta(microseconds=len(queries))})
-            judgments.append({"judgment_id": query_id, "query_id": query_id, "judge": "rules", "model": "rules-v1",
-                              "prompt_version": "v1", "verdict": "accept", "score": 0.4 + 0.6 * rng.random(),
-                              "reason": "r", "created_at": t0})
-    for table, rows in (("candidate_calls", calls), ("api_responses", responses), ("observations", observations),
-                        ("queries", queries), ("judgments", judgments)):
+            queries.append(
+                {
+                    "query_id": query_id,
+                    "call_id": call_id,
+                    "observation_id": call_id,
+                    "text": q,
+                    "style": "specific",
+                    "generator": "template",
+                    "model": "t",
+                    "prompt_version": "v1",
+                    "created_at": t0 + timedelta(microseconds=len(queries)),
+                }
+            )
+            judgments.append(
+                {
+                    "judgment_id": query_id,
+                    "query_id": query_id,
+                    "judge": "rules",
+                    "model": "rules-v1",
+                    "prompt_version": "v1",
+                    "verdict": "accept",
+                    "score": 0.4 + 0.6 * rng.random(),
+                    "reason": "r",
+                    "created_at": t0,
+                }
+            )
+    for table, rows in (
+        ("candidate_calls", calls),
+        ("api_responses", responses),
+        ("observations", observations),
+        ("queries", queries),
+        ("judgments", judgments),
+    ):
         insert_new(con, table, pl.DataFrame(rows, infer_schema_length=None))
 
 
 def measure(n: int, tmp: Path) -> dict:
-    config = load_config(ROOT / "biocurate.toml", overrides={
-        "store.path": str(tmp / f"q{n}.duckdb"), "quality.data_docs_dir": str(tmp / f"docs{n}")})
+    config = load_config(
+        ROOT / "biocurate.toml",
+        overrides={"store.path": str(tmp / f"q{n}.duckdb"), "quality.data_docs_dir": str(tmp / f"docs{n}")},
+    )
     catalog = catalog_for(config)
     with Store(config.store.path).open() as con:
         synthesize(con, n)
@@ -101,9 +176,17 @@ def measure(n: int, tmp: Path) -> dict:
         run_quality(config, con, catalog, "bench-small")
         small_seconds = time.perf_counter() - started
         qc_rows = con.execute("select count(*) from qc_results").fetchall()[0][0]
-    return {"rows": n, "stage": stage_seconds, "duplicates": dup_seconds, "idle": idle_seconds, "small": small_seconds, "phases": summary.seconds,
-            "survivors": summary.survivors, "qc_rows": qc_rows,
-            "blocking failures": sum(summary.failing.values())}
+    return {
+        "rows": n,
+        "stage": stage_seconds,
+        "duplicates": dup_seconds,
+        "idle": idle_seconds,
+        "small": small_seconds,
+        "phases": summary.seconds,
+        "survivors": summary.survivors,
+        "qc_rows": qc_rows,
+        "blocking failures": sum(summary.failing.values()),
+    }
 
 
 def main() -> None:
@@ -116,12 +199,17 @@ def main() -> None:
         small = measure(args.rows // 10, Path(tmp))
         large = measure(args.rows, Path(tmp))
     for r in (small, large):
-        print(f"{r['rows']:>7} questions: quality stage {r['stage']:.2f} s (duplicate search {r['duplicates']:.2f} s), "
-              f"idle re-run {r['idle']:.2f} s, 200 new questions {r['small']:.2f} s; {r['qc_rows']} qc_results rows, {r['survivors']} survivors, "
-              f"{r['blocking failures']} blocking failures")
+        print(
+            f"{r['rows']:>7} questions: quality stage {r['stage']:.2f} s (duplicate search {r['duplicates']:.2f} s), "
+            f"idle re-run {r['idle']:.2f} s, 200 new questions {r['small']:.2f} s; "
+            f"{r['qc_rows']} qc_results rows, {r['survivors']} survivors, "
+            f"{r['blocking failures']} blocking failures"
+        )
         print("   phases (s): " + ", ".join(f"{k} {v:.2f}" for k, v in r["phases"].items()))
-    print(f"ratio x{args.rows // (args.rows // 10)} rows: stage {large['stage'] / small['stage']:.1f}x, "
-          f"duplicate search {large['duplicates'] / small['duplicates']:.1f}x (linear ~10x, all pairs ~100x)")
+    print(
+        f"ratio x{args.rows // (args.rows // 10)} rows: stage {large['stage'] / small['stage']:.1f}x, "
+        f"duplicate search {large['duplicates'] / small['duplicates']:.1f}x (linear ~10x, all pairs ~100x)"
+    )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ growth is 10, so the ratio says how the pipeline grows.
     .venv/bin/python bench/scale.py [--sizes 10000 100000] [--keep]
     .venv/bin/python bench/scale.py --one 100000          (one size, JSON on the last line)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,7 @@ import polars as pl  # noqa: E402
 from biocurate.catalog import build_request, load_catalog  # noqa: E402
 from biocurate.config import load_config  # noqa: E402
 from biocurate.hashing import content_hash  # noqa: E402
-from biocurate.snapshot import INDEX_COLUMNS, Snapshot, fingerprint  # noqa: E402
+from biocurate.snapshot import INDEX_COLUMNS, Snapshot  # noqa: E402
 from biocurate.stages import run_stage  # noqa: E402
 from biocurate.store import Store, insert_new, utcnow  # noqa: E402
 
@@ -75,23 +76,25 @@ def variant(value, k: int):
     width = last.end() - last.start()
     if len(str(k)) > width:
         return None
-    return value[:last.start()] + str(k).zfill(width) + value[last.end():]
+    return value[: last.start()] + str(k).zfill(width) + value[last.end() :]
 
 
 def base_calls(config, work: Path) -> list[dict]:
     """The demo's answered GET calls (sample + replay execute on the demo data)."""
-    demo = load_config(ROOT / "biocurate.toml", overrides={"store.path": str(work / "demo.duckdb"),
-                                                            "review.enabled": False})
+    demo = load_config(
+        ROOT / "biocurate.toml", overrides={"store.path": str(work / "demo.duckdb"), "review.enabled": False}
+    )
     for name in ("sample", "execute"):
         run_stage(name, demo, "demo")
     with Store(demo.store.path).open(read_only=True) as con:
         rows = con.execute(
             "select c.function, c.arguments, c.entity_id, c.database, c.tool_group, c.category, r.fingerprint "
             "from candidate_calls c join api_responses r using (call_id) "
-            "where r.outcome = 'ok' and r.method = 'GET' order by c.call_id").fetchall()
+            "where r.outcome = 'ok' and r.method = 'GET' order by c.call_id"
+        ).fetchall()
         entities = con.sql("select * from entities").pl()
     keys = ["function", "arguments", "entity_id", "database", "tool_group", "category", "fingerprint"]
-    return [dict(zip(keys, r)) for r in rows], entities
+    return [dict(zip(keys, r, strict=True)) for r in rows], entities
 
 
 def generate(config, work: Path, n: int) -> tuple[list[dict], pl.DataFrame]:
@@ -104,8 +107,11 @@ def generate(config, work: Path, n: int) -> tuple[list[dict], pl.DataFrame]:
     for base in bases:
         tool = catalog[base["function"]]
         args = json.loads(base["arguments"])
-        names = [p for p, spec in tool.function.params.items() if spec.identifier and p in args
-                 and variant(args[p], 1) is not None]
+        names = [
+            p
+            for p, spec in tool.function.params.items()
+            if spec.identifier and p in args and variant(args[p], 1) is not None
+        ]
         if names and base["fingerprint"] in demo.entries and not tool.function.blast:
             usable.append((base, tool, args, names[0]))
     calls, index, seen = [], [], set()
@@ -125,14 +131,34 @@ def generate(config, work: Path, n: int) -> tuple[list[dict], pl.DataFrame]:
                 continue
             seen.add(call_id)
             req = build_request(tool, new)
-            key = fingerprint(req.method, req.url, req.params, req.json_body or req.form)
+            key = req.fingerprint()
             entry = demo.entries[base["fingerprint"]]
-            index.append([key, entry.method, req.url, entry.status, entry.content_type,
-                          str((demo.folder / entry.file).resolve()), entry.origin, f"bench variant of {entry.key}"])
-            calls.append({"call_id": call_id, "function": tool.name, "arguments": json.dumps(new, sort_keys=True),
-                          "entity_id": base["entity_id"], "template": "bench:variant", "database": base["database"],
-                          "tool_group": base["tool_group"], "category": base["category"], "valid": True,
-                          "run_id": "bench"})
+            index.append(
+                [
+                    key,
+                    entry.method,
+                    req.url,
+                    entry.status,
+                    entry.content_type,
+                    str((demo.folder / entry.file).resolve()),
+                    entry.origin,
+                    f"bench variant of {entry.key}",
+                ]
+            )
+            calls.append(
+                {
+                    "call_id": call_id,
+                    "function": tool.name,
+                    "arguments": json.dumps(new, sort_keys=True),
+                    "entity_id": base["entity_id"],
+                    "template": "bench:variant",
+                    "database": base["database"],
+                    "tool_group": base["tool_group"],
+                    "category": base["category"],
+                    "valid": True,
+                    "run_id": "bench",
+                }
+            )
             added += 1
         if not added:
             raise SystemExit(f"only {len(calls)} distinct variants can be made from the demo calls")
@@ -151,24 +177,45 @@ def bench_reviewer(store: Path) -> int:
     with Store(store).open() as con:
         ids = con.sql("select query_id from survivors order by query_id").pl()["query_id"]
         n = len(ids)
-        tasks = pl.DataFrame({"query_id": ids, "content_hash": ["bench"] * n, "project_id": [0] * n,
-                              "task_id": list(range(1, n + 1)), "priority": [0.5] * n,
-                              "pushed_at": [now] * n, "updated_at": [now] * n})
+        tasks = pl.DataFrame(
+            {
+                "query_id": ids,
+                "content_hash": ["bench"] * n,
+                "project_id": [0] * n,
+                "task_id": list(range(1, n + 1)),
+                "priority": [0.5] * n,
+                "pushed_at": [now] * n,
+                "updated_at": [now] * n,
+            }
+        )
         insert_new(con, "review_tasks", tasks)
         annotations = tasks.select(
             pl.concat_str([pl.lit("bench-"), pl.col("query_id")]).alias("annotation_id"),
-            pl.col("task_id").alias("ls_annotation_id"), "task_id", "query_id",
-            pl.lit("bench-reviewer (not a person)").alias("annotator"), pl.lit("accept").alias("verdict"),
-            pl.lit(now).alias("created_at"), pl.lit(now).alias("updated_at"), pl.lit(now).alias("pulled_at"))
+            pl.col("task_id").alias("ls_annotation_id"),
+            "task_id",
+            "query_id",
+            pl.lit("bench-reviewer (not a person)").alias("annotator"),
+            pl.lit("accept").alias("verdict"),
+            pl.lit(now).alias("created_at"),
+            pl.lit(now).alias("updated_at"),
+            pl.lit(now).alias("pulled_at"),
+        )
         insert_new(con, "annotations", annotations)
     return n
 
 
 def bench_config(work: Path):
-    return load_config(ROOT / "biocurate.toml", overrides={
-        "store.path": str(work / "store.duckdb"), "review.enabled": False,
-        "execute.snapshot_dir": str(work / "snapshot"), "execute.batch_size": 2000,
-        "publish.out_dir": str(work / "versions"), "quality.data_docs_dir": str(work / "data_docs")})
+    return load_config(
+        ROOT / "biocurate.toml",
+        overrides={
+            "store.path": str(work / "store.duckdb"),
+            "review.enabled": False,
+            "execute.snapshot_dir": str(work / "snapshot"),
+            "execute.batch_size": 2000,
+            "publish.out_dir": str(work / "versions"),
+            "quality.data_docs_dir": str(work / "data_docs"),
+        },
+    )
 
 
 def export_in_own_process(work: Path) -> dict:
@@ -183,8 +230,12 @@ def export_in_own_process(work: Path) -> dict:
 def publish_here(work: Path) -> dict:
     started = time.perf_counter()
     report = run_stage("publish", bench_config(work), "bench")
-    return {"rows": report.rows_new, "seconds": round(time.perf_counter() - started, 2),
-            "peak_mib": round(peak_mib()), "rss_after_mib": round(rss_mib())}
+    return {
+        "rows": report.rows_new,
+        "seconds": round(time.perf_counter() - started, 2),
+        "peak_mib": round(peak_mib()),
+        "rss_after_mib": round(rss_mib()),
+    }
 
 
 def one(n: int) -> dict:
@@ -196,20 +247,29 @@ def one(n: int) -> dict:
     def timed(stage: str, fn):
         started = time.perf_counter()
         rows = fn()
-        timings.append({"stage": stage, "seconds": round(time.perf_counter() - started, 2), "rows": rows,
-                        "peak_mib": round(peak_mib()), "rss_after_mib": round(rss_mib())})
+        timings.append(
+            {
+                "stage": stage,
+                "seconds": round(time.perf_counter() - started, 2),
+                "rows": rows,
+                "peak_mib": round(peak_mib()),
+                "rss_after_mib": round(rss_mib()),
+            }
+        )
 
     made = {}
-    timed("generate calls + bench snapshot (setup)", lambda: len(made.setdefault("calls", generate(config, work, n))[0]))
-    calls, entities = made.pop("calls")
+    timed(
+        "generate calls + bench snapshot (setup)", lambda: len(made.setdefault("calls", generate(config, work, n))[0])
+    )
 
     def store() -> int:
+        # popped here, so the calls are freed once they are stored
+        calls, entities = made.pop("calls")
         with Store(config.store.path).open() as con:
             insert_new(con, "entities", entities)
             return insert_new(con, "candidate_calls", pl.DataFrame(calls, infer_schema_length=None))
 
     timed("store (candidate calls)", store)
-    del calls
     for name in ("execute", "synthesize", "judge", "quality"):
         timed(name, lambda name=name: run_stage(name, config, "bench").rows_new)
     timed("bench reviewer accepts survivors (setup)", lambda: bench_reviewer(config.store.path))
@@ -217,9 +277,15 @@ def one(n: int) -> dict:
     export = export_in_own_process(work)
     timings.append({"stage": "export (publish, its own process)", **export})
     pipeline = [t for t in timings if "(setup)" not in t["stage"]]
-    return {"n": n, "stages": timings, "pipeline_seconds": round(sum(t["seconds"] for t in pipeline), 2),
-            "rebuild_peak_mib": rebuild_peak, "publish_peak_mib": export["peak_mib"],
-            "peak_mib": max(rebuild_peak, export["peak_mib"]), "work": str(work)}
+    return {
+        "n": n,
+        "stages": timings,
+        "pipeline_seconds": round(sum(t["seconds"] for t in pipeline), 2),
+        "rebuild_peak_mib": rebuild_peak,
+        "publish_peak_mib": export["peak_mib"],
+        "peak_mib": max(rebuild_peak, export["peak_mib"]),
+        "work": str(work),
+    }
 
 
 def run_size(n: int, keep: bool) -> dict:
@@ -238,11 +304,14 @@ def show(result: dict) -> None:
     print(f"  {'stage':44} {'seconds':>8} {'rows':>9} {'rows/s':>9} {'peak MiB':>9} {'RSS after':>9}")
     for t in result["stages"]:
         rate = f"{t['rows'] / t['seconds']:,.0f}" if t["seconds"] and t["rows"] else "-"
-        print(f"  {t['stage']:44} {t['seconds']:8.2f} {t['rows']:9,} {rate:>9} {t['peak_mib']:9,} "
-              f"{t['rss_after_mib']:9,}")
-    print(f"  pipeline total {result['pipeline_seconds']:.1f} s, {result['n'] / result['pipeline_seconds']:,.0f} "
-          f"calls/s; peak memory {result['rebuild_peak_mib']:,} MiB (rebuild process), "
-          f"{result['publish_peak_mib']:,} MiB (publish process)")
+        print(
+            f"  {t['stage']:44} {t['seconds']:8.2f} {t['rows']:9,} {rate:>9} {t['peak_mib']:9,} {t['rss_after_mib']:9,}"
+        )
+    print(
+        f"  pipeline total {result['pipeline_seconds']:.1f} s, {result['n'] / result['pipeline_seconds']:,.0f} "
+        f"calls/s; peak memory {result['rebuild_peak_mib']:,} MiB (rebuild process), "
+        f"{result['publish_peak_mib']:,} MiB (publish process)"
+    )
 
 
 def main() -> None:
@@ -274,8 +343,10 @@ def main() -> None:
     for result in results:
         if result["n"] == 100_000:
             minutes, gib = result["pipeline_seconds"] / 60, result["peak_mib"] / 1024
-            print(f"\n100k: {minutes:.2f} min (target < {TARGETS['minutes_100k']:g}), "
-                  f"peak {gib:.2f} GiB (target < {TARGETS['peak_gib']:g})")
+            print(
+                f"\n100k: {minutes:.2f} min (target < {TARGETS['minutes_100k']:g}), "
+                f"peak {gib:.2f} GiB (target < {TARGETS['peak_gib']:g})"
+            )
 
 
 if __name__ == "__main__":

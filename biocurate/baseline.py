@@ -14,9 +14,11 @@ regions, sequences) are replaced by what stands in their place in the test quest
 
 The new value is given the parameter's schema type (``metrics.normalize_value``).
 """
+
 from __future__ import annotations
 
 import re
+import string
 
 from biocurate.catalog import Catalog
 from biocurate.embeddings import Embedder, nearest
@@ -30,18 +32,26 @@ STRIP = ".,;:?!()[]{}\"'"
 
 def by_context(train_query: str, value: str, test_query: str) -> str | None:
     start = train_query.find(value)
-    left, right = train_query[:start], train_query[start + len(value):]
+    left, right = train_query[:start], train_query[start + len(value) :]
     for width in CONTEXT_WIDTHS:
         lc, rc = left[-width:], right[:width]
-        pattern = (("^" if len(left) <= width else "") + re.escape(lc) + "(.+?)" + re.escape(rc)
-                   + ("$" if len(right) <= width else ""))
+        pattern = (
+            ("^" if len(left) <= width else "")
+            + re.escape(lc)
+            + "(.+?)"
+            + re.escape(rc)
+            + ("$" if len(right) <= width else "")
+        )
         found = re.search(pattern, test_query, re.S)
         span = found.group(1).strip() if found else ""
         # A narrow context can match by chance: then the span may not have more words than the value.
         # and an identifier is only ever replaced by something identifier-like.
-        if span and len(span) <= max(40, 3 * len(value)) and (
-                width >= 20 or len(span.split()) <= len(value.split())) and (
-                not identifier_like(value) or any(identifier_like(t) for t in span.split())):
+        if (
+            span
+            and len(span) <= max(40, 3 * len(value))
+            and (width >= 20 or len(span.split()) <= len(value.split()))
+            and (not identifier_like(value) or any(identifier_like(t) for t in span.split()))
+        ):
             return span
     return None
 
@@ -64,9 +74,12 @@ def by_shape(value: str, train_query: str, test_query: str, used: set[str]) -> s
     for token in (t.strip(STRIP) for t in test_query.split()):
         if not token or token in seen or token in used or not identifier_like(token):
             continue
-        prefix = len(re.match(r"[A-Za-z]*", value).group(0))
-        score = (3 if shape(token) == shape(value) else 0) + (2 if prefix >= 2 and token[:prefix] == value[:prefix] else 0) \
+        prefix = len(value) - len(value.lstrip(string.ascii_letters))  # leading letters
+        score = (
+            (3 if shape(token) == shape(value) else 0)
+            + (2 if prefix >= 2 and token[:prefix] == value[:prefix] else 0)
             + (1 if any(c.isdigit() for c in token) == any(c.isdigit() for c in value) else 0)
+        )
         if score > best_score:
             best, best_score = token, score
     return best if best_score >= 3 else None
@@ -75,7 +88,7 @@ def by_shape(value: str, train_query: str, test_query: str, used: set[str]) -> s
 def substitute(catalog: Catalog, train_query: str, call: dict, test_query: str) -> tuple[dict, dict]:
     """(arguments for the test question, {argument: [old, new]} of what was replaced)."""
     tool = catalog.tools.get(call["name"])
-    args, changes, used = dict(call["arguments"]), {}, set()
+    args, changes, used = dict(call["arguments"]), {}, set[str]()
     in_order = sorted(args, key=lambda k: train_query.find(argument_text(args[k])))
     for name in in_order:
         value = args[name]
@@ -96,14 +109,24 @@ def predict(embedder: Embedder, catalog: Catalog, train: list[dict], items: list
     """For each item: {"pred": Predicted, "raw_output": trace JSON, "retrieved_item_id": ...}."""
     found = nearest(embedder, [i["user_query"] for i in items], [t["user_query"] for t in train])
     out = []
-    for item, (index, score) in zip(items, found):
+    for item, (index, score) in zip(items, found, strict=True):
         neighbour = train[index]
         call = neighbour["gold"]
         args, changes = substitute(catalog, neighbour["user_query"], call, item["user_query"])
         text = canonical_json(args)
-        trace = {"retrieved_item_id": neighbour["item_id"], "retrieved_query": neighbour["user_query"],
-                 "cosine": round(score, 6), "retrieved_call": call, "substituted": changes,
-                 "call": {"name": call["name"], "arguments": args}}
-        out.append({"pred": Predicted("call", call["name"], text, args), "raw_output": canonical_json(trace),
-                    "retrieved_item_id": neighbour["item_id"]})
+        trace = {
+            "retrieved_item_id": neighbour["item_id"],
+            "retrieved_query": neighbour["user_query"],
+            "cosine": round(score, 6),
+            "retrieved_call": call,
+            "substituted": changes,
+            "call": {"name": call["name"], "arguments": args},
+        }
+        out.append(
+            {
+                "pred": Predicted("call", call["name"], text, args),
+                "raw_output": canonical_json(trace),
+                "retrieved_item_id": neighbour["item_id"],
+            }
+        )
     return out

@@ -6,6 +6,7 @@ that found it (``found_by_call``). At sampling time, entities with the same type
 species are merged: seed values win, discovered values fill the gaps (e.g. a gene seeded by
 symbol gets its Ensembl id from a lookup).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -15,7 +16,6 @@ from typing import Any
 import duckdb
 
 from biocurate.catalog import Catalog, Discovery
-from biocurate.hashing import content_hash
 from biocurate.seeds import entity_id, entity_types, validate_row
 from biocurate.store import insert_new
 
@@ -42,6 +42,7 @@ def extract(rule: Discovery, body: Any, arguments: dict) -> list[dict]:
     for item in items[: rule.limit]:
         row = {}
         for field, source in rule.fields.items():
+            value: Any
             if source.startswith("="):
                 value = source[1:]
             elif source.startswith("{") and source.endswith("}"):
@@ -68,8 +69,10 @@ def discover_entities(con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: 
         f"""
         select r.call_id, c.function, c.arguments, r.body from api_responses r
         join candidate_calls c using (call_id)
-        where r.outcome = 'ok' and c.function in ({', '.join('?' * len(names))})
-        """, names).fetchall()
+        where r.outcome = 'ok' and c.function in ({", ".join("?" * len(names))})
+        """,
+        names,
+    ).fetchall()
     new, invalid = [], 0
     for call_id, function, arguments, body in rows:
         try:
@@ -79,15 +82,22 @@ def discover_entities(con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: 
         args = json.loads(arguments)
         for rule in catalog[function].function.discovers:
             for raw in extract(rule, data, args):
-                clean, reason = validate_row(rule.entity, {**raw, "source": "discovered"}, types)
-                if reason:
+                clean, _reason = validate_row(rule.entity, {**raw, "source": "discovered"}, types)
+                if clean is None:  # the row breaks its entity type's rules
                     invalid += 1
                     continue
-                new.append({
-                    "entity_id": entity_id(rule.entity, clean), "entity_type": rule.entity,
-                    "label": clean[types[rule.entity]["label"]], "species": clean.get("species"),
-                    "fields": json.dumps(clean), "source": f"discovered by {function}",
-                    "found_by_call": call_id, "run_id": run_id})
+                new.append(
+                    {
+                        "entity_id": entity_id(rule.entity, clean),
+                        "entity_type": rule.entity,
+                        "label": clean[types[rule.entity]["label"]],
+                        "species": clean.get("species"),
+                        "fields": json.dumps(clean),
+                        "source": f"discovered by {function}",
+                        "found_by_call": call_id,
+                        "run_id": run_id,
+                    }
+                )
     found = len({e["entity_id"] for e in new})
     return {"responses": len(rows), "found": found, "discovered": insert_new(con, "entities", new), "invalid": invalid}
 
@@ -112,6 +122,17 @@ def merge_entities(seeded: list[dict], discovered: list[dict]) -> list[dict]:
 def discovered_entities(con: duckdb.DuckDBPyConnection) -> list[dict]:
     rows = con.execute(
         "select entity_id, entity_type, label, species, fields, source, found_by_call from entities "
-        "where found_by_call is not null order by entity_id").fetchall()
-    return [{"entity_id": r[0], "entity_type": r[1], "label": r[2], "species": r[3], "fields": json.loads(r[4]),
-             "source": r[5], "found_by_call": r[6]} for r in rows]
+        "where found_by_call is not null order by entity_id"
+    ).fetchall()
+    return [
+        {
+            "entity_id": r[0],
+            "entity_type": r[1],
+            "label": r[2],
+            "species": r[3],
+            "fields": json.loads(r[4]),
+            "source": r[5],
+            "found_by_call": r[6],
+        }
+        for r in rows
+    ]

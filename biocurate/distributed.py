@@ -16,14 +16,15 @@ slices run at once and each gets that share of every host's and LLM endpoint's r
 ``fan_out`` is any callable that maps ``run_slice`` over an iterable of slices and yields the
 results in order: ``local_fan_out`` here, or the Prefect/Dask one in ``flows/run.py``.
 """
+
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import duckdb
 import polars as pl
@@ -35,13 +36,13 @@ from biocurate.execute import ExecuteSummary, execute_calls, pending_calls
 from biocurate.store import PRIMARY_KEYS, insert_new, migrate
 from biocurate.synthesis import SynthesisSummary, current_versions, observed_calls_without_queries, synthesize
 
-OUTPUTS = {"execute": ("api_responses", "observations"),
-           "synthesize": ("queries", "llm_calls", "generation_failures")}
+OUTPUTS = {"execute": ("api_responses", "observations"), "synthesize": ("queries", "llm_calls", "generation_failures")}
 
 
 @dataclass
 class Slice:
     """One unit of distributed work: a stage and the store rows it reads."""
+
     stage: str
     tables: dict[str, pl.DataFrame]
     calls: int
@@ -61,26 +62,38 @@ def worker_config(config: Config) -> Config:
     if share == 1:
         return config
     ex = config.execute
-    hosts = {h: limit.model_copy(update={"max_concurrency": max(1, limit.max_concurrency // share)})
-             for h, limit in ex.hosts.items()}
-    llm = {name: cfg.model_copy(update={"requests_per_second": cfg.requests_per_second / share,
-                                        "max_concurrency": max(1, math.ceil(cfg.max_concurrency / share))})
-           for name, cfg in (("generator", config.synthesis.generator), ("judge", config.synthesis.judge))}
-    return config.model_copy(update={
-        "execute": ex.model_copy(update={"rate_safety": ex.rate_safety / share, "hosts": hosts}),
-        "synthesis": config.synthesis.model_copy(update=llm),
-    })
+    hosts = {
+        h: limit.model_copy(update={"max_concurrency": max(1, limit.max_concurrency // share)})
+        for h, limit in ex.hosts.items()
+    }
+    llm = {
+        name: cfg.model_copy(
+            update={
+                "requests_per_second": cfg.requests_per_second / share,
+                "max_concurrency": max(1, math.ceil(cfg.max_concurrency / share)),
+            }
+        )
+        for name, cfg in (("generator", config.synthesis.generator), ("judge", config.synthesis.judge))
+    }
+    return config.model_copy(
+        update={
+            "execute": ex.model_copy(update={"rate_safety": ex.rate_safety / share, "hosts": hosts}),
+            "synthesis": config.synthesis.model_copy(update=llm),
+        }
+    )
 
 
 def check_distributable(config: Config) -> None:
     if config.execute.transport == "record":
-        raise ConfigError("[runner] task_runner = \"dask\" cannot record: `record` rewrites the snapshot "
-                          "index from one process. Record with the default runner, then replay or go live.")
+        raise ConfigError(
+            '[runner] task_runner = "dask" cannot record: `record` rewrites the snapshot '
+            "index from one process. Record with the default runner, then replay or go live."
+        )
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _select(con: duckdb.DuckDBPyConnection, sql: str, **frames: pl.DataFrame) -> pl.DataFrame:
@@ -127,19 +140,27 @@ def synthesize_slices(config: Config, con: duckdb.DuckDBPyConnection, catalog: C
         tables = {
             "candidate_calls": calls,
             "observations": _select(con, "select o.* from observations o join _ids using (call_id)", _ids=ids),
-            "entities": _select(con, "select e.* from entities e where entity_id in "
-                                     "(select entity_id from _calls)", _calls=calls.select("entity_id")),
+            "entities": _select(
+                con,
+                "select e.* from entities e where entity_id in (select entity_id from _calls)",
+                _calls=calls.select("entity_id"),
+            ),
             "queries": _select(con, "select q.* from queries q join _ids using (call_id)", _ids=ids),
         }
         if gen.provider != "template":
             # The LLM cache (answers about these calls) and the few-shot examples (latest version).
-            tables["llm_calls"] = _select(con, "select l.* from llm_calls l where l.status = 'ok' and "
-                                               "l.subject_id in (select call_id from _ids)", _ids=ids)
+            tables["llm_calls"] = _select(
+                con,
+                "select l.* from llm_calls l where l.status = 'ok' and l.subject_id in (select call_id from _ids)",
+                _ids=ids,
+            )
             tables["dataset_versions"] = con.sql("select * from dataset_versions").pl()
             tables["dataset_items"] = _select(
-                con, "select d.* from dataset_items d where d.version_id = (select max(version_id) from "
-                     "dataset_versions) and d.tool in (select tool_group from _calls)",
-                _calls=calls.select("tool_group"))
+                con,
+                "select d.* from dataset_items d where d.version_id = (select max(version_id) from "
+                "dataset_versions) and d.tool in (select tool_group from _calls)",
+                _calls=calls.select("tool_group"),
+            )
         yield Slice("synthesize", tables, size)
 
 
@@ -156,6 +177,7 @@ def run_slice(config: Config, piece: Slice, run_id: str) -> dict:
         for table, frame in piece.tables.items():
             insert_new(con, table, frame)
         catalog = _catalog(str(config.path(config.sample.catalog_dir)))
+        summary: ExecuteSummary | SynthesisSummary
         if piece.stage == "execute":
             summary = execute_calls(config, con, catalog, run_id)
         elif piece.stage == "synthesize":
@@ -183,8 +205,9 @@ def _merge(con: duckdb.DuckDBPyConnection, outputs: dict[str, pl.DataFrame]) -> 
     return {table: insert_new(con, table, frame) for table, frame in outputs.items()}
 
 
-def execute_distributed(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str,
-                        fan_out: FanOut) -> ExecuteSummary:
+def execute_distributed(
+    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str, fan_out: FanOut
+) -> ExecuteSummary:
     """``execute_calls`` with the fetching and observation building fanned out."""
     from biocurate.progress import progress
 
@@ -192,7 +215,7 @@ def execute_distributed(config: Config, con: duckdb.DuckDBPyConnection, catalog:
     slices, cached = execute_slices(config, con)
     summary = ExecuteSummary(cached=cached)
     with progress("execute", sum(s.calls for s in slices)) as bar:
-        for piece, result in zip(slices, fan_out(slices)):
+        for piece, result in zip(slices, fan_out(slices), strict=True):
             written = _merge(con, result["outputs"])
             part = result["summary"]
             summary.requested += part["requested"]
@@ -205,14 +228,16 @@ def execute_distributed(config: Config, con: duckdb.DuckDBPyConnection, catalog:
     return summary
 
 
-def synthesize_distributed(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str,
-                           fan_out: FanOut) -> SynthesisSummary:
+def synthesize_distributed(
+    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str, fan_out: FanOut
+) -> SynthesisSummary:
     """``synthesize`` with the generation fanned out, a slice of whole functions at a time."""
     check_distributable(config)
     gen = config.synthesis.generator
     summary = SynthesisSummary()
-    summary.reused = con.execute("select count(*) from queries where generator = ? and model = ?",
-                                 [gen.provider, gen.model]).fetchall()[0][0]
+    summary.reused = con.execute(
+        "select count(*) from queries where generator = ? and model = ?", [gen.provider, gen.model]
+    ).fetchall()[0][0]
     for result in fan_out(synthesize_slices(config, con, catalog)):
         written = _merge(con, result["outputs"])
         part = result["summary"]

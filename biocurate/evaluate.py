@@ -19,6 +19,7 @@ observations (0 without a predicted observation), with the embedding model's nam
 run. Aggregates with confidence intervals per database, tool, function and category go to
 ``eval_scores``; ``biocurate.eval_report`` compares runs and writes Markdown with PNG plots.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -31,14 +32,14 @@ from typing import Literal
 
 import duckdb
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from biocurate.catalog import Catalog, build_request, load_catalog
 from biocurate.config import Config, LLMConfig, secret
 from biocurate.eval_items import EvalError, load_items, resolve_version
 from biocurate.execute import Executor, make_client
 from biocurate.hashing import canonical_json, content_hash
-from biocurate.metrics import Predicted, aggregate, canonical_arguments, parse_tool_call, score_call
+from biocurate.metrics import Predicted, Z, aggregate, canonical_arguments, parse_tool_call, score_call
 from biocurate.observations import UnexpectedShape, build_observation
 from biocurate.outcomes import OK, is_definite
 from biocurate.snapshot import display_url
@@ -46,6 +47,8 @@ from biocurate.store import insert_new, utcnow
 from biocurate.version import code_version
 
 BATCH = 50
+# the confidence levels of the intervals (the ones metrics has a z value for)
+CONFIDENCE_LEVELS = tuple(Z)
 
 
 def eval_api_key() -> str | None:
@@ -63,28 +66,51 @@ class EvalSettings(BaseModel):
     split: Literal["test", "validation"] = "test"
     tools_mode: Literal["export", "catalog"] = "export"
     embedder: Literal["minilm", "lexical"] = "minilm"
-    confidence: Literal[0.90, 0.95, 0.99] = 0.95
+    confidence: float = 0.95  # one of CONFIDENCE_LEVELS
     bootstrap_samples: int = Field(1000, ge=100)
     bootstrap_seed: int = 0
     limit: int | None = Field(None, ge=1)  # only the first N items by item id (a quick look)
 
+    @field_validator("confidence")
+    @classmethod
+    def _known_confidence(cls, value: float) -> float:
+        if value not in CONFIDENCE_LEVELS:
+            raise ValueError(f"confidence must be one of {', '.join(map(str, CONFIDENCE_LEVELS))}")
+        return value
+
 
 def model_config(model: str, base_url: str | None = None, **settings) -> LLMConfig:
     """The evaluated model's request settings: greedy (temperature 0) and patient by default."""
-    return LLMConfig(**{"provider": "openai", "model": model, "base_url": base_url or LLMConfig().base_url,
-                        "temperature": 0.0, "timeout_seconds": 120.0, **settings})
+    return LLMConfig(
+        **{
+            "provider": "openai",
+            "model": model,
+            "base_url": base_url or LLMConfig().base_url,
+            "temperature": 0.0,
+            "timeout_seconds": 120.0,
+            **settings,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Predictions
+
 
 def prompt_version(items: list[dict], tools_mode: str) -> str:
     systems = sorted({m["content"] for i in items for m in i["messages"] if m["role"] == "system"})
     return "eval-" + content_hash(systems, tools_mode, length=8)
 
 
-def predict_with_model(settings: EvalSettings, llm: LLMConfig, api_key: str | None, con: duckdb.DuckDBPyConnection,
-                       catalog: Catalog, items: list[dict], run_id: str) -> list[dict]:
+def predict_with_model(
+    settings: EvalSettings,
+    llm: LLMConfig,
+    api_key: str | None,
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    items: list[dict],
+    run_id: str,
+) -> list[dict]:
     """Ask the model about every item (cached in llm_calls); one {"pred", "raw_output", ...} each."""
     from biocurate.llm import ChatClient
 
@@ -93,30 +119,38 @@ def predict_with_model(settings: EvalSettings, llm: LLMConfig, api_key: str | No
     every_tool = catalog.tools_json() if settings.tools_mode == "catalog" else None
     out: list[dict] = []
     for start in range(0, len(items), BATCH):
-        batch = items[start:start + BATCH]
+        batch = items[start : start + BATCH]
         asks = [(i, i["messages"], every_tool or i["tools"]) for i in batch]
         cache = chat.cached([chat.prompt_hash(chat.request_body(m, t)) for _, m, t in asks])
 
-        async def run():
+        async def run(asks: list[tuple], cache: dict) -> list:
             async with httpx.AsyncClient() as client:
-                return await asyncio.gather(*(chat.ask(client, m, "eval", version, i["item_id"], cache, tools=t)
-                                              for i, m, t in asks))
+                return await asyncio.gather(
+                    *(chat.ask(client, m, "eval", version, i["item_id"], cache, tools=t) for i, m, t in asks)
+                )
 
-        for reply in asyncio.run(run()):
+        for reply in asyncio.run(run(asks, cache)):
             if reply.status != "ok":
                 pred = Predicted("request_failed", error=f"{reply.status}: {reply.error}")
             elif not reply.tool_calls:
                 pred = Predicted("no_call", error="the reply has no tool call")
             else:
                 pred = parse_tool_call(reply.tool_calls[0])
-            out.append({"pred": pred, "raw_output": reply.text, "prompt_hash": reply.prompt_hash,
-                        "n_calls": len(reply.tool_calls or [])})
+            out.append(
+                {
+                    "pred": pred,
+                    "raw_output": reply.text,
+                    "prompt_hash": reply.prompt_hash,
+                    "n_calls": len(reply.tool_calls or []),
+                }
+            )
         chat.flush()  # a stopped run keeps what it paid for
     return out
 
 
 # ---------------------------------------------------------------------------------------------
 # API success
+
 
 @dataclass
 class ApiResult:
@@ -127,25 +161,31 @@ class ApiResult:
     error: str | None = None
 
 
-def _judge(config: Config, tool, outcome: str, status: int | None, body: bytes | None, error: str | None,
-           source: str, compressed: bool = False) -> ApiResult:
+# A response as stored: (outcome, status code, body, error); stored bodies are gzip-compressed.
+Answer = tuple[str, int | None, bytes | None, str | None]
+
+
+def _judge(config: Config, tool, answer: Answer, source: str, compressed: bool = True) -> ApiResult:
+    outcome, status, body, error = answer
     if not is_definite(outcome, status):
         return ApiResult(outcome, None, source, None, error)
     if outcome != OK:
         return ApiResult(outcome, False, source, None, error)
     try:
         raw = (gzip.decompress(body) if compressed else body) if body else b""
-        _, text = build_observation(tool.function.observation, tool.function.response, raw,
-                                    config.execute.observation_max_chars)
+        _, text = build_observation(
+            tool.function.observation, tool.function.response, raw, config.execute.observation_max_chars
+        )
     except UnexpectedShape as exc:
         return ApiResult("invalid_body", False, source, None, f"unexpected response shape: {exc}")
     return ApiResult(OK, True, source, text, None)
 
 
-def api_results(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, calls: list[dict | None],
-                run_id: str) -> list[ApiResult]:
+def api_results(
+    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, calls: list[dict | None], run_id: str
+) -> list[ApiResult]:
     """For each schema-valid call {"name", "arguments"} (None for the others): what executing it gives."""
-    out: list[ApiResult | None] = [None] * len(calls)
+    out: dict[int, ApiResult] = {}
     wanted: dict[int, tuple] = {}
     for i, call in enumerate(calls):
         if call is None:
@@ -157,19 +197,21 @@ def api_results(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
         key = (call["name"], canonical_json(canonical_arguments(tool, call["arguments"])))
         wanted[i] = (tool, req, fp, key)
     if not wanted:
-        return out
+        return [out[i] for i in range(len(calls))]
     # Stored responses, by fingerprint or by an equal call; the latest decided answer wins.
     functions = sorted({w[0].name for w in wanted.values()})
     fps = sorted({w[2] for w in wanted.values()})
-    stored_fp: dict[str, tuple] = {}
-    stored_call: dict[tuple, tuple] = {}
+    stored_fp: dict[str, Answer] = {}
+    stored_call: dict[tuple, Answer] = {}
     rows = con.execute(
         f"""
         select c.function, c.arguments, r.fingerprint, r.outcome, r.status_code, r.body, r.error
         from api_responses r join candidate_calls c using (call_id)
-        where c.function in ({', '.join('?' * len(functions))}) or r.fingerprint in ({', '.join('?' * len(fps))})
+        where c.function in ({", ".join("?" * len(functions))}) or r.fingerprint in ({", ".join("?" * len(fps))})
         order by r.fetched_at
-        """, [*functions, *fps]).fetchall()
+        """,
+        [*functions, *fps],
+    ).fetchall()
     for function, arguments, fp, outcome, status, body, error in rows:
         if not is_definite(outcome, status) or function not in catalog:
             continue
@@ -177,17 +219,21 @@ def api_results(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
         stored_fp[fp] = answer
         stored_call[(function, canonical_json(canonical_arguments(catalog[function], json.loads(arguments))))] = answer
     cutoff = utcnow() - timedelta(hours=config.execute.cache_max_age_hours)
-    cached = {fp: (outcome, status, body, error)
-              for fp, outcome, status, body, error in con.execute(
-                  f"select fingerprint, outcome, status_code, body, error from eval_responses "
-                  f"where fetched_at >= ? and fingerprint in ({', '.join('?' * len(fps))})", [cutoff, *fps]).fetchall()}
+    cached: dict[str, Answer] = {
+        fp: (outcome, status, body, error)
+        for fp, outcome, status, body, error in con.execute(
+            f"select fingerprint, outcome, status_code, body, error from eval_responses "
+            f"where fetched_at >= ? and fingerprint in ({', '.join('?' * len(fps))})",
+            [cutoff, *fps],
+        ).fetchall()
+    }
     todo: dict[str, tuple] = {}
     for i, (tool, req, fp, key) in wanted.items():
         hit = stored_fp.get(fp) or stored_call.get(key)
         if hit:
-            out[i] = _judge(config, tool, *hit, "stored", compressed=True)
+            out[i] = _judge(config, tool, hit, "stored")
         elif fp in cached:
-            out[i] = _judge(config, tool, *cached[fp], "cache", compressed=True)
+            out[i] = _judge(config, tool, cached[fp], "cache")
         else:
             todo.setdefault(fp, (tool, req, calls[i]))
     fetched = asyncio.run(_execute(config, list(todo.items()))) if todo else {}
@@ -195,20 +241,32 @@ def api_results(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
     for fp, (tool, req, call) in todo.items():
         attempt = fetched[fp]
         if is_definite(attempt.outcome, attempt.status):
-            new_rows.append({"fingerprint": fp, "function": tool.name, "arguments": canonical_json(call["arguments"]),
-                             "url": display_url(req.url, req.params), "transport": config.execute.transport,
-                             "status_code": attempt.status, "outcome": attempt.outcome, "error": attempt.error,
-                             "content_type": attempt.content_type,
-                             "body": gzip.compress(attempt.body, mtime=0) if attempt.body else None,
-                             "fetched_at": utcnow(), "run_id": run_id})
+            new_rows.append(
+                {
+                    "fingerprint": fp,
+                    "function": tool.name,
+                    "arguments": canonical_json(call["arguments"]),
+                    "url": display_url(req.url, req.params),
+                    "transport": config.execute.transport,
+                    "status_code": attempt.status,
+                    "outcome": attempt.outcome,
+                    "error": attempt.error,
+                    "content_type": attempt.content_type,
+                    "body": gzip.compress(attempt.body, mtime=0) if attempt.body else None,
+                    "fetched_at": utcnow(),
+                    "run_id": run_id,
+                }
+            )
     if new_rows:
-        con.execute("delete from eval_responses where fingerprint in (select unnest(?))", [[r["fingerprint"] for r in new_rows]])
+        con.execute(
+            "delete from eval_responses where fingerprint in (select unnest(?))", [[r["fingerprint"] for r in new_rows]]
+        )
         insert_new(con, "eval_responses", new_rows)
-    for i, (tool, req, fp, key) in wanted.items():
-        if out[i] is None:
+    for i, (tool, _req, fp, _key) in wanted.items():
+        if i not in out:
             a = fetched[fp]
-            out[i] = _judge(config, tool, a.outcome, a.status, a.body, a.error, "executed")
-    return out
+            out[i] = _judge(config, tool, (a.outcome, a.status, a.body, a.error), "executed", compressed=False)
+    return [out[i] for i in range(len(calls))]
 
 
 async def _execute(config: Config, todo: list[tuple[str, tuple]]) -> dict:
@@ -216,11 +274,12 @@ async def _execute(config: Config, todo: list[tuple[str, tuple]]) -> dict:
     executor = Executor(config, config.execute.transport, client, snapshot=snapshot)
     async with client:
         attempts = await asyncio.gather(*(executor.fetch(tool, req) for _, (tool, req, _) in todo))
-    return {fp: attempt for (fp, _), attempt in zip(todo, attempts)}
+    return {fp: attempt for (fp, _), attempt in zip(todo, attempts, strict=True)}
 
 
 # ---------------------------------------------------------------------------------------------
 # A run
+
 
 @dataclass
 class EvalResult:
@@ -235,9 +294,16 @@ def _new_run_id() -> str:
     return "eval-" + utcnow().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-def run_eval(config: Config, con: duckdb.DuckDBPyConnection, version_ref: str, settings: EvalSettings,
-             llm: LLMConfig | None = None, api_key: str | None = None, baseline: str | None = None,
-             label: str | None = None) -> EvalResult:
+def run_eval(
+    config: Config,
+    con: duckdb.DuckDBPyConnection,
+    version_ref: str,
+    settings: EvalSettings,
+    llm: LLMConfig | None = None,
+    api_key: str | None = None,
+    baseline: str | None = None,
+    label: str | None = None,
+) -> EvalResult:
     """Score a model (``llm``, see ``model_config``) or a baseline (``baseline="retrieval"``) on a
     version's split; every prediction and score is stored; returns the overall scores."""
     from biocurate.embeddings import get_embedder
@@ -250,23 +316,46 @@ def run_eval(config: Config, con: duckdb.DuckDBPyConnection, version_ref: str, s
     version = resolve_version(con, version_ref)
     items = load_items(version, settings.split, with_prompts=baseline is None)
     if settings.limit:
-        items = items[:settings.limit]
+        items = items[: settings.limit]
     embedder = get_embedder(settings.embedder)  # fail before any request when it cannot load
     run_id = _new_run_id()
     kind = "baseline" if baseline else "model"
     name = llm.model if llm else f"{baseline} baseline"
-    stored = {**settings.model_dump(mode="json"),
-              "request": llm.model_dump(mode="json", exclude={"provider"}) if llm else None}
-    identity = {"version": version.version_id, "content_hash": version.content_hash, "kind": kind,
-                "settings": stored, "embedder": embedder.name, "transport": config.execute.transport}
+    stored = {
+        **settings.model_dump(mode="json"),
+        "request": llm.model_dump(mode="json", exclude={"provider"}) if llm else None,
+    }
+    identity = {
+        "version": version.version_id,
+        "content_hash": version.content_hash,
+        "kind": kind,
+        "settings": stored,
+        "embedder": embedder.name,
+        "transport": config.execute.transport,
+    }
     con.execute(
         "insert into eval_runs (run_id, label, kind, model, base_url, version_id, split, tools_mode, prompt_version,"
         " embedder, transport, settings, settings_hash, code_version, items, status, started_at)"
         " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)",
-        [run_id, label or name, kind, name, llm.base_url if llm else None, version.version_id, settings.split,
-         "n/a" if baseline else settings.tools_mode, None if baseline else prompt_version(items, settings.tools_mode),
-         embedder.name, config.execute.transport, json.dumps(stored),
-         content_hash(identity), code_version(), len(items), utcnow()])
+        [
+            run_id,
+            label or name,
+            kind,
+            name,
+            llm.base_url if llm else None,
+            version.version_id,
+            settings.split,
+            "n/a" if baseline else settings.tools_mode,
+            None if baseline else prompt_version(items, settings.tools_mode),
+            embedder.name,
+            config.execute.transport,
+            json.dumps(stored),
+            content_hash(identity),
+            code_version(),
+            len(items),
+            utcnow(),
+        ],
+    )
     try:
         if baseline:
             from biocurate.baseline import predict
@@ -276,48 +365,94 @@ def run_eval(config: Config, con: duckdb.DuckDBPyConnection, version_ref: str, s
             for p in predictions:
                 p.update(prompt_hash=None, n_calls=1)
         else:
+            assert llm is not None  # exactly one of llm and baseline (checked above)
             predictions = predict_with_model(settings, llm, api_key, con, catalog, items, run_id)
         rows = score_items(config, con, catalog, embedder, items, predictions, run_id)
         insert_new(con, "eval_predictions", rows)
         scores = aggregate(rows, settings.confidence, settings.bootstrap_samples, settings.bootstrap_seed)
         insert_new(con, "eval_scores", [{"run_id": run_id, **s} for s in scores])
         overall = [s for s in scores if s["level"] == "overall"]
-        con.execute("update eval_runs set status = 'completed', finished_at = ?, summary = ? where run_id = ?",
-                    [utcnow(), json.dumps({s["metric"]: {k: s[k] for k in ("value", "ci_low", "ci_high", "n")}
-                                           for s in overall}), run_id])
+        con.execute(
+            "update eval_runs set status = 'completed', finished_at = ?, summary = ? where run_id = ?",
+            [
+                utcnow(),
+                json.dumps({s["metric"]: {k: s[k] for k in ("value", "ci_low", "ci_high", "n")} for s in overall}),
+                run_id,
+            ],
+        )
     except BaseException as exc:
-        con.execute("update eval_runs set status = 'failed', finished_at = ?, error = ? where run_id = ?",
-                    [utcnow(), f"{type(exc).__name__}: {exc}"[:1000], run_id])
+        con.execute(
+            "update eval_runs set status = 'failed', finished_at = ?, error = ? where run_id = ?",
+            [utcnow(), f"{type(exc).__name__}: {exc}"[:1000], run_id],
+        )
         raise
     return EvalResult(run_id, label or name, len(items), overall, [s for s in scores if s["level"] == "database"])
 
 
-def score_items(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, embedder, items: list[dict],
-                predictions: list[dict], run_id: str) -> list[dict]:
+def score_items(
+    config: Config,
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    embedder,
+    items: list[dict],
+    predictions: list[dict],
+    run_id: str,
+) -> list[dict]:
     """One eval_predictions row per item: every metric, the raw output, the predicted observation."""
-    scored = [score_call(catalog, item["gold"], p["pred"]) for item, p in zip(items, predictions)]
-    calls = [{"name": p["pred"].name, "arguments": p["pred"].arguments} if s["schema_valid"] else None
-             for p, s in zip(predictions, scored)]
+    scored = [score_call(catalog, item["gold"], p["pred"]) for item, p in zip(items, predictions, strict=True)]
+    calls = [
+        {"name": p["pred"].name, "arguments": p["pred"].arguments} if s["schema_valid"] else None
+        for p, s in zip(predictions, scored, strict=True)
+    ]
     api = api_results(config, con, catalog, calls, run_id)
-    for p, result in zip(predictions, api):
+    for p, result in zip(predictions, api, strict=True):
         if p["pred"].status != "call":
             result.outcome = p["pred"].status  # no_call | malformed | request_failed
     with_obs = [i for i, r in enumerate(api) if r.observation is not None]
-    sims = dict(zip(with_obs, embedder.similarity([api[i].observation for i in with_obs],
-                                                  [items[i]["observation"] for i in with_obs])))
+    sims = dict(
+        zip(
+            with_obs,
+            embedder.similarity([api[i].observation for i in with_obs], [items[i]["observation"] for i in with_obs]),
+            strict=True,
+        )
+    )
     rows = []
-    for i, (item, p, s, a) in enumerate(zip(items, predictions, scored, api)):
+    for i, (item, p, s, a) in enumerate(zip(items, predictions, scored, api, strict=True)):
         pred: Predicted = p["pred"]
-        rows.append({
-            "run_id": run_id, "item_id": item["item_id"], "call_id": item["call_id"], "database": item["database"],
-            "tool": item["tool"], "function": item["function"], "category": item.get("category"),
-            "user_query": item["user_query"], "gold_call": canonical_json(item["gold"]), "status": pred.status,
-            "pred_name": pred.name, "pred_arguments": pred.arguments_text, "pred_canonical": s["pred_canonical"],
-            "n_calls": p.get("n_calls", 0), "raw_output": p.get("raw_output"),
-            "error": pred.error or a.error, "exact_match": s["exact_match"], "name_match": s["name_match"],
-            "arg_correct": s["arg_correct"], "arg_predicted": s["arg_predicted"], "arg_gold": s["arg_gold"],
-            "arg_precision": s["arg_precision"], "arg_recall": s["arg_recall"], "schema_valid": s["schema_valid"],
-            "schema_error": s["schema_error"], "api_outcome": a.outcome, "api_success": a.success,
-            "api_source": a.source, "pred_observation": a.observation, "similarity": sims.get(i, 0.0),
-            "prompt_hash": p.get("prompt_hash"), "retrieved_item_id": p.get("retrieved_item_id")})
+        rows.append(
+            {
+                "run_id": run_id,
+                "item_id": item["item_id"],
+                "call_id": item["call_id"],
+                "database": item["database"],
+                "tool": item["tool"],
+                "function": item["function"],
+                "category": item.get("category"),
+                "user_query": item["user_query"],
+                "gold_call": canonical_json(item["gold"]),
+                "status": pred.status,
+                "pred_name": pred.name,
+                "pred_arguments": pred.arguments_text,
+                "pred_canonical": s["pred_canonical"],
+                "n_calls": p.get("n_calls", 0),
+                "raw_output": p.get("raw_output"),
+                "error": pred.error or a.error,
+                "exact_match": s["exact_match"],
+                "name_match": s["name_match"],
+                "arg_correct": s["arg_correct"],
+                "arg_predicted": s["arg_predicted"],
+                "arg_gold": s["arg_gold"],
+                "arg_precision": s["arg_precision"],
+                "arg_recall": s["arg_recall"],
+                "schema_valid": s["schema_valid"],
+                "schema_error": s["schema_error"],
+                "api_outcome": a.outcome,
+                "api_success": a.success,
+                "api_source": a.source,
+                "pred_observation": a.observation,
+                "similarity": sims.get(i, 0.0),
+                "prompt_hash": p.get("prompt_hash"),
+                "retrieved_item_id": p.get("retrieved_item_id"),
+            }
+        )
     return rows

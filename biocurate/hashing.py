@@ -1,4 +1,5 @@
 """Content hashes: the keys of every table, so that re-running a stage inserts nothing new."""
+
 from __future__ import annotations
 
 import hashlib

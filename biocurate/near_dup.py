@@ -18,12 +18,14 @@ The earliest question (by the caller's order) of each group is kept; later ones 
 with the id of the kept question they repeat. Reference rows (already accepted) are kept and
 never flagged.
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
 from collections import defaultdict
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -59,8 +61,9 @@ def jaccard(a: frozenset, b: frozenset) -> float:
 
 
 def _stable_hash64(values: Sequence[str]) -> np.ndarray:
-    return np.array([int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "little")
-                     for v in values], dtype=np.uint64)
+    return np.array(
+        [int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "little") for v in values], dtype=np.uint64
+    )
 
 
 def minhash(token_sets: Sequence[frozenset[str]], num_perm: int = BANDS * ROWS_PER_BAND) -> np.ndarray:
@@ -104,8 +107,15 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
     ids = frame["item_id"].tolist()
     calls = frame["call_id"].tolist()
     reference = frame["reference"].to_numpy(dtype=bool)
-    out = pd.DataFrame({"item_id": ids, "exact_duplicate_of": None, "near_duplicate_in_call_of": None,
-                        "near_duplicate_of": None, "similarity": np.nan})
+    out = pd.DataFrame(
+        {
+            "item_id": ids,
+            "exact_duplicate_of": None,
+            "near_duplicate_in_call_of": None,
+            "near_duplicate_of": None,
+            "similarity": np.nan,
+        }
+    )
     if n == 0:
         return out
     exact = [None] * n
@@ -120,10 +130,11 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
     out["exact_duplicate_of"] = exact
 
     toks = [tokens(t) for t in texts]
-    sigs = [signature(t, i) for t, i in zip(toks, frame["identifiers"].tolist())]
+    sigs = [signature(t, i) for t, i in zip(toks, frame["identifiers"].tolist(), strict=True)]
     live = np.array([exact[i] is None and bool(toks[i]) for i in range(n)])
     rows = np.flatnonzero(live)
-    pair_rows, pair_buckets = [], []
+    row_parts: list[np.ndarray] = []
+    bucket_parts: list[np.ndarray] = []
     if len(rows):
         sig_hash = _stable_hash64(["\x1f".join(sorted(sigs[i])) for i in rows])
         mh = minhash([toks[i] for i in rows])
@@ -131,32 +142,39 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
         band_keys = []
         with np.errstate(over="ignore"):
             for band in range(BANDS):
-                part = mh[:, band * ROWS_PER_BAND:(band + 1) * ROWS_PER_BAND]
-                band_keys.append(sig_hash * np.uint64(2 * band + 1) ^ (part[:, 0] * mix[0])
-                                 ^ (part[:, 1] * mix[1]) ^ (part[:, 2] * mix[2]))
+                part = mh[:, band * ROWS_PER_BAND : (band + 1) * ROWS_PER_BAND]
+                band_keys.append(
+                    sig_hash * np.uint64(2 * band + 1)
+                    ^ (part[:, 0] * mix[0])
+                    ^ (part[:, 1] * mix[1])
+                    ^ (part[:, 2] * mix[2])
+                )
         # Questions of one call (with one signature) are always compared with each other.
-        call_codes = pd.Series([f"{calls[i]}\x1f{s}" for i, s in zip(rows, sig_hash)]).astype("category").cat.codes
+        call_keys = [f"{calls[i]}\x1f{s}" for i, s in zip(rows, sig_hash, strict=True)]
+        call_codes = pd.Series(call_keys).astype("category").cat.codes
         offset = 0
         for keys in [*band_keys, call_codes.to_numpy()]:
             r, b = _bucket_pairs(keys)
-            pair_rows.append(rows[r])
-            pair_buckets.append(b + offset)
+            row_parts.append(rows[r])
+            bucket_parts.append(b + offset)
             offset += int(b.max()) + 1 if len(b) else 0
-    pair_rows = np.concatenate(pair_rows) if pair_rows else np.empty(0, dtype=np.int64)
-    pair_buckets = np.concatenate(pair_buckets) if pair_buckets else np.empty(0, dtype=np.int64)
+    pair_rows = np.concatenate(row_parts) if row_parts else np.empty(0, dtype=np.int64)
+    pair_buckets = np.concatenate(bucket_parts) if bucket_parts else np.empty(0, dtype=np.int64)
     order = np.argsort(pair_rows, kind="stable")
     pair_rows, pair_buckets = pair_rows[order], pair_buckets[order]
     firsts = np.flatnonzero(np.concatenate(([True], pair_rows[1:] != pair_rows[:-1]))) if len(pair_rows) else pair_rows
     bounds = np.append(firsts, len(pair_rows)).tolist()
-    pair_rows, pair_buckets = pair_rows.tolist(), pair_buckets.tolist()
-    row_buckets = {pair_rows[s]: pair_buckets[s:e] for s, e in zip(bounds[:-1], bounds[1:])}
+    row_list, bucket_list = pair_rows.tolist(), pair_buckets.tolist()
+    row_buckets = {row_list[s]: bucket_list[s:e] for s, e in pairwise(bounds)}
 
     kept_in: dict[int, list[int]] = defaultdict(list)
     in_call = [None] * n
     in_dataset = [None] * n
     similarity = np.full(n, np.nan)
     for i in sorted(row_buckets):
-        same, other, seen = None, None, set()
+        same: tuple[int, float] | None = None  # the most similar kept question of the same call
+        other: tuple[int, float] | None = None  # ... and of another call
+        seen: set[int] = set()
         for bucket in row_buckets[i]:
             for j in kept_in[bucket]:
                 if j in seen or sigs[j] != sigs[i]:
@@ -172,7 +190,7 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
                 kept_in[bucket].append(i)
         elif same is not None:
             in_call[i], similarity[i] = ids[same[0]], same[1]
-        else:
+        elif other is not None:
             in_dataset[i], similarity[i] = ids[other[0]], other[1]
     out["near_duplicate_in_call_of"] = in_call
     out["near_duplicate_of"] = in_dataset

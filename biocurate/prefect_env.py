@@ -2,6 +2,7 @@
 
 Kept free of Prefect imports so that it can run before Prefect reads its settings.
 """
+
 from __future__ import annotations
 
 import os

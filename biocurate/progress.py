@@ -1,4 +1,5 @@
 """Progress bars on long stages (rich), quiet when output is not a terminal."""
+
 from __future__ import annotations
 
 import sys
@@ -21,6 +22,7 @@ def progress(label: str, total: int):
     if total <= 0 or not sys.stderr.isatty():
         yield _Bar(None, None)
         return
-    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  transient=True) as bar:
+    with Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+    ) as bar:
         yield _Bar(bar, bar.add_task(label, total=total))

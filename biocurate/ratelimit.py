@@ -2,6 +2,7 @@
 
 One limiter for both HTTP clients, the API executor (one per host) and the LLM provider.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -6,12 +6,14 @@ same task duplicates it, so every task carries ``data.ext_id = query_id`` and ``
 server's ext_ids before importing. That also heals a crash between an import and its record in
 ``review_tasks``.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 import httpx
@@ -74,8 +76,7 @@ def connect(config: Config) -> Any:
     token = secret("label_studio_token")
     if not token:
         raise ReviewError(
-            f"{SECRET_ENV['label_studio_token']} is not set: {START_HINT}, then export the "
-            "token line it prints"
+            f"{SECRET_ENV['label_studio_token']} is not set: {START_HINT}, then export the token line it prints"
         )
     from label_studio_sdk import LabelStudio  # 1.6 s import: only when review is used
 
@@ -90,9 +91,7 @@ def _project(client: Any, config: Config, create: bool = True) -> Any:
     title = config.review.project_title
     xml = config.path(config.review.label_config).read_text()
     with _talking_to(config):
-        found = sorted(
-            (p for p in client.projects.list(title=title) if p.title == title), key=lambda p: p.id
-        )
+        found = sorted((p for p in client.projects.list(title=title) if p.title == title), key=lambda p: p.id)
         if not found:
             if not create:
                 raise ReviewError(f"no Label Studio project titled {title!r}: run review push first")
@@ -133,8 +132,9 @@ def _prediction(row: dict) -> dict:
     # "unsure" is no choice in the form: the prediction then carries only the score.
     result = []
     if row["verdict"] in VERDICTS:
-        result = [{"from_name": "verdict", "to_name": "query", "type": "choices",
-                   "value": {"choices": [row["verdict"]]}}]
+        result = [
+            {"from_name": "verdict", "to_name": "query", "type": "choices", "value": {"choices": [row["verdict"]]}}
+        ]
     return {"model_version": row["model"] or "none", "score": row["score"] or 0.0, "result": result}
 
 
@@ -184,12 +184,13 @@ def push(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None = No
                 _record(con, project.id, seen, run_id)
             size = config.review.batch_size
             for start in range(0, len(new), size):
-                batch = new[start:start + size]
+                batch = new[start : start + size]
                 reply = client.projects.import_tasks(
-                    id=project.id, return_task_ids=True,
+                    id=project.id,
+                    return_task_ids=True,
                     request=[{"data": d, "predictions": [_prediction(r)]} for r, d in batch],
                 )
-                _record(con, project.id, [(r, d, t) for (r, d), t in zip(batch, reply.task_ids)], run_id)
+                _record(con, project.id, [(r, d, t) for (r, d), t in zip(batch, reply.task_ids, strict=True)], run_id)
                 counts["pushed"] += len(batch)
     except ReviewError as exc:
         raise ReviewError(
@@ -203,20 +204,29 @@ def _record(con: duckdb.DuckDBPyConnection, project_id: int, items: list, run_id
     """Upsert review_tasks rows; pushed_at keeps the first push, updated_at moves."""
     now = utcnow()
     rows = [
-        {"query_id": row["query_id"], "content_hash": _data_hash(data), "project_id": project_id,
-         "task_id": task_id, "priority": row["priority"], "pushed_at": now, "updated_at": now,
-         "run_id": run_id}
+        {
+            "query_id": row["query_id"],
+            "content_hash": _data_hash(data),
+            "project_id": project_id,
+            "task_id": task_id,
+            "priority": row["priority"],
+            "pushed_at": now,
+            "updated_at": now,
+            "run_id": run_id,
+        }
         for row, data, task_id in items
     ]
     known = {
         (q, h, p, t)
-        for q, h, p, t in con.execute(
-            "select query_id, content_hash, project_id, task_id from review_tasks"
-        ).fetchall()
+        for q, h, p, t in con.execute("select query_id, content_hash, project_id, task_id from review_tasks").fetchall()
     }
     changed = [r for r in rows if (r["query_id"], r["content_hash"], project_id, r["task_id"]) not in known]
-    upsert(con, "review_tasks", changed,
-           update=["content_hash", "project_id", "task_id", "priority", "updated_at", "run_id"])
+    upsert(
+        con,
+        "review_tasks",
+        changed,
+        update=["content_hash", "project_id", "task_id", "priority", "updated_at", "run_id"],
+    )
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -226,7 +236,7 @@ def _timestamp(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).replace(tzinfo=None)
 
 
-def _parse_result(result: list[dict]) -> dict:
+def _parse_result(result: list[dict] | None) -> dict:
     """The form's answers by control name (see annotations/label_config.xml)."""
     answers: dict[str, Any] = {}
     for item in result or []:
@@ -265,19 +275,20 @@ def pull(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None = No
     client = connect(config)
     project = _project(client, config, create=False)
     since = con.execute(
-        "select max(a.updated_at) from annotations a join review_tasks t using (task_id) "
-        "where t.project_id = ?", [project.id]
+        "select max(a.updated_at) from annotations a join review_tasks t using (task_id) where t.project_id = ?",
+        [project.id],
     ).fetchall()[0][0]
     # tasks.list(only_annotated=True) is ignored by the server: filter through the data manager.
-    annotated = Filters.create(Filters.AND, [
-        Filters.item(Column.total_annotations, Operator.GREATER, Type.Number, Filters.value(0))
-    ])
+    annotated = Filters.create(
+        Filters.AND, [Filters.item(Column.total_annotations, Operator.GREATER, Type.Number, Filters.value(0))]
+    )
     now = utcnow()
     rows = []
     with _talking_to(config):
         emails = {u.id: u.email for u in client.users.list()}
-        for task in client.tasks.list(project=project.id, fields="all", page_size=500,
-                                      query=json.dumps({"filters": annotated})):
+        for task in client.tasks.list(
+            project=project.id, fields="all", page_size=500, query=json.dumps({"filters": annotated})
+        ):
             query_id = (task.data or {}).get("ext_id")
             for ann in task.annotations or []:
                 ann = ann if isinstance(ann, dict) else ann.dict()
@@ -287,15 +298,22 @@ def pull(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None = No
                 answers = _parse_result(ann.get("result"))
                 if answers["verdict"] not in VERDICTS:
                     continue  # a draft-like annotation without a verdict: nothing to resolve yet
-                rows.append({
-                    "annotation_id": content_hash(ann["id"], ann.get("updated_at")),
-                    "ls_annotation_id": ann["id"], "task_id": task.id, "query_id": query_id,
-                    "annotator": emails.get(ann.get("completed_by"))
-                                 or (ann.get("created_username") or "").split(",")[0].strip() or None,
-                    **answers,
-                    "created_at": _timestamp(ann.get("created_at")), "updated_at": updated,
-                    "pulled_at": now, "run_id": run_id,
-                })
+                rows.append(
+                    {
+                        "annotation_id": content_hash(ann["id"], ann.get("updated_at")),
+                        "ls_annotation_id": ann["id"],
+                        "task_id": task.id,
+                        "query_id": query_id,
+                        "annotator": emails.get(ann.get("completed_by"))
+                        or (ann.get("created_username") or "").split(",")[0].strip()
+                        or None,
+                        **answers,
+                        "created_at": _timestamp(ann.get("created_at")),
+                        "updated_at": updated,
+                        "pulled_at": now,
+                        "run_id": run_id,
+                    }
+                )
     new = insert_new(con, "annotations", rows)
     edits = _insert_edits(con, rows, run_id)
     return {"fetched": len(rows), "new": new, "edits": edits, **_agreement(con, project.id)}
@@ -314,12 +332,20 @@ def _insert_edits(con: duckdb.DuckDBPyConnection, rows: list[dict], run_id: str 
             continue
         call_id, observation_id, style, _ = original[0]
         model = row["annotator"] or "unknown"
-        edits.append({
-            "query_id": content_hash(call_id, row["edited_query"], "human_edit", model, "review"),
-            "call_id": call_id, "observation_id": observation_id, "text": row["edited_query"],
-            "style": style, "generator": "human_edit", "model": model, "prompt_version": "review",
-            "parent_query_id": row["query_id"], "run_id": run_id,
-        })
+        edits.append(
+            {
+                "query_id": content_hash(call_id, row["edited_query"], "human_edit", model, "review"),
+                "call_id": call_id,
+                "observation_id": observation_id,
+                "text": row["edited_query"],
+                "style": style,
+                "generator": "human_edit",
+                "model": model,
+                "prompt_version": "review",
+                "parent_query_id": row["query_id"],
+                "run_id": run_id,
+            }
+        )
     return insert_new(con, "queries", edits)
 
 
@@ -327,7 +353,8 @@ def _agreement(con: duckdb.DuckDBPyConnection, project_id: int) -> dict:
     """Share of tasks with two or more annotations whose (latest) verdicts all agree."""
     multi, agreeing = con.execute(
         "select count(*), count(*) filter (where not conflicting) from review_resolution "
-        "where project_id = ? and annotations >= 2", [project_id]
+        "where project_id = ? and annotations >= 2",
+        [project_id],
     ).fetchall()[0]
     return {"multi_annotated": multi, "agreement": (agreeing / multi) if multi else None}
 
@@ -349,8 +376,7 @@ def resolved_verdicts(config: Config, con: duckdb.DuckDBPyConnection) -> pl.Data
     verdicts is 'conflicting' (the review_resolution view).
     """
     return con.sql(
-        f"select * exclude (any_reject_state, majority_state), {state_column(config)} as state "
-        "from review_resolution"
+        f"select * exclude (any_reject_state, majority_state), {state_column(config)} as state from review_resolution"
     ).pl()
 
 
@@ -380,7 +406,8 @@ def status(config: Config, con: duckdb.DuckDBPyConnection) -> dict:
     by_state = dict(resolved.group_by("state").len().iter_rows())
     tools = (
         by_tool.pivot(on="state", index="function", values="n").fill_null(0).to_dicts()
-        if not by_tool.is_empty() else []
+        if not by_tool.is_empty()
+        else []
     )
     return {
         "rule": config.review.resolve,

@@ -3,6 +3,7 @@ changed items back to review (judge and quality checks on their new versions, th
 push) before the next publish. The comparison itself is ``biocurate.drift``; the stages are the
 registry's ``drift`` job (``biocurate.stages``).
 """
+
 from __future__ import annotations
 
 from prefect import flow

@@ -4,6 +4,7 @@ They run the same registered stages as `biocurate review pull`, `biocurate revie
 `biocurate publish`, under the store's job lock; scheduled, they wait up to
 ``[schedule] lock_wait_seconds`` for a running rebuild or drift check to finish.
 """
+
 from __future__ import annotations
 
 from prefect import flow
@@ -13,8 +14,9 @@ from flows.run import run_job
 
 
 @flow(name="review-sync", log_prints=False)
-def review_sync(config_path: str | None = None, overrides: dict | None = None,
-                lock_wait_seconds: float | None = None) -> dict:
+def review_sync(
+    config_path: str | None = None, overrides: dict | None = None, lock_wait_seconds: float | None = None
+) -> dict:
     """Pull new annotations from Label Studio, then push new survivors (review pull + review push)."""
     config = load_config(config_path, overrides)
     wait = config.schedule.lock_wait_seconds if lock_wait_seconds is None else lock_wait_seconds
@@ -22,8 +24,9 @@ def review_sync(config_path: str | None = None, overrides: dict | None = None,
 
 
 @flow(name="publish", log_prints=False)
-def publish(config_path: str | None = None, overrides: dict | None = None,
-            lock_wait_seconds: float | None = None) -> dict:
+def publish(
+    config_path: str | None = None, overrides: dict | None = None, lock_wait_seconds: float | None = None
+) -> dict:
     """Publish human-accepted items as a new dataset version (as `biocurate publish`)."""
     config = load_config(config_path, overrides)
     wait = config.schedule.lock_wait_seconds if lock_wait_seconds is None else lock_wait_seconds

@@ -3,6 +3,7 @@
 The stages and their order are the registry's (``biocurate.stages``); ``flows/run.py`` runs
 them as Prefect tasks under the job lock.
 """
+
 from __future__ import annotations
 
 from prefect import flow
@@ -26,7 +27,10 @@ def rebuild(config_path: str | None = None, overrides: dict | None = None, stage
     if "quality" in names:
         from biocurate.quality_report import expectation_report
 
-        create_table_artifact(key="quality-expectations", table=expectation_report(config),
-                              description=f"biocurate quality checks after run {result['run_id']}: "
-                                          "pass/fail per expectation (latest QC configuration)")
+        create_table_artifact(
+            key="quality-expectations",
+            table=expectation_report(config),
+            description=f"biocurate quality checks after run {result['run_id']}: "
+            "pass/fail per expectation (latest QC configuration)",
+        )
     return result

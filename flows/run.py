@@ -5,6 +5,7 @@ writes), so a crash loses at most the batch in flight and a re-run resumes from 
 ``[runner] task_runner = "dask"``, execute and synthesize send their slices to a Dask cluster
 (this process stays the only writer: ``biocurate.distributed``).
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -38,9 +39,15 @@ def dask_task_runner(config: Config):
     runner = config.runner
     if runner.dask_address:
         return DaskTaskRunner(address=runner.dask_address)
-    return DaskTaskRunner(cluster_kwargs={"n_workers": runner.dask_workers, "processes": True,
-                                          "threads_per_worker": runner.dask_threads_per_worker,
-                                          "dashboard_address": None, "silence_logs": 40})
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": runner.dask_workers,
+            "processes": True,
+            "threads_per_worker": runner.dask_threads_per_worker,
+            "dashboard_address": None,
+            "silence_logs": 40,
+        }
+    )
 
 
 @flow(name="rebuild-distributed", log_prints=False)
@@ -69,8 +76,12 @@ def prefect_group(group: list[str], config: Config, run_id: str) -> list[dict]:
 
 def run_job(config: Config, job: str, names: list[str] | None = None, lock_wait: float = 0.0) -> dict:
     """``biocurate.jobs.run_job`` inside a flow run: stages as tasks, the summary as an artifact."""
+
     def artifact(run: jobs.JobRun) -> None:
-        create_table_artifact(key=f"{job.replace('_', '-')}-summary", table=summary_rows(run.reports),
-                              description=f"biocurate {job} {run.run_id}")
+        create_table_artifact(
+            key=f"{job.replace('_', '-')}-summary",
+            table=summary_rows(run.reports),
+            description=f"biocurate {job} {run.run_id}",
+        )
 
     return jobs.run_job(config, job, names, lock_wait=lock_wait, run_group=prefect_group, after=artifact)

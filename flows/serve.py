@@ -12,6 +12,7 @@ ephemeral server creates no scheduled runs. Run as ``python -m flows.serve [--co
 ``serve`` must run under the ``__main__`` guard, because each flow run starts in a fresh
 process that imports its flow's module.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,13 +60,20 @@ def deployments(config_path: str | Path | None = None) -> list:
         accepted = set(inspect.signature(flow.fn).parameters)
         unknown = sorted(set(schedule.parameters) - accepted)
         if unknown:
-            raise ConfigError(f"{path}: [schedule.{job}] parameters {unknown} are not parameters of the "
-                              f"{name} flow (it takes {sorted(accepted)})")
-        out.append(flow.to_deployment(
-            name=name, schedule=Cron(schedule.cron, timezone=config.schedule.timezone),
-            parameters={"config_path": str(path), **schedule.parameters},
-            description=f"biocurate {name}: {(flow.fn.__doc__ or '').strip().splitlines()[0]}",
-            tags=["biocurate"], entrypoint_type=EntrypointType.MODULE_PATH))
+            raise ConfigError(
+                f"{path}: [schedule.{job}] parameters {unknown} are not parameters of the "
+                f"{name} flow (it takes {sorted(accepted)})"
+            )
+        out.append(
+            flow.to_deployment(
+                name=name,
+                schedule=Cron(schedule.cron, timezone=config.schedule.timezone),
+                parameters={"config_path": str(path), **schedule.parameters},
+                description=f"biocurate {name}: {(flow.fn.__doc__ or '').strip().splitlines()[0]}",
+                tags=["biocurate"],
+                entrypoint_type=EntrypointType.MODULE_PATH,
+            )
+        )
     if not out:
         raise ConfigError(f"{path}: every job in [schedule] is disabled: nothing to serve")
     return out

@@ -1,4 +1,5 @@
 """Shared fixtures: quiet, isolated Prefect; a store per test; the demo config."""
+
 from __future__ import annotations
 
 import os
@@ -12,10 +13,20 @@ import pytest
 from biocurate.prefect_env import PREFECT_DEFAULTS  # imports no Prefect
 
 _PREFECT_HOME = tempfile.mkdtemp(prefix="biocurate-prefect-")
-os.environ.update({**PREFECT_DEFAULTS, "PREFECT_HOME": _PREFECT_HOME,
-                   "PREFECT_RESULTS_LOCAL_STORAGE_PATH": os.path.join(_PREFECT_HOME, "storage")})
-for secret_var in ("BIOCURATE_LLM_API_KEY", "BIOCURATE_JUDGE_API_KEY", "NCBI_API_KEY", "BIOCURATE_CONFIG",
-                   "BIOCURATE_STORE"):
+os.environ.update(
+    {
+        **PREFECT_DEFAULTS,
+        "PREFECT_HOME": _PREFECT_HOME,
+        "PREFECT_RESULTS_LOCAL_STORAGE_PATH": os.path.join(_PREFECT_HOME, "storage"),
+    }
+)
+for secret_var in (
+    "BIOCURATE_LLM_API_KEY",
+    "BIOCURATE_JUDGE_API_KEY",
+    "NCBI_API_KEY",
+    "BIOCURATE_CONFIG",
+    "BIOCURATE_STORE",
+):
     os.environ.pop(secret_var, None)
 
 pytest_plugins = ["tests.labelstudio"]
@@ -36,12 +47,15 @@ def demo_config(tmp_path):
     """The shipped config (demo seeds, catalog, snapshot) with the store in a temp folder."""
     from biocurate.config import load_config
 
-    return load_config(ROOT / "biocurate.toml", overrides={
-        "store.path": str(tmp_path / "store.duckdb"),
-        "review.enabled": False,
-        "publish.out_dir": str(tmp_path / "versions"),
-        "quality.data_docs_dir": str(tmp_path / "data_docs"),
-    })
+    return load_config(
+        ROOT / "biocurate.toml",
+        overrides={
+            "store.path": str(tmp_path / "store.duckdb"),
+            "review.enabled": False,
+            "publish.out_dir": str(tmp_path / "versions"),
+            "quality.data_docs_dir": str(tmp_path / "data_docs"),
+        },
+    )
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 Going through the script tests it too (install, loopback bind, preset token, health wait). A
 fresh data dir needs about 30 s to start; a missing .venv-ls is installed first (about a minute).
 """
+
 from __future__ import annotations
 
 import os
@@ -35,7 +36,10 @@ class LabelStudioServer:
         env = {**os.environ, "LABEL_STUDIO_API_KEY": self.token}
         done = subprocess.run(
             [str(SCRIPT), command, "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            env=env, capture_output=True, text=True, timeout=timeout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if done.returncode != 0 and command != "status":
             raise RuntimeError(f"label_studio.sh {command} failed:\n{done.stdout}\n{done.stderr}")
@@ -52,7 +56,9 @@ class LabelStudioServer:
 def label_studio(tmp_path_factory: pytest.TempPathFactory):
     port = free_port()
     server = LabelStudioServer(
-        url=f"http://127.0.0.1:{port}", token=TOKEN, port=port,
+        url=f"http://127.0.0.1:{port}",
+        token=TOKEN,
+        port=port,
         data_dir=tmp_path_factory.mktemp("label-studio"),
     )
     server.start()  # installs .venv-ls through the same script when it is missing

@@ -5,6 +5,7 @@ when given, whose generator and judge talk to the loopback LLM stand-in), the re
 done as rows in the store (accept every survivor), and a fingerprint of a store's content
 (keys per table) for comparing runs.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,14 +16,20 @@ from biocurate.hashing import content_hash
 from biocurate.store import Store, insert_new, utcnow
 from tests.conftest import ROOT
 
-FAST_HOSTS = {h: {"rate_per_second": 500.0, "max_concurrency": 8}
-              for h in ("eutils.ncbi.nlm.nih.gov", "blast.ncbi.nlm.nih.gov", "rest.ensembl.org", "rest.uniprot.org")}
+FAST_HOSTS = {
+    h: {"rate_per_second": 500.0, "max_concurrency": 8}
+    for h in ("eutils.ncbi.nlm.nih.gov", "blast.ncbi.nlm.nih.gov", "rest.ensembl.org", "rest.uniprot.org")
+}
 # Keys of the tables a rebuild writes (what must match between two runs of the same work).
 CONTENT_KEYS = {
-    "tools": "select function from tools", "entities": "select entity_id from entities",
-    "candidate_calls": "select call_id from candidate_calls", "api_responses": "select response_id from api_responses",
-    "observations": "select observation_id from observations", "queries": "select query_id from queries",
-    "judgments": "select judgment_id from judgments", "llm_calls": "select prompt_hash from llm_calls",
+    "tools": "select function from tools",
+    "entities": "select entity_id from entities",
+    "candidate_calls": "select call_id from candidate_calls",
+    "api_responses": "select response_id from api_responses",
+    "observations": "select observation_id from observations",
+    "queries": "select query_id from queries",
+    "judgments": "select judgment_id from judgments",
+    "llm_calls": "select prompt_hash from llm_calls",
     # Not the per-run summary rows of each expectation (item_kind 'expectation'): they name their run.
     "qc_results": "select qc_id from qc_results where item_kind <> 'expectation'",
 }
@@ -67,16 +74,29 @@ def standin_settings(tmp_path: Path, api, llm=None, **sections) -> dict:
         # BLAST is left out: the demo snapshot holds a BLAST job that never finishes (status
         # WAITING), an answer that is, rightly, asked again on every rebuild.
         "sample": {"quota": {"function": {"blast": 0}}},
-        "execute": {"transport": "live", "base_urls": api.base_urls(), "hosts": FAST_HOSTS,
-                    "max_retries": 1, "backoff_seconds": 0.01, "timeout_seconds": 5.0,
-                    "blast_poll_seconds": 0.0, "blast_max_wait_seconds": 0.0},
+        "execute": {
+            "transport": "live",
+            "base_urls": api.base_urls(),
+            "hosts": FAST_HOSTS,
+            "max_retries": 1,
+            "backoff_seconds": 0.01,
+            "timeout_seconds": 5.0,
+            "blast_poll_seconds": 0.0,
+            "blast_max_wait_seconds": 0.0,
+        },
         "review": {"enabled": False},
         "publish": {"out_dir": str(tmp_path / "versions")},
         "quality": {"data_docs_dir": str(tmp_path / "data_docs")},
     }
     if llm is not None:
-        model = {"provider": "openai", "base_url": llm.base_url, "model": "standin-1",
-                 "requests_per_second": 500.0, "max_concurrency": 8, "max_retries": 1}
+        model = {
+            "provider": "openai",
+            "base_url": llm.base_url,
+            "model": "standin-1",
+            "requests_per_second": 500.0,
+            "max_concurrency": 8,
+            "max_retries": 1,
+        }
         settings["synthesis"] = {"generator": model, "judge": {**model, "model": "standin-judge"}}
     return _merge(settings, sections)
 
@@ -85,13 +105,30 @@ def accept_survivors(store: Path, annotator: str = "reviewer@test") -> int:
     """What a reviewer does in Label Studio, as rows: every survivor pushed and accepted."""
     now = utcnow()
     with Store(store).open() as con:
-        survivors = [r[0] for r in con.execute(
-            "select query_id from survivors where query_id not in (select query_id from review_tasks) "
-            "order by query_id").fetchall()]
+        survivors = [
+            r[0]
+            for r in con.execute(
+                "select query_id from survivors where query_id not in (select query_id from review_tasks) "
+                "order by query_id"
+            ).fetchall()
+        ]
         start = con.execute("select coalesce(max(task_id), 0) from review_tasks").fetchall()[0][0]
-        insert_new(con, "review_tasks", [
-            {"query_id": q, "content_hash": "test", "project_id": 1, "task_id": start + i + 1, "priority": 0.5,
-             "pushed_at": now, "updated_at": now} for i, q in enumerate(survivors)])
+        insert_new(
+            con,
+            "review_tasks",
+            [
+                {
+                    "query_id": q,
+                    "content_hash": "test",
+                    "project_id": 1,
+                    "task_id": start + i + 1,
+                    "priority": 0.5,
+                    "pushed_at": now,
+                    "updated_at": now,
+                }
+                for i, q in enumerate(survivors)
+            ],
+        )
         accept(con, survivors, annotator)
     return len(survivors)
 
@@ -100,10 +137,24 @@ def accept(con, query_ids: list[str], annotator: str = "reviewer@test") -> None:
     """A (new) accepting annotation on each query's task, made now."""
     now = utcnow()
     tasks = dict(con.execute("select query_id, task_id from review_tasks").fetchall())
-    insert_new(con, "annotations", [
-        {"annotation_id": content_hash("test-annotation", q, now), "ls_annotation_id": 10_000_000 + tasks[q],
-         "task_id": tasks[q], "query_id": q, "annotator": annotator, "verdict": "accept",
-         "created_at": now, "updated_at": now, "pulled_at": now} for q in query_ids])
+    insert_new(
+        con,
+        "annotations",
+        [
+            {
+                "annotation_id": content_hash("test-annotation", q, now),
+                "ls_annotation_id": 10_000_000 + tasks[q],
+                "task_id": tasks[q],
+                "query_id": q,
+                "annotator": annotator,
+                "verdict": "accept",
+                "created_at": now,
+                "updated_at": now,
+                "pulled_at": now,
+            }
+            for q in query_ids
+        ],
+    )
 
 
 def content_keys(store: Path) -> dict[str, set[str]]:

@@ -1,5 +1,6 @@
 """Crash safety: SIGKILL a real rebuild (or publish) process mid-stage, run it again, and get the
 same rows as an uninterrupted run; two rebuilds at once: the second refuses."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ from biocurate.lock import lock_path
 from biocurate.publish import publish
 from biocurate.snapshot import Snapshot
 from biocurate.stages import run_stage
-from biocurate.store import STAGE_TABLES, Store, table_counts
+from biocurate.store import Store, table_counts
 from tests.conftest import ROOT
 from tests.pipeline_helpers import accept_survivors, content_keys, standin_settings, write_config
 from tests.standins.api import ApiStandIn
@@ -50,8 +51,7 @@ def env(prefect_harness):
 
 
 def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([BIOCURATE, *args], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            cwd=ROOT)
+    return subprocess.Popen([BIOCURATE, *args], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT)
 
 
 def kill_when(proc: subprocess.Popen, ready, log: Path, timeout: float = 120) -> None:
@@ -92,7 +92,8 @@ def assert_same_rows(store: Path, reference: Path) -> None:
     got, want = content_keys(store), content_keys(reference)
     for table in want:
         assert got[table] == want[table], (
-            f"{table}: {len(got[table] - want[table])} extra, {len(want[table] - got[table])} missing")
+            f"{table}: {len(got[table] - want[table])} extra, {len(want[table] - got[table])} missing"
+        )
     with Store(store).open(read_only=True) as con:
         counts = table_counts(con)
     with Store(reference).open(read_only=True) as con:
@@ -106,8 +107,25 @@ def test_sigkill_mid_execute_then_rerun_gives_the_same_rows(api, env, tmp_path):
     config = write_config(tmp_path / "c.toml", settings)
     store = tmp_path / "store.duckdb"
 
-    proc = start(["rebuild", "--config", str(config), "--stage", "sample", "--stage", "execute", "--stage",
-                  "synthesize", "--stage", "judge", "--stage", "quality"], env, tmp_path / "killed.log")
+    proc = start(
+        [
+            "rebuild",
+            "--config",
+            str(config),
+            "--stage",
+            "sample",
+            "--stage",
+            "execute",
+            "--stage",
+            "synthesize",
+            "--stage",
+            "judge",
+            "--stage",
+            "quality",
+        ],
+        env,
+        tmp_path / "killed.log",
+    )
     kill_when(proc, lambda: len(api.requests) >= 80, tmp_path / "killed.log")
     partial = readable_after_kill(store)
     assert 0 < partial["api_responses"] < 200 and partial["queries"] == 0  # stopped inside execute
@@ -149,8 +167,12 @@ def test_sigkill_mid_publish_then_rerun_publishes_one_complete_version(api, env,
     ref = tmp_path / "ref"
     ref.mkdir()
     shutil.copy(config.store.path, ref / "store.duckdb")
-    ref_config = load_config(write_config(ref / "c.toml", {**settings, "store": {"path": str(ref / "store.duckdb")},
-                                                           "publish": {"out_dir": str(ref / "versions")}}))
+    ref_config = load_config(
+        write_config(
+            ref / "c.toml",
+            {**settings, "store": {"path": str(ref / "store.duckdb")}, "publish": {"out_dir": str(ref / "versions")}},
+        )
+    )
     with Store(ref_config.store.path).open() as con:
         assert publish(ref_config, con).version_id == "v0001"
 
@@ -164,28 +186,43 @@ def test_sigkill_mid_publish_then_rerun_publishes_one_complete_version(api, env,
     rows = {}
     for name, path in (("rerun", config.store.path), ("reference", ref_config.store.path)):
         with Store(path).open(read_only=True) as con:
-            rows[name] = (con.execute("select version_id, count(*) from dataset_versions group by all").fetchall(),
-                          con.execute("select item_id, split, user_query, observation from dataset_items "
-                                      "order by item_id").fetchall())
+            rows[name] = (
+                con.execute("select version_id, count(*) from dataset_versions group by all").fetchall(),
+                con.execute(
+                    "select item_id, split, user_query, observation from dataset_items order by item_id"
+                ).fetchall(),
+            )
     assert rows["rerun"] == rows["reference"] and len(rows["rerun"][1]) > 100
-    files = {name: json.loads((root / "v0001/manifest.json").read_text())["files"]
-             for name, root in (("rerun", versions), ("reference", ref / "versions"))}
-    data = lambda f: {k: v for k, v in f.items() if k != "README.md"}  # the card names its creation time
+    files = {
+        name: json.loads((root / "v0001/manifest.json").read_text())["files"]
+        for name, root in (("rerun", versions), ("reference", ref / "versions"))
+    }
+
+    def data(f: dict) -> dict:
+        return {k: v for k, v in f.items() if k != "README.md"}  # the card names its creation time
+
     assert data(files["rerun"]) == data(files["reference"])
 
 
 def test_second_rebuild_refuses_while_the_first_runs(api, env, tmp_path):
     api.latency = 0.1
     config = write_config(tmp_path / "c.toml", standin_settings(tmp_path, api))
-    first = start(["rebuild", "--config", str(config), "--stage", "sample", "--stage", "execute"], env,
-                  tmp_path / "first.log")
+    first = start(
+        ["rebuild", "--config", str(config), "--stage", "sample", "--stage", "execute"], env, tmp_path / "first.log"
+    )
     try:
         deadline = time.monotonic() + 120
         while len(api.requests) < 10:
             assert first.poll() is None and time.monotonic() < deadline, (tmp_path / "first.log").read_text()
             time.sleep(0.05)
-        second = subprocess.run([BIOCURATE, "rebuild", "--config", str(config)], env=env, capture_output=True,
-                                text=True, cwd=ROOT, timeout=120)
+        second = subprocess.run(
+            [BIOCURATE, "rebuild", "--config", str(config)],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
         assert second.returncode == 2
         message = " ".join(second.stdout.split())
         assert "cannot start rebuild" in message and f"pid {first.pid}" in message and "since" in message

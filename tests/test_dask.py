@@ -1,5 +1,6 @@
 """Scale-out: execute and synthesize on a local Dask cluster (prefect-dask) write the same rows as
 the default runner; the store stays single-writer (workers get slices, this process writes)."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,7 +12,6 @@ from biocurate.stages import catalog_for, run_stage
 from biocurate.store import Store
 from tests.conftest import ROOT
 from tests.pipeline_helpers import content_keys, standin_settings, write_config
-
 
 
 def settings_in(folder, api, **runner):
@@ -52,8 +52,12 @@ def test_scratch_slices_write_what_the_stage_writes_in_place(standins, tmp_path)
     api, llm = standins
     settings = standin_settings(tmp_path, api, llm)
     local = load_config(write_config(tmp_path / "local.toml", settings))
-    sliced = load_config(write_config(tmp_path / "sliced.toml", {
-        **settings, "store": {"path": str(tmp_path / "sliced.duckdb")}, "runner": {"chunk_size": 25}}))
+    sliced = load_config(
+        write_config(
+            tmp_path / "sliced.toml",
+            {**settings, "store": {"path": str(tmp_path / "sliced.duckdb")}, "runner": {"chunk_size": 25}},
+        )
+    )
     run_stage("sample", local, "r1")
     run_stage("sample", sliced, "r1")
     for name in ("execute", "synthesize"):
@@ -69,12 +73,24 @@ def test_scratch_slices_write_what_the_stage_writes_in_place(standins, tmp_path)
 
 
 def test_workers_share_the_rate_limits_and_never_record(tmp_path):
-    cfg = load_config(ROOT / "biocurate.toml", overrides={"runner.dask_workers": 4, "runner.dask_threads_per_worker": 2,
-                                                          "synthesis.generator.requests_per_second": 8.0})
+    cfg = load_config(
+        ROOT / "biocurate.toml",
+        overrides={
+            "runner.dask_workers": 4,
+            "runner.dask_threads_per_worker": 2,
+            "synthesis.generator.requests_per_second": 8.0,
+        },
+    )
     share = worker_config(cfg)
     assert share.execute.rate_safety == pytest.approx(cfg.execute.rate_safety / 8)
     assert share.synthesis.generator.requests_per_second == pytest.approx(1.0)
-    recording = load_config(ROOT / "biocurate.toml", overrides={
-        "execute.transport": "record", "runner.task_runner": "dask", "store.path": str(tmp_path / "s.duckdb")})
+    recording = load_config(
+        ROOT / "biocurate.toml",
+        overrides={
+            "execute.transport": "record",
+            "runner.task_runner": "dask",
+            "store.path": str(tmp_path / "s.duckdb"),
+        },
+    )
     with pytest.raises(ConfigError, match="cannot record"):
         run_stage("execute", recording, "r1", fan_out=local_fan_out(recording, "r1"))

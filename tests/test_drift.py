@@ -1,5 +1,6 @@
 """Drift watch: the loopback API starts answering differently for some published calls; the drift
 job flags exactly those, holds their items out of publishing until they are reviewed again."""
+
 from __future__ import annotations
 
 import gzip
@@ -17,9 +18,8 @@ from biocurate.observations import build_observation
 from biocurate.publish import publish
 from biocurate.snapshot import Snapshot
 from biocurate.stages import run_stage
-from biocurate.store import Store
+from biocurate.store import PRIMARY_KEYS, Store
 from tests.conftest import ROOT
-from biocurate.store import PRIMARY_KEYS
 from tests.pipeline_helpers import accept_survivors, standin_settings, write_config
 from tests.standins.api import ApiStandIn, Fault
 
@@ -58,7 +58,9 @@ def published(tmp_path):
             join observations o on o.observation_id = q.observation_id
             join api_responses r on r.response_id = o.response_id
             where d.version_id = ? group by all order by d.call_id
-            """, [first.version_id]).fetchall()
+            """,
+            [first.version_id],
+        ).fetchall()
     assert first.version_id == "v0001" and len(calls) > 20
     yield api, config, calls
     api.stop()
@@ -82,8 +84,9 @@ def test_drift_flags_exactly_the_changed_calls_and_holds_their_items(prefect_har
         raw = gzip.decompress(body)
         tool = catalog[function]
         new = json.dumps(bump(json.loads(raw))).encode()
-        _, new_text = build_observation(tool.function.observation, tool.function.response, new,
-                                        config.execute.observation_max_chars)
+        _, new_text = build_observation(
+            tool.function.observation, tool.function.response, new, config.execute.observation_max_chars
+        )
         if len(changed) < 3 and new_text != observation:
             api.overrides[fp] = new
             changed.append((call_id, items))
@@ -102,15 +105,20 @@ def test_drift_flags_exactly_the_changed_calls_and_holds_their_items(prefect_har
     run = drift(config_path=str(config_file))
 
     with Store(config.store.path).open(read_only=True) as con:
-        status = dict(con.execute("select call_id, status from drift_results where check_id = ?",
-                                  [run["run_id"]]).fetchall())
+        status = dict(
+            con.execute("select call_id, status from drift_results where check_id = ?", [run["run_id"]]).fetchall()
+        )
         holds = con.execute("select query_id, reason from drift_holds").fetchall()
-        check = con.execute("select calls_in_version, calls_checked, changed, gone, failed, finished_at "
-                            "from drift_checks").fetchall()[0]
+        check = con.execute(
+            "select calls_in_version, calls_checked, changed, gone, failed, finished_at from drift_checks"
+        ).fetchall()[0]
         rejudged = con.execute("select count(*) from judgments where run_id = ?", [run["run_id"]]).fetchall()[0][0]
         # each item's current version: for a changed call, the new version bound to the new observation
-        new_observations = dict(con.execute(
-            "select c.item_id, o.text from current_items c join observations o using (observation_id)").fetchall())
+        new_observations = dict(
+            con.execute(
+                "select c.item_id, o.text from current_items c join observations o using (observation_id)"
+            ).fetchall()
+        )
     assert len(status) == len(calls) == check[0] == check[1]
     assert {c for c, s in status.items() if s == "changed"} == {c for c, _ in changed}
     assert status[body_only] == "body_changed", drift_detail(config, body_only)
@@ -134,8 +142,12 @@ def test_drift_flags_exactly_the_changed_calls_and_holds_their_items(prefect_har
     # The next publish leaves the held items out, saying why.
     with Store(config.store.path).open() as con:
         second = publish(config, con)
-        exported = {r[0] for r in con.execute("select item_id from dataset_items where version_id = ?",
-                                              [second.version_id]).fetchall()}
+        exported = {
+            r[0]
+            for r in con.execute(
+                "select item_id from dataset_items where version_id = ?", [second.version_id]
+            ).fetchall()
+        }
     assert second.refused.get(DRIFT_REASON) == len(held_changed) + len(gone[1])
     assert not exported & (held_changed | set(gone[1]))
 
@@ -144,8 +156,11 @@ def test_drift_flags_exactly_the_changed_calls_and_holds_their_items(prefect_har
     assert accept_survivors(config.store.path) == len(held_changed)
     with Store(config.store.path).open() as con:
         third = publish(config, con)
-        back = dict(con.execute("select item_id, observation from dataset_items where version_id = ?",
-                                [third.version_id]).fetchall())
+        back = dict(
+            con.execute(
+                "select item_id, observation from dataset_items where version_id = ?", [third.version_id]
+            ).fetchall()
+        )
     assert held_changed <= back.keys() and not set(gone[1]) & back.keys()
     for item in held_changed:
         assert back[item] == new_observations[item] and "-r2" in back[item]
@@ -159,8 +174,9 @@ def test_a_sample_goes_round_the_version_longest_unchecked_first(published):
         for check in ("d1", "d2"):
             summary = check_drift(config, con, catalog, check, sample_size=5)
             assert summary.checked == 5 and summary.statuses["unchanged"] == 5
-            seen.append({r[0] for r in con.execute("select call_id from drift_results where check_id = ?",
-                                                   [check]).fetchall()})
+            seen.append(
+                {r[0] for r in con.execute("select call_id from drift_results where check_id = ?", [check]).fetchall()}
+            )
         assert con.execute("select count(*) from drift_holds").fetchall()[0][0] == 0
     assert len(seen[0]) == len(seen[1]) == 5 and not seen[0] & seen[1]
 
@@ -178,18 +194,22 @@ def test_drift_appends_new_versions_and_deletes_or_updates_nothing(published):
         if "json" in (ctype or "") and method == "GET" and unique_path(url, urls):
             tool = catalog[function]
             new = json.dumps(bump(json.loads(gzip.decompress(body)))).encode()
-            _, new_text = build_observation(tool.function.observation, tool.function.response, new,
-                                            config.execute.observation_max_chars)
+            _, new_text = build_observation(
+                tool.function.observation, tool.function.response, new, config.execute.observation_max_chars
+            )
             if new_text != observation:
                 api.overrides[fp] = new
+                changed = (call_id, items)
                 break
     else:
         pytest.fail("no call whose observation a new upstream release would change")
+    call_id, items = changed
 
     def snapshot() -> dict[str, set[tuple]]:
         with Store(config.store.path).open(read_only=True) as con:
-            return {t: {tuple(map(repr, r)) for r in con.execute(f"select * from {t}").fetchall()}
-                    for t in PRIMARY_KEYS}
+            return {
+                t: {tuple(map(repr, r)) for r in con.execute(f"select * from {t}").fetchall()} for t in PRIMARY_KEYS
+            }
 
     before = snapshot()
     with Store(config.store.path).open(read_only=True) as con:
@@ -202,15 +222,22 @@ def test_drift_appends_new_versions_and_deletes_or_updates_nothing(published):
 
     with Store(config.store.path).open(read_only=True) as con:
         links = con.execute("select query_id, replacement_query_id, item_id, run_id from query_replacements").fetchall()
-        new_versions = {r[0]: r[1:] for r in con.execute(
-            "select n.query_id, n.call_id, n.observation_id, n.text = o.text, n.parent_query_id "
-            "from query_replacements x join queries n on n.query_id = x.replacement_query_id "
-            "join queries o on o.query_id = x.query_id").fetchall()}
+        new_versions = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "select n.query_id, n.call_id, n.observation_id, n.text = o.text, n.parent_query_id "
+                "from query_replacements x join queries n on n.query_id = x.replacement_query_id "
+                "join queries o on o.query_id = x.query_id"
+            ).fetchall()
+        }
         holds = dict(con.execute("select query_id, replacement_query_id from drift_holds").fetchall())
-        current = dict(con.execute("select item_id, query_id from current_items where call_id = ?",
-                                   [call_id]).fetchall())
+        current = dict(
+            con.execute("select item_id, query_id from current_items where call_id = ?", [call_id]).fetchall()
+        )
         survivors = {q for (q,) in con.execute("select query_id from survivors").fetchall()}
-        judged = {q for (q,) in con.execute("select query_id from judgments where run_id = ?", [run["run_id"]]).fetchall()}
+        judged = {
+            q for (q,) in con.execute("select query_id from judgments where run_id = ?", [run["run_id"]]).fetchall()
+        }
         status = con.execute("select flow, status from runs where run_id = ?", [run["run_id"]]).fetchall()
     assert status == [("drift", "completed")]
     # The old questions: kept as they were, marked superseded by a new version of each.

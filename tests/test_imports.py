@@ -3,6 +3,7 @@
 The graph is read from the source with ``ast`` (every ``import``, at module top or inside a
 function, since a lazy import is still a dependency), so the test needs no module to be imported.
 """
+
 from __future__ import annotations
 
 import ast

@@ -1,10 +1,10 @@
 """Incremental rebuilds: an unchanged rebuild asks nothing; new seeds or a changed template cause
 only the work they imply; the run summary says what was new and what was reused."""
+
 from __future__ import annotations
 
 import json
 import shutil
-
 
 from biocurate.catalog import load_catalog
 from biocurate.config import load_config
@@ -12,7 +12,6 @@ from biocurate.stages import run_stage
 from biocurate.store import Store
 from tests.conftest import ROOT
 from tests.pipeline_helpers import standin_settings, write_config
-
 
 
 def stage(result: dict, name: str) -> dict:
@@ -46,18 +45,23 @@ def test_unchanged_rebuild_asks_nothing_and_new_seeds_ask_only_for_their_calls(p
         assert stage(second, name)["reused"] > 0, f"{name} reports nothing reused"
     assert stage(second, "execute")["reused"] == stage(first, "execute")["rows_in"]
     with Store(store).open(read_only=True) as con:
-        recorded = json.loads(con.execute("select summary from runs where run_id = ?",
-                                          [second["run_id"]]).fetchall()[0][0])
+        recorded = json.loads(
+            con.execute("select summary from runs where run_id = ?", [second["run_id"]]).fetchall()[0][0]
+        )
     assert [r["requests"] for r in recorded] == [0] * len(recorded)
 
     # A new seed (TP53 back): only its calls are asked, only their questions are written and judged.
     (seeds / "gene.csv").write_text("".join(genes))
     third = rebuild(config_path=str(config))
     with Store(store).open(read_only=True) as con:
-        new_calls = con.execute("select count(*) from candidate_calls where valid and run_id = ?",
-                                [third["run_id"]]).fetchall()[0][0]
-        tp53_calls = con.execute("select count(*) from candidate_calls c join entities e using (entity_id) "
-                                 "where e.label = 'TP53' and c.run_id = ?", [third["run_id"]]).fetchall()[0][0]
+        new_calls = con.execute(
+            "select count(*) from candidate_calls where valid and run_id = ?", [third["run_id"]]
+        ).fetchall()[0][0]
+        tp53_calls = con.execute(
+            "select count(*) from candidate_calls c join entities e using (entity_id) "
+            "where e.label = 'TP53' and c.run_id = ?",
+            [third["run_id"]],
+        ).fetchall()[0][0]
         new_queries = con.execute("select count(*) from queries where run_id = ?", [third["run_id"]]).fetchall()[0][0]
     assert tp53_calls > 0 and new_calls >= tp53_calls
     assert len(api.requests) - api_first == new_calls == stage(third, "execute")["requests"]
@@ -70,23 +74,34 @@ def test_unchanged_rebuild_asks_nothing_and_new_seeds_ask_only_for_their_calls(p
 def test_changed_question_template_regenerates_only_that_function(demo_config, tmp_path):
     catalog = tmp_path / "catalog"
     shutil.copytree(ROOT / "catalog", catalog)
-    cfg = load_config(ROOT / "biocurate.toml", overrides={
-        "store.path": str(demo_config.store.path), "review.enabled": False, "sample.catalog_dir": str(catalog),
-        "quality.data_docs_dir": str(tmp_path / "docs")})
+    cfg = load_config(
+        ROOT / "biocurate.toml",
+        overrides={
+            "store.path": str(demo_config.store.path),
+            "review.enabled": False,
+            "sample.catalog_dir": str(catalog),
+            "quality.data_docs_dir": str(tmp_path / "docs"),
+        },
+    )
     for name in ("sample", "execute", "synthesize", "judge"):
         run_stage(name, cfg, "r1")
     lookup = catalog / "ensembl/lookup.yaml"
     old = "Where is the {symbol} gene located in the {species_common} genome?"
     assert old in lookup.read_text()
-    lookup.write_text(lookup.read_text().replace(old, "In which part of the {species_common} genome does {symbol} lie?"))
+    lookup.write_text(
+        lookup.read_text().replace(old, "In which part of the {species_common} genome does {symbol} lie?")
+    )
     load_catalog.cache_clear()  # a process reads the catalog once; every rebuild is a new process
 
     reports = {name: run_stage(name, cfg, "r2") for name in ("sample", "execute", "synthesize", "judge")}
     with Store(cfg.store.path).open(read_only=True) as con:
-        regenerated = con.execute("select distinct c.function from queries q join candidate_calls c using (call_id) "
-                                  "where q.run_id = 'r2'").fetchall()
-        observed = con.execute("select count(distinct o.call_id) from observations o join candidate_calls c "
-                               "using (call_id) where c.function = 'lookup_by_symbol'").fetchall()[0][0]
+        regenerated = con.execute(
+            "select distinct c.function from queries q join candidate_calls c using (call_id) where q.run_id = 'r2'"
+        ).fetchall()
+        observed = con.execute(
+            "select count(distinct o.call_id) from observations o join candidate_calls c "
+            "using (call_id) where c.function = 'lookup_by_symbol'"
+        ).fetchall()[0][0]
     assert regenerated == [("lookup_by_symbol",)]
     assert reports["synthesize"].rows_in == observed > 0
     assert reports["sample"].rows_new == 0 and reports["execute"].rows_new == 0

@@ -1,5 +1,6 @@
 """biocurate.review against a real Label Studio server (tests/labelstudio.py starts it), and the
 review resolution rules on the store alone."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,6 @@ from biocurate.config import Config, ReviewConfig
 from biocurate.errors import ReviewError
 from biocurate.hashing import content_hash
 from biocurate.store import Store, insert_new, utcnow
-
 
 
 def make_config(url: str, **review_settings) -> Config:
@@ -47,29 +47,76 @@ def add_items(con, specs: list[tuple[str, str, float, str]]) -> list[str]:
         call_id = content_hash(function, arguments)
         observation_id = content_hash(call_id, "obs")
         query_id = content_hash(call_id, text, "template", "t1", "v1")
-        calls.append({"call_id": call_id, "function": function, "arguments": json.dumps(arguments),
-                      "template": "t", "database": "NCBI", "tool_group": "esummary",
-                      "category": "gene", "valid": True})
-        observations.append({"observation_id": observation_id, "call_id": call_id,
-                             "response_id": "r", "text": f"{function}: 3 records", "builder": "b",
-                             "chars": 20})
-        queries.append({"query_id": query_id, "call_id": call_id, "observation_id": observation_id,
-                        "text": text, "style": "specific", "generator": "template", "model": "t1",
-                        "prompt_version": "v1"})
+        calls.append(
+            {
+                "call_id": call_id,
+                "function": function,
+                "arguments": json.dumps(arguments),
+                "template": "t",
+                "database": "NCBI",
+                "tool_group": "esummary",
+                "category": "gene",
+                "valid": True,
+            }
+        )
+        observations.append(
+            {
+                "observation_id": observation_id,
+                "call_id": call_id,
+                "response_id": "r",
+                "text": f"{function}: 3 records",
+                "builder": "b",
+                "chars": 20,
+            }
+        )
+        queries.append(
+            {
+                "query_id": query_id,
+                "call_id": call_id,
+                "observation_id": observation_id,
+                "text": text,
+                "style": "specific",
+                "generator": "template",
+                "model": "t1",
+                "prompt_version": "v1",
+            }
+        )
         judgments.append(judgment(query_id, verdict, score))
-        qc.append({"qc_id": content_hash(query_id, "qc"), "item_kind": "query", "item_id": query_id,
-                   "suite": "queries", "expectation": "length", "passed": True,
-                   "severity": "blocking", "qc_config_hash": "h"})
-    for table, rows in [("candidate_calls", calls), ("observations", observations),
-                        ("queries", queries), ("judgments", judgments), ("qc_results", qc)]:
+        qc.append(
+            {
+                "qc_id": content_hash(query_id, "qc"),
+                "item_kind": "query",
+                "item_id": query_id,
+                "suite": "queries",
+                "expectation": "length",
+                "passed": True,
+                "severity": "blocking",
+                "qc_config_hash": "h",
+            }
+        )
+    for table, rows in [
+        ("candidate_calls", calls),
+        ("observations", observations),
+        ("queries", queries),
+        ("judgments", judgments),
+        ("qc_results", qc),
+    ]:
         insert_new(con, table, rows)
     return [q["query_id"] for q in queries]
 
 
 def judgment(query_id: str, verdict: str, score: float, model: str = "rules-v1", later: int = 0) -> dict:
-    return {"judgment_id": content_hash(query_id, model, verdict, score), "query_id": query_id,
-            "judge": "rules", "model": model, "prompt_version": "v1", "verdict": verdict,
-            "score": score, "reason": "looks fine", "created_at": utcnow() + timedelta(seconds=later)}
+    return {
+        "judgment_id": content_hash(query_id, model, verdict, score),
+        "query_id": query_id,
+        "judge": "rules",
+        "model": model,
+        "prompt_version": "v1",
+        "verdict": verdict,
+        "score": score,
+        "reason": "looks fine",
+        "created_at": utcnow() + timedelta(seconds=later),
+    }
 
 
 SPECS = [
@@ -87,15 +134,26 @@ def server_tasks(client, cfg) -> list:
 
 
 def annotate(client, task_id: int, verdict: str, user_id: int | None = None, **answers) -> None:
-    result = [{"from_name": "verdict", "to_name": "query", "type": "choices",
-               "value": {"choices": [verdict]}}]
+    result = [{"from_name": "verdict", "to_name": "query", "type": "choices", "value": {"choices": [verdict]}}]
     if "reject_reason" in answers:
-        result.append({"from_name": "reject_reason", "to_name": "query", "type": "choices",
-                       "value": {"choices": [answers["reject_reason"]]}})
+        result.append(
+            {
+                "from_name": "reject_reason",
+                "to_name": "query",
+                "type": "choices",
+                "value": {"choices": [answers["reject_reason"]]},
+            }
+        )
     for name in ("edited_query", "edited_call"):
         if name in answers:
-            result.append({"from_name": name, "to_name": "query" if name == "edited_query" else "call",
-                           "type": "textarea", "value": {"text": [answers[name]]}})
+            result.append(
+                {
+                    "from_name": name,
+                    "to_name": "query" if name == "edited_query" else "call",
+                    "type": "textarea",
+                    "value": {"text": [answers[name]]},
+                }
+            )
     extra = {"completed_by": user_id} if user_id else {}
     client.annotations.create(id=task_id, result=result, **extra)
 
@@ -163,8 +221,10 @@ def test_pull_stores_annotations_and_their_updates(cfg, con, client):
     assert review.pull(cfg, con)["new"] == 0  # nothing new since the last pull
 
     # An annotation changed in Label Studio arrives as a new version; the latest one counts.
-    client.annotations.update(id=row["ls_annotation_id"], result=[
-        {"from_name": "verdict", "to_name": "query", "type": "choices", "value": {"choices": ["accept"]}}])
+    client.annotations.update(
+        id=row["ls_annotation_id"],
+        result=[{"from_name": "verdict", "to_name": "query", "type": "choices", "value": {"choices": ["accept"]}}],
+    )
     assert review.pull(cfg, con)["new"] == 1
     states = dict(con.execute("select query_id, state from review_status").fetchall())
     assert states == {first: "accepted", second: "pending"}
@@ -174,9 +234,13 @@ def test_pull_stores_annotations_and_their_updates(cfg, con, client):
 def test_edit_round_trip_creates_a_child_query(cfg, con, client):
     (first,) = add_items(con, SPECS[:1])
     review.push(cfg, con)
-    annotate(client, task_of(con, first), "accept_with_edit",
-             edited_query="What does the literature say about BRCA1?",
-             edited_call='{"name": "gene_summary", "arguments": {"identifier": "BRCA1"}}')
+    annotate(
+        client,
+        task_of(con, first),
+        "accept_with_edit",
+        edited_query="What does the literature say about BRCA1?",
+        edited_call='{"name": "gene_summary", "arguments": {"identifier": "BRCA1"}}',
+    )
 
     assert review.pull(cfg, con)["edits"] == 1
     stored = con.sql("select edited_query, edited_call from annotations").pl().to_dicts()[0]
@@ -187,7 +251,10 @@ def test_edit_round_trip_creates_a_child_query(cfg, con, client):
     child = child[0]
     assert child["parent_query_id"] == first and child["text"] == stored["edited_query"]
     assert (child["generator"], child["model"], child["prompt_version"]) == (
-        "human_edit", "admin@biocurate.local", "review")
+        "human_edit",
+        "admin@biocurate.local",
+        "review",
+    )
     for column in ("call_id", "observation_id", "style"):
         assert child[column] == original[column]
     assert review.pull(cfg, con)["edits"] == 0
@@ -197,12 +264,15 @@ def test_edit_round_trip_creates_a_child_query(cfg, con, client):
 def test_conflicts_resolve_by_the_configured_rule(cfg, con, client):
     split, outvoted, agreed = add_items(con, SPECS[:3])
     review.push(cfg, con)
-    users = [client.users.create(email=f"rev{i}-{uuid.uuid4().hex[:6]}@biocurate.local",
-                                 username=f"rev{i}-{uuid.uuid4().hex[:6]}") for i in range(3)]
-    votes = {split: ["accept", "reject"], outvoted: ["accept", "accept", "reject"],
-             agreed: ["accept", "accept"]}
+    users = [
+        client.users.create(
+            email=f"rev{i}-{uuid.uuid4().hex[:6]}@biocurate.local", username=f"rev{i}-{uuid.uuid4().hex[:6]}"
+        )
+        for i in range(3)
+    ]
+    votes = {split: ["accept", "reject"], outvoted: ["accept", "accept", "reject"], agreed: ["accept", "accept"]}
     for query_id, verdicts in votes.items():
-        for user, verdict in zip(users, verdicts):
+        for user, verdict in zip(users, verdicts, strict=False):
             annotate(client, task_of(con, query_id), verdict, user_id=user.id)
 
     counts = review.pull(cfg, con)
@@ -210,13 +280,22 @@ def test_conflicts_resolve_by_the_configured_rule(cfg, con, client):
 
     any_reject = review.resolved_verdicts(cfg, con)
     assert dict(any_reject.select("query_id", "state").iter_rows()) == {
-        split: "rejected", outvoted: "rejected", agreed: "accepted"}
+        split: "rejected",
+        outvoted: "rejected",
+        agreed: "accepted",
+    }
     assert dict(any_reject.select("query_id", "conflicting").iter_rows()) == {
-        split: True, outvoted: True, agreed: False}
+        split: True,
+        outvoted: True,
+        agreed: False,
+    }
 
     majority = cfg.model_copy(update={"review": cfg.review.model_copy(update={"resolve": "majority"})})
     assert dict(review.resolved_verdicts(majority, con).select("query_id", "state").iter_rows()) == {
-        split: "conflicting", outvoted: "accepted", agreed: "accepted"}
+        split: "conflicting",
+        outvoted: "accepted",
+        agreed: "accepted",
+    }
 
     report = review.status(majority, con)
     assert report["states"] == {"not_pushed": 0, "conflicting": 1, "accepted": 2}
@@ -272,12 +351,30 @@ def test_reviewer_edits_are_not_pushed_for_review_again(cfg, con, client):
     [query_id] = add_items(con, [("esummary", "What is gene 672?", 0.9, "accept")])
     review.push(cfg, con)
     original = con.execute("select * from queries where query_id = ?", [query_id]).df().to_dict("records")[0]
-    edit = {**original, "query_id": "edit-1", "text": "Which gene has the NCBI id 672?", "generator": "human_edit",
-            "parent_query_id": query_id}
+    edit = {
+        **original,
+        "query_id": "edit-1",
+        "text": "Which gene has the NCBI id 672?",
+        "generator": "human_edit",
+        "parent_query_id": query_id,
+    }
     insert_new(con, "queries", [{k: v for k, v in edit.items() if k != "created_at"}])
-    insert_new(con, "qc_results", [{"qc_id": "qc-edit-1", "item_kind": "query", "item_id": "edit-1", "suite": "queries",
-                                    "expectation": "checked", "passed": True, "severity": "blocking",
-                                    "qc_config_hash": "h"}])
+    insert_new(
+        con,
+        "qc_results",
+        [
+            {
+                "qc_id": "qc-edit-1",
+                "item_kind": "query",
+                "item_id": "edit-1",
+                "suite": "queries",
+                "expectation": "checked",
+                "passed": True,
+                "severity": "blocking",
+                "qc_config_hash": "h",
+            }
+        ],
+    )
     assert con.execute("select count(*) from survivors where query_id = 'edit-1'").fetchall()[0][0] == 1
     counts = review.push(cfg, con)
     assert counts["pushed"] == 0
@@ -286,6 +383,7 @@ def test_reviewer_edits_are_not_pushed_for_review_again(cfg, con, client):
 
 # ---------------------------------------------------------------------------------------------
 # Resolution rules (review_resolution view), on the store alone
+
 
 def reference_state(rule: str, votes: list[str]) -> str:
     """The rules as written before they moved into SQL (majority: a tie between the top verdicts
@@ -301,13 +399,38 @@ def reference_state(rule: str, votes: list[str]) -> str:
 
 
 def add_votes(con, query_id: str, task_id: int, votes: list[str]) -> None:
-    insert_new(con, "review_tasks", [{"query_id": query_id, "content_hash": "h", "project_id": 1, "task_id": task_id,
-                                      "priority": 1.0, "pushed_at": utcnow(), "updated_at": utcnow()}])
-    insert_new(con, "annotations", [
-        {"annotation_id": f"{query_id}-{i}", "ls_annotation_id": task_id * 10 + i, "task_id": task_id,
-         "query_id": query_id, "annotator": f"rev{i}", "verdict": verdict, "updated_at": utcnow(),
-         "pulled_at": utcnow()}
-        for i, verdict in enumerate(votes)])
+    insert_new(
+        con,
+        "review_tasks",
+        [
+            {
+                "query_id": query_id,
+                "content_hash": "h",
+                "project_id": 1,
+                "task_id": task_id,
+                "priority": 1.0,
+                "pushed_at": utcnow(),
+                "updated_at": utcnow(),
+            }
+        ],
+    )
+    insert_new(
+        con,
+        "annotations",
+        [
+            {
+                "annotation_id": f"{query_id}-{i}",
+                "ls_annotation_id": task_id * 10 + i,
+                "task_id": task_id,
+                "query_id": query_id,
+                "annotator": f"rev{i}",
+                "verdict": verdict,
+                "updated_at": utcnow(),
+                "pulled_at": utcnow(),
+            }
+            for i, verdict in enumerate(votes)
+        ],
+    )
 
 
 def with_rule(rule: str) -> Config:
@@ -319,7 +442,7 @@ def test_both_rules_resolve_every_vote_count_as_before(con):
     verdicts = ("accept", "reject", "accept_with_edit")
     cases = {}
     for n, counts in enumerate((a, r, e) for a in range(3) for r in range(3) for e in range(3)):
-        votes = [v for v, k in zip(verdicts, counts) for _ in range(k)]
+        votes = [v for v, k in zip(verdicts, counts, strict=True) for _ in range(k)]
         cases[f"q{n}"] = votes
         add_votes(con, f"q{n}", n + 1, votes)
     for rule in ("any_reject", "majority"):
@@ -327,11 +450,14 @@ def test_both_rules_resolve_every_vote_count_as_before(con):
         got = dict(frame.select("query_id", "state").iter_rows())
         assert got == {q: reference_state(rule, votes) for q, votes in cases.items()}, rule
         assert dict(frame.select("query_id", "conflicting").iter_rows()) == {
-            q: len(set(votes)) > 1 for q, votes in cases.items()}
+            q: len(set(votes)) > 1 for q, votes in cases.items()
+        }
     # Named cases, for the reader: a tie, an outvoted reject, three ways.
     by_votes = {tuple(v): q for q, v in cases.items()}
-    states = {rule: dict(review.resolved_verdicts(with_rule(rule), con).select("query_id", "state").iter_rows())
-              for rule in ("any_reject", "majority")}
+    states = {
+        rule: dict(review.resolved_verdicts(with_rule(rule), con).select("query_id", "state").iter_rows())
+        for rule in ("any_reject", "majority")
+    }
     for votes, any_reject, majority in [
         ((), "pending", "pending"),
         (("accept", "reject"), "rejected", "conflicting"),
@@ -349,9 +475,22 @@ def test_both_rules_resolve_every_vote_count_as_before(con):
 def test_only_the_latest_version_of_an_annotation_votes(con):
     add_votes(con, "q", 1, ["reject", "accept"])
     # The first reviewer changes their mind: a newer copy of the same server annotation.
-    insert_new(con, "annotations", [{"annotation_id": "q-0-v2", "ls_annotation_id": 10, "task_id": 1, "query_id": "q",
-                                     "annotator": "rev0", "verdict": "accept",
-                                     "updated_at": utcnow() + timedelta(minutes=1), "pulled_at": utcnow()}])
+    insert_new(
+        con,
+        "annotations",
+        [
+            {
+                "annotation_id": "q-0-v2",
+                "ls_annotation_id": 10,
+                "task_id": 1,
+                "query_id": "q",
+                "annotator": "rev0",
+                "verdict": "accept",
+                "updated_at": utcnow() + timedelta(minutes=1),
+                "pulled_at": utcnow(),
+            }
+        ],
+    )
     for rule in ("any_reject", "majority"):
         [row] = review.resolved_verdicts(with_rule(rule), con).to_dicts()
         assert (row["state"], row["annotations"], row["conflicting"]) == ("accepted", 2, False)

@@ -7,6 +7,7 @@ values in ``biotool``), ``card`` (counts, provenance, plots and the dataset card
 (``publish`` itself: digest, atomic write, the store's records), and ``diff`` (comparing
 versions). Longer SQL is in ``sql/``.
 """
+
 from __future__ import annotations
 
 from biocurate.publish.card import counts_of, dataset_card, provenance, upstream_releases, write_plots
@@ -34,10 +35,42 @@ from biocurate.publish.splits import SplitPlan, assign_splits, group_key, split_
 from biocurate.publish.versions import PublishResult, publish
 
 __all__ = [
-    "ACCEPTED_FAILS_QC", "CALL_EDITED", "CONFLICTING", "DIFF_FIELDS", "DRIFT_HELD", "EDIT_FAILED_QC",
-    "EDIT_NOT_CHECKED", "FAILED_QC", "FORMATS", "MISSING_ROWS", "NOT_CHECKED", "NOT_IN_CATALOG", "NOT_PUSHED",
-    "PENDING", "REASONS", "REJECTED", "SPLITS", "Distractors", "ExportFormat", "PublishError", "PublishResult",
-    "SplitPlan", "VersionDiff", "assign_splits", "counts_of", "dataset_card", "diff_versions", "group_key",
-    "provenance", "publish", "records", "select_items", "split_at", "split_checks", "upstream_releases",
-    "version_items", "write_formats", "write_plots",
+    "ACCEPTED_FAILS_QC",
+    "CALL_EDITED",
+    "CONFLICTING",
+    "DIFF_FIELDS",
+    "DRIFT_HELD",
+    "EDIT_FAILED_QC",
+    "EDIT_NOT_CHECKED",
+    "FAILED_QC",
+    "FORMATS",
+    "MISSING_ROWS",
+    "NOT_CHECKED",
+    "NOT_IN_CATALOG",
+    "NOT_PUSHED",
+    "PENDING",
+    "REASONS",
+    "REJECTED",
+    "SPLITS",
+    "Distractors",
+    "ExportFormat",
+    "PublishError",
+    "PublishResult",
+    "SplitPlan",
+    "VersionDiff",
+    "assign_splits",
+    "counts_of",
+    "dataset_card",
+    "diff_versions",
+    "group_key",
+    "provenance",
+    "publish",
+    "records",
+    "select_items",
+    "split_at",
+    "split_checks",
+    "upstream_releases",
+    "version_items",
+    "write_formats",
+    "write_plots",
 ]

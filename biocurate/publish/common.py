@@ -1,4 +1,5 @@
 """What the publish modules share: the split names, the error, and the SQL files next to them."""
+
 from __future__ import annotations
 
 from functools import cache

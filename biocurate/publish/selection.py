@@ -5,6 +5,7 @@ that text passed the quality checks) are exported; every other query is counted 
 reason it was left out. The review state is the one of the configured rule
 (``review_resolution`` view, column picked by ``biocurate.review.state_column``).
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,21 @@ EDIT_FAILED_QC = "edited question failed quality checks"
 NOT_IN_CATALOG = "function no longer in the catalog"
 MISSING_ROWS = "call or observation missing from the store"
 DRIFT_HELD = "changed upstream since published (drift check): awaiting a new review"
-REASONS = (NOT_CHECKED, FAILED_QC, NOT_PUSHED, PENDING, REJECTED, CONFLICTING, ACCEPTED_FAILS_QC,
-           CALL_EDITED, EDIT_NOT_CHECKED, EDIT_FAILED_QC, DRIFT_HELD, NOT_IN_CATALOG, MISSING_ROWS)
+REASONS = (
+    NOT_CHECKED,
+    FAILED_QC,
+    NOT_PUSHED,
+    PENDING,
+    REJECTED,
+    CONFLICTING,
+    ACCEPTED_FAILS_QC,
+    CALL_EDITED,
+    EDIT_NOT_CHECKED,
+    EDIT_FAILED_QC,
+    DRIFT_HELD,
+    NOT_IN_CATALOG,
+    MISSING_ROWS,
+)
 
 
 def _call_changed(edited_call: str | None, function: str, arguments: str) -> bool:
@@ -53,8 +67,8 @@ def _call_changed(edited_call: str | None, function: str, arguments: str) -> boo
     if not isinstance(edited, dict):
         return True
     original = {"name": function, "arguments": json.loads(arguments)}
-    edited_call = {"name": edited.get("name"), "arguments": edited.get("arguments")}
-    return canonical_json(edited_call) != canonical_json(original)
+    edited_parts = {"name": edited.get("name"), "arguments": edited.get("arguments")}
+    return canonical_json(edited_parts) != canonical_json(original)
 
 
 def _verdict(row: dict) -> tuple[str | None, str | None]:
@@ -85,8 +99,9 @@ def _verdict(row: dict) -> tuple[str | None, str | None]:
     return f"review state {state}", None
 
 
-def select_items(config: Config, con: duckdb.DuckDBPyConnection,
-                 catalog: Catalog | None = None) -> tuple[pl.DataFrame, dict[str, int]]:
+def select_items(
+    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog | None = None
+) -> tuple[pl.DataFrame, dict[str, int]]:
     """The exportable items (one row each, with the text to export) and the count per refusal reason.
 
     Every query that is not itself a reviewer's edit is either exported or counted under one
@@ -109,10 +124,25 @@ def select_items(config: Config, con: duckdb.DuckDBPyConnection,
             refused[reason] += 1
             continue
         text = row["edit_text"] if text_id != row["query_id"] else row["text"]
-        chosen.append({"item_id": row["item_id"], "query_id": row["query_id"], "user_query": text,
-                       "text_query_id": text_id, "state": row["state"]})
-    frame = pl.DataFrame(chosen, schema={"item_id": pl.String, "query_id": pl.String, "user_query": pl.String,
-                                         "text_query_id": pl.String, "state": pl.String})
+        chosen.append(
+            {
+                "item_id": row["item_id"],
+                "query_id": row["query_id"],
+                "user_query": text,
+                "text_query_id": text_id,
+                "state": row["state"],
+            }
+        )
+    frame = pl.DataFrame(
+        chosen,
+        schema={
+            "item_id": pl.String,
+            "query_id": pl.String,
+            "user_query": pl.String,
+            "text_query_id": pl.String,
+            "state": pl.String,
+        },
+    )
     con.register("_chosen", frame)
     try:
         items = con.sql(sql("details")).pl()

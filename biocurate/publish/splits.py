@@ -13,6 +13,7 @@ has and however many versions added them. The trade-off against assigning by has
 before it, i.e. on the publishing history, not only on its key. Stability does not suffer,
 since a published assignment is never recomputed.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,9 +54,9 @@ def _stratum(rows: list[tuple[str, str]]) -> tuple[str, str]:
 
 @dataclass
 class SplitPlan:
-    split: dict[str, str]          # item_id -> split
-    group: dict[str, str]          # item_id -> group key
-    inherited_items: int = 0       # items whose split came from an earlier version (own or group's)
+    split: dict[str, str]  # item_id -> split
+    group: dict[str, str]  # item_id -> group key
+    inherited_items: int = 0  # items whose split came from an earlier version (own or group's)
     new_groups: int = 0
 
 
@@ -102,8 +103,7 @@ def assign_splits(config: Config, con: duckdb.DuckDBPyConnection, items: pl.Data
             stratum = _stratum([(r["database"], r["tool"]) for r in rows]) if config.publish.stratify else ("", "")
             fresh.setdefault(stratum, []).append(g)
     # How many groups each stratum already holds: the new ones continue its sequence.
-    taken = Counter(_stratum(strata) if config.publish.stratify else ("", "")
-                    for strata in prior_strata.values())
+    taken = Counter(_stratum(strata) if config.publish.stratify else ("", "") for strata in prior_strata.values())
     for stratum, groups in sorted(fresh.items()):
         start = unit(seed, "stratum", *stratum)
         for index, g in enumerate(sorted(groups, key=lambda g: (unit(seed, "rank", g), g)), start=taken[stratum]):
@@ -133,24 +133,36 @@ def split_checks(con: duckdb.DuckDBPyConnection, version_id: str) -> list[str]:
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (context.data_sources.add_pandas("dataset_items").add_dataframe_asset("version")
-             .add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": frame}))
+    batch = (
+        context.data_sources.add_pandas("dataset_items")
+        .add_dataframe_asset("version")
+        .add_batch_definition_whole_dataframe("all")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
 
-    suite = gx.ExpectationSuite(name="dataset_splits", expectations=[
-        gxe.ExpectColumnValuesToBeInSet(column="group_splits", value_set=[1]),
-        gxe.ExpectColumnValuesToBeUnique(column="item_id"),
-        gxe.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
-        gxe.ExpectColumnPairValuesToBeEqual(column_A="split", column_B="first_split"),
-    ])
-    result = batch.validate(suite, result_format={"result_format": "SUMMARY",
-                                                  "unexpected_index_column_names": ["item_id"]})
+    suite = gx.ExpectationSuite(
+        name="dataset_splits",
+        expectations=[
+            gxe.ExpectColumnValuesToBeInSet(column="group_splits", value_set=[1]),
+            gxe.ExpectColumnValuesToBeUnique(column="item_id"),
+            gxe.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
+            gxe.ExpectColumnPairValuesToBeEqual(column_A="split", column_B="first_split"),
+        ],
+    )
+    result = batch.validate(
+        suite, result_format={"result_format": "SUMMARY", "unexpected_index_column_names": ["item_id"]}
+    )
     problems = []
     for res in result.results:
+        expectation = res.expectation_config
+        assert expectation is not None  # GX names the expectation of every result of a suite
         if res.exception_info.get("raised_exception"):
-            raise RuntimeError(f"split check {res.expectation_config.type} could not run: "
-                               f"{res.exception_info.get('exception_message')}")
+            raise RuntimeError(
+                f"split check {expectation.type} could not run: {res.exception_info.get('exception_message')}"
+            )
         if not res.success:
             examples = [row["item_id"] for row in res.result.get("partial_unexpected_index_list") or []][:5]
-            problems.append(f"{res.expectation_config.type} {res.expectation_config.kwargs}: "
-                            f"{res.result.get('unexpected_count')} items, e.g. {examples}")
+            problems.append(
+                f"{expectation.type} {expectation.kwargs}: {res.result.get('unexpected_count')} items, e.g. {examples}"
+            )
     return problems

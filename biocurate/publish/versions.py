@@ -5,6 +5,7 @@ A version folder is written under a temporary name, checked, recorded in
 transaction: an interrupted publish leaves no version behind, and the next one clears its
 leftovers. Publishing unchanged content says so and writes nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -65,23 +66,53 @@ def _digest(recs: list[dict], catalog: Catalog, config: Config) -> str:
     # without the whole version as one JSON string in memory (hundreds of MB at 100k items).
     digest = hashlib.sha256(b"[[")
     for i, r in enumerate(recs):
-        digest.update((("," if i else "") + canonical_json(
-            (r["item_id"], r["user_query"], r["function_calling"], r["observation"], r["split"], r["group_key"],
-             r["tool_names"], r["database"], r["tool"], r["category"]))).encode())
-    digest.update(("]," + canonical_json({n: catalog[n].spec_hash() for n in tools}) + ","
-                   + canonical_json(config.publish.model_dump(mode="json", exclude={"out_dir"})) + "]").encode())
+        digest.update(
+            (
+                ("," if i else "")
+                + canonical_json(
+                    (
+                        r["item_id"],
+                        r["user_query"],
+                        r["function_calling"],
+                        r["observation"],
+                        r["split"],
+                        r["group_key"],
+                        r["tool_names"],
+                        r["database"],
+                        r["tool"],
+                        r["category"],
+                    )
+                )
+            ).encode()
+        )
+    digest.update(
+        (
+            "],"
+            + canonical_json({n: catalog[n].spec_hash() for n in tools})
+            + ","
+            + canonical_json(config.publish.model_dump(mode="json", exclude={"out_dir"}))
+            + "]"
+        ).encode()
+    )
     return digest.hexdigest()[:20]
 
 
 def _changes(con: duckdb.DuckDBPyConnection, parent: str | None, recs: list[dict]) -> dict[str, int]:
     if parent is None:
         return {"added": len(recs), "removed": 0, "changed": 0}
-    before = {item_id: (q, fc, o) for item_id, q, fc, o in con.execute(
-        "select item_id, user_query, function_calling, observation from dataset_items where version_id = ?",
-        [parent]).fetchall()}
+    before = {
+        item_id: (q, fc, o)
+        for item_id, q, fc, o in con.execute(
+            "select item_id, user_query, function_calling, observation from dataset_items where version_id = ?",
+            [parent],
+        ).fetchall()
+    }
     now = {r["item_id"]: (r["user_query"], canonical_json(r["function_calling"]), r["observation"]) for r in recs}
-    return {"added": len(now.keys() - before.keys()), "removed": len(before.keys() - now.keys()),
-            "changed": sum(1 for k in now.keys() & before.keys() if now[k] != before[k])}
+    return {
+        "added": len(now.keys() - before.keys()),
+        "removed": len(before.keys() - now.keys()),
+        "changed": sum(1 for k in now.keys() & before.keys() if now[k] != before[k]),
+    }
 
 
 def _clear_leftovers(out_dir: Path, known: set[str]) -> list[str]:
@@ -95,8 +126,9 @@ def _clear_leftovers(out_dir: Path, known: set[str]) -> list[str]:
     return removed
 
 
-def publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None = None,
-            dry_run: bool = False) -> PublishResult:
+def publish(
+    config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None = None, dry_run: bool = False
+) -> PublishResult:
     """Export human-accepted items as a new immutable version (or say that nothing changed)."""
     catalog = load_catalog(config.path(config.sample.catalog_dir))
     items, refused = select_items(config, con, catalog)
@@ -109,19 +141,22 @@ def publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None =
     known = {v for (v,) in con.execute("select version_id from dataset_versions").fetchall()}
     latest = con.execute(
         "select version_id, content_hash, path from dataset_versions "
-        "order by length(version_id) desc, version_id desc limit 1").fetchall()
+        "order by length(version_id) desc, version_id desc limit 1"
+    ).fetchall()
     parent = latest[0][0] if latest else None
     counts = counts_of(recs)
     changes = _changes(con, parent, recs)
     if latest and latest[0][1] == digest:
         note = "" if Path(latest[0][2]).is_dir() else f" (its folder {latest[0][2]} is missing)"
-        return PublishResult(parent, None, counts, refused,
-                             f"nothing changed since {parent}{note}: no new version written")
+        return PublishResult(
+            parent, None, counts, refused, f"nothing changed since {parent}{note}: no new version written"
+        )
     number = 1 + max((int(v[1:]) for v in known), default=0)
     version_id = f"v{number:04d}"
     if dry_run:
-        return PublishResult(None, None, counts, refused, f"dry run: would publish {version_id} ({len(recs)} items)",
-                             changes)
+        return PublishResult(
+            None, None, counts, refused, f"dry run: would publish {version_id} ({len(recs)} items)", changes
+        )
 
     out_dir = config.path(config.publish.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -134,22 +169,32 @@ def publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None =
         files = write_formats(tmp, recs, catalog, version_id, config)
         files += write_plots(tmp, recs)
         manifest = {
-            "version_id": version_id, "parent": parent, "created_at": created.isoformat(timespec="seconds") + "Z",
-            "code_version": code_version(), "config_hash": config.config_hash(),
+            "version_id": version_id,
+            "parent": parent,
+            "created_at": created.isoformat(timespec="seconds") + "Z",
+            "code_version": code_version(),
+            "config_hash": config.config_hash(),
             "config": config.model_dump(mode="json", exclude={"root", "store"}),
-            "content_hash": digest, "counts": counts, "changes": changes,
-            "splits": {"group_by": config.publish.group_by, "stratify": config.publish.stratify,
-                       "seed": config.publish.split_seed,
-                       "ratios": {s: getattr(config.publish, s) for s in SPLITS},
-                       "inherited_items": plan.inherited_items, "new_groups": plan.new_groups},
+            "content_hash": digest,
+            "counts": counts,
+            "changes": changes,
+            "splits": {
+                "group_by": config.publish.group_by,
+                "stratify": config.publish.stratify,
+                "seed": config.publish.split_seed,
+                "ratios": {s: getattr(config.publish, s) for s in SPLITS},
+                "inherited_items": plan.inherited_items,
+                "new_groups": plan.new_groups,
+            },
             "not_exported": refused,
             "upstream_releases": upstream_releases(con, recs),
             "provenance": provenance(config, con, recs),
         }
         (tmp / "README.md").write_text(dataset_card(manifest))
         files.append("README.md")
-        manifest["files"] = {rel: {"sha256": _file_sha256(tmp / rel), "bytes": (tmp / rel).stat().st_size}
-                             for rel in sorted(files)}
+        manifest["files"] = {
+            rel: {"sha256": _file_sha256(tmp / rel), "bytes": (tmp / rel).stat().st_size} for rel in sorted(files)
+        }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False, default=str) + "\n")
         for path in tmp.rglob("*"):
             if path.is_file():
@@ -157,18 +202,44 @@ def publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None =
 
         con.execute("begin transaction")
         try:
-            con.execute("insert into dataset_versions values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [version_id, parent, digest, created, code_version(), config.config_hash(), str(final),
-                         json.dumps(counts), run_id])
+            con.execute(
+                "insert into dataset_versions values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    version_id,
+                    parent,
+                    digest,
+                    created,
+                    code_version(),
+                    config.config_hash(),
+                    str(final),
+                    json.dumps(counts),
+                    run_id,
+                ],
+            )
             # Column by column (no dict per item): at 100k items the peak of the whole publish.
-            frame = pl.DataFrame({"version_id": [version_id] * len(recs),
-                                  **{k: [r[k] for r in recs] for k in ("item_id", "call_id", "split", "group_key",
-                                                                       "user_query")},
-                                  "function_calling": [canonical_json(r["function_calling"]) for r in recs],
-                                  **{k: [r[k] for r in recs] for k in ("observation", "database", "tool")}},
-                                 schema={k: pl.String for k in ("version_id", "item_id", "call_id", "split",
-                                                                "group_key", "user_query", "function_calling",
-                                                                "observation", "database", "tool")})
+            frame = pl.DataFrame(
+                {
+                    "version_id": [version_id] * len(recs),
+                    **{k: [r[k] for r in recs] for k in ("item_id", "call_id", "split", "group_key", "user_query")},
+                    "function_calling": [canonical_json(r["function_calling"]) for r in recs],
+                    **{k: [r[k] for r in recs] for k in ("observation", "database", "tool")},
+                },
+                schema={
+                    k: pl.String
+                    for k in (
+                        "version_id",
+                        "item_id",
+                        "call_id",
+                        "split",
+                        "group_key",
+                        "user_query",
+                        "function_calling",
+                        "observation",
+                        "database",
+                        "tool",
+                    )
+                },
+            )
             con.register("_items", frame)
             try:
                 con.execute("insert into dataset_items select * from _items")
@@ -177,8 +248,9 @@ def publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None =
                 del frame
             problems = split_checks(con, version_id)
             if problems:
-                raise PublishError(f"{version_id} failed its split checks, nothing was published: "
-                                   + "; ".join(problems))
+                raise PublishError(
+                    f"{version_id} failed its split checks, nothing was published: " + "; ".join(problems)
+                )
             os.replace(tmp, final)
             renamed = True
             con.execute("commit")
@@ -188,5 +260,6 @@ def publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None =
     except BaseException:
         shutil.rmtree(final if renamed else tmp, ignore_errors=True)
         raise
-    return PublishResult(version_id, final, counts, refused,
-                         f"published {version_id} ({len(recs)} items) at {final}", changes)
+    return PublishResult(
+        version_id, final, counts, refused, f"published {version_id} ({len(recs)} items) at {final}", changes
+    )

@@ -2,8 +2,10 @@
 -- headline metrics), for comparing runs database by database.
 create or replace view eval_by_database as
 with per_database as (
-    select * from eval_scores where level = 'database'
+    select * from eval_scores
+    where level = 'database'
 )
+
 select r.run_id, r.label, r.version_id, r.split, s.key as database,
        max(s.n) filter (where s.metric = 'exact_match') as items,
        max(s.value) filter (where s.metric = 'exact_match') as exact_match,

@@ -13,7 +13,8 @@ with kinds as (
                 else 'correct' end as kind
     from eval_predictions
 )
+
 select run_id, kind, count(*) as items, min(item_id) as example_item
 from kinds
 group by all
-order by run_id, items desc, kind;
+order by run_id asc, items desc, kind asc;

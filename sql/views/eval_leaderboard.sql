@@ -2,8 +2,10 @@
 -- newest first. Compare runs of one version and split: where version_id = 'v0001' and split = 'test'.
 create or replace view eval_leaderboard as
 with overall as (
-    select * from eval_scores where level = 'overall'
+    select * from eval_scores
+    where level = 'overall'
 )
+
 select r.run_id, r.label, r.kind, r.model, r.version_id, r.split, r.tools_mode, r.items,
        max(value) filter (where metric = 'exact_match') as exact_match,
        max(ci_low) filter (where metric = 'exact_match') as exact_match_low,
@@ -18,7 +20,7 @@ select r.run_id, r.label, r.kind, r.model, r.version_id, r.split, r.tools_mode, 
        max(value) filter (where metric = 'similarity') as similarity,
        r.embedder, r.transport, r.started_at
 from eval_runs r
-join overall s using (run_id)
+join overall using (run_id)
 where r.status = 'completed'
 group by all
 order by r.started_at desc;

@@ -3,5 +3,5 @@ create or replace view latest_judgments as
 select *
 from judgments
 qualify row_number() over (
-    partition by query_id order by created_at desc, judgment_id
+    partition by query_id order by created_at desc, judgment_id asc
 ) = 1;

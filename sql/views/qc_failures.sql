@@ -6,5 +6,5 @@ select r.suite, r.expectation, r.severity, r.item_kind, r.item_id, r.reason, q.t
        count(*) over (partition by r.suite, r.expectation) as items_failing,
        row_number() over (partition by r.suite, r.expectation order by r.item_id) as example_rank
 from qc_current r
-left join queries q on q.query_id = r.item_id and r.item_kind = 'query'
+left join queries q on r.item_id = q.query_id and r.item_kind = 'query'
 where not r.passed and r.item_kind <> 'expectation';

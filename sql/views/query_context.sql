@@ -6,5 +6,5 @@ select q.query_id, q.call_id, q.observation_id, q.text, q.style, q.created_at, q
        c.function, c.arguments, c.database, c.tool_group, c.category, c.entity_id,
        o.response_id, o.text as observation
 from queries q
-join candidate_calls c on c.call_id = q.call_id
-join observations o on o.observation_id = q.observation_id;
+join candidate_calls c on q.call_id = c.call_id
+join observations o on q.observation_id = o.observation_id;

@@ -5,4 +5,4 @@ select suite, expectation, severity, count(distinct item_id) as items_failing,
        arg_min(reason, item_id) as example_reason, item_kind, min(item_id) as example_item
 from qc_failures
 group by suite, expectation, severity, item_kind
-order by items_failing desc, suite, expectation;
+order by items_failing desc, suite asc, expectation asc;

@@ -8,6 +8,7 @@ with calls as (
     from candidate_calls c
     left join tools t using (function)
 )
+
 select database, category,
        count(*) as calls,
        count(*) filter (where valid) as valid_calls,

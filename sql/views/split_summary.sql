@@ -7,6 +7,7 @@ with group_splits as (
     from dataset_items
     group by all
 ),
+
 per_split as (
     select d.version_id, d.split,
            count(*) as items,
@@ -19,6 +20,7 @@ per_split as (
     join group_splits g using (version_id, group_key)
     group by all
 )
+
 select version_id, split, items, groups, calls, databases, tools,
        round(items / sum(items) over (partition by version_id), 4) as share,
        leaking_groups

@@ -8,14 +8,16 @@ with latest as (
     where item_kind = 'query'
     group by item_id
 ),
+
 blocked as (
     select distinct r.item_id
     from qc_results r
-    join latest l on l.item_id = r.item_id and l.qc_config_hash = r.qc_config_hash
+    join latest l on r.item_id = l.item_id and r.qc_config_hash = l.qc_config_hash
     where not r.passed and r.severity = 'blocking'
 )
+
 select q.*
 from queries q
-join latest l on l.item_id = q.query_id
+join latest l on q.query_id = l.item_id
 where q.query_id not in (select item_id from blocked)
   and q.query_id not in (select query_id from query_replacements);

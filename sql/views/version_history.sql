@@ -10,27 +10,31 @@ with sizes as (
     from dataset_items
     group by all
 ),
+
 pairs as (
     select version_id, parent_id from dataset_versions
 ),
+
 changes as (
     select p.version_id,
            count(b.item_id) filter (where a.item_id is null) as added,
            count(b.item_id) filter (where a.item_id is not null and (a.user_query <> b.user_query
                or a.function_calling::varchar <> b.function_calling::varchar or a.observation <> b.observation)) as changed
     from pairs p
-    join dataset_items b on b.version_id = p.version_id
-    left join dataset_items a on a.version_id = p.parent_id and a.item_id = b.item_id
+    join dataset_items b on p.version_id = b.version_id
+    left join dataset_items a on p.parent_id = a.version_id and b.item_id = a.item_id
     group by all
 ),
+
 removals as (
     select p.version_id, count(a.item_id) as removed
     from pairs p
-    join dataset_items a on a.version_id = p.parent_id
-    left join dataset_items b on b.version_id = p.version_id and b.item_id = a.item_id
+    join dataset_items a on p.parent_id = a.version_id
+    left join dataset_items b on p.version_id = b.version_id and a.item_id = b.item_id
     where b.item_id is null
     group by all
 )
+
 select v.version_id, v.parent_id, v.created_at,
        coalesce(s.items, 0) as items, s.train, s.validation, s.test,
        coalesce(c.added, 0) as added, coalesce(r.removed, 0) as removed, coalesce(c.changed, 0) as changed,

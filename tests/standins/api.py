@@ -4,6 +4,7 @@ Mount points: http://127.0.0.1:PORT/<host>/<path> answers what https://<host>/<p
 when the snapshot was recorded. It can add latency, enforce per-host rate limits (answering
 429 with Retry-After when exceeded), inject faults, and serve changed bodies (drift).
 """
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,7 @@ class ApiStandIn:
     _windows: dict = field(default_factory=lambda: defaultdict(deque))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self) -> "ApiStandIn":
+    def start(self) -> ApiStandIn:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -72,10 +73,12 @@ class ApiStandIn:
     def base_urls(self) -> dict[str, str]:
         """The [execute] base_urls override that points the executor here."""
         root = f"http://127.0.0.1:{self.port}"
-        return {"https://eutils.ncbi.nlm.nih.gov": f"{root}/eutils.ncbi.nlm.nih.gov",
-                "https://blast.ncbi.nlm.nih.gov": f"{root}/blast.ncbi.nlm.nih.gov",
-                "https://rest.ensembl.org": f"{root}/rest.ensembl.org",
-                "https://rest.uniprot.org": f"{root}/rest.uniprot.org"}
+        return {
+            "https://eutils.ncbi.nlm.nih.gov": f"{root}/eutils.ncbi.nlm.nih.gov",
+            "https://blast.ncbi.nlm.nih.gov": f"{root}/blast.ncbi.nlm.nih.gov",
+            "https://rest.ensembl.org": f"{root}/rest.ensembl.org",
+            "https://rest.uniprot.org": f"{root}/rest.uniprot.org",
+        }
 
     def served(self, host: str | None = None, status: int | None = None) -> list:
         return [r for r in self.requests if (host is None or r[1] == host) and (status is None or r[3] == status)]
@@ -109,8 +112,9 @@ class ApiStandIn:
         raw = req.rfile.read(length) if length else b""
         if self.latency:
             time.sleep(self.latency)
-        status, ctype, body, headers = self._answer(host, "/" + rest, split.query, req.command, raw,
-                                                    req.headers.get("content-type", ""), now)
+        status, ctype, body, headers = self._answer(
+            host, "/" + rest, split.query, req.command, raw, req.headers.get("content-type", ""), now
+        )
         with self._lock:
             self.requests.append((now, host, "/" + rest, status))
         try:
@@ -142,7 +146,12 @@ class ApiStandIn:
         if fault == "truncated_json":
             return 200, "application/json", b'{"results": [{"primaryAccession": "P04', {}
         if fault == "html_error":
-            return 200, "text/html", b"<html><head><title>Service unavailable</title></head><body>Error: please retry</body></html>", {}
+            return (
+                200,
+                "text/html",
+                b"<html><head><title>Service unavailable</title></head><body>Error: please retry</body></html>",
+                {},
+            )
         if fault == "empty":
             return 200, "application/json", b"", {}
         params = parse_qsl(query, keep_blank_values=True)
@@ -152,7 +161,12 @@ class ApiStandIn:
         key = fingerprint(method, f"https://{host}{path}", params, body)
         found = self.snapshot.get(key)
         if found is None:
-            return 404, "application/json", json.dumps({"error": f"stand-in has no response for {method} {host}{path}"}).encode(), {}
+            return (
+                404,
+                "application/json",
+                json.dumps({"error": f"stand-in has no response for {method} {host}{path}"}).encode(),
+                {},
+            )
         entry, content = found
         content = self.overrides.get(key, content)
         with self._lock:

@@ -11,6 +11,7 @@ A request that offers `tools` gets a tool-calling answer scripted per question i
 first argument's value changed), "malformed" (the gold function, arguments that are not JSON) or
 "no_call" (prose only). A question not in the script gets no call.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,13 +23,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @dataclass
 class LLMStandIn:
-    mode: str = "ok"  # ok | fenced | malformed_then_ok | always_malformed | error_once | rate_limited_once | slow_once
+    # ok | fenced | malformed_then_ok | always_malformed | error_once | rate_limited_once | slow_once
+    # | unavailable (503 to every request) | echo_auth (401 whose error message repeats the request's
+    # Authorization header after ``echo_pad`` characters, as some gateways do)
+    mode: str = "ok"
+    echo_pad: int = 0
     requests: list[dict] = field(default_factory=list)
     _errors_left: int = 1
     _lock: threading.Lock = field(default_factory=threading.Lock)
     tool_script: dict[str, tuple[str, dict]] = field(default_factory=dict)
 
-    def start(self) -> "LLMStandIn":
+    def start(self) -> LLMStandIn:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,22 +81,41 @@ class LLMStandIn:
         if "You judge training data" in prompt:
             return json.dumps({"verdict": "accept", "score": 0.9, "reason": "the data answers the question"})
         if "PHASE 1" in prompt:  # generate_v2: the argument mapping first, then the questions
-            keep = re.findall(r"^  - (\S+) \((\w+)\)$", prompt.split("Keep these verbatim:")[1].split("- WORDS")[0], re.M)
+            keep = re.findall(
+                r"^  - (\S+) \((\w+)\)$", prompt.split("Keep these verbatim:")[1].split("- WORDS")[0], re.M
+            )
             said = prompt.split("Say these in words:")[1].split("- OMIT")[0]
             words = re.findall(r"^  - (\w+) = .*?: say '([^']+)'", said, re.M)
             for name, mention in re.findall(r"^  - (\w+) = .*?never write it as it is; mention (.*)$", said, re.M):
                 words += [(name, w) for w in re.findall(r"(?:^|, )([^,(]+?) \(", mention)]
             analysis = {**{n: "KEEP: verbatim" for _, n in keep}, **{n: f"WORDS: {w}" for n, w in words}}
             subject = " ".join([w for _, w in words] + [v for v, _ in keep]) or "this entry"
-            return json.dumps({"param_analysis": analysis, "queries": [
-                {"style": "broad", "text": f"What is currently known about {subject} in the literature and databases?"},
-                {"style": "specific", "text": f"Which exact records and values are reported for {subject}?"}]})
+            return json.dumps(
+                {
+                    "param_analysis": analysis,
+                    "queries": [
+                        {
+                            "style": "broad",
+                            "text": f"What is currently known about {subject} in the literature and databases?",
+                        },
+                        {"style": "specific", "text": f"Which exact records and values are reported for {subject}?"},
+                    ],
+                }
+            )
         found = re.search(r"exactly as written \(same case and punctuation\): (.*)", prompt)
         idents = found.group(1).strip() if found else "(none)"
         subject = "this entry" if idents == "(none)" else idents
-        return json.dumps({"queries": [
-            {"style": "broad", "text": f"What is currently known about {subject} in the literature and databases?"},
-            {"style": "specific", "text": f"Which exact records and values are reported for {subject}?"}]})
+        return json.dumps(
+            {
+                "queries": [
+                    {
+                        "style": "broad",
+                        "text": f"What is currently known about {subject} in the literature and databases?",
+                    },
+                    {"style": "specific", "text": f"Which exact records and values are reported for {subject}?"},
+                ]
+            }
+        )
 
     def answer(self, path: str, body: dict, auth: str | None):
         with self._lock:
@@ -99,6 +123,10 @@ class LLMStandIn:
             if self.mode == "error_once" and self._errors_left:
                 self._errors_left -= 1
                 return 500, {"error": {"message": "overloaded"}}
+            if self.mode == "unavailable":
+                return 503, {"error": {"message": "service unavailable"}}
+            if self.mode == "echo_auth":
+                return 401, {"error": {"message": f"{'x' * self.echo_pad} Authorization: {auth}", "type": "auth"}}
             if self.mode == "rate_limited_once" and self._errors_left:
                 self._errors_left -= 1
                 return 429, {"error": {"message": "Rate limit reached", "type": "requests"}}
@@ -118,12 +146,20 @@ class LLMStandIn:
         else:
             content = self.content_for(body["messages"])
             message = {"role": "assistant", "content": content}
-        usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(content.split()),
-                 "total_tokens": len(prompt.split()) + len(content.split())}
-        return 200, {"id": "chatcmpl-standin", "object": "chat.completion", "model": body["model"],
-                     "choices": [{"index": 0, "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
-                                  "message": message}],
-                     "usage": usage}
+        usage = {
+            "prompt_tokens": len(prompt.split()),
+            "completion_tokens": len(content.split()),
+            "total_tokens": len(prompt.split()) + len(content.split()),
+        }
+        return 200, {
+            "id": "chatcmpl-standin",
+            "object": "chat.completion",
+            "model": body["model"],
+            "choices": [
+                {"index": 0, "finish_reason": "tool_calls" if message.get("tool_calls") else "stop", "message": message}
+            ],
+            "usage": usage,
+        }
 
     def tool_message(self, question: str, offered: list[str]) -> dict:
         behaviour, gold = self.tool_script.get(question, ("no_call", {}))
@@ -143,5 +179,10 @@ class LLMStandIn:
             arguments = json.dumps(args)[:-1] + ", 'extra': True"
         else:
             raise ValueError(f"unknown tool behaviour {behaviour!r}")
-        return {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_standin", "type": "function", "function": {"name": name, "arguments": arguments}}]}
+        return {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_standin", "type": "function", "function": {"name": name, "arguments": arguments}}
+            ],
+        }
