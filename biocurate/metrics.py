@@ -23,6 +23,7 @@ Confidence intervals: Wilson score intervals for proportions (exact match, name 
 schema validity, API success); percentile bootstrap over items, with a fixed seed, for means and
 pooled ratios (response similarity, argument precision and recall).
 """
+
 from __future__ import annotations
 
 import json
@@ -65,8 +66,13 @@ def parse_tool_call(tool_call: dict) -> Predicted:
     name = function.get("name")
     raw = function.get("arguments")
     if not isinstance(name, str) or not name:
-        return Predicted("malformed", None, raw if isinstance(raw, str) else json.dumps(raw), None,
-                         "the tool call has no function name")
+        return Predicted(
+            "malformed",
+            None,
+            raw if isinstance(raw, str) else json.dumps(raw),
+            None,
+            "the tool call has no function name",
+        )
     if isinstance(raw, dict):  # some servers send an object rather than its JSON text
         return Predicted("call", name, json.dumps(raw, ensure_ascii=False), raw)
     try:
@@ -87,21 +93,34 @@ def score_call(catalog: Catalog, gold: dict, pred: Predicted) -> dict:
     gold_tool = catalog.tools.get(gold["name"])
     gold_args = canonical_arguments(gold_tool, gold["arguments"])
     name_match = pred.name is not None and pred.name == gold["name"]
-    out = {"name_match": name_match, "exact_match": False, "arg_correct": 0, "arg_predicted": 0,
-           "arg_gold": len(gold_args), "arg_precision": None, "arg_recall": None,
-           "schema_valid": False, "schema_error": None, "pred_canonical": None}
+    out = {
+        "name_match": name_match,
+        "exact_match": False,
+        "arg_correct": 0,
+        "arg_predicted": 0,
+        "arg_gold": len(gold_args),
+        "arg_precision": None,
+        "arg_recall": None,
+        "schema_valid": False,
+        "schema_error": None,
+        "pred_canonical": None,
+    }
     if pred.status != "call":
         out["schema_error"] = pred.error or pred.status
         out["arg_recall"] = 0.0 if gold_args else None
         return out
+    assert pred.name is not None and pred.arguments is not None  # a call has both (parse_tool_call)
     pred_tool = catalog.tools.get(pred.name)
     pred_args = canonical_arguments(pred_tool, pred.arguments)
     out["pred_canonical"] = canonical_json({"name": pred.name, "arguments": pred_args})
     correct = len(_pairs(pred_args) & _pairs(gold_args)) if name_match else 0
-    out.update(arg_correct=correct, arg_predicted=len(pred_args),
-               arg_precision=correct / len(pred_args) if pred_args else None,
-               arg_recall=correct / len(gold_args) if gold_args else None,
-               exact_match=name_match and canonical_json(pred_args) == canonical_json(gold_args))
+    out.update(
+        arg_correct=correct,
+        arg_predicted=len(pred_args),
+        arg_precision=correct / len(pred_args) if pred_args else None,
+        arg_recall=correct / len(gold_args) if gold_args else None,
+        exact_match=name_match and canonical_json(pred_args) == canonical_json(gold_args),
+    )
     if pred_tool is None:
         out["schema_error"] = f"unknown function {pred.name!r}: not in the catalog"
     else:
@@ -129,8 +148,9 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float | No
     return (0.0 if successes == 0 else max(0.0, centre - half)), (1.0 if successes == n else min(1.0, centre + half))
 
 
-def bootstrap_ratio(numerators: list[float], denominators: list[float], samples: int, confidence: float,
-                    seed: int) -> tuple[float | None, float | None]:
+def bootstrap_ratio(
+    numerators: list[float], denominators: list[float], samples: int, confidence: float, seed: int
+) -> tuple[float | None, float | None]:
     """Percentile bootstrap interval of sum(numerators) / sum(denominators), resampling items
     (pairs) with replacement; resamples whose denominator is 0 are left out."""
     import numpy as np
@@ -149,10 +169,21 @@ def bootstrap_ratio(numerators: list[float], denominators: list[float], samples:
     return float(low), float(high)
 
 
-PROPORTIONS = {"exact_match": "exact_match", "name_accuracy": "name_match", "schema_validity": "schema_valid",
-               "api_success": "api_success"}
-METRICS = ("exact_match", "name_accuracy", "arg_precision", "arg_recall", "schema_validity", "api_success",
-           "similarity")
+PROPORTIONS = {
+    "exact_match": "exact_match",
+    "name_accuracy": "name_match",
+    "schema_validity": "schema_valid",
+    "api_success": "api_success",
+}
+METRICS = (
+    "exact_match",
+    "name_accuracy",
+    "arg_precision",
+    "arg_recall",
+    "schema_validity",
+    "api_success",
+    "similarity",
+)
 LEVELS = ("overall", "database", "tool", "function", "category")
 
 
@@ -171,19 +202,36 @@ def summarize(rows: list[dict], confidence: float = 0.95, samples: int = 1000, s
     for metric, column in PROPORTIONS.items():
         k = sum(1 for r in rows if r[column])
         lo, hi = wilson(k, len(rows), confidence)
-        out.append({"metric": metric, "n": len(rows), "value": k / len(rows) if rows else None,
-                    "ci_low": lo, "ci_high": hi, "method": "wilson"})
+        out.append(
+            {
+                "metric": metric,
+                "n": len(rows),
+                "value": k / len(rows) if rows else None,
+                "ci_low": lo,
+                "ci_high": hi,
+                "method": "wilson",
+            }
+        )
     for metric, (numerator, denominator) in RATIOS.items():
         num, den = [numerator(r) for r in rows], [denominator(r) for r in rows]
         lo, hi = bootstrap_ratio(num, den, samples, confidence, seed)
-        out.append({"metric": metric, "n": int(sum(den)), "value": sum(num) / sum(den) if sum(den) else None,
-                    "ci_low": lo, "ci_high": hi, "method": "bootstrap"})
+        out.append(
+            {
+                "metric": metric,
+                "n": int(sum(den)),
+                "value": sum(num) / sum(den) if sum(den) else None,
+                "ci_low": lo,
+                "ci_high": hi,
+                "method": "bootstrap",
+            }
+        )
     order = {m: i for i, m in enumerate(METRICS)}
     return sorted(out, key=lambda r: order[r["metric"]])
 
 
-def aggregate(rows: list[dict], confidence: float = 0.95, samples: int = 1000, seed: int = 0,
-              levels: Iterable[str] = LEVELS) -> list[dict]:
+def aggregate(
+    rows: list[dict], confidence: float = 0.95, samples: int = 1000, seed: int = 0, levels: Iterable[str] = LEVELS
+) -> list[dict]:
     """summarize() overall and per database, tool, function and category (level, key, metric...)."""
     out = []
     for level in levels:

@@ -9,6 +9,7 @@ Layout of a snapshot folder:
 A response is found by the request's fingerprint (method, URL, sorted parameters, body),
 with the identity and secret parameters (tool, email, api_key) left out.
 """
+
 from __future__ import annotations
 
 import csv
@@ -58,8 +59,9 @@ class Snapshot:
         if index.exists():
             with index.open(newline="") as handle:
                 for row in csv.DictReader(handle, delimiter="\t"):
-                    row["status"] = int(row["status"])
-                    self.entries[row["key"]] = Recorded(**row)
+                    fields = dict(row)  # every column is text but the status
+                    status = int(fields.pop("status"))
+                    self.entries[row["key"]] = Recorded(status=status, **fields)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -70,9 +72,20 @@ class Snapshot:
             return None
         return entry, (self.folder / entry.file).read_bytes()
 
-    def add(self, *, method: str, url: str, params: list[tuple[str, str]], body: object,
-            status: int, content_type: str, content: bytes, file: str, origin: str,
-            provenance: str) -> str:
+    def add(
+        self,
+        *,
+        method: str,
+        url: str,
+        params: list[tuple[str, str]],
+        body: object,
+        status: int,
+        content_type: str,
+        content: bytes,
+        file: str,
+        origin: str,
+        provenance: str,
+    ) -> str:
         """Store one response (overwrites the same request) and rewrite the index."""
         key = fingerprint(method, url, params, body)
         target = self.folder / "responses" / file
@@ -81,8 +94,9 @@ class Snapshot:
         shown = display_url(url, params)
         if body is not None:
             shown += " body=" + json.dumps(body, sort_keys=True)
-        self.entries[key] = Recorded(key, method.upper(), shown, status, content_type,
-                                     f"responses/{file}", origin, provenance)
+        self.entries[key] = Recorded(
+            key, method.upper(), shown, status, content_type, f"responses/{file}", origin, provenance
+        )
         self.save()
         return key
 
@@ -91,8 +105,9 @@ class Snapshot:
         entry = self.entries.pop(key)
         new_key = fingerprint(method, url, params, body)
         shown = display_url(url, params) + (" body=" + json.dumps(body, sort_keys=True) if body is not None else "")
-        self.entries[new_key] = Recorded(new_key, method.upper(), shown, entry.status, entry.content_type,
-                                         entry.file, entry.origin, entry.provenance)
+        self.entries[new_key] = Recorded(
+            new_key, method.upper(), shown, entry.status, entry.content_type, entry.file, entry.origin, entry.provenance
+        )
         return new_key
 
     def save(self) -> None:

@@ -2,6 +2,7 @@
 OpenAI-compatible model that answers right, with the wrong name, wrong arguments, malformed JSON
 or no call; API success through the executor (stored, live, cached); the retrieval baseline
 offline; reports and the SQL views."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,7 @@ from biocurate.config import load_config
 from biocurate.eval_items import load_items, resolve_version
 from biocurate.evaluate import EvalSettings, model_config, run_eval
 from biocurate.hashing import content_hash
-from biocurate.metrics import (Predicted, bootstrap_ratio, canonical_arguments, parse_tool_call, score_call,
-                               wilson)
+from biocurate.metrics import Predicted, bootstrap_ratio, canonical_arguments, parse_tool_call, score_call, wilson
 from biocurate.store import Store, insert_new, utcnow
 from tests.standins.api import ApiStandIn
 from tests.standins.llm import LLMStandIn
@@ -28,17 +28,35 @@ ROOT = Path(__file__).resolve().parent.parent
 CATALOG = load_catalog(ROOT / "catalog")
 runner = CliRunner()
 # Functions whose demo snapshot answers both sampled calls: a small version with every database.
-FUNCTIONS = ["get_variation", "vep_by_id", "get_archive_id", "get_citation_by_id", "esummary",
-             "get_xrefs_by_symbol", "get_taxonomy_id", "get_uniprotkb_entry"]
+FUNCTIONS = [
+    "get_variation",
+    "vep_by_id",
+    "get_archive_id",
+    "get_citation_by_id",
+    "esummary",
+    "get_xrefs_by_symbol",
+    "get_taxonomy_id",
+    "get_uniprotkb_entry",
+]
 BEHAVIOURS = ("right", "wrong_name", "wrong_args", "malformed", "no_call")
 
 
 def make_config(folder: Path, **overrides):
-    return load_config(ROOT / "biocurate.toml", overrides={
-        "store.path": str(folder / "store.duckdb"), "review.enabled": False,
-        "publish.out_dir": str(folder / "versions"), "quality.data_docs_dir": str(folder / "data_docs"),
-        "sample.calls_per_function": 0, "sample.quota": {"function": {f: 2 for f in FUNCTIONS}},
-        "publish.train": 0.5, "publish.validation": 0.0, "publish.test": 0.5, **overrides})
+    return load_config(
+        ROOT / "biocurate.toml",
+        overrides={
+            "store.path": str(folder / "store.duckdb"),
+            "review.enabled": False,
+            "publish.out_dir": str(folder / "versions"),
+            "quality.data_docs_dir": str(folder / "data_docs"),
+            "sample.calls_per_function": 0,
+            "sample.quota": {"function": {f: 2 for f in FUNCTIONS}},
+            "publish.train": 0.5,
+            "publish.validation": 0.0,
+            "publish.test": 0.5,
+            **overrides,
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +73,49 @@ def published(tmp_path_factory) -> Path:
             stage(cfg, con, "build")
         queries = [q for (q,) in con.execute("select query_id from queries order by query_id").fetchall()]
         now = utcnow()
-        insert_new(con, "qc_results", [{"qc_id": content_hash("qc", q), "item_kind": "query", "item_id": q,
-                                        "suite": "queries", "expectation": "all", "passed": True,
-                                        "severity": "blocking", "qc_config_hash": "h"} for q in queries])
-        insert_new(con, "review_tasks", [{"query_id": q, "content_hash": "c", "project_id": 1, "task_id": i,
-                                          "pushed_at": now, "updated_at": now} for i, q in enumerate(queries)])
-        insert_new(con, "annotations", [{"annotation_id": content_hash("a", q), "ls_annotation_id": i, "task_id": i,
-                                         "query_id": q, "annotator": "reviewer", "verdict": "accept",
-                                         "created_at": now, "updated_at": now, "pulled_at": now}
-                                        for i, q in enumerate(queries)])
+        insert_new(
+            con,
+            "qc_results",
+            [
+                {
+                    "qc_id": content_hash("qc", q),
+                    "item_kind": "query",
+                    "item_id": q,
+                    "suite": "queries",
+                    "expectation": "all",
+                    "passed": True,
+                    "severity": "blocking",
+                    "qc_config_hash": "h",
+                }
+                for q in queries
+            ],
+        )
+        insert_new(
+            con,
+            "review_tasks",
+            [
+                {"query_id": q, "content_hash": "c", "project_id": 1, "task_id": i, "pushed_at": now, "updated_at": now}
+                for i, q in enumerate(queries)
+            ],
+        )
+        insert_new(
+            con,
+            "annotations",
+            [
+                {
+                    "annotation_id": content_hash("a", q),
+                    "ls_annotation_id": i,
+                    "task_id": i,
+                    "query_id": q,
+                    "annotator": "reviewer",
+                    "verdict": "accept",
+                    "created_at": now,
+                    "updated_at": now,
+                    "pulled_at": now,
+                }
+                for i, q in enumerate(queries)
+            ],
+        )
         result = publish(cfg, con)
     assert result.version_id == "v0001" and result.counts["splits"]["test"] >= 10
     assert result.counts["splits"]["train"] >= 5
@@ -114,14 +166,21 @@ def rows_of(store: Path, sql: str, params=None) -> list[dict]:
 # ---------------------------------------------------------------------------------------------
 # The argument rule and the intervals, on their own
 
+
 def toy_tool() -> Tool:
-    fn = Function(name="toy", path="/toy/{id}", description="a toy", params={
-        "id": Param(**{"in": "path"}, required=True),
-        "limit": Param(type="integer", default=10),
-        "expand": Param(type="boolean", default=False),
-        "format": Param(enum=["full", "condensed"]),
-        "fields": Param(type="array", encode="csv"),
-        "score": Param(type="number")})
+    fn = Function(
+        name="toy",
+        path="/toy/{id}",
+        description="a toy",
+        params={
+            "id": Param(**{"in": "path"}, required=True),
+            "limit": Param(type="integer", default=10),
+            "expand": Param(type="boolean", default=False),
+            "format": Param(enum=["full", "condensed"]),
+            "fields": Param(type="array", encode="csv"),
+            "score": Param(type="number"),
+        },
+    )
     return Tool(fn, "ensembl", "Ensembl", "toy", "genomics", "https://example.org", {})
 
 
@@ -130,8 +189,15 @@ def test_argument_rule_ignores_order_and_defaults_and_normalises_types():
     gold = {"id": "BRCA2", "fields": ["name", "length"], "score": 0.5}
     same = {"score": "0.5", "fields": "length, name,name", "id": " BRCA2 ", "limit": "10", "expand": "false"}
     assert canonical_arguments(tool, same) == canonical_arguments(tool, gold)
-    assert canonical_arguments(tool, {"id": "x", "limit": 10.0, "expand": 0, "format": "FULL"}) == {"id": "x", "format": "full"}
-    assert canonical_arguments(tool, {"id": "x", "limit": 5, "expand": "yes"}) == {"id": "x", "limit": 5, "expand": True}
+    assert canonical_arguments(tool, {"id": "x", "limit": 10.0, "expand": 0, "format": "FULL"}) == {
+        "id": "x",
+        "format": "full",
+    }
+    assert canonical_arguments(tool, {"id": "x", "limit": 5, "expand": "yes"}) == {
+        "id": "x",
+        "limit": 5,
+        "expand": True,
+    }
     assert canonical_arguments(tool, {"id": "brca2"}) != canonical_arguments(tool, {"id": "BRCA2"})  # case kept
     assert canonical_arguments(tool, {"id": "x", "extra": 1, "format": None}) == {"id": "x", "extra": 1}
 
@@ -142,15 +208,21 @@ def test_call_scores_follow_the_documented_definitions():
     def score(pred):
         return score_call(CATALOG, gold, pred)
 
-    right = score(parse_tool_call({"function": {"name": "get_variation",
-                                                 "arguments": '{"species": "human", "id": "rs6025"}'}}))
+    right = score(
+        parse_tool_call({"function": {"name": "get_variation", "arguments": '{"species": "human", "id": "rs6025"}'}})
+    )
     assert (right["exact_match"], right["name_match"], right["schema_valid"]) == (True, True, True)
     assert (right["arg_correct"], right["arg_precision"], right["arg_recall"]) == (2, 1.0, 1.0)
     extra = score(Predicted("call", "get_variation", "{}", {"id": "rs6025", "species": "human", "pops": True}))
     assert not extra["exact_match"] and extra["arg_precision"] == pytest.approx(2 / 3) and extra["arg_recall"] == 1.0
     assert extra["schema_valid"]
     other = score(Predicted("call", "vep_by_id", "{}", {"id": "rs6025", "species": "human"}))
-    assert (other["name_match"], other["arg_correct"], other["arg_precision"], other["arg_recall"]) == (False, 0, 0.0, 0.0)
+    assert (other["name_match"], other["arg_correct"], other["arg_precision"], other["arg_recall"]) == (
+        False,
+        0,
+        0.0,
+        0.0,
+    )
     # Each schema error is named: an unexpected parameter, a wrong type.
     unexpected = score(Predicted("call", "get_variation", "{}", {"id": "rs6025", "species": "human", "nonsense": 1}))
     assert not unexpected["schema_valid"] and "unknown parameter(s) nonsense" in unexpected["schema_error"]
@@ -163,7 +235,12 @@ def test_call_scores_follow_the_documented_definitions():
     assert parse_tool_call({"function": {"name": "get_variation", "arguments": "[1, 2]"}}).status == "malformed"
     m = score(malformed)
     assert (m["name_match"], m["arg_predicted"], m["arg_precision"], m["arg_recall"], m["schema_valid"]) == (
-        True, 0, None, 0.0, False)
+        True,
+        0,
+        None,
+        0.0,
+        False,
+    )
     none = score(Predicted("no_call", error="no tool call"))
     assert (none["name_match"], none["arg_precision"], none["arg_recall"]) == (False, None, 0.0)
 
@@ -183,31 +260,67 @@ def test_wilson_and_bootstrap_intervals():
 # ---------------------------------------------------------------------------------------------
 # A model behind the loopback OpenAI-compatible server
 
+
 def expected_row(behaviour: str, item: dict, offered: list[str]) -> dict:
     gold_args = item["gold"]["arguments"]
     n = len(gold_args)
     if behaviour == "right":
-        return {"status": "call", "exact_match": True, "name_match": True, "arg_correct": n, "arg_predicted": n,
-                "arg_precision": 1.0 if n else None, "arg_recall": 1.0 if n else None, "schema_valid": True,
-                "api_success": True, "api_source": "stored"}
+        return {
+            "status": "call",
+            "exact_match": True,
+            "name_match": True,
+            "arg_correct": n,
+            "arg_predicted": n,
+            "arg_precision": 1.0 if n else None,
+            "arg_recall": 1.0 if n else None,
+            "schema_valid": True,
+            "api_success": True,
+            "api_source": "stored",
+        }
     if behaviour == "wrong_name":
         name = next(o for o in offered if o != item["gold"]["name"])
         valid = CATALOG[name].validate(gold_args) is None
-        return {"status": "call", "pred_name": name, "exact_match": False, "name_match": False, "arg_correct": 0,
-                "arg_predicted": n, "arg_precision": 0.0 if n else None, "arg_recall": 0.0 if n else None,
-                "schema_valid": valid, **({} if valid else {"api_success": False, "api_outcome": "invalid_call"})}
+        return {
+            "status": "call",
+            "pred_name": name,
+            "exact_match": False,
+            "name_match": False,
+            "arg_correct": 0,
+            "arg_predicted": n,
+            "arg_precision": 0.0 if n else None,
+            "arg_recall": 0.0 if n else None,
+            "schema_valid": valid,
+            **({} if valid else {"api_success": False, "api_outcome": "invalid_call"}),
+        }
     if behaviour == "wrong_args":
         args = dict(gold_args)
         first = sorted(args)[0]
         args[first] = f"{args[first]}X" if isinstance(args[first], str) else "X"
         valid = CATALOG[item["gold"]["name"]].validate(args) is None
-        return {"status": "call", "exact_match": False, "name_match": True, "arg_correct": n - 1, "arg_predicted": n,
-                "arg_precision": (n - 1) / n, "arg_recall": (n - 1) / n, "schema_valid": valid,
-                "api_success": None if valid else False, "api_outcome": "replay_miss" if valid else "invalid_call",
-                "similarity": 0.0}
-    base = {"exact_match": False, "arg_correct": 0, "arg_predicted": 0, "arg_precision": None,
-            "arg_recall": 0.0 if n else None, "schema_valid": False, "api_success": False, "similarity": 0.0,
-            "pred_observation": None}
+        return {
+            "status": "call",
+            "exact_match": False,
+            "name_match": True,
+            "arg_correct": n - 1,
+            "arg_predicted": n,
+            "arg_precision": (n - 1) / n,
+            "arg_recall": (n - 1) / n,
+            "schema_valid": valid,
+            "api_success": None if valid else False,
+            "api_outcome": "replay_miss" if valid else "invalid_call",
+            "similarity": 0.0,
+        }
+    base = {
+        "exact_match": False,
+        "arg_correct": 0,
+        "arg_predicted": 0,
+        "arg_precision": None,
+        "arg_recall": 0.0 if n else None,
+        "schema_valid": False,
+        "api_success": False,
+        "similarity": 0.0,
+        "pred_observation": None,
+    }
     if behaviour == "malformed":
         return {**base, "status": "malformed", "name_match": True, "api_outcome": "malformed"}
     return {**base, "status": "no_call", "name_match": False, "api_outcome": "no_call", "pred_name": None, "n_calls": 0}
@@ -229,14 +342,17 @@ def test_each_metric_per_item_and_in_aggregate(store, llm):
         if behaviour == "right":
             assert row["similarity"] > 0.99 and row["pred_observation"]
             assert json.loads(row["pred_canonical"])["arguments"] == canonical_arguments(
-                CATALOG[item["function"]], item["gold"]["arguments"])
+                CATALOG[item["function"]], item["gold"]["arguments"]
+            )
         if behaviour == "malformed":
             assert "not valid JSON" in row["error"]
         if row["api_success"]:
             assert row["pred_observation"] and 0 < row["similarity"] <= 1.0
     # Aggregates: recomputed here from the per-item rows, by the documented definitions.
-    scores = {(s["level"], s["key"], s["metric"]): s
-              for s in rows_of(store, "select * from eval_scores where run_id = ?", [result.run_id])}
+    scores = {
+        (s["level"], s["key"], s["metric"]): s
+        for s in rows_of(store, "select * from eval_scores where run_id = ?", [result.run_id])
+    }
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows.values():
         groups.setdefault(("overall", "all"), []).append(r)
@@ -244,8 +360,12 @@ def test_each_metric_per_item_and_in_aggregate(store, llm):
             groups.setdefault((level, r[level]), []).append(r)
     for (level, key), members in groups.items():
         n = len(members)
-        for metric, column in (("exact_match", "exact_match"), ("name_accuracy", "name_match"),
-                               ("schema_validity", "schema_valid"), ("api_success", "api_success")):
+        for metric, column in (
+            ("exact_match", "exact_match"),
+            ("name_accuracy", "name_match"),
+            ("schema_validity", "schema_valid"),
+            ("api_success", "api_success"),
+        ):
             k = sum(1 for r in members if r[column] is True)
             s = scores[(level, key, metric)]
             assert (s["n"], s["value"], s["method"]) == (n, k / n, "wilson"), (level, key, metric)
@@ -258,11 +378,16 @@ def test_each_metric_per_item_and_in_aggregate(store, llm):
         similarity = scores[(level, key, "similarity")]
         assert similarity["value"] == pytest.approx(sum(r["similarity"] for r in members) / n)
         if n > 1 and similarity["ci_low"] is not None:
-            assert similarity["ci_low"] <= similarity["value"] + 1e-9 and similarity["ci_high"] >= similarity["value"] - 1e-9
+            assert (
+                similarity["ci_low"] <= similarity["value"] + 1e-9
+                and similarity["ci_high"] >= similarity["value"] - 1e-9
+            )
     right = sum(1 for b in plan.values() if b == "right")
     assert scores[("overall", "all", "exact_match")]["value"] == right / len(items)
     overall = {s["metric"]: s for s in result.overall}
-    assert overall["name_accuracy"]["value"] == sum(1 for b in plan.values() if b in ("right", "wrong_args", "malformed")) / len(items)
+    assert overall["name_accuracy"]["value"] == sum(
+        1 for b in plan.values() if b in ("right", "wrong_args", "malformed")
+    ) / len(items)
     # The model saw the export's system prompt, the question and the gold tool among its distractors;
     # never the answer.
     sent = [r["body"] for r in llm.requests]
@@ -315,8 +440,11 @@ def test_unknown_calls_go_out_through_the_transport_and_are_cached(store, llm):
         sent = len(api.requests)
         rows = rows_of(store, "select item_id, api_outcome, api_success, api_source from eval_predictions")
         model_run(store, llm, EvalSettings(embedder="lexical"), **live)
-        again = rows_of(store, "select api_source from eval_predictions where run_id = "
-                               "(select run_id from eval_runs order by started_at desc limit 1)")
+        again = rows_of(
+            store,
+            "select api_source from eval_predictions where run_id = "
+            "(select run_id from eval_runs order by started_at desc limit 1)",
+        )
     finally:
         api.stop()
     executed = [r for r in rows if r["api_source"] == "executed"]
@@ -333,12 +461,14 @@ def test_unknown_calls_go_out_through_the_transport_and_are_cached(store, llm):
 # ---------------------------------------------------------------------------------------------
 # The retrieval baseline, reports, views, errors
 
+
 def test_substitution_by_context_and_by_shape():
     from biocurate.baseline import substitute
 
     call = {"name": "get_variation", "arguments": {"id": "rs6025", "species": "human"}}
-    args, changes = substitute(CATALOG, "What is known about the variant rs6025?", call,
-                               "What is known about the variant rs699?")
+    args, changes = substitute(
+        CATALOG, "What is known about the variant rs6025?", call, "What is known about the variant rs699?"
+    )
     assert args == {"id": "rs699", "species": "human"} and changes == {"id": ["rs6025", "rs699"]}
     args, _ = substitute(CATALOG, "Where is rs6025 located?", call, "Tell me how common rs1801133 is, please.")
     assert args["id"] == "rs1801133"  # no shared context: the token shaped like the value
@@ -350,13 +480,20 @@ def test_substitution_by_context_and_by_shape():
 
 
 def test_retrieval_baseline_runs_offline_on_a_published_version(store):
-    out = runner.invoke(app, ["eval", "run", "--version", "v0001", "--baseline", "retrieval"],
-                        env={"BIOCURATE_STORE": str(store / "store.duckdb")})
+    out = runner.invoke(
+        app,
+        ["eval", "run", "--version", "v0001", "--baseline", "retrieval"],
+        env={"BIOCURATE_STORE": str(store / "store.duckdb")},
+    )
     assert out.exit_code == 0, out.output
     assert "exact_match" in out.output and "by database" in out.output
     run = rows_of(store, "select * from eval_runs")[0]
     assert (run["kind"], run["model"], run["transport"], run["status"]) == (
-        "baseline", "retrieval baseline", "replay", "completed")
+        "baseline",
+        "retrieval baseline",
+        "replay",
+        "completed",
+    )
     assert "all-MiniLM-L6-v2" in run["embedder"]
     preds = rows_of(store, "select * from eval_predictions")
     with Store(store / "store.duckdb").open(read_only=True) as con:
@@ -376,26 +513,45 @@ def test_report_compares_runs_in_a_table_and_markdown_with_plots(store, llm, tmp
     cfg = make_config(store)
     with Store(cfg.store.path).open() as con:
         baseline = run_eval(cfg, con, "v0001", EvalSettings(embedder="lexical"), baseline="retrieval")
-    out = runner.invoke(app, ["eval", "report", model.run_id, baseline.run_id[:-2], "--out", str(tmp_path / "r")],
-                        env={"BIOCURATE_STORE": str(store / "store.duckdb")})
+    out = runner.invoke(
+        app,
+        ["eval", "report", model.run_id, baseline.run_id[:-2], "--out", str(tmp_path / "r")],
+        env={"BIOCURATE_STORE": str(store / "store.duckdb")},
+    )
     assert out.exit_code == 0, out.output
     assert "exact match" in out.output and "standin-tools" in out.output and "retrieval baseline" in out.output
     text = (tmp_path / "r" / "report.md").read_text()
-    for expected in ("| exact match |", "| API success |", "## By database", "## By category", model.run_id,
-                     baseline.run_id, "lexical-char3-v1", "(overall.png)", "(by_database.png)"):
+    for expected in (
+        "| exact match |",
+        "| API success |",
+        "## By database",
+        "## By category",
+        model.run_id,
+        baseline.run_id,
+        "lexical-char3-v1",
+        "(overall.png)",
+        "(by_database.png)",
+    ):
         assert expected in text
     for png in ("overall.png", "by_database.png", "by_category.png"):
         assert (tmp_path / "r" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    per_function = runner.invoke(app, ["eval", "report", model.run_id, "--by", "function", "--out", str(tmp_path / "f")],
-                                 env={"BIOCURATE_STORE": str(store / "store.duckdb")})
+    per_function = runner.invoke(
+        app,
+        ["eval", "report", model.run_id, "--by", "function", "--out", str(tmp_path / "f")],
+        env={"BIOCURATE_STORE": str(store / "store.duckdb")},
+    )
     assert per_function.exit_code == 0, per_function.output
-    assert "## By function" in (tmp_path / "f" / "report.md").read_text() and (tmp_path / "f" / "by_function.png").exists()
+    assert (
+        "## By function" in (tmp_path / "f" / "report.md").read_text() and (tmp_path / "f" / "by_function.png").exists()
+    )
     board = rows_of(store, "select * from eval_leaderboard")
     assert {b["run_id"] for b in board} == {model.run_id, baseline.run_id}
     assert all(b["exact_match_low"] <= b["exact_match"] <= b["exact_match_high"] for b in board)
     by_db = rows_of(store, "select * from eval_by_database where run_id = ?", [model.run_id])
     assert {r["database"] for r in by_db} == {i["database"] for i in test_items(store)}
-    kinds = {r["kind"]: r["items"] for r in rows_of(store, "select * from eval_failures where run_id = ?", [model.run_id])}
+    kinds = {
+        r["kind"]: r["items"] for r in rows_of(store, "select * from eval_failures where run_id = ?", [model.run_id])
+    }
     assert kinds["no_call"] == sum(1 for b in script(llm, test_items(store)).values() if b == "no_call")
     assert kinds["malformed"] and kinds["wrong_name"] and kinds["correct"]
 
@@ -406,8 +562,9 @@ def test_mistakes_in_the_command_say_what_to_do(store, llm):
     assert missing.exit_code == 2 and "no version 'v0042'" in missing.output and "v0001" in missing.output
     both = runner.invoke(app, ["eval", "run", "--version", "v0001", "--baseline", "retrieval", "--model", "m"], env=env)
     assert both.exit_code == 2 and "either a model" in both.output
-    split = runner.invoke(app, ["eval", "run", "--version", "v0001", "--baseline", "retrieval", "--split", "validation"],
-                          env=env)
+    split = runner.invoke(
+        app, ["eval", "run", "--version", "v0001", "--baseline", "retrieval", "--split", "validation"], env=env
+    )
     assert split.exit_code == 2 and "no validation split" in split.output
     nothing = runner.invoke(app, ["eval", "report", "eval-nope"], env=env)
     assert nothing.exit_code == 2 and "no evaluation run 'eval-nope'" in nothing.output
@@ -416,6 +573,7 @@ def test_mistakes_in_the_command_say_what_to_do(store, llm):
 
 # ---------------------------------------------------------------------------------------------
 # The evaluated model's key: read from one list of secrets, masked everywhere
+
 
 def test_the_eval_key_is_masked_in_config_output_and_in_logs(monkeypatch, tmp_path):
     import io
@@ -456,7 +614,11 @@ def test_every_secret_read_from_the_environment_is_in_the_one_list():
     from biocurate.config import SECRET_ENV
 
     read = re.compile(r"""(?:environ\.get|environ\[|getenv)\(?\s*["']([A-Z0-9_]+)["']""")
-    names = {name for package in ("biocurate", "flows") for path in (ROOT / package).rglob("*.py")
-             for name in read.findall(path.read_text())}
+    names = {
+        name
+        for package in ("biocurate", "flows")
+        for path in (ROOT / package).rglob("*.py")
+        for name in read.findall(path.read_text())
+    }
     secrets = {n for n in names if re.search(r"KEY|TOKEN|PASSWORD|SECRET", n)}
     assert not secrets - set(SECRET_ENV.values()), sorted(secrets - set(SECRET_ENV.values()))
