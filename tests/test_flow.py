@@ -34,7 +34,8 @@ def test_rebuild_flow_fills_every_stage_and_is_idempotent(prefect_harness, demo_
     assert ok > 0 and survivors > 0
     assert run[0][0] == "completed"
     stages = [r["stage"] for r in json.loads(run[0][2])]
-    assert stages == ["sample", "execute", "discover", "synthesize", "judge", "quality", "review_push"]
+    assert stages == ["sample", "execute", "biotool_compare", "discover", "synthesize", "judge", "quality",
+                      "review_push"]
     assert json.loads(run[0][1])["queries"] == counts["queries"]
 
     second = rebuild(config_path=str(demo_config.root / "biocurate.toml"), overrides=overrides)
