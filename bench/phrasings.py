@@ -31,10 +31,14 @@ MASK = "<v>"
 
 
 def folder_items(folder: Path) -> list[tuple[str, dict, str]]:
-    """(function, arguments, question) of every item of a published version folder (biotool/*.json)."""
-    files = sorted((folder / "biotool").glob("*.json"))
+    """(function, arguments, question) of every item of a published version folder: its split files
+    biotool/{train,validation,test}.json (or, without them, BioTool.json, which holds them all)."""
+    files = [folder / "biotool" / f"{split}.json" for split in ("train", "validation", "test")]
+    files = [f for f in files if f.exists()] or [f for f in [folder / "biotool" / "BioTool.json"] if f.exists()]
     if not files:
-        raise SystemExit(f"{folder}: no biotool/*.json (not a published version folder)")
+        raise SystemExit(
+            f"{folder}: no biotool/train.json, validation.json, test.json (not a published version folder)"
+        )
     out = []
     for path in files:
         for item in json.loads(path.read_text()):
@@ -109,20 +113,29 @@ def main(argv: list[str] | None = None) -> int:
     table = phrasings(items, load_catalog(), wording())
     average = sum(d for _, d in table.values()) / len(table) if table else 0.0
     few = [f for f, (_, d) in table.items() if d < args.min]
-    summary = {"functions": len(table), "items": len(items), "average_phrasings": round(average, 2),
-               "items_per_function": round(len(items) / len(table), 2) if table else 0.0,
-               f"functions_below_{args.min}": len(few)}
+    summary = {
+        "functions": len(table),
+        "items": len(items),
+        "average_phrasings": round(average, 2),
+        "items_per_function": round(len(items) / len(table), 2) if table else 0.0,
+        f"functions_below_{args.min}": len(few),
+    }
     if args.json:
-        print(json.dumps({"per_function": {f: {"items": n, "phrasings": d} for f, (n, d) in table.items()},
-                          **summary}, indent=2))
+        print(
+            json.dumps(
+                {"per_function": {f: {"items": n, "phrasings": d} for f, (n, d) in table.items()}, **summary}, indent=2
+            )
+        )
         return 0
     width = max((len(f) for f in table), default=8)
     print(f"{'function':<{width}}  items  phrasings")
     for function, (n, d) in table.items():
         print(f"{function:<{width}}  {n:>5}  {d:>9}")
     print()
-    print(f"{summary['functions']} functions, {summary['items']} items ({summary['items_per_function']} per function); "
-          f"average distinct phrasings per function: {summary['average_phrasings']}")
+    print(
+        f"{summary['functions']} functions, {summary['items']} items ({summary['items_per_function']} per function); "
+        f"average distinct phrasings per function: {summary['average_phrasings']}"
+    )
     print(f"functions with fewer than {args.min} phrasings: {len(few)}" + (f" ({', '.join(few)})" if few else ""))
     return 0
 

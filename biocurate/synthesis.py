@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -23,6 +24,7 @@ from biocurate.catalog import Catalog, Tool
 from biocurate.config import Config, secret
 from biocurate.hashing import canonical_json, content_hash
 from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
+from biocurate.mentions import MentionRules, mention_rules, missing_mentions
 from biocurate.sampling import PLACEHOLDER, MissingField, fill, unit
 from biocurate.store import insert_new
 from biocurate.vocabulary import STYLES
@@ -33,10 +35,15 @@ GENERATE_PROMPT = "generate_v2"
 INSERT_BATCH = 20_000  # template questions written this many at a time
 
 
-def template_version(tool: Tool, words: Wording) -> str:
-    """The function's templates and the words they are filled with: a change to either re-asks its calls."""
+def template_version(tool: Tool, words: Wording, rules_version: str = "") -> str:
+    """The function's templates, the words they are filled with and the mention rules that pick
+    among them: a change to any re-asks the function's calls."""
     questions = tool.function.questions.model_dump() if tool.function.questions else None
-    return "template-" + content_hash(questions, words.version, length=8)
+    return "template-" + content_hash(questions, words.version, rules_version, length=8)
+
+
+def rules_for(config: Config) -> MentionRules:
+    return mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
 
 
 def question_context(tool: Tool, arguments: dict, entity_fields: dict | None, words: Wording) -> Said:
@@ -44,13 +51,17 @@ def question_context(tool: Tool, arguments: dict, entity_fields: dict | None, wo
     return words.say(tool, arguments, entity_fields)
 
 
-def template_questions(tool: Tool, rank: int, said: Said, k: int, seed: int) -> list[tuple[str, str]]:
+def template_questions(
+    tool: Tool, rank: int, said: Said, k: int, seed: int, accept: Callable[[str], bool] | None = None
+) -> list[tuple[str, str]]:
     """k (style, text) pairs; styles alternate broad/specific.
 
     The template is picked by the call's rank among its function's calls, so that calls of
     one function use different phrasings (rotation) rather than colliding by chance. A
-    template lacking a field of this call, or not mentioning every argument that must be
-    mentioned, is passed over.
+    template lacking a field of this call is passed over, and so is one whose question does not
+    mention the call's arguments as it must: ``accept`` decides (the mention rules of
+    ``biocurate.mentions``); without it, the template must use a field of every argument
+    ``said`` names as to be mentioned.
     """
     out: list[tuple[str, str]] = []
     for i in range(k):
@@ -58,11 +69,13 @@ def template_questions(tool: Tool, rank: int, said: Said, k: int, seed: int) -> 
         options = list(getattr(tool.function.questions, style))
         start = (rank * ((k + 1) // 2) + i // 2 + int(unit(seed, tool.name, style) * len(options))) % len(options)
         for template in options[start:] + options[:start]:
-            if not said.covers(set(PLACEHOLDER.findall(template))):
+            if accept is None and not said.covers(set(PLACEHOLDER.findall(template))):
                 continue
             try:
                 text = fill(template, said.fields)
             except MissingField:
+                continue
+            if accept is not None and not accept(text):
                 continue
             if text not in (t for _, t in out):
                 out.append((style, text))
@@ -83,9 +96,9 @@ def current_versions(config: Config, catalog: Catalog) -> dict[str, str]:
     """function -> the prompt version its new questions would carry (template or prompt file)."""
     gen = config.synthesis.generator
     if gen.provider == "template":
-        words = wording(config.path(config.sample.catalog_dir))
+        words, rules = wording(config.path(config.sample.catalog_dir)), rules_for(config)
         # a function without templates gets no questions (counted as a failure), not a crash here
-        return {t.name: template_version(t, words) for t in catalog if t.function.questions is not None}
+        return {t.name: template_version(t, words, rules.version) for t in catalog if t.function.questions is not None}
     version = load_prompt(config.path(config.synthesis.prompt_dir), GENERATE_PROMPT).version
     return {t.name: version for t in catalog}
 
@@ -160,13 +173,21 @@ def parse_queries(reply: dict, k: int, arguments: dict | None = None) -> list[tu
 
 
 def render_generate_prompt(
-    prompt, tool: Tool, arguments: dict, observation: str, k: int, words: Wording, examples: str = ""
+    prompt,
+    tool: Tool,
+    arguments: dict,
+    observation: str,
+    k: int,
+    words: Wording,
+    examples: str = "",
+    mentions: tuple = (),
 ) -> str:
-    """The generator prompt for one call: the call, what it returned, and the mapping of its arguments."""
+    """The generator prompt for one call: the call, what it returned, and the mapping of its
+    arguments (as the call's ``mentions`` require, when given)."""
     return prompt.render(
         k=k,
         styles=", ".join(STYLES[i % 2] for i in range(k)),
-        **words.prompt_hints(tool, arguments),
+        **words.prompt_hints(tool, arguments, mentions),
         examples=examples,
         description=tool.function.description,
         call=canonical_json({"name": tool.name, "arguments": arguments}),
@@ -180,7 +201,7 @@ def synthesize_with_llm(config: Config, con, catalog: Catalog, run_id: str, todo
     prompt_dir = config.path(config.synthesis.prompt_dir)
     prompt, repair = load_prompt(prompt_dir, GENERATE_PROMPT), load_prompt(prompt_dir, "repair_v1")
     chat = ChatClient(cfg, secret("llm_api_key"), con, run_id)
-    words = wording(config.path(config.sample.catalog_dir))
+    words, rules = wording(config.path(config.sample.catalog_dir)), rules_for(config)
     k = config.synthesis.queries_per_call
     shape = (
         '{"param_analysis": {"<argument>": "KEEP|WORDS|OMIT: ..."}, '
@@ -192,7 +213,16 @@ def synthesize_with_llm(config: Config, con, catalog: Catalog, run_id: str, todo
         for call_id, function, arguments, _fields, observation_id, observation in rows:
             tool = catalog[function]
             args = json.loads(arguments)
-            text = render_generate_prompt(prompt, tool, args, observation, k, words, few_shot_examples(con, tool.group))
+            text = render_generate_prompt(
+                prompt,
+                tool,
+                args,
+                observation,
+                k,
+                words,
+                few_shot_examples(con, tool.group),
+                rules.mentions(tool, args),
+            )
             rendered.append((call_id, observation_id, text, args))
         cache = chat.cached([chat.prompt_hash(chat.request_body(t)) for _, _, t, _ in rendered])
         async with httpx.AsyncClient() as client:
@@ -256,7 +286,7 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
     ).fetchall()[0][0]
     if gen.provider != "template":
         return synthesize_with_llm(config, con, catalog, run_id, todo, summary)
-    words = wording(config.path(config.sample.catalog_dir))
+    words, rules = wording(config.path(config.sample.catalog_dir)), rules_for(config)
     ranks = {
         cid: rank
         for cid, rank in con.execute(
@@ -277,8 +307,15 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
             continue
         args = json.loads(arguments)
         said = question_context(tool, args, json.loads(fields) if fields else None, words)
-        version = template_version(tool, words)
-        for style, text in template_questions(tool, ranks[call_id], said, config.synthesis.queries_per_call, gen.seed):
+        version = template_version(tool, words, rules.version)
+        mentions = rules.mentions(tool, args)
+
+        def mentions_all(text: str, mentions=mentions) -> bool:
+            return not missing_mentions(text, mentions)
+
+        for style, text in template_questions(
+            tool, ranks[call_id], said, config.synthesis.queries_per_call, gen.seed, accept=mentions_all
+        ):
             rows.append(
                 {
                     "query_id": content_hash("query", call_id, text, "template", gen.model, version),

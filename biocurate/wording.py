@@ -353,14 +353,37 @@ class Wording:
             return text
         return tables[name].get(text, _words(text))
 
-    def mention_hints(self, tool: Tool, arguments: dict) -> dict[str, list[str]]:
-        """For the LLM prompts: what to keep verbatim, what to say in words, what to leave unsaid."""
+    def mention_hints(self, tool: Tool, arguments: dict, mentions: tuple = ()) -> dict[str, list[str]]:
+        """For the LLM prompts: what to keep verbatim, what to say in words, what to leave unsaid.
+
+        Given the call's ``mentions`` (``biocurate.mentions``: what a question must mention, and
+        how), an argument is kept verbatim or said in words as they require, and one they do not
+        name may be left unsaid; without them, as ``say`` marks the arguments to mention.
+        """
         said = self.say(tool, arguments)
+        required: dict[str, list] = {}
+        for m in mentions:
+            if not m.absent:
+                required.setdefault(m.param.split(" ")[0], []).append(m)
         keep, words, unsaid = [], [], []
         for name, value in arguments.items():
             text = argument_text(value)
             shown = said.fields.get(name, text)
             sets = said.mentions.get(name)
+            if mentions:  # the rules decide which arguments must be mentioned
+                needed = required.get(name)
+                sets = [frozenset({name})] if needed else None
+                if needed and all(m.kind in ("verbatim", "coordinates") for m in needed):
+                    keep.append(f"{text} ({name})")
+                    continue
+                if needed and name not in ("query", "term", "bdata"):
+                    forms = [f for m in needed for f in m.forms if f and f != shown]
+                    say = shown if shown != text or not forms else forms[0]
+                    accepted = ", ".join(dict.fromkeys(f for f in forms if f != say))
+                    words.append(f"{name} = {text!r}: say {say!r}" + (f" (or {accepted})" if accepted else ""))
+                    continue
+                if needed:
+                    sets = said.mentions.get(name)
             if name in ("query", "term") and sets and len(sets) > 1:
                 parts = [f"{said.fields[k]} ({_ROLES.get(k, k)})" for k in sorted(sets[1])]
                 words.append(f"{name} = {text!r}: never write it as it is; mention {', '.join(parts)}")
@@ -386,11 +409,11 @@ class Wording:
                 unsaid.append(f"{name} = {text}")
         return {"keep": keep, "words": words, "unsaid": unsaid}
 
-    def prompt_hints(self, tool: Tool, arguments: dict) -> dict[str, str]:
+    def prompt_hints(self, tool: Tool, arguments: dict, mentions: tuple = ()) -> dict[str, str]:
         """``mention_hints`` as prompt text: one indented line each, "(none)" for an empty list."""
         return {
             kind: "\n".join(f"  - {line}" for line in lines) if lines else "  (none)"
-            for kind, lines in self.mention_hints(tool, arguments).items()
+            for kind, lines in self.mention_hints(tool, arguments, mentions).items()
         }
 
 

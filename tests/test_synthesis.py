@@ -11,7 +11,8 @@ import pytest
 
 from biocurate.catalog import Catalog, load_catalog
 from biocurate.config import load_config
-from biocurate.sampling import PLACEHOLDER, MissingField, fill, sample_calls
+from biocurate.mentions import mention_rules, missing_mentions
+from biocurate.sampling import MissingField, fill, sample_calls
 from biocurate.seeds import load_seeds, species_table
 from biocurate.stages import run_stage
 from biocurate.store import Store
@@ -65,7 +66,7 @@ def demo_calls():
 def test_offline_generator_gives_varied_natural_questions_per_function(demo_config):
     for stage in ("sample", "execute", "synthesize"):
         run_stage(stage, demo_config, "r1")
-    catalog, words = load_catalog(), wording()
+    catalog, rules = load_catalog(), rules_of(demo_config)
     with Store(demo_config.store.path).open(read_only=True) as con:
         rows = con.execute(
             "select c.function, c.arguments, q.text, q.generator, q.prompt_version from queries q "
@@ -82,12 +83,10 @@ def test_offline_generator_gives_varied_natural_questions_per_function(demo_conf
     for function, arguments, text, generator, version in rows:
         assert generator == "template" and version.startswith("template-")
         args = json.loads(arguments)
-        said = words.say(catalog[function], args)
         problems += [(function, text, p) for p in unnatural(text, args)]
+        # every argument is mentioned as the mention rules require
+        problems += [(function, text, m) for m in missing_mentions(text, rules.mentions(catalog[function], args))]
         assert text.rstrip()[-1] in "?.", text
-        # every argument that must be mentioned is, in the form the template used
-        for name in said.mentions:
-            assert any(all(said.fields[k] in text for k in s) for s in said.mentions[name]), (function, name, text)
         texts.setdefault(function, set()).add(text)
     assert problems == [], "\n".join(map(str, problems))
     assert set(texts) == observed
@@ -95,23 +94,27 @@ def test_offline_generator_gives_varied_natural_questions_per_function(demo_conf
     assert few == {}
 
 
+def rules_of(config):
+    return mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
+
+
 def test_every_sampled_call_has_templates_in_both_styles():
-    """No call of the demo seeds is left with fewer than two usable templates of a style."""
+    """No call of the demo seeds is left with fewer than two templates of a style whose question
+    mentions all its arguments (as the mention rules require) and reads naturally."""
     catalog, words = load_catalog(), wording()
+    rules = rules_of(load_config(ROOT / "biocurate.toml"))
     short = []
     for function, arguments, fields in demo_calls():
         tool = catalog[function]
-        said = words.say(tool, arguments, fields)
+        said, mentions = words.say(tool, arguments, fields), rules.mentions(tool, arguments)
         for style in ("broad", "specific"):
             usable = 0
             for template in getattr(tool.function.questions, style):
-                if not said.covers(set(PLACEHOLDER.findall(template))):
-                    continue
                 try:
-                    fill(template, said.fields)
+                    text = fill(template, said.fields)
                 except MissingField:
                     continue
-                usable += 1
+                usable += not missing_mentions(text, mentions) and not unnatural(text, arguments)
             if usable < 2:
                 short.append((function, style, arguments, usable))
     assert short == []
