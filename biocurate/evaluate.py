@@ -40,7 +40,7 @@ from biocurate.eval_items import EvalError, load_items, resolve_version
 from biocurate.execute import Executor, make_client
 from biocurate.hashing import canonical_json, content_hash
 from biocurate.metrics import Predicted, Z, aggregate, canonical_arguments, parse_tool_call, score_call
-from biocurate.observations import UnexpectedShape, build_observation
+from biocurate.observations import NotAnAnswer, UnexpectedShape, build_observation
 from biocurate.outcomes import OK, is_definite
 from biocurate.snapshot import display_url
 from biocurate.store import insert_new, utcnow
@@ -176,6 +176,8 @@ def _judge(config: Config, tool, answer: Answer, source: str, compressed: bool =
         _, text = build_observation(
             tool.function.observation, tool.function.response, raw, config.execute.observation_max_chars
         )
+    except NotAnAnswer as exc:  # well formed but no answer: an empty result, a job's status
+        return ApiResult(exc.outcome, False if is_definite(exc.outcome, status) else None, source, None, str(exc))
     except UnexpectedShape as exc:
         return ApiResult("invalid_body", False, source, None, f"unexpected response shape: {exc}")
     return ApiResult(OK, True, source, text, None)

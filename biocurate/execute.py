@@ -96,6 +96,7 @@ class Executor:
     replay: Snapshot | None = None
 
     def replay_answer(self, req: Request, response_format: str) -> Attempt:
+        assert self.replay is not None
         found = self.replay.get(req.fingerprint())
         if found is None:
             return Attempt(
@@ -119,8 +120,8 @@ class Executor:
             self.limiters[host] = HostLimiter(rate * self.config.execute.rate_safety, conc)
         return self.limiters[host]
 
-    def wire_params(self, tool: Tool, req: Request) -> list[tuple[str, str]]:
-        params = list(req.params)
+    def wire_params(self, tool: Tool, req: Request) -> list[tuple[str, str | int | float | bool | None]]:
+        params: list[tuple[str, str | int | float | bool | None]] = list(req.params)
         if tool.source == "ncbi":
             params += [("tool", self.config.execute.ncbi_tool), ("email", self.config.execute.ncbi_email)]
             key = secret("ncbi_api_key")
@@ -273,6 +274,7 @@ class Executor:
             response_format, "txt"
         )
         key = req.fingerprint()
+        assert self.snapshot is not None
         self.snapshot.add(
             method=req.method,
             url=req.url,

@@ -67,13 +67,13 @@ def arguments_from_url(tool: Tool, url: str) -> dict[str, Any]:
     if form:
         pairs += [(k, str(v)) for k, v in json.loads(form).items()]
     for wire, value in pairs:
-        name = by_wire.get(wire)
-        if name is None or str(fn.fixed.get(wire, "\0")) == value:
+        param_name = by_wire.get(wire)
+        if param_name is None or str(fn.fixed.get(wire, "\0")) == value:
             continue
-        if fn.params[name].type == "array":
-            args.setdefault(name, []).extend(value.split(","))
+        if fn.params[param_name].type == "array":
+            args.setdefault(param_name, []).extend(value.split(","))
         else:
-            args[name] = _typed(tool, name, value)
+            args[param_name] = _typed(tool, param_name, value)
     return args
 
 

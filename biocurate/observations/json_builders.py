@@ -59,8 +59,8 @@ def compact(value: Any, depth: int = 0) -> Any:
     if isinstance(value, list):
         if depth >= MAX_DEPTH and any(isinstance(v, (dict, list)) for v in value):
             return "; ".join(flatten(value))
-        out = [compact(v, depth + 1) for v in value]
-        return [v for v in out if not _empty(v)]
+        items = [compact(v, depth + 1) for v in value]
+        return [v for v in items if not _empty(v)]
     return value
 
 

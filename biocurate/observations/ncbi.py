@@ -184,7 +184,7 @@ def _einfo(root: ET.Element) -> dict[str, Any]:
     info = root.find("DbInfo")
     if info is None:
         return compact(element_summary(root))
-    out = {_tag(c): _text(c) for c in info if not list(c)}
+    out: dict[str, Any] = {_tag(c): _text(c) for c in info if not list(c)}
     out["fields"] = [f"{_text(f.find('Name'))}: {_text(f.find('FullName'))}" for f in info.findall("FieldList/Field")]
     out["links"] = [f"{_text(link.find('Name'))}: {_text(link.find('Menu'))}" for link in info.findall("LinkList/Link")]
     return {k: v for k, v in out.items() if v}

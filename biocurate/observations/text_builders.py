@@ -106,7 +106,8 @@ def gff3(body: bytes) -> Any:
         raise NotAnAnswer("GFF3 without features")
     by_type: dict[str, int] = {}
     for feature in features:
-        by_type[feature["type"]] = by_type.get(feature["type"], 0) + 1
+        kind = str(feature["type"])
+        by_type[kind] = by_type.get(kind, 0) + 1
     return {"directives": directives, "features": len(features), "by_type": by_type, "records": features}
 
 

@@ -93,16 +93,26 @@ def comment_text(comment: dict) -> list[str]:
     return [t for t in texts if t]
 
 
-COMMENTS_FIRST = ("function", "subcellular_location", "disease", "catalytic_activity", "subunit",
-                  "tissue_specificity", "pathway")
+COMMENTS_FIRST = (
+    "function",
+    "subcellular_location",
+    "disease",
+    "catalytic_activity",
+    "subunit",
+    "tissue_specificity",
+    "pathway",
+)
 
 
 def entry_summary(data: dict) -> dict[str, Any]:
     """A UniProtKB entry, the most telling facts first (``fit_json`` drops from the end)."""
     organism = data.get("organism") or {}
     sequence = data.get("sequence") or {}
-    out: dict[str, Any] = {"accession": data.get("primaryAccession") or data.get("accession"),
-                           "entry_name": data.get("uniProtkbId"), "entry_type": data.get("entryType")}
+    out: dict[str, Any] = {
+        "accession": data.get("primaryAccession") or data.get("accession"),
+        "entry_name": data.get("uniProtkbId"),
+        "entry_type": data.get("entryType"),
+    }
     out.update(protein_names(data.get("proteinDescription")))
     out["genes"] = _genes(data.get("genes") or [])
     out["organism"] = organism.get("scientificName")
@@ -119,8 +129,13 @@ def entry_summary(data: dict) -> dict[str, Any]:
     out["mass_da"] = sequence.get("molWeight")
     out["keywords"] = [k.get("name") for k in data.get("keywords") or [] if k.get("name")]
     xrefs = data.get("uniProtKBCrossReferences") or []
-    out["go"] = [f"{x.get('id')} {p.get('value')}" for x in xrefs if x.get("database") == "GO"
-                 for p in x.get("properties") or [] if p.get("key") == "GoTerm"]
+    out["go"] = [
+        f"{x.get('id')} {p.get('value')}"
+        for x in xrefs
+        if x.get("database") == "GO"
+        for p in x.get("properties") or []
+        if p.get("key") == "GoTerm"
+    ]
     out.update(comments)
     features = (data.get("extraAttributes") or {}).get("countByFeatureType")
     if not features and data.get("features"):
