@@ -65,7 +65,24 @@ def run_command_job(cfg, job: str, **options):
         run.reports.append(report.as_dict())
     if run.stale_note():
         console.print(run.stale_note())
+    exit_unless_completed(run.run_id, run.status, run.fixes)
     return report
+
+
+def exit_unless_completed(run_id: str, status: str, fixes: list[str]) -> None:
+    """A run that ended degraded or failed exits 1, after saying what to fix (a job's summary
+    already printed it; a one-stage CLI job prints it here)."""
+    if status == "completed":
+        return
+    for fix in fixes:
+        console.print(f"[bold red]run {run_id} {status}:[/bold red] {escape(fix)}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def exit_for_run(result: dict) -> None:
+    """The exit of a job run through Prefect (``flows``): 1 unless its run completed."""
+    if result.get("status", "completed") != "completed":
+        raise typer.Exit(1)
 
 
 def print_rows(columns: list[str], rows: list, fmt: str = "table", title: str | None = None) -> None:
@@ -105,7 +122,7 @@ def rebuild(
     refuse_if_busy(cfg, "rebuild")
     from flows.rebuild import rebuild as rebuild_flow
 
-    rebuild_flow(config_path=str(config) if config else None, overrides=overrides, stages=stage)
+    exit_for_run(rebuild_flow(config_path=str(config) if config else None, overrides=overrides, stages=stage))
 
 
 @app.command()
@@ -208,7 +225,7 @@ def sample(
         prefect_env()
         from flows.rebuild import rebuild as rebuild_flow
 
-        rebuild_flow(config_path=str(config) if config else None, stages=["sample"])
+        exit_for_run(rebuild_flow(config_path=str(config) if config else None, stages=["sample"]))
 
 
 @app.command("config")
@@ -543,7 +560,7 @@ def drift_check(
     refuse_if_busy(cfg, "drift check")
     from flows.drift import drift as drift_flow
 
-    drift_flow(config_path=str(config) if config else None, overrides=overrides)
+    exit_for_run(drift_flow(config_path=str(config) if config else None, overrides=overrides))
 
 
 @drift_app.command("report")

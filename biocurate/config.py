@@ -10,12 +10,15 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from biocurate.errors import ConfigError
 from biocurate.hashing import content_hash
+
+if TYPE_CHECKING:
+    import polars as pl
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "biocurate.toml"
@@ -343,11 +346,33 @@ def secret_values() -> list[str]:
     return sorted((v for v in values if v), key=len, reverse=True)
 
 
+MASK = "***"
+
+
 def mask_secrets(text: str) -> str:
-    """``text`` with every set secret's value replaced by ***."""
+    """``text`` with every set secret's value replaced by ***: the one redaction of every text that
+    is shown or kept (errors, log lines, summaries, artifacts; rows written to the store go through
+    ``mask_frame``, the same rule over a frame's text columns)."""
     for value in secret_values():
-        text = text.replace(value, "***")
+        text = text.replace(value, MASK)
     return text
+
+
+def mask_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with ``mask_secrets`` applied to every text column (vectorised)."""
+    import polars as pl
+
+    values = secret_values()
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if not values or not text:
+        return frame
+    masked_columns = []
+    for name in text:
+        column = pl.col(name)
+        for value in values:
+            column = column.str.replace_all(value, MASK, literal=True)
+        masked_columns.append(column)
+    return frame.with_columns(masked_columns)
 
 
 def _mask_values(value: Any) -> Any:

@@ -54,6 +54,7 @@ class JudgeSummary:
     new: int = 0
     requests: int = 0  # LLM requests actually sent
     verdicts: dict[str, int] = field(default_factory=dict)
+    failed: int = 0  # queries without a usable judgment (no answer, or none after a repair)
 
 
 def unjudged(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple]:
@@ -111,6 +112,7 @@ def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
         for (query_id, _), (parsed, failure) in zip(rendered, results):
             if failure:
                 failures.append(failure_row("judge", query_id, failure[0], failure[1], run_id))
+                summary.failed += 1
                 continue
             verdict, score, reason = parsed
             rows.append({"judgment_id": content_hash("judgment", query_id, "openai", cfg.model, prompt.version),

@@ -3,8 +3,11 @@
 The provider layer only (what to ask lives with its stage: the generator in ``synthesis``, the
 judge in ``judge``, tool-calling evaluation in ``evaluate``): async httpx with a concurrency cap,
 an even request rate (``ratelimit``), retries with backoff that honour Retry-After, timeouts,
-and per-call accounting (tokens, latency, cost from the configured prices) in ``llm_calls``,
-which is also the cache: an identical prompt is answered from the store and costs nothing.
+and per-attempt accounting (tokens, latency, cost from the configured prices, HTTP tries) in
+``llm_calls``, whose answers are also the cache: an identical prompt is answered from the store and
+costs nothing. Every attempt is a row, failed ones too; only an answer (status ok) is ever served
+from the cache, so a prompt that failed is asked again and its answer kept. An error text keeps no
+secret (``config.mask_secrets``, applied before it is cut to length).
 Rendering a prompt and parsing a reply are separate functions, each tested on its own; a reply
 that is not the JSON asked for gets one bounded repair request, then is recorded in
 ``generation_failures`` with its raw text.
@@ -19,13 +22,15 @@ import asyncio
 import json
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
 
-from biocurate.config import LLMConfig
+from biocurate.config import LLMConfig, mask_secrets
 from biocurate.hashing import canonical_json, content_hash
 from biocurate.ratelimit import HostLimiter, backoff_delay, retry_after_seconds
 from biocurate.store import insert_new
@@ -54,7 +59,7 @@ def load_prompt(prompt_dir: Path, name: str) -> Prompt:
     return Prompt(name, (Path(prompt_dir) / f"{name}.md").read_text())
 
 
-def parse_json_reply(text: str) -> dict:
+def parse_json_reply(text: str | None) -> dict:
     """The JSON object in a reply: bare, in a code fence, or with prose around it."""
     if text is None:
         raise ReplyError("empty reply")
@@ -102,10 +107,11 @@ class ChatClient:
         self.limiter = HostLimiter(cfg.requests_per_second, cfg.max_concurrency)
         self.requests_made = 0
         self.pending_rows: list[dict] = []
+        self.asked: Counter[str] = Counter()  # attempts per prompt in this run (numbers each attempt)
 
     def request_body(self, prompt: str | list[dict], tools: list[dict] | None = None) -> dict:
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-        body = {"model": self.cfg.model, "messages": messages,
+        body: dict[str, Any] = {"model": self.cfg.model, "messages": messages,
                 "temperature": self.cfg.temperature, "seed": self.cfg.seed}
         if tools:  # the answer is a tool call, not a JSON text
             body["tools"] = tools
@@ -124,8 +130,10 @@ class ChatClient:
             f"({', '.join('?' * len(hashes))})", hashes).fetchall()
         return dict(rows)
 
-    async def _post(self, client: httpx.AsyncClient, body: dict) -> tuple[str | None, dict, str, str | None, float]:
-        """(text, usage, status, error, latency ms) after retries."""
+    async def _post(
+        self, client: httpx.AsyncClient, body: dict
+    ) -> tuple[str | None, dict, str, str | None, float, int]:
+        """(text, usage, status, error, latency ms, tries) after retries."""
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         url = self.cfg.base_url.rstrip("/") + "/chat/completions"
         status, error = "http_error", None
@@ -140,21 +148,22 @@ class ChatClient:
                 except httpx.TimeoutException:
                     status, error = "timeout", f"no answer within {self.cfg.timeout_seconds}s"
                 except httpx.TransportError as exc:
-                    status, error = "http_error", f"connection failed: {exc}"
+                    status, error = "http_error", f"connection failed: {mask_secrets(str(exc))[:200]}"
                 else:
                     latency = (time.perf_counter() - started) * 1000
                     if response.status_code == 200:
                         data = response.json()
                         message = data["choices"][0]["message"]
                         text = canonical_json(message) if "tools" in body else message.get("content")
-                        return text, data.get("usage") or {}, "ok", None, latency
-                    status, error = "http_error", f"HTTP {response.status_code}: {response.text[:200]}"
+                        return text, data.get("usage") or {}, "ok", None, latency, attempt + 1
+                    # masked before it is cut: a cut could leave part of a key that no longer matches
+                    status, error = "http_error", f"HTTP {response.status_code}: {mask_secrets(response.text)[:200]}"
                     if response.status_code not in (408, 409, 429, 500, 502, 503, 504):
-                        return None, {}, status, error, latency
+                        return None, {}, status, error, latency, attempt + 1
                     wait = retry_after_seconds(response.headers.get("retry-after"))
             if attempt < self.cfg.max_retries:
                 await asyncio.sleep(wait if wait is not None else backoff_delay(attempt, 0.5, 30.0))
-        return None, {}, status, error, 0.0
+        return None, {}, status, error, 0.0, self.cfg.max_retries + 1
 
     async def ask(self, client: httpx.AsyncClient, prompt: str | list[dict], purpose: str, version: str,
                   subject_id: str, cache: dict[str, str], tools: list[dict] | None = None) -> Reply:
@@ -163,10 +172,15 @@ class ChatClient:
         if key in cache:
             return Reply(key, cache[key], "ok", cached=True,
                          tool_calls=parse_tool_message(cache[key])[1] if tools else None)
-        text, usage, status, error, latency = await self._post(client, body)
+        text, usage, status, error, latency, tries = await self._post(client, body)
+        self.asked[key] += 1
         p_tok, c_tok = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        cost = ((p_tok or 0) * self.cfg.price_per_million_prompt + (c_tok or 0) * self.cfg.price_per_million_completion) / 1e6
+        cost = ((p_tok or 0) * self.cfg.price_per_million_prompt
+                + (c_tok or 0) * self.cfg.price_per_million_completion) / 1e6
         self.pending_rows.append({
+            # an answer never shares a key with a failure, even when a run asks the same prompt again
+            "attempt_id": content_hash("llm-attempt", key, self.run_id, self.asked[key], status, text, error),
+            "tries": tries,
             "prompt_hash": key, "purpose": purpose, "model": self.cfg.model, "base_url": self.cfg.base_url,
             "prompt_version": version, "request": canonical_json(body), "response_text": text,
             "status": status, "error": error, "prompt_tokens": p_tok, "completion_tokens": c_tok,
@@ -180,7 +194,7 @@ class ChatClient:
 
 
 async def ask_and_parse(chat: ChatClient, client, prompt: str, purpose: str, version: str, subject: str,
-                        cache: dict, parse, shape: str, repair: "Prompt"):
+                        cache: dict, parse, shape: str, repair: Prompt):
     """(parsed value, None) or (None, failure row). One repair request at most."""
     reply = await chat.ask(client, prompt, purpose, version, subject, cache)
     if reply.status != "ok":

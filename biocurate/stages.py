@@ -24,6 +24,7 @@ from biocurate.errors import ConfigError, ReviewError
 from biocurate.execute import execute_calls
 from biocurate.judge import judge
 from biocurate.log import event, get_logger
+from biocurate.outcomes import HTTP_ERROR, REPLAY_MISS, TIMEOUT
 from biocurate.quality import run_quality
 from biocurate.sampling import sample_calls
 from biocurate.seeds import load_seeds, species_table
@@ -41,6 +42,13 @@ class StageReport:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     requests: int = 0  # requests sent to the APIs over the network and to LLM endpoints
+    # What the run's status is decided from (``biocurate.runs.run_status``): the units of work this
+    # stage asked an outside service for (``service``, named for the fix), how many got no answer,
+    # and a service it could not use at all (the reason and what to do).
+    attempted: int = 0
+    unanswered: int = 0
+    service: str = ""
+    unreachable: str | None = None
     # What the library call returned (e.g. the PublishResult), for a command to print; not recorded.
     detail: Any = field(default=None, repr=False, compare=False)
 
@@ -111,6 +119,10 @@ def stage_execute(config: Config, con: duckdb.DuckDBPyConnection, run_id: str, f
     for reason in summary.invalid_bodies.values():
         report.failures[f"invalid body: {reason}"] = report.failures.get(f"invalid body: {reason}", 0) + 1
     report.notes.append(f"{summary.requested} requests ({config.execute.transport}), {summary.cached} answered from the store")
+    report.attempted = summary.requested
+    report.unanswered = sum(summary.outcomes.get(o, 0) for o in (HTTP_ERROR, TIMEOUT, REPLAY_MISS))
+    replay = config.execute.transport == "replay"
+    report.service = f"the recorded responses in {config.execute.snapshot_dir}" if replay else "the APIs"
     return report
 
 
@@ -134,6 +146,7 @@ def stage_drift_check(config: Config, con: duckdb.DuckDBPyConnection, run_id: st
     report.failures = {f"calls {k.replace('_', ' ')} upstream": s[k] for k in (CHANGED, GONE) if s[k]}
     if s[FAILED]:
         report.failures["calls without a definite answer (asked again next check)"] = s[FAILED]
+    report.attempted, report.unanswered, report.service = summary.checked, s[FAILED], "the APIs"
     report.notes.append(summary.message)
     if summary.replaced:
         report.notes.append(f"{summary.replaced} questions got a new version bound to their call's new "
@@ -153,6 +166,9 @@ def stage_synthesize(config: Config, con: duckdb.DuckDBPyConnection, run_id: str
                          reused=summary.reused, failures=summary.failures, requests=summary.requests)
     gen = config.synthesis.generator
     report.notes.append(f"generator {gen.provider}/{gen.model}: {summary.requests} LLM requests")
+    if gen.provider != "template":
+        report.attempted, report.unanswered = summary.calls, sum(summary.failures.values())
+        report.service = f"the generator endpoint {gen.base_url} (model {gen.model}, [synthesis.generator])"
     return report
 
 
@@ -166,6 +182,11 @@ def stage_judge(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> 
     report.failures = {f"verdict {v}": n for v, n in summary.verdicts.items() if v != "accept"}
     cfg = config.synthesis.judge
     report.notes.append(f"judge {cfg.provider}/{cfg.model}: {summary.requests} LLM requests")
+    if summary.failed:
+        report.failures["no usable judgment (asked again next run)"] = summary.failed
+    if cfg.provider != "template":
+        report.attempted, report.unanswered = summary.judged + summary.failed, summary.failed
+        report.service = f"the judge endpoint {cfg.base_url} (model {cfg.model}, [synthesis.judge])"
     return report
 
 
@@ -202,6 +223,8 @@ def _review_sync(sync, config: Config, con: duckdb.DuckDBPyConnection, run_id: s
         return sync(config, con, run_id=run_id)
     except ReviewError as exc:
         report.notes.append(f"skipped: {exc}")
+        report.unreachable = (f"review skipped (what it had to send or fetch waits for the next run): {exc}; "
+                              "or set [review] enabled = false to build without review")
         return None
 
 

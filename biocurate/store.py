@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from biocurate.config import mask_frame
 from biocurate.errors import BiocurateError, StoreLockedError
 from biocurate.hashing import sha256_bytes
 
@@ -47,7 +48,7 @@ PRIMARY_KEYS = {
     "annotations": ["annotation_id"],
     "dataset_versions": ["version_id"],
     "dataset_items": ["version_id", "item_id"],
-    "llm_calls": ["prompt_hash"],
+    "llm_calls": ["attempt_id"],
     "generation_failures": ["failure_id"],
     "drift_checks": ["check_id"],
     "drift_results": ["drift_id"],
@@ -264,11 +265,13 @@ class Store:
 def insert_new(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame | list[dict]) -> int:
     """Insert rows whose key is not yet present; return how many were new.
 
-    Columns not given keep their defaults; same content (same key) is never duplicated.
+    Columns not given keep their defaults; same content (same key) is never duplicated; no text
+    keeps a secret's value (``config.mask_frame``).
     """
     frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows, infer_schema_length=None)
     if frame.is_empty():
         return 0
+    frame = mask_frame(frame)
     keys = PRIMARY_KEYS[table]
     frame = frame.unique(subset=keys, keep="first", maintain_order=True)
     columns = ", ".join(frame.columns)
@@ -286,7 +289,7 @@ def upsert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], update:
     """Insert rows, or update the named columns of rows whose key exists."""
     if not rows:
         return
-    frame = pl.DataFrame(rows, infer_schema_length=None)
+    frame = mask_frame(pl.DataFrame(rows, infer_schema_length=None))
     keys = PRIMARY_KEYS[table]
     columns = ", ".join(frame.columns)
     sets = ", ".join(f"{c} = excluded.{c}" for c in update)
