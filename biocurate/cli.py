@@ -257,6 +257,7 @@ def tools(
         typer.echo(f"{len(published) - len(missing)}/{len(published)} published functions present")
         for name in missing:
             typer.echo(f"  missing: {name} ({published[name]})")
+        published_items_report(cfg, sorted(catalog.tools))
         if missing:
             raise typer.Exit(1)
         return
@@ -265,6 +266,35 @@ def tools(
             if (not source or t.source == source) and (not group or t.group == group)]
     print_rows(["source", "group", "function", "method", "category", "description"], rows,
                title=f"{len(rows)} functions")
+
+
+def published_items_report(cfg, functions: list[str]) -> None:
+    """Items per catalog function in the latest published version (view published_coverage), naming those with none."""
+    from biocurate.store import Store
+
+    store = Store(cfg.path(cfg.store.path))
+    if not store.path.exists():
+        typer.echo(f"no store at {store.path}: no published version to report items for")
+        return
+    import duckdb
+
+    with store.open(read_only=True) as con:
+        try:
+            rows = con.execute("select version_id, function, items, calls, test_items from published_coverage").fetchall()
+        except duckdb.CatalogException:
+            typer.echo(f"{store.path} predates the published_coverage view: a writing command (rebuild, publish) adds it")
+            return
+    if not rows:
+        typer.echo("no published version yet: run `biocurate publish`")
+        return
+    counts = {function: (items, calls, test) for _, function, items, calls, test in rows}
+    print_rows(["function", "items", "calls", "test items"],
+               [(f, *counts.get(f, (0, 0, 0))) for f in functions],
+               title=f"items per function in published version {rows[0][0]}")
+    none = [f for f in functions if f not in counts]
+    typer.echo(f"{len(functions) - len(none)}/{len(functions)} functions have items in version {rows[0][0]}")
+    for name in none:
+        typer.echo(f"  no published items: {name}")
 
 
 def sync_review(config: Optional[Path], direction: str) -> None:
