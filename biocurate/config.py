@@ -358,6 +358,14 @@ def mask_secrets(text: str) -> str:
     return text
 
 
+def mask_secret_bytes(data: bytes) -> bytes:
+    """``mask_secrets`` for a response body as it arrived (a server may echo a key: NCBI's
+    "API key invalid" answer repeats it)."""
+    for value in secret_values():
+        data = data.replace(value.encode(), MASK.encode())
+    return data
+
+
 def mask_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` with ``mask_secrets`` applied to every text column (vectorised)."""
     import polars as pl

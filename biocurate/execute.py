@@ -26,7 +26,7 @@ import duckdb
 import httpx
 
 from biocurate.catalog import Catalog, Request, Tool, build_request
-from biocurate.config import Config, secret
+from biocurate.config import Config, mask_secret_bytes, secret
 from biocurate.hashing import content_hash, sha256_bytes
 from biocurate.observations import NotAnAnswer, UnexpectedShape, observe
 from biocurate.observations.blast import BlastRejected, job_status, parse_submission, status_outcome
@@ -237,7 +237,7 @@ class Executor:
                         data=req.form,
                         timeout=ex.timeout_seconds,
                     )
-                    body = response.content
+                    body = mask_secret_bytes(response.content)  # a key echoed back is not kept
                 except ReplayMiss as exc:
                     return Attempt(REPLAY_MISS, error=str(exc), attempts=number)
                 except httpx.TimeoutException as exc:
@@ -282,7 +282,7 @@ class Executor:
             body=req.json_body or req.form,
             status=response.status_code,
             content_type=response.headers.get("content-type", ""),
-            content=response.content,
+            content=mask_secret_bytes(response.content),
             file=f"{tool.source}/{tool.name}__{key[:10]}.{ext}",
             origin="real",
             provenance=f"recorded live {utcnow().isoformat(timespec='seconds')}Z",

@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from biocurate.catalog import load_catalog
-from biocurate.config import load_config, mask_frame
+from biocurate.config import load_config
 from biocurate.hashing import content_hash
 from biocurate.jobs import run_job
-from biocurate.runs import run_status, summary_rows
+from biocurate.runs import summary_rows
 from biocurate.store import Store, insert_new, upsert
 from biocurate.synthesis import synthesize
 from tests.conftest import ROOT
@@ -130,6 +130,8 @@ def report(stage: str, attempted: int = 0, unanswered: int = 0, unreachable: str
 
 
 def test_the_run_status_rule():
+    from biocurate.runs import run_status
+
     assert run_status([report("execute", 235, 2, timeout=2), report("synthesize")]) == ("completed", [])
     status, fixes = run_status([report("execute", 235, 0), report("synthesize", 216, 216, http_error=216)])
     assert status == "failed" and len(fixes) == 1
@@ -305,6 +307,8 @@ def test_an_endpoint_echoing_the_key_leaves_no_trace_of_it(tmp_path, llm, monkey
 
 
 def test_the_summary_table_and_artifact_rows_are_masked(monkeypatch):
+    from biocurate.runs import run_status
+
     monkeypatch.setenv("BIOCURATE_LLM_API_KEY", SECRET)
     leaked = report("execute", 1, 1, **{f"http_error: HTTP 401: key {SECRET} is invalid": 1})
     assert SECRET not in json.dumps(summary_rows([leaked]))
@@ -356,6 +360,8 @@ def test_every_text_written_to_the_store_is_masked(tmp_path, monkeypatch):
 def test_mask_frame_leaves_frames_alone_without_secrets(monkeypatch):
     import polars as pl
 
+    from biocurate.config import mask_frame
+
     for env in (
         "BIOCURATE_LLM_API_KEY",
         "NCBI_API_KEY",
@@ -366,3 +372,81 @@ def test_mask_frame_leaves_frames_alone_without_secrets(monkeypatch):
         monkeypatch.delenv(env, raising=False)
     frame = pl.DataFrame({"a": ["x***y"], "b": [1]})
     assert mask_frame(frame).equals(frame)
+
+
+class EchoingEutils:
+    """A loopback stand-in of E-utilities answering every request as NCBI answers a bad key:
+    HTTP 400 with the key repeated in the body."""
+
+    def __enter__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlparse
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                key = parse_qs(urlparse(self.path).query).get("api_key", [""])[0]
+                data = json.dumps(
+                    {"error": "API key invalid", "api-key": key, "type": "invalid", "status": "unknown"}
+                ).encode()
+                self.send_response(400)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_api_echoing_the_ncbi_key_keeps_it_out_of_the_store(tmp_path, monkeypatch):
+    import gzip
+
+    from biocurate.execute import execute_calls
+
+    key = "ncbi0123456789abcdef0123456789abcdef"
+    monkeypatch.setenv("NCBI_API_KEY", key)
+    catalog = load_catalog()
+    function = next(t for t in catalog if t.source == "ncbi" and t.group == "esearch").name
+    args = {"db": "pubmed", "term": "BRCA2"}
+    with EchoingEutils() as url:
+        cfg = load_config(
+            ROOT / "biocurate.toml",
+            overrides={
+                "store.path": str(tmp_path / "s.duckdb"),
+                "execute.transport": "live",
+                "execute.max_retries": 0,
+                "execute.base_urls": {"https://eutils.ncbi.nlm.nih.gov": url},
+            },
+        )
+        with Store(cfg.store.path).open() as con:
+            insert_new(
+                con,
+                "candidate_calls",
+                [
+                    {
+                        "call_id": "c1",
+                        "function": function,
+                        "arguments": json.dumps(args),
+                        "template": "t",
+                        "database": "NCBI",
+                        "tool_group": "esearch",
+                        "category": "literature",
+                        "valid": True,
+                    }
+                ],
+            )
+            summary = execute_calls(cfg, con, catalog, "r1")
+            ((body, error, url_stored),) = con.execute("select body, error, url from api_responses").fetchall()
+    assert summary.http_requests == 1
+    assert key not in gzip.decompress(body).decode() and '"api-key": "***"' in gzip.decompress(body).decode()
+    assert key not in (error or "") and key not in url_stored
+    assert key[:8] not in store_texts(tmp_path / "s.duckdb")
