@@ -90,6 +90,7 @@ def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
     prompt_dir = config.path(config.synthesis.prompt_dir)
     prompt, repair = load_prompt(prompt_dir, "judge_v2"), load_prompt(prompt_dir, "repair_v1")
     words = wording(config.path(config.sample.catalog_dir))
+    rules = mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
     chat = ChatClient(cfg, secret("judge_api_key") or secret("llm_api_key"), con, run_id)
     todo = unjudged(con, cfg.model)
     summary = JudgeSummary()
@@ -98,7 +99,8 @@ def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
     async def batch(rows):
         rendered = [(qid, prompt.render(query=text, description=catalog[fn].function.description,
                                         call=canonical_json({"name": fn, "arguments": json.loads(args)}),
-                                        observation=obs, **words.prompt_hints(catalog[fn], json.loads(args))))
+                                        observation=obs, **words.prompt_hints(
+                                            catalog[fn], json.loads(args), rules.mentions(catalog[fn], json.loads(args)))))
                     for qid, text, fn, args, obs in rows]
         cache = chat.cached([chat.prompt_hash(chat.request_body(t)) for _, t in rendered])
         async with httpx.AsyncClient() as client:

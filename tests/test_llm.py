@@ -244,6 +244,28 @@ def test_generator_prompt_maps_each_argument_kind():
     assert "first author Griffin M" in said and "year 2002" in said
 
 
+def test_generator_prompt_follows_the_mention_rules():
+    """Given the call's mention requirements, the mapping says what they require: a target
+    species to be named, a species an rsID already pins may be left unsaid."""
+    from biocurate.mentions import mention_rules
+
+    catalog, words, rules = load_catalog(), wording(), mention_rules(ROOT / "catalog", ROOT / "data" / "seeds")
+    prompt = load_prompt(ROOT / "prompts", GENERATE_PROMPT)
+
+    def said(function, args):
+        text = render_generate_prompt(
+            prompt, catalog[function], args, "{}", 2, words, "", rules.mentions(catalog[function], args)
+        )
+        return text.split("Say these in words:")[1].split("- OMIT")[0]
+
+    homology = {"species": "homo_sapiens", "symbol": "BRCA2", "target_species": "mus_musculus"}
+    assert "target_species = 'mus_musculus': say 'mouse'" in said("get_homology_by_symbol", homology)
+    ld = {"species": "homo_sapiens", "id": "rs1042522", "population_name": "1000GENOMES:phase_3:CEU"}
+    assert "species = 'homo_sapiens': if you mention it, say 'human'" in said("get_ld_around_variant", ld)
+    region = {"species": "homo_sapiens", "region_name": "X"}
+    assert "region_name = 'X': say 'chromosome X'" in said("get_info_assembly_region", region)
+
+
 def test_generator_reply_needs_its_argument_mapping():
     """A reply without phase 1 is not accepted for a call with arguments (the repair asks again)."""
     reply = {"queries": [{"style": "broad", "text": "Where is the human BRCA2 gene?"}]}
