@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -44,7 +45,11 @@ _COORDS = re.compile(
     r"(?:chr)?(?:(?P<chrom>[A-Za-z0-9._]+):)?(?P<start>\d+)(?:-|\.\.)(?P<end>\d+)(?::(?P<strand>-?1))?"
 )
 _RANGE_SEP = r"(?:-|\.\.|–|\s+to\s+)"
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.I)
+
+
+Row = tuple[str, str, bool, tuple[str, ...], str | None]
 
 
 @dataclass(frozen=True)
@@ -71,9 +76,33 @@ class Mention:
         said = ", ".join(shown[:-1]) + " or " + shown[-1] if len(shown) > 1 else "".join(shown)
         return f"{self.param} {self.value!r} as {said}"
 
-    def row(self) -> tuple[str, str, bool, tuple[str, ...]]:
-        """What the quality frame stores: (label, pattern, absent, needles)."""
-        return self.label, self.pattern, self.absent, self.needles
+    def row(self) -> tuple[str, str, bool, tuple[str, ...], str | None]:
+        """What the quality frame stores: (label, pattern, absent, needles, literal). A verbatim
+        value is searched as a literal token (no regular expression to compile per value)."""
+        literal = self.value if self.kind == "verbatim" else None
+        # Interned: the rows of many calls share their strings (one species pattern, not thousands).
+        return sys.intern(self.label), sys.intern(self.pattern), self.absent, self.needles, literal
+
+
+class MentionSet(tuple):
+    """The mention rows of one call, as the quality frame holds them. Printed as a short key,
+    so that Great Expectations fingerprints a batch (``str`` of every value) without writing
+    out every pattern of every question."""
+
+    key: str
+
+    def __new__(cls, rows: Iterable[Row], key: str) -> MentionSet:
+        made = super().__new__(cls, tuple(rows))
+        made.key = key
+        return made
+
+    def __getnewargs__(self) -> tuple:
+        return tuple(self), self.key
+
+    def __str__(self) -> str:
+        return f"mentions:{self.key}"
+
+    __repr__ = __str__
 
 
 @lru_cache(maxsize=65536)
@@ -81,49 +110,74 @@ def compiled(pattern: str) -> re.Pattern:
     return re.compile(pattern)
 
 
-def as_rows(mentions: Any) -> list[tuple[str, str, bool, tuple[str, ...]]]:
-    """Mention rows from Mentions, (label, pattern, absent[, needles]) rows or their JSON."""
+def as_rows(mentions: Any) -> list[Row]:
+    """Mention rows from Mentions, (label, pattern, absent[, needles[, literal]]) rows or their JSON."""
     if isinstance(mentions, str):
         mentions = json.loads(mentions) if mentions.strip() else []
     if mentions is None or (isinstance(mentions, float) and mentions != mentions):
         return []
     return [
-        m.row()
+        m
+        if isinstance(m, tuple) and len(m) == 5
+        else m.row()
         if isinstance(m, Mention)
-        else (str(m[0]), str(m[1]), bool(m[2]), tuple(m[3]) if len(m) > 3 and m[3] is not None else ())
+        else (
+            str(m[0]),
+            str(m[1]),
+            bool(m[2]),
+            tuple(m[3]) if len(m) > 3 and m[3] is not None else (),
+            str(m[4]) if len(m) > 4 and m[4] is not None else None,
+        )
         for m in mentions
     ]
+
+
+def token(text: str, literal: str) -> str | None:
+    """``literal`` where it stands as a whole token (no ASCII letter or digit on either side)."""
+    start = text.find(literal)
+    while start != -1:
+        end = start + len(literal)
+        if (start == 0 or text[start - 1] not in _ALNUM) and (end == len(text) or text[end] not in _ALNUM):
+            return literal
+        start = text.find(literal, start + 1)
+    return None
+
+
+def _search(row: Row) -> Any:
+    """The search of one row: a literal token, or its compiled pattern."""
+    literal = row[4]
+    return (lambda text: token(text, literal)) if literal is not None else compiled(row[1]).search
 
 
 def missing_mentions(text: str, mentions: Any) -> list[str]:
     """What the text fails to mention (labels), or the other species it names."""
     out = []
     lower = text.lower()
-    for label, pattern, absent, needles in as_rows(mentions):
-        found = compiled(pattern).search(text) if not needles or any(n in lower for n in needles) else None
+    for row in as_rows(mentions):
+        label, _, absent, needles, _ = row
+        found = _search(row)(text) if not needles or any(n in lower for n in needles) else None
         if absent and found:
-            out.append(f"{label} (names {found.group(0)!r})")
+            out.append(f"{label} (names {found if isinstance(found, str) else found.group(0)!r})")
         elif not absent and not found:
             out.append(label)
     return out
 
 
 def mentioned(texts: Iterable[str], mentions: Iterable[Any]) -> list[bool]:
-    """Row-wise: does each text meet all its requirements (``missing_mentions`` is empty).
-    Questions of one call share one requirement list, prepared once."""
-    prepared: dict[int, list[tuple[re.Pattern, bool, tuple[str, ...]]]] = {}
-    keep_alive = []
+    """Row-wise: does each text meet all its requirements (``missing_mentions`` is empty)."""
     out = []
     for text, rows in zip(texts, mentions, strict=True):
-        key = id(rows)
-        if key not in prepared:
-            keep_alive.append(rows)
-            prepared[key] = [(compiled(p), absent, nd) for _, p, absent, nd in as_rows(rows)]
         text = str(text)
         lower = text.lower()
         ok = True
-        for pattern, absent, nd in prepared[key]:
-            found = (not nd or any(n in lower for n in nd)) and pattern.search(text) is not None
+        for row in rows if isinstance(rows, (list, tuple)) and all(len(r) == 5 for r in rows) else as_rows(rows):
+            _, pattern, absent, nd, literal = row
+            if nd and not any(n in lower for n in nd):
+                found = False
+            elif literal is not None:
+                found = token(text, literal) is not None
+            else:
+                found = compiled(pattern).search(text) is not None
             if found == absent:
                 ok = False
                 break
@@ -482,8 +536,10 @@ class MentionRules:
                 absent=True,
                 needles=needles("name", text, names),
             )
+        if taxon is None and text.isdigit():  # a taxon id we have no names for: as written
+            return Mention(what, text, "verbatim", (text,), verbatim_pattern(text))
         if taxon is None:
-            pats = [natural_pattern(text) if not text.isdigit() else verbatim_pattern(text)]
+            pats = [natural_pattern(text)]
             return Mention(what, text, k, (text.replace("_", " "),), any_of(pats))
         return Mention(what, text, k, tuple(taxon.forms()), taxon.pattern())
 

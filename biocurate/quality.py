@@ -38,7 +38,7 @@ from biocurate.catalog import Catalog
 from biocurate.config import Config
 from biocurate.gx import GXRunner, catalog_value, load_suites, resolve_kwargs, severities
 from biocurate.hashing import content_hash
-from biocurate.mentions import Mention, MentionRules, mention_rules
+from biocurate.mentions import Mention, MentionRules, MentionSet, mention_rules
 from biocurate.near_dup import exact_key, find_duplicates, signature, tokens
 from biocurate.store import insert_new
 
@@ -82,21 +82,21 @@ class _Calls:
         self._cache: dict[tuple[str, str], tuple] = {}
         self._jsonschema = jsonschema
 
-    def facts(self, function: str, arguments: str) -> tuple[bool, str | None, list[tuple], list[str]]:
+    def facts(self, function: str, arguments: str) -> tuple[bool, str | None, tuple, list[str]]:
         key = (function, arguments)
         if key not in self._cache:
             self._cache[key] = self._facts(function, arguments)
         return self._cache[key]
 
-    def _facts(self, function: str, arguments: str) -> tuple[bool, str | None, list[tuple], list[str]]:
+    def _facts(self, function: str, arguments: str) -> tuple[bool, str | None, tuple, list[str]]:
         """(function known, schema error, mention rows, key words)."""
         tool = self.catalog.tools.get(function)
         if tool is None:
-            return False, None, [], []
+            return False, None, (), []
         try:
             args = json.loads(arguments)
         except ValueError as exc:
-            return True, f"arguments are not valid JSON: {exc}", [], []
+            return True, f"arguments are not valid JSON: {exc}", (), []
         if function not in self._validators:
             self._validators[function] = self._jsonschema.Draft202012Validator(tool.validation_schema())
         errors = sorted(self._validators[function].iter_errors(args), key=lambda e: list(e.path))
@@ -105,7 +105,8 @@ class _Calls:
             where = ".".join(str(p) for p in errors[0].path) or "(arguments)"
             error = f"parameter {where}: {errors[0].message}"
         mentions = self.rules.mentions(tool, args) if isinstance(args, dict) else ()
-        return True, error, [m.row() for m in mentions], key_words(mentions)
+        rows = MentionSet((m.row() for m in mentions), content_hash(function, arguments, length=16))
+        return True, error, rows, key_words(mentions)
 
 
 def query_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, config: Config) -> pd.DataFrame:
