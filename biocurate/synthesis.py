@@ -25,7 +25,7 @@ from biocurate.config import Config, secret
 from biocurate.hashing import canonical_json, content_hash
 from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
 from biocurate.mentions import MentionRules, mention_rules, missing_mentions
-from biocurate.sampling import PLACEHOLDER, MissingField, fill, unit
+from biocurate.sampling import MissingField, fill, unit
 from biocurate.store import insert_new
 from biocurate.vocabulary import STYLES
 from biocurate.wording import Said, Wording, wording
@@ -58,10 +58,9 @@ def template_questions(
 
     The template is picked by the call's rank among its function's calls, so that calls of
     one function use different phrasings (rotation) rather than colliding by chance. A
-    template lacking a field of this call is passed over, and so is one whose question does not
-    mention the call's arguments as it must: ``accept`` decides (the mention rules of
-    ``biocurate.mentions``); without it, the template must use a field of every argument
-    ``said`` names as to be mentioned.
+    template lacking a field of this call is passed over, and so is one whose question
+    ``accept`` refuses (the generator's: a question that misses a mention the call's arguments
+    require, by the rules of ``biocurate.mentions``).
     """
     out: list[tuple[str, str]] = []
     for i in range(k):
@@ -69,8 +68,6 @@ def template_questions(
         options = list(getattr(tool.function.questions, style))
         start = (rank * ((k + 1) // 2) + i // 2 + int(unit(seed, tool.name, style) * len(options))) % len(options)
         for template in options[start:] + options[:start]:
-            if accept is None and not said.covers(set(PLACEHOLDER.findall(template))):
-                continue
             try:
                 text = fill(template, said.fields)
             except MissingField:

@@ -8,10 +8,11 @@ term, an ECitMatch citation string), each entity inside it on its own (``gene:TP
 organism_id:9606`` gives ``q_gene`` "TP53" and ``q_species`` "human"). Accessions, stable ids,
 rsIDs, HGVS, coordinates, sequences and gene symbols are kept as written.
 
-``Wording.mentions`` says, for one call, which fields a question must use so that each argument
-worth mentioning is mentioned (a template that drops one is not used), and ``mention_hints``
-writes the same as lines for the LLM generator's and judge's prompts. The words themselves are
-data: ``catalog/words.yaml``; species names come from ``catalog/entities.yaml``.
+What a question must mention is not decided here: the mention rules (``biocurate.mentions``,
+``catalog/mentions.yaml``) say it, the generator keeps only questions that meet them, and
+``mention_hints`` writes them, in these words, for the LLM generator's and judge's prompts
+(what to keep verbatim, what to say in words, what may be left unsaid). The words themselves
+are data: ``catalog/words.yaml``; species names come from ``catalog/entities.yaml``.
 """
 
 from __future__ import annotations
@@ -70,18 +71,9 @@ class Species:
 
 @dataclass
 class Said:
-    """Template fields for one call, and which fields mention which argument."""
+    """The template fields of one call."""
 
     fields: dict[str, str] = field(default_factory=dict)
-    # argument -> the field sets that mention it (any one whole set will do)
-    mentions: dict[str, list[frozenset[str]]] = field(default_factory=dict)
-
-    def covers(self, used: set[str]) -> bool:
-        """Whether a template using the fields ``used`` mentions every argument it must."""
-        return all(any(s <= used for s in sets) for sets in self.mentions.values())
-
-    def missing(self, used: set[str]) -> list[str]:
-        return [arg for arg, sets in self.mentions.items() if not any(s <= used for s in sets)]
 
 
 def _words(code: str) -> str:
@@ -236,7 +228,7 @@ class Wording:
             # a seed's name in snake_case (an SO term such as stop_gained) is said in words
             f[name] = str(value).replace("_", " ") if _SNAKE.fullmatch(str(value)) else str(value)
         if entity_fields and entity_fields.get("species"):
-            self._say_species(out, "species", entity_fields["species"], mention=False)
+            self._say_species(out, "species", entity_fields["species"])
             known = self.species(entity_fields["species"])
             if known:
                 f.setdefault("taxon_id", known.taxon_id)
@@ -247,8 +239,7 @@ class Wording:
             text = argument_text(value)
             f[name] = text
             if name in species_params:
-                # the call's species must be mentioned; a target or pruning species may be
-                self._say_species(out, name, value, mention=name == "species" or name not in w["species_params"])
+                self._say_species(out, name, value)
             elif name in w["species_list_params"]:
                 items = value if isinstance(value, list) else str(value).split(",")
                 f[name] = self.listed([self.species_words(v.strip())[0] for v in items if str(v).strip()])
@@ -257,24 +248,18 @@ class Wording:
             elif name == "population_name":
                 f["population_code"], f["population"], f["population_people"] = self.population(text)
                 f[name] = f["population_code"]
-                out.mentions[name] = [
-                    frozenset({k}) for k in ("population_name", "population", "population_code", "population_people")
-                ]
             elif tool.database == "UniProt" and name == "query" and not _is_sequence(text):
                 self._say_query(out, name, *self.uniprot_query(text))
             elif tool.name == "esearch" and name == "term":
                 self._say_query(out, name, *self.entrez_term(text))
             elif name == "bdata":
                 f.update(self.citation(text))
-                out.mentions[name] = [frozenset({name}), frozenset(k for k in f if k.startswith("cite_"))]
             elif param is not None and param.identifier:
                 f[name] = self._say_code(tool, name, value, text)
                 if f[name] == text and _SNAKE.fullmatch(text):  # a name such as protein_coding, in words
                     f[name] = w["biotypes"].get(text, text.replace("_", " "))
-                out.mentions[name] = [frozenset({name})]
                 if f[name] != text:  # a code with words for it (EnsemblPlants): both forms are offered
                     f[f"{name}_code"] = text
-                    out.mentions[name].append(frozenset({f"{name}_code"}))
             else:
                 f[name] = self._say_code(tool, name, value, text)
                 if name in _AMOUNTS and name not in w["taxon_params"]:
@@ -289,32 +274,21 @@ class Wording:
         """The plural of a species' common name (humans, mice); a scientific name stays as it is."""
         return self.words["species_plurals"].get(display, display)
 
-    def _say_species(self, out: Said, name: str, value, mention: bool) -> None:
+    def _say_species(self, out: Said, name: str, value) -> None:
         display, scientific = self.species_words(value)
         out.fields[name], out.fields[f"{name}_name"] = display, scientific
         out.fields[f"{name}_plural"] = self.plural(display)
         if name == "species":
             out.fields["species_common"] = display
-        if mention:
-            out.mentions[name] = [
-                frozenset({k}) for k in (name, f"{name}_name", f"{name}_common", f"{name}_plural") if k in out.fields
-            ]
 
     def _say_query(self, out: Said, name: str, phrase: str, parts: dict[str, list[str]]) -> None:
         out.fields[name] = phrase
-        keys = set()
         for role, words in parts.items():
             out.fields[f"q_{role}"] = self.listed(words)
-            keys.add(f"q_{role}")
         if "species" in parts:
             known = [(self.species(v), v) for v in parts["species"]]
             out.fields["q_species_name"] = self.listed([sp.scientific if sp else v for sp, v in known])
             out.fields["q_species_plural"] = self.listed([self.plural(v) for v in parts["species"]])
-        out.mentions[name] = [frozenset({name}), frozenset(keys)]
-        if "species" in parts:
-            out.mentions[name] += [
-                frozenset(keys - {"q_species"} | {k}) for k in ("q_species_name", "q_species_plural")
-            ]
 
     def _say_entrez_db(self, out: Said, name: str, arguments: dict) -> None:
         entry = self.words["entrez_databases"].get(str(arguments[name]))
@@ -354,55 +328,38 @@ class Wording:
         return tables[name].get(text, _words(text))
 
     def mention_hints(self, tool: Tool, arguments: dict, mentions: tuple = ()) -> dict[str, list[str]]:
-        """For the LLM prompts: what to keep verbatim, what to say in words, what to leave unsaid.
-
-        Given the call's ``mentions`` (``biocurate.mentions``: what a question must mention, and
-        how), an argument is kept verbatim or said in words as they require, and one they do not
-        name may be left unsaid; without them, as ``say`` marks the arguments to mention.
-        """
+        """For the LLM prompts, from the call's ``mentions`` (``biocurate.mentions``: what a question
+        must mention, and how): what to keep verbatim, what to say in words (ours first, then the
+        other accepted forms), what may be left unsaid (in our words, when we have some)."""
         said = self.say(tool, arguments)
         required: dict[str, list] = {}
         for m in mentions:
             if not m.absent:
                 required.setdefault(m.param.split(" ")[0], []).append(m)
+        f = said.fields
         keep, words, unsaid = [], [], []
         for name, value in arguments.items():
             text = argument_text(value)
-            shown = said.fields.get(name, text)
-            sets = said.mentions.get(name)
-            if mentions:  # the rules decide which arguments must be mentioned
-                needed = required.get(name)
-                sets = [frozenset({name})] if needed else None
-                if needed and all(m.kind in ("verbatim", "coordinates") for m in needed):
-                    keep.append(f"{text} ({name})")
-                    continue
-                if needed and name not in ("query", "term", "bdata"):
-                    forms = [f for m in needed for f in m.forms if f and f != shown]
-                    say = shown if shown != text or not forms else forms[0]
-                    accepted = ", ".join(dict.fromkeys(f for f in forms if f != say))
-                    words.append(f"{name} = {text!r}: say {say!r}" + (f" (or {accepted})" if accepted else ""))
-                    continue
-                if needed:
-                    sets = said.mentions.get(name)
-            if name in ("query", "term") and sets and len(sets) > 1:
-                parts = [f"{said.fields[k]} ({_ROLES.get(k, k)})" for k in sorted(sets[1])]
+            shown = f.get(name, text)
+            needed = required.get(name)
+            if needed and all(m.kind in ("verbatim", "coordinates") for m in needed):
+                keep.append(f"{text} ({name})")
+            elif needed and name in ("query", "term") and any(k.startswith("q_") for k in f):
+                parts = [f"{f[k]} ({_ROLES.get(k, k)})" for k in sorted(_ROLES) if k in f]
                 words.append(f"{name} = {text!r}: never write it as it is; mention {', '.join(parts)}")
-            elif name == "bdata":
-                cite = said.fields
+            elif needed and name == "bdata":
                 words.append(
                     f"{name} = {text!r}: never write it as it is; describe the article (journal "
-                    f"{cite['cite_journal']}, year {cite['cite_year']}, volume {cite['cite_volume']}, "
-                    f"first page {cite['cite_page']}, first author {cite['cite_author']})"
+                    f"{f['cite_journal']}, year {f['cite_year']}, volume {f['cite_volume']}, "
+                    f"first page {f['cite_page']}, first author {f['cite_author']})"
                 )
-            elif sets and shown == text:
-                keep.append(f"{text} ({name})")
-            elif sets:
-                words.append(
-                    f"{name} = {text!r}: say {shown!r}"
-                    + (f" (or {said.fields['population_people']})" if name == "population_name" else "")
-                )
-            elif f"{name}_words" in said.fields:
-                words.append(f"{name} = {text!r}: if you mention it, say {said.fields[name + '_words']!r}")
+            elif needed:
+                forms = [form for m in needed for form in m.forms if form and form != shown]
+                say = shown if shown != text or not forms else forms[0]
+                accepted = ", ".join(dict.fromkeys(form for form in forms if form != say))
+                words.append(f"{name} = {text!r}: say {say!r}" + (f" (or {accepted})" if accepted else ""))
+            elif f"{name}_words" in f:
+                words.append(f"{name} = {text!r}: if you mention it, say {f[name + '_words']!r}")
             elif shown != text:
                 words.append(f"{name} = {text!r}: if you mention it, say {shown!r}")
             else:

@@ -190,10 +190,17 @@ def test_unrepairable_answer_is_a_failure_with_raw_text_not_a_query(tmp_path, ll
     assert all(f[0] == "synthesize" and "unparseable" in f[1] and "queries" in f[2] for f in failures)
 
 
+def rules():
+    from biocurate.mentions import mention_rules
+
+    return mention_rules(ROOT / "catalog", ROOT / "data" / "seeds")
+
+
 def test_render_and_parse_are_separate_and_strict():
     prompt = load_prompt(ROOT / "prompts", GENERATE_PROMPT)
     tool = load_catalog()["lookup_by_symbol"]
-    text = render_generate_prompt(prompt, tool, {"species": "danio_rerio", "symbol": "tp53"}, "{}", 2, wording())
+    args = {"species": "danio_rerio", "symbol": "tp53"}
+    text = render_generate_prompt(prompt, tool, args, "{}", 2, wording(), "", rules().mentions(tool, args))
     assert "  - tp53 (symbol)" in text.split("Keep these verbatim:")[1].split("- WORDS")[0]
     assert "species = 'danio_rerio': say 'zebrafish'" in text
     assert "{k}" not in text and "{keep}" not in text and '"param_analysis"' in text
@@ -217,7 +224,8 @@ def test_generator_prompt_maps_each_argument_kind():
     prompt = load_prompt(ROOT / "prompts", GENERATE_PROMPT)
 
     def parts(function, args):
-        text = render_generate_prompt(prompt, catalog[function], args, "{}", 2, words)
+        mentions = rules().mentions(catalog[function], args)
+        text = render_generate_prompt(prompt, catalog[function], args, "{}", 2, words, "", mentions)
         keep = text.split("Keep these verbatim:")[1].split("- WORDS")[0]
         said = text.split("Say these in words:")[1].split("- OMIT")[0]
         unsaid = text.split("Usually unsaid here:")[1].split("PHASE 2")[0]
