@@ -182,7 +182,7 @@ def test_unknown_job_during_polling_is_final_and_fetches_no_report(tmp_path):
 
 
 def test_retrieving_a_job_that_is_not_finished_is_never_an_observation(tmp_path):
-    """blast_retrieve on a running job gets a status page: pending (asked again), never ok."""
+    """blast_retrieve on a running job gets a status page: no report yet (ok_empty), never ok."""
     catalog = load_catalog()
     tool = catalog["blast_retrieve"]
     snapshot = Snapshot(tmp_path / "snap")
@@ -231,5 +231,5 @@ def test_retrieving_a_job_that_is_not_finished_is_never_an_observation(tmp_path)
             ).fetchall()
         )
         observations = con.execute("select count(*) from observations").fetchall()[0][0]
-    assert rows == {json.dumps({"rid": "WAITRID0001"}): "timeout", json.dumps({"rid": "GONERID0001"}): "api_error"}
+    assert rows == {json.dumps({"rid": "WAITRID0001"}): "ok_empty", json.dumps({"rid": "GONERID0001"}): "api_error"}
     assert observations == 0

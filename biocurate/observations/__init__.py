@@ -15,7 +15,7 @@ then bounds the text by trimming whole items, so an observation is always valid 
 
 A builder raises ``UnexpectedShape`` for a body it does not understand (stored as
 ``invalid_body``) and ``NotAnAnswer`` for a well-formed body without an answer: an empty result
-or a job status (stored with the outcome it names: ``ok_empty``, ``timeout`` or ``api_error``).
+or a job status (stored with the outcome it names: ``ok_empty`` or ``api_error``).
 """
 
 from __future__ import annotations

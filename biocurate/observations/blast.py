@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from biocurate.observations.registry import NotAnAnswer, UnexpectedShape, builder, decode
-from biocurate.outcomes import API_ERROR, OK_EMPTY, TIMEOUT
+from biocurate.outcomes import API_ERROR, OK_EMPTY
 
 INFO_BLOCK = re.compile(r"QBlastInfoBegin(.*?)QBlastInfoEnd", re.S)
 RID_LINE = re.compile(r"^[ \t]*RID[ \t]*=[ \t]*([A-Z0-9]{6,40})[ \t]*$", re.M)
@@ -56,10 +56,16 @@ def job_status(page: str) -> str | None:
 
 
 def status_outcome(rid: str | None, status: str) -> tuple[str, str]:
-    """How a status page without a report is stored: pending jobs are asked again, others are final."""
+    """How a status page without a report is stored: never ``ok``.
+
+    A job still running has no report yet: ``ok_empty`` (no data), asked again when the cached
+    answer expires (``[execute] cache_max_age_hours``), so an unchanged rebuild asks nothing. An
+    unknown or failed job is an ``api_error``. (The executor's own submissions poll until READY
+    or ``blast_max_wait_seconds``, then end as ``timeout``.)
+    """
     job = f"BLAST job {rid}" if rid else "BLAST job"
     if status in ("WAITING", "RUNNING"):
-        return TIMEOUT, f"{job} is still {status}: no report yet, asked again on the next run"
+        return OK_EMPTY, f"{job} is still {status}: no report yet (asked again when the cached answer expires)"
     if status == "READY":
         return OK_EMPTY, f"{job} is READY but the page holds no report"
     return API_ERROR, f"{job} has status {status} (unknown or expired request ID, or a failed search)"
