@@ -7,6 +7,7 @@ of those it can (``reworded``: the opening words only, e.g. "Which" -> "What", a
 polite question; identifiers and names untouched, no filler added); the edit then goes back
 through judging and quality checks. Real datasets are reviewed by people in the Label Studio UI, never by this.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,9 +25,13 @@ REWORDINGS = [
     (re.compile(r"^Can you "), "Could you "),
     (re.compile(r"^Could you "), "Can you "),
     (re.compile(r"^Tell me about (.*)\.$"), r"What can you tell me about \1?"),
-    (re.compile(r"^(Give|Show|List|Find|Download|Return|Fetch|Convert|Map|Summarise|Check|Search|Start|Run|Submit|"
-                r"Match|Retrieve|Print|Describe|Verify|Export) (.*)\.$"),
-     lambda m: f"Could you {m.group(1).lower()} {m.group(2)}?"),
+    (
+        re.compile(
+            r"^(Give|Show|List|Find|Download|Return|Fetch|Convert|Map|Summarise|Check|Search|Start|Run|Submit|"
+            r"Match|Retrieve|Print|Describe|Verify|Export) (.*)\.$"
+        ),
+        lambda m: f"Could you {m.group(1).lower()} {m.group(2)}?",
+    ),
 ]
 
 
@@ -54,14 +59,20 @@ def main() -> int:
             verdict = "reject"  # a reviewer disagrees with the judge now and then
         elif verdict == "accept" and draw < 0.25 and edit:
             verdict = "accept_with_edit"
-        result = [{"from_name": "verdict", "to_name": "query", "type": "choices",
-                   "value": {"choices": [verdict]}}]
+        result = [{"from_name": "verdict", "to_name": "query", "type": "choices", "value": {"choices": [verdict]}}]
         if verdict == "reject":
-            result.append({"from_name": "reject_reason", "to_name": "query", "type": "choices",
-                           "value": {"choices": ["observation_uninformative"]}})
+            result.append(
+                {
+                    "from_name": "reject_reason",
+                    "to_name": "query",
+                    "type": "choices",
+                    "value": {"choices": ["observation_uninformative"]},
+                }
+            )
         if verdict == "accept_with_edit":
-            result.append({"from_name": "edited_query", "to_name": "query", "type": "textarea",
-                           "value": {"text": [edit]}})
+            result.append(
+                {"from_name": "edited_query", "to_name": "query", "type": "textarea", "value": {"text": [edit]}}
+            )
         client.annotations.create(id=task.id, result=result)
         done[verdict] += 1
     print(f"demo reviewer annotated {sum(done.values())} tasks: {done}")
