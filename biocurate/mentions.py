@@ -25,7 +25,7 @@ import json
 import re
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -185,7 +185,8 @@ def mentioned(texts: Iterable[str], mentions: Iterable[Any]) -> list[bool]:
     return out
 
 
-def needles(pattern_kind: str, value: str, forms: Iterable[str]) -> tuple[str, ...]:
+@lru_cache(maxsize=65536)
+def needles(pattern_kind: str, value: str, forms: tuple[str, ...]) -> tuple[str, ...]:
     """The literal parts every match holds (lower case): the longest word of each form, the
     last digit group of a number."""
     if pattern_kind == "number":
@@ -207,6 +208,7 @@ def words_of(value: str) -> list[str]:
     return _WORDS.findall(str(value))
 
 
+@lru_cache(maxsize=65536)
 def natural_pattern(value: str, prefix: bool = False) -> str | None:
     """Case-insensitive, any separators (or none) between the words, a plural allowed."""
     words = words_of(value)
@@ -266,8 +268,10 @@ class Taxon:
     taxon_id: str
     names: list[str] = field(default_factory=list)  # the scientific name first
     seed_species: bool = False  # a species of the seeds (may be named instead of another)
+    _pattern: str | None = field(default=None, repr=False, compare=False)
 
     def add(self, *names: str) -> None:
+        self._pattern = None
         for name in names:
             name = str(name or "").strip()
             if name and _key(name) not in {_key(n) for n in self.names}:
@@ -279,7 +283,13 @@ class Taxon:
         short = [f"{parts[0][0]}. {' '.join(parts[1:])}"] if len(parts) >= 2 and parts[0][:1].isupper() else []
         return [n for n in self.names if "_" not in n] + short + [self.taxon_id] + [n for n in self.names if "_" in n]
 
+    @property
     def pattern(self) -> str:
+        if self._pattern is None:
+            self._pattern = self._make_pattern()
+        return self._pattern
+
+    def _make_pattern(self) -> str:
         pats = [natural_pattern(n) if not n.isdigit() else None for n in self.forms()]
         pats.append(
             rf"{re.escape(self.taxon_id)}(?<![\w.]{re.escape(self.taxon_id)})(?![\w])" if self.taxon_id else None
@@ -342,6 +352,7 @@ class MentionRules:
             spec.model_dump(mode="json"), self.words, {k: t.names for k, t in sorted(taxa.items())}, length=12
         )
         self._cache: dict[tuple[str, str], tuple[Mention, ...]] = {}
+        self._taxon_of: dict[str, Taxon | None] = {}
 
     @classmethod
     def load(cls, catalog_dir: Path = CATALOG_DIR, seeds_dir: Path | None = None) -> MentionRules:
@@ -381,7 +392,7 @@ class MentionRules:
 
     def mentions(self, tool: Tool, arguments: dict) -> tuple[Mention, ...]:
         """The requirements of one call, in argument order."""
-        key = (tool.name, json.dumps(arguments, sort_keys=True, default=str))
+        key = (tool.name, repr(sorted(arguments.items())))
         if key not in self._cache:
             self._cache[key] = tuple(self._mentions(tool, arguments))
         return self._cache[key]
@@ -416,7 +427,8 @@ class MentionRules:
                     if mention.kind == "chromosome"
                     else needles(mention.kind, mention.value, mention.forms)
                 )
-                mention = replace(mention, needles=literal)
+                m = mention
+                mention = Mention(m.param, m.value, m.kind, m.forms, m.pattern, m.absent, literal)
             if mention and mention.pattern and mention not in out:
                 out.append(mention)
         return out
@@ -455,8 +467,9 @@ class MentionRules:
 
     def taxon(self, value: Any) -> Taxon | None:
         text = value.value if isinstance(value, Term) else str(value)
-        text = re.sub(r"^txid", "", text.strip(), flags=re.I)
-        return self._by_name.get(_key(text))
+        if text not in self._taxon_of:
+            self._taxon_of[text] = self._by_name.get(_key(re.sub(r"^txid", "", text.strip(), flags=re.I)))
+        return self._taxon_of[text]
 
     def _one(self, what: str, kind: MentionKind, value: Any, named: set[int]) -> Mention | None:
         prefix = isinstance(value, Term) and value.prefix
@@ -520,28 +533,24 @@ class MentionRules:
         short = f"{chrom}:{start}-{end}" if chrom else f"{start}-{end}"
         return Mention(what, text, "coordinates", (text, short), span + single)
 
+    @lru_cache(maxsize=64)  # noqa: B019 - one rules object per catalog, kept for the process
+    def _other_species(self, named: frozenset[int]) -> tuple[str, tuple[str, ...]] | None:
+        """(pattern, needles) of the names of every seed species but those ``named``."""
+        others = [t for t in self.taxa.values() if t.seed_species and id(t) not in named]
+        names = tuple(n for t in others for n in t.forms() if not n.isdigit() and "_" not in n)
+        return (any_of(natural_pattern(n) for n in names), needles("name", "", names)) if names else None
+
     def _species(self, what: str, text: str, k: str, named: set[int]) -> Mention | None:
         taxon = self.taxon(text)
         if k == "species_if_named":
-            others = [t for t in self.taxa.values() if t.seed_species and id(t) not in named]
-            names = [n for t in others for n in t.forms() if not n.isdigit() and "_" not in n]
-            if not names:
-                return None
-            return Mention(
-                what,
-                text,
-                k,
-                (),
-                any_of(natural_pattern(n) for n in names),
-                absent=True,
-                needles=needles("name", text, names),
-            )
+            other = self._other_species(frozenset(named))
+            return Mention(what, text, k, (), other[0], absent=True, needles=other[1]) if other else None
         if taxon is None and text.isdigit():  # a taxon id we have no names for: as written
             return Mention(what, text, "verbatim", (text,), verbatim_pattern(text))
         if taxon is None:
             pats = [natural_pattern(text)]
             return Mention(what, text, k, (text.replace("_", " "),), any_of(pats))
-        return Mention(what, text, k, tuple(taxon.forms()), taxon.pattern())
+        return Mention(what, text, k, tuple(taxon.forms()), taxon.pattern)
 
     # --- naturalness vocabulary ------------------------------------------------------------
 

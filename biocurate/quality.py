@@ -24,6 +24,7 @@ run's validation results are rendered as Data Docs (HTML) into ``[quality] data_
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -105,7 +106,8 @@ class _Calls:
             where = ".".join(str(p) for p in errors[0].path) or "(arguments)"
             error = f"parameter {where}: {errors[0].message}"
         mentions = self.rules.mentions(tool, args) if isinstance(args, dict) else ()
-        rows = MentionSet((m.row() for m in mentions), content_hash(function, arguments, length=16))
+        key = hashlib.blake2b(f"{function}\x1f{arguments}".encode(), digest_size=8).hexdigest()
+        rows = MentionSet((m.row() for m in mentions), key)
         return True, error, rows, key_words(mentions)
 
 
