@@ -273,6 +273,13 @@ def test_fit_says_how_much_was_left_out():
     assert data["note"].endswith("… [5000 chars]")
 
 
+def test_long_lists_are_counted_in_full_however_few_items_are_shown():
+    features = [{"id": f"rs{i}", "feature_type": "variation", "start": 140424943 + i} for i in range(1000)]
+    for bound in (300, 2000, 100_000):
+        data = json.loads(build_observation("json", "json", json.dumps(features).encode(), bound)[1])
+        assert data[0] == features[0] and re.fullmatch(r"… \d+ more \(1000 in all\)", data[-1])
+
+
 # --- no status-only or empty answer is ever ok --------------------------------------------
 
 

@@ -21,8 +21,9 @@ from biocurate.hashing import canonical_json
 
 ELLIPSIS = "…"
 MIN_STRING = 80  # a string is never cut below this many characters (a name, a title stays whole)
-FIRST_CAP_ITEMS = 50  # lists longer than this keep their first 50 before fitting starts
-FIRST_CAP_CHARS = 5000
+# Before fitting starts, no list keeps more items than a bound of this many characters could
+# show (one item per 100 characters, at least 3), no string more characters than the bound.
+CHARS_PER_ITEM = 100
 # Members that name a thing are the last an object gives up.
 TELLING_KEYS = (
     "id",
@@ -49,10 +50,26 @@ TELLING_KEYS = (
 )
 
 
+class Sample(list):
+    """The leading items of a longer list, ending with a ``"… N more (M in all)"`` marker.
+
+    Builders use it to skip summarising items no bound could show; ``fit_json`` keeps the count.
+    """
+
+    def __init__(self, items: list, total: int):
+        super().__init__([*items, more_marker(total - len(items), total)])
+        self.total = total
+
+
+def more_marker(more: int, total: int) -> str:
+    return f"{ELLIPSIS} {more} more ({total} in all)"
+
+
 @dataclass
 class _Str:
     full: str
     keep: int
+    size: int = 0
 
     def render(self) -> str:
         if self.keep >= len(self.full):
@@ -65,11 +82,12 @@ class _List:
     items: list
     keep: int
     total: int
+    size: int = 0
 
     def render(self) -> list:
         out = [_render(item) for item in self.items[: self.keep]]
         if self.keep < self.total:
-            out.append(f"{ELLIPSIS} {self.total - self.keep} more ({self.total} in all)")
+            out.append(more_marker(self.total - self.keep, self.total))
         return out
 
 
@@ -77,6 +95,7 @@ class _List:
 class _Dict:
     entries: list  # (key, node), the most telling first
     keep: int
+    size: int = 0
 
     def render(self) -> dict:
         out = {k: _render(v) for k, v in self.entries[: self.keep]}
@@ -93,15 +112,16 @@ def _rank(key: str) -> int:
     return 0 if key in TELLING_KEYS else 1
 
 
-def _node(value: Any) -> Any:
+def _node(value: Any, items: int, chars: int) -> Any:
     if isinstance(value, dict):
         ranked = sorted(((str(k), v) for k, v in value.items()), key=lambda kv: _rank(kv[0]))
-        return _Dict([(k, _node(v)) for k, v in ranked], len(ranked))
+        return _Dict([(k, _node(v, items, chars)) for k, v in ranked], len(ranked))
     if isinstance(value, (list, tuple)):
-        items = [_node(v) for v in value[:FIRST_CAP_ITEMS]]
-        return _List(items, len(items), len(value))
+        shown = value[:-1] if isinstance(value, Sample) else value
+        kept = [_node(v, items, chars) for v in shown[:items]]
+        return _List(kept, len(kept), value.total if isinstance(value, Sample) else len(value))
     if isinstance(value, str):
-        return _Str(value, min(len(value), FIRST_CAP_CHARS))
+        return _Str(value, min(len(value), chars))
     return value
 
 
@@ -109,38 +129,45 @@ def _render(node: Any) -> Any:
     return node.render() if isinstance(node, (_Str, _List, _Dict)) else node
 
 
-def _size(value: Any) -> int:
-    return len(canonical_json(value))
+def _scalar_size(value: Any) -> int:
+    """About the length of a scalar in JSON (escapes ignored: sizes only rank what to shrink)."""
+    if isinstance(value, str):
+        return len(value) + 2
+    if value is None or value is True:
+        return 4
+    if value is False:
+        return 5
+    return len(repr(value))
+
+
+def _size_of(node: Any) -> int:
+    return node.size if isinstance(node, (_Str, _List, _Dict)) else _scalar_size(node)
 
 
 def _candidates(node: Any, out: list, depth: int = 0) -> int:
-    """Rendered size of ``node``; appends (kind, weight, depth, node) for every node that can shrink.
+    """Rendered size of ``node`` (about); appends (kind, weight, depth, node) for every node that can shrink.
 
     A list or object weighs its size without its largest member: one made big by one long member
     keeps its other members, that member is trimmed instead.
     """
     if isinstance(node, _Str):
-        size = _size(node.render())
+        node.size = min(node.keep, len(node.full)) + 2 + (24 if node.keep < len(node.full) else 0)
         if node.keep > MIN_STRING and len(node.full) > MIN_STRING:
-            out.append((1, size, depth, node))
-        return size
+            out.append((1, node.size, depth, node))
+        return node.size
     if isinstance(node, _List):
-        sizes = [_candidates(item, out, depth + 1) for item in node.items[: node.keep]]
-        size = 1 + sum(s + 1 for s in sizes)
-        if node.keep < node.total:
-            size += _size(f"{ELLIPSIS} {node.total - node.keep} more ({node.total} in all)") + 1
+        sizes = [_candidates(item, out, depth + 1) for item in node.items[: node.keep]] or [0]
+        node.size = 1 + sum(s + 1 for s in sizes) + (30 if node.keep < node.total else 0)
         if node.keep > 1:
-            out.append((1, size - max(sizes), depth, node))
-        return size
+            out.append((1, node.size - max(sizes), depth, node))
+        return node.size
     if isinstance(node, _Dict):
-        sizes = [_size(key) + 2 + _candidates(value, out, depth + 1) for key, value in node.entries[: node.keep]]
-        size = 2 + sum(sizes)
-        if node.keep < len(node.entries):
-            size += 60 + len(node.entries) * 2
+        sizes = [len(key) + 4 + _candidates(value, out, depth + 1) for key, value in node.entries[: node.keep]] or [0]
+        node.size = 2 + sum(sizes) + (60 if node.keep < len(node.entries) else 0)
         if node.keep > 1:
-            out.append((0, size - max(sizes), depth, node))  # objects shrink last
-        return size
-    return _size(node)
+            out.append((0, node.size - max(sizes), depth, node))  # objects shrink last
+        return node.size
+    return _scalar_size(node)
 
 
 def _shrink(node: Any, excess: int) -> None:
@@ -149,11 +176,8 @@ def _shrink(node: Any, excess: int) -> None:
         node.keep = max(MIN_STRING, min(node.keep - 1, max(node.keep - needed, node.keep // 2)))
         return
     count = node.keep
-    total = sum(
-        _size(_render(v))
-        for v in (node.items[:count] if isinstance(node, _List) else [v for _, v in node.entries[:count]])
-    )
-    per_item = max(1, total // max(count, 1))
+    members = node.items[:count] if isinstance(node, _List) else [v for _, v in node.entries[:count]]
+    per_item = max(1, sum(_size_of(v) for v in members) // max(count, 1))
     fewer = math.ceil(excess / per_item)
     # A list may halve at once; an object gives up at most a third of its members per step.
     floor = count // 2 if isinstance(node, _List) else count - max(1, count // 3)
@@ -165,7 +189,7 @@ def fit_json(summary: Any, max_chars: int) -> str:
     text = canonical_json(summary)
     if len(text) <= max_chars:
         return text
-    root = _node(summary)
+    root = _node(summary, max(3, max_chars // CHARS_PER_ITEM), max_chars)
     while True:
         text = canonical_json(_render(root))
         if len(text) <= max_chars:

@@ -2,8 +2,9 @@
 
 ``compact`` is the generic summary: evidence lists and empty values dropped, ``{"value": x}``
 wrappers unwrapped, objects deeper than ``MAX_DEPTH`` written as one line of their content
-(``"type: taxon; value: Bacteria"``), never as a key count. Lists stay whole here: the size
-bound is ``fit_json``'s job, which keeps leading items and says how many there were.
+(``"type: taxon; value: Bacteria"``), never as a key count. Lists keep up to ``MAX_ITEMS``
+items (a ``Sample`` that counts the rest): the size bound is ``fit_json``'s job, which keeps
+leading items and says how many there were.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from biocurate.observations.fit import Sample
 from biocurate.observations.registry import NotAnAnswer, UnexpectedShape, builder
 
 NOISE_KEYS = frozenset({"evidences"})
 MAX_DEPTH = 6
+# Items of one list summarised at most; the rest only counted (no bound shows that many).
+MAX_ITEMS = 100
 # Keys that only say where a job is, never what it found.
 STATUS_KEYS = frozenset({"status", "Status", "RID", "RTOE", "jobId", "jobStatus", "ThereAreHits"})
 
@@ -46,40 +50,68 @@ def flatten(value: Any, prefix: str = "") -> list[str]:
     return [f"{prefix}: {value}" if prefix else str(value)]
 
 
+EMPTY = (None, "", [], {})
+
+
 def compact(value: Any, depth: int = 0) -> Any:
     """Every fact of ``value`` in fewer characters (see the module docstring)."""
     if isinstance(value, dict):
-        kept = {k: v for k, v in value.items() if k not in NOISE_KEYS and not _empty(v)}
-        if set(kept) == {"value"}:
-            return compact(kept["value"], depth)
         if depth >= MAX_DEPTH:
-            return "; ".join(flatten(kept))
-        out = {k: compact(v, depth + 1) for k, v in kept.items()}
-        return {k: v for k, v in out.items() if not _empty(v)}
+            kept = {k: v for k, v in value.items() if k not in NOISE_KEYS and v not in EMPTY}
+            return kept["value"] if set(kept) == {"value"} else "; ".join(flatten(kept))
+        out = {}
+        for key, item in value.items():
+            if key in NOISE_KEYS:
+                continue
+            if isinstance(item, (dict, list)):
+                item = compact(item, depth + 1)
+            if item not in EMPTY:
+                out[key] = item
+        return out["value"] if len(out) == 1 and "value" in out else out
     if isinstance(value, list):
         if depth >= MAX_DEPTH and any(isinstance(v, (dict, list)) for v in value):
             return "; ".join(flatten(value))
-        items = [compact(v, depth + 1) for v in value]
-        return [v for v in items if not _empty(v)]
+        kept = []
+        for item in value[:MAX_ITEMS]:
+            if isinstance(item, (dict, list)):
+                item = compact(item, depth + 1)
+            if item not in EMPTY:
+                kept.append(item)
+        return Sample(kept, len(kept) + len(value) - MAX_ITEMS) if len(value) > MAX_ITEMS else kept
     return value
 
 
-def leaves(value: Any, key: str = "") -> list[tuple[str, Any]]:
+def _facts(value: Any, key: str = "") -> tuple[bool, list[str]]:
+    """(whether ``value`` holds a fact other than a job status, the status keys met on the way)."""
     if isinstance(value, dict):
-        return [leaf for k, v in value.items() for leaf in leaves(v, str(k))]
+        seen: list[str] = []
+        for k, v in value.items():
+            found, keys = _facts(v, str(k))
+            if found:
+                return True, []
+            seen += keys
+        return False, seen
     if isinstance(value, list):
-        return [leaf for v in value for leaf in leaves(v, key)]
-    return [(key, value)]
+        seen = []
+        for v in value:
+            found, keys = _facts(v, key)
+            if found:
+                return True, []
+            seen += keys
+        return False, seen
+    if _empty(value):
+        return False, []
+    return (False, [f"{key}={value}"]) if key in STATUS_KEYS else (True, [])
 
 
 def require_answer(summary: Any, what: str = "answer") -> Any:
     """``summary`` unless it holds no fact, or only a job's status."""
-    found = leaves(summary)
-    if not found or all(_empty(v) for _, v in found):
-        raise NotAnAnswer(f"the {what} holds no data")
-    if all(k in STATUS_KEYS for k, _ in found):
-        raise NotAnAnswer(f"the {what} holds only a job status: " + ", ".join(f"{k}={v}" for k, v in found[:4]))
-    return summary
+    found, status = _facts(summary)
+    if found:
+        return summary
+    if status:
+        raise NotAnAnswer(f"the {what} holds only a job status: " + ", ".join(status[:4]))
+    raise NotAnAnswer(f"the {what} holds no data")
 
 
 def pick(data: dict, *keys: str) -> dict:
