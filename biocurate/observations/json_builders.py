@@ -50,16 +50,16 @@ def flatten(value: Any, prefix: str = "") -> list[str]:
     return [f"{prefix}: {value}" if prefix else str(value)]
 
 
-EMPTY = (None, "", [], {})
+EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
 def compact(value: Any, depth: int = 0) -> Any:
     """Every fact of ``value`` in fewer characters (see the module docstring)."""
     if isinstance(value, dict):
         if depth >= MAX_DEPTH:
-            kept = {k: v for k, v in value.items() if k not in NOISE_KEYS and v not in EMPTY}
-            return kept["value"] if set(kept) == {"value"} else "; ".join(flatten(kept))
-        out = {}
+            deep = {k: v for k, v in value.items() if k not in NOISE_KEYS and v not in EMPTY}
+            return deep["value"] if set(deep) == {"value"} else "; ".join(flatten(deep))
+        out: dict[str, Any] = {}
         for key, item in value.items():
             if key in NOISE_KEYS:
                 continue
@@ -71,7 +71,7 @@ def compact(value: Any, depth: int = 0) -> Any:
     if isinstance(value, list):
         if depth >= MAX_DEPTH and any(isinstance(v, (dict, list)) for v in value):
             return "; ".join(flatten(value))
-        kept = []
+        kept: list[Any] = []
         for item in value[:MAX_ITEMS]:
             if isinstance(item, (dict, list)):
                 item = compact(item, depth + 1)
