@@ -316,6 +316,19 @@ def test_catalog_names_only_registered_builders_and_readable_formats():
             assert name == "auto" or name in BUILDERS, (tool.name, name)
 
 
+def test_every_offered_format_option_has_its_format_declared():
+    """An option whose value names a format (format_=fasta, retmode=xml...) is read in that format."""
+    formats = {"json", "xml", "text", "fasta", "tsv", "gff3"}
+    checked = 0
+    for tool in load_catalog():
+        for name, param in tool.function.params.items():
+            for value in param.enum or []:
+                if isinstance(value, str) and value in formats and value != tool.function.response:
+                    assert tool.response_for({name: value})[0] == value, (tool.name, name, value)
+                    checked += 1
+    assert checked >= 2  # get_sequence_by_id and get_sequence_by_region format_=fasta at least
+
+
 def test_format_rules_must_name_parameters_and_their_values():
     base = {"name": "f", "path": "/x", "description": "d", "params": {"format_": {"enum": ["json", "tsv"]}}}
     Function(**base, formats=[{"when": {"format_": "tsv"}, "response": "tsv"}])
