@@ -206,6 +206,21 @@ def test_gff3_tsv_medline_and_uniprot_fasta_builders():
     assert protein["id"] == "sp|P04637|P53_HUMAN" and protein["length"] == 93
 
 
+def test_text_builder_reads_what_the_body_is_and_keeps_plain_text_as_lines():
+    fasta_as_text = json.loads(
+        build_observation("text", "text", real("ncbi/efetch-fasta__protein_NP_056374.2.fasta"), 2000)[1]
+    )
+    assert fasta_as_text["id"] == "NP_056374.2" and fasta_as_text["length"] == 1596  # read as FASTA
+    abstract = b"1. J Sci Food Agric. 2012 Aug 30;92(11):2310-5.\n\nVariation in oil content of Acacia seeds.\n"
+    plain = json.loads(build_observation("text", "text", abstract, 2000)[1])
+    assert plain == {
+        "lines": 2,
+        "text": ["1. J Sci Food Agric. 2012 Aug 30;92(11):2310-5.", "Variation in oil content of Acacia seeds."],
+    }
+    page = json.loads(build_observation("html", "html", real("ncbi/blast-put__error_msgid29_html.txt"), 2000)[1])
+    assert "Message ID#29 Error: Query string not found in the CGI context" in page["text"]
+
+
 # --- every body, every bound: valid JSON, within the bound, never a placeholder ----------
 
 

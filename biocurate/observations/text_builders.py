@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from biocurate.observations.blast import job_status
 from biocurate.observations.json_builders import require_answer
 from biocurate.observations.registry import BUILDERS, NotAnAnswer, UnexpectedShape, builder, decode
 
@@ -251,7 +252,7 @@ def sniff(body: bytes) -> str | None:
     if text.startswith(("{", "[")):
         return "json"
     if re.match(r"<(!DOCTYPE html|html)", text, re.I):
-        return "blast_report" if "QBlastInfoBegin" in decode(body) else "html"
+        return "blast_report" if _blast_page(decode(body)) else "html"
     if text.startswith("<"):
         return "xml"
     if text.startswith(">"):
@@ -282,11 +283,16 @@ def text(body: bytes) -> Any:
     return require_answer({"lines": len(lines), "text": lines}, "text answer")
 
 
+def _blast_page(page: str) -> bool:
+    """A BLAST job's status page or report (a submission reply or error page is neither)."""
+    return "Sequences producing significant alignments" in page or job_status(page) is not None
+
+
 @builder("html", "html")
 def html(body: bytes) -> Any:
     """An HTML page's title and text (tags, scripts and styles removed)."""
     page = decode(body)
-    if "QBlastInfoBegin" in page:
+    if _blast_page(page):
         return BUILDERS["blast_report"](body)
     title = re.search(r"<title[^>]*>(.*?)</title>", page, re.S | re.I)
     content = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S | re.I)
