@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ class FileRead:
     skipped: str | None = None  # why the file holds no records to import (BioTool's tools.json, ...)
 
 
-def dataset_files(paths: list[Path | str]) -> list[Path]:
+def dataset_files(paths: Sequence[Path | str]) -> list[Path]:
     """The files to read: each path given, a folder as its ``*.json`` and ``*.jsonl`` files."""
     files: list[Path] = []
     for path in map(Path, paths):

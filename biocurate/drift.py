@@ -21,6 +21,7 @@ per-host rate limits, and compares each new observation with the one that was pu
 Everything is recorded in ``drift_checks``, ``drift_results`` and ``drift_holds``; the
 ``drift_open_holds`` view is what publish leaves out, and ``biocurate drift report`` shows it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,10 +34,10 @@ import polars as pl
 
 from biocurate.catalog import Catalog
 from biocurate.config import Config
-from biocurate.outcomes import OK, is_definite
 from biocurate.execute import ExecuteSummary, _fetch_batch, build_observations
 from biocurate.hashing import content_hash
 from biocurate.observations import build_observation
+from biocurate.outcomes import OK, is_definite
 from biocurate.snapshot import Snapshot
 from biocurate.store import insert_new, utcnow
 
@@ -127,16 +128,19 @@ def _where_changed(old: str, new: str, width: int = 160) -> str:
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag != "equal":
             start = max(0, i1 - 30)
-            return (f"observation changed at char {i1}: …{old[start:i2 + 30][:width]!r} → "
-                    f"…{new[max(0, j1 - 30):j2 + 30][:width]!r}")
+            return (
+                f"observation changed at char {i1}: …{old[start : i2 + 30][:width]!r} → "
+                f"…{new[max(0, j1 - 30) : j2 + 30][:width]!r}"
+            )
     return "observation changed"
 
 
 REPLACED_COLUMNS = ("call_id", "text", "style", "generator", "model", "prompt_version", "temperature", "seed")
 
 
-def _replace(con: duckdb.DuckDBPyConnection, call_id: str, observation_id: str, drift_id: str,
-             run_id: str, now) -> dict[str, str]:
+def _replace(
+    con: duckdb.DuckDBPyConnection, call_id: str, observation_id: str, drift_id: str, run_id: str, now
+) -> dict[str, str]:
     """A new version of every current question about the call, bound to the new observation.
 
     Append-only: the old rows, their judgments and checks stay; ``query_replacements`` marks
@@ -145,27 +149,45 @@ def _replace(con: duckdb.DuckDBPyConnection, call_id: str, observation_id: str, 
     """
     rows = con.execute(
         f"""
-        select c.item_id, c.query_id, {', '.join('c.' + col for col in REPLACED_COLUMNS)}
+        select c.item_id, c.query_id, {", ".join("c." + col for col in REPLACED_COLUMNS)}
         from current_items c
         where c.call_id = ? and c.observation_id <> ?
         order by c.query_id
-        """, [call_id, observation_id]).fetchall()
+        """,
+        [call_id, observation_id],
+    ).fetchall()
     if not rows:
         return {}
     replacements, links = [], []
     for item_id, query_id, *values in rows:
         new_id = content_hash("drift replacement", query_id, observation_id)
-        replacements.append({**dict(zip(REPLACED_COLUMNS, values)), "query_id": new_id,
-                             "observation_id": observation_id, "run_id": run_id, "created_at": now})
-        links.append({"query_id": query_id, "replacement_query_id": new_id, "item_id": item_id,
-                      "drift_id": drift_id, "run_id": run_id, "created_at": now})
+        replacements.append(
+            {
+                **dict(zip(REPLACED_COLUMNS, values, strict=False)),
+                "query_id": new_id,
+                "observation_id": observation_id,
+                "run_id": run_id,
+                "created_at": now,
+            }
+        )
+        links.append(
+            {
+                "query_id": query_id,
+                "replacement_query_id": new_id,
+                "item_id": item_id,
+                "drift_id": drift_id,
+                "run_id": run_id,
+                "created_at": now,
+            }
+        )
     insert_new(con, "queries", replacements)
     insert_new(con, "query_replacements", links)
     return {link["item_id"]: link["replacement_query_id"] for link in links}
 
 
-def check_drift(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str,
-                sample_size: int | None = None) -> DriftSummary:
+def check_drift(
+    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str, sample_size: int | None = None
+) -> DriftSummary:
     """Re-execute the calls of the latest published version and record what changed."""
     summary = DriftSummary(check_id=run_id)
     version_id = latest_version(con)
@@ -176,13 +198,15 @@ def check_drift(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
     calls, summary.calls_in_version = calls_to_check(con, version_id, size)
     summary.version_id = version_id
     started = utcnow()
-    con.execute("insert into drift_checks (check_id, version_id, started_at, transport, calls_in_version, "
-                "calls_checked) values (?, ?, ?, ?, ?, 0) on conflict do nothing",
-                [run_id, version_id, started, config.execute.transport, summary.calls_in_version])
+    con.execute(
+        "insert into drift_checks (check_id, version_id, started_at, transport, calls_in_version, "
+        "calls_checked) values (?, ?, ?, ?, ?, 0) on conflict do nothing",
+        [run_id, version_id, started, config.execute.transport, summary.calls_in_version],
+    )
     replay = Snapshot(config.path(config.execute.snapshot_dir)) if config.execute.transport == "replay" else None
     batch_size = config.execute.batch_size
     for start in range(0, len(calls), batch_size):
-        batch = calls[start:start + batch_size]
+        batch = calls[start : start + batch_size]
         rows = asyncio.run(_fetch_batch(config, catalog, batch, run_id, replay))
         insert_new(con, "api_responses", rows)
         build_observations(config, con, catalog, run_id, ExecuteSummary())
@@ -194,16 +218,26 @@ def check_drift(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
         con.execute(
             "update drift_checks set calls_checked = ?, unchanged = ?, body_changed = ?, changed = ?, gone = ?, "
             "failed = ? where check_id = ?",
-            [summary.checked, *(summary.statuses[s] for s in STATUSES), run_id])
+            [summary.checked, *(summary.statuses[s] for s in STATUSES), run_id],
+        )
     con.execute("update drift_checks set finished_at = ? where check_id = ?", [utcnow(), run_id])
     counts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in summary.statuses.items() if n)
-    summary.message = (f"checked {summary.checked} of {summary.calls_in_version} calls of {version_id}"
-                       f"{': ' + counts if counts else ''}; {summary.held} published items held for re-review")
+    summary.message = (
+        f"checked {summary.checked} of {summary.calls_in_version} calls of {version_id}"
+        f"{': ' + counts if counts else ''}; {summary.held} published items held for re-review"
+    )
     return summary
 
 
-def _compare(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, summary: DriftSummary,
-             version_id: str, rows: list[dict], functions: dict[str, str]) -> None:
+def _compare(
+    config: Config,
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    summary: DriftSummary,
+    version_id: str,
+    rows: list[dict],
+    functions: dict[str, str],
+) -> None:
     published = _published(con, version_id, [r["call_id"] for r in rows])
     by_call: dict[str, list[dict]] = {}
     for item in published.iter_rows(named=True):
@@ -213,17 +247,23 @@ def _compare(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, s
     for row in rows:
         call_id, items = row["call_id"], by_call.get(row["call_id"], [])
         # The outcome after observation building (a body the builder rejects became invalid_body).
-        outcome, error = con.execute("select outcome, error from api_responses where response_id = ?",
-                                     [row["response_id"]]).fetchall()[0]
+        outcome, error = con.execute(
+            "select outcome, error from api_responses where response_id = ?", [row["response_id"]]
+        ).fetchall()[0]
         observation = []
         if outcome == OK:
             # Built again from the new body (the same text as before has the same observation row,
             # which keeps the response it was first built from).
             tool = catalog[functions[call_id]]
-            _, text = build_observation(tool.function.observation, tool.function.response,
-                                        gzip.decompress(row["body"]), config.execute.observation_max_chars)
-            observation = con.execute("select observation_id, text from observations where call_id = ? and text = ?",
-                                      [call_id, text]).fetchall()
+            _, text = build_observation(
+                tool.function.observation,
+                tool.function.response,
+                gzip.decompress(row["body"]),
+                config.execute.observation_max_chars,
+            )
+            observation = con.execute(
+                "select observation_id, text from observations where call_id = ? and text = ?", [call_id, text]
+            ).fetchall()
         old_sha = next((i["old_body_sha256"] for i in items if i["old_body_sha256"]), None)
         old_response = next((i["old_response_id"] for i in items if i["old_response_id"]), None)
         new_observation_id, detail = None, error
@@ -237,24 +277,45 @@ def _compare(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, s
             status = status_of(outcome, row["status_code"], None, False)
             detail = f"{outcome}: {error}" if error else outcome
         drift_id = content_hash("drift", summary.check_id, call_id)
-        results.append({
-            "drift_id": drift_id, "check_id": summary.check_id, "version_id": version_id, "call_id": call_id,
-            "function": functions[call_id], "status": status,
-            "old_response_id": old_response, "new_response_id": row["response_id"], "old_body_sha256": old_sha,
-            "new_body_sha256": row["body_sha256"], "new_outcome": outcome, "new_observation_id": new_observation_id,
-            "items": len(items), "detail": detail, "checked_at": now,
-        })
+        results.append(
+            {
+                "drift_id": drift_id,
+                "check_id": summary.check_id,
+                "version_id": version_id,
+                "call_id": call_id,
+                "function": functions[call_id],
+                "status": status,
+                "old_response_id": old_response,
+                "new_response_id": row["response_id"],
+                "old_body_sha256": old_sha,
+                "new_body_sha256": row["body_sha256"],
+                "new_outcome": outcome,
+                "new_observation_id": new_observation_id,
+                "items": len(items),
+                "detail": detail,
+                "checked_at": now,
+            }
+        )
         summary.statuses[status] += 1
         replaced = {}
-        if status == CHANGED:
+        if status == CHANGED and new_observation_id is not None:
             replaced = _replace(con, call_id, new_observation_id, drift_id, summary.check_id, now)
             summary.replaced += len(replaced)
         if status in (CHANGED, GONE):
-            holds += [{"hold_id": content_hash("hold", drift_id, i["item_id"]), "query_id": i["item_id"],
-                       "drift_id": drift_id, "check_id": summary.check_id, "version_id": version_id,
-                       "call_id": call_id, "reason": status, "replacement_query_id": replaced.get(i["item_id"]),
-                       "created_at": now}
-                      for i in items]
+            holds += [
+                {
+                    "hold_id": content_hash("hold", drift_id, i["item_id"]),
+                    "query_id": i["item_id"],
+                    "drift_id": drift_id,
+                    "check_id": summary.check_id,
+                    "version_id": version_id,
+                    "call_id": call_id,
+                    "reason": status,
+                    "replacement_query_id": replaced.get(i["item_id"]),
+                    "created_at": now,
+                }
+                for i in items
+            ]
     insert_new(con, "drift_results", results)
     summary.held += insert_new(con, "drift_holds", holds)
 
@@ -276,5 +337,6 @@ def report(con: duckdb.DuckDBPyConnection, check_id: str | None = None) -> dict:
     results = con.sql(
         "select status, function, call_id, items, new_outcome, detail from drift_results "
         "where check_id = $c and status <> 'unchanged' order by status, function, call_id",
-        params={"c": chosen}).pl()
+        params={"c": chosen},
+    ).pl()
     return {"checks": checks, "check": check.row(0, named=True), "results": results, "holds": open_holds(con)}

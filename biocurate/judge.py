@@ -8,6 +8,7 @@ a plausible length, and an informative observation. An LLM judge can be configur
 OpenAI-compatible endpoint, through ``biocurate.llm``, asked with ``prompts/judge_v2.md`` (which
 also checks that the question is natural and mentions the call's arguments as it should).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,16 +31,20 @@ RULES_VERSION = "rules-v2"  # v2: arguments mentioned by kind (was: identifiers 
 JARGON = re.compile(r"\b(api|endpoint|json|url|http|rest|parameter|query string)\b", re.I)
 
 
-def rule_checks(text: str, function: str, mentions: tuple[Mention, ...], observation: str,
-                params: list[str]) -> dict[str, bool]:
+def rule_checks(
+    text: str, function: str, mentions: tuple[Mention, ...], observation: str, params: list[str]
+) -> dict[str, bool]:
     words = len(text.split())
     try:
         parsed = json.loads(observation)
     except ValueError:
         parsed = observation
     informative = parsed not in ({}, [], "", None) and len(observation) >= 20
-    leaked = function.lower() in text.lower() or JARGON.search(text) is not None or any(
-        re.search(rf"\b{re.escape(p)}\b", text) for p in params if "_" in p)
+    leaked = (
+        function.lower() in text.lower()
+        or JARGON.search(text) is not None
+        or any(re.search(rf"\b{re.escape(p)}\b", text) for p in params if "_" in p)
+    )
     return {
         "arguments mentioned": not missing_mentions(text, mentions),
         "no API details leaked": not leaked,
@@ -76,7 +81,7 @@ def parse_judgment(reply: dict) -> tuple[str, float, str]:
     if verdict not in ("accept", "reject", "unsure"):
         raise ReplyError(f"verdict must be accept, reject or unsure, got {verdict!r}")
     try:
-        score = float(reply.get("score"))
+        score = float(reply.get("score"))  # type: ignore[arg-type]  # a missing score is a TypeError below
     except (TypeError, ValueError):
         raise ReplyError(f"score is not a number: {reply.get('score')!r}") from None
     if not 0 <= score <= 1:
@@ -97,30 +102,52 @@ def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
     shape = '{"verdict": "accept", "score": 0.9, "reason": "..."}'
 
     async def batch(rows):
-        rendered = [(qid, prompt.render(query=text, description=catalog[fn].function.description,
-                                        call=canonical_json({"name": fn, "arguments": json.loads(args)}),
-                                        observation=obs, **words.prompt_hints(
-                                            catalog[fn], json.loads(args), rules.mentions(catalog[fn], json.loads(args)))))
-                    for qid, text, fn, args, obs in rows]
+        rendered = [
+            (
+                qid,
+                prompt.render(
+                    query=text,
+                    description=catalog[fn].function.description,
+                    call=canonical_json({"name": fn, "arguments": json.loads(args)}),
+                    observation=obs,
+                    **words.prompt_hints(catalog[fn], json.loads(args), rules.mentions(catalog[fn], json.loads(args))),
+                ),
+            )
+            for qid, text, fn, args, obs in rows
+        ]
         cache = chat.cached([chat.prompt_hash(chat.request_body(t)) for _, t in rendered])
         async with httpx.AsyncClient() as client:
-            return rendered, await asyncio.gather(*(
-                ask_and_parse(chat, client, text, "judge", prompt.version, qid, cache, parse_judgment, shape, repair)
-                for qid, text in rendered))
+            return rendered, await asyncio.gather(
+                *(
+                    ask_and_parse(
+                        chat, client, text, "judge", prompt.version, qid, cache, parse_judgment, shape, repair
+                    )
+                    for qid, text in rendered
+                )
+            )
 
     for start in range(0, len(todo), BATCH):
         rendered, results = asyncio.run(batch(todo[start : start + BATCH]))
         rows, failures = [], []
-        for (query_id, _), (parsed, failure) in zip(rendered, results):
+        for (query_id, _), (parsed, failure) in zip(rendered, results, strict=False):
             if failure:
                 failures.append(failure_row("judge", query_id, failure[0], failure[1], run_id))
                 summary.failed += 1
                 continue
             verdict, score, reason = parsed
-            rows.append({"judgment_id": content_hash("judgment", query_id, "openai", cfg.model, prompt.version),
-                         "query_id": query_id, "judge": "openai", "model": cfg.model,
-                         "prompt_version": prompt.version, "verdict": verdict, "score": score,
-                         "reason": reason, "run_id": run_id})
+            rows.append(
+                {
+                    "judgment_id": content_hash("judgment", query_id, "openai", cfg.model, prompt.version),
+                    "query_id": query_id,
+                    "judge": "openai",
+                    "model": cfg.model,
+                    "prompt_version": prompt.version,
+                    "verdict": verdict,
+                    "score": score,
+                    "reason": reason,
+                    "run_id": run_id,
+                }
+            )
             summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + 1
         chat.flush()
         insert_new(con, "generation_failures", failures)
@@ -139,16 +166,26 @@ def judge(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_
     summary, rows = JudgeSummary(), []
     for query_id, text, function, arguments, observation in todo:
         tool = catalog[function]
-        checks = rule_checks(text, function, rules.mentions(tool, json.loads(arguments)), observation,
-                             list(tool.function.params))
+        checks = rule_checks(
+            text, function, rules.mentions(tool, json.loads(arguments)), observation, list(tool.function.params)
+        )
         score = sum(checks.values()) / len(checks)
         verdict = "accept" if score == 1 else ("unsure" if score >= 0.75 else "reject")
         failed = [name for name, ok in checks.items() if not ok]
         reason = "all checks passed" if not failed else "failed: " + "; ".join(failed)
-        rows.append({"judgment_id": content_hash("judgment", query_id, "rules", cfg.model, RULES_VERSION),
-                     "query_id": query_id, "judge": "rules", "model": cfg.model,
-                     "prompt_version": RULES_VERSION, "verdict": verdict, "score": score,
-                     "reason": reason, "run_id": run_id})
+        rows.append(
+            {
+                "judgment_id": content_hash("judgment", query_id, "rules", cfg.model, RULES_VERSION),
+                "query_id": query_id,
+                "judge": "rules",
+                "model": cfg.model,
+                "prompt_version": RULES_VERSION,
+                "verdict": verdict,
+                "score": score,
+                "reason": reason,
+                "run_id": run_id,
+            }
+        )
         summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + 1
     summary.judged = len(rows)
     summary.new = insert_new(con, "judgments", rows)

@@ -16,6 +16,7 @@ A request may offer ``tools`` (OpenAI function calling, used by ``biocurate eval
 for no JSON text format, and the stored ``response_text`` is the whole reply message as JSON
 (content and tool_calls), parsed back into ``Reply.tool_calls``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -111,8 +112,12 @@ class ChatClient:
 
     def request_body(self, prompt: str | list[dict], tools: list[dict] | None = None) -> dict:
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-        body: dict[str, Any] = {"model": self.cfg.model, "messages": messages,
-                "temperature": self.cfg.temperature, "seed": self.cfg.seed}
+        body: dict[str, Any] = {
+            "model": self.cfg.model,
+            "messages": messages,
+            "temperature": self.cfg.temperature,
+            "seed": self.cfg.seed,
+        }
         if tools:  # the answer is a tool call, not a JSON text
             body["tools"] = tools
         else:
@@ -127,7 +132,9 @@ class ChatClient:
             return {}
         rows = self.con.execute(
             "select prompt_hash, response_text from llm_calls where status = 'ok' and prompt_hash in "
-            f"({', '.join('?' * len(hashes))})", hashes).fetchall()
+            f"({', '.join('?' * len(hashes))})",
+            hashes,
+        ).fetchall()
         return dict(rows)
 
     async def _post(
@@ -165,36 +172,71 @@ class ChatClient:
                 await asyncio.sleep(wait if wait is not None else backoff_delay(attempt, 0.5, 30.0))
         return None, {}, status, error, 0.0, self.cfg.max_retries + 1
 
-    async def ask(self, client: httpx.AsyncClient, prompt: str | list[dict], purpose: str, version: str,
-                  subject_id: str, cache: dict[str, str], tools: list[dict] | None = None) -> Reply:
+    async def ask(
+        self,
+        client: httpx.AsyncClient,
+        prompt: str | list[dict],
+        purpose: str,
+        version: str,
+        subject_id: str,
+        cache: dict[str, str],
+        tools: list[dict] | None = None,
+    ) -> Reply:
         body = self.request_body(prompt, tools)
         key = self.prompt_hash(body)
         if key in cache:
-            return Reply(key, cache[key], "ok", cached=True,
-                         tool_calls=parse_tool_message(cache[key])[1] if tools else None)
+            return Reply(
+                key, cache[key], "ok", cached=True, tool_calls=parse_tool_message(cache[key])[1] if tools else None
+            )
         text, usage, status, error, latency, tries = await self._post(client, body)
         self.asked[key] += 1
         p_tok, c_tok = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        cost = ((p_tok or 0) * self.cfg.price_per_million_prompt
-                + (c_tok or 0) * self.cfg.price_per_million_completion) / 1e6
-        self.pending_rows.append({
-            # an answer never shares a key with a failure, even when a run asks the same prompt again
-            "attempt_id": content_hash("llm-attempt", key, self.run_id, self.asked[key], status, text, error),
-            "tries": tries,
-            "prompt_hash": key, "purpose": purpose, "model": self.cfg.model, "base_url": self.cfg.base_url,
-            "prompt_version": version, "request": canonical_json(body), "response_text": text,
-            "status": status, "error": error, "prompt_tokens": p_tok, "completion_tokens": c_tok,
-            "cost_usd": cost, "latency_ms": latency, "subject_id": subject_id, "run_id": self.run_id})
-        return Reply(key, text, status, error,
-                     tool_calls=parse_tool_message(text)[1] if tools and status == "ok" else None)
+        cost = (
+            (p_tok or 0) * self.cfg.price_per_million_prompt + (c_tok or 0) * self.cfg.price_per_million_completion
+        ) / 1e6
+        self.pending_rows.append(
+            {
+                # an answer never shares a key with a failure, even when a run asks the same prompt again
+                "attempt_id": content_hash("llm-attempt", key, self.run_id, self.asked[key], status, text, error),
+                "tries": tries,
+                "prompt_hash": key,
+                "purpose": purpose,
+                "model": self.cfg.model,
+                "base_url": self.cfg.base_url,
+                "prompt_version": version,
+                "request": canonical_json(body),
+                "response_text": text,
+                "status": status,
+                "error": error,
+                "prompt_tokens": p_tok,
+                "completion_tokens": c_tok,
+                "cost_usd": cost,
+                "latency_ms": latency,
+                "subject_id": subject_id,
+                "run_id": self.run_id,
+            }
+        )
+        return Reply(
+            key, text, status, error, tool_calls=parse_tool_message(text)[1] if tools and status == "ok" else None
+        )
 
     def flush(self) -> None:
         insert_new(self.con, "llm_calls", self.pending_rows)
         self.pending_rows = []
 
 
-async def ask_and_parse(chat: ChatClient, client, prompt: str, purpose: str, version: str, subject: str,
-                        cache: dict, parse, shape: str, repair: Prompt):
+async def ask_and_parse(
+    chat: ChatClient,
+    client,
+    prompt: str,
+    purpose: str,
+    version: str,
+    subject: str,
+    cache: dict,
+    parse,
+    shape: str,
+    repair: Prompt,
+):
     """(parsed value, None) or (None, failure row). One repair request at most."""
     reply = await chat.ask(client, prompt, purpose, version, subject, cache)
     if reply.status != "ok":
@@ -203,8 +245,11 @@ async def ask_and_parse(chat: ChatClient, client, prompt: str, purpose: str, ver
         return parse(parse_json_reply(reply.text)), None
     except ReplyError as first:
         # The repair is the same conversation, continued: the model sees its answer and the shape.
-        conversation = [{"role": "user", "content": prompt}, {"role": "assistant", "content": reply.text or ""},
-                        {"role": "user", "content": repair.render(shape=shape)}]
+        conversation = [
+            {"role": "user", "content": prompt},
+            {"role": "assistant", "content": reply.text or ""},
+            {"role": "user", "content": repair.render(shape=shape)},
+        ]
         fixed = await chat.ask(client, conversation, "repair", repair.version, subject, cache)
         if fixed.status == "ok":
             try:
@@ -215,5 +260,12 @@ async def ask_and_parse(chat: ChatClient, client, prompt: str, purpose: str, ver
 
 
 def failure_row(stage: str, subject: str, reply: Reply, reason: str, run_id: str) -> dict:
-    return {"failure_id": content_hash("failure", reply.prompt_hash, stage), "stage": stage, "subject_id": subject,
-            "prompt_hash": reply.prompt_hash, "reason": reason, "raw_text": reply.text, "run_id": run_id}
+    return {
+        "failure_id": content_hash("failure", reply.prompt_hash, stage),
+        "stage": stage,
+        "subject_id": subject,
+        "prompt_hash": reply.prompt_hash,
+        "reason": reason,
+        "raw_text": reply.text,
+        "run_id": run_id,
+    }

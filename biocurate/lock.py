@@ -9,6 +9,7 @@ is a kernel ``flock`` on the file, which the kernel drops when the process dies,
 SIGKILL. A lock file still naming a process that is gone is therefore stale by construction;
 the next job reports it (``LockInfo.stale``) and takes over.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -16,10 +17,10 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 from biocurate.config import Config
 from biocurate.errors import BiocurateError
@@ -88,13 +89,19 @@ def read_holder(path: Path) -> dict | None:
 
 
 def _refusal(path: Path, holder: dict | None, job: str, waited: float) -> JobLockedError:
-    who = LockInfo(**{k: holder.get(k) for k in ("pid", "host", "job", "started_at")}).describe() \
-        if holder else "another process (it is still writing its details)"
+    who = (
+        LockInfo(
+            int(holder.get("pid") or 0), str(holder.get("host")), str(holder.get("job")), str(holder.get("started_at"))
+        ).describe()
+        if holder
+        else "another process (it is still writing its details)"
+    )
     waiting = f" after waiting {waited:.0f}s" if waited else ""
     return JobLockedError(
         f"cannot start {job}: the store is in use by {who}{waiting}. Only one job that writes the "
         f"store (rebuild, drift check, publish, review sync, push or pull, eval run) runs at a time; "
-        f"wait for it to finish (`biocurate status` shows the running run). Lock file: {path}")
+        f"wait for it to finish (`biocurate status` shows the running run). Lock file: {path}"
+    )
 
 
 @contextmanager
@@ -130,11 +137,17 @@ def job_lock(config: Config, job: str, wait_seconds: float = 0.0, poll_seconds: 
                 raise JobLockedError(
                     f"cannot start {job}: {path} names {previous.get('job')} (pid {previous.get('pid')} on "
                     f"{previous.get('host')}, since {previous.get('started_at')} UTC), which may still be "
-                    "running. If it is not, delete the lock file and try again.")
+                    "running. If it is not, delete the lock file and try again."
+                )
             stale = previous
-        info = LockInfo(pid=os.getpid(), host=socket.gethostname(), job=job,
-                        started_at=utcnow().isoformat(timespec="seconds"),
-                        pid_started=_process_start(os.getpid()), stale=stale)
+        info = LockInfo(
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            job=job,
+            started_at=utcnow().isoformat(timespec="seconds"),
+            pid_started=_process_start(os.getpid()),
+            stale=stale,
+        )
         record = {k: v for k, v in asdict(info).items() if k != "stale"}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode(), 0)

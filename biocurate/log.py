@@ -3,6 +3,7 @@
 Secrets never reach a log line: the value of every secret environment variable
 (``biocurate.config.SECRET_ENV``) is replaced by ***.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,7 +16,8 @@ class LogfmtFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", {})
         pairs = " ".join(f"{k}={_quote(v)}" for k, v in fields.items())
-        line = f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} {record.levelname.lower()} {record.name} {record.getMessage()}"
+        stamp = self.formatTime(record, "%Y-%m-%dT%H:%M:%S")
+        line = f"{stamp} {record.levelname.lower()} {record.name} {record.getMessage()}"
         line = f"{line} {pairs}" if pairs else line
         return mask_secrets(line)
 

@@ -6,13 +6,15 @@ returns a ``StageReport`` for the run summary. ``biocurate.jobs`` runs a job's s
 job lock with a recorded run; ``flows/`` wraps the same in Prefect tasks; tests call them
 directly.
 """
+
 from __future__ import annotations
 
 import copy
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 
@@ -65,9 +67,21 @@ def stage_sample(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) ->
     report = StageReport("sample")
     catalog = catalog_for(config)
     catalog_dir = config.path(config.sample.catalog_dir)
-    tools = [{"function": t.name, "source": t.source, "tool_group": t.group, "database": t.database,
-              "category": t.category, "method": t.function.method, "url_template": t.base_url + t.function.path,
-              "schema_json": json.dumps(t.schema()), "spec_hash": t.spec_hash(), "run_id": run_id} for t in catalog]
+    tools = [
+        {
+            "function": t.name,
+            "source": t.source,
+            "tool_group": t.group,
+            "database": t.database,
+            "category": t.category,
+            "method": t.function.method,
+            "url_template": t.base_url + t.function.path,
+            "schema_json": json.dumps(t.schema()),
+            "spec_hash": t.spec_hash(),
+            "run_id": run_id,
+        }
+        for t in catalog
+    ]
     insert_new(con, "tools", tools)
     seeds = load_seeds(config.path(config.sample.seeds_dir), catalog_dir)
     for problem in seeds.problems:
@@ -118,7 +132,9 @@ def stage_execute(config: Config, con: duckdb.DuckDBPyConnection, run_id: str, f
             report.failures[f"outcome {outcome}"] = count
     for reason in summary.invalid_bodies.values():
         report.failures[f"invalid body: {reason}"] = report.failures.get(f"invalid body: {reason}", 0) + 1
-    report.notes.append(f"{summary.requested} requests ({config.execute.transport}), {summary.cached} answered from the store")
+    report.notes.append(
+        f"{summary.requested} requests ({config.execute.transport}), {summary.cached} answered from the store"
+    )
     report.attempted = summary.requested
     report.unanswered = sum(summary.outcomes.get(o, 0) for o in (HTTP_ERROR, TIMEOUT, REPLAY_MISS))
     replay = config.execute.transport == "replay"
@@ -129,11 +145,17 @@ def stage_execute(config: Config, con: duckdb.DuckDBPyConnection, run_id: str, f
 def stage_discover(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
     """Ok responses of functions with discovery rules -> entities, seeds of the next rebuild."""
     found = discover_entities(con, catalog_for(config), run_id, config.path(config.sample.catalog_dir))
-    report = StageReport("discover", rows_in=found["responses"], rows_new=found["discovered"],
-                         reused=found["found"] - found["discovered"])
+    report = StageReport(
+        "discover",
+        rows_in=found["responses"],
+        rows_new=found["discovered"],
+        reused=found["found"] - found["discovered"],
+    )
     if found["discovered"] or found["invalid"]:
-        report.notes.append(f"{found['discovered']} new entities discovered for the next rebuild"
-                            f" ({found['invalid']} failed their type's schema)")
+        report.notes.append(
+            f"{found['discovered']} new entities discovered for the next rebuild"
+            f" ({found['invalid']} failed their type's schema)"
+        )
     return report
 
 
@@ -141,16 +163,24 @@ def stage_drift_check(config: Config, con: duckdb.DuckDBPyConnection, run_id: st
     """Published calls re-executed -> drift_results, drift_holds, new versions of changed questions."""
     summary = check_drift(config, con, catalog_for(config), run_id)
     s = summary.statuses
-    report = StageReport("drift_check", rows_in=summary.checked, rows_new=s[CHANGED] + s[GONE],
-                         reused=s[UNCHANGED] + s[BODY_CHANGED], requests=summary.http_requests, detail=summary)
+    report = StageReport(
+        "drift_check",
+        rows_in=summary.checked,
+        rows_new=s[CHANGED] + s[GONE],
+        reused=s[UNCHANGED] + s[BODY_CHANGED],
+        requests=summary.http_requests,
+        detail=summary,
+    )
     report.failures = {f"calls {k.replace('_', ' ')} upstream": s[k] for k in (CHANGED, GONE) if s[k]}
     if s[FAILED]:
         report.failures["calls without a definite answer (asked again next check)"] = s[FAILED]
     report.attempted, report.unanswered, report.service = summary.checked, s[FAILED], "the APIs"
     report.notes.append(summary.message)
     if summary.replaced:
-        report.notes.append(f"{summary.replaced} questions got a new version bound to their call's new "
-                            "observation: judged and checked, then back to review")
+        report.notes.append(
+            f"{summary.replaced} questions got a new version bound to their call's new "
+            "observation: judged and checked, then back to review"
+        )
     return report
 
 
@@ -162,8 +192,14 @@ def stage_synthesize(config: Config, con: duckdb.DuckDBPyConnection, run_id: str
         from biocurate.distributed import synthesize_distributed
 
         summary = synthesize_distributed(config, con, catalog_for(config), run_id, fan_out)
-    report = StageReport("synthesize", rows_in=summary.calls, rows_new=summary.queries_new,
-                         reused=summary.reused, failures=summary.failures, requests=summary.requests)
+    report = StageReport(
+        "synthesize",
+        rows_in=summary.calls,
+        rows_new=summary.queries_new,
+        reused=summary.reused,
+        failures=summary.failures,
+        requests=summary.requests,
+    )
     gen = config.synthesis.generator
     report.notes.append(f"generator {gen.provider}/{gen.model}: {summary.requests} LLM requests")
     if gen.provider != "template":
@@ -174,11 +210,13 @@ def stage_synthesize(config: Config, con: duckdb.DuckDBPyConnection, run_id: str
 
 def stage_judge(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
     """Queries -> judgments."""
-    judged_before = con.execute("select count(*) from judgments where model = ?",
-                                [config.synthesis.judge.model]).fetchall()[0][0]
+    judged_before = con.execute(
+        "select count(*) from judgments where model = ?", [config.synthesis.judge.model]
+    ).fetchall()[0][0]
     summary = judge(config, con, catalog_for(config), run_id)
-    report = StageReport("judge", rows_in=summary.judged, rows_new=summary.new, reused=judged_before,
-                         requests=summary.requests)
+    report = StageReport(
+        "judge", rows_in=summary.judged, rows_new=summary.new, reused=judged_before, requests=summary.requests
+    )
     report.failures = {f"verdict {v}": n for v, n in summary.verdicts.items() if v != "accept"}
     cfg = config.synthesis.judge
     report.notes.append(f"judge {cfg.provider}/{cfg.model}: {summary.requests} LLM requests")
@@ -195,9 +233,12 @@ def stage_quality(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -
     survivors_before = con.execute("select count(*) from survivors").fetchall()[0][0]
     summary = run_quality(config, con, catalog_for(config), run_id)
     # new: survivors this run added; reused: survivors carried over (already checked under this config)
-    report = StageReport("quality", rows_in=summary.checked,
-                         rows_new=max(0, summary.survivors - survivors_before),
-                         reused=min(survivors_before, summary.survivors))
+    report = StageReport(
+        "quality",
+        rows_in=summary.checked,
+        rows_new=max(0, summary.survivors - survivors_before),
+        reused=min(survivors_before, summary.survivors),
+    )
     report.failures = {f"qc {name}": n for name, n in summary.failing.items() if n}
     report.notes.append(f"{summary.survivors} survivors in total")
     warned = [f"{name} ({n})" for name, n in summary.warnings.items() if n]
@@ -208,8 +249,9 @@ def stage_quality(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -
     return report
 
 
-def _review_sync(sync, config: Config, con: duckdb.DuckDBPyConnection, run_id: str,
-                 report: StageReport, strict: bool) -> dict | None:
+def _review_sync(
+    sync, config: Config, con: duckdb.DuckDBPyConnection, run_id: str, report: StageReport, strict: bool
+) -> dict | None:
     """Counts of review.push/pull, or None with the reason noted when review is off or unreachable.
 
     ``strict`` (the CLI commands): no skipping, a ReviewError fails the stage.
@@ -223,13 +265,14 @@ def _review_sync(sync, config: Config, con: duckdb.DuckDBPyConnection, run_id: s
         return sync(config, con, run_id=run_id)
     except ReviewError as exc:
         report.notes.append(f"skipped: {exc}")
-        report.unreachable = (f"review skipped (what it had to send or fetch waits for the next run): {exc}; "
-                              "or set [review] enabled = false to build without review")
+        report.unreachable = (
+            f"review skipped (what it had to send or fetch waits for the next run): {exc}; "
+            "or set [review] enabled = false to build without review"
+        )
         return None
 
 
-def stage_review_push(config: Config, con: duckdb.DuckDBPyConnection, run_id: str,
-                      strict: bool = False) -> StageReport:
+def stage_review_push(config: Config, con: duckdb.DuckDBPyConnection, run_id: str, strict: bool = False) -> StageReport:
     """Survivors -> Label Studio tasks (review_tasks). Skipped, with the reason, when LS is off."""
     from biocurate import review
 
@@ -243,8 +286,7 @@ def stage_review_push(config: Config, con: duckdb.DuckDBPyConnection, run_id: st
     return report
 
 
-def stage_review_pull(config: Config, con: duckdb.DuckDBPyConnection, run_id: str,
-                      strict: bool = False) -> StageReport:
+def stage_review_pull(config: Config, con: duckdb.DuckDBPyConnection, run_id: str, strict: bool = False) -> StageReport:
     """Label Studio annotations -> annotations (edits become new queries); as `biocurate review pull`."""
     from biocurate import review
 
@@ -275,15 +317,21 @@ def stage_publish(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -
     return report
 
 
-def stage_biotool_import(config: Config, con: duckdb.DuckDBPyConnection, run_id: str,
-                         paths: tuple[str, ...] = ()) -> StageReport:
+def stage_biotool_import(
+    config: Config, con: duckdb.DuckDBPyConnection, run_id: str, paths: tuple[str, ...] = ()
+) -> StageReport:
     """BioTool's dataset files -> candidate calls, questions, claimed observations, provenance;
     as `biocurate import biotool PATH...` (``biocurate.biotool_import``)."""
     from biocurate.biotool_import import import_biotool
 
     result = import_biotool(con, catalog_for(config), run_id, list(paths))
-    report = StageReport("biotool_import", rows_in=result.records, rows_new=result.new_records,
-                         reused=result.records - result.new_records, detail=result)
+    report = StageReport(
+        "biotool_import",
+        rows_in=result.records,
+        rows_new=result.new_records,
+        reused=result.records - result.new_records,
+        detail=result,
+    )
     for problem in result.problems:
         report.failures[f"malformed: {problem}"] = 1
     if result.revalidated:
@@ -297,10 +345,14 @@ def stage_biotool_compare(config: Config, con: duckdb.DuckDBPyConnection, run_id
     from biocurate.biotool_compare import compare_claims
 
     summary = compare_claims(config, con, catalog_for(config), run_id)
-    report = StageReport("biotool_compare", rows_in=summary.checked + summary.reused, rows_new=summary.checked,
-                         reused=summary.reused)
-    said = {CHANGED: "imported calls answering otherwise than BioTool published", GONE: "imported calls no "
-            "longer answering", FAILED: "imported calls without a definite answer (asked again next rebuild)"}
+    report = StageReport(
+        "biotool_compare", rows_in=summary.checked + summary.reused, rows_new=summary.checked, reused=summary.reused
+    )
+    said = {
+        CHANGED: "imported calls answering otherwise than BioTool published",
+        GONE: "imported calls no longer answering",
+        FAILED: "imported calls without a definite answer (asked again next rebuild)",
+    }
     report.failures = {said[k]: n for k, n in summary.statuses.items() if n and k in said}
     if summary.checked:
         report.notes.append(", ".join(f"{n} {k.replace('_', ' ')}" for k, n in summary.statuses.items() if n))
@@ -326,6 +378,7 @@ def stage_eval(config: Config, con: duckdb.DuckDBPyConnection, run_id: str, **op
 @dataclass(frozen=True)
 class Stage:
     """A registered stage: its function, the tables it writes, the jobs that run it."""
+
     name: str
     fn: Callable[..., StageReport]
     writes: tuple[str, ...]  # empty: the stage only reads (the store is opened read-only)
@@ -338,26 +391,50 @@ class Stage:
 
 # Every stage of every job. A job runs its stages in this order; `biocurate review push`,
 # `review pull`, `publish` and `eval run` are jobs of one stage.
-STAGES: dict[str, Stage] = {s.name: s for s in (
-    Stage("sample", stage_sample, ("tools", "entities", "candidate_calls"), ("rebuild",)),
-    Stage("drift_check", stage_drift_check, ("api_responses", "observations", "drift_checks", "drift_results",
-                                             "drift_holds", "queries", "query_replacements"), ("drift",)),
-    Stage("execute", stage_execute, ("api_responses", "observations"), ("rebuild",), fans_out=True),
-    Stage("biotool_compare", stage_biotool_compare, ("biotool_checks", "queries", "query_replacements"), ("rebuild",)),
-    Stage("discover", stage_discover, ("entities",), ("rebuild",)),
-    Stage("synthesize", stage_synthesize, ("queries", "llm_calls", "generation_failures"), ("rebuild",),
-          fans_out=True),
-    Stage("judge", stage_judge, ("judgments", "llm_calls", "generation_failures"), ("rebuild", "drift")),
-    Stage("quality", stage_quality, ("qc_results",), ("rebuild", "drift")),
-    Stage("review_pull", stage_review_pull, ("annotations", "queries"), ("review_sync", "review_pull")),
-    Stage("review_push", stage_review_push, ("review_tasks",), ("rebuild", "drift", "review_sync", "review_push")),
-    Stage("publish", stage_publish, ("dataset_versions", "dataset_items"), ("publish",)),
-    Stage("eval", stage_eval, ("eval_runs", "eval_predictions", "eval_scores", "eval_responses"), ("eval",)),
-    Stage("biotool_import", stage_biotool_import, ("candidate_calls", "queries", "biotool_claims", "biotool_records"),
-          ("biotool_import",)),
-)}
-JOBS: dict[str, list[str]] = {job: [s.name for s in STAGES.values() if job in s.jobs]
-                              for job in dict.fromkeys(j for s in STAGES.values() for j in s.jobs)}
+STAGES: dict[str, Stage] = {
+    s.name: s
+    for s in (
+        Stage("sample", stage_sample, ("tools", "entities", "candidate_calls"), ("rebuild",)),
+        Stage(
+            "drift_check",
+            stage_drift_check,
+            (
+                "api_responses",
+                "observations",
+                "drift_checks",
+                "drift_results",
+                "drift_holds",
+                "queries",
+                "query_replacements",
+            ),
+            ("drift",),
+        ),
+        Stage("execute", stage_execute, ("api_responses", "observations"), ("rebuild",), fans_out=True),
+        Stage(
+            "biotool_compare", stage_biotool_compare, ("biotool_checks", "queries", "query_replacements"), ("rebuild",)
+        ),
+        Stage("discover", stage_discover, ("entities",), ("rebuild",)),
+        Stage(
+            "synthesize", stage_synthesize, ("queries", "llm_calls", "generation_failures"), ("rebuild",), fans_out=True
+        ),
+        Stage("judge", stage_judge, ("judgments", "llm_calls", "generation_failures"), ("rebuild", "drift")),
+        Stage("quality", stage_quality, ("qc_results",), ("rebuild", "drift")),
+        Stage("review_pull", stage_review_pull, ("annotations", "queries"), ("review_sync", "review_pull")),
+        Stage("review_push", stage_review_push, ("review_tasks",), ("rebuild", "drift", "review_sync", "review_push")),
+        Stage("publish", stage_publish, ("dataset_versions", "dataset_items"), ("publish",)),
+        Stage("eval", stage_eval, ("eval_runs", "eval_predictions", "eval_scores", "eval_responses"), ("eval",)),
+        Stage(
+            "biotool_import",
+            stage_biotool_import,
+            ("candidate_calls", "queries", "biotool_claims", "biotool_records"),
+            ("biotool_import",),
+        ),
+    )
+}
+JOBS: dict[str, list[str]] = {
+    job: [s.name for s in STAGES.values() if job in s.jobs]
+    for job in dict.fromkeys(j for s in STAGES.values() for j in s.jobs)
+}
 
 
 def job_stages(job: str, names: list[str] | None = None) -> list[str]:
@@ -389,6 +466,15 @@ def run_stage(name: str, config: Config, run_id: str, fan_out=None, **kwargs) ->
     with Store(config.path(config.store.path), config.store.memory_limit).open(read_only=not stage.writes) as con:
         report = stage(config, con, run_id, **kwargs)
     report.seconds = round(time.perf_counter() - started, 3)
-    event(LOG, "stage finished", stage=name, run_id=run_id, rows_in=report.rows_in, new=report.rows_new,
-          reused=report.reused, failed=sum(report.failures.values()), seconds=report.seconds)
+    event(
+        LOG,
+        "stage finished",
+        stage=name,
+        run_id=run_id,
+        rows_in=report.rows_in,
+        new=report.rows_new,
+        reused=report.reused,
+        failed=sum(report.failures.values()),
+        seconds=report.seconds,
+    )
     return report

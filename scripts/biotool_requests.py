@@ -13,6 +13,7 @@ values repeated, other values ``str()``-ed (so ``True`` is ``"True"``), the URL 
 Nothing of BioTool is copied here: the script reads the checkout it is given.
 The argument table is long on purpose (one realistic value per parameter), hence the module size.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,85 +37,251 @@ CONTROLS = ("return_response", "postprocess")  # harness switches, not part of a
 # ---------------------------------------------------------------- argument values
 # One realistic value per parameter name; FUNCTION_VALUES overrides it for one function.
 VALUES: dict[str, Any] = {
-    "species": "homo_sapiens", "symbol": "BRCA2", "id": "ENSG00000139618", "callback": "jsonp_cb",
-    "compara": "vertebrates", "nh_format": "simple", "db_type": "core", "external_db": "HGNC",
-    "object_type": "gene", "aligned": True, "cigar_line": True, "clusterset_id": "default",
-    "prune_species": "mus_musculus", "prune_taxon": 40674, "sequence": "cdna",
-    "compact": True, "display_species_set": "homo_sapiens", "mask": "soft", "method": "EPO",
-    "species_set": "homo_sapiens,mus_musculus", "species_set_group": "mammals", "format_": "condensed",
-    "target_species": "mus_musculus", "target_taxon": 10090, "type_": "orthologues",
-    "all_levels": True, "bands": True, "synonyms": True, "region_name": "X", "expand": True,
-    "group": "coding", "name": "protein_coding", "klass": "GenomicAlign", "feature": "gene",
-    "filter_like": "HGNC", "filter": "dbSNP", "division": "EnsemblVertebrates",
-    "hide_strain_info": True, "strain_collection": "mouse", "rank": True,
-    "population_name": "1000GENOMES:phase_3:GBR", "attribs": True, "d_prime": 0.5, "r2": 0.85,
-    "window_size": 500, "id1": "rs6792369", "id2": "rs1042779", "mane": True, "phenotypes": True,
-    "utr": True, "include_original_region": True, "asm_one": "GRCh37", "asm_two": "GRCh38",
-    "coord_system": "chromosome", "target_coord_system": "chromosome", "ontology": "GO",
-    "closest_term": True, "subset": "goslim_generic", "zero_distance": True, "relation": "is_a",
-    "simple": True, "biotype": "protein_coding", "logic_name": "ensembl", "misc_set": "cloneset_1mb",
-    "so_term": "SO:0001566", "variant_set": "ClinVar", "trim_downstream": True, "trim_upstream": True,
-    "accession": "EFO:0000305", "source": "ClinVar", "include_children": True,
-    "include_pubmed_id": True, "include_review_status": True, "gene": "BRCA2",
-    "include_associated": True, "include_overlap": True, "include_submitter": True,
-    "non_specified": True, "trait": True, "tumour": True, "feature_type": "Variation",
-    "only_phenotypes": True, "term": "coffee consumption", "binding_matrix": "ENSPFM0001",
-    "unit": "frequencies", "start": 1, "end": 60, "expand_3prime": 10, "expand_5prime": 10,
-    "mask_feature": True, "multiple_sequences": True, "coord_system_version": "GRCh38",
-    "aligned_sequences": True, "samples": True, "failed": True, "fields": "id,hgvsg,vcf_string",
-    "ga4gh_vrs": True, "gencode_basic": True, "gencode_primary": True, "minimal": True,
-    "var_synonyms": True, "vcf_string": True, "genotypes": True, "genotyping_chips": True,
-    "pops": True, "population_genotypes": True, "pmcid": "PMC5002951", "pmid": "26318936",
-    "region": "13:32315474-32400266", "timeout": 30.0, "api_key": "0123456789abcdef0123456789abcdef",
+    "species": "homo_sapiens",
+    "symbol": "BRCA2",
+    "id": "ENSG00000139618",
+    "callback": "jsonp_cb",
+    "compara": "vertebrates",
+    "nh_format": "simple",
+    "db_type": "core",
+    "external_db": "HGNC",
+    "object_type": "gene",
+    "aligned": True,
+    "cigar_line": True,
+    "clusterset_id": "default",
+    "prune_species": "mus_musculus",
+    "prune_taxon": 40674,
+    "sequence": "cdna",
+    "compact": True,
+    "display_species_set": "homo_sapiens",
+    "mask": "soft",
+    "method": "EPO",
+    "species_set": "homo_sapiens,mus_musculus",
+    "species_set_group": "mammals",
+    "format_": "condensed",
+    "target_species": "mus_musculus",
+    "target_taxon": 10090,
+    "type_": "orthologues",
+    "all_levels": True,
+    "bands": True,
+    "synonyms": True,
+    "region_name": "X",
+    "expand": True,
+    "group": "coding",
+    "name": "protein_coding",
+    "klass": "GenomicAlign",
+    "feature": "gene",
+    "filter_like": "HGNC",
+    "filter": "dbSNP",
+    "division": "EnsemblVertebrates",
+    "hide_strain_info": True,
+    "strain_collection": "mouse",
+    "rank": True,
+    "population_name": "1000GENOMES:phase_3:GBR",
+    "attribs": True,
+    "d_prime": 0.5,
+    "r2": 0.85,
+    "window_size": 500,
+    "id1": "rs6792369",
+    "id2": "rs1042779",
+    "mane": True,
+    "phenotypes": True,
+    "utr": True,
+    "include_original_region": True,
+    "asm_one": "GRCh37",
+    "asm_two": "GRCh38",
+    "coord_system": "chromosome",
+    "target_coord_system": "chromosome",
+    "ontology": "GO",
+    "closest_term": True,
+    "subset": "goslim_generic",
+    "zero_distance": True,
+    "relation": "is_a",
+    "simple": True,
+    "biotype": "protein_coding",
+    "logic_name": "ensembl",
+    "misc_set": "cloneset_1mb",
+    "so_term": "SO:0001566",
+    "variant_set": "ClinVar",
+    "trim_downstream": True,
+    "trim_upstream": True,
+    "accession": "EFO:0000305",
+    "source": "ClinVar",
+    "include_children": True,
+    "include_pubmed_id": True,
+    "include_review_status": True,
+    "gene": "BRCA2",
+    "include_associated": True,
+    "include_overlap": True,
+    "include_submitter": True,
+    "non_specified": True,
+    "trait": True,
+    "tumour": True,
+    "feature_type": "Variation",
+    "only_phenotypes": True,
+    "term": "coffee consumption",
+    "binding_matrix": "ENSPFM0001",
+    "unit": "frequencies",
+    "start": 1,
+    "end": 60,
+    "expand_3prime": 10,
+    "expand_5prime": 10,
+    "mask_feature": True,
+    "multiple_sequences": True,
+    "coord_system_version": "GRCh38",
+    "aligned_sequences": True,
+    "samples": True,
+    "failed": True,
+    "fields": "id,hgvsg,vcf_string",
+    "ga4gh_vrs": True,
+    "gencode_basic": True,
+    "gencode_primary": True,
+    "minimal": True,
+    "var_synonyms": True,
+    "vcf_string": True,
+    "genotypes": True,
+    "genotyping_chips": True,
+    "pops": True,
+    "population_genotypes": True,
+    "pmcid": "PMC5002951",
+    "pmid": "26318936",
+    "region": "13:32315474-32400266",
+    "timeout": 30.0,
+    "api_key": "0123456789abcdef0123456789abcdef",
     # VEP options
-    "hgvs_notation": "ENST00000366667:c.803C>T", "allele": "C", "CADD": True, "Paralogues": "min_perc_pos=60",
-    "SpliceAI": 2, "dbNSFP": "SIFT_score,Polyphen2_HVAR_score", "distance": 5000,
-    "pick_order": "mane_select,canonical,appris", "transcript_id": "ENST00000366667",
+    "hgvs_notation": "ENST00000366667:c.803C>T",
+    "allele": "C",
+    "CADD": True,
+    "Paralogues": "min_perc_pos=60",
+    "SpliceAI": 2,
+    "dbNSFP": "SIFT_score,Polyphen2_HVAR_score",
+    "distance": 5000,
+    "pick_order": "mane_select,canonical,appris",
+    "transcript_id": "ENST00000366667",
     # GA4GH beacon
-    "alternateBases": "C", "assemblyId": "GRCh38", "referenceBases": "G", "referenceName": "7",
-    "variantType": "DEL", "dataset_ids": "Ensembl", "includeResultsetResponses": "ALL",
+    "alternateBases": "C",
+    "assemblyId": "GRCh38",
+    "referenceBases": "G",
+    "referenceName": "7",
+    "variantType": "DEL",
+    "dataset_ids": "Ensembl",
+    "includeResultsetResponses": "ALL",
     # NCBI
-    "db": "pubmed", "usehistory": "y", "WebEnv": "MCID_66d0f0c5a8b3e4a1b0c9d8e7", "query_key": 1,
-    "retstart": 0, "retmax": 5, "rettype": "uilist", "field": "title", "idtype": "acc",
-    "datetype": "pdat", "reldate": 365, "mindate": "2020/01/01", "maxdate": "2024/12/31",
-    "version": "2.0", "holding": "ncbi", "linkname": "gene_pubmed", "cmd": "neighbor", "dbfrom": "gene",
-    "retmode": "json", "strand": 1, "seq_start": 1, "seq_stop": 100, "complexity": 1,
-    "bdata": "proc natl acad sci u s a|1991|88|3248|mann bj|Art1|", "normalize_separators": False,
+    "db": "pubmed",
+    "usehistory": "y",
+    "WebEnv": "MCID_66d0f0c5a8b3e4a1b0c9d8e7",
+    "query_key": 1,
+    "retstart": 0,
+    "retmax": 5,
+    "rettype": "uilist",
+    "field": "title",
+    "idtype": "acc",
+    "datetype": "pdat",
+    "reldate": 365,
+    "mindate": "2020/01/01",
+    "maxdate": "2024/12/31",
+    "version": "2.0",
+    "holding": "ncbi",
+    "linkname": "gene_pubmed",
+    "cmd": "neighbor",
+    "dbfrom": "gene",
+    "retmode": "json",
+    "strand": 1,
+    "seq_start": 1,
+    "seq_stop": 100,
+    "complexity": 1,
+    "bdata": "proc natl acad sci u s a|1991|88|3248|mann bj|Art1|",
+    "normalize_separators": False,
     "rid": "8V3ZJ8XH013",
-    "query": "gene:TP53 AND organism_id:9606", "database": "swissprot", "program": "blastp",
-    "FILTER": "L", "EXPECT": 0.001, "WORD_SIZE": 3, "GAPCOSTS": "11 1", "MATRIX": "BLOSUM62",
-    "COMPOSITION_BASED_STATISTICS": 2, "HITLIST_SIZE": 10, "SHORT_QUERY_ADJUST": "true",
-    "FORMAT_TYPE": "JSON2", "DESCRIPTIONS": 10, "ALIGNMENTS": 5, "NCBI_GI": "T",
+    "query": "gene:TP53 AND organism_id:9606",
+    "database": "swissprot",
+    "program": "blastp",
+    "FILTER": "L",
+    "EXPECT": 0.001,
+    "WORD_SIZE": 3,
+    "GAPCOSTS": "11 1",
+    "MATRIX": "BLOSUM62",
+    "COMPOSITION_BASED_STATISTICS": 2,
+    "HITLIST_SIZE": 10,
+    "SHORT_QUERY_ADJUST": "true",
+    "FORMAT_TYPE": "JSON2",
+    "DESCRIPTIONS": 10,
+    "ALIGNMENTS": 5,
+    "NCBI_GI": "T",
     # UniProt
-    "sort": "accession asc", "includeIsoform": True, "download": True, "size": 5, "complete": True,
-    "facet_filter": "member_id_type:uniprotkb_id", "upi": "UPI000002ED67", "dbTypes": "EMBL,RefSeq",
-    "active": True, "taxonIds": "9606,10090", "upid": "UP000005640", "taxonId": "9606",
-    "arbaId": "ARBA00000063", "uniruleid": "UR000000001", "citationId": "15165820",
+    "sort": "accession asc",
+    "includeIsoform": True,
+    "download": True,
+    "size": 5,
+    "complete": True,
+    "facet_filter": "member_id_type:uniprotkb_id",
+    "upi": "UPI000002ED67",
+    "dbTypes": "EMBL,RefSeq",
+    "active": True,
+    "taxonIds": "9606,10090",
+    "upid": "UP000005640",
+    "taxonId": "9606",
+    "arbaId": "ARBA00000063",
+    "uniruleid": "UR000000001",
+    "citationId": "15165820",
 }
 
 BLAST_PROTEIN = "MEEPQSDPSVEPPLSQETFSDLWKLLPENNVLSPLPSQAMDDLMLSPDDIEQWFTEDPGP"
-UNIPROT_QUERY = {"uniref": "uniprot_id:P04637", "uniparc": "P04637", "taxonomy": "scientific:Homo",
-                 "keywords": "apoptosis", "human_diseases": "cancer", "literature_citations": "TP53",
-                 "subcellular_locations": "membrane", "proteomes": "organism_id:9606",
-                 "arba": "taxonomy_name:Homo", "unirule": "protein_name:kinase",
-                 "cross_referenced_databases": "name:PDB", "genecentric": "gene:TP53"}
-UNIPROT_SORT = {"uniref": "id asc", "uniparc": "upi asc", "taxonomy": "scientific asc", "keywords": "name asc",
-                "human_diseases": "name asc", "literature_citations": "title asc",
-                "subcellular_locations": "name asc", "proteomes": "upid asc", "arba": "rule_id asc",
-                "unirule": "unirule_id asc", "cross_referenced_databases": "name asc",
-                "genecentric": "accession_id asc"}
-UNIPROT_FIELDS = {"uniprotkb": "accession,protein_name,gene_names", "uniref": "id,name,count",
-                  "uniparc": "upi,organism", "taxonomy": "id,scientific_name,lineage",
-                  "keywords": "id,name,category", "human_diseases": "id,name,acronym",
-                  "literature_citations": "id,title,authors", "subcellular_locations": "id,name,category",
-                  "proteomes": "upid,organism,protein_count", "arba": "rule_id,statistics",
-                  "unirule": "rule_id,statistics", "cross_referenced_databases": "id,name,abbrev",
-                  "genecentric": "accession,gene_name"}
-UNIPROT_ID = {"get_disease_by_id": "DI-00394", "get_keyword_by_id": "KW-0053",
-              "get_location_by_id": "SL-0086", "get_crossref_database_by_id": "DB-0022",
-              "get_uniref_by_id": "UniRef90_P04637", "get_uniref_members": "UniRef90_P04637",
-              "get_uniref_light": "UniRef90_P04637", "get_uniparc_databases": "P04637",
-              "get_genecentric_by_accession": "P04637", "get_uniprotkb_entry": "P04637"}
+UNIPROT_QUERY = {
+    "uniref": "uniprot_id:P04637",
+    "uniparc": "P04637",
+    "taxonomy": "scientific:Homo",
+    "keywords": "apoptosis",
+    "human_diseases": "cancer",
+    "literature_citations": "TP53",
+    "subcellular_locations": "membrane",
+    "proteomes": "organism_id:9606",
+    "arba": "taxonomy_name:Homo",
+    "unirule": "protein_name:kinase",
+    "cross_referenced_databases": "name:PDB",
+    "genecentric": "gene:TP53",
+}
+UNIPROT_SORT = {
+    "uniref": "id asc",
+    "uniparc": "upi asc",
+    "taxonomy": "scientific asc",
+    "keywords": "name asc",
+    "human_diseases": "name asc",
+    "literature_citations": "title asc",
+    "subcellular_locations": "name asc",
+    "proteomes": "upid asc",
+    "arba": "rule_id asc",
+    "unirule": "unirule_id asc",
+    "cross_referenced_databases": "name asc",
+    "genecentric": "accession_id asc",
+}
+UNIPROT_FIELDS = {
+    "uniprotkb": "accession,protein_name,gene_names",
+    "uniref": "id,name,count",
+    "uniparc": "upi,organism",
+    "taxonomy": "id,scientific_name,lineage",
+    "keywords": "id,name,category",
+    "human_diseases": "id,name,acronym",
+    "literature_citations": "id,title,authors",
+    "subcellular_locations": "id,name,category",
+    "proteomes": "upid,organism,protein_count",
+    "arba": "rule_id,statistics",
+    "unirule": "rule_id,statistics",
+    "cross_referenced_databases": "id,name,abbrev",
+    "genecentric": "accession,gene_name",
+}
+UNIPROT_ID = {
+    "get_disease_by_id": "DI-00394",
+    "get_keyword_by_id": "KW-0053",
+    "get_location_by_id": "SL-0086",
+    "get_crossref_database_by_id": "DB-0022",
+    "get_uniref_by_id": "UniRef90_P04637",
+    "get_uniref_members": "UniRef90_P04637",
+    "get_uniref_light": "UniRef90_P04637",
+    "get_uniparc_databases": "P04637",
+    "get_genecentric_by_accession": "P04637",
+    "get_uniprotkb_entry": "P04637",
+}
 
 FUNCTION_VALUES: dict[str, dict[str, Any]] = {
     "get_cafe_genetree_by_id": {"id": "ENSGT00390000003602"},
@@ -127,10 +294,13 @@ FUNCTION_VALUES: dict[str, dict[str, Any]] = {
     "map_assembly": {"region": "X:1000000..1000100:1"},
     "lookup_by_id": {"format_": "full"},
     "lookup_by_symbol": {"format_": "full"},
-    "get_ontology_ancestors": {"id": "GO:0005667"}, "get_ontology_ancestors_chart": {"id": "GO:0005667"},
-    "get_ontology_descendants": {"id": "GO:0005667"}, "get_ontology_id": {"id": "GO:0005667"},
+    "get_ontology_ancestors": {"id": "GO:0005667"},
+    "get_ontology_ancestors_chart": {"id": "GO:0005667"},
+    "get_ontology_descendants": {"id": "GO:0005667"},
+    "get_ontology_id": {"id": "GO:0005667"},
     "get_ontology_name": {"name": "transcription factor complex"},
-    "get_taxonomy_classification": {"id": "9606"}, "get_taxonomy_id": {"id": "9606"},
+    "get_taxonomy_classification": {"id": "9606"},
+    "get_taxonomy_id": {"id": "9606"},
     "get_taxonomy_name": {"name": "Homo sapiens"},
     "get_info_biotypes_name": {"name": "protein_coding"},
     "get_info_compara_species_sets": {"method": "EPO", "compara": "vertebrates"},
@@ -151,13 +321,19 @@ FUNCTION_VALUES: dict[str, dict[str, Any]] = {
     "get_sequence_by_region": {"region": "X:1000000..1000100:1", "format_": "fasta"},
     "get_transcript_haplotypes": {"id": "ENST00000380152", "sequence": True},
     "get_query_beacon": {"start": 140453136, "end": 140453137},
-    "get_ga4gh_features": {"id": "ENST00000408937.3"}, "get_ga4gh_callsets": {"id": "1:NA19777"},
-    "get_ga4gh_datasets": {"id": "6e340c4d1e333c7a676b1710d2e3953c"}, "get_ga4gh_featuresets": {"id": "1"},
-    "get_ga4gh_variants": {"id": "1:rs1333049"}, "get_ga4gh_variantsets": {"id": "1"},
+    "get_ga4gh_features": {"id": "ENST00000408937.3"},
+    "get_ga4gh_callsets": {"id": "1:NA19777"},
+    "get_ga4gh_datasets": {"id": "6e340c4d1e333c7a676b1710d2e3953c"},
+    "get_ga4gh_featuresets": {"id": "1"},
+    "get_ga4gh_variants": {"id": "1:rs1333049"},
+    "get_ga4gh_variantsets": {"id": "1"},
     "get_ga4gh_references": {"id": "9489ae7581e14efcad134f02afafe26c"},
-    "get_ga4gh_referencesets": {"id": "GRCh38"}, "get_ga4gh_variantannotationsets": {"id": "Ensembl"},
-    "variant_recoder": {"id": "rs699"}, "get_variation": {"id": "rs699"},
-    "vep_by_id": {"id": "rs699"}, "vep_by_region": {"region": "9:22125503-22125502:1"},
+    "get_ga4gh_referencesets": {"id": "GRCh38"},
+    "get_ga4gh_variantannotationsets": {"id": "Ensembl"},
+    "variant_recoder": {"id": "rs699"},
+    "get_variation": {"id": "rs699"},
+    "vep_by_id": {"id": "rs699"},
+    "vep_by_region": {"region": "9:22125503-22125502:1"},
     "esearch": {"term": "BRCA2[gene] AND human[orgn]", "sort": "relevance"},
     "esummary": {"db": "gene", "id": "675", "retmode": "json"},
     "efetch": {"db": "protein", "id": "NP_000050.3", "rettype": "fasta", "retmode": "text", "retmax": 1},
@@ -179,14 +355,19 @@ BASE: dict[str, dict[str, Any]] = {
 # Further named cases: other value forms BioTool accepts, and paths through the wrapper's branches.
 EXTRA: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {
     "esummary": [("history", {"db": "pubmed", "query_key": 1, "WebEnv": VALUES["WebEnv"]}, {})],
-    "efetch": [("history", {"db": "pubmed", "query_key": 1, "WebEnv": VALUES["WebEnv"]}, {}),
-               ("retmode_none", {"db": "pubmed", "id": "22351513", "retmode": None}, {})],
+    "efetch": [
+        ("history", {"db": "pubmed", "query_key": 1, "WebEnv": VALUES["WebEnv"]}, {}),
+        ("retmode_none", {"db": "pubmed", "id": "22351513", "retmode": None}, {}),
+    ],
     "elink": [("history", {"dbfrom": "gene", "db": "pubmed", "query_key": 1, "WebEnv": VALUES["WebEnv"]}, {})],
     "get_info_biotypes_groups": [("group_only", {"group": "coding"}, {})],
     "ecitmatch": [
         ("two_citations_%0D", {"bdata": VALUES["bdata"] + "%0Dscience|1987|235|182|palmenberg ac|Art2|"}, {}),
-        ("two_citations_%0D_unnormalized", {"bdata": VALUES["bdata"] + "%0Dscience|1987|235|182|palmenberg ac|Art2|",
-                                            "normalize_separators": False}, {}),
+        (
+            "two_citations_%0D_unnormalized",
+            {"bdata": VALUES["bdata"] + "%0Dscience|1987|235|182|palmenberg ac|Art2|", "normalize_separators": False},
+            {},
+        ),
         ("two_citations_newline", {"bdata": VALUES["bdata"] + "\rscience|1987|235|182|palmenberg ac|Art2|"}, {}),
     ],
     "get_query_beacon": [("variant_type_only", {"alternateBases": "", "variantType": "DEL"}, {})],
@@ -194,12 +375,20 @@ EXTRA: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {
     "blast": [
         ("poll_json2", {"FORMAT_TYPE": "JSON2"}, {"postprocess": True}),
         ("poll_default_format", {}, {"postprocess": True}),
-        ("nucleotide_defaults", {"query": "ATGGAGGAGCCGCAGTCAGATCCTAGCGTCGAGCCCCCTCTGAGTCAGGAAACATTTTCAGACC",
-                                 "database": "nt", "program": None}, {}),
+        (
+            "nucleotide_defaults",
+            {
+                "query": "ATGGAGGAGCCGCAGTCAGATCCTAGCGTCGAGCCCCCTCTGAGTCAGGAAACATTTTCAGACC",
+                "database": "nt",
+                "program": None,
+            },
+            {},
+        ),
         ("expect_string", {"EXPECT": "1e-5"}, {}),
     ],
     "postprocess_transcript_haplotypes": [],
 }
+
 
 # Alternative value forms BioTool's wrappers accept (Union types, 0/1 flags in its published calls).
 def variants(name: str, value: Any, annotation: str) -> list[tuple[str, Any]]:
@@ -236,8 +425,11 @@ class FakeResponse:
 
 
 QBLAST_PUT = "<html><!--QBlastInfoBegin\n    RID = 8V3ZJ8XH013\n    RTOE = 12\nQBlastInfoEnd\n--></html>"
-BLAST_JSON2 = {"BlastOutput2": {"report": {"results": {"search": {"query_id": "Query_1", "query_len": 60,
-                                                                  "hits": [], "stat": {}}}}}}
+BLAST_JSON2 = {
+    "BlastOutput2": {
+        "report": {"results": {"search": {"query_id": "Query_1", "query_len": 60, "hits": [], "stat": {}}}}
+    }
+}
 
 
 class Recorder:
@@ -262,8 +454,16 @@ class Recorder:
             return FakeResponse(url, "proc natl acad sci u s a|1991|88|3248|mann bj|Art1|2014248\n", "text/plain")
         return FakeResponse(url, "{}")
 
-    def request(self, method: str, url: str, params: Any = None, data: Any = None, json: Any = None,
-                headers: Any = None, **_: Any) -> FakeResponse:
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: Any = None,
+        data: Any = None,
+        json: Any = None,
+        headers: Any = None,
+        **_: Any,
+    ) -> FakeResponse:
         self.calls.append(wire_request(method.upper(), url, params, data, json, headers))
         return self.answer(method.upper(), url)
 
@@ -296,8 +496,12 @@ class Recorder:
         mod.get = lambda url, params=None, **kw: rec.request("GET", url, params=params, **kw)
         mod.post = lambda url, data=None, json=None, **kw: rec.request("POST", url, data=data, json=json, **kw)
         mod.Session, mod.Response = Session, FakeResponse
-        mod.exceptions = types.SimpleNamespace(RequestException=RequestException, HTTPError=RequestException,
-                                               Timeout=RequestException, ConnectionError=RequestException)
+        mod.exceptions = types.SimpleNamespace(
+            RequestException=RequestException,
+            HTTPError=RequestException,
+            Timeout=RequestException,
+            ConnectionError=RequestException,
+        )
         mod.RequestException = mod.HTTPError = mod.Timeout = mod.ConnectionError = RequestException
         return mod
 
@@ -394,9 +598,13 @@ def cases(fn: str, group: str, func: Any) -> list[tuple[str, dict, dict]]:
     params = {n: p for n, p in sig.parameters.items() if n not in CONTROLS}
     controls = {c: (c == "return_response") for c in CONTROLS if c in sig.parameters}
     if fn == "postprocess_transcript_haplotypes":
-        result = {"transcript_id": "ENST00000380152", "total_haplotype_count": 2, "total_population_counts": {"AFR": 3},
-                  "cds_haplotypes": [{"name": "ENST00000380152:c.1A>G", "frequency": 0.5, "count": 2}],
-                  "protein_haplotypes": []}
+        result = {
+            "transcript_id": "ENST00000380152",
+            "total_haplotype_count": 2,
+            "total_population_counts": {"AFR": 3},
+            "cds_haplotypes": [{"name": "ENST00000380152:c.1A>G", "frequency": 0.5, "count": 2}],
+            "protein_haplotypes": [],
+        }
         return [("base", {"result": result}, {})]
     required = [n for n, p in params.items() if p.default is inspect.Parameter.empty]
     base = dict(BASE.get(fn) or {n: value_for(fn, group, n) for n in required})
@@ -436,6 +644,7 @@ def run_case(recorder: Recorder, func: Any, arguments: dict, controls: dict) -> 
 def no_network() -> None:
     def refuse(*_: Any, **__: Any) -> None:
         raise OSError("biotool_requests: network access is disabled")
+
     socket.socket.connect = refuse  # type: ignore[method-assign]
     socket.create_connection = refuse  # type: ignore[assignment]
 
@@ -462,13 +671,23 @@ def record_requests(checkout: Path, out: Path, commit: str) -> int:
             result = run_case(recorder, func, arguments, controls)
             if result["error"]:
                 print(f"note: {fn} [{case}] raised {result['error']}", file=sys.stderr)
-            lines.append({"function": fn, "source": source, "group": group, "case": case,
-                          "arguments": jsonable(arguments), "controls": controls, **jsonable(result)})
+            lines.append(
+                {
+                    "function": fn,
+                    "source": source,
+                    "group": group,
+                    "case": case,
+                    "arguments": jsonable(arguments),
+                    "controls": controls,
+                    **jsonable(result),
+                }
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n" for line in lines))
     provenance = {"repository": "github.com/gxx27/BioTool", "commit": commit}
     (out.parent / "signatures.json").write_text(
-        json.dumps({"biotool": provenance, "functions": signatures}, indent=1) + "\n")
+        json.dumps({"biotool": provenance, "functions": signatures}, indent=1) + "\n"
+    )
     print(f"{len(lines)} cases for {len(wrappers)} functions -> {out}")
     return 0
 
@@ -484,11 +703,18 @@ def record_examples(checkout: Path, out: Path, commit: str) -> int:
         sig = inspect.signature(func)
         controls = {c: (c == "return_response") for c in CONTROLS if c in sig.parameters}
         result = run_case(recorder, func, ex["params"], controls)
-        lines.append({"function": fn, "arguments": ex["params"], "user_query": ex["query"],
-                      "source": source, "group": group, "biotool_schema": ex["document"],
-                      "provenance": {"repository": "github.com/gxx27/BioTool", "commit": commit, "path": rel,
-                                     "index": index},
-                      **jsonable(result)})
+        lines.append(
+            {
+                "function": fn,
+                "arguments": ex["params"],
+                "user_query": ex["query"],
+                "source": source,
+                "group": group,
+                "biotool_schema": ex["document"],
+                "provenance": {"repository": "github.com/gxx27/BioTool", "commit": commit, "path": rel, "index": index},
+                **jsonable(result),
+            }
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n" for line in lines))
     print(f"{len(lines)} example calls -> {out}")

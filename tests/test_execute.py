@@ -1,4 +1,5 @@
 """The executor against a loopback stand-in of the real APIs: outcomes, retries, limits, cache."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,18 @@ from biocurate.store import Store, insert_new
 from tests.conftest import ROOT
 from tests.standins.api import ApiStandIn, Fault
 
-LOOKUP = {"id": "ENSG00000139618", "display_name": "BRCA2", "species": "homo_sapiens",
-          "object_type": "Gene", "biotype": "protein_coding", "seq_region_name": "13",
-          "start": 32315508, "end": 32400268, "strand": 1, "assembly_name": "GRCh38"}
+LOOKUP = {
+    "id": "ENSG00000139618",
+    "display_name": "BRCA2",
+    "species": "homo_sapiens",
+    "object_type": "Gene",
+    "biotype": "protein_coding",
+    "seq_region_name": "13",
+    "start": 32315508,
+    "end": 32400268,
+    "strand": 1,
+    "assembly_name": "GRCh38",
+}
 
 
 def add_calls(con, snapshot: Snapshot, ids: list[str]) -> list[str]:
@@ -27,12 +37,30 @@ def add_calls(con, snapshot: Snapshot, ids: list[str]) -> list[str]:
     for stable_id in ids:
         args = {"id": stable_id}
         req = build_request(tool, args)
-        snapshot.add(method="GET", url=req.url, params=req.params, body=None, status=200,
-                     content_type="application/json", content=json.dumps({**LOOKUP, "id": stable_id}).encode(),
-                     file=f"ensembl/{stable_id}.json", origin="illustrative", provenance="test")
-        rows.append({"call_id": content_hash("call", tool.name, args), "function": tool.name,
-                     "arguments": json.dumps(args), "template": "test", "database": "Ensembl",
-                     "tool_group": "lookup", "category": "genomics", "valid": True})
+        snapshot.add(
+            method="GET",
+            url=req.url,
+            params=req.params,
+            body=None,
+            status=200,
+            content_type="application/json",
+            content=json.dumps({**LOOKUP, "id": stable_id}).encode(),
+            file=f"ensembl/{stable_id}.json",
+            origin="illustrative",
+            provenance="test",
+        )
+        rows.append(
+            {
+                "call_id": content_hash("call", tool.name, args),
+                "function": tool.name,
+                "arguments": json.dumps(args),
+                "template": "test",
+                "database": "Ensembl",
+                "tool_group": "lookup",
+                "category": "genomics",
+                "valid": True,
+            }
+        )
     insert_new(con, "candidate_calls", rows)
     return [r["call_id"] for r in rows]
 
@@ -43,12 +71,20 @@ def setup(tmp_path):
     server = ApiStandIn(snapshot).start()
 
     def config(**execute):
-        settings = {"transport": "live", "snapshot_dir": str(tmp_path / "snap"),
-                    "base_urls": server.base_urls(), "max_retries": 2, "backoff_seconds": 0.01,
-                    "timeout_seconds": 1.0, **execute}
-        return load_config(ROOT / "biocurate.toml",
-                           overrides={"store.path": str(tmp_path / "s.duckdb"),
-                                      **{f"execute.{k}": v for k, v in settings.items()}})
+        settings = {
+            "transport": "live",
+            "snapshot_dir": str(tmp_path / "snap"),
+            "base_urls": server.base_urls(),
+            "max_retries": 2,
+            "backoff_seconds": 0.01,
+            "timeout_seconds": 1.0,
+            **execute,
+        }
+        return load_config(
+            ROOT / "biocurate.toml",
+            overrides={"store.path": str(tmp_path / "s.duckdb"), **{f"execute.{k}": v for k, v in settings.items()}},
+        )
+
     yield server, snapshot, config, tmp_path
     server.stop()
 
@@ -69,11 +105,18 @@ def test_ok_response_becomes_an_observation(setup):
     assert obs["display_name"] == "BRCA2" and obs["start"] == 32315508
 
 
-@pytest.mark.parametrize("fault,outcome", [
-    ("500", "http_error"), ("503", "http_error"), ("timeout", "timeout"),
-    ("malformed_json", "invalid_body"), ("truncated_json", "invalid_body"),
-    ("html_error", "invalid_body"), ("empty", "ok_empty"),
-])
+@pytest.mark.parametrize(
+    "fault,outcome",
+    [
+        ("500", "http_error"),
+        ("503", "http_error"),
+        ("timeout", "timeout"),
+        ("malformed_json", "invalid_body"),
+        ("truncated_json", "invalid_body"),
+        ("html_error", "invalid_body"),
+        ("empty", "ok_empty"),
+    ],
+)
 def test_each_fault_ends_in_its_outcome_and_no_observation(setup, fault, outcome):
     server, snapshot, config, tmp = setup
     server.faults.append(Fault(fault, "ENSG00000141510"))
@@ -142,9 +185,22 @@ def test_replay_miss_names_the_request(setup):
         add_calls(con, snapshot, ["ENSG00000139618"])
         tool = load_catalog()["lookup_by_symbol"]
         args = {"species": "homo_sapiens", "symbol": "NOTAGENE"}
-        insert_new(con, "candidate_calls", [{"call_id": "missing", "function": tool.name, "arguments": json.dumps(args),
-                                             "template": "t", "database": "Ensembl", "tool_group": "lookup",
-                                             "category": "genomics", "valid": True}])
+        insert_new(
+            con,
+            "candidate_calls",
+            [
+                {
+                    "call_id": "missing",
+                    "function": tool.name,
+                    "arguments": json.dumps(args),
+                    "template": "t",
+                    "database": "Ensembl",
+                    "tool_group": "lookup",
+                    "category": "genomics",
+                    "valid": True,
+                }
+            ],
+        )
         execute_calls(cfg, con, load_catalog(), "r1")
         row = con.execute("select outcome, error from api_responses where call_id = 'missing'").fetchall()[0]
     assert server.requests == []  # replay never touches the network
@@ -152,15 +208,30 @@ def test_replay_miss_names_the_request(setup):
     assert "GET https://rest.ensembl.org/lookup/symbol/homo_sapiens/NOTAGENE" in row[1]
 
 
-@pytest.mark.parametrize("status,ctype,body,fmt,expected", [
-    (200, "application/json", b'{"error": "Invalid uid SDHD at position= 0", "result": {"uids": []}}', "json", "api_error"),
-    (200, "application/json", b'{"header": {}, "esearchresult": {"count": "0", "idlist": []}}', "json", "ok_empty"),
-    (200, "text/xml", b"<eSearchResult><Count>0</Count><ErrorList><PhraseNotFound>x</PhraseNotFound></ErrorList></eSearchResult>", "xml", "ok_empty"),
-    (400, "application/json", b'{"error": "No valid lookup found for symbol BR"}', "json", "http_error"),
-    (200, "text/html", b"<html>Message ID#29 Error: Query is empty</html>", "html", "api_error"),
-    (200, "application/json", b'{"results": []}', "json", "ok_empty"),
-    (200, "application/json", b'{"results": [{"primaryAccession": "P04637"}]}', "json", "ok"),
-])
+@pytest.mark.parametrize(
+    "status,ctype,body,fmt,expected",
+    [
+        (
+            200,
+            "application/json",
+            b'{"error": "Invalid uid SDHD at position= 0", "result": {"uids": []}}',
+            "json",
+            "api_error",
+        ),
+        (200, "application/json", b'{"header": {}, "esearchresult": {"count": "0", "idlist": []}}', "json", "ok_empty"),
+        (
+            200,
+            "text/xml",
+            b"<eSearchResult><Count>0</Count><ErrorList><PhraseNotFound>x</PhraseNotFound></ErrorList></eSearchResult>",
+            "xml",
+            "ok_empty",
+        ),
+        (400, "application/json", b'{"error": "No valid lookup found for symbol BR"}', "json", "http_error"),
+        (200, "text/html", b"<html>Message ID#29 Error: Query is empty</html>", "html", "api_error"),
+        (200, "application/json", b'{"results": []}', "json", "ok_empty"),
+        (200, "application/json", b'{"results": [{"primaryAccession": "P04637"}]}', "json", "ok"),
+    ],
+)
 def test_classify_errors_hidden_in_success(status, ctype, body, fmt, expected):
     assert classify(status, ctype, body, fmt)[0] == expected
 

@@ -1,4 +1,5 @@
 """A full rebuild flow run on the demo data through Prefect's test harness."""
+
 from __future__ import annotations
 
 import json
@@ -11,15 +12,26 @@ from biocurate.execute import pending_calls
 from biocurate.store import PRIMARY_KEYS, Store, table_counts
 from tests.conftest import ROOT
 
-PIPELINE_TABLES = ["tools", "entities", "candidate_calls", "api_responses", "observations",
-                   "queries", "judgments", "qc_results"]
+PIPELINE_TABLES = [
+    "tools",
+    "entities",
+    "candidate_calls",
+    "api_responses",
+    "observations",
+    "queries",
+    "judgments",
+    "qc_results",
+]
 
 
 def test_rebuild_flow_fills_every_stage_and_is_idempotent(prefect_harness, demo_config, tmp_path):
     from flows.rebuild import rebuild
 
-    overrides = {"store.path": str(demo_config.store.path), "review.enabled": False,
-                 "quality.data_docs_dir": str(demo_config.quality.data_docs_dir)}
+    overrides = {
+        "store.path": str(demo_config.store.path),
+        "review.enabled": False,
+        "quality.data_docs_dir": str(demo_config.quality.data_docs_dir),
+    }
     first = rebuild(config_path=str(demo_config.root / "biocurate.toml"), overrides=overrides)
     with Store(demo_config.store.path).open(read_only=True) as con:
         counts = table_counts(con)
@@ -34,15 +46,24 @@ def test_rebuild_flow_fills_every_stage_and_is_idempotent(prefect_harness, demo_
     assert ok > 0 and survivors > 0
     assert run[0][0] == "completed"
     stages = [r["stage"] for r in json.loads(run[0][2])]
-    assert stages == ["sample", "execute", "biotool_compare", "discover", "synthesize", "judge", "quality",
-                      "review_push"]
+    assert stages == [
+        "sample",
+        "execute",
+        "biotool_compare",
+        "discover",
+        "synthesize",
+        "judge",
+        "quality",
+        "review_push",
+    ]
     assert json.loads(run[0][1])["queries"] == counts["queries"]
 
     second = rebuild(config_path=str(demo_config.root / "biocurate.toml"), overrides=overrides)
     with Store(demo_config.store.path).open(read_only=True) as con:
         again = table_counts(con)
         requests_second = con.execute(
-            "select count(*) from api_responses where run_id = ?", [second["run_id"]]).fetchall()[0][0]
+            "select count(*) from api_responses where run_id = ?", [second["run_id"]]
+        ).fetchall()[0][0]
     assert {t: again[t] for t in PIPELINE_TABLES} == {t: counts[t] for t in PIPELINE_TABLES}
     assert again["runs"] == 2
     # Everything final was answered from the store: only unanswered calls were asked again.
@@ -58,11 +79,23 @@ def test_one_registry_builds_every_job():
     from biocurate.stages import JOBS, STAGES, job_stages
 
     assert JOBS == {
-        "rebuild": ["sample", "execute", "biotool_compare", "discover", "synthesize", "judge", "quality",
-                    "review_push"],
+        "rebuild": [
+            "sample",
+            "execute",
+            "biotool_compare",
+            "discover",
+            "synthesize",
+            "judge",
+            "quality",
+            "review_push",
+        ],
         "drift": ["drift_check", "judge", "quality", "review_push"],
-        "review_pull": ["review_pull"], "review_sync": ["review_pull", "review_push"], "review_push": ["review_push"],
-        "publish": ["publish"], "eval": ["eval"], "biotool_import": ["biotool_import"],
+        "review_pull": ["review_pull"],
+        "review_sync": ["review_pull", "review_push"],
+        "review_push": ["review_push"],
+        "publish": ["publish"],
+        "eval": ["eval"],
+        "biotool_import": ["biotool_import"],
     }
     for stage in STAGES.values():
         assert stage.writes and set(stage.writes) <= set(PRIMARY_KEYS), stage.name
@@ -72,6 +105,11 @@ def test_one_registry_builds_every_job():
         job_stages("rebuild", ["drift_check"])
     # With Dask, execute and synthesize (and discover between them) share one cluster.
     dask = load_config(ROOT / "biocurate.toml", overrides={"runner.task_runner": "dask"})
-    assert stage_groups(JOBS["rebuild"], dask) == [["sample"], ["execute", "biotool_compare", "discover", "synthesize"],
-                                                   ["judge"], ["quality"], ["review_push"]]
+    assert stage_groups(JOBS["rebuild"], dask) == [
+        ["sample"],
+        ["execute", "biotool_compare", "discover", "synthesize"],
+        ["judge"],
+        ["quality"],
+        ["review_push"],
+    ]
     assert stage_groups(JOBS["drift"], dask) == [[n] for n in JOBS["drift"]]

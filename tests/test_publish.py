@@ -1,5 +1,6 @@
 """biocurate.publish: what is exported and why not, stable leakage-free splits, formats read by
 their real consumers, manifest and card, interrupted publishes, diffs between versions."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,6 +40,7 @@ def with_publish(config: Config, **settings) -> Config:
 # ---------------------------------------------------------------------------------------------
 # A store built from tiny inline rows
 
+
 class Rows:
     """Inserts calls, observations, queries, judgments, QC results, review tasks and annotations."""
 
@@ -51,48 +53,144 @@ class Rows:
         self.tick += 1
         return utcnow() + timedelta(seconds=self.tick)
 
-    def call(self, function: str, arguments: dict, entity: str | None = None, release: str | None = None,
-             observation: str | None = None) -> str:
+    def call(
+        self,
+        function: str,
+        arguments: dict,
+        entity: str | None = None,
+        release: str | None = None,
+        observation: str | None = None,
+    ) -> str:
         tool = CATALOG[function]
         call_id = content_hash(function, arguments)
         response_id = content_hash("response", call_id)
-        insert_new(self.con, "candidate_calls", [{
-            "call_id": call_id, "function": function, "arguments": json.dumps(arguments, sort_keys=True),
-            "entity_id": entity, "template": "t", "database": tool.database, "tool_group": tool.group,
-            "category": tool.category, "valid": True}])
-        insert_new(self.con, "api_responses", [{
-            "response_id": response_id, "call_id": call_id, "fingerprint": call_id, "method": "GET",
-            "url": f"https://example.org/{function}", "status_code": 200, "outcome": "ok",
-            "transport": "replay", "upstream_release": release, "fetched_at": utcnow()}])
-        insert_new(self.con, "observations", [{
-            "observation_id": content_hash("observation", call_id), "call_id": call_id, "response_id": response_id,
-            "text": observation or f"{function}: 1 record for {json.dumps(arguments)}", "builder": "b", "chars": 30}])
+        insert_new(
+            self.con,
+            "candidate_calls",
+            [
+                {
+                    "call_id": call_id,
+                    "function": function,
+                    "arguments": json.dumps(arguments, sort_keys=True),
+                    "entity_id": entity,
+                    "template": "t",
+                    "database": tool.database,
+                    "tool_group": tool.group,
+                    "category": tool.category,
+                    "valid": True,
+                }
+            ],
+        )
+        insert_new(
+            self.con,
+            "api_responses",
+            [
+                {
+                    "response_id": response_id,
+                    "call_id": call_id,
+                    "fingerprint": call_id,
+                    "method": "GET",
+                    "url": f"https://example.org/{function}",
+                    "status_code": 200,
+                    "outcome": "ok",
+                    "transport": "replay",
+                    "upstream_release": release,
+                    "fetched_at": utcnow(),
+                }
+            ],
+        )
+        insert_new(
+            self.con,
+            "observations",
+            [
+                {
+                    "observation_id": content_hash("observation", call_id),
+                    "call_id": call_id,
+                    "response_id": response_id,
+                    "text": observation or f"{function}: 1 record for {json.dumps(arguments)}",
+                    "builder": "b",
+                    "chars": 30,
+                }
+            ],
+        )
         return call_id
 
-    def query(self, call_id: str, text: str, qc: bool | None = True, parent: str | None = None,
-              annotator: str | None = None) -> str:
+    def query(
+        self, call_id: str, text: str, qc: bool | None = True, parent: str | None = None, annotator: str | None = None
+    ) -> str:
         generator, model = ("human_edit", annotator) if parent else ("template", "template-v1")
         query_id = content_hash(call_id, text, generator, model)
-        insert_new(self.con, "queries", [{
-            "query_id": query_id, "call_id": call_id, "observation_id": content_hash("observation", call_id),
-            "text": text, "style": "specific", "generator": generator, "model": model,
-            "prompt_version": "review" if parent else "template-1", "parent_query_id": parent,
-            "created_at": self.now()}])
-        insert_new(self.con, "judgments", [{
-            "judgment_id": content_hash("j", query_id), "query_id": query_id, "judge": "rules", "model": "rules-v1",
-            "prompt_version": "v1", "verdict": "accept", "score": 0.9, "reason": "fine"}])
+        insert_new(
+            self.con,
+            "queries",
+            [
+                {
+                    "query_id": query_id,
+                    "call_id": call_id,
+                    "observation_id": content_hash("observation", call_id),
+                    "text": text,
+                    "style": "specific",
+                    "generator": generator,
+                    "model": model,
+                    "prompt_version": "review" if parent else "template-1",
+                    "parent_query_id": parent,
+                    "created_at": self.now(),
+                }
+            ],
+        )
+        insert_new(
+            self.con,
+            "judgments",
+            [
+                {
+                    "judgment_id": content_hash("j", query_id),
+                    "query_id": query_id,
+                    "judge": "rules",
+                    "model": "rules-v1",
+                    "prompt_version": "v1",
+                    "verdict": "accept",
+                    "score": 0.9,
+                    "reason": "fine",
+                }
+            ],
+        )
         if qc is not None:
-            insert_new(self.con, "qc_results", [{
-                "qc_id": content_hash("qc", query_id), "item_kind": "query", "item_id": query_id,
-                "suite": "queries", "expectation": "length", "passed": qc, "severity": "blocking",
-                "reason": None if qc else "too short", "qc_config_hash": "h"}])
+            insert_new(
+                self.con,
+                "qc_results",
+                [
+                    {
+                        "qc_id": content_hash("qc", query_id),
+                        "item_kind": "query",
+                        "item_id": query_id,
+                        "suite": "queries",
+                        "expectation": "length",
+                        "passed": qc,
+                        "severity": "blocking",
+                        "reason": None if qc else "too short",
+                        "qc_config_hash": "h",
+                    }
+                ],
+            )
         return query_id
 
     def push(self, query_id: str) -> int:
         self.task += 1
-        insert_new(self.con, "review_tasks", [{
-            "query_id": query_id, "content_hash": "c", "project_id": 1, "task_id": self.task,
-            "priority": 0.5, "pushed_at": utcnow(), "updated_at": utcnow()}])
+        insert_new(
+            self.con,
+            "review_tasks",
+            [
+                {
+                    "query_id": query_id,
+                    "content_hash": "c",
+                    "project_id": 1,
+                    "task_id": self.task,
+                    "priority": 0.5,
+                    "pushed_at": utcnow(),
+                    "updated_at": utcnow(),
+                }
+            ],
+        )
         return self.task
 
     def annotate(self, query_id: str, verdict: str, annotator: str = "rev1@example.org", **answers) -> None:
@@ -100,15 +198,30 @@ class Rows:
         task_id = task_id[0][0] if task_id else self.push(query_id)
         ls_id = int(content_hash(query_id, annotator, length=7), 16)
         updated = self.now()
-        insert_new(self.con, "annotations", [{
-            "annotation_id": content_hash(ls_id, str(updated)), "ls_annotation_id": ls_id, "task_id": task_id,
-            "query_id": query_id, "annotator": annotator, "verdict": verdict,
-            "reject_reason": answers.get("reject_reason"), "edited_query": answers.get("edited_query"),
-            "edited_call": answers.get("edited_call"), "created_at": updated, "updated_at": updated,
-            "pulled_at": updated}])
+        insert_new(
+            self.con,
+            "annotations",
+            [
+                {
+                    "annotation_id": content_hash(ls_id, str(updated)),
+                    "ls_annotation_id": ls_id,
+                    "task_id": task_id,
+                    "query_id": query_id,
+                    "annotator": annotator,
+                    "verdict": verdict,
+                    "reject_reason": answers.get("reject_reason"),
+                    "edited_query": answers.get("edited_query"),
+                    "edited_call": answers.get("edited_call"),
+                    "created_at": updated,
+                    "updated_at": updated,
+                    "pulled_at": updated,
+                }
+            ],
+        )
 
-    def accepted(self, function: str, arguments: dict, texts: list[str], entity: str | None = None,
-                 release: str | None = None) -> list[str]:
+    def accepted(
+        self, function: str, arguments: dict, texts: list[str], entity: str | None = None, release: str | None = None
+    ) -> list[str]:
         call_id = self.call(function, arguments, entity, release)
         ids = []
         for text in texts:
@@ -122,8 +235,10 @@ def arguments_for(function: str, n: int) -> dict:
     params = CATALOG[function].schema()["function"]["parameters"]
     args = {}
     # A function with nothing required (esummary, as in BioTool) gets its first two text parameters.
-    chosen = params["required"] or [k for k, v in params["properties"].items()
-                                    if v.get("type") == "string" and "enum" not in v][:2]
+    chosen = (
+        params["required"]
+        or [k for k, v in params["properties"].items() if v.get("type") == "string" and "enum" not in v][:2]
+    )
     for name in chosen:
         spec = params["properties"][name]
         args[name] = spec["enum"][n % len(spec["enum"])] if "enum" in spec else f"{name.upper()}{n}"
@@ -132,8 +247,16 @@ def arguments_for(function: str, n: int) -> dict:
     return args
 
 
-FUNCTIONS = ["lookup_by_symbol", "get_xrefs_by_symbol", "get_variation", "get_uniprotkb_entry",
-             "search_uniprotkb", "get_taxonomy_by_id", "esummary", "esearch"]
+FUNCTIONS = [
+    "lookup_by_symbol",
+    "get_xrefs_by_symbol",
+    "get_variation",
+    "get_uniprotkb_entry",
+    "search_uniprotkb",
+    "get_taxonomy_by_id",
+    "esummary",
+    "esearch",
+]
 
 
 def fill(rows: Rows, calls: int, queries_per_call: int = 2, start: int = 0, entities: int | None = None) -> list[str]:
@@ -142,8 +265,12 @@ def fill(rows: Rows, calls: int, queries_per_call: int = 2, start: int = 0, enti
     for n in range(start, start + calls):
         function = FUNCTIONS[n % len(FUNCTIONS)]
         entity = f"entity{n % entities}" if entities else None
-        ids += rows.accepted(function, arguments_for(function, n),
-                             [f"Question {q} number {n} about {function}?" for q in range(queries_per_call)], entity)
+        ids += rows.accepted(
+            function,
+            arguments_for(function, n),
+            [f"Question {q} number {n} about {function}?" for q in range(queries_per_call)],
+            entity,
+        )
     return ids
 
 
@@ -160,18 +287,20 @@ def items_of(con, version_id: str) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 # What is exported, and why the rest is not
 
+
 def test_only_human_accepted_items_are_exported_and_the_rest_is_counted_by_reason(demo_config, store):
     con, rows = store
-    accepted = rows.accepted("lookup_by_symbol", {"species": "homo_sapiens", "symbol": "BRCA2"},
-                             ["Where is the human BRCA2 gene?"])
+    accepted = rows.accepted(
+        "lookup_by_symbol", {"species": "homo_sapiens", "symbol": "BRCA2"}, ["Where is the human BRCA2 gene?"]
+    )
     call = rows.call("get_uniprotkb_entry", {"accession": "P04637"})
     rejected = rows.query(call, "What is UniProt entry P04637?")
     rows.annotate(rejected, "reject", reject_reason="wrong_call")
     pending = rows.query(call, "Tell me about protein P04637.")
     rows.push(pending)
-    rows.query(call, "Describe the P04637 protein record.")                       # survivor never pushed
-    rows.query(call, "P04637?", qc=False)                                           # failed QC
-    rows.query(call, "Which protein has accession P04637?", qc=None)               # not checked yet
+    rows.query(call, "Describe the P04637 protein record.")  # survivor never pushed
+    rows.query(call, "P04637?", qc=False)  # failed QC
+    rows.query(call, "Which protein has accession P04637?", qc=None)  # not checked yet
     edited = rows.query(call, "wat is P04637")
     rows.annotate(edited, "accept_with_edit", edited_query="What is the protein with accession P04637?")
     rows.query(call, "What is the protein with accession P04637?", parent=edited, annotator="rev1@example.org")
@@ -182,11 +311,17 @@ def test_only_human_accepted_items_are_exported_and_the_rest_is_counted_by_reaso
     rows.annotate(edit_unchecked, "accept_with_edit", edited_query="Show me the UniProt entry P04637.")
     rows.query(call, "Show me the UniProt entry P04637.", qc=None, parent=edit_unchecked, annotator="rev1@example.org")
     call_changed = rows.query(call, "What does UniProt hold on P04637 entry?")
-    rows.annotate(call_changed, "accept_with_edit",
-                  edited_call=json.dumps({"name": "get_uniprotkb_entry", "arguments": {"accession": "P38398"}}))
+    rows.annotate(
+        call_changed,
+        "accept_with_edit",
+        edited_call=json.dumps({"name": "get_uniprotkb_entry", "arguments": {"accession": "P38398"}}),
+    )
     same_call = rows.query(call, "What does UniProt say about entry P04637?")
-    rows.annotate(same_call, "accept_with_edit",
-                  edited_call=json.dumps({"name": "get_uniprotkb_entry", "arguments": {"accession": "P04637"}}))
+    rows.annotate(
+        same_call,
+        "accept_with_edit",
+        edited_call=json.dumps({"name": "get_uniprotkb_entry", "arguments": {"accession": "P04637"}}),
+    )
     split_vote = rows.query(call, "Fetch the UniProt record P04637 for me.")
     rows.annotate(split_vote, "accept", annotator="a@example.org")
     rows.annotate(split_vote, "reject", annotator="b@example.org")
@@ -198,12 +333,23 @@ def test_only_human_accepted_items_are_exported_and_the_rest_is_counted_by_reaso
     majority = demo_config.model_copy(update={"review": demo_config.review.model_copy(update={"resolve": "majority"})})
     items, refused = pub.select_items(majority, con, CATALOG)
     exported = dict(zip(items["item_id"], items["user_query"], strict=True))
-    assert exported == {accepted[0]: "Where is the human BRCA2 gene?",
-                        edited: "What is the protein with accession P04637?",
-                        same_call: "What does UniProt say about entry P04637?"}
-    assert refused == {pub.NOT_CHECKED: 1, pub.FAILED_QC: 1, pub.NOT_PUSHED: 1, pub.PENDING: 1, pub.REJECTED: 1,
-                       pub.CONFLICTING: 1, pub.CALL_EDITED: 1, pub.EDIT_NOT_CHECKED: 1, pub.EDIT_FAILED_QC: 1,
-                       pub.NOT_IN_CATALOG: 1}
+    assert exported == {
+        accepted[0]: "Where is the human BRCA2 gene?",
+        edited: "What is the protein with accession P04637?",
+        same_call: "What does UniProt say about entry P04637?",
+    }
+    assert refused == {
+        pub.NOT_CHECKED: 1,
+        pub.FAILED_QC: 1,
+        pub.NOT_PUSHED: 1,
+        pub.PENDING: 1,
+        pub.REJECTED: 1,
+        pub.CONFLICTING: 1,
+        pub.CALL_EDITED: 1,
+        pub.EDIT_NOT_CHECKED: 1,
+        pub.EDIT_FAILED_QC: 1,
+        pub.NOT_IN_CATALOG: 1,
+    }
     originals = con.execute("select count(*) from queries where parent_query_id is null").fetchall()[0][0]
     assert len(exported) + sum(refused.values()) == originals
 
@@ -216,8 +362,12 @@ def test_only_human_accepted_items_are_exported_and_the_rest_is_counted_by_reaso
     assert manifest["not_exported"] == refused
     card = (result.path / "README.md").read_text()
     assert f"| {pub.EDIT_FAILED_QC} | 1 |" in card
-    biotool = [r for s in pub.SPLITS if (result.path / f"biotool/{s}.json").exists()
-               for r in json.loads((result.path / f"biotool/{s}.json").read_text())]
+    biotool = [
+        r
+        for s in pub.SPLITS
+        if (result.path / f"biotool/{s}.json").exists()
+        for r in json.loads((result.path / f"biotool/{s}.json").read_text())
+    ]
     assert sorted(r["user_query"] for r in biotool) == sorted(exported.values())
     assert manifest["provenance"]["review"]["accepted_with_edited_question"] == 1
 
@@ -235,13 +385,13 @@ def test_nothing_to_publish_says_why(demo_config, store):
 # ---------------------------------------------------------------------------------------------
 # Splits
 
-LEAKS_SQL = ("select version_id, group_key from dataset_items group by all having count(distinct split) > 1")
+LEAKS_SQL = "select version_id, group_key from dataset_items group by all having count(distinct split) > 1"
 
 
 def test_no_group_crosses_splits_by_sql_and_by_gx(demo_config, store):
     con, rows = store
     config = with_publish(demo_config, group_by="entity")
-    fill(rows, calls=60, entities=15)                  # four calls per entity, two questions per call
+    fill(rows, calls=60, entities=15)  # four calls per entity, two questions per call
     version = pub.publish(config, con).version_id
     items = con.sql("select d.*, c.entity_id from dataset_items d join candidate_calls c using (call_id)").pl()
     assert items.height == 120
@@ -282,9 +432,11 @@ def test_splits_are_stable_across_versions_as_items_arrive_and_leave(demo_config
     assert len(after) == 80 - 1 + 10 + 80
     assert gone not in after
     assert all(after[i] == s for i, s in before.items() if i != gone)
-    call_split = dict(con.execute(
-        "select call_id, any_value(split) from dataset_items where version_id = ? group by all",
-        [v1.version_id]).fetchall())
+    call_split = dict(
+        con.execute(
+            "select call_id, any_value(split) from dataset_items where version_id = ? group by all", [v1.version_id]
+        ).fetchall()
+    )
     for query_id, (call_id,) in zip(joined, calls[:10], strict=True):
         assert after[query_id] == call_split[call_id]
     manifest = json.loads((v2.path / "manifest.json").read_text())
@@ -295,8 +447,10 @@ def test_splits_are_stable_across_versions_as_items_arrive_and_leave(demo_config
     rows.annotate(gone, "accept")
     v3 = pub.publish(demo_config, con)
     assert items_of(con, v3.version_id)[gone] == before[gone]
-    assert con.execute("select item_id from dataset_items group by item_id having count(distinct split) > 1"
-                       ).fetchall() == []
+    assert (
+        con.execute("select item_id from dataset_items group by item_id having count(distinct split) > 1").fetchall()
+        == []
+    )
 
 
 def test_stratified_assignment_keeps_every_prefix_near_the_ratios(demo_config, store):
@@ -312,15 +466,22 @@ def test_stratified_assignment_keeps_every_prefix_near_the_ratios(demo_config, s
             for n in range(chunk * 50, chunk * 50 + 50):
                 rows.accepted("get_uniprotkb_entry", {"accession": f"P{n:05d}"}, [f"What is UniProt entry P{n:05d}?"])
             version = pub.publish(config, con).version_id
-            counts = dict(con.execute("select split, count(*) from dataset_items where version_id = ? group by all",
-                                      [version]).fetchall())
+            counts = dict(
+                con.execute(
+                    "select split, count(*) from dataset_items where version_id = ? group by all", [version]
+                ).fetchall()
+            )
             total = sum(counts.values())
-            worst = max(worst, *(abs(counts.get(s, 0) - total * r) for s, r in
-                                 (("train", 0.8), ("validation", 0.1), ("test", 0.1))))
+            worst = max(
+                worst,
+                *(abs(counts.get(s, 0) - total * r) for s, r in (("train", 0.8), ("validation", 0.1), ("test", 0.1))),
+            )
         deviation[stratify] = worst
-        con.execute("delete from annotations; delete from review_tasks; delete from qc_results; delete from judgments;"
-                    "delete from queries; delete from observations; delete from api_responses; "
-                    "delete from candidate_calls")
+        con.execute(
+            "delete from annotations; delete from review_tasks; delete from qc_results; delete from judgments;"
+            "delete from queries; delete from observations; delete from api_responses; "
+            "delete from candidate_calls"
+        )
     print(f"worst deviation from the ratios (groups): stratified {deviation[True]:.1f}, hash {deviation[False]:.1f}")
     assert deviation[True] <= 3
     assert deviation[True] < deviation[False]
@@ -328,10 +489,15 @@ def test_stratified_assignment_keeps_every_prefix_near_the_ratios(demo_config, s
 
 def test_regrouping_published_items_by_entity_is_refused_with_a_remedy(demo_config, store):
     con, rows = store
-    fill(rows, calls=40, entities=5)                   # eight calls per entity, split by call first
+    fill(rows, calls=40, entities=5)  # eight calls per entity, split by call first
     pub.publish(demo_config, con)
-    assert con.execute("select count(*) from (select c.entity_id from dataset_items d join candidate_calls c "
-                       "using (call_id) group by all having count(distinct split) > 1)").fetchall()[0][0] > 0
+    assert (
+        con.execute(
+            "select count(*) from (select c.entity_id from dataset_items d join candidate_calls c "
+            "using (call_id) group by all having count(distinct split) > 1)"
+        ).fetchall()[0][0]
+        > 0
+    )
     with pytest.raises(pub.PublishError, match="group_by = 'entity'.*different splits.*Keep the grouping"):
         pub.publish(with_publish(demo_config, group_by="entity"), con)
     assert con.execute("select count(*) from dataset_versions").fetchall()[0][0] == 1
@@ -352,7 +518,7 @@ def test_distractors_are_deterministic_and_prefer_the_same_database():
     assert {CATALOG[n].database for n in names} == {"UniProt"}
     assert len({tuple(pick("get_uniprotkb_entry", f"item{i}")) for i in range(20)}) > 5
     positions = {pick("get_uniprotkb_entry", f"item{i}").index("get_uniprotkb_entry") for i in range(40)}
-    assert len(positions) > 1                           # the right tool is not always first
+    assert len(positions) > 1  # the right tool is not always first
     # A database with fewer other tools than asked for is topped up from the others.
     ncbi = [t.name for t in CATALOG if t.database == "NCBI"]
     many = pub.Distractors(CATALOG, len(ncbi) + 2, "seed")("esearch", "item1")
@@ -373,36 +539,93 @@ OPENAI_CHAT_LINE = {
     "required": ["messages"],
     "additionalProperties": False,
     "properties": {
-        "messages": {"type": "array", "minItems": 1, "items": {"oneOf": [
-            {"type": "object", "required": ["role", "content"], "additionalProperties": False,
-             "properties": {"role": {"enum": ["system", "developer", "user"]}, "content": {"type": "string"},
-                            "name": {"type": "string"}}},
-            {"type": "object", "required": ["role"], "additionalProperties": False,
-             "anyOf": [{"required": ["content"]}, {"required": ["tool_calls"]}],
-             "properties": {
-                 "role": {"const": "assistant"}, "content": {"type": ["string", "null"]},
-                 "weight": {"enum": [0, 1]}, "name": {"type": "string"},
-                 "tool_calls": {"type": "array", "minItems": 1, "items": {
-                     "type": "object", "required": ["id", "type", "function"], "additionalProperties": False,
-                     "properties": {
-                         "id": {"type": "string", "minLength": 1}, "type": {"const": "function"},
-                         "function": {"type": "object", "required": ["name", "arguments"],
-                                      "additionalProperties": False,
-                                      "properties": {"name": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"},
-                                                     "arguments": {"type": "string"}}}}}}}},
-            {"type": "object", "required": ["role", "content", "tool_call_id"], "additionalProperties": False,
-             "properties": {"role": {"const": "tool"}, "content": {"type": "string"},
-                            "tool_call_id": {"type": "string"}}},
-        ]}},
-        "tools": {"type": "array", "items": {
-            "type": "object", "required": ["type", "function"], "additionalProperties": False,
-            "properties": {"type": {"const": "function"}, "function": {
-                "type": "object", "required": ["name", "parameters"],
-                "properties": {"name": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"},
-                               "description": {"type": "string"},
-                               "parameters": {"type": "object", "required": ["type", "properties"],
-                                              "properties": {"type": {"const": "object"}}},
-                               "strict": {"type": "boolean"}}}}}},
+        "messages": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "required": ["role", "content"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "role": {"enum": ["system", "developer", "user"]},
+                            "content": {"type": "string"},
+                            "name": {"type": "string"},
+                        },
+                    },
+                    {
+                        "type": "object",
+                        "required": ["role"],
+                        "additionalProperties": False,
+                        "anyOf": [{"required": ["content"]}, {"required": ["tool_calls"]}],
+                        "properties": {
+                            "role": {"const": "assistant"},
+                            "content": {"type": ["string", "null"]},
+                            "weight": {"enum": [0, 1]},
+                            "name": {"type": "string"},
+                            "tool_calls": {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": {
+                                    "type": "object",
+                                    "required": ["id", "type", "function"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "id": {"type": "string", "minLength": 1},
+                                        "type": {"const": "function"},
+                                        "function": {
+                                            "type": "object",
+                                            "required": ["name", "arguments"],
+                                            "additionalProperties": False,
+                                            "properties": {
+                                                "name": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"},
+                                                "arguments": {"type": "string"},
+                                            },
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                    {
+                        "type": "object",
+                        "required": ["role", "content", "tool_call_id"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "role": {"const": "tool"},
+                            "content": {"type": "string"},
+                            "tool_call_id": {"type": "string"},
+                        },
+                    },
+                ]
+            },
+        },
+        "tools": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["type", "function"],
+                "additionalProperties": False,
+                "properties": {
+                    "type": {"const": "function"},
+                    "function": {
+                        "type": "object",
+                        "required": ["name", "parameters"],
+                        "properties": {
+                            "name": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"},
+                            "description": {"type": "string"},
+                            "parameters": {
+                                "type": "object",
+                                "required": ["type", "properties"],
+                                "properties": {"type": {"const": "object"}},
+                            },
+                            "strict": {"type": "boolean"},
+                        },
+                    },
+                },
+            },
+        },
         "parallel_tool_calls": {"type": "boolean"},
     },
 }
@@ -413,16 +636,28 @@ OPENAI_CHAT_LINE = {
 # (SharegptDatasetConverter.__call__, non-ranking, non-KTO path), formatter.py
 # (FunctionFormatter._parse_functions, ToolFormatter.apply) and tool_utils.py
 # (DefaultToolUtils.tool_formatter). Returns what the converter would hand to training.
-LF_DEFAULT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
-                   "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system"}
+LF_DEFAULT_TAGS = {
+    "role_tag": "from",
+    "content_tag": "value",
+    "user_tag": "human",
+    "assistant_tag": "gpt",
+    "observation_tag": "observation",
+    "function_tag": "function_call",
+    "system_tag": "system",
+}
 
 
 def llamafactory_sharegpt(example: dict, entry: dict) -> dict:
     assert entry.get("formatting") == "sharegpt"
     columns = {"messages": "conversations", **entry.get("columns", {})}
     tags = {**LF_DEFAULT_TAGS, **entry.get("tags", {})}
-    mapping = {tags["user_tag"]: "user", tags["assistant_tag"]: "assistant", tags["observation_tag"]: "observation",
-               tags["function_tag"]: "function", tags["system_tag"]: "system"}
+    mapping = {
+        tags["user_tag"]: "user",
+        tags["assistant_tag"]: "assistant",
+        tags["observation_tag"]: "observation",
+        tags["function_tag"]: "function",
+        tags["system_tag"]: "system",
+    }
     odd_tags = (tags["user_tag"], tags["observation_tag"])
     even_tags = (tags["assistant_tag"], tags["function_tag"])
     messages = example[columns["messages"]]
@@ -441,11 +676,11 @@ def llamafactory_sharegpt(example: dict, entry: dict) -> dict:
     prompt, response = ([], []) if broken else (aligned[:-1], aligned[-1:])
     tools = example[columns["tools"]] if "tools" in columns else ""
     for message in prompt + response:
-        if message["role"] == "function":              # FunctionFormatter: JSON with name and arguments
+        if message["role"] == "function":  # FunctionFormatter: JSON with name and arguments
             calls = json.loads(message["content"])
             for call in calls if isinstance(calls, list) else [calls]:
                 json.dumps(call["arguments"]), call["name"]
-    if tools:                                           # ToolFormatter + DefaultToolUtils.tool_formatter
+    if tools:  # ToolFormatter + DefaultToolUtils.tool_formatter
         for tool in json.loads(tools):
             tool = tool.get("function", "") if tool.get("type") == "function" else tool
             for _name, param in tool["parameters"]["properties"].items():
@@ -483,8 +718,10 @@ def test_every_format_loads_in_its_consumer(demo_config, store, hf_offline):
         call = biotool[0]["function_calling"]
         assert call["name"] in CATALOG and isinstance(call["arguments"], dict)
         # BioTool's names: the module path its dispatcher imports (<database>.<tool>.api).
-        assert all((CATALOG[c["name"]].source, CATALOG[c["name"]].group) == (d, t)
-                   for c, d, t in zip(biotool["function_calling"], biotool["database"], biotool["tool"], strict=True))
+        assert all(
+            (CATALOG[c["name"]].source, CATALOG[c["name"]].group) == (d, t)
+            for c, d, t in zip(biotool["function_calling"], biotool["database"], biotool["tool"], strict=True)
+        )
         assert set(biotool["database"]) <= {"ncbi", "ensembl", "uniprot"}
 
         parquet = load_json_dataset([folder / f"parquet/{split}.parquet"], hf_offline, kind="parquet")
@@ -499,8 +736,10 @@ def test_every_format_loads_in_its_consumer(demo_config, store, hf_offline):
             offered = {t["function"]["name"]: t for t in record["tools"]}
             assert tool_call["function"]["name"] in offered and len(offered) == 1 + demo_config.publish.distractor_tools
             # The arguments string parses and fits the offered tool's own parameter schema.
-            jsonschema.validate(json.loads(tool_call["function"]["arguments"]),
-                                offered[tool_call["function"]["name"]]["function"]["parameters"])
+            jsonschema.validate(
+                json.loads(tool_call["function"]["arguments"]),
+                offered[tool_call["function"]["name"]]["function"]["parameters"],
+            )
 
     # LLaMA-Factory: its dataset_info entries, its file loading, its sharegpt converter.
     info = json.loads((folder / "sharegpt/dataset_info.json").read_text())
@@ -508,13 +747,13 @@ def test_every_format_loads_in_its_consumer(demo_config, store, hf_offline):
     for name, entry in info.items():
         path = folder / "sharegpt" / entry["file_name"]
         assert path.is_file()
-        examples = load_json_dataset([path], hf_offline)     # as LLaMA-Factory's loader does for a file
+        examples = load_json_dataset([path], hf_offline)  # as LLaMA-Factory's loader does for a file
         assert examples.num_rows == sizes[name.rsplit("_", 1)[1]]
         for example in examples:
             converted = llamafactory_sharegpt(example, entry)
             assert converted["_prompt"] == [{"role": "user", "content": converted["_prompt"][0]["content"]}]
             (target,) = converted["_response"]
-            tools = json.loads(converted["_tools"])          # in the OpenAI form, as BioTool passes them on
+            tools = json.loads(converted["_tools"])  # in the OpenAI form, as BioTool passes them on
             assert all(tool["type"] == "function" for tool in tools)
             offered = {tool["function"]["name"] for tool in tools}
             assert target["role"] == "function" and json.loads(target["content"])["name"] in offered
@@ -522,15 +761,25 @@ def test_every_format_loads_in_its_consumer(demo_config, store, hf_offline):
             assert converted["_system"] == demo_config.publish.system_prompt
 
     # The converter copy rejects what LLaMA-Factory rejects: a conversation ending in an observation.
-    ends_with_observation = {"conversations": [
-        {"from": "human", "value": "q"}, {"from": "function_call", "value": '{"name": "f", "arguments": {}}'},
-        {"from": "observation", "value": "o"}], "system": "", "tools": "[]"}
+    ends_with_observation = {
+        "conversations": [
+            {"from": "human", "value": "q"},
+            {"from": "function_call", "value": '{"name": "f", "arguments": {}}'},
+            {"from": "observation", "value": "o"},
+        ],
+        "system": "",
+        "tools": "[]",
+    }
     assert llamafactory_sharegpt(ends_with_observation, info[next(iter(info))])["_response"] == []
 
     tools = json.loads((folder / "tools.json").read_text())
     mapping = json.loads((folder / "function_mapping.json").read_text())
-    used = {name for (name,) in con.execute(
-        "select distinct json_extract_string(function_calling, '$.name') from dataset_items").fetchall()}
+    used = {
+        name
+        for (name,) in con.execute(
+            "select distinct json_extract_string(function_calling, '$.name') from dataset_items"
+        ).fetchall()
+    }
     # Every catalog function, also those no item calls (a prediction may name any of them).
     assert used < set(CATALOG.tools)
     assert [t["function"]["name"] for t in tools] == sorted(mapping) == sorted(CATALOG.tools)
@@ -540,20 +789,41 @@ def test_every_format_loads_in_its_consumer(demo_config, store, hf_offline):
 def test_manifest_lists_every_file_with_its_hash_and_the_upstream_releases(demo_config, store):
     con, rows = store
     fill(rows, calls=12)
-    rows.accepted("get_uniprotkb_entry", {"accession": "P38398"}, ["What is UniProt entry P38398?"],
-                  release="2025_04")
-    insert_new(con, "api_responses", [{
-        "response_id": "info", "call_id": "c-info", "fingerprint": "f", "method": "GET",
-        "url": "https://rest.ensembl.org/info/data/", "status_code": 200, "outcome": "ok", "transport": "live",
-        "body": gzip.compress(b'{"releases":[115]}'), "fetched_at": utcnow()}])
+    rows.accepted("get_uniprotkb_entry", {"accession": "P38398"}, ["What is UniProt entry P38398?"], release="2025_04")
+    insert_new(
+        con,
+        "api_responses",
+        [
+            {
+                "response_id": "info",
+                "call_id": "c-info",
+                "fingerprint": "f",
+                "method": "GET",
+                "url": "https://rest.ensembl.org/info/data/",
+                "status_code": 200,
+                "outcome": "ok",
+                "transport": "live",
+                "body": gzip.compress(b'{"releases":[115]}'),
+                "fetched_at": utcnow(),
+            }
+        ],
+    )
     result = pub.publish(demo_config, con)
     manifest = json.loads((result.path / "manifest.json").read_text())
     on_disk = {p.relative_to(result.path).as_posix() for p in result.path.rglob("*") if p.is_file()}
     assert set(manifest["files"]) == on_disk - {"manifest.json"}
     for rel, entry in manifest["files"].items():
         assert sha256_bytes((result.path / rel).read_bytes()) == entry["sha256"], rel
-    assert {"README.md", "plots/split.png", "plots/database.png", "plots/tool.png", "plots/category.png",
-            "tools.json", "function_mapping.json", "sharegpt/dataset_info.json"} <= set(manifest["files"])
+    assert {
+        "README.md",
+        "plots/split.png",
+        "plots/database.png",
+        "plots/tool.png",
+        "plots/category.png",
+        "tools.json",
+        "function_mapping.json",
+        "sharegpt/dataset_info.json",
+    } <= set(manifest["files"])
     assert (result.path / "plots/tool.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     assert manifest["config_hash"] == demo_config.config_hash()
@@ -573,16 +843,28 @@ def test_manifest_lists_every_file_with_its_hash_and_the_upstream_releases(demo_
     assert not os.stat(result.path / "biotool/train.json").st_mode & 0o222
 
     card = (result.path / "README.md").read_text()
-    for needle in ("## Provenance", "## Limitations", "offline template generator", "rules / rules-v1",
-                   "plots/tool.png", "annotators", "parent: none", "2025_04: 1"):
+    for needle in (
+        "## Provenance",
+        "## Limitations",
+        "offline template generator",
+        "rules / rules-v1",
+        "plots/tool.png",
+        "annotators",
+        "parent: none",
+        "2025_04: 1",
+    ):
         assert needle in card, needle
 
 
 def test_a_new_export_format_is_one_registry_entry(demo_config, store, monkeypatch):
     con, rows = store
     fill(rows, calls=10)
-    questions = pub.ExportFormat("questions/{split}.jsonl", about="the questions alone", jsonl=True,
-                                 encode=lambda r, export: json.dumps({"question": r["user_query"]}))
+    questions = pub.ExportFormat(
+        "questions/{split}.jsonl",
+        about="the questions alone",
+        jsonl=True,
+        encode=lambda r, export: json.dumps({"question": r["user_query"]}),
+    )
     monkeypatch.setitem(pub.FORMATS, "questions", questions)
     result = pub.publish(demo_config, con)
     manifest = json.loads((result.path / "manifest.json").read_text())
@@ -632,8 +914,11 @@ def test_the_biotool_flavour_has_biotools_names_files_and_values(demo_config, st
     rows.annotate(rows.query(call_id, "What is UniProt entry Q00001?"), "accept")
     # A function BioTool's dispatcher cannot run with our arguments (catalog: biotool_runs: false).
     assert not CATALOG["postprocess_transcript_haplotypes"].function.biotool_runs
-    rows.accepted("postprocess_transcript_haplotypes", {"species": "homo_sapiens", "id": "ENST00000288602"},
-                  ["How variable is the protein of human transcript ENST00000288602?"])
+    rows.accepted(
+        "postprocess_transcript_haplotypes",
+        {"species": "homo_sapiens", "id": "ENST00000288602"},
+        ["How variable is the protein of human transcript ENST00000288602?"],
+    )
     result = pub.publish(demo_config, con)
     folder, sizes = result.path, result.counts["splits"]
     assert all(sizes[s] for s in pub.SPLITS)
@@ -643,38 +928,52 @@ def test_the_biotool_flavour_has_biotools_names_files_and_values(demo_config, st
     assert len(everything) == sum(sizes.values()) - 1 and everything == [r for s in pub.SPLITS for r in ours[s]]
     assert "postprocess_transcript_haplotypes" not in {r["function_calling"]["name"] for r in everything}
     sharegpt = [e for s in pub.SPLITS for e in json.loads((folder / f"sharegpt/{s}.json").read_text())]
-    assert len(sharegpt) == sum(sizes.values())           # it is in the other formats
+    assert len(sharegpt) == sum(sizes.values())  # it is in the other formats
     assert any("ENST00000288602" in e["conversations"][0]["value"] for e in sharegpt)
     for record in everything:
         tool = CATALOG[record["function_calling"]["name"]]
         assert (record["database"], record["tool"]) == (tool.source, tool.group)
     (cut_record,) = [r for r in everything if r["user_query"] == "What is UniProt entry Q00001?"]
-    assert cut_record["observation"] == {"results": [{"id": "P1", "name": "first"},
-                                                     {"id": "P2", "...": "...(+94 chars)"}]}  # 14 + 80 dropped
+    assert cut_record["observation"] == {
+        "results": [{"id": "P1", "name": "first"}, {"id": "P2", "...": "...(+94 chars)"}]
+    }  # 14 + 80 dropped
     assert cut_record["database"] == "uniprot" and cut_record["tool"] == "uniprotkb"
     plain = next(r for r in everything if r["function_calling"]["name"] == "esearch")
-    assert isinstance(plain["observation"], str)        # a text answer stays a string, as BioTool keeps it
+    assert isinstance(plain["observation"], str)  # a text answer stays a string, as BioTool keeps it
 
     # BioTool_train/test.json: our train and test items in convert.py's layout; validation is ours only.
     for split in ("train", "test"):
         examples = json.loads((folder / f"biotool/BioTool_{split}.json").read_text())
         assert [json.loads(e["conversations"][2]["value"]) for e in examples] == [
-            r["function_calling"] for r in ours[split]]
+            r["function_calling"] for r in ours[split]
+        ]
         assert {tuple(t["from"] for t in e["conversations"]) for e in examples} == {
-            ("system", "human", "function_call")}
-        assert all(isinstance(e["tools"], str) and {t["type"] for t in json.loads(e["tools"])} == {"function"}
-                   for e in examples)
+            ("system", "human", "function_call")
+        }
+        assert all(
+            isinstance(e["tools"], str) and {t["type"] for t in json.loads(e["tools"])} == {"function"}
+            for e in examples
+        )
     assert not (folder / "biotool/BioTool_validation.json").exists()
     assert json.loads((folder / "biotool/tools.json").read_text()) == CATALOG.tools_json()
 
     card = (folder / "README.md").read_text()
-    for row in ("| `biotool/<split>.json` |", "| `biotool/BioTool.json` |",
-                "| `biotool/BioTool_train.json`, `biotool/BioTool_test.json`, `biotool/tools.json`, "
-                "`biotool/function_mapping.json` |", "| `tools.json`, `function_mapping.json` |"):
+    for row in (
+        "| `biotool/<split>.json` |",
+        "| `biotool/BioTool.json` |",
+        "| `biotool/BioTool_train.json`, `biotool/BioTool_test.json`, `biotool/tools.json`, "
+        "`biotool/function_mapping.json` |",
+        "| `tools.json`, `function_mapping.json` |",
+    ):
         assert row in card, row
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert {"biotool/BioTool.json", "biotool/BioTool_train.json", "biotool/BioTool_test.json",
-            "biotool/tools.json", "biotool/function_mapping.json"} <= set(manifest["files"])
+    assert {
+        "biotool/BioTool.json",
+        "biotool/BioTool_train.json",
+        "biotool/BioTool_test.json",
+        "biotool/tools.json",
+        "biotool/function_mapping.json",
+    } <= set(manifest["files"])
 
 
 def test_a_catalog_change_to_a_function_no_item_calls_makes_a_new_version(demo_config, store, monkeypatch):
@@ -683,8 +982,13 @@ def test_a_catalog_change_to_a_function_no_item_calls_makes_a_new_version(demo_c
     fill(rows, calls=6)
     first = pub.publish(demo_config, con)
     used = {r["function_calling"]["name"] for r in json.loads((first.path / "biotool/BioTool.json").read_text())}
-    offered = {t["function"]["name"] for s in pub.SPLITS if (first.path / f"sharegpt/{s}.json").exists()
-               for e in json.loads((first.path / f"sharegpt/{s}.json").read_text()) for t in json.loads(e["tools"])}
+    offered = {
+        t["function"]["name"]
+        for s in pub.SPLITS
+        if (first.path / f"sharegpt/{s}.json").exists()
+        for e in json.loads((first.path / f"sharegpt/{s}.json").read_text())
+        for t in json.loads(e["tools"])
+    }
     unused = next(t for t in CATALOG if t.name not in used | offered)
     changed = unused.function.model_copy(update={"description": unused.function.description + " (changed)"})
     monkeypatch.setitem(CATALOG.tools, unused.name, dataclasses.replace(unused, function=changed))
@@ -692,11 +996,13 @@ def test_a_catalog_change_to_a_function_no_item_calls_makes_a_new_version(demo_c
     assert second.version_id == "v0002", second.message
     tools = json.loads((second.path / "tools.json").read_text())
     assert next(t for t in tools if t["function"]["name"] == unused.name)["function"]["description"].endswith(
-        "(changed)")
+        "(changed)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Versions: interrupted, unchanged, compared
+
 
 def test_a_failure_while_writing_leaves_no_partial_version(demo_config, store, monkeypatch):
     con, rows = store
@@ -746,8 +1052,12 @@ def test_a_killed_publish_leaves_no_version_and_the_next_one_succeeds(demo_confi
     out = Path(demo_config.publish.out_dir)
     script = tmp_path / "killer.py"
     script.write_text(KILLER)
-    done = subprocess.run([sys.executable, str(script), str(demo_config.store.path), str(out), where,
-                           str(ROOT / "biocurate.toml")], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script), str(demo_config.store.path), str(out), where, str(ROOT / "biocurate.toml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == -signal.SIGKILL, done.stderr
     left = sorted(p.name for p in out.iterdir())
     assert left == ([".tmp-v0001"] if where == "writing" else ["v0001"])  # the debris, never recorded
@@ -758,8 +1068,9 @@ def test_a_killed_publish_leaves_no_version_and_the_next_one_succeeds(demo_confi
         assert result.version_id == "v0001"
         assert sorted(p.name for p in out.iterdir()) == ["v0001"]
         manifest = json.loads((out / "v0001/manifest.json").read_text())
-        assert all(sha256_bytes((out / "v0001" / rel).read_bytes()) == e["sha256"]
-                   for rel, e in manifest["files"].items())
+        assert all(
+            sha256_bytes((out / "v0001" / rel).read_bytes()) == e["sha256"] for rel, e in manifest["files"].items()
+        )
         assert con.execute("select count(*) from dataset_items").fetchall() == [(20,)]
 
 
@@ -803,11 +1114,17 @@ def test_diff_between_two_versions(demo_config, store, monkeypatch):
     assert diff.summary() == {"added": 4, "removed": 1, "changed": 1}
     assert [r["item_id"] for r in diff.added] == sorted(added)
     assert [r["item_id"] for r in diff.removed] == [removed]
-    assert diff.changed == [{"item_id": edited, "fields": ["user_query"],
-                             "before": {"user_query": "Question 0 number 0 about lookup_by_symbol?"},
-                             "after": {"user_query": "A better question number 0?"}}]
-    history = con.execute("select version_id, parent_id, items, added, removed, changed from version_history"
-                          ).fetchall()
+    assert diff.changed == [
+        {
+            "item_id": edited,
+            "fields": ["user_query"],
+            "before": {"user_query": "Question 0 number 0 about lookup_by_symbol?"},
+            "after": {"user_query": "A better question number 0?"},
+        }
+    ]
+    history = con.execute(
+        "select version_id, parent_id, items, added, removed, changed from version_history"
+    ).fetchall()
     assert history == [(v1, None, 20, 20, 0, 0), (v2, v1, 23, 4, 1, 1)]
     out = Path(demo_config.publish.out_dir)
     assert pub.diff_versions(None, str(out / v1), str(out / v2)).summary() == diff.summary()
@@ -819,14 +1136,16 @@ def test_diff_between_two_versions(demo_config, store, monkeypatch):
     assert {k: json.loads(shown.output)[k] for k in ("added", "removed", "changed")} == diff.summary()
     table = runner.invoke(app, ["diff", v1, v2])
     assert table.exit_code == 0
-    assert all(title in table.output
-               for title in ("added (4, first 4)", "removed (1, first 1)", "changed (1, first 1)"))
+    assert all(
+        title in table.output for title in ("added (4, first 4)", "removed (1, first 1)", "changed (1, first 1)")
+    )
     missing = runner.invoke(app, ["diff", v1, "v0042"])
     assert missing.exit_code == 2 and "no version 'v0042'" in missing.output
 
     # The SQL views also run on the exported Parquet files, without the store.
-    summary = runner.invoke(app, ["sql", "--parquet", str(out / v2), "select split, items, leaking_groups "
-                                  "from split_summary", "-f", "json"])
+    summary = runner.invoke(
+        app, ["sql", "--parquet", str(out / v2), "select split, items, leaking_groups from split_summary", "-f", "json"]
+    )
     assert summary.exit_code == 0, summary.output
     parquet_counts = {r["split"]: r["items"] for r in json.loads(summary.output)}
     assert all(r["leaking_groups"] == 0 for r in json.loads(summary.output))
@@ -840,14 +1159,27 @@ def test_diff_between_two_versions(demo_config, store, monkeypatch):
 # ---------------------------------------------------------------------------------------------
 # The demo, reviewed through Label Studio's API
 
+
 def ls_annotate(client, task_id: int, verdict: str, **answers) -> None:
     result = [{"from_name": "verdict", "to_name": "query", "type": "choices", "value": {"choices": [verdict]}}]
     if "edited_query" in answers:
-        result.append({"from_name": "edited_query", "to_name": "query", "type": "textarea",
-                       "value": {"text": [answers["edited_query"]]}})
+        result.append(
+            {
+                "from_name": "edited_query",
+                "to_name": "query",
+                "type": "textarea",
+                "value": {"text": [answers["edited_query"]]},
+            }
+        )
     if verdict == "reject":
-        result.append({"from_name": "reject_reason", "to_name": "query", "type": "choices",
-                       "value": {"choices": ["unnatural_phrasing"]}})
+        result.append(
+            {
+                "from_name": "reject_reason",
+                "to_name": "query",
+                "type": "choices",
+                "value": {"choices": ["unnatural_phrasing"]},
+            }
+        )
     client.annotations.create(id=task_id, result=result)
 
 
@@ -857,15 +1189,22 @@ def test_demo_reviewed_in_label_studio_publishes_versions_and_diffs(demo_config,
     from biocurate.stages import STAGES
 
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.token)
-    config = demo_config.model_copy(update={"review": demo_config.review.model_copy(update={
-        "enabled": True, "url": label_studio.url, "project_title": f"publish {uuid.uuid4().hex[:8]}"})})
+    config = demo_config.model_copy(
+        update={
+            "review": demo_config.review.model_copy(
+                update={"enabled": True, "url": label_studio.url, "project_title": f"publish {uuid.uuid4().hex[:8]}"}
+            )
+        }
+    )
     with Store(config.store.path).open() as con:
         for name in ("sample", "execute", "synthesize", "judge", "quality"):
             STAGES[name](config, con, "demo")
         assert review.push(config, con)["pushed"] > 40
         client = review.connect(config)
-        tasks = {t.data["ext_id"]: t.id for t in client.tasks.list(
-            project=review._project(client, config, create=False).id, page_size=500)}
+        tasks = {
+            t.data["ext_id"]: t.id
+            for t in client.tasks.list(project=review._project(client, config, create=False).id, page_size=500)
+        }
         ordered = sorted(tasks)
         first, later = ordered[:30], ordered[30:45]
         original = con.execute("select text from queries where query_id = ?", [first[0]]).fetchall()[0][0]
@@ -886,14 +1225,22 @@ def test_demo_reviewed_in_label_studio_publishes_versions_and_diffs(demo_config,
         for rel, entry in manifest["files"].items():
             assert sha256_bytes((folder / rel).read_bytes()) == entry["sha256"]
         exported = dict(con.execute("select item_id, user_query from dataset_items").fetchall())
-        if pub.EDIT_FAILED_QC in v1.refused:            # the edit is exported only once it passed QC
+        if pub.EDIT_FAILED_QC in v1.refused:  # the edit is exported only once it passed QC
             assert manifest["counts"]["items"] == 26 and first[0] not in exported
         else:
             assert manifest["counts"]["items"] == 27 and exported[first[0]] == edited_text
             assert manifest["provenance"]["review"]["accepted_with_edited_question"] == 1
         assert manifest["provenance"]["review"]["annotators"] == 1
-        for rel in ("README.md", "biotool", "sharegpt/dataset_info.json", "openai", "parquet", "tools.json",
-                    "function_mapping.json", "plots/tool.png"):
+        for rel in (
+            "README.md",
+            "biotool",
+            "sharegpt/dataset_info.json",
+            "openai",
+            "parquet",
+            "tools.json",
+            "function_mapping.json",
+            "plots/tool.png",
+        ):
             assert (folder / rel).exists(), rel
         card = (folder / "README.md").read_text()
         assert "Human review" in card and "annotators: 1" in card
@@ -908,7 +1255,7 @@ def test_demo_reviewed_in_label_studio_publishes_versions_and_diffs(demo_config,
         diff = pub.diff_versions(con, "v0001", "v0002")
         assert diff.summary() == v2.changes
         assert sorted(r["item_id"] for r in diff.added) == sorted(later)
-        assert pub.publish(config, con).path is None            # nothing changed
+        assert pub.publish(config, con).path is None  # nothing changed
     monkeypatch.setenv("BIOCURATE_STORE", str(config.store.path))
     shown = runner.invoke(app, ["diff", "v0001", "v0002", "-f", "json"])
     assert shown.exit_code == 0 and json.loads(shown.output)["added"] == 15

@@ -1,5 +1,6 @@
 """Quality checks: near-duplicates, every expectation's bad rows, the demo run. (The mention and
 naturalness expectations are tested rule by rule in test_mentions.py and test_naturalness.py.)"""
+
 from __future__ import annotations
 
 import json
@@ -21,12 +22,21 @@ from biocurate.store import Store, insert_new, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = utcnow() - timedelta(days=1)
-GOOD_OBSERVATION = json.dumps({"id": "ENSG00000139618", "display_name": "BRCA2", "biotype": "protein_coding",
-                               "seq_region_name": "13", "start": 32315086, "end": 32400268})
+GOOD_OBSERVATION = json.dumps(
+    {
+        "id": "ENSG00000139618",
+        "display_name": "BRCA2",
+        "biotype": "protein_coding",
+        "seq_region_name": "13",
+        "start": 32315086,
+        "end": 32400268,
+    }
+)
 HUMAN_BRCA2 = {"species": "homo_sapiens", "symbol": "BRCA2"}
 
 
 # --- a GX helper (the custom expectations' tests use it) ----------------------------------
+
 
 def gx_failures(frame: pd.DataFrame, expectation) -> list[str]:
     import great_expectations as gx
@@ -37,13 +47,15 @@ def gx_failures(frame: pd.DataFrame, expectation) -> list[str]:
     batch = ctx.data_sources.add_pandas("t").add_dataframe_asset("a").add_batch_definition_whole_dataframe("w")
     result = batch.get_batch(batch_parameters={"dataframe": frame}).validate(
         gx.ExpectationSuite(name="s", expectations=[expectation]),
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["id"]})
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["id"]},
+    )
     res = result.results[0]
     assert not res.exception_info["raised_exception"], res.exception_info
     return sorted(r["id"] for r in res.result["unexpected_index_list"] or [])
 
 
 # --- near-duplicates ---------------------------------------------------------------------
+
 
 def dup_frame(rows: list[tuple]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["item_id", "call_id", "text", "identifiers"])
@@ -61,13 +73,19 @@ def flagged(result: pd.DataFrame) -> dict[str, tuple]:
 
 
 def test_near_duplicates_ignore_punctuation_case_and_word_order():
-    result = find_duplicates(dup_frame([
-        ("q1", "c1", "Which chromosome is the human gene BRCA2 on?", ["BRCA2"]),
-        ("q2", "c1", "which chromosome is the human gene brca2 on", ["BRCA2"]),              # case, punctuation
-        ("q3", "c2", "The human gene BRCA2: which chromosome is it on?", ["BRCA2"]),          # word order
-        ("q4", "c3", "WHICH CHROMOSOME IS THE HUMAN GENE BRCA2 ON?", ["BRCA2"]),              # exact up to case
-        ("q5", "c4", "Which chromosome, is the human gene BRCA2, on ?!", ["BRCA2"]),         # punctuation only
-    ]), within_call_threshold=0.8, dataset_threshold=0.8)
+    result = find_duplicates(
+        dup_frame(
+            [
+                ("q1", "c1", "Which chromosome is the human gene BRCA2 on?", ["BRCA2"]),
+                ("q2", "c1", "which chromosome is the human gene brca2 on", ["BRCA2"]),  # case, punctuation
+                ("q3", "c2", "The human gene BRCA2: which chromosome is it on?", ["BRCA2"]),  # word order
+                ("q4", "c3", "WHICH CHROMOSOME IS THE HUMAN GENE BRCA2 ON?", ["BRCA2"]),  # exact up to case
+                ("q5", "c4", "Which chromosome, is the human gene BRCA2, on ?!", ["BRCA2"]),  # punctuation only
+            ]
+        ),
+        within_call_threshold=0.8,
+        dataset_threshold=0.8,
+    )
     assert flagged(result) == {
         "q2": ("near_duplicate_in_call_of", "q1"),
         "q3": ("near_duplicate_of", "q1"),
@@ -95,11 +113,13 @@ def test_near_duplicates_never_merge_different_identifiers():
 
 
 def test_near_duplicates_keep_the_first_and_respect_references():
-    frame = dup_frame([
-        ("old", "c1", "What does Ensembl know about the human gene TP53?", ["TP53"]),
-        ("new", "c2", "what does ensembl know about the human gene tp53", ["TP53"]),
-        ("other", "c3", "List the transcripts of TP53 with their biotypes.", ["TP53"]),
-    ])
+    frame = dup_frame(
+        [
+            ("old", "c1", "What does Ensembl know about the human gene TP53?", ["TP53"]),
+            ("new", "c2", "what does ensembl know about the human gene tp53", ["TP53"]),
+            ("other", "c3", "List the transcripts of TP53 with their biotypes.", ["TP53"]),
+        ]
+    )
     frame.loc[0, "reference"] = True
     # The reference row comes later in order but is already accepted: it is never flagged.
     frame = frame.iloc[[1, 0, 2]].reset_index(drop=True)
@@ -110,14 +130,17 @@ def test_near_duplicates_keep_the_first_and_respect_references():
 
 def test_near_duplicates_find_pairs_among_many_distinct_questions():
     genes = [f"GENE{i}" for i in range(3000)]
-    rows = [(f"q{i}", f"c{i}", f"Which transcripts and exons does {g} have in human tissue?", [g])
-            for i, g in enumerate(genes)]
+    rows = [
+        (f"q{i}", f"c{i}", f"Which transcripts and exons does {g} have in human tissue?", [g])
+        for i, g in enumerate(genes)
+    ]
     rows.append(("dup", "cx", f"In human tissue, which exons and transcripts does {genes[1234]} have", [genes[1234]]))
     result = find_duplicates(dup_frame(rows), 0.8, 0.8)
     assert flagged(result) == {"dup": ("near_duplicate_of", "q1234")}
 
 
 # --- every expectation on a store of deliberately bad rows ---------------------------------
+
 
 class Items:
     """Insert call + response + observation + question + judgment rows, one item per call."""
@@ -126,117 +149,223 @@ class Items:
         self.con = con
         self.n = 0
 
-    def add(self, text: str, function: str = "lookup_by_symbol", arguments: dict | None = None,
-            observation: str = GOOD_OBSERVATION, outcome: str = "ok", verdict: str | None = "accept",
-            score: float = 0.9, call_id: str | None = None, parent: str | None = None,
-            generator: str = "template") -> str:
+    def add(
+        self,
+        text: str,
+        function: str = "lookup_by_symbol",
+        arguments: dict | None = None,
+        observation: str = GOOD_OBSERVATION,
+        outcome: str = "ok",
+        verdict: str | None = "accept",
+        score: float = 0.9,
+        call_id: str | None = None,
+        parent: str | None = None,
+        generator: str = "template",
+    ) -> str:
         self.n += 1
         arguments = HUMAN_BRCA2 if arguments is None else arguments
         call_id = call_id or content_hash(function, arguments, self.n)
         created = T0 + timedelta(seconds=self.n)
-        insert_new(self.con, "candidate_calls", [{
-            "call_id": call_id, "function": function, "arguments": json.dumps(arguments), "template": "t",
-            "database": "Ensembl", "tool_group": "lookup", "category": "genomics", "valid": True}])
+        insert_new(
+            self.con,
+            "candidate_calls",
+            [
+                {
+                    "call_id": call_id,
+                    "function": function,
+                    "arguments": json.dumps(arguments),
+                    "template": "t",
+                    "database": "Ensembl",
+                    "tool_group": "lookup",
+                    "category": "genomics",
+                    "valid": True,
+                }
+            ],
+        )
         response_id = content_hash("r", call_id, observation, outcome)
-        insert_new(self.con, "api_responses", [{
-            "response_id": response_id, "call_id": call_id, "fingerprint": call_id, "method": "GET",
-            "url": "https://rest.ensembl.org/x", "status_code": 200, "outcome": outcome, "transport": "replay",
-            "fetched_at": created}])
+        insert_new(
+            self.con,
+            "api_responses",
+            [
+                {
+                    "response_id": response_id,
+                    "call_id": call_id,
+                    "fingerprint": call_id,
+                    "method": "GET",
+                    "url": "https://rest.ensembl.org/x",
+                    "status_code": 200,
+                    "outcome": outcome,
+                    "transport": "replay",
+                    "fetched_at": created,
+                }
+            ],
+        )
         observation_id = content_hash("o", call_id, observation)
-        insert_new(self.con, "observations", [{
-            "observation_id": observation_id, "call_id": call_id, "response_id": response_id,
-            "text": observation, "builder": "json", "chars": len(observation)}])
+        insert_new(
+            self.con,
+            "observations",
+            [
+                {
+                    "observation_id": observation_id,
+                    "call_id": call_id,
+                    "response_id": response_id,
+                    "text": observation,
+                    "builder": "json",
+                    "chars": len(observation),
+                }
+            ],
+        )
         query_id = content_hash("q", call_id, text, self.n)
-        insert_new(self.con, "queries", [{
-            "query_id": query_id, "call_id": call_id, "observation_id": observation_id, "text": text,
-            "style": "specific", "generator": generator, "model": "t", "prompt_version": "v1",
-            "parent_query_id": parent, "created_at": created}])
+        insert_new(
+            self.con,
+            "queries",
+            [
+                {
+                    "query_id": query_id,
+                    "call_id": call_id,
+                    "observation_id": observation_id,
+                    "text": text,
+                    "style": "specific",
+                    "generator": generator,
+                    "model": "t",
+                    "prompt_version": "v1",
+                    "parent_query_id": parent,
+                    "created_at": created,
+                }
+            ],
+        )
         if verdict is not None:
-            insert_new(self.con, "judgments", [{
-                "judgment_id": content_hash("j", query_id), "query_id": query_id, "judge": "rules",
-                "model": "rules-v1", "prompt_version": "v1", "verdict": verdict, "score": score,
-                "reason": "r", "created_at": created}])
+            insert_new(
+                self.con,
+                "judgments",
+                [
+                    {
+                        "judgment_id": content_hash("j", query_id),
+                        "query_id": query_id,
+                        "judge": "rules",
+                        "model": "rules-v1",
+                        "prompt_version": "v1",
+                        "verdict": verdict,
+                        "score": score,
+                        "reason": "r",
+                        "created_at": created,
+                    }
+                ],
+            )
         return query_id
 
 
 GOOD = "What does Ensembl know about the human gene BRCA2?"
 # expectation -> (question, keyword arguments of Items.add); each row breaks that one rule.
 BAD = {
-    "function_in_catalog": ("Which record does Ensembl keep for the human gene BRCA2?",
-                            {"function": "no_such_function"}),
-    "call_args_valid": ("Which Ensembl gene has the symbol BRCA2 in any species?",
-                        {"arguments": {"symbol": "BRCA2"}}),
+    "function_in_catalog": (
+        "Which record does Ensembl keep for the human gene BRCA2?",
+        {"function": "no_such_function"},
+    ),
+    "call_args_valid": ("Which Ensembl gene has the symbol BRCA2 in any species?", {"arguments": {"symbol": "BRCA2"}}),
     "observation_outcome_ok": ("Where is the human gene BRCA2 annotated in Ensembl?", {"outcome": "http_error"}),
     "observation_not_empty": ("On which chromosome is the human gene BRCA2?", {"observation": "{}"}),
-    "observation_within_size": ("What is the genomic sequence of the human gene BRCA2?",
-                                {"observation": json.dumps({"seq": "ACGT" * 700})}),
-    "no_error_payload": ("Is the human gene BRCA2 protein coding in Ensembl?",
-                         {"observation": json.dumps({"error": "No valid lookup found for symbol BRCA2"})}),
+    "observation_within_size": (
+        "What is the genomic sequence of the human gene BRCA2?",
+        {"observation": json.dumps({"seq": "ACGT" * 700})},
+    ),
+    "no_error_payload": (
+        "Is the human gene BRCA2 protein coding in Ensembl?",
+        {"observation": json.dumps({"error": "No valid lookup found for symbol BRCA2"})},
+    ),
     "query_mentions_arguments": ("Which gene record does Ensembl hold for brca2 in humans?", {}),
     "query_reads_naturally": ("Call lookup_by_symbol to get the human gene BRCA2.", {}),
     "query_length": ("Tell me about the human gene BRCA2 " + "and its many interesting features " * 14 + "?", {}),
-    "query_word_count": ("Summarise the P51587", {"function": "get_uniprotkb_entry",
-                                                  "arguments": {"accession": "P51587"}}),
+    "query_word_count": (
+        "Summarise the P51587",
+        {"function": "get_uniprotkb_entry", "arguments": {"accession": "P51587"}},
+    ),
     "query_in_english": ("BRCA2 Gen beim Menschen bitte erklären", {"function": "get_info_ping", "arguments": {}}),
-    "query_no_other_language": ("Was ist das Gen BRCA2 beim Menschen?",
-                                {"function": "get_info_ping", "arguments": {}}),
+    "query_no_other_language": ("Was ist das Gen BRCA2 beim Menschen?", {"function": "get_info_ping", "arguments": {}}),
     "verdict_present": ("How long is the human gene BRCA2 in Ensembl?", {"verdict": None}),
     "score_in_range": ("Which biotype has the human gene BRCA2 in Ensembl?", {"score": 1.5}),
     "judge_score_above_bar": ("Which stable ID has the human gene BRCA2 in Ensembl?", {"score": 0.2}),
 }
 # More rows that read like an API log, each for one naturalness rule (all in test_naturalness.py).
-UNNATURAL = ["What does https://rest.ensembl.org/lookup say about the human gene BRCA2?",
-             "Which format_ value returns the human gene BRCA2?",
-             "Give me the JSON record of the human gene BRCA2.",
-             "What is the human gene BRCA2 called in {source}?",
-             "Which Ensembl record matches symbol:BRCA2 in human?",
-             "For my project, i need the human gene BRCA2.",
-             "Where is the gene BRCA2 of homo_sapiens?"]
+UNNATURAL = [
+    "What does https://rest.ensembl.org/lookup say about the human gene BRCA2?",
+    "Which format_ value returns the human gene BRCA2?",
+    "Give me the JSON record of the human gene BRCA2.",
+    "What is the human gene BRCA2 called in {source}?",
+    "Which Ensembl record matches symbol:BRCA2 in human?",
+    "For my project, i need the human gene BRCA2.",
+    "Where is the gene BRCA2 of homo_sapiens?",
+]
 
 
 @pytest.fixture(scope="module")
 def checked(tmp_path_factory):
     """A store with good rows and bad rows for every expectation, checked once."""
     tmp = tmp_path_factory.mktemp("quality")
-    config = load_config(ROOT / "biocurate.toml", overrides={
-        "store.path": str(tmp / "store.duckdb"), "quality.data_docs_dir": str(tmp / "docs"),
-        "review.enabled": False, "quality.min_observation_chars": 2})
+    config = load_config(
+        ROOT / "biocurate.toml",
+        overrides={
+            "store.path": str(tmp / "store.duckdb"),
+            "quality.data_docs_dir": str(tmp / "docs"),
+            "review.enabled": False,
+            "quality.min_observation_chars": 2,
+        },
+    )
     ids: dict[str, str] = {}
     with Store(config.store.path).open() as con:
         items = Items(con)
         ids["good"] = items.add(GOOD)
         good_call = con.execute("select call_id from queries where query_id = ?", [ids["good"]]).fetchall()[0][0]
-        ids["good_other_gene"] = items.add("What does Ensembl know about the human gene BRCA1?",
-                                           arguments={"species": "homo_sapiens", "symbol": "BRCA1"})
-        ids["good_egfr"] = items.add("Where does Ensembl place the human gene EGFR?",
-                                     arguments={"species": "homo_sapiens", "symbol": "EGFR"})
-        ids["good_kras"] = items.add("Where does Ensembl place the human gene KRAS?",
-                                     arguments={"species": "homo_sapiens", "symbol": "KRAS"})
-        ids["good_ping"] = items.add("Is the Ensembl server up and answering right now?", function="get_info_ping",
-                                     arguments={}, observation='{"ping":1}')
+        ids["good_other_gene"] = items.add(
+            "What does Ensembl know about the human gene BRCA1?",
+            arguments={"species": "homo_sapiens", "symbol": "BRCA1"},
+        )
+        ids["good_egfr"] = items.add(
+            "Where does Ensembl place the human gene EGFR?", arguments={"species": "homo_sapiens", "symbol": "EGFR"}
+        )
+        ids["good_kras"] = items.add(
+            "Where does Ensembl place the human gene KRAS?", arguments={"species": "homo_sapiens", "symbol": "KRAS"}
+        )
+        ids["good_ping"] = items.add(
+            "Is the Ensembl server up and answering right now?",
+            function="get_info_ping",
+            arguments={},
+            observation='{"ping":1}',
+        )
         for name, (text, kwargs) in BAD.items():
             ids[name] = items.add(text, **kwargs)
         for i, text in enumerate(UNNATURAL):
             ids[f"query_reads_naturally_{i}"] = items.add(text)
         ids["exact_duplicate"] = items.add(GOOD.upper())
-        ids["near_duplicate_within_call"] = items.add("The human gene BRCA2: what does Ensembl know about it?",
-                                                      call_id=good_call)
-        ids["near_duplicate_in_dataset"] = items.add("What does ENSEMBL know about the human gene BRCA2",
-                                                     arguments={**HUMAN_BRCA2, "expand": True})
+        ids["near_duplicate_within_call"] = items.add(
+            "The human gene BRCA2: what does Ensembl know about it?", call_id=good_call
+        )
+        ids["near_duplicate_in_dataset"] = items.add(
+            "What does ENSEMBL know about the human gene BRCA2", arguments={**HUMAN_BRCA2, "expand": True}
+        )
         # A reviewer's edit that only fixes punctuation replaces its parent: neither is a duplicate.
-        ids["edited_parent"] = items.add("Which transcripts does the human gene BRCA2 have , in Ensembl ?",
-                                         arguments={**HUMAN_BRCA2, "expand": False})
-        edited_call = con.execute("select call_id from queries where query_id = ?",
-                                  [ids["edited_parent"]]).fetchall()[0][0]
-        ids["edit"] = items.add("Which transcripts does the human gene BRCA2 have in Ensembl?", call_id=edited_call,
-                                parent=ids["edited_parent"], generator="human_edit")
+        ids["edited_parent"] = items.add(
+            "Which transcripts does the human gene BRCA2 have , in Ensembl ?",
+            arguments={**HUMAN_BRCA2, "expand": False},
+        )
+        edited_call = con.execute("select call_id from queries where query_id = ?", [ids["edited_parent"]]).fetchall()[
+            0
+        ][0]
+        ids["edit"] = items.add(
+            "Which transcripts does the human gene BRCA2 have in Ensembl?",
+            call_id=edited_call,
+            parent=ids["edited_parent"],
+            generator="human_edit",
+        )
         summary = run_quality(config, con, catalog_for(config), run_id="r1")
     with Store(config.store.path).open(read_only=True) as con:
-        rows = con.execute("select item_kind, item_id, suite, expectation, passed, severity, reason "
-                           "from qc_results").fetchall()
+        rows = con.execute(
+            "select item_kind, item_id, suite, expectation, passed, severity, reason from qc_results"
+        ).fetchall()
         survivors = {r[0] for r in con.execute("select query_id from survivors").fetchall()}
-    results = pd.DataFrame(rows, columns=["item_kind", "item_id", "suite", "expectation", "passed", "severity",
-                                          "reason"])
+    results = pd.DataFrame(
+        rows, columns=["item_kind", "item_id", "suite", "expectation", "passed", "severity", "reason"]
+    )
     return {"config": config, "ids": ids, "summary": summary, "results": results, "survivors": survivors}
 
 
@@ -253,14 +382,21 @@ def suite_specs() -> dict[str, dict]:
 def test_bad_rows_cover_every_row_and_duplicate_expectation():
     specs = suite_specs()
     balance = {s["name"] for s in load_suites(ROOT / "expectations") if s["level"] == "balance"}
-    per_item = {name for name, spec in specs.items()
-                if not any(name in [e["name"] for e in s["expectations"]] for s in load_suites(ROOT / "expectations")
-                           if s["name"] in balance)}
+    per_item = {
+        name
+        for name, spec in specs.items()
+        if not any(
+            name in [e["name"] for e in s["expectations"]]
+            for s in load_suites(ROOT / "expectations")
+            if s["name"] in balance
+        )
+    }
     assert per_item == set(BAD) | {"exact_duplicate", "near_duplicate_within_call", "near_duplicate_in_dataset"}
 
 
-@pytest.mark.parametrize("expectation", [*BAD, "exact_duplicate", "near_duplicate_within_call",
-                                         "near_duplicate_in_dataset"])
+@pytest.mark.parametrize(
+    "expectation", [*BAD, "exact_duplicate", "near_duplicate_within_call", "near_duplicate_in_dataset"]
+)
 def test_each_bad_row_is_caught_with_its_reason(checked, expectation):
     item = checked["ids"][expectation]
     failures = failures_of(checked, item)
@@ -273,18 +409,30 @@ def test_each_bad_row_is_caught_with_its_reason(checked, expectation):
 
 def test_reasons_say_what_exactly_was_wrong(checked):
     ids = checked["ids"]
-    assert "(missing symbol 'BRCA2' verbatim)" in failures_of(checked, ids["query_mentions_arguments"])[
-        "query_mentions_arguments"]
-    assert "(catalog name 'lookup_by_symbol')" in failures_of(checked, ids["query_reads_naturally"])[
-        "query_reads_naturally"]
+    assert (
+        "(missing symbol 'BRCA2' verbatim)"
+        in failures_of(checked, ids["query_mentions_arguments"])["query_mentions_arguments"]
+    )
+    assert (
+        "(catalog name 'lookup_by_symbol')"
+        in failures_of(checked, ids["query_reads_naturally"])["query_reads_naturally"]
+    )
     assert "'species' is a required property" in failures_of(checked, ids["call_args_valid"])["call_args_valid"]
     assert f"repeats {ids['good']}" in failures_of(checked, ids["exact_duplicate"])["exact_duplicate"]
-    assert f"repeats {ids['good']}" in failures_of(checked, ids["near_duplicate_within_call"])[
-        "near_duplicate_within_call"]
+    assert (
+        f"repeats {ids['good']}"
+        in failures_of(checked, ids["near_duplicate_within_call"])["near_duplicate_within_call"]
+    )
     assert "score 0.2" in failures_of(checked, ids["judge_score_above_bar"])["judge_score_above_bar"]
-    expected = ["URL 'https://rest.ensembl.org/lookup'", "catalog name 'format_'", "API word 'JSON'",
-                "template residue '{source}'", "query syntax field:value 'symbol:BRCA2'",
-                "lower-case \"i\" 'i'", "snake_case name 'homo_sapiens'"]
+    expected = [
+        "URL 'https://rest.ensembl.org/lookup'",
+        "catalog name 'format_'",
+        "API word 'JSON'",
+        "template residue '{source}'",
+        "query syntax field:value 'symbol:BRCA2'",
+        "lower-case \"i\" 'i'",
+        "snake_case name 'homo_sapiens'",
+    ]
     for i, detail in enumerate(expected):
         failures = failures_of(checked, ids[f"query_reads_naturally_{i}"])
         assert set(failures) == {"query_reads_naturally"}
@@ -315,7 +463,8 @@ def test_balance_is_recorded_per_database_category_and_tool(checked):
     assert "tool=lookup_by_symbol" in failing.loc["tool_share"].index
     assert "tool=esearch" in failing.loc["tool_coverage"].index
     assert balance[(balance["item_id"] == "tool=lookup_by_symbol") & (balance["expectation"] == "tool_coverage")][
-        "passed"].all()
+        "passed"
+    ].all()
     assert "lookup_by_symbol: " in failing.loc[("tool_share", "tool=lookup_by_symbol")]
     # Warnings block nothing: the good rows above survive although the balance fails.
     assert checked["summary"].warnings["balance.database_balance"] >= 3
@@ -331,41 +480,55 @@ def test_data_docs_are_built(checked):
 
 
 def test_severity_comes_from_config(tmp_path):
-    config = load_config(ROOT / "biocurate.toml", overrides={
-        "store.path": str(tmp_path / "s.duckdb"), "quality.data_docs_dir": str(tmp_path / "docs"),
-        "quality.severity": {"query_word_count": "warning"}})
+    config = load_config(
+        ROOT / "biocurate.toml",
+        overrides={
+            "store.path": str(tmp_path / "s.duckdb"),
+            "quality.data_docs_dir": str(tmp_path / "docs"),
+            "quality.severity": {"query_word_count": "warning"},
+        },
+    )
     with Store(config.store.path).open() as con:
         items = Items(con)
         short = items.add(BAD["query_word_count"][0], **BAD["query_word_count"][1])
         summary = run_quality(config, con, catalog_for(config), run_id="r1")
-        row = con.execute("select passed, severity, reason from qc_results where item_id = ? "
-                          "and expectation = 'query_word_count'", [short]).fetchall()[0]
+        row = con.execute(
+            "select passed, severity, reason from qc_results where item_id = ? and expectation = 'query_word_count'",
+            [short],
+        ).fetchall()[0]
         survivors = [r[0] for r in con.execute("select query_id from survivors").fetchall()]
     assert row[0] is False and row[1] == "warning" and row[2].startswith("the question has fewer")
     assert short in survivors
     assert summary.warnings["queries.query_word_count"] == 1
-    bad = load_config(ROOT / "biocurate.toml", overrides={"store.path": str(tmp_path / "s.duckdb"),
-                                                         "quality.severity": {"query_wordcount": "warning"}})
+    bad = load_config(
+        ROOT / "biocurate.toml",
+        overrides={"store.path": str(tmp_path / "s.duckdb"), "quality.severity": {"query_wordcount": "warning"}},
+    )
     with Store(bad.store.path).open() as con, pytest.raises(ConfigError, match="query_wordcount"):
         run_quality(bad, con, catalog_for(bad), run_id="r2")
 
 
 def test_new_rows_are_compared_with_earlier_survivors(tmp_path):
-    config = load_config(ROOT / "biocurate.toml", overrides={
-        "store.path": str(tmp_path / "s.duckdb"), "quality.data_docs_dir": str(tmp_path / "docs")})
+    config = load_config(
+        ROOT / "biocurate.toml",
+        overrides={"store.path": str(tmp_path / "s.duckdb"), "quality.data_docs_dir": str(tmp_path / "docs")},
+    )
     with Store(config.store.path).open() as con:
         items = Items(con)
         first = items.add(GOOD)
-        others = [items.add(f"What does Ensembl know about the human gene {g}?",
-                            arguments={"species": "homo_sapiens", "symbol": g}) for g in ("TP53", "EGFR", "KRAS",
-                                                                                        "APOE", "INS", "CFTR")]
+        others = [
+            items.add(
+                f"What does Ensembl know about the human gene {g}?", arguments={"species": "homo_sapiens", "symbol": g}
+            )
+            for g in ("TP53", "EGFR", "KRAS", "APOE", "INS", "CFTR")
+        ]
         assert run_quality(config, con, catalog_for(config), run_id="r1").survivors == 7
-        later = items.add("Ensembl: what does it know about the human gene BRCA2?",
-                          arguments={**HUMAN_BRCA2, "expand": True})
+        later = items.add(
+            "Ensembl: what does it know about the human gene BRCA2?", arguments={**HUMAN_BRCA2, "expand": True}
+        )
         summary = run_quality(config, con, catalog_for(config), run_id="r2")
         assert summary.checked == 1  # only the new question is checked
-        reason = con.execute("select reason from qc_results where item_id = ? and not passed",
-                             [later]).fetchall()
+        reason = con.execute("select reason from qc_results where item_id = ? and not passed", [later]).fetchall()
         survivors = [r[0] for r in con.execute("select query_id from survivors").fetchall()]
     assert sorted(survivors) == sorted([first, *others])
     assert len(reason) == 1 and f"repeats {first}" in reason[0][0]
@@ -373,20 +536,28 @@ def test_new_rows_are_compared_with_earlier_survivors(tmp_path):
 
 # --- the demo run --------------------------------------------------------------------------
 
+
 def test_demo_run_failures_are_queryable_and_docs_exist(demo_config):
     with Store(demo_config.store.path).open() as con:
         for name in ("sample", "execute", "synthesize", "judge"):
             STAGES[name](demo_config, con, "demo")
         summary = run_quality(demo_config, con, catalog_for(demo_config), "demo")
-        failing = dict(con.execute(
-            "select suite || '.' || expectation, count(distinct item_id) from qc_current "
-            "where not passed and item_kind <> 'expectation' group by all").fetchall())
-        table = {(r[0], r[1]): r for r in con.execute(
-            "select suite, expectation, checked, passed, failed from qc_expectations").fetchall()}
+        failing = dict(
+            con.execute(
+                "select suite || '.' || expectation, count(distinct item_id) from qc_current "
+                "where not passed and item_kind <> 'expectation' group by all"
+            ).fetchall()
+        )
+        table = {
+            (r[0], r[1]): r
+            for r in con.execute("select suite, expectation, checked, passed, failed from qc_expectations").fetchall()
+        }
         queries = con.execute("select count(*) from queries").fetchall()[0][0]
         survivors = con.execute("select count(*) from survivors").fetchall()[0][0]
-        blocked = con.execute("select count(distinct item_id) from qc_current "
-                              "where not passed and severity = 'blocking' and item_kind = 'query'").fetchall()[0][0]
+        blocked = con.execute(
+            "select count(distinct item_id) from qc_current "
+            "where not passed and severity = 'blocking' and item_kind = 'query'"
+        ).fetchall()[0][0]
         again = STAGES["quality"](demo_config, con, "demo2")
     # The counts the stage reports are the counts SQL gives, expectation by expectation.
     reported = {k: v for k, v in {**summary.failing, **summary.warnings}.items() if v}
@@ -404,8 +575,9 @@ def test_demo_run_failures_are_queryable_and_docs_exist(demo_config):
 
     from biocurate.cli import app
 
-    out = CliRunner().invoke(app, ["qc", "report"], env={"BIOCURATE_STORE": str(demo_config.store.path),
-                                                         "COLUMNS": "200"})
+    out = CliRunner().invoke(
+        app, ["qc", "report"], env={"BIOCURATE_STORE": str(demo_config.store.path), "COLUMNS": "200"}
+    )
     assert out.exit_code == 0, out.output
     assert "query_mentions_arguments" in out.output and "top rejection reasons" in out.output
 
@@ -418,14 +590,20 @@ def test_rebuild_flow_publishes_the_pass_fail_table_as_an_artifact(prefect_harne
 
     from flows.rebuild import rebuild
 
-    result = rebuild(config_path=str(ROOT / "biocurate.toml"),
-                     overrides={"store.path": str(demo_config.store.path), "review.enabled": False,
-                                "quality.data_docs_dir": str(demo_config.quality.data_docs_dir)})
+    result = rebuild(
+        config_path=str(ROOT / "biocurate.toml"),
+        overrides={
+            "store.path": str(demo_config.store.path),
+            "review.enabled": False,
+            "quality.data_docs_dir": str(demo_config.quality.data_docs_dir),
+        },
+    )
 
     async def latest():
         async with get_client() as client:
             found = await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["quality-expectations"])))
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["quality-expectations"]))
+            )
             return max(found, key=lambda a: a.created)
 
     artifact = asyncio.run(latest())

@@ -1,13 +1,14 @@
 """The dataset card (README.md of a version) and what it reports: counts, plots, upstream
 releases and provenance (also recorded in the manifest)."""
+
 from __future__ import annotations
 
 import gzip
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 import polars as pl
@@ -37,7 +38,7 @@ def write_plots(folder: Path, recs: list[dict]) -> list[str]:
         for split in SPLITS:
             values = [counts[(label, split)] for label in labels]
             ax.barh(labels, values, left=left, color=colours[split], label=split)
-            left = [a + b for a, b in zip(left, values)]
+            left = [a + b for a, b in zip(left, values, strict=False)]
         ax.invert_yaxis()
         ax.set_xlabel("items")
         ax.set_title(f"items per {column}")
@@ -54,16 +55,22 @@ def write_plots(folder: Path, recs: list[dict]) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Counts, provenance, upstream releases
 
+
 def _count(recs: list[dict], column: str) -> dict[str, int]:
     return dict(sorted(Counter(r[column] for r in recs).items()))
 
 
 def counts_of(recs: list[dict]) -> dict:
     def block(part: list[dict]) -> dict:
-        return {"items": len(part), "groups": len({r["group_key"] for r in part}),
-                "calls": len({r["call_id"] for r in part}),
-                "databases": _count(part, "database"), "tools": _count(part, "tool"),
-                "categories": _count(part, "category"), "functions": _count(part, "function")}
+        return {
+            "items": len(part),
+            "groups": len({r["group_key"] for r in part}),
+            "calls": len({r["call_id"] for r in part}),
+            "databases": _count(part, "database"),
+            "tools": _count(part, "tool"),
+            "categories": _count(part, "category"),
+            "functions": _count(part, "function"),
+        }
 
     overall = block(recs)
     overall["splits"] = {s: sum(r["split"] == s for r in recs) for s in SPLITS}
@@ -127,14 +134,18 @@ def upstream_releases(con: duckdb.DuckDBPyConnection, recs: list[dict]) -> dict:
                     continue
                 seen.add((database, release, url))
                 entry = out.setdefault(database, {"items_by_release": Counter(), "reported_by_api": []})
-                entry["reported_by_api"].append({"release": release, "source": url, "transport": transport,
-                                                 "fetched_at": str(fetched_at)})
-    return {db: {"items_by_release": dict(sorted(e["items_by_release"].items())),
-                 "reported_by_api": e["reported_by_api"]} for db, e in sorted(out.items())}
+                entry["reported_by_api"].append(
+                    {"release": release, "source": url, "transport": transport, "fetched_at": str(fetched_at)}
+                )
+    return {
+        db: {"items_by_release": dict(sorted(e["items_by_release"].items())), "reported_by_api": e["reported_by_api"]}
+        for db, e in sorted(out.items())
+    }
 
 
 def provenance(config: Config, con: duckdb.DuckDBPyConnection, recs: list[dict]) -> dict:
     """Who wrote, judged and reviewed the exported items (annotators counted, never named)."""
+
     def tally(key: Callable[[dict], tuple]) -> list[dict]:
         counts = Counter(key(r) for r in recs)
         return [{"name": " / ".join(str(p) for p in k if p), "items": n} for k, n in sorted(counts.items(), key=str)]
@@ -174,18 +185,24 @@ def provenance(config: Config, con: duckdb.DuckDBPyConnection, recs: list[dict])
         "judges": judges,
         "review": {
             "rule": config.review.resolve,
-            "annotators": annotators, "annotations": annotations,
+            "annotators": annotators,
+            "annotations": annotations,
             "accepted_as_is": sum(r["text_query_id"] == r["item_id"] for r in recs),
             "accepted_with_edited_question": sum(r["text_query_id"] != r["item_id"] for r in recs),
-            "multi_annotated": multi, "agreement": round(agreeing / multi, 4) if multi else None,
-            "all_reviewed": {"annotators": all_annotators, "multi_annotated": all_multi,
-                             "agreement": round(all_agreeing / all_multi, 4) if all_multi else None},
+            "multi_annotated": multi,
+            "agreement": round(agreeing / multi, 4) if multi else None,
+            "all_reviewed": {
+                "annotators": all_annotators,
+                "multi_annotated": all_multi,
+                "agreement": round(all_agreeing / all_multi, 4) if all_multi else None,
+            },
         },
     }
 
 
 # ---------------------------------------------------------------------------------------------
 # The card
+
 
 def _table(header: tuple[str, ...], rows: list[tuple]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
@@ -201,64 +218,114 @@ def _format_rows() -> list[tuple[str, str]]:
 def dataset_card(manifest: dict) -> str:
     m, c = manifest, manifest["counts"]
     prov, review = m["provenance"], m["provenance"]["review"]
-    split_rows = [(s, c["by_split"][s]["items"], c["by_split"][s]["groups"], c["by_split"][s]["calls"],
-                   len(c["by_split"][s]["tools"])) for s in SPLITS]
-    agreement = ("n/a (no item had two annotations)" if review["agreement"] is None
-                 else f"{review['agreement']:.0%} of {review['multi_annotated']} items")
+    split_rows = [
+        (
+            s,
+            c["by_split"][s]["items"],
+            c["by_split"][s]["groups"],
+            c["by_split"][s]["calls"],
+            len(c["by_split"][s]["tools"]),
+        )
+        for s in SPLITS
+    ]
+    agreement = (
+        "n/a (no item had two annotations)"
+        if review["agreement"] is None
+        else f"{review['agreement']:.0%} of {review['multi_annotated']} items"
+    )
     changes = m["changes"]
     lines = [
-        f"# biocurate dataset {m['version_id']}", "",
+        f"# biocurate dataset {m['version_id']}",
+        "",
         "Human-verified biomedical tool-calling data: natural-language questions paired with the NCBI, "
         "Ensembl or UniProt API call that answers them and a compact observation of the API's response. "
-        "Every item was accepted by a human reviewer in Label Studio.", "",
+        "Every item was accepted by a human reviewer in Label Studio.",
+        "",
         f"- version: {m['version_id']} (parent: {m['parent'] or 'none'}; created {m['created_at']})",
         f"- items: {c['items']} in {c['groups']} groups, {c['calls']} distinct calls, "
         f"{len(c['functions'])} functions, {len(c['tools'])} tools, {len(c['databases'])} databases",
         f"- since the parent: {changes['added']} added, {changes['removed']} removed, {changes['changed']} changed",
         f"- code version {m['code_version']}, config hash {m['config_hash']}, content hash {m['content_hash']}",
         "",
-        "## Files", "",
-        *_table(("path", "what"), [
-            *_format_rows(),
-            ("`manifest.json`", "counts, sha256 of every file, parent, config, upstream releases, provenance"),
-            ("`plots/*.png`", "the distributions below"),
-        ]), "",
-        "A split without items has no files.", "",
-        "## Splits", "",
+        "## Files",
+        "",
+        *_table(
+            ("path", "what"),
+            [
+                *_format_rows(),
+                ("`manifest.json`", "counts, sha256 of every file, parent, config, upstream releases, provenance"),
+                ("`plots/*.png`", "the distributions below"),
+            ],
+        ),
+        "",
+        "A split without items has no files.",
+        "",
+        "## Splits",
+        "",
         f"Ratios train/validation/test {m['splits']['ratios']['train']}/{m['splits']['ratios']['validation']}/"
         f"{m['splits']['ratios']['test']}, grouped by **{m['splits']['group_by']}** (no group is in two splits), "
-        + ("stratified by database and tool. " if m['splits']['stratify'] else "assigned by hash of the group key. ")
+        + ("stratified by database and tool. " if m["splits"]["stratify"] else "assigned by hash of the group key. ")
         + "An item keeps its split in every later version; new groups are assigned once, deterministically "
         f"(seed `{m['splits']['seed']}`). In this version {m['splits']['inherited_items']} items kept or inherited an "
-        f"earlier split and {m['splits']['new_groups']} groups were new.", "",
-        *_table(("split", "items", "groups", "calls", "tools"), split_rows), "",
-        "![items per split](plots/split.png)", "",
-        "## Distributions", "",
-        "![items per database](plots/database.png)", "",
-        "![items per tool](plots/tool.png)", "",
-        "![items per category](plots/category.png)", "",
-        *_table(("database", "items"), list(c["databases"].items())), "",
-        *_table(("category", "items"), list(c["categories"].items())), "",
-        "## Provenance", "",
-        "Questions were written by:", "",
-        *_table(("generator / model", "prompt versions", "items"),
-                [(g["name"], g["prompt_versions"], g["items"]) for g in prov["generators"]]), "",
-        "Judged (before human review) by:", "",
-        *_table(("judge / model / verdict", "items"), [(j["name"], j["items"]) for j in prov["judges"]]), "",
+        f"earlier split and {m['splits']['new_groups']} groups were new.",
+        "",
+        *_table(("split", "items", "groups", "calls", "tools"), split_rows),
+        "",
+        "![items per split](plots/split.png)",
+        "",
+        "## Distributions",
+        "",
+        "![items per database](plots/database.png)",
+        "",
+        "![items per tool](plots/tool.png)",
+        "",
+        "![items per category](plots/category.png)",
+        "",
+        *_table(("database", "items"), list(c["databases"].items())),
+        "",
+        *_table(("category", "items"), list(c["categories"].items())),
+        "",
+        "## Provenance",
+        "",
+        "Questions were written by:",
+        "",
+        *_table(
+            ("generator / model", "prompt versions", "items"),
+            [(g["name"], g["prompt_versions"], g["items"]) for g in prov["generators"]],
+        ),
+        "",
+        "Judged (before human review) by:",
+        "",
+        *_table(("judge / model / verdict", "items"), [(j["name"], j["items"]) for j in prov["judges"]]),
+        "",
         f"Human review (rule `{review['rule']}`): annotators: {review['annotators']}, annotations on these "
         f"items: {review['annotations']}; {review['accepted_as_is']} accepted as written, "
         f"{review['accepted_with_edited_question']} with a reviewer's edited question (re-checked by the "
-        f"quality suite). Agreement on items with two or more annotations: {agreement}.", "",
+        f"quality suite). Agreement on items with two or more annotations: {agreement}.",
+        "",
         "Observations are compact summaries built from the stored raw API responses. Upstream releases "
-        "(from the APIs' headers at execute time, and from their info endpoints):", "",
-        *_table(("database", "items by release", "reported by the API"), [
-            (db, ", ".join(f"{k}: {v}" for k, v in e["items_by_release"].items()),
-             ", ".join(sorted({r["release"] for r in e["reported_by_api"]})) or "-")
-            for db, e in m["upstream_releases"].items()]), "",
-        "## Not exported", "",
-        "Queries that were not exported, and why:", "",
-        *(_table(("reason", "queries"), list(m["not_exported"].items())) if m["not_exported"] else ["none"]), "",
-        "## Limitations", "",
+        "(from the APIs' headers at execute time, and from their info endpoints):",
+        "",
+        *_table(
+            ("database", "items by release", "reported by the API"),
+            [
+                (
+                    db,
+                    ", ".join(f"{k}: {v}" for k, v in e["items_by_release"].items()),
+                    ", ".join(sorted({r["release"] for r in e["reported_by_api"]})) or "-",
+                )
+                for db, e in m["upstream_releases"].items()
+            ],
+        ),
+        "",
+        "## Not exported",
+        "",
+        "Queries that were not exported, and why:",
+        "",
+        *(_table(("reason", "queries"), list(m["not_exported"].items())) if m["not_exported"] else ["none"]),
+        "",
+        "## Limitations",
+        "",
         "- Each item is one question and one call. The ShareGPT and OpenAI records end with the call (the "
         "reviewed unit); the observation is kept in the BioTool and Parquet files, but no natural-language "
         "answer to the question was written or reviewed, so none is included.",
@@ -266,16 +333,18 @@ def dataset_card(manifest: dict) -> str:
         "database first; they are plausible alternatives, not proven wrong answers.",
         "- Questions from the offline template generator are less varied than human or LLM questions.",
         "- Upstream databases change every release; an observation reflects the release it was fetched "
-        "from (\"not reported\" when the API did not say). Responses replayed from the demo snapshot may "
+        'from ("not reported" when the API did not say). Responses replayed from the demo snapshot may '
         "include illustrative bodies (see the snapshot's index).",
         "- Coverage follows the sampling quotas and seed lists, not the real-world frequency of questions.",
         "",
-        "## Loading", "",
+        "## Loading",
+        "",
         "```python",
         "from datasets import load_dataset",
-        "ds = load_dataset(\"json\", data_files={\"train\": \"biotool/train.json\"})",
-        "pq = load_dataset(\"parquet\", data_files={\"test\": \"parquet/test.parquet\"})",
-        "```", "",
+        'ds = load_dataset("json", data_files={"train": "biotool/train.json"})',
+        'pq = load_dataset("parquet", data_files={"test": "parquet/test.parquet"})',
+        "```",
+        "",
         "LLaMA-Factory: copy `sharegpt/` into your `dataset_dir` (or point `dataset_dir` at it) and use "
         f"`dataset: biocurate_{m['version_id']}_train`. OpenAI: upload `openai/train.jsonl` as a fine-tuning file.",
     ]
