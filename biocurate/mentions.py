@@ -15,17 +15,18 @@ overrides, query-field roles, taxa); this module turns one call's arguments into
   populations, Entrez databases, Ensembl codes), thresholds as percentages.
 
 ``MentionRules.mentions`` gives the requirements of a call; ``missing_mentions`` checks a text
-against them (the quality suite's ``query_mentions_arguments``, the offline judge).
+against them (the quality suite's ``query_mentions_arguments``, the offline judge). The
+patterns and taxon names it builds on are in ``biocurate.mention_forms``; at about 440 lines
+this module keeps the rules of every kind next to the requirement rows they produce.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -35,17 +36,27 @@ import yaml
 from biocurate.catalog import CATALOG_DIR, MENTION_KINDS, Catalog, MentionKind, MentionSpec, Tool, load_mentions
 from biocurate.errors import CatalogError
 from biocurate.hashing import content_hash
+from biocurate.mention_forms import (
+    AFTER,
+    Taxon,
+    any_of,
+    compiled,
+    load_taxa,
+    natural_pattern,
+    needles,
+    number_pattern,
+    percent_of,
+    token,
+    verbatim_pattern,
+    words_of,
+)
+from biocurate.mention_forms import key as name_key
 from biocurate.query_language import Term, parse_query
-from biocurate.seeds import species_table
 
-_B = r"(?<![A-Za-z0-9])"  # no letter or digit just before
-_E = r"(?![A-Za-z0-9])"  # ... or just after
-_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")  # CamelCase, snake_case, digits -> words
 _COORDS = re.compile(
     r"(?:chr)?(?:(?P<chrom>[A-Za-z0-9._]+):)?(?P<start>\d+)(?:-|\.\.)(?P<end>\d+)(?::(?P<strand>-?1))?"
 )
 _RANGE_SEP = r"(?:-|\.\.|–|\s+to\s+)"
-_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.I)
 
 
@@ -105,11 +116,6 @@ class MentionSet(tuple):
     __repr__ = __str__
 
 
-@lru_cache(maxsize=65536)
-def compiled(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
-
-
 def as_rows(mentions: Any) -> list[Row]:
     """Mention rows from Mentions, (label, pattern, absent[, needles[, literal]]) rows or their JSON."""
     if isinstance(mentions, str):
@@ -130,17 +136,6 @@ def as_rows(mentions: Any) -> list[Row]:
         )
         for m in mentions
     ]
-
-
-def token(text: str, literal: str) -> str | None:
-    """``literal`` where it stands as a whole token (no ASCII letter or digit on either side)."""
-    start = text.find(literal)
-    while start != -1:
-        end = start + len(literal)
-        if (start == 0 or text[start - 1] not in _ALNUM) and (end == len(text) or text[end] not in _ALNUM):
-            return literal
-        start = text.find(literal, start + 1)
-    return None
 
 
 def _search(row: Row) -> Any:
@@ -185,148 +180,6 @@ def mentioned(texts: Iterable[str], mentions: Iterable[Any]) -> list[bool]:
     return out
 
 
-@lru_cache(maxsize=65536)
-def needles(pattern_kind: str, value: str, forms: tuple[str, ...]) -> tuple[str, ...]:
-    """The literal parts every match holds (lower case): the longest word of each form, the
-    last digit group of a number."""
-    if pattern_kind == "number":
-        digits = re.findall(r"\d+", value.split(".")[0])
-        return (digits[-1][-3:],) if digits else ()
-    out = []
-    for form in forms:
-        words = words_of(form) if pattern_kind not in ("verbatim",) else [form]
-        if words:
-            out.append(max(words, key=len).lower())
-    return tuple(dict.fromkeys(w for w in out if w))
-
-
-# --- natural forms ------------------------------------------------------------------------------
-
-
-def words_of(value: str) -> list[str]:
-    """A value as words: CamelCase, snake_case, punctuation and digits split (miRNA -> mi RNA)."""
-    return _WORDS.findall(str(value))
-
-
-@lru_cache(maxsize=65536)
-def natural_pattern(value: str, prefix: bool = False) -> str | None:
-    """Case-insensitive, any separators (or none) between the words, a plural allowed."""
-    words = words_of(value)
-    if not words:
-        return None
-    body = r"[\W_]*".join(re.escape(w) for w in words)
-    tail = r"[A-Za-z0-9]*" if prefix else (r"(?:s|es)?" if words[-1].isalpha() else "")
-    return rf"(?i:{_lead(words[0][0])}{body[len(re.escape(words[0][0])) :]}{tail}{_E})"
-
-
-def _lead(first: str) -> str:
-    """The first character, then the look-behind: a pattern opening with a literal is searched
-    several times faster by Python's ``re`` than one opening with an assertion."""
-    return f"{re.escape(first)}(?<![A-Za-z0-9]{re.escape(first)})"
-
-
-def verbatim_pattern(value: str) -> str:
-    return f"{re.escape(value)}(?<![A-Za-z0-9]{re.escape(value)}){_E}" if value else ""
-
-
-def any_of(patterns: Iterable[str | None]) -> str:
-    unique = list(dict.fromkeys(p for p in patterns if p))
-    return unique[0] if len(unique) == 1 else "(?:" + "|".join(unique) + ")"
-
-
-def _number_pattern(value: Any) -> str:
-    text = str(value).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return verbatim_pattern(text)
-    if number.is_integer() and "e" not in text.lower():
-        digits = str(int(number))
-        groups = [digits[max(0, i - 3) : i] for i in range(len(digits), 0, -3)][::-1]
-        return rf"(?<![\d.,]){','.join(groups).replace(',', ',?')}(?:\.0+)?(?![\d])"
-    return rf"(?<![\d.]){re.escape(text)}(?![\d])"
-
-
-def _percent(value: Any) -> tuple[str, ...]:
-    try:
-        number = float(str(value).strip().rstrip("%"))
-    except ValueError:
-        return (str(value),)
-    pct = number * 100 if number <= 1 and not str(value).strip().endswith("%") else number
-    return (f"{pct:g}",)
-
-
-# --- species -----------------------------------------------------------------------------------
-
-
-def _key(name: str) -> str:
-    return " ".join(str(name).replace("_", " ").lower().split())
-
-
-@dataclass
-class Taxon:
-    taxon_id: str
-    names: list[str] = field(default_factory=list)  # the scientific name first
-    seed_species: bool = False  # a species of the seeds (may be named instead of another)
-    _pattern: str | None = field(default=None, repr=False, compare=False)
-
-    def add(self, *names: str) -> None:
-        self._pattern = None
-        for name in names:
-            name = str(name or "").strip()
-            if name and _key(name) not in {_key(n) for n in self.names}:
-                self.names.append(name)
-
-    def forms(self) -> list[str]:
-        sci = self.names[0] if self.names else ""
-        parts = sci.split()
-        short = [f"{parts[0][0]}. {' '.join(parts[1:])}"] if len(parts) >= 2 and parts[0][:1].isupper() else []
-        return [n for n in self.names if "_" not in n] + short + [self.taxon_id] + [n for n in self.names if "_" in n]
-
-    @property
-    def pattern(self) -> str:
-        if self._pattern is None:
-            self._pattern = self._make_pattern()
-        return self._pattern
-
-    def _make_pattern(self) -> str:
-        pats = [natural_pattern(n) if not n.isdigit() else None for n in self.forms()]
-        pats.append(
-            rf"{re.escape(self.taxon_id)}(?<![\w.]{re.escape(self.taxon_id)})(?![\w])" if self.taxon_id else None
-        )
-        return any_of(pats)
-
-
-def load_taxa(catalog_dir: Path, seeds_dir: Path | None, spec: MentionSpec) -> dict[str, Taxon]:
-    """Taxa by taxon id, from the seeds' species table, the taxon seeds and mentions.yaml."""
-    taxa: dict[str, Taxon] = {}
-
-    def taxon(taxon_id: Any) -> Taxon:
-        return taxa.setdefault(str(taxon_id), Taxon(str(taxon_id)))
-
-    for production, row in species_table(Path(catalog_dir)).items():
-        genus, _, rest = production.partition("_")
-        t = taxon(row.get("taxon_id", production))
-        t.add(
-            f"{genus.capitalize()} {rest.replace('_', ' ')}".strip(),
-            row.get("common", ""),
-            production,
-            *spec.species_aliases.get(production, []),
-        )
-        t.seed_species = True
-    taxon_csv = Path(seeds_dir) / "taxon.csv" if seeds_dir else None
-    if taxon_csv and taxon_csv.exists():
-        with taxon_csv.open(newline="") as handle:
-            for row in csv.DictReader(handle):
-                if (row.get("taxon_id") or "").strip():
-                    t = taxon(row["taxon_id"].strip())
-                    t.add(row.get("scientific_name", ""), row.get("common_name", ""), row.get("ensembl_name", ""))
-                    t.seed_species = True
-    for taxon_id, names in spec.taxa.items():
-        taxon(taxon_id).add(*names)
-    return taxa
-
-
 # --- the rules ---------------------------------------------------------------------------------
 
 
@@ -347,7 +200,7 @@ class MentionRules:
         self.spec = spec
         self.words = {**words, **spec.words}
         self.taxa = taxa
-        self._by_name = {_key(n): t for t in taxa.values() for n in [*t.names, t.taxon_id]}
+        self._by_name = {name_key(n): t for t in taxa.values() for n in [*t.names, t.taxon_id]}
         self.version = content_hash(
             spec.model_dump(mode="json"), self.words, {k: t.names for k, t in sorted(taxa.items())}, length=12
         )
@@ -468,7 +321,7 @@ class MentionRules:
     def taxon(self, value: Any) -> Taxon | None:
         text = value.value if isinstance(value, Term) else str(value)
         if text not in self._taxon_of:
-            self._taxon_of[text] = self._by_name.get(_key(re.sub(r"^txid", "", text.strip(), flags=re.I)))
+            self._taxon_of[text] = self._by_name.get(name_key(re.sub(r"^txid", "", text.strip(), flags=re.I)))
         return self._taxon_of[text]
 
     def _one(self, what: str, kind: MentionKind, value: Any, named: set[int]) -> Mention | None:
@@ -484,13 +337,15 @@ class MentionRules:
         if k == "chromosome":
             if not re.fullmatch(r"[0-9]{1,2}|[XYWZ]|MT|M", text):
                 return Mention(what, text, "verbatim", (text,), verbatim_pattern(text))
-            pattern = rf"(?i:chromosome|chr\.?)\s*{re.escape(text)}{_E}|(?<![\w.:]){re.escape(text)}:\d"
+            pattern = rf"(?i:chromosome|chr\.?)\s*{re.escape(text)}{AFTER}|(?<![\w.:]){re.escape(text)}:\d"
             return Mention(what, text, k, (f"chromosome {text}", f"chr{text}"), pattern)
         if k == "number":
-            return Mention(what, text, k, (text,), _number_pattern(text))
+            return Mention(what, text, k, (text,), number_pattern(text))
         if k == "percent":
-            pct = _percent(text)[0]
-            pattern = rf"(?<![\d.]){re.escape(pct)}(?:\.0+)?\s*(?:%|percent|per cent)|(?i:UniRef){re.escape(pct)}{_E}"
+            pct = percent_of(text)[0]
+            pattern = (
+                rf"(?<![\d.]){re.escape(pct)}(?:\.0+)?\s*(?:%|percent|per cent)|(?i:UniRef){re.escape(pct)}{AFTER}"
+            )
             return Mention(what, text, k, (f"{pct}%", f"{pct} percent", f"UniRef{pct}"), pattern)
         if k in ("species", "species_if_named"):
             return self._species(what, text, k, named)
