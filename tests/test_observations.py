@@ -373,7 +373,19 @@ def test_media_type_names_the_format_unless_it_says_nothing_definite():
 
 def test_observations_without_arguments_match_the_executors():
     """Drift and evaluation rebuild observations from a function's defaults: same text as the executor's."""
-    for call in recorded().values():
+    catalog = load_catalog()
+    sequence = catalog["get_sequence_by_id"]
+    fasta = RecordedCall(
+        "fasta answer",
+        sequence,
+        {"id": "ENSP00000288602", "format_": "fasta"},
+        200,
+        "text/x-fasta",
+        b">ENSP00000288602.7\nMAALSGGGGGGAEPGQALFNGDMEPEAG\n",
+        "illustrative",
+    )
+    compared = 0
+    for call in [*recorded().values(), fasta]:
         if call.tool is None or not call.tool.function.formats:
             continue
         try:
@@ -382,6 +394,8 @@ def test_observations_without_arguments_match_the_executors():
             continue
         fn = call.tool.function
         assert build_observation(fn.observation, fn.response, call.body, 2000)[1] == expected, call.file
+        compared += 1
+    assert compared >= 7  # efetch as XML, FASTA and GenBank, Ensembl sequences as JSON and FASTA
 
 
 # --- through the executor: valid answers in every format are observations --------------
