@@ -205,7 +205,9 @@ def test_sigkill_mid_publish_then_rerun_publishes_one_complete_version(api, env,
 
 
 def test_second_rebuild_refuses_while_the_first_runs(api, env, tmp_path):
-    api.latency = 0.1
+    # slow answers keep the first rebuild busy for longer than a second process takes to start,
+    # even on a loaded machine (the first is killed at the end, so this costs no test time)
+    api.latency = 1.0
     config = write_config(tmp_path / "c.toml", standin_settings(tmp_path, api))
     first = start(
         ["rebuild", "--config", str(config), "--stage", "sample", "--stage", "execute"], env, tmp_path / "first.log"

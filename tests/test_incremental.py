@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import yaml
+
 from biocurate.catalog import load_catalog
 from biocurate.config import load_config
 from biocurate.stages import run_stage
@@ -86,11 +88,10 @@ def test_changed_question_template_regenerates_only_that_function(demo_config, t
     for name in ("sample", "execute", "synthesize", "judge"):
         run_stage(name, cfg, "r1")
     lookup = catalog / "ensembl/lookup.yaml"
-    old = "Where is the {symbol} gene located in the {species_common} genome?"
-    assert old in lookup.read_text()
-    lookup.write_text(
-        lookup.read_text().replace(old, "In which part of the {species_common} genome does {symbol} lie?")
-    )
+    spec = yaml.safe_load(lookup.read_text())
+    old = next(f for f in spec["functions"] if f["name"] == "lookup_by_symbol")["questions"]["broad"][0]
+    assert "{symbol}" in old and lookup.read_text().count(old) == 1
+    lookup.write_text(lookup.read_text().replace(old, "In which part of the {species} genome does {symbol} lie?"))
     load_catalog.cache_clear()  # a process reads the catalog once; every rebuild is a new process
 
     reports = {name: run_stage(name, cfg, "r2") for name in ("sample", "execute", "synthesize", "judge")}
