@@ -9,6 +9,7 @@ Names, types and value forms are BioTool's (docs/biotool_deviations.md); the val
 (``build_request`` and its inverse ``arguments_from_request``) and their loading are one contract
 that tests/test_biotool_conformance.py pins as a whole.
 """
+
 from __future__ import annotations
 
 import re
@@ -578,10 +579,23 @@ def published_functions(catalog_dir: Path = CATALOG_DIR) -> dict[str, str]:
     rows = [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
     return {r["function"]: f"{r['source']}/{r['group']}" for r in rows}
 
+
 # --- mention rules: catalog/mentions.yaml (applied by biocurate.mentions) -----------------
 
-MENTION_KINDS = ("verbatim", "coordinates", "chromosome", "number", "percent", "species", "species_if_named",
-                 "name", "code", "query", "citation", "unsaid")
+MENTION_KINDS = (
+    "verbatim",
+    "coordinates",
+    "chromosome",
+    "number",
+    "percent",
+    "species",
+    "species_if_named",
+    "name",
+    "code",
+    "query",
+    "citation",
+    "unsaid",
+)
 
 
 class MentionKind(Spec):
@@ -612,8 +626,11 @@ class MentionSpec(Spec):
             return raw
 
         def kinds(table: Any) -> Any:
-            return {k: {"kind": v} if isinstance(v, str) else v for k, v in table.items()} \
-                if isinstance(table, dict) else table
+            return (
+                {k: {"kind": v} if isinstance(v, str) else v for k, v in table.items()}
+                if isinstance(table, dict)
+                else table
+            )
 
         out = {**raw, "params": kinds(raw.get("params")), "query_roles": kinds(raw.get("query_roles", {}))}
         if isinstance(raw.get("functions"), dict):

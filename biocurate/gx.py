@@ -14,6 +14,7 @@ every run. The custom expectations are in ``biocurate.expectations_gx`` (registe
 runner starts). Great Expectations itself is imported only when a runner is made: importing
 this module stays cheap for the CLI.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,6 +35,7 @@ DOCS_LIST_LIMIT = 20
 
 
 # --- suites and settings -------------------------------------------------------------------
+
 
 def load_suites(suites_dir: Path) -> list[dict]:
     """Every ``*.json`` suite, checked for shape; expectation names are unique across suites."""
@@ -85,7 +87,7 @@ def resolve_kwargs(kwargs: dict, config: Config) -> dict:
     out = {}
     for key, value in kwargs.items():
         if isinstance(value, str) and value.startswith("$catalog."):
-            value = catalog_value(value[len("$catalog."):], config)
+            value = catalog_value(value[len("$catalog.") :], config)
         elif isinstance(value, str) and value.startswith("$"):
             name = value[1:]
             source = next((s for s in (config.quality, config.execute) if name in type(s).model_fields), None)
@@ -107,6 +109,7 @@ def severities(config: Config, suites: list[dict]) -> dict[str, str]:
 
 # --- the runner ----------------------------------------------------------------------------
 
+
 class GXRunner:
     """An in-memory GX context whose validation results and Data Docs go to ``docs_dir``."""
 
@@ -125,12 +128,17 @@ class GXRunner:
         project = DataContextConfig(store_backend_defaults=defaults, progress_bars=ProgressBarsConfig(globally=False))
         # Results persist next to the site so the index lists every run, not only this one.
         project.stores[defaults.validation_results_store_name]["store_backend"] = {
-            "class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir / ".results")}
-        project.data_docs_sites = {"biocurate": {
-            "class_name": "SiteBuilder", "show_how_to_buttons": False,
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        }}
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(docs_dir / ".results"),
+        }
+        project.data_docs_sites = {
+            "biocurate": {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        }
         self.gx = gx
         self.docs_dir = docs_dir
         self.context = gx.get_context(mode="ephemeral", project_config=project)
@@ -138,15 +146,17 @@ class GXRunner:
         self.assets: dict[str, Any] = {}
         self.keys: list = []
 
-    def validate(self, suite: dict, frame: pd.DataFrame, config: Config, severity: dict[str, str],
-                 run_name: str) -> dict[str, list[str]]:
+    def validate(
+        self, suite: dict, frame: pd.DataFrame, config: Config, severity: dict[str, str], run_name: str
+    ) -> dict[str, list[str]]:
         """Validate one suite on ``frame``; return expectation name -> failing item ids."""
         from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
         from great_expectations.expectations.metadata_types import FailureSeverity
 
         expectations = [
             ExpectationConfiguration(
-                type=spec["type"], kwargs=resolve_kwargs(spec["kwargs"], config),
+                type=spec["type"],
+                kwargs=resolve_kwargs(spec["kwargs"], config),
                 meta={"name": spec["name"], "reason": spec["reason"]},
                 description=f"{spec['name']}: {spec['reason']} ({severity[spec['name']]})",
                 severity=FailureSeverity.CRITICAL if severity[spec["name"]] == "blocking" else FailureSeverity.WARNING,
@@ -155,23 +165,36 @@ class GXRunner:
         ]
         asset = suite["level"] if suite["level"] == "balance" else "questions"
         # GX hashes the whole frame for every batch: give it only the columns the suite reads.
-        columns = ["item_id", *dict.fromkeys(v for spec in suite["expectations"] for k, v in spec["kwargs"].items()
-                                             if k in ("column", "column_A", "column_B"))]
+        columns = [
+            "item_id",
+            *dict.fromkeys(
+                v
+                for spec in suite["expectations"]
+                for k, v in spec["kwargs"].items()
+                if k in ("column", "column_A", "column_B")
+            ),
+        ]
         frame = frame[columns]
         if asset not in self.assets:
             self.assets[asset] = self.source.add_dataframe_asset(asset).add_batch_definition_whole_dataframe("all")
-        result = self.assets[asset].get_batch(batch_parameters={"dataframe": frame}).validate(
-            self.gx.ExpectationSuite(name=suite["name"], expectations=expectations,
-                                     meta={"description": suite.get("description", "")}),
-            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["item_id"]},
+        result = (
+            self.assets[asset]
+            .get_batch(batch_parameters={"dataframe": frame})
+            .validate(
+                self.gx.ExpectationSuite(
+                    name=suite["name"], expectations=expectations, meta={"description": suite.get("description", "")}
+                ),
+                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["item_id"]},
+            )
         )
         failing: dict[str, list[str]] = {}
         for res in result.results:
             name = res.expectation_config.meta["name"]
             if res.exception_info.get("raised_exception"):
                 # A broken metric must not look like bad data: stop with the real error.
-                raise ConfigError(f"{suite['file']}: expectation {name} could not run: "
-                                  f"{res.exception_info.get('exception_message')}")
+                raise ConfigError(
+                    f"{suite['file']}: expectation {name} could not run: {res.exception_info.get('exception_message')}"
+                )
             failing[name] = [row["item_id"] for row in res.result.get("unexpected_index_list") or []]
             for key in list(res.result):
                 value = res.result[key]
@@ -192,7 +215,8 @@ class GXRunner:
         key = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
             run_id=RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC)),
-            batch_identifier="biocurate")
+            batch_identifier="biocurate",
+        )
         self.context.validation_results_store.store_validation_results(result, key)
         self.keys.append(key)
 

@@ -22,6 +22,7 @@ millions of rows saying nothing. Survivors (the ``survivors`` view) are the chec
 with no blocking failure; the reports over them are in ``biocurate.quality_report``. Each
 run's validation results are rendered as Data Docs (HTML) into ``[quality] data_docs_dir``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,6 +50,7 @@ QC_RULES_VERSION = "qc-3"
 
 # --- settings -------------------------------------------------------------------------------
 
+
 def rules_for(config: Config) -> MentionRules:
     """The mention rules of the configured catalog and seeds (catalog/mentions.yaml)."""
     return mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
@@ -58,9 +60,15 @@ def qc_config_hash(config: Config, suites: list[dict]) -> str:
     """What decides a verdict: the rules version, [quality] settings, the suites, the mention
     rules and the catalog names a natural question never holds."""
     settings = config.quality.model_dump(mode="json", exclude={"data_docs_dir", "suites_dir"})
-    return content_hash(QC_RULES_VERSION, settings, config.execute.observation_max_chars,
-                        [{k: v for k, v in s.items() if k != "file"} for s in suites],
-                        rules_for(config).version, catalog_value("code_names", config), length=16)
+    return content_hash(
+        QC_RULES_VERSION,
+        settings,
+        config.execute.observation_max_chars,
+        [{k: v for k, v in s.items() if k != "file"} for s in suites],
+        rules_for(config).version,
+        catalog_value("code_names", config),
+        length=16,
+    )
 
 
 def key_words(mentions: tuple[Mention, ...]) -> list[str]:
@@ -70,6 +78,7 @@ def key_words(mentions: tuple[Mention, ...]) -> list[str]:
 
 
 # --- frames --------------------------------------------------------------------------------
+
 
 class _Calls:
     """Per-call facts (schema check, mention requirements, key words), computed once per distinct call."""
@@ -148,8 +157,9 @@ def _add_call_facts(frame: pd.DataFrame, calls: _Calls) -> None:
     frame["identifiers"] = pd.Series([f[3] for f in facts], index=frame.index, dtype=object)
 
 
-def reference_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str,
-                    rules: MentionRules) -> pd.DataFrame:
+def reference_frame(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, rules: MentionRules
+) -> pd.DataFrame:
     """Questions that already survived under this QC config (and are not replaced by a newer version)."""
     frame = con.execute(
         """
@@ -175,8 +185,9 @@ def reference_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: s
                 args = json.loads(arguments)
             except ValueError:
                 args = None
-            idents[function, arguments] = key_words(rules.mentions(tool, args)) if tool and isinstance(args, dict) \
-                else []
+            idents[function, arguments] = (
+                key_words(rules.mentions(tool, args)) if tool and isinstance(args, dict) else []
+            )
     keys = zip(frame["function"], frame["arguments"], strict=True)
     frame["identifiers"] = pd.Series([idents[f, a] for f, a in keys], index=frame.index, dtype=object)
     return frame
@@ -195,16 +206,26 @@ def add_duplicate_columns(frame: pd.DataFrame, reference: pd.DataFrame, blocked:
         # same identifiers can be repeated (the search never compares other pairs).
         keys = {exact_key(t) for t in live["text"]}
         sigs = {signature(tokens(t), i) for t, i in zip(live["text"], live["identifiers"], strict=True)}
-        reference = reference[[exact_key(t) in keys or signature(tokens(t), i) in sigs
-                               for t, i in zip(reference["text"], reference["identifiers"], strict=True)]]
+        reference = reference[
+            [
+                exact_key(t) in keys or signature(tokens(t), i) in sigs
+                for t, i in zip(reference["text"], reference["identifiers"], strict=True)
+            ]
+        ]
     rank = 1 + 2 * live["item_id"].isin(blocked).astype(int) + (live["generator"] != "human_edit").astype(int)
-    candidates = pd.concat([
-        reference.assign(reference=True, rank=0),
-        live.assign(reference=False, rank=rank),
-    ], ignore_index=True)
+    candidates = pd.concat(
+        [
+            reference.assign(reference=True, rank=0),
+            live.assign(reference=False, rank=rank),
+        ],
+        ignore_index=True,
+    )
     candidates = candidates.sort_values(["rank", "created_at", "item_id"], kind="stable")
-    found = find_duplicates(candidates[["item_id", "call_id", "text", "identifiers", "reference"]],
-                            config.quality.near_duplicate_within_call, config.quality.near_duplicate_in_dataset)
+    found = find_duplicates(
+        candidates[["item_id", "call_id", "text", "identifiers", "reference"]],
+        config.quality.near_duplicate_within_call,
+        config.quality.near_duplicate_in_dataset,
+    )
     found = found.set_index("item_id")
     texts = dict(zip(candidates["item_id"], candidates["text"], strict=True))
     for column in ("exact_duplicate_of", "near_duplicate_in_call_of", "near_duplicate_of", "similarity"):
@@ -225,8 +246,16 @@ def balance_frame(survivors: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         counts = survivors[column].value_counts().to_dict() if total else {}
         for value in sorted(set(values) | set(counts)):
             items = int(counts.get(value, 0))
-            rows.append({"item_id": f"{dimension}={value}", "dimension": dimension, "value": value,
-                         "items": items, "total": total, "share": items / total if total else 0.0})
+            rows.append(
+                {
+                    "item_id": f"{dimension}={value}",
+                    "dimension": dimension,
+                    "value": value,
+                    "items": items,
+                    "total": total,
+                    "share": items / total if total else 0.0,
+                }
+            )
     frame = pd.DataFrame(rows)
     for dimension in ("database", "category", "tool"):
         frame[f"{dimension}_share"] = frame["share"].where(frame["dimension"] == dimension)
@@ -235,6 +264,7 @@ def balance_frame(survivors: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
 
 
 # --- the stage -----------------------------------------------------------------------------
+
 
 @dataclass
 class QualitySummary:
@@ -267,19 +297,34 @@ def _detail(spec: dict, row: dict) -> str | None:
         return None
 
 
-_SCHEMA = {"item_kind": pl.String, "item_id": pl.String, "suite": pl.String, "expectation": pl.String,
-           "passed": pl.Boolean, "severity": pl.String, "reason": pl.String}
+_SCHEMA = {
+    "item_kind": pl.String,
+    "item_id": pl.String,
+    "suite": pl.String,
+    "expectation": pl.String,
+    "passed": pl.Boolean,
+    "severity": pl.String,
+    "reason": pl.String,
+}
 
 
-def _rows(frame: pd.DataFrame, kind: str, suite: dict, failing: dict[str, list[str]], severity: dict[str, str],
-          config: Config, run_id: str) -> list[pl.DataFrame]:
+def _rows(
+    frame: pd.DataFrame,
+    kind: str,
+    suite: dict,
+    failing: dict[str, list[str]],
+    severity: dict[str, str],
+    config: Config,
+    run_id: str,
+) -> list[pl.DataFrame]:
     """qc_results rows of one suite: per expectation, a summary row (item_kind 'expectation',
     item_id = the kind of items checked) and the failing items with their reasons; for
     dataset-level items (few), the passing ones too."""
     out = []
     failing_rows = {i for names in failing.values() for i in names}
-    by_id = {r["item_id"]: r for r in frame[frame["item_id"].isin(failing_rows)].to_dict("records")} \
-        if failing_rows else {}
+    by_id = (
+        {r["item_id"]: r for r in frame[frame["item_id"].isin(failing_rows)].to_dict("records")} if failing_rows else {}
+    )
     for spec in suite["expectations"]:
         name = spec["name"]
         resolved = {**spec, "kwargs": resolve_kwargs(spec["kwargs"], config)}
@@ -288,25 +333,52 @@ def _rows(frame: pd.DataFrame, kind: str, suite: dict, failing: dict[str, list[s
             detail = _detail(resolved, dict(by_id[item_id]))
             reasons[item_id] = f"{spec['reason']} ({detail})" if detail else spec["reason"]
         ids = frame["item_id"].tolist() if kind == "dataset" else list(reasons)
-        out.append(pl.DataFrame({
-            "item_kind": [kind] * len(ids), "item_id": ids, "suite": suite["name"], "expectation": name,
-            "passed": [i not in reasons for i in ids], "severity": severity[name],
-            "reason": [reasons.get(i) for i in ids],
-        }, schema=_SCHEMA))
-        out.append(pl.DataFrame({
-            "item_kind": ["expectation"], "item_id": [kind], "suite": suite["name"], "expectation": name,
-            "passed": [not reasons], "severity": severity[name],
-            "reason": [f"run {run_id}: {len(reasons)} of {len(frame)} failed" if reasons else None],
-        }, schema=_SCHEMA))
+        out.append(
+            pl.DataFrame(
+                {
+                    "item_kind": [kind] * len(ids),
+                    "item_id": ids,
+                    "suite": suite["name"],
+                    "expectation": name,
+                    "passed": [i not in reasons for i in ids],
+                    "severity": severity[name],
+                    "reason": [reasons.get(i) for i in ids],
+                },
+                schema=_SCHEMA,
+            )
+        )
+        out.append(
+            pl.DataFrame(
+                {
+                    "item_kind": ["expectation"],
+                    "item_id": [kind],
+                    "suite": suite["name"],
+                    "expectation": name,
+                    "passed": [not reasons],
+                    "severity": severity[name],
+                    "reason": [f"run {run_id}: {len(reasons)} of {len(frame)} failed" if reasons else None],
+                },
+                schema=_SCHEMA,
+            )
+        )
     return out
 
 
 def _checked_rows(item_ids: list[str]) -> pl.DataFrame:
     """One passing row per checked question: it was checked under this config (failures are
     separate rows), which is what the survivors view needs to know."""
-    return pl.DataFrame({"item_kind": ["query"] * len(item_ids), "item_id": item_ids, "suite": "qc",
-                         "expectation": "checked", "passed": True, "severity": "blocking", "reason": None},
-                        schema=_SCHEMA)
+    return pl.DataFrame(
+        {
+            "item_kind": ["query"] * len(item_ids),
+            "item_id": item_ids,
+            "suite": "qc",
+            "expectation": "checked",
+            "passed": True,
+            "severity": "blocking",
+            "reason": None,
+        },
+        schema=_SCHEMA,
+    )
 
 
 def _insert_results(con: duckdb.DuckDBPyConnection, parts: list[pl.DataFrame], qc_hash: str, run_id: str) -> int:
@@ -370,9 +442,15 @@ def run_quality(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
     summary.seconds["duplicate search"] = clock.lap()
     for suite in (s for s in suites if s["level"] == "dataset"):
         record(suite, frame, "query")
-    survivors = pd.concat([reference[["item_id", "database", "category", "function"]],
-                           frame.loc[~frame["item_id"].isin(blocked) & ~frame["superseded"],
-                                     ["item_id", "database", "category", "function"]]], ignore_index=True)
+    survivors = pd.concat(
+        [
+            reference[["item_id", "database", "category", "function"]],
+            frame.loc[
+                ~frame["item_id"].isin(blocked) & ~frame["superseded"], ["item_id", "database", "category", "function"]
+            ],
+        ],
+        ignore_index=True,
+    )
     balance = balance_frame(survivors, catalog)
     for suite in (s for s in suites if s["level"] == "balance"):
         record(suite, balance, "dataset")
