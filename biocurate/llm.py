@@ -184,6 +184,8 @@ class ChatClient:
     ) -> Reply:
         body = self.request_body(prompt, tools)
         key = self.prompt_hash(body)
+        if key not in cache:  # a prompt the batch did not look up (a repair): its stored answer, if any
+            cache.update(self.cached([key]))
         if key in cache:
             return Reply(
                 key, cache[key], "ok", cached=True, tool_calls=parse_tool_message(cache[key])[1] if tools else None

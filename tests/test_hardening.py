@@ -450,3 +450,19 @@ def test_an_api_echoing_the_ncbi_key_keeps_it_out_of_the_store(tmp_path, monkeyp
     assert key not in gzip.decompress(body).decode() and '"api-key": "***"' in gzip.decompress(body).decode()
     assert key not in (error or "") and key not in url_stored
     assert key[:8] not in store_texts(tmp_path / "s.duckdb")
+
+
+def test_a_repair_answer_is_served_from_the_cache_too(tmp_path, llm):
+    """A reply that stays unparseable after its repair is asked again next run: both its first
+    answer and the repair's answer come from the store, no request is sent."""
+    cfg = llm_config(tmp_path, llm.base_url)
+    catalog = load_catalog()
+    llm.mode = "always_malformed"
+    with Store(cfg.store.path).open() as con:
+        seed_observed_calls(con, CALLS[:1])
+        first = synthesize(cfg, con, catalog, "r1")
+        assert first.queries_new == 0 and first.requests == 2  # the question, then its repair
+        sent = len(llm.requests)
+        again = synthesize(cfg, con, catalog, "r2")
+    assert again.requests == 0 and len(llm.requests) == sent
+    assert sum(again.failures.values()) == 1  # still unparseable, still counted
