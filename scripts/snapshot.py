@@ -33,12 +33,12 @@ from biocurate.catalog import Tool, arguments_from_request, build_request, load_
 from biocurate.config import load_config
 from biocurate.sampling import sample_calls
 from biocurate.seeds import load_seeds, species_table
-from biocurate.snapshot import Snapshot, fingerprint
+from biocurate.snapshot import Snapshot
 
 
 def request_key(tool, args):
     req = build_request(tool, args)
-    return req, fingerprint(req.method, req.url, req.params, req.json_body or req.form)
+    return req, req.fingerprint()
 
 
 def recorded_request(shown: str) -> tuple[str, list[tuple[str, str]], dict | None]:
