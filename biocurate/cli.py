@@ -389,10 +389,11 @@ def diff(
 ) -> None:
     """Show the items added, removed and changed between two dataset versions."""
     from biocurate.publish import diff_versions
+    from biocurate.publish.diff import names_a_stored_version
     from biocurate.store import Store
 
-    if Path(a).is_dir() and Path(b).is_dir():
-        result = diff_versions(None, a, b)
+    if not (names_a_stored_version(a) or names_a_stored_version(b)):
+        result = diff_versions(None, a, b)  # two paths: no store needed
     else:
         cfg = load_config(config)
         with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:

@@ -3,7 +3,6 @@ their real consumers, manifest and card, interrupted publishes, diffs between ve
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import json
 import os
@@ -976,8 +975,12 @@ def test_the_biotool_flavour_has_biotools_names_files_and_values(demo_config, st
     } <= set(manifest["files"])
 
 
-def test_a_catalog_change_to_a_function_no_item_calls_makes_a_new_version(demo_config, store, monkeypatch):
+def test_a_catalog_change_to_a_function_no_item_calls_makes_a_new_version(demo_config, store, tmp_path):
     """tools.json lists every catalog function, so its specs are part of what a version depends on."""
+    import shutil
+
+    import yaml
+
     con, rows = store
     fill(rows, calls=6)
     first = pub.publish(demo_config, con)
@@ -990,14 +993,29 @@ def test_a_catalog_change_to_a_function_no_item_calls_makes_a_new_version(demo_c
         for t in json.loads(e["tools"])
     }
     unused = next(t for t in CATALOG if t.name not in used | offered)
-    changed = unused.function.model_copy(update={"description": unused.function.description + " (changed)"})
-    monkeypatch.setitem(CATALOG.tools, unused.name, dataclasses.replace(unused, function=changed))
-    second = pub.publish(demo_config, con)
+    # The change a maintainer makes: edit the function's description in a copy of the catalog.
+    catalog_copy = tmp_path / "catalog"
+    shutil.copytree(ROOT / "catalog", catalog_copy)
+    edited = 0
+    for group_file in catalog_copy.glob("*/*.yaml"):
+        spec = yaml.safe_load(group_file.read_text())
+        for fn in spec.get("functions", []):
+            if fn["name"] == unused.name:
+                fn["description"] += " (changed)"
+                group_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+                edited += 1
+    assert edited == 1
+    changed_config = demo_config.model_copy(
+        update={"sample": demo_config.sample.model_copy(update={"catalog_dir": catalog_copy})}
+    )
+    second = pub.publish(changed_config, con)
     assert second.version_id == "v0002", second.message
     tools = json.loads((second.path / "tools.json").read_text())
     assert next(t for t in tools if t["function"]["name"] == unused.name)["function"]["description"].endswith(
         "(changed)"
     )
+    # The same catalog again: nothing changed, no new version.
+    assert pub.publish(changed_config, con).version_id == "v0002"
 
 
 # ---------------------------------------------------------------------------------------------

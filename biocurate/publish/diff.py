@@ -26,12 +26,17 @@ class VersionDiff:
 DIFF_FIELDS = ("user_query", "function_calling", "observation", "split", "database", "tool")
 
 
+def names_a_stored_version(ref: str) -> bool:
+    """True when ``ref`` is a version id to look up in the store rather than a path on disk."""
+    return not Path(ref).exists() and "/" not in ref
+
+
 def version_items(con: duckdb.DuckDBPyConnection | None, ref: str) -> dict[str, dict]:
     """item_id -> row of a version, by id from the store or from a version folder's Parquet files."""
     folder = Path(ref)
     if folder.is_dir():
         return folder_items(folder)
-    if folder.exists() or "/" in ref:
+    if not names_a_stored_version(ref):
         raise PublishError(
             f"{ref} is not a dataset version: give a version id such as v0001, or a version "
             "folder (parquet/<split>.parquet and manifest.json)"
