@@ -34,6 +34,7 @@ demo: install
 test: install
 	@mkdir -p $(PREFECT_HOME)
 	scripts/label_studio.sh install
+	scripts/install_browser.sh
 	$(BIN)/python -m pytest -q
 
 # sql/schema is linted but must never be `sqlfluff fix`ed: applied migrations are checksummed and a
