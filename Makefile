@@ -7,18 +7,35 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HOME ?= /root
 export PREFECT_HOME ?= $(CURDIR)/data/out/prefect
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
+# One stamp per install kind, named after the hash of the pins: an edit to pyproject.toml or
+# constraints.txt installs again. The full install (extras test, eval, lint) also satisfies the demo's.
+PINS := $(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.installed-all-$(PINS)
+DEMO_STAMP := $(VENV)/.installed-demo-$(PINS)
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 
 # Lint: ruff (rules and format), sqlfluff over sql/ (DuckDB dialect), mypy on biocurate/; settings in pyproject.toml.
-.PHONY: demo test lint install label-studio label-studio-stop bench bench-scale serve prefect-server prefect-server-stop clean
+.PHONY: demo test lint install install-demo label-studio label-studio-stop bench bench-scale serve prefect-server prefect-server-stop clean
 
+# Everything: the app with the test, eval (torch, sentence-transformers) and lint extras.
 install: $(STAMP)
+
+# What the demo needs: the app alone (no torch).
+install-demo: $(DEMO_STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing the app with its test, eval and lint extras into $(VENV) (about 2 min the first time) ..."
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,eval,lint]'
-	@rm -f $(VENV)/.installed-*; touch $@
+	$(PIP) -e '.[test,eval,lint]'
+	@rm -f $(VENV)/.installed-*; touch $@ $(DEMO_STAMP)
+
+$(DEMO_STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing the app into $(VENV) (about 1 min the first time) ..."
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PIP) -e .
+	@rm -f $(VENV)/.installed-demo-*; touch $@
 
 # Label Studio lives in its own virtualenv (.venv-ls): in ours it would break Prefect.
 label-studio:
@@ -27,7 +44,7 @@ label-studio:
 label-studio-stop:
 	scripts/label_studio.sh stop
 
-demo: install
+demo: install-demo
 	@mkdir -p $(PREFECT_HOME)
 	scripts/demo.sh
 
