@@ -18,6 +18,8 @@ import asyncio
 import gzip
 import json
 import time
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -33,7 +35,7 @@ from biocurate.observations.blast import BlastRejected, job_status, parse_submis
 from biocurate.observations.formats import classify
 from biocurate.outcomes import API_ERROR, HTTP_ERROR, INVALID_BODY, OK, REPLAY_MISS, TIMEOUT, definite_sql
 from biocurate.progress import progress
-from biocurate.ratelimit import HostLimiter, backoff_delay, retry_after_seconds
+from biocurate.ratelimit import HostLimiter, backoff_delay, retry_after_seconds, shared_limiter
 from biocurate.snapshot import Snapshot, display_url, fingerprint
 from biocurate.store import insert_new, utcnow
 
@@ -89,11 +91,14 @@ class Executor:
     config: Config
     transport_name: str
     client: httpx.AsyncClient
-    limiters: dict[str, HostLimiter] = field(default_factory=dict)
     snapshot: Snapshot | None = None
     # Replay without HTTP machinery (the snapshot answers the request itself): a third of the
     # time per call at 100k calls. None: replay goes through ReplayTransport like any transport.
     replay: Snapshot | None = None
+    # Network accounting: ``sent`` requests the server answered (any status), ``connection_failed``
+    # (no connection: never a request), ``timed_out`` (no answer in time), ``throttled`` (429 or
+    # 503 with Retry-After, also counted in ``sent``).
+    counts: Counter[str] = field(default_factory=Counter)
 
     def replay_answer(self, req: Request, response_format: str) -> Attempt:
         assert self.replay is not None
@@ -108,17 +113,38 @@ class Executor:
         outcome, error = classify(entry.status, entry.content_type, body, response_format)
         return Attempt(outcome, entry.status, error, entry.content_type, body, 0.0, 1)
 
-    def limiter(self, host: str) -> HostLimiter:
-        if host not in self.limiters:
-            if self.transport_name == "replay":  # no network, nothing to be polite to
-                self.limiters[host] = HostLimiter(float("inf"), 64)
-                return self.limiters[host]
-            limit = self.config.execute.hosts.get(host)
-            rate, conc = (limit.rate_per_second, limit.max_concurrency) if limit else (5.0, 4)
-            if host == "eutils.ncbi.nlm.nih.gov" and secret("ncbi_api_key"):
-                rate = max(rate, 10.0)  # NCBI allows 10/s with an API key
-            self.limiters[host] = HostLimiter(rate * self.config.execute.rate_safety, conc)
-        return self.limiters[host]
+    def limiter(self, host: str, url: str = "") -> HostLimiter:
+        """The process's limiter for ``host`` (shared by every batch and stage; ``url`` where it really goes)."""
+        if self.transport_name == "replay":  # no network, nothing to be polite to
+            return shared_limiter(("replay", host), float("inf"), 64)
+        ex = self.config.execute
+        limit = ex.hosts.get(host)
+        rate, conc = (limit.rate_per_second, limit.max_concurrency) if limit else (5.0, 4)
+        if host == "eutils.ncbi.nlm.nih.gov" and secret("ncbi_api_key"):
+            rate = max(rate, 10.0)  # NCBI allows 10/s with an API key
+        split = urlsplit(url)
+        return shared_limiter(
+            (host, split.scheme, split.netloc),
+            rate * ex.rate_safety,
+            conc,
+            decrease=ex.rate_decrease,
+            recovery=ex.rate_recovery,
+        )
+
+    def host_of(self, tool: Tool) -> str:
+        return urlsplit(tool.base_url).hostname or ""
+
+    def workers_for(self, tool: Tool) -> int:
+        """Calls of one host in progress at once (requests in flight stay under its concurrency cap)."""
+        limiter = self.limiter(self.host_of(tool), self.wire_url(tool.base_url))
+        return max(self.config.execute.batch_size, limiter.max_concurrency)
+
+    def wire_url(self, url: str) -> str:
+        """Where a request really goes: a replayed snapshot is keyed by the real URLs, overrides point live traffic elsewhere."""
+        for original, replacement in self.config.execute.base_urls.items() if self.transport_name != "replay" else ():
+            if url.startswith(original):
+                return replacement.rstrip("/") + url[len(original) :]
+        return url
 
     def wire_params(self, tool: Tool, req: Request) -> list[tuple[str, str | int | float | bool | None]]:
         params: list[tuple[str, str | int | float | bool | None]] = list(req.params)
@@ -214,18 +240,13 @@ class Executor:
         if self.replay is not None:
             return self.replay_answer(req, response_format)
         ex = self.config.execute
-        host = urlsplit(tool.base_url).hostname or ""
-        limiter = self.limiter(host)
-        url = req.url
-        # A replayed snapshot is keyed by the real URLs; overrides point live traffic elsewhere.
-        for original, replacement in ex.base_urls.items() if self.transport_name != "replay" else ():
-            if url.startswith(original):
-                url = replacement.rstrip("/") + url[len(original) :]
+        url = self.wire_url(req.url)
+        limiter = self.limiter(self.host_of(tool), url)
         attempt = Attempt(outcome=TIMEOUT)
         for number in range(1, ex.max_retries + 2):
             attempt.attempts = number
             async with limiter.slots:
-                await limiter.wait_turn()
+                sent_at = await limiter.wait_turn()
                 started = time.perf_counter()
                 try:
                     response = await self.client.request(
@@ -240,29 +261,41 @@ class Executor:
                     body = mask_secret_bytes(response.content)  # a key echoed back is not kept
                 except ReplayMiss as exc:
                     return Attempt(REPLAY_MISS, error=str(exc), attempts=number)
+                except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # no connection: nothing was sent
+                    self.counts["connection_failed"] += 1
+                    attempt = Attempt(
+                        HTTP_ERROR, error=f"connection failed: {type(exc).__name__}: {exc}", attempts=number
+                    )
+                    wait = None
                 except httpx.TimeoutException as exc:
+                    self.counts["timed_out"] += 1
                     attempt = Attempt(
                         TIMEOUT, error=f"timed out after {ex.timeout_seconds}s ({type(exc).__name__})", attempts=number
                     )
                     wait = None
                 except httpx.TransportError as exc:
+                    self.counts["connection_failed"] += 1
                     attempt = Attempt(
                         HTTP_ERROR, error=f"connection failed: {type(exc).__name__}: {exc}", attempts=number
                     )
                     wait = None
                 else:
+                    self.counts["sent"] += 1
                     latency = (time.perf_counter() - started) * 1000
                     ctype = response.headers.get("content-type", "")
                     outcome, error = classify(response.status_code, ctype, body, response_format)
                     release = next((response.headers[h] for h in RELEASE_HEADERS if h in response.headers), None)
                     attempt = Attempt(outcome, response.status_code, error, ctype, body, latency, number, release)
+                    wait = retry_after_seconds(response.headers.get("retry-after"))
+                    if response.status_code == 429 or (response.status_code == 503 and wait is not None):
+                        self.counts["throttled"] += 1
+                        limiter.throttle(wait, sent_at)  # slower from now on, and nobody before Retry-After
+                    else:
+                        limiter.succeeded()
                     if response.status_code not in RETRY_STATUS:
                         if self.snapshot is not None:
                             self.record(tool, req, response, response_format)
                         return attempt
-                    wait = retry_after_seconds(response.headers.get("retry-after"))
-                    if wait is not None:
-                        limiter.push_back(wait)
             if number <= ex.max_retries:
                 await asyncio.sleep(
                     max(wait or 0.0, backoff_delay(number - 1, ex.backoff_seconds, ex.max_backoff_seconds))
@@ -380,6 +413,7 @@ async def _fetch_batch(
             req = build_request(tool, args)
             result = await executor.fetch(tool, req, tool.response_for(args)[0])
             fp = req.fingerprint()
+            source = replay.entries.get(fp) if replay is not None else None  # the answering snapshot entry
             body_sha = sha256_bytes(result.body) if result.body else None
             return {
                 "response_id": content_hash("response", fp, result.outcome, result.status, body_sha),
@@ -397,6 +431,8 @@ async def _fetch_batch(
                 "attempts": result.attempts,
                 "transport": config.execute.transport,
                 "upstream_release": result.release,
+                "snapshot_origin": source.origin if source else None,  # response_provenance view
+                "snapshot_provenance": source.provenance if source else None,
                 "fetched_at": utcnow(),
                 "run_id": run_id,
             }
