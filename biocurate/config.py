@@ -193,6 +193,9 @@ class ReviewConfig(Section):
     # How several annotations of one task resolve: "any_reject" or "majority".
     resolve: Literal["any_reject", "majority"] = "any_reject"
     enabled: bool = True
+    # Label Studio users (emails) that are scripts, not people: the demo reviewer. Items only they
+    # reviewed are published as reviewed_by = "script" (Parquet, manifest, dataset card).
+    scripted_annotators: list[str] = ["demo-reviewer@biocurate.local"]
 
 
 class PublishConfig(Section):
