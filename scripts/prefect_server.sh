@@ -46,9 +46,14 @@ start() {
     daemon_launch "$PORT" env PREFECT_SERVER_ANALYTICS_ENABLED=false \
         PREFECT_SERVER_UI_ENABLED="${PREFECT_SERVER_UI_ENABLED:-true}" \
         PREFECT_SERVER_LOGGING_LEVEL=WARNING PREFECT_API_URL='' \
+        PREFECT_SERVER_API_HOST=127.0.0.1 PREFECT_SERVER_API_PORT="$PORT" \
+        PREFECT_SERVER_UI_API_URL="http://127.0.0.1:$PORT/api" \
         "$BIN/prefect" server start --host 127.0.0.1 --port "$PORT"
-    # A fresh database is created first (about 15 s on 2 cores).
-    daemon_wait_ready "$PORT" 120 /api/health
+    # The UI asks its API at PREFECT_SERVER_UI_API_URL, which otherwise defaults to port 4200 whatever
+    # --port says ("Can't connect to Server API" on every page). A fresh database is created first
+    # (about 15 s on 2 cores, more under load).
+    echo "starting the Prefect server on 127.0.0.1:$PORT (15-60 s) ..."
+    daemon_wait_ready "$PORT" 180 /api/health
 }
 
 stop() { daemon_stop 15 "the Prefect server is not running (home $PREFECT_HOME)"; }
