@@ -96,6 +96,11 @@ class ExecuteConfig(Section):
     batch_size: int = Field(200, ge=1)
     # Aim a little under each host's limit: request arrival jitters, the server counts arrivals.
     rate_safety: float = Field(0.92, gt=0, le=1)
+    # Adaptive rate per host (AIMD): a 429, or a 503 with Retry-After, multiplies the host's rate by
+    # rate_decrease (1 keeps it fixed); each second of answers gives back rate_recovery of the
+    # configured rate, never above it. The state lasts the whole process (every batch and stage).
+    rate_decrease: float = Field(0.5, gt=0, le=1)
+    rate_recovery: float = Field(0.05, gt=0)
     # NCBI BLAST URL API: wait RTOE, then poll a job no more than once a minute, give up after this.
     blast_poll_seconds: float = Field(60.0, ge=0)
     blast_max_wait_seconds: float = Field(1200.0, ge=0)
@@ -189,6 +194,10 @@ class ReviewConfig(Section):
     url: str = "http://127.0.0.1:18080"
     project_title: str = "biocurate review"
     label_config: Path = Path("annotations/label_config.xml")
+    # The reviewer guide (Markdown), shown in Label Studio as the project's instructions.
+    instructions: Path = Path("annotations/reviewer_guide.md")
+    # Pre-select the judge's verdict in the form (a Label Studio prediction); off: reviewers decide unprompted.
+    prefill_judge_verdict: bool = False
     batch_size: int = Field(100, ge=1)
     # How several annotations of one task resolve: "any_reject" or "majority".
     resolve: Literal["any_reject", "majority"] = "any_reject"

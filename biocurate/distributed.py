@@ -220,6 +220,9 @@ def execute_distributed(
             part = result["summary"]
             summary.requested += part["requested"]
             summary.http_requests += part["http_requests"]
+            summary.connection_failures += part.get("connection_failures", 0)
+            summary.timeouts += part.get("timeouts", 0)
+            summary.throttled += part.get("throttled", 0)
             summary.observations += written["observations"]
             summary.invalid_bodies.update(part["invalid_bodies"])
             for outcome, count in part["outcomes"].items():

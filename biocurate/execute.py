@@ -140,7 +140,7 @@ class Executor:
         return max(self.config.execute.batch_size, limiter.max_concurrency)
 
     def wire_url(self, url: str) -> str:
-        """Where a request really goes: a replayed snapshot is keyed by the real URLs, overrides point live traffic elsewhere."""
+        """Where a request really goes: overrides point live traffic elsewhere (a replay keeps the real URLs)."""
         for original, replacement in self.config.execute.base_urls.items() if self.transport_name != "replay" else ():
             if url.startswith(original):
                 return replacement.rstrip("/") + url[len(original) :]
@@ -290,7 +290,7 @@ class Executor:
                     if response.status_code == 429 or (response.status_code == 503 and wait is not None):
                         self.counts["throttled"] += 1
                         limiter.throttle(wait, sent_at)  # slower from now on, and nobody before Retry-After
-                    else:
+                    elif response.status_code < 500:
                         limiter.succeeded()
                     if response.status_code not in RETRY_STATUS:
                         if self.snapshot is not None:
@@ -366,78 +366,157 @@ class ExecuteSummary:
     outcomes: dict[str, int] = field(default_factory=dict)
     observations: int = 0
     invalid_bodies: dict[str, str] = field(default_factory=dict)
-    http_requests: int = 0  # requests sent over the network, retries included (0 in replay)
+    http_requests: int = 0  # requests the servers answered, retries included (0 in replay)
+    connection_failures: int = 0  # attempts that never reached a server (not requests)
+    timeouts: int = 0  # attempts without an answer in time (not counted as requests)
+    throttled: int = 0  # answers 429 (or 503 with Retry-After): the host's rate was lowered
+
+    def count_network(self, counts: Counter[str]) -> None:
+        self.http_requests += counts["sent"]
+        self.connection_failures += counts["connection_failed"]
+        self.timeouts += counts["timed_out"]
+        self.throttled += counts["throttled"]
+
+    def network_note(self) -> str:
+        """The stage note's account of the network: requests, and attempts that were not requests."""
+        return (
+            f"{self.http_requests} requests answered ({self.throttled} of them 429/503 throttles), "
+            f"{self.connection_failures} connection failures and {self.timeouts} timeouts not counted as requests"
+        )
 
 
 def execute_calls(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> ExecuteSummary:
-    """Fetch every pending call in batches; each batch is written before the next starts."""
+    """Fetch every pending call; every ``batch_size`` answers are written as they complete.
+
+    Each host has its own queue and workers in one event loop for the whole stage, so a slow
+    host (BLAST polling) never holds the others, and a crash loses at most the answers not yet
+    written. Each host's pacing is the process's (``Executor.limiter``), across stages too.
+    """
     summary = ExecuteSummary()
     total_valid = con.execute("select count(*) from candidate_calls where valid").fetchall()[0][0]
     todo = pending_calls(con, config)
     summary.cached = total_valid - len(todo)
-    size = config.execute.batch_size
     replay = (
         Snapshot(config.path(config.execute.snapshot_dir)) if todo and config.execute.transport == "replay" else None
     )
     with progress("execute", len(todo)) as bar:
-        for start in range(0, len(todo), size):
-            batch = todo[start : start + size]
-            rows = asyncio.run(_fetch_batch(config, catalog, batch, run_id, replay))
+
+        def write(rows: list[dict]) -> None:
             insert_new(con, "api_responses", rows)
             for row in rows:
                 summary.outcomes[row["outcome"]] = summary.outcomes.get(row["outcome"], 0) + 1
-                if config.execute.transport != "replay":
-                    summary.http_requests += row["attempts"] or 0
-            summary.requested += len(batch)
-            bar.advance(len(batch))
+            summary.requested += len(rows)
+            bar.advance(len(rows))
+
+        counts: Counter[str] = Counter()
+        if todo:
+            asyncio.run(_fetch_by_host(config, catalog, todo, run_id, write, replay, counts))
+        if config.execute.transport != "replay":
+            summary.count_network(counts)
     summary.observations = build_observations(config, con, catalog, run_id, summary)
     return summary
 
 
-async def _fetch_batch(
-    config: Config, catalog: Catalog, batch, run_id: str, replay: Snapshot | None = None
-) -> list[dict]:
-    client, snapshot = make_client(config, replay)
-    executor = Executor(
+def _executor(config: Config, client: httpx.AsyncClient, snapshot: Snapshot | None, replay: Snapshot | None):
+    return Executor(
         config,
         config.execute.transport,
         client,
         snapshot=snapshot,
         replay=replay if config.execute.transport == "replay" else None,
     )
+
+
+async def _fetch_by_host(
+    config: Config,
+    catalog: Catalog,
+    todo: list[tuple[str, str, str]],
+    run_id: str,
+    write: Callable[[list[dict]], None],
+    replay: Snapshot | None = None,
+    counts: Counter[str] | None = None,
+) -> None:
+    """Per-host queues, each drained by its own workers; ``write`` gets every ``batch_size`` rows."""
+    client, snapshot = make_client(config, replay)
+    executor = _executor(config, client, snapshot, replay)
+    queues: dict[str, deque] = {}
+    for call in todo:
+        queues.setdefault(executor.host_of(catalog[call[1]]), deque()).append(call)
+    done: list[dict] = []
+    size = config.execute.batch_size
+
+    async def worker(queue: deque) -> None:
+        while queue:
+            done.append(await _fetch_row(executor, catalog, queue.popleft(), run_id))
+            if len(done) >= size:
+                rows = done[:]
+                done.clear()
+                write(rows)
+
     async with client:
+        workers = []
+        for queue in queues.values():
+            count = min(len(queue), executor.workers_for(catalog[queue[0][1]]))
+            workers += [worker(queue) for _ in range(count)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            if done:
+                write(done)
+            if counts is not None:
+                counts.update(executor.counts)
 
-        async def one(call_id: str, function: str, arguments: str) -> dict:
-            tool = catalog[function]
-            args = json.loads(arguments)
-            req = build_request(tool, args)
-            result = await executor.fetch(tool, req, tool.response_for(args)[0])
-            fp = req.fingerprint()
-            source = replay.entries.get(fp) if replay is not None else None  # the answering snapshot entry
-            body_sha = sha256_bytes(result.body) if result.body else None
-            return {
-                "response_id": content_hash("response", fp, result.outcome, result.status, body_sha),
-                "call_id": call_id,
-                "fingerprint": fp,
-                "method": req.method,
-                "url": display_url(req.url, req.params),
-                "status_code": result.status,
-                "outcome": result.outcome,
-                "error": result.error,
-                "content_type": result.content_type,
-                "body": gzip.compress(result.body, mtime=0) if result.body else None,
-                "body_sha256": body_sha,
-                "latency_ms": result.latency_ms,
-                "attempts": result.attempts,
-                "transport": config.execute.transport,
-                "upstream_release": result.release,
-                "snapshot_origin": source.origin if source else None,  # response_provenance view
-                "snapshot_provenance": source.provenance if source else None,
-                "fetched_at": utcnow(),
-                "run_id": run_id,
-            }
 
-        return list(await asyncio.gather(*(one(*call) for call in batch)))
+async def _fetch_row(executor: Executor, catalog: Catalog, call: tuple[str, str, str], run_id: str) -> dict:
+    """One call fetched, as its ``api_responses`` row."""
+    call_id, function, arguments = call
+    tool = catalog[function]
+    args = json.loads(arguments)
+    req = build_request(tool, args)
+    result = await executor.fetch(tool, req, tool.response_for(args)[0])
+    fp = req.fingerprint()
+    source = executor.replay.entries.get(fp) if executor.replay is not None else None  # the answering entry
+    body_sha = sha256_bytes(result.body) if result.body else None
+    return {
+        "response_id": content_hash("response", fp, result.outcome, result.status, body_sha),
+        "call_id": call_id,
+        "fingerprint": fp,
+        "method": req.method,
+        "url": display_url(req.url, req.params),
+        "status_code": result.status,
+        "outcome": result.outcome,
+        "error": result.error,
+        "content_type": result.content_type,
+        "body": gzip.compress(result.body, mtime=0) if result.body else None,
+        "body_sha256": body_sha,
+        "latency_ms": result.latency_ms,
+        "attempts": result.attempts,
+        "transport": executor.config.execute.transport,
+        "upstream_release": result.release,
+        "snapshot_origin": source.origin if source else None,  # for the response_provenance view
+        "snapshot_provenance": source.provenance if source else None,
+        "fetched_at": utcnow(),
+        "run_id": run_id,
+    }
+
+
+async def _fetch_batch(
+    config: Config,
+    catalog: Catalog,
+    batch,
+    run_id: str,
+    replay: Snapshot | None = None,
+    counts: Counter[str] | None = None,
+) -> list[dict]:
+    """One batch fetched at once (drift checks); hosts' pacing is still the process's."""
+    client, snapshot = make_client(config, replay)
+    executor = _executor(config, client, snapshot, replay)
+    async with client:
+        try:
+            return list(await asyncio.gather(*(_fetch_row(executor, catalog, call, run_id) for call in batch)))
+        finally:
+            if counts is not None:
+                counts.update(executor.counts)
 
 
 def build_observations(

@@ -133,8 +133,10 @@ def stage_execute(config: Config, con: duckdb.DuckDBPyConnection, run_id: str, f
     for reason in summary.invalid_bodies.values():
         report.failures[f"invalid body: {reason}"] = report.failures.get(f"invalid body: {reason}", 0) + 1
     report.notes.append(
-        f"{summary.requested} requests ({config.execute.transport}), {summary.cached} answered from the store"
+        f"{summary.requested} calls ({config.execute.transport}), {summary.cached} answered from the store"
     )
+    if config.execute.transport != "replay":
+        report.notes.append(summary.network_note())
     report.attempted = summary.requested
     report.unanswered = sum(summary.outcomes.get(o, 0) for o in (HTTP_ERROR, TIMEOUT, REPLAY_MISS))
     replay = config.execute.transport == "replay"

@@ -8,6 +8,7 @@ when the snapshot was recorded. It can add latency, enforce per-host rate limits
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import defaultdict, deque
@@ -32,7 +33,10 @@ class Fault:
 class ApiStandIn:
     snapshot: Snapshot
     latency: float = 0.0
-    rate_limits: dict[str, float] = field(default_factory=dict)  # host -> requests per second
+    # host -> requests per second: at most ceil(rate) accepted in any ceil(rate)/rate seconds (for a
+    # whole number, that many in any 1 s window); beyond it 429 with Retry-After.
+    rate_limits: dict[str, float] = field(default_factory=dict)
+    host_latency: dict[str, float] = field(default_factory=dict)  # host -> extra seconds before answering
     retry_after: float = 1.0
     faults: list[Fault] = field(default_factory=list)
     overrides: dict[str, bytes] = field(default_factory=dict)  # snapshot key -> new body (drift)
@@ -95,11 +99,13 @@ class ApiStandIn:
         limit = self.rate_limits.get(host)
         if not limit:
             return False
+        allowed = math.ceil(limit)
+        span = allowed / limit
         with self._lock:
             window = self._windows[host]
-            while window and now - window[0] >= 1.0:
+            while window and now - window[0] >= span:
                 window.popleft()
-            if len(window) >= limit:
+            if len(window) >= allowed:
                 return True
             window.append(now)
             return False
@@ -110,8 +116,8 @@ class ApiStandIn:
         host, _, rest = split.path.lstrip("/").partition("/")
         length = int(req.headers.get("content-length") or 0)
         raw = req.rfile.read(length) if length else b""
-        if self.latency:
-            time.sleep(self.latency)
+        if self.latency or host in self.host_latency:
+            time.sleep(self.latency + self.host_latency.get(host, 0.0))
         status, ctype, body, headers = self._answer(
             host, "/" + rest, split.query, req.command, raw, req.headers.get("content-type", ""), now
         )
