@@ -10,7 +10,8 @@ says which frame the quality stage gives it (``biocurate.quality``).
 
 ``GXRunner`` validates one suite on a pandas frame and returns the failing item ids per
 expectation; each validation result is stored beside the Data Docs site so its index lists
-every run. The custom expectations are in ``biocurate.expectations_gx`` (registered when the
+every run, and ``biocurate.data_docs`` makes the site readable offline (local stylesheet, a plain
+list of the runs in the index). The custom expectations are in ``biocurate.expectations_gx`` (registered when the
 runner starts). Great Expectations itself is imported only when a runner is made: importing
 this module stays cheap for the CLI.
 """
@@ -212,15 +213,21 @@ class GXRunner:
             ValidationResultIdentifier,
         )
 
+        run_id = RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC))
         key = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
-            run_id=RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC)),
+            run_id=run_id,
             batch_identifier="biocurate",
         )
+        # The page's "Run Name" and "Run Time" come from the result's meta (else "__none__").
+        result.meta["run_id"] = run_id
         self.context.validation_results_store.store_validation_results(result, key)
         self.keys.append(key)
 
     def build_docs(self) -> Path:
         """Render this run's results and rebuild the index (which lists every stored run)."""
+        from biocurate.data_docs import make_offline
+
         self.context.build_data_docs(site_names=["biocurate"], resource_identifiers=self.keys)
+        make_offline(self.docs_dir)
         return self.docs_dir / "index.html"

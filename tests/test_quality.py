@@ -4,6 +4,7 @@ naturalness expectations are tested rule by rule in test_mentions.py and test_na
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -477,6 +478,23 @@ def test_data_docs_are_built(checked):
     assert {p.parts[-4] for p in pages} == {"calls", "observations", "queries", "judgments", "dataset", "balance"}
     queries_page = next(p for p in pages if p.parts[-4] == "queries").read_text()
     assert "query_mentions_arguments" in queries_page and "query_reads_naturally" in queries_page
+
+
+def test_data_docs_read_offline_and_list_every_validation_run(checked):
+    """No CDN asset left in any page; the index lists each suite's run as plain HTML with a working
+    link (GX's own list needs bootstrap-table from a CDN); pages name their run, not __none__."""
+    docs = Path(checked["config"].quality.data_docs_dir)
+    for page in docs.rglob("*.html"):
+        text = page.read_text()
+        assert not re.search(r"(src|href)=\"https?://[^\"]*\.(js|css)", text), page
+        assert "biocurate.css" in text, page
+    index = (docs / "index.html").read_text()
+    listed = re.findall(r'<td>r1</td><td>(\w+)</td>.*?<a href="([^"]+)">open</a>', index)
+    assert {suite for suite, _ in listed} == {"calls", "observations", "queries", "judgments", "dataset", "balance"}
+    for _, href in listed:
+        page = (docs / href).read_text()
+        assert "__none__" not in page and ">r1<" in page
+    assert "Validation runs (6)" in index
 
 
 def test_severity_comes_from_config(tmp_path):
