@@ -67,7 +67,7 @@ def runs_table(runs: list[dict]) -> str:
         link = f'<a href="{html.escape(r["page"])}">open</a>' if r["page"] else "page not built"
         rows.append(
             f"<tr><td>{html.escape(r['run_time'])}</td><td>{html.escape(r['run_name'])}</td>"
-            f"<td>{html.escape(r['suite'])}</td><td class=\"{result}\">{result}{counts}</td><td>{link}</td></tr>"
+            f'<td>{html.escape(r["suite"])}</td><td class="{result}">{result}{counts}</td><td>{link}</td></tr>'
         )
     return (
         f'{RUNS_MARK}<section class="biocurate-runs"><h2>Validation runs ({len(runs)})</h2>'
@@ -89,5 +89,5 @@ def make_offline(docs_dir: Path) -> None:
             text = text.replace("</head>", f'<link rel="stylesheet" href="{href}">\n</head>', 1)
         if page == index:
             text = re.sub(re.escape(RUNS_MARK) + ".*?" + re.escape(RUNS_MARK), "", text, flags=re.DOTALL)
-            text = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + runs_table(validation_runs(docs_dir)), text, 1)
+            text = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + runs_table(validation_runs(docs_dir)), text, count=1)
         page.write_text(text)
