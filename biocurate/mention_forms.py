@@ -120,12 +120,28 @@ def key(name: str) -> str:
     return " ".join(str(name).replace("_", " ").lower().split())
 
 
+def scientific_name(production: str) -> str:
+    """The scientific name of an Ensembl production name: danio_rerio -> Danio rerio."""
+    genus, _, rest = str(production).partition("_")
+    return f"{genus.capitalize()} {rest.replace('_', ' ')}".strip()
+
+
 @dataclass
 class Taxon:
     taxon_id: str
     names: list[str] = field(default_factory=list)  # the scientific name first
     seed_species: bool = False  # a species of the seeds (may be named instead of another)
+    common: str = ""  # the name people use (zebrafish), when the seeds give one
     _pattern: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def scientific(self) -> str:
+        return self.names[0] if self.names else self.taxon_id
+
+    @property
+    def display(self) -> str:
+        """How a question names it: the common name, else the scientific name."""
+        return self.common or self.scientific
 
     def add(self, *names: str) -> None:
         self._pattern = None
@@ -162,14 +178,9 @@ def load_taxa(catalog_dir: Path, seeds_dir: Path | None, spec: MentionSpec) -> d
         return taxa.setdefault(str(taxon_id), Taxon(str(taxon_id)))
 
     for production, row in species_table(Path(catalog_dir)).items():
-        genus, _, rest = production.partition("_")
         t = taxon(row.get("taxon_id", production))
-        t.add(
-            f"{genus.capitalize()} {rest.replace('_', ' ')}".strip(),
-            row.get("common", ""),
-            production,
-            *spec.species_aliases.get(production, []),
-        )
+        t.add(scientific_name(production), row.get("common", ""), production, *spec.species_aliases.get(production, []))
+        t.common = t.common or str(row.get("common") or "").strip()
         t.seed_species = True
     taxon_csv = Path(seeds_dir) / "taxon.csv" if seeds_dir else None
     if taxon_csv and taxon_csv.exists():
@@ -178,6 +189,7 @@ def load_taxa(catalog_dir: Path, seeds_dir: Path | None, spec: MentionSpec) -> d
                 if (row.get("taxon_id") or "").strip():
                     t = taxon(row["taxon_id"].strip())
                     t.add(row.get("scientific_name", ""), row.get("common_name", ""), row.get("ensembl_name", ""))
+                    t.common = t.common or (row.get("common_name") or "").strip()
                     t.seed_species = True
     for taxon_id, names in spec.taxa.items():
         taxon(taxon_id).add(*names)

@@ -47,11 +47,11 @@ class Term:
     prefix: bool = False
 
 
-def _value_terms(field: str | None, raw: str, syntax: str) -> list[Term]:
+def _value_terms(field: str | None, raw: str, syntax: str) -> list[Term | str]:
     raw = raw.strip()
-    if raw.startswith("(") and raw.endswith(")"):
-        inner = parse_query(raw[1:-1])
-        return [Term(field, t.value, syntax, t.prefix) if t.field is None else t for t in inner]
+    if raw.startswith("(") and raw.endswith(")"):  # a group: organism_id:(9606 OR 10090)
+        inner = query_tokens(raw[1:-1])
+        return [Term(field, t.value, syntax, t.prefix) if isinstance(t, Term) and t.field is None else t for t in inner]
     ranged = _RANGE.fullmatch(raw)
     if ranged:
         return [Term(field, v, syntax) for v in ranged.groups() if v != "*"]
@@ -63,24 +63,32 @@ def _value_terms(field: str | None, raw: str, syntax: str) -> list[Term]:
 
 def parse_query(text: str) -> list[Term]:
     """The terms of a UniProt query, an Entrez search term or plain ``field:value`` text, in order."""
-    terms: list[Term] = []
+    return [t for t in query_tokens(text) if isinstance(t, Term)]
+
+
+def query_tokens(text: str) -> list[Term | str]:
+    """The terms and the upper-case operators (``AND``, ``OR``, ``NOT``) between them, in order;
+    parentheses dropped (a reading in order, not a parse tree)."""
+    tokens: list[Term | str] = []
     for match in _TOKEN.finditer(str(text)):
         kind = match.lastgroup
         if match.group("field") is not None:
             field, value = match.group("field"), match.group("fvalue")
             if _ONTOLOGY_ID.fullmatch(field) and value.isdigit():  # GO:0006915 is one id
-                terms.extend(_value_terms(None, match.group(0), "word"))
+                tokens.extend(_value_terms(None, match.group(0), "word"))
             else:
-                terms.extend(_value_terms(field.lower(), value, "field"))
+                tokens.extend(_value_terms(field.lower(), value, "field"))
         elif match.group("word") is not None:
             word, tag = match.group("word"), match.group("tag")
             if tag is not None:
-                terms.extend(_value_terms(tag.split(":")[0].strip().lower(), word, "tag"))
-            elif word not in OPERATORS:
-                terms.extend(_value_terms(None, word, "word"))
+                tokens.extend(_value_terms(tag.split(":")[0].strip().lower(), word, "tag"))
+            elif word in OPERATORS:
+                tokens.append(word)
+            else:
+                tokens.extend(_value_terms(None, word, "word"))
         elif kind == "other" and match.group(0) not in "[]":
-            terms.extend(_value_terms(None, match.group(0), "word"))
-    return terms
+            tokens.extend(_value_terms(None, match.group(0), "word"))
+    return tokens
 
 
 def is_structured(text: str) -> bool:

@@ -12,7 +12,8 @@ What a question must mention is not decided here: the mention rules (``biocurate
 ``catalog/mentions.yaml``) say it, the generator keeps only questions that meet them, and
 ``mention_hints`` writes them, in these words, for the LLM generator's and judge's prompts
 (what to keep verbatim, what to say in words, what may be left unsaid). The words themselves
-are data: ``catalog/words.yaml``; species names come from ``catalog/entities.yaml``.
+are data: ``catalog/words.yaml``; queries are read by ``biocurate.query_language``; species and
+taxon names come from the mention rules' taxon table (``biocurate.mention_forms.load_taxa``).
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ import yaml
 
 from biocurate.catalog import CATALOG_DIR, Tool
 from biocurate.hashing import content_hash
-from biocurate.seeds import species_table
+from biocurate.mention_forms import Taxon, scientific_name
+from biocurate.mentions import mention_rules
+from biocurate.query_language import Term, query_tokens
 from biocurate.vocabulary import argument_text
 
 _SNAKE = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)+")
-_OPERATOR_SPLIT = re.compile(r"\s+(AND|OR|NOT)\s+")
 _OPERATORS = {"AND": "and", "OR": "or", "NOT": "but not"}
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 # How the prompts name the parts of a query-language argument.
@@ -57,18 +59,6 @@ _AMOUNTS = {
 }
 
 
-@dataclass(frozen=True)
-class Species:
-    production: str
-    common: str
-    scientific: str
-    taxon_id: str
-
-    @property
-    def display(self) -> str:
-        return self.common or self.scientific
-
-
 @dataclass
 class Said:
     """The template fields of one call."""
@@ -82,30 +72,19 @@ def _words(code: str) -> str:
 
 
 class Wording:
-    """The words for one catalog (``catalog/words.yaml`` and the species of ``entities.yaml``)."""
+    """The words for one catalog (``catalog/words.yaml``, the taxa of the mention rules)."""
 
     def __init__(self, catalog_dir: Path = CATALOG_DIR):
         self.words = yaml.safe_load((Path(catalog_dir) / "words.yaml").read_text())
-        table = species_table(Path(catalog_dir))
-        self.version = content_hash(self.words, table, length=8)
-        self._species: dict[str, Species] = {}
-        for production, row in table.items():
-            genus, _, rest = production.partition("_")
-            sp = Species(
-                production,
-                row.get("common", ""),
-                f"{genus.capitalize()} {rest.replace('_', ' ')}".strip(),
-                str(row.get("taxon_id", "")),
-            )
-            for alias in (production, sp.common, sp.scientific, sp.taxon_id):
-                if alias:
-                    self._species.setdefault(alias.lower(), sp)
+        self._rules = mention_rules(Path(catalog_dir))  # the one table of taxon names
+        taxa = {k: (t.names, t.common) for k, t in sorted(self._rules.taxa.items())}
+        self.version = content_hash(self.words, taxa, length=8)
 
     # --- single values ------------------------------------------------------------------
 
-    def species(self, value) -> Species | None:
-        """A known species by production name, common or scientific name, or taxon id."""
-        return self._species.get(str(value).strip().lower())
+    def species(self, value) -> Taxon | None:
+        """A known species or taxon by any of its names or its id (``MentionRules.taxon``)."""
+        return self._rules.taxon(str(value))
 
     def species_words(self, value) -> tuple[str, str]:
         """(how people call it, its scientific name) of a species value, known or not."""
@@ -114,8 +93,7 @@ class Wording:
             return sp.display, sp.scientific
         text = str(value)
         if re.fullmatch(r"[a-z]+(_[a-z]+)+", text):  # a production name we have no common name for
-            genus, _, rest = text.partition("_")
-            name = f"{genus.capitalize()} {rest.replace('_', ' ')}"
+            name = scientific_name(text)
             return name, name
         return text, text
 
@@ -168,37 +146,28 @@ class Wording:
 
     def uniprot_query(self, query: str) -> tuple[str, dict[str, list[str]]]:
         """(the query in words, role -> words) of a UniProt query (field:value terms, AND/OR/NOT)."""
-        table: dict[str, str] = self.words["uniprot_fields"]
-        parts: dict[str, list[str]] = {}
-        said = []
-        for token in _terms(query):
-            if token in _OPERATORS:
-                said.append(_OPERATORS[token])
-                continue
-            fielded = re.fullmatch(r"([A-Za-z_]+):(.+)", token)
-            if fielded and fielded.group(1).lower() in table:
-                said.append(self._role(table[fielded.group(1).lower()], fielded.group(2), parts))
-            elif fielded:
-                said.append(self._role(f"{_words(fielded.group(1))} {{value}}", fielded.group(2), parts))
-            else:
-                said.append(self._role("text", token, parts))
-        return self._phrase(parts, said), parts
+        return self._query_words(query, self.words["uniprot_fields"])
 
     def entrez_term(self, term: str) -> tuple[str, dict[str, list[str]]]:
         """(the search in words, role -> words) of an Entrez search term (value[tag] terms, AND/OR/NOT)."""
-        table: dict[str, str] = self.words["entrez_tags"]
+        return self._query_words(term, self.words["entrez_tags"])
+
+    def _query_words(self, text: str, table: dict[str, str]) -> tuple[str, dict[str, list[str]]]:
+        """The terms of ``biocurate.query_language`` in words: a known field or tag by its role in
+        ``table``, an unknown one next to its value, adjacent bare words as one search phrase."""
         parts: dict[str, list[str]] = {}
-        said = []
-        for token in _terms(term):
-            if token in _OPERATORS:
+        said: list[str] = []
+        for token in _joined_words(query_tokens(text)):
+            if isinstance(token, str):
                 said.append(_OPERATORS[token])
-                continue
-            tagged = re.fullmatch(r"(.+?)\s*\[([^\]]+)\]", token)
-            if tagged:
-                tag = tagged.group(2).lower()
-                said.append(self._role(table.get(tag, f"{{value}} {tag}"), tagged.group(1), parts))
+            elif token.field is None:
+                said.append(self._role("text", token.value, parts))
+            elif token.field in table:
+                said.append(self._role(table[token.field], token.value, parts))
+            elif token.syntax == "field":
+                said.append(self._role(f"{_words(token.field)} {{value}}", token.value, parts))
             else:
-                said.append(self._role("text", token, parts))
+                said.append(self._role(f"{{value}} {token.field}", token.value, parts))
         return self._phrase(parts, said), parts
 
     def _phrase(self, parts: dict[str, list[str]], said: list[str]) -> str:
@@ -374,10 +343,23 @@ class Wording:
         }
 
 
-def _terms(query: str) -> list[str]:
-    """The terms and operators of a query, parentheses dropped (a plain reading, not a parse tree)."""
-    flat = " ".join(query.replace("(", " ").replace(")", " ").split())
-    return [t for t in _OPERATOR_SPLIT.split(flat) if t]
+def _joined_words(tokens: list[Term | str]) -> list[Term | str]:
+    """Adjacent bare words (no operator between) as one phrase (``baker's yeast``), the two ends
+    of a range as one value (``length:[100 TO 200]``: length 100 to 200)."""
+    out: list[Term | str] = []
+    for token in tokens:
+        last = out[-1] if out else None
+        if isinstance(token, Term) and isinstance(last, Term) and token.syntax == last.syntax == "word":
+            out[-1] = Term(None, f"{last.value} {token.value}", "word", token.prefix)
+        elif (
+            isinstance(token, Term)
+            and isinstance(last, Term)
+            and (token.field, token.syntax) == (last.field, last.syntax)
+        ):
+            out[-1] = Term(token.field, f"{last.value} to {token.value}", token.syntax)
+        else:
+            out.append(token)
+    return out
 
 
 def _is_sequence(text: str) -> bool:

@@ -202,6 +202,25 @@ def test_the_words_for_values():
     assert said.fields["target_species"] == "mouse" and said.fields["target_species_plural"] == "mice"
 
 
+def test_query_words_read_the_one_query_parser_and_the_one_taxon_table():
+    """Wording reads queries through biocurate.query_language and names taxa through the mention
+    rules' taxon table: a qualified Entrez tag, a grouped value, a range and a phrase of bare words
+    are read as the parser reads them; a taxon of mentions.yaml has its name, not "taxon <id>"."""
+    words = wording()
+    assert words.entrez_term("txid9606[Organism:exp] AND BRCA1[gene name]") == (
+        "human BRCA1",
+        {"species": ["human"], "gene": ["BRCA1"]},
+    )
+    assert words.uniprot_query("organism_id:(9606 OR 10090) AND gene:BRCA1")[0] == "human or mouse and BRCA1"
+    assert words.uniprot_query("length:[100 TO 200]")[0] == "length 100 to 200"
+    assert words.uniprot_query("baker's yeast")[1] == {"text": ["baker's yeast"]}
+    assert words.uniprot_query("GO:0006915")[1] == {"text": ["GO:0006915"]}
+    assert words.taxon_words("9526") == "Catarrhini"
+    # a name shared by a seed species (559292) and a taxon of mentions.yaml (4932) is the seed's
+    assert words.species_words("Saccharomyces cerevisiae") == ("baker's yeast", "Saccharomyces cerevisiae")
+    assert words.species("saccharomyces_cerevisiae").taxon_id == "559292"
+
+
 def test_calls_of_a_function_without_templates_are_counted_under_one_reason(demo_config):
     """Every such call adds to the same failure count (it was written under one key, read under another)."""
     catalog = load_catalog()
