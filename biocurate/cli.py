@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from biocurate.config import load_config, mask_secrets, masked
 from biocurate.errors import BiocurateError
+from biocurate.log import output_console
 from biocurate.prefect_env import prefect_env
 
 app = typer.Typer(
@@ -29,7 +29,7 @@ app = typer.Typer(
 )
 review_app = typer.Typer(no_args_is_help=True, help="Human verification in Label Studio: push, pull, status.")
 app.add_typer(review_app, name="review")
-console = Console()
+console = output_console()
 ConfigOpt = typer.Option(None, "--config", "-c", help="Config file (default: biocurate.toml or $BIOCURATE_CONFIG).")
 
 
@@ -85,9 +85,11 @@ def exit_unless_completed(run_id: str, status: str, fixes: list[str]) -> None:
     raise typer.Exit(1)
 
 
-def exit_for_run(result: dict) -> None:
-    """The exit of a job run through Prefect (``flows``): 1 unless its run completed."""
-    if result.get("status", "completed") != "completed":
+def exit_for_run(state) -> None:
+    """The exit of a job run through Prefect (``flows``, its final state): 1 unless its run completed."""
+    from flows.run import job_result
+
+    if job_result(state).get("status", "completed") != "completed":
         raise typer.Exit(1)
 
 
@@ -128,7 +130,8 @@ def rebuild(
     refuse_if_busy(cfg, "rebuild")
     from flows.rebuild import rebuild as rebuild_flow
 
-    exit_for_run(rebuild_flow(config_path=str(config) if config else None, overrides=overrides, stages=stage))
+    path = str(config) if config else None
+    exit_for_run(rebuild_flow(config_path=path, overrides=overrides, stages=stage, return_state=True))
 
 
 @app.command()
@@ -234,7 +237,7 @@ def sample(
         prefect_env()
         from flows.rebuild import rebuild as rebuild_flow
 
-        exit_for_run(rebuild_flow(config_path=str(config) if config else None, stages=["sample"]))
+        exit_for_run(rebuild_flow(config_path=str(config) if config else None, stages=["sample"], return_state=True))
 
 
 @app.command("config")
@@ -716,7 +719,7 @@ def drift_check(
     refuse_if_busy(cfg, "drift check")
     from flows.drift import drift as drift_flow
 
-    exit_for_run(drift_flow(config_path=str(config) if config else None, overrides=overrides))
+    exit_for_run(drift_flow(config_path=str(config) if config else None, overrides=overrides, return_state=True))
 
 
 @drift_app.command("report")

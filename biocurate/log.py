@@ -2,14 +2,26 @@
 
 Secrets never reach a log line: the value of every secret environment variable
 (``biocurate.config.SECRET_ENV``) is replaced by ***.
+
+``output_console`` is the rich console every table and summary is printed on: at a terminal as
+wide as the terminal; otherwise (a log file, cron mail, a pipe) ``PIPE_WIDTH`` columns, so that
+tables keep their width and paths are not cut at 80 columns (``$COLUMNS`` still wins).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
+from typing import TYPE_CHECKING
 
 from biocurate.config import mask_secrets
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# Columns of printed output that is not a terminal: wide enough for any summary row or path.
+PIPE_WIDTH = 1000
 
 
 class LogfmtFormatter(logging.Formatter):
@@ -41,3 +53,13 @@ def get_logger(name: str) -> logging.Logger:
 
 def event(logger: logging.Logger, message: str, **fields) -> None:
     logger.info(message, extra={"fields": fields})
+
+
+def output_console(stderr: bool = False) -> Console:
+    """A rich console: the terminal's width at a terminal, else ``PIPE_WIDTH`` (or ``$COLUMNS``)."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    width = None if tty or os.environ.get("COLUMNS", "").isdigit() else PIPE_WIDTH
+    return Console(stderr=stderr, width=width)

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from biocurate.config import Config, mask_secrets
+from biocurate.log import output_console
 from biocurate.store import Store, table_counts, utcnow
 from biocurate.version import code_version
 
@@ -119,7 +120,7 @@ def summary_rows(reports: list[dict]) -> list[dict]:
 
 
 def print_summary(run_id: str, reports: list[dict], console: Console | None = None) -> None:
-    console = console or Console(stderr=False)
+    console = console or output_console()
     table = Table(title=f"run {run_id}")
     numeric = ("in", "new", "reused", "failed", "requests", "seconds")
     for column in ("stage", "in", "new", "reused", "failed", "requests", "top failure reasons", "seconds"):

@@ -276,3 +276,46 @@ def test_diff_of_folders_that_are_not_versions_says_so(tmp_path):
     for folder, said in cases.items():
         out = runner.invoke(app, ["diff", str(tmp_path / folder), str(tmp_path / "notes")])
         assert said in one_line_error(out), (folder, out.output)
+
+
+# A path longer than 80 columns: rich at its default non-terminal width folded such cells ("complete⏎d").
+LONG_PATH = "/var/lib/biocurate/" + "/".join(f"folder-{i:02d}" for i in range(12)) + "/data_docs/index.html"
+
+
+def test_tables_keep_their_width_when_stdout_is_not_a_terminal(store):
+    """`biocurate sql` piped (as in a log or cron mail): each row stays on one line, the path whole."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from biocurate.cli import app; app()",
+            "sql",
+            f"select '{LONG_PATH}' as path, 'completed' as status",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    row = next(line for line in done.stdout.splitlines() if LONG_PATH in line)
+    assert "completed" in row
+
+
+def test_run_summary_keeps_rows_and_notes_whole_when_not_a_terminal(capsys, monkeypatch):
+    from biocurate.runs import print_summary
+    from biocurate.stages import StageReport
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    report = StageReport(stage="quality", rows_in=900, rows_new=899, failures={"qc dataset.near_duplicate": 1})
+    report.notes.append(f"Data Docs: {LONG_PATH}")
+    print_summary("20261202T010646-07e1f5", [report.as_dict()])
+    lines = capsys.readouterr().out.splitlines()
+    assert any(f"quality: Data Docs: {LONG_PATH}" in line for line in lines)
+    assert any("qc dataset.near_duplicate (1)" in line and "899" in line for line in lines)
+    assert any(line.strip() == "run 20261202T010646-07e1f5 completed" for line in lines)
