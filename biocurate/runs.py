@@ -154,4 +154,6 @@ def incremental_line(reports: list[dict]) -> str:
     new = sum(r["rows_new"] for r in reports)
     reused = sum(r["reused"] for r in reports)
     requests = sum(r.get("requests", 0) for r in reports)
-    return f"{new} new rows, {reused} reused from the store; {requests} requests to the APIs and LLM endpoints"
+    replayed = sum(r.get("replayed", 0) for r in reports)
+    line = f"{new} new rows, {reused} reused from the store; {requests} requests to the APIs and LLM endpoints"
+    return f"{line} ({replayed} calls replayed from recorded responses)" if replayed else line

@@ -44,6 +44,7 @@ class StageReport:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     requests: int = 0  # requests sent to the APIs over the network and to LLM endpoints
+    replayed: int = 0  # calls answered from the recorded responses (replay transport): no request
     # What the run's status is decided from (``biocurate.runs.run_status``): the units of work this
     # stage asked an outside service for (``service``, named for the fix), how many got no answer,
     # and a service it could not use at all (the reason and what to do).
@@ -132,10 +133,16 @@ def stage_execute(config: Config, con: duckdb.DuckDBPyConnection, run_id: str, f
             report.failures[f"outcome {outcome}"] = count
     for reason in summary.invalid_bodies.values():
         report.failures[f"invalid body: {reason}"] = report.failures.get(f"invalid body: {reason}", 0) + 1
-    report.notes.append(
-        f"{summary.requested} calls ({config.execute.transport}), {summary.cached} answered from the store"
-    )
-    if config.execute.transport != "replay":
+    if config.execute.transport == "replay":
+        report.replayed = summary.requested
+        report.notes.append(
+            f"{summary.requested} calls replayed from {config.execute.snapshot_dir} (no network requests), "
+            f"{summary.cached} answered from the store"
+        )
+    else:
+        report.notes.append(
+            f"{summary.requested} calls ({config.execute.transport}), {summary.cached} answered from the store"
+        )
         report.notes.append(summary.network_note())
     report.attempted = summary.requested
     report.unanswered = sum(summary.outcomes.get(o, 0) for o in (HTTP_ERROR, TIMEOUT, REPLAY_MISS))
