@@ -6,7 +6,8 @@ A host's limiter lives as long as the process (``shared_limiter``): batches, sta
 in one process share its pacing, so no batch starts with a burst. Its rate adapts (AIMD): a
 429, or a 503 with Retry-After, halves it (``decrease``) and holds every request to the host
 until the Retry-After has passed; each second of successes gives back ``recovery`` of the
-configured rate, which is never exceeded.
+configured rate, which is never exceeded. Near the rate that drew the last 429 (above
+``PROBE_FROM`` of it) the climb is ``PROBE_SLOWER`` times slower: the limit was just there.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import random
 import threading
 import time
 import weakref
+
+PROBE_FROM = 0.85
+PROBE_SLOWER = 5.0
 
 
 class HostLimiter:
@@ -46,6 +50,7 @@ class HostLimiter:
         self.blocked_until = 0.0  # Retry-After: nobody on this host goes before then
         self.last_decrease = float("-inf")
         self.last_change = 0.0
+        self.ceiling = float("inf")  # the rate that drew the last 429, forgotten once passed
         self.throttled = 0  # 429s (and 503s with Retry-After) received
         self.decreases = 0  # times the rate was lowered
         self._state = threading.Lock()
@@ -98,6 +103,7 @@ class HostLimiter:
             if sent_at < self.last_decrease or self.decrease >= 1.0:
                 return
             now = time.monotonic()
+            self.ceiling = self.rate
             self.rate = max(self.min_rate, self.rate * self.decrease)
             self.last_decrease = self.last_change = now
             self.decreases += 1
@@ -110,7 +116,12 @@ class HostLimiter:
             now = time.monotonic()
             if self.rate < self.configured_rate:
                 elapsed = min(now - self.last_change, 1.0)  # an idle spell is no evidence
-                self.rate = min(self.configured_rate, self.rate + self.configured_rate * self.recovery * elapsed)
+                step = self.configured_rate * self.recovery * elapsed
+                if self.rate >= PROBE_FROM * self.ceiling:
+                    step /= PROBE_SLOWER
+                self.rate = min(self.configured_rate, self.rate + step)
+                if self.rate > self.ceiling:
+                    self.ceiling = float("inf")
             self.last_change = now
 
 
