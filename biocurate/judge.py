@@ -24,10 +24,13 @@ from biocurate.config import Config, secret
 from biocurate.hashing import canonical_json, content_hash
 from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
 from biocurate.mentions import Mention, mention_rules, missing_mentions
+from biocurate.observations import NotAnAnswer
+from biocurate.observations.json_builders import require_answer
 from biocurate.store import insert_new
 from biocurate.wording import wording
 
-RULES_VERSION = "rules-v2"  # v2: arguments mentioned by kind (was: identifiers verbatim)
+RULES_VERSION = "rules-v3"  # v2: arguments mentioned by kind (was: identifiers verbatim); v3: an observation is
+# informative when it holds a fact (was: 20 characters or more, which rejected {"ping":1})
 JARGON = re.compile(r"\b(api|endpoint|json|url|http|rest|parameter|query string)\b", re.I)
 
 
@@ -35,11 +38,6 @@ def rule_checks(
     text: str, function: str, mentions: tuple[Mention, ...], observation: str, params: list[str]
 ) -> dict[str, bool]:
     words = len(text.split())
-    try:
-        parsed = json.loads(observation)
-    except ValueError:
-        parsed = observation
-    informative = parsed not in ({}, [], "", None) and len(observation) >= 20
     leaked = (
         function.lower() in text.lower()
         or JARGON.search(text) is not None
@@ -49,8 +47,23 @@ def rule_checks(
         "arguments mentioned": not missing_mentions(text, mentions),
         "no API details leaked": not leaked,
         "natural length": 4 <= words <= 60,
-        "observation informative": informative,
+        "observation informative": informative(observation),
     }
+
+
+def informative(observation: str) -> bool:
+    """Whether the observation holds a fact other than a job status (the observation builders'
+    own test, ``require_answer``). Its size does not matter: ``{"ping":1}`` answers "is Ensembl
+    up?" completely."""
+    try:
+        parsed = json.loads(observation)
+    except ValueError:
+        return bool(observation.strip())
+    try:
+        require_answer(parsed)
+    except NotAnAnswer:
+        return False
+    return True
 
 
 @dataclass

@@ -11,6 +11,7 @@ import pytest
 
 from biocurate.catalog import Catalog, load_catalog
 from biocurate.config import load_config
+from biocurate.judge import rule_checks
 from biocurate.mentions import MentionRules, mention_rules, missing_mentions
 from biocurate.naturalness import problems
 from biocurate.sampling import MissingField, fill, sample_calls
@@ -254,3 +255,20 @@ def test_demo_reviewer_rewords_naturally():
             assert identifier_like(text) <= identifier_like(edit), (text, edit)
     assert edited > 100
     assert module.reworded("How many genes are there?") is None
+
+
+@pytest.mark.parametrize(
+    "observation, expected",
+    [
+        ('{"ping":1}', True),  # Ensembl's liveness answer: short, and complete
+        ('{"releases":[115]}', True),
+        ('{"Status":"WAITING"}', False),  # a job status is no answer
+        ('{"results":[]}', False),
+        ("{}", False),
+        ('"ACGT"', True),
+    ],
+)
+def test_the_offline_judge_finds_an_observation_informative_by_its_facts_not_its_size(observation, expected):
+    tool = load_catalog()["get_info_ping"]
+    checks = rule_checks("Is the Ensembl service up right now?", tool.name, (), observation, [])
+    assert checks["observation informative"] is expected
