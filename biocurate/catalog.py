@@ -126,7 +126,7 @@ class SampleTemplate(Spec):
     args: dict[str, Any] = Field(default_factory=dict)  # "{field}" placeholders from the entity
     cases: list[dict[str, Any]] = Field(default_factory=list)  # fixed argument sets (entity "none")
     vary: dict[str, Vary] = Field(default_factory=dict)  # optional parameters worth varying
-    where: dict[str, str] = Field(default_factory=dict)  # entity field must equal value
+    where: dict[str, str | list[str]] = Field(default_factory=dict)  # entity field must equal value (or one of them)
 
 
 class Questions(Spec):

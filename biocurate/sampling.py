@@ -91,7 +91,7 @@ def candidate_args(tool: Tool, entities: list[dict], species: dict, result: Samp
         if entity["entity_type"] != sample.entity:
             continue
         ctx = entity_context(entity, species)
-        if any(str(ctx.get(k)) != v for k, v in sample.where.items()):
+        if not all(matches(ctx.get(k), v) for k, v in sample.where.items()):
             continue
         try:
             args = {k: fill(v, ctx) for k, v in sample.args.items()}
@@ -100,6 +100,11 @@ def candidate_args(tool: Tool, entities: list[dict], species: dict, result: Samp
             result.skipped[reason] = result.skipped.get(reason, 0) + 1
             continue
         yield entity["entity_id"], args, f"{tool.name}:{sample.entity}"
+
+
+def matches(value, allowed: str | list[str]) -> bool:
+    """Whether an entity field has the value a sample's ``where`` asks for (or one of a list)."""
+    return str(value) in allowed if isinstance(allowed, list) else str(value) == allowed
 
 
 def vary(tool: Tool, args: dict, seed: int, key: str) -> dict:

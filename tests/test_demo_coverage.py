@@ -1,6 +1,10 @@
-"""The offline demo can publish every catalog function: sampling (seeds + the catalog's sample
-sections + the [sample] config) plans at least one valid call per function whose request the demo
-snapshot answers (no replay miss), and that answer is not empty. Cheap: no pipeline run."""
+"""The offline demo publishes every catalog function.
+
+Cheap checks first (no pipeline run): sampling (seeds + the catalog's sample sections + the
+[sample] config) plans at least one valid call per function whose request the demo snapshot
+answers (no replay miss), and that answer is not empty. Then the demo itself (a rebuild into a
+temp store, the demo reviewer's rule, a publish): every function has published items and the
+test split holds items of all three databases."""
 
 from __future__ import annotations
 
@@ -13,6 +17,10 @@ from biocurate.config import load_config
 from biocurate.sampling import sample_calls
 from biocurate.seeds import load_seeds, species_table
 from biocurate.snapshot import Snapshot, fingerprint
+from biocurate.stages import JOBS, run_stage
+from biocurate.store import Store, insert_new, utcnow
+from tests.conftest import ROOT
+from tests.pipeline_helpers import accept
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +54,77 @@ def test_every_function_has_a_non_empty_recorded_answer(answered):
     functions, bodies = answered
     empty = [f for f in functions if bodies.get(f) and all(b.strip() in (b"", b"[]", b"{}") for b in bodies[f])]
     assert empty == [], f"only empty answers recorded for {empty}"
+
+
+# --- what the demo publishes -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_published(tmp_path_factory):
+    """The demo's rebuild (replay transport, offline generator and judge) into a temp store, the
+    demo reviewer's rule applied as rows (scripts/demo_review.py accepts what the judge accepted;
+    its random disagreement with about one in ten accepts is left out), then a published version.
+    Yields (catalog function names, {function: (items, test items)}, databases in the test split)."""
+    tmp = tmp_path_factory.mktemp("demo")
+    config = load_config(
+        ROOT / "biocurate.toml",
+        overrides={
+            "store.path": str(tmp / "store.duckdb"),
+            "review.enabled": False,
+            "publish.out_dir": str(tmp / "versions"),
+            "quality.data_docs_dir": str(tmp / "data_docs"),
+        },
+    )
+    for stage in JOBS["rebuild"]:
+        if stage != "review_push":
+            run_stage(stage, config, "demo")
+    with Store(config.store.path).open() as con:
+        accepted = [
+            q
+            for (q,) in con.execute(
+                "select s.query_id from survivors s join latest_judgments j using (query_id) "
+                "where j.verdict = 'accept' order by s.query_id"
+            ).fetchall()
+        ]
+        now = utcnow()
+        insert_new(
+            con,
+            "review_tasks",
+            [
+                {
+                    "query_id": q,
+                    "content_hash": "demo",
+                    "project_id": 1,
+                    "task_id": i + 1,
+                    "priority": 0.5,
+                    "pushed_at": now,
+                    "updated_at": now,
+                }
+                for i, q in enumerate(accepted)
+            ],
+        )
+        accept(con, accepted, "demo-reviewer")
+    run_stage("publish", config, "demo")
+    with Store(config.store.path).open(read_only=True) as con:
+        rows = con.execute("select function, items, test_items from published_coverage").fetchall()
+        test_dbs = {
+            db
+            for (db,) in con.execute(
+                "select distinct d.database from dataset_items d where d.split = 'test' and d.version_id = "
+                "(select version_id from dataset_versions order by created_at desc, version_id desc limit 1)"
+            ).fetchall()
+        }
+    functions = sorted(t.name for t in load_catalog(config.path(config.sample.catalog_dir)))
+    return functions, {f: (n, t) for f, n, t in rows}, test_dbs
+
+
+def test_the_published_demo_version_has_items_of_every_function(demo_published):
+    functions, items, _ = demo_published
+    assert len(functions) >= 137
+    none = [f for f in functions if not items.get(f, (0, 0))[0]]
+    assert none == [], f"{len(functions) - len(none)}/{len(functions)} functions published; none for {none}"
+
+
+def test_the_test_split_of_the_published_demo_holds_all_three_databases(demo_published):
+    _, _, test_dbs = demo_published
+    assert test_dbs == {"NCBI", "Ensembl", "UniProt"}

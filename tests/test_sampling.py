@@ -105,3 +105,27 @@ def test_call_keys_are_canonical():
     assert a == b == {"query": "gene:TP53", "fields": ["accession", "gene_names"], "includeIsoform": True}
     five = tool.canonical_arguments({"query": "gene:TP53", "size": 5})
     assert five != tool.canonical_arguments({"query": "gene:TP53"})
+
+
+def test_each_function_gets_its_quota_of_distinct_calls_where_the_seeds_allow():
+    """calls_per_function distinct calls per function, or every distinct call the seeds and cases give."""
+    every = demo_sample(SampleConfig(seed=13, calls_per_function=1000)).calls
+    two = demo_sample(SampleConfig(seed=13, calls_per_function=2)).calls
+    possible: dict[str, int] = {}
+    for c in every:
+        possible[c["function"]] = possible.get(c["function"], 0) + 1
+    got: dict[str, int] = {}
+    for c in two:
+        got[c["function"]] = got.get(c["function"], 0) + 1
+    assert len({c["call_id"] for c in two}) == len(two)
+    assert got == {f: min(2, n) for f, n in possible.items()}
+    assert any(n > 2 for n in possible.values())  # the quota binds somewhere
+
+
+def test_a_where_list_keeps_the_entities_with_one_of_its_values():
+    catalog = load_catalog()
+    tool = catalog["get_ld_around_variant"]
+    assert tool.function.sample.where["rsid"] == ["rs699", "rs334", "rs6025"]
+    calls = demo_sample(SampleConfig(seed=13, calls_per_function=1000)).calls
+    ids = {c["arguments"]["id"] for c in calls if c["function"] == "get_ld_around_variant"}
+    assert ids == {"rs699", "rs334", "rs6025"}
