@@ -139,6 +139,11 @@ class LimiterRegistry:
                 self._limiters[full] = HostLimiter(rate, max_concurrency, **adapt)
             return self._limiters[full]
 
+    def forget(self) -> None:
+        """Drop every limiter (tests: loopback servers on reused ports are not the same server)."""
+        with self._lock:
+            self._limiters.clear()
+
 
 LIMITERS = LimiterRegistry()
 

@@ -11,6 +11,7 @@ import pytest
 # Before Prefect is imported anywhere: an isolated home, no telemetry, caches that do not
 # leak between sessions, and the 90 s ephemeral-server start timeout this 2-core machine needs.
 from biocurate.prefect_env import PREFECT_DEFAULTS  # imports no Prefect
+from biocurate.ratelimit import LIMITERS
 
 _PREFECT_HOME = tempfile.mkdtemp(prefix="biocurate-prefect-")
 os.environ.update(
@@ -70,3 +71,10 @@ def standins():
     yield api, llm
     api.stop()
     llm.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limiters():
+    """Host limiters last the process; a loopback server on a reused port is another server."""
+    yield
+    LIMITERS.forget()

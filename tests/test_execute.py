@@ -258,3 +258,64 @@ def test_record_mode_saves_live_answers_that_replay_then_serves(setup, tmp_path)
         execute_calls(replay, con, load_catalog(), "r2")
         assert outcomes(con) == {call: "ok"}
     assert len(server.requests) == served
+
+
+def test_no_burst_at_a_batch_boundary_nor_between_stages(setup):
+    """Batches of one, then a second stage: every request keeps the host's spacing (1/s here)."""
+    server, snapshot, config, tmp = setup
+    cfg = config(
+        batch_size=1, rate_safety=1.0, hosts={"rest.ensembl.org": {"rate_per_second": 1.0, "max_concurrency": 2}}
+    )
+    with Store(cfg.store.path).open() as con:
+        add_calls(con, snapshot, [f"ENSG{n:011d}" for n in range(2)])
+        execute_calls(cfg, con, load_catalog(), "r1")
+        first_stage = len(server.requests)
+        add_calls(con, snapshot, [f"ENSG{n:011d}" for n in range(10, 12)])
+        execute_calls(cfg, con, load_catalog(), "r2")
+        assert set(outcomes(con).values()) == {"ok"}
+    times = sorted(r[0] for r in server.requests)
+    assert first_stage == 2 and len(times) == 4
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= 0.85  # 1 s apart (arrival jitter allowed), batch and stage boundaries included
+
+
+def test_connection_failures_are_not_counted_as_requests(setup):
+    """A host on a closed port: its attempts are connection failures in the summary and the stage notes."""
+    import socket
+
+    from biocurate.stages import stage_execute
+
+    server, snapshot, config, tmp = setup
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    urls = {**server.base_urls(), "https://rest.uniprot.org": f"http://127.0.0.1:{port}/rest.uniprot.org"}
+    cfg = config(base_urls=urls, max_retries=2)
+    tool = load_catalog()["get_uniprotkb_entry"]
+    args = {"accession": "P04637"}
+    with Store(cfg.store.path).open() as con:
+        add_calls(con, snapshot, ["ENSG00000139618"])
+        insert_new(
+            con,
+            "candidate_calls",
+            [
+                {
+                    "call_id": content_hash("call", tool.name, args),
+                    "function": tool.name,
+                    "arguments": json.dumps(args),
+                    "template": "test",
+                    "database": tool.database,
+                    "tool_group": tool.group,
+                    "category": tool.category,
+                    "valid": True,
+                }
+            ],
+        )
+        report = stage_execute(cfg, con, "r1")
+        rows = dict(con.execute("select outcome, attempts from api_responses").fetchall())
+    assert rows == {"ok": 1, "http_error": 3}  # three attempts at the closed port, each a failure
+    assert len(server.requests) == 1
+    assert report.requests == 1  # only the request the stand-in answered
+    [note] = [n for n in report.notes if "connection failures" in n]
+    assert note.startswith("1 requests answered") and "3 connection failures" in note
