@@ -3,6 +3,7 @@ their real consumers, manifest and card, interrupted publishes, diffs between ve
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import os
@@ -59,7 +60,10 @@ class Rows:
         entity: str | None = None,
         release: str | None = None,
         observation: str | None = None,
+        origin: str | None = None,
+        note: str | None = None,
     ) -> str:
+        """A call with its response (replayed; ``origin``/``note``: the snapshot entry's) and observation."""
         tool = CATALOG[function]
         call_id = content_hash(function, arguments)
         response_id = content_hash("response", call_id)
@@ -94,6 +98,8 @@ class Rows:
                     "outcome": "ok",
                     "transport": "replay",
                     "upstream_release": release,
+                    "snapshot_origin": origin,
+                    "snapshot_provenance": note,
                     "fetched_at": utcnow(),
                 }
             ],
@@ -119,6 +125,9 @@ class Rows:
     ) -> str:
         generator, model = ("human_edit", annotator) if parent else ("template", "template-v1")
         query_id = content_hash(call_id, text, generator, model)
+        (observation_id,) = self.con.execute(
+            "select observation_id from observations where call_id = ? order by created_at desc limit 1", [call_id]
+        ).fetchall()[0]
         insert_new(
             self.con,
             "queries",
@@ -126,7 +135,7 @@ class Rows:
                 {
                     "query_id": query_id,
                     "call_id": call_id,
-                    "observation_id": content_hash("observation", call_id),
+                    "observation_id": observation_id,
                     "text": text,
                     "style": "specific",
                     "generator": generator,
@@ -1178,6 +1187,218 @@ def test_diff_between_two_versions(demo_config, store, monkeypatch):
 # The demo, reviewed through Label Studio's API
 
 
+# ---------------------------------------------------------------------------------------------
+# Honest provenance: who reviewed each item, and where its API response came from
+
+SCRIPT = "demo-reviewer@biocurate.local"  # review.scripted_annotators' default: the demo reviewer
+
+
+def published_rows(folder: Path) -> dict[str, dict]:
+    """Every item of a version's Parquet files, by item id."""
+    frame = pl.concat([pl.read_parquet(f) for f in sorted((folder / "parquet").glob("*.parquet"))])
+    return {r["item_id"]: r for r in frame.iter_rows(named=True)}
+
+
+def sharegpt_rows(folder: Path) -> dict[str, dict]:
+    return {
+        r["item_id"]: r
+        for f in sorted((folder / "sharegpt").glob("*.json"))
+        if f.name != "dataset_info.json"
+        for r in json.loads(f.read_text())
+    }
+
+
+def card_head(folder: Path) -> str:
+    """The card's title and its lines up to the description (what a reader sees first)."""
+    lines = (folder / "README.md").read_text().splitlines()
+    return "\n".join(lines[: next(i for i, line in enumerate(lines) if "tool-calling data" in line) + 1])
+
+
+def test_items_the_demo_script_reviewed_are_marked_in_parquet_sharegpt_manifest_and_card(demo_config, store):
+    con, rows = store
+    human = fill(rows, calls=4)  # accepted by rev1@example.org
+    v1 = pub.publish(demo_config, con)
+    head = card_head(v1.path)
+    assert "Every item was accepted by a human reviewer" in head and "Not every item" not in head
+    assert set(published_rows(v1.path)[i]["reviewed_by"] for i in human) == {"human"}
+
+    script_only, both, nameless = [], [], []
+    for n in range(4, 7):  # the demo script alone (its email as Label Studio may spell it)
+        call = rows.call(FUNCTIONS[n], arguments_for(FUNCTIONS[n], n))
+        script_only.append(rows.query(call, f"Scripted question {n}?"))
+        rows.annotate(script_only[-1], "accept", annotator=SCRIPT.upper() if n == 4 else SCRIPT)
+    call = rows.call("esearch", arguments_for("esearch", 7))
+    both.append(rows.query(call, "Question both reviewed?"))
+    rows.annotate(both[-1], "accept", annotator=SCRIPT)
+    rows.annotate(both[-1], "accept")  # and a person accepted it too
+    call = rows.call("esummary", arguments_for("esummary", 8))
+    nameless.append(rows.query(call, "Question of an unknown user?"))
+    rows.annotate(nameless[-1], "accept", annotator=None)  # a Label Studio user the pull could not name
+    # A person's rejection of the script's accept (majority: 2 accepts win) does not make it human-reviewed.
+    call = rows.call("get_variation", arguments_for("get_variation", 9))
+    outvoted = rows.query(call, "Question a person rejected?")
+    rows.annotate(outvoted, "accept", annotator=SCRIPT)
+    rows.annotate(outvoted, "accept", annotator="bot2@biocurate.local")
+    rows.annotate(outvoted, "reject", reject_reason="wrong_call")
+    script_only.append(outvoted)
+    config = demo_config.model_copy(
+        update={
+            "review": demo_config.review.model_copy(
+                update={"resolve": "majority", "scripted_annotators": [SCRIPT, "bot2@biocurate.local"]}
+            )
+        }
+    )
+
+    v2 = pub.publish(config, con)
+    assert v2.version_id == "v0002", v2.message
+    expected = {
+        **{i: "human" for i in human + both},
+        **{i: "script" for i in script_only},
+        **{i: "unknown" for i in nameless},
+    }
+    assert {i: r["reviewed_by"] for i, r in published_rows(v2.path).items()} == expected
+    assert {i: r["reviewed_by"] for i, r in sharegpt_rows(v2.path).items()} == expected
+    manifest = json.loads((v2.path / "manifest.json").read_text())
+    assert manifest["counts"]["reviewed_by"] == {"human": 9, "script": 4, "unknown": 1}
+    assert sum(manifest["counts"]["by_split"][s]["reviewed_by"].get("script", 0) for s in pub.SPLITS) == 4
+    head = card_head(v2.path)
+    assert "Not every item was reviewed by a person" in head and "5 of 14 items" in head
+    assert "4 only by a scripted reviewer" in head and "1 by a Label Studio user the store could not name" in head
+    assert "Human-verified" not in head and "Every item was accepted by a human reviewer" not in head
+    card = (v2.path / "README.md").read_text()
+    assert "| script | accepted only by a scripted reviewer" in card and "| 4 |" in card
+
+    # Who reviewed is part of the content: naming one more scripted annotator makes a new version.
+    fewer_humans = config.model_copy(
+        update={
+            "review": config.review.model_copy(
+                update={"scripted_annotators": [SCRIPT, "bot2@biocurate.local", "rev1@example.org"]}
+            )
+        }
+    )
+    v3 = pub.publish(fewer_humans, con)
+    assert v3.version_id == "v0003", v3.message
+    assert json.loads((v3.path / "manifest.json").read_text())["counts"]["reviewed_by"] == {"script": 13, "unknown": 1}
+
+
+FIXTURE_NOTE = "real: someone/api-client tests/data/lookup.json @ 0123456789abcdef (test fixture)"
+
+
+def test_each_item_says_where_its_response_came_from(demo_config, store, tmp_path):
+    from biocurate.catalog import build_request
+    from biocurate.config import load_config
+    from biocurate.execute import execute_calls
+    from biocurate.snapshot import Snapshot
+    from tests.standins.api import ApiStandIn
+
+    con, rows = store
+    tool = CATALOG["lookup_by_id"]
+    snapshot = Snapshot(tmp_path / "snap")
+    origins = {  # stable id -> (snapshot origin, its provenance note)
+        "ENSG00000000001": ("real", FIXTURE_NOTE),
+        "ENSG00000000002": ("real", "recorded live 2026-11-30T10:00:00Z"),
+        "ENSG00000000003": ("illustrative", "illustrative: hand-written in the Ensembl REST format"),
+        "ENSG00000000004": ("illustrative", "illustrative: hand-written in the Ensembl REST format"),
+        "ENSG00000000005": ("real", FIXTURE_NOTE),  # answered live (below), not from the snapshot
+    }
+    calls = {}
+    for stable_id, (origin, note) in origins.items():
+        req = build_request(tool, {"id": stable_id})
+        body = {"id": stable_id, "display_name": "BRCA2", "object_type": "Gene", "species": "homo_sapiens"}
+        snapshot.add(
+            method="GET",
+            url=req.url,
+            params=req.params,
+            body=None,
+            status=200,
+            content_type="application/json",
+            content=json.dumps(body).encode(),
+            file=f"ensembl/{stable_id}.json",
+            origin=origin,
+            provenance=note,
+        )
+        calls[stable_id] = content_hash(tool.name, {"id": stable_id})
+
+    def add_call(stable_id: str) -> None:
+        insert_new(
+            con,
+            "candidate_calls",
+            [
+                {
+                    "call_id": calls[stable_id],
+                    "function": tool.name,
+                    "arguments": json.dumps({"id": stable_id}),
+                    "template": "t",
+                    "database": tool.database,
+                    "tool_group": tool.group,
+                    "category": tool.category,
+                    "valid": True,
+                }
+            ],
+        )
+
+    def run(transport: str, **more) -> None:
+        overrides = {
+            "store.path": str(demo_config.store.path),
+            "execute.transport": transport,
+            "execute.snapshot_dir": str(tmp_path / "snap"),
+            **more,
+        }
+        execute_calls(load_config(ROOT / "biocurate.toml", overrides=overrides), con, CATALOG, "r")
+
+    for stable_id in list(origins)[:4]:
+        add_call(stable_id)
+    run("replay")
+    server = ApiStandIn(snapshot).start()
+    try:
+        add_call("ENSG00000000005")
+        run("live", **{"execute.base_urls": server.base_urls()})
+    finally:
+        server.stop()
+    old = rows.call("esearch", arguments_for("esearch", 1))  # replayed before responses kept their origin
+    assert (
+        dict(con.execute("select call_id, snapshot_provenance from api_responses").fetchall())[calls["ENSG00000000001"]]
+        == FIXTURE_NOTE
+    )
+
+    expected = {}
+    for stable_id, kind in zip(origins, ("fixture", "recorded", "illustrative", "illustrative", "live"), strict=True):
+        expected[rows.query(calls[stable_id], f"Where is the gene {stable_id} annotated?")] = kind
+    expected[rows.query(old, "How many records match this search?")] = "unknown"
+    for query_id in expected:
+        rows.annotate(query_id, "accept")
+    assert dict(con.execute("select call_id, response_provenance from response_provenance").fetchall()) == {
+        **{
+            calls[s]: k
+            for s, k in zip(origins, ("fixture", "recorded", "illustrative", "illustrative", "live"), strict=True)
+        },
+        old: "unknown",
+    }
+
+    result = pub.publish(demo_config, con)
+    assert {i: r["response_provenance"] for i, r in published_rows(result.path).items()} == expected
+    assert {i: r["response_provenance"] for i, r in sharegpt_rows(result.path).items()} == expected
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["counts"]["response_provenance"] == {
+        "fixture": 1,
+        "illustrative": 2,
+        "live": 1,
+        "recorded": 1,
+        "unknown": 1,
+    }
+    head = card_head(result.path)
+    assert "Not every observation comes from a real API response" in head
+    assert "2 of 6 items: illustrative" in head and "1 of 6 items: unknown" in head
+    card = (result.path / "README.md").read_text()
+    for kind, n in manifest["counts"]["response_provenance"].items():
+        assert f"| {kind} | {pub.card.RESPONSE_KINDS[kind]} | {n} |" in card
+    # A researcher keeps the real responses with one filter.
+    real = pl.read_parquet(str(result.path / "parquet/*.parquet")).filter(
+        pl.col("response_provenance") != "illustrative"
+    )
+    assert real.height == 4
+
+
 def ls_annotate(client, task_id: int, verdict: str, **answers) -> None:
     result = [{"from_name": "verdict", "to_name": "query", "type": "choices", "value": {"choices": [verdict]}}]
     if "edited_query" in answers:
@@ -1261,7 +1482,24 @@ def test_demo_reviewed_in_label_studio_publishes_versions_and_diffs(demo_config,
         ):
             assert (folder / rel).exists(), rel
         card = (folder / "README.md").read_text()
-        assert "Human review" in card and "annotators: 1" in card
+        assert "Review (rule" in card and "annotators: 1" in card
+        # A person (the test's Label Studio user) reviewed every item; the demo snapshot's responses are
+        # real fixtures or illustrative, item by item as its index says.
+        head = card_head(folder)
+        assert "Human-verified" in head and "Not every item" not in head
+        assert "Not every observation comes from a real API response" in head
+        index = {
+            row["key"]: row["origin"]
+            for row in csv.DictReader((ROOT / "data/demo_snapshot/index.tsv").open(), delimiter="\t")
+        }
+        items = published_rows(folder)
+        fingerprints = dict(con.execute("select call_id, fingerprint from api_responses").fetchall())
+        kinds = {"real": "fixture", "illustrative": "illustrative"}
+        assert {i: r["response_provenance"] for i, r in items.items()} == {
+            i: kinds[index[fingerprints[r["call_id"]]]] for i, r in items.items()
+        }
+        assert {r["reviewed_by"] for r in items.values()} == {"human"}
+        assert manifest["counts"]["response_provenance"]["illustrative"] > 0
         assert con.execute(LEAKS_SQL).fetchall() == []
 
         for query_id in later:

@@ -15,7 +15,7 @@ import polars as pl
 
 from biocurate.config import Config
 from biocurate.publish.common import SPLITS
-from biocurate.publish.formats import FORMATS
+from biocurate.publish.formats import FORMATS, PROVENANCE_COLUMNS
 
 
 def write_plots(folder: Path, recs: list[dict]) -> list[str]:
@@ -70,6 +70,7 @@ def counts_of(recs: list[dict]) -> dict:
             "tools": _count(part, "tool"),
             "categories": _count(part, "category"),
             "functions": _count(part, "function"),
+            **{k: _count(part, k) for k in PROVENANCE_COLUMNS},
         }
 
     overall = block(recs)
@@ -215,8 +216,47 @@ def _format_rows() -> list[tuple[str, str]]:
     return [(", ".join(f"`{rel}`" for rel in fmt.paths()), fmt.about) for fmt in FORMATS.values()]
 
 
+# What each response_provenance label means, for the card (the labels: the response_provenance view).
+RESPONSE_KINDS = {
+    "live": "fetched from the API by this pipeline",
+    "recorded": "recorded from the live API earlier (`record` mode), replayed from the snapshot",
+    "fixture": "a real API response another project kept as a test fixture, replayed from the snapshot",
+    "illustrative": "hand-written in the API's format, not recorded from the API: an example of shape, not data",
+    "unknown": "replayed from a store made before responses kept their origin: not known",
+}
+REVIEWERS = {
+    "human": "accepted by a person in Label Studio",
+    "script": "accepted only by a scripted reviewer (`review.scripted_annotators`, e.g. the demo reviewer)",
+    "unknown": "accepted by a Label Studio user the store could not name",
+}
+
+
+def _notices(c: dict) -> list[str]:
+    """The card's first lines when not every item was reviewed by a person or recorded from an API."""
+    items, reviewed, responses = c["items"], c["reviewed_by"], c["response_provenance"]
+    out = []
+    not_human = {k: n for k, n in reviewed.items() if k != "human"}
+    if not_human:
+        parts = ", ".join(f"{n} {REVIEWERS[k].removeprefix('accepted ')}" for k, n in not_human.items())
+        out.append(
+            f"> **Not every item was reviewed by a person.** {sum(not_human.values())} of {items} items were "
+            f"not accepted by a human reviewer: {parts}. Column `reviewed_by` (Parquet, ShareGPT) says which; "
+            "keep `reviewed_by = 'human'` for human-verified items only."
+        )
+    not_api = {k: n for k, n in responses.items() if k in ("illustrative", "unknown")}
+    if not_api:
+        out.append(
+            "> **Not every observation comes from a real API response.** "
+            + ", ".join(f"{n} of {items} items: {k} ({RESPONSE_KINDS[k]})" for k, n in not_api.items())
+            + ". Column `response_provenance` (Parquet, ShareGPT) says which; drop `illustrative` to train "
+            "or evaluate on real responses only."
+        )
+    return [line for notice in out for line in (notice, "")]
+
+
 def dataset_card(manifest: dict) -> str:
     m, c = manifest, manifest["counts"]
+    all_human = set(c["reviewed_by"]) == {"human"}
     prov, review = m["provenance"], m["provenance"]["review"]
     split_rows = [
         (
@@ -237,9 +277,15 @@ def dataset_card(manifest: dict) -> str:
     lines = [
         f"# biocurate dataset {m['version_id']}",
         "",
-        "Human-verified biomedical tool-calling data: natural-language questions paired with the NCBI, "
+        *_notices(c),
+        ("Human-verified b" if all_human else "B")
+        + "iomedical tool-calling data: natural-language questions paired with the NCBI, "
         "Ensembl or UniProt API call that answers them and a compact observation of the API's response. "
-        "Every item was accepted by a human reviewer in Label Studio.",
+        + (
+            "Every item was accepted by a human reviewer in Label Studio."
+            if all_human
+            else "Every item was accepted in review in Label Studio, not every one by a person (see above)."
+        ),
         "",
         f"- version: {m['version_id']} (parent: {m['parent'] or 'none'}; created {m['created_at']})",
         f"- items: {c['items']} in {c['groups']} groups, {c['calls']} distinct calls, "
@@ -298,13 +344,24 @@ def dataset_card(manifest: dict) -> str:
         "",
         *_table(("judge / model / verdict", "items"), [(j["name"], j["items"]) for j in prov["judges"]]),
         "",
-        f"Human review (rule `{review['rule']}`): annotators: {review['annotators']}, annotations on these "
+        "Reviewed by (column `reviewed_by`):",
+        "",
+        *_table(("reviewed by", "what", "items"), [(k, REVIEWERS[k], n) for k, n in c["reviewed_by"].items()]),
+        "",
+        f"Review (rule `{review['rule']}`): annotators: {review['annotators']}, annotations on these "
         f"items: {review['annotations']}; {review['accepted_as_is']} accepted as written, "
         f"{review['accepted_with_edited_question']} with a reviewer's edited question (re-checked by the "
         f"quality suite). Agreement on items with two or more annotations: {agreement}.",
         "",
-        "Observations are compact summaries built from the stored raw API responses. Upstream releases "
-        "(from the APIs' headers at execute time, and from their info endpoints):",
+        "Observations are compact summaries built from the stored raw API responses, which came from "
+        "(column `response_provenance`):",
+        "",
+        *_table(
+            ("response", "what", "items"),
+            [(k, RESPONSE_KINDS[k], n) for k, n in c["response_provenance"].items()],
+        ),
+        "",
+        "Upstream releases (from the APIs' headers at execute time, and from their info endpoints):",
         "",
         *_table(
             ("database", "items by release", "reported by the API"),
@@ -333,8 +390,9 @@ def dataset_card(manifest: dict) -> str:
         "database first; they are plausible alternatives, not proven wrong answers.",
         "- Questions from the offline template generator are less varied than human or LLM questions.",
         "- Upstream databases change every release; an observation reflects the release it was fetched "
-        'from ("not reported" when the API did not say). Responses replayed from the demo snapshot may '
-        "include illustrative bodies (see the snapshot's index).",
+        'from ("not reported" when the API did not say). Responses replayed from a snapshot may be '
+        "illustrative bodies (`response_provenance = 'illustrative'`; the snapshot's index says what each "
+        "is based on).",
         "- Coverage follows the sampling quotas and seed lists, not the real-world frequency of questions.",
         "",
         "## Loading",

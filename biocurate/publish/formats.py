@@ -155,6 +155,8 @@ def _sharegpt(r: dict, x: Export) -> str:
     # LLaMA-Factory's sharegpt converter needs human/observation at odd and gpt/function_call at
     # even positions and an even number of turns; the last turn is the training target. The
     # reviewed unit is question -> call, so the conversation ends with the call (see the card).
+    # LLaMA-Factory reads only the columns its dataset entry maps and drops the others, so the
+    # record also carries its provenance (PROVENANCE_COLUMNS) for filtering before training.
     return _dumps(
         {
             "conversations": [
@@ -163,6 +165,8 @@ def _sharegpt(r: dict, x: Export) -> str:
             ],
             "system": x.system,
             "tools": x.tools_text(r["tool_names"]),
+            "item_id": r["item_id"],
+            **{k: r[k] for k in PROVENANCE_COLUMNS},
         }
     )
 
@@ -205,6 +209,13 @@ def _openai(r: dict, x: Export) -> str:
     return f'{{"messages": {_dumps(messages)}, "tools": {x.tools_text(r["tool_names"])}, "parallel_tool_calls": false}}'
 
 
+# Per item: who accepted it in review (human | script | unknown: biocurate/publish/sql/details.sql)
+# and where its API response came from (live | recorded | fixture | illustrative | unknown: the
+# response_provenance view). In every format with room for them (Parquet, ShareGPT), the manifest's
+# counts, the card and the version digest; not in BioTool's files (BioTool's layout) nor in the
+# OpenAI lines (the fine-tuning API takes only its own keys).
+PROVENANCE_COLUMNS = ("reviewed_by", "response_provenance")
+
 PARQUET_COLUMNS = {
     "version_id": pl.String,
     "item_id": pl.String,
@@ -223,6 +234,7 @@ PARQUET_COLUMNS = {
     "upstream_release": pl.String,
     "generator": pl.String,
     "review_state": pl.String,
+    **{k: pl.String for k in PROVENANCE_COLUMNS},
 }
 
 
@@ -310,7 +322,8 @@ FORMATS: dict[str, ExportFormat] = {
         "sharegpt/{split}.json",
         encode=_sharegpt,
         files=(("sharegpt/dataset_info.json", _sharegpt_info),),
-        about="LLaMA-Factory ShareGPT (conversations, system, tools in the OpenAI form) and its dataset entries",
+        about="LLaMA-Factory ShareGPT (conversations, system, tools in the OpenAI form; item_id, reviewed_by and "
+        "response_provenance for filtering, which LLaMA-Factory ignores) and its dataset entries",
     ),
     "openai": ExportFormat(
         "openai/{split}.jsonl",
@@ -321,7 +334,8 @@ FORMATS: dict[str, ExportFormat] = {
     "parquet": ExportFormat(
         "parquet/{split}.parquet",
         write=_parquet,
-        about="every column, for SQL (`biocurate sql --parquet <this folder>`)",
+        about="every column, for SQL (`biocurate sql --parquet <this folder>`), with `reviewed_by` "
+        "(human / script) and `response_provenance` (live / recorded / fixture / illustrative) to filter on",
     ),
     "catalog": ExportFormat(
         None,

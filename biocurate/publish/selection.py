@@ -145,7 +145,8 @@ def select_items(
     )
     con.register("_chosen", frame)
     try:
-        items = con.sql(sql("details")).pl()
+        scripted = [email.lower() for email in config.review.scripted_annotators]
+        items = con.sql(sql("details"), params=[scripted]).pl()
     finally:
         con.unregister("_chosen")
     if items.height < frame.height:  # cannot happen through the stages; say so rather than drop silently

@@ -24,7 +24,7 @@ from biocurate.config import Config
 from biocurate.hashing import canonical_json
 from biocurate.publish.card import counts_of, dataset_card, provenance, upstream_releases, write_plots
 from biocurate.publish.common import SPLITS, PublishError
-from biocurate.publish.formats import records, write_formats
+from biocurate.publish.formats import PROVENANCE_COLUMNS, records, write_formats
 from biocurate.publish.selection import select_items
 from biocurate.publish.splits import assign_splits, split_checks
 from biocurate.store import utcnow
@@ -58,9 +58,9 @@ def _file_sha256(path: Path) -> str:
 
 
 def _digest(recs: list[dict], catalog: Catalog, config: Config) -> str:
-    """What the exported files depend on: the items, their splits, groups and offered tools, the
-    specs of every catalog tool (tools.json lists them all) and the publish settings (not where the
-    files go)."""
+    """What the exported files depend on: the items (with who reviewed them and where their response
+    came from), their splits, groups and offered tools, the specs of every catalog tool (tools.json
+    lists them all) and the publish settings (not where the files go)."""
     tools = sorted(t.name for t in catalog)
     # content_hash([items], tools, settings), fed to the hash one item at a time: the same digest
     # without the whole version as one JSON string in memory (hundreds of MB at 100k items).
@@ -81,6 +81,7 @@ def _digest(recs: list[dict], catalog: Catalog, config: Config) -> str:
                         r["database"],
                         r["tool"],
                         r["category"],
+                        *(r[k] for k in PROVENANCE_COLUMNS),
                     )
                 )
             ).encode()

@@ -1,6 +1,27 @@
 -- The chosen items (_chosen: item_id, query_id of its current version, user_query, text_query_id,
 -- state) with everything the exports, the manifest and the card need: call, observation (of the
--- current version), upstream release, who wrote the exported question, and the latest judgment.
+-- current version), upstream release, where its response came from (response_provenance view),
+-- who wrote the exported question, the latest judgment, and who accepted it in review.
+-- reviewed_by (the one place this is decided; the parameter is the list of scripted annotators'
+-- emails, lower-cased, config review.scripted_annotators):
+--   human    a person's latest annotation accepted it (any annotator not in the list);
+--   script   every accepting annotation is a scripted annotator's (the demo reviewer);
+--   unknown  otherwise (an accepting annotation whose Label Studio user was not known at pull).
+with scripted as (
+    select cast(? as varchar []) as emails
+),
+
+reviewers as (
+    select
+        a.query_id,
+        bool_or(a.annotator is not null and not list_contains(s.emails, lower(a.annotator))) as by_person,
+        bool_and(coalesce(list_contains(s.emails, lower(a.annotator)), false)) as by_script
+    from latest_annotations as a
+    cross join scripted as s
+    where a.verdict in ('accept', 'accept_with_edit')
+    group by a.query_id
+)
+
 select
     ch.item_id,
     ch.user_query,
@@ -16,15 +37,23 @@ select
     qc.observation,
     r.upstream_release,
     r.transport,
+    coalesce(rp.response_provenance, 'unknown') as response_provenance,
     tq.generator,
     tq.model as generator_model,
     tq.prompt_version,
     j.judge,
     j.model as judge_model,
-    j.verdict as judge_verdict
+    j.verdict as judge_verdict,
+    case
+        when rv.by_person then 'human'
+        when rv.by_script then 'script'
+        else 'unknown'
+    end as reviewed_by
 from _chosen as ch
 inner join query_context as qc on ch.query_id = qc.query_id
 left join api_responses as r on qc.response_id = r.response_id
+left join response_provenance as rp on qc.response_id = rp.response_id
 left join queries as tq on ch.text_query_id = tq.query_id
 left join latest_judgments as j on ch.query_id = j.query_id
+left join reviewers as rv on ch.query_id = rv.query_id
 order by ch.item_id
