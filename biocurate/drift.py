@@ -208,12 +208,12 @@ def check_drift(
     batch_size = config.execute.batch_size
     for start in range(0, len(calls), batch_size):
         batch = calls[start : start + batch_size]
-        counts: Counter[str] = Counter()
-        rows = asyncio.run(_fetch_batch(config, catalog, batch, run_id, replay, counts))
+        network: Counter[str] = Counter()
+        rows = asyncio.run(_fetch_batch(config, catalog, batch, run_id, replay, network))
         insert_new(con, "api_responses", rows)
         build_observations(config, con, catalog, run_id, ExecuteSummary())
         if config.execute.transport != "replay":
-            summary.http_requests += counts["sent"]  # answered; connection failures are no requests
+            summary.http_requests += network["sent"]  # answered; connection failures are no requests
         _compare(config, con, catalog, summary, version_id, rows, {c[0]: c[1] for c in batch})
         summary.checked += len(batch)
         # Each batch is recorded before the next one is asked: a crash keeps what was compared.

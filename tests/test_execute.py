@@ -33,7 +33,7 @@ LOOKUP = {
 def add_calls(con, snapshot: Snapshot, ids: list[str]) -> list[str]:
     """One lookup_by_id call per id, each with a recorded answer in the snapshot."""
     tool = load_catalog()["lookup_by_id"]
-    rows = []
+    rows: list[dict] = []
     for stable_id in ids:
         args = {"id": stable_id}
         req = build_request(tool, args)

@@ -38,7 +38,7 @@ BODIES = {
 def add_calls(con, snapshot: Snapshot, function: str, args_list: list[dict], prefix: str = "") -> list[str]:
     """One call per arguments, each answered 200 by the stand-in; ``prefix`` orders the call ids."""
     tool = load_catalog()[function]
-    rows = []
+    rows: list[dict] = []
     for args in args_list:
         req = build_request(tool, args)
         snapshot.add(
