@@ -7,13 +7,14 @@ registry's ``drift`` job (``biocurate.stages``).
 from __future__ import annotations
 
 from prefect import flow
+from prefect.states import State
 
 from biocurate.config import load_config
-from flows.run import run_job
+from flows.run import final_state, run_job
 
 
 @flow(name="drift", log_prints=False)
-def drift(config_path: str | None = None, overrides: dict | None = None) -> dict:
+def drift(config_path: str | None = None, overrides: dict | None = None) -> dict | State:
     """Check the latest published version against the APIs now; changed items go back to review."""
     config = load_config(config_path, overrides)
-    return run_job(config, "drift")
+    return final_state(run_job(config, "drift"))

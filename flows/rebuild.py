@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.artifacts import create_table_artifact
+from prefect.states import State
 
 from biocurate.config import load_config
 from biocurate.stages import job_stages
-from flows.run import run_job
+from flows.run import final_state, run_job
 
 
 @flow(name="rebuild", log_prints=False)
-def rebuild(config_path: str | None = None, overrides: dict | None = None, stages: list[str] | None = None) -> dict:
+def rebuild(
+    config_path: str | None = None, overrides: dict | None = None, stages: list[str] | None = None
+) -> dict | State:
     """Run the stages in order against the store; record the run and its summary table.
 
     One job at a time per store: a second rebuild (or drift check) refuses with the holder's
@@ -33,4 +36,4 @@ def rebuild(config_path: str | None = None, overrides: dict | None = None, stage
             description=f"biocurate quality checks after run {result['run_id']}: "
             "pass/fail per expectation (latest QC configuration)",
         )
-    return result
+    return final_state(result)

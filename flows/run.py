@@ -4,6 +4,13 @@ Each task runs one stage on the whole batch of pending rows (stages themselves b
 writes), so a crash loses at most the batch in flight and a re-run resumes from the store. With
 ``[runner] task_runner = "dask"``, execute and synthesize send their slices to a Dask cluster
 (this process stays the only writer: ``biocurate.distributed``).
+
+A flow run's final state follows the run's status (``biocurate.runs.run_status``): a completed
+run is Completed; a failed run is Failed, and a degraded run is Failed too, under the name
+"Degraded" (Prefect has no partial-success type, and a degraded run needs someone to act: it
+must not look done in the UI, nor escape failure notifications). The state's message is what to
+fix; its data, and the summary artifact, are written either way. ``job_result`` gives a caller
+the run's result from the flow's state (``return_state=True``), or raises what the flow raised.
 """
 
 from __future__ import annotations
@@ -13,11 +20,12 @@ from collections import deque
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed, State
 
 from biocurate import jobs
 from biocurate.config import Config
 from biocurate.distributed import Slice, parallelism, run_slice, worker_config
-from biocurate.runs import summary_rows
+from biocurate.runs import COMPLETED, DEGRADED, summary_rows
 from biocurate.stages import STAGES, run_stage
 
 
@@ -85,3 +93,40 @@ def run_job(config: Config, job: str, names: list[str] | None = None, lock_wait:
         )
 
     return jobs.run_job(config, job, names, lock_wait=lock_wait, run_group=prefect_group, after=artifact)
+
+
+class RunNotCompleted(Exception):
+    """A job's run ended degraded or failed: the data of its flow run's Failed state, raised by a
+    flow called as a function. ``result`` is what ``biocurate.jobs.run_job`` returned."""
+
+    def __init__(self, message: str, result: dict):
+        super().__init__(message, result)  # both in args: it pickles as a state's result
+        self.result = result
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def final_state(result: dict) -> dict | State:
+    """What a job's flow returns: the result itself (Completed) when the run completed, otherwise
+    a Failed state (named "Degraded" for a degraded run) with what to fix as its message."""
+    if result["status"] == COMPLETED:
+        return result
+    fixes = "; ".join(result["fixes"]) or "see the run's summary"
+    message = f"biocurate run {result['run_id']} {result['status']}: what to fix: {fixes}"
+    return Failed(
+        name="Degraded" if result["status"] == DEGRADED else "Failed",
+        message=message,
+        data=RunNotCompleted(message, result),
+    )
+
+
+def job_result(state: State) -> dict:
+    """The job's result from its flow run's final state (a flow called with ``return_state=True``),
+    completed or not; an exception the flow raised is raised again."""
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, RunNotCompleted):
+        return result.result
+    if isinstance(result, BaseException):
+        raise result
+    return result

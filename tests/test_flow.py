@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -113,3 +114,101 @@ def test_one_registry_builds_every_job():
         ["review_push"],
     ]
     assert stage_groups(JOBS["drift"], dask) == [[n] for n in JOBS["drift"]]
+
+
+# ---------------------------------------------------------------- a run that did not complete is not Completed
+
+
+def closed_port_url(path: str = "") -> str:
+    """A loopback URL nothing listens on (the port was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"
+
+
+def flow_run_and_summary(state) -> tuple:
+    """The flow run as the Prefect API has it, and the rows of its summary artifact."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    flow_run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(flow_run_id)
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    summary = next(a for a in artifacts if a.key == "rebuild-summary")
+    return flow_run, json.loads(summary.data) if isinstance(summary.data, str) else summary.data
+
+
+def test_a_rebuild_whose_every_generation_fails_ends_its_flow_run_failed(prefect_harness, tmp_path):
+    from flows.rebuild import rebuild
+    from flows.run import RunNotCompleted, job_result
+
+    url = closed_port_url("/v1")
+    model = {
+        "provider": "openai",
+        "base_url": url,
+        "model": "standin-1",
+        "max_retries": 0,
+        "requests_per_second": 1000.0,
+    }
+    overrides = {
+        "store.path": str(tmp_path / "s.duckdb"),
+        "review.enabled": False,
+        "sample.calls_per_function": 1,
+        "synthesis.generator": model,
+        "synthesis.judge": {**model, "model": "standin-judge"},
+    }
+    config = str(ROOT / "biocurate.toml")
+    state = rebuild(
+        config_path=config, overrides=overrides, stages=["sample", "execute", "synthesize"], return_state=True
+    )
+    flow_run, summary = flow_run_and_summary(state)
+    assert state.is_failed() and state.name == "Failed"
+    assert flow_run.state.is_failed() and flow_run.state.name == "Failed"  # what the UI and automations see
+    assert flow_run.state.message.startswith("biocurate run ") and " failed: what to fix: synthesize: none of the" in (
+        flow_run.state.message
+    )
+    assert url in flow_run.state.message  # the endpoint to check is named
+    synthesize = next(row for row in summary if row["stage"] == "synthesize")
+    assert synthesize["in"] > 0 and synthesize["failed"] >= synthesize["in"]  # the summary is still written
+    result = job_result(state)  # what the CLI exits from
+    assert result["status"] == "failed" and result["fixes"][0].startswith("synthesize: none of the")
+    with Store(tmp_path / "s.duckdb").open(read_only=True) as con:
+        assert con.execute("select status from runs where run_id = ?", [result["run_id"]]).fetchall() == [("failed",)]
+    # Called as a function, a flow whose run failed raises instead of returning as if it completed.
+    with pytest.raises(RunNotCompleted, match="failed: what to fix: synthesize: none of the"):
+        rebuild(config_path=config, overrides=overrides, stages=["synthesize"])
+
+
+def test_a_rebuild_with_label_studio_down_ends_its_flow_run_degraded(prefect_harness, tmp_path, monkeypatch):
+    from flows.rebuild import rebuild
+    from flows.run import job_result
+
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "ls-token")
+    url = closed_port_url()
+    overrides = {"store.path": str(tmp_path / "s.duckdb"), "review.enabled": True, "review.url": url}
+    state = rebuild(
+        config_path=str(ROOT / "biocurate.toml"), overrides=overrides, stages=["review_push"], return_state=True
+    )
+    flow_run, summary = flow_run_and_summary(state)
+    # Not Completed: a Failed state named Degraded, saying what to fix.
+    assert flow_run.state.is_failed() and flow_run.state.name == "Degraded"
+    assert " degraded: what to fix: review_push: review skipped" in flow_run.state.message
+    assert url in flow_run.state.message
+    assert [row["stage"] for row in summary] == ["review_push"]
+    assert job_result(state)["status"] == "degraded"
+
+
+def test_a_completed_rebuild_ends_its_flow_run_completed(prefect_harness, tmp_path):
+    from flows.rebuild import rebuild
+    from flows.run import job_result
+
+    overrides = {"store.path": str(tmp_path / "s.duckdb"), "review.enabled": False}
+    state = rebuild(config_path=str(ROOT / "biocurate.toml"), overrides=overrides, stages=["sample"], return_state=True)
+    flow_run, summary = flow_run_and_summary(state)
+    assert flow_run.state.is_completed() and flow_run.state.name == "Completed"
+    assert [row["stage"] for row in summary] == ["sample"] and summary[0]["new"] > 0
+    assert job_result(state)["status"] == "completed"
