@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from biocurate.config import Config
+from biocurate.config import Config, mask_secrets
 from biocurate.eval_items import EvalError
 from biocurate.hashing import content_hash
 from biocurate.metrics import LEVELS, METRICS
@@ -51,7 +51,8 @@ def find_runs(con: duckdb.DuckDBPyConnection, refs: list[str]) -> list[dict]:
         if len(rows) > 1:
             raise EvalError(f"{ref!r} names {len(rows)} runs: {', '.join(r['run_id'] for r in rows[:5])}")
         if rows[0]["status"] != "completed":
-            raise EvalError(f"run {rows[0]['run_id']} is {rows[0]['status']}: {rows[0]['error'] or 'not finished'}")
+            error = mask_secrets(rows[0]["error"] or "not finished")  # rows stored before errors were masked
+            raise EvalError(f"run {rows[0]['run_id']} is {rows[0]['status']}: {error}")
         out.append(rows[0])
     return out
 

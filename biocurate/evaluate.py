@@ -35,7 +35,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from biocurate.catalog import Catalog, build_request, load_catalog
-from biocurate.config import Config, LLMConfig, secret
+from biocurate.config import Config, LLMConfig, mask_secrets, secret
 from biocurate.eval_items import EvalError, load_items, resolve_version
 from biocurate.execute import Executor, make_client
 from biocurate.hashing import canonical_json, content_hash
@@ -292,6 +292,12 @@ class EvalResult:
     by_database: list[dict] = field(default_factory=list)
 
 
+def failure_text(exc: BaseException, limit: int = 1000) -> str:
+    """A failed run's error as stored in ``eval_runs.error``: every configured secret masked by
+    value (``mask_secrets``) before the text is cut, so a cut never leaves part of a key."""
+    return mask_secrets(f"{type(exc).__name__}: {exc}")[:limit]
+
+
 def _new_run_id() -> str:
     return "eval-" + utcnow().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
@@ -339,19 +345,19 @@ def run_eval(
         "insert into eval_runs (run_id, label, kind, model, base_url, version_id, split, tools_mode, prompt_version,"
         " embedder, transport, settings, settings_hash, code_version, items, status, started_at)"
         " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)",
-        [
+        [  # texts a user typed (a key pasted into a URL, a label) are masked like every stored text
             run_id,
-            label or name,
+            mask_secrets(label or name),
             kind,
-            name,
-            llm.base_url if llm else None,
+            mask_secrets(name),
+            mask_secrets(llm.base_url) if llm else None,
             version.version_id,
             settings.split,
             "n/a" if baseline else settings.tools_mode,
             None if baseline else prompt_version(items, settings.tools_mode),
             embedder.name,
             config.execute.transport,
-            json.dumps(stored),
+            mask_secrets(json.dumps(stored)),
             content_hash(identity),
             code_version(),
             len(items),
@@ -385,7 +391,7 @@ def run_eval(
     except BaseException as exc:
         con.execute(
             "update eval_runs set status = 'failed', finished_at = ?, error = ? where run_id = ?",
-            [utcnow(), f"{type(exc).__name__}: {exc}"[:1000], run_id],
+            [utcnow(), failure_text(exc), run_id],
         )
         raise
     return EvalResult(run_id, label or name, len(items), overall, [s for s in scores if s["level"] == "database"])

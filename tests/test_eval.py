@@ -622,3 +622,33 @@ def test_every_secret_read_from_the_environment_is_in_the_one_list():
     }
     secrets = {n for n in names if re.search(r"KEY|TOKEN|PASSWORD|SECRET", n)}
     assert not secrets - set(SECRET_ENV.values()), sorted(secrets - set(SECRET_ENV.values()))
+
+
+def test_no_secret_lands_in_eval_runs(store, llm, monkeypatch):
+    """A failed run's error is masked by value before it is cut, and so is what a user typed into
+    the run's row (a key pasted into the model's URL)."""
+    from biocurate.evaluate import failure_text
+
+    key = "sk-eval-0123456789-not-for-the-store"
+    monkeypatch.setenv("BIOCURATE_EVAL_API_KEY", key)
+    error = failure_text(RuntimeError(f"401 from the endpoint: Authorization: Bearer {key}"))
+    assert error == "RuntimeError: 401 from the endpoint: Authorization: Bearer ***"
+    # A key that straddles the cut leaves no part of itself behind.
+    cut = failure_text(ValueError("x" * 990 + key), limit=1000)
+    assert cut == "ValueError: " + "x" * 988 and key[:6] not in cut.removeprefix("ValueError: ")
+    assert failure_text(ValueError("x" * 1500 + key)).count("x") == 1000 - len("ValueError: ")
+
+    script(llm, test_items(store))
+    cfg = make_config(store)
+    with Store(cfg.store.path).open() as con:
+        run_eval(
+            cfg,
+            con,
+            "v0001",
+            EvalSettings(embedder="lexical", limit=2),
+            llm=model_config("standin-tools", f"{llm.base_url}?api-key={key}"),
+            label=f"tried with {key}",
+        )
+    (row,) = rows_of(store, "select label, base_url, settings, error from eval_runs")
+    assert key not in json.dumps(row, default=str)
+    assert row["base_url"] == f"{llm.base_url}?api-key=***" and row["label"] == "tried with ***"
