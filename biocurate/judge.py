@@ -75,16 +75,20 @@ class JudgeSummary:
     failed: int = 0  # queries without a usable judgment (no answer, or none after a repair)
 
 
-def unjudged(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple]:
-    """(query_id, text, function, arguments, observation) of queries this judge model has not judged."""
+def unjudged(con: duckdb.DuckDBPyConnection, model: str, version: str | None = None) -> list[tuple]:
+    """(query_id, text, function, arguments, observation) of queries this judge model has not judged
+    (under this rules ``version``, when given: changed rules judge every query again)."""
     return con.execute(
         """
         select q.query_id, q.text, q.function, q.arguments, q.observation
         from query_context q
-        where not exists (select 1 from judgments j where j.query_id = q.query_id and j.model = ?)
+        where not exists (
+            select 1 from judgments j
+            where j.query_id = q.query_id and j.model = ? and (? is null or j.prompt_version = ?)
+        )
         order by q.query_id
         """,
-        [model],
+        [model, version, version],
     ).fetchall()
 
 
@@ -174,7 +178,7 @@ def judge(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_
     cfg = config.synthesis.judge
     if cfg.provider != "template":
         return judge_with_llm(config, con, catalog, run_id)
-    todo = unjudged(con, cfg.model)
+    todo = unjudged(con, cfg.model, RULES_VERSION)
     rules = mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
     summary, rows = JudgeSummary(), []
     for query_id, text, function, arguments, observation in todo:

@@ -272,3 +272,24 @@ def test_the_offline_judge_finds_an_observation_informative_by_its_facts_not_its
     tool = load_catalog()["get_info_ping"]
     checks = rule_checks("Is the Ensembl service up right now?", tool.name, (), observation, [])
     assert checks["observation informative"] is expected
+
+
+def test_changed_judge_rules_judge_every_query_again(demo_config):
+    """A store judged under older rules (rules-v2 rejected {"ping":1} for its size) is judged again
+    under the current ones; the newest judgment is the current one."""
+    from biocurate.judge import RULES_VERSION, judge
+
+    catalog = load_catalog()
+    with Store(demo_config.store.path).open() as con:
+        seed_observed_calls(con)
+        synthesize(demo_config, con, catalog, "r1")
+        first = judge(demo_config, con, catalog, "r1")
+        assert first.new > 0 and judge(demo_config, con, catalog, "r2").new == 0
+        con.execute(
+            "update judgments set prompt_version = 'rules-old', judgment_id = judgment_id || '-old', "
+            "created_at = created_at - interval 1 day"
+        )
+        again = judge(demo_config, con, catalog, "r3")
+        versions = con.execute("select distinct prompt_version from latest_judgments").fetchall()
+    assert again.new == first.new
+    assert versions == [(RULES_VERSION,)]
