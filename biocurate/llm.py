@@ -147,7 +147,7 @@ class ChatClient:
         for attempt in range(self.cfg.max_retries + 1):
             wait = None
             async with self.limiter.slots:
-                await self.limiter.wait_turn()
+                sent_at = await self.limiter.wait_turn()
                 started = time.perf_counter()
                 try:
                     response = await client.post(url, json=body, headers=headers, timeout=self.cfg.timeout_seconds)
@@ -159,6 +159,7 @@ class ChatClient:
                 else:
                     latency = (time.perf_counter() - started) * 1000
                     if response.status_code == 200:
+                        self.limiter.succeeded()
                         data = response.json()
                         message = data["choices"][0]["message"]
                         text = canonical_json(message) if "tools" in body else message.get("content")
@@ -168,6 +169,8 @@ class ChatClient:
                     if response.status_code not in (408, 409, 429, 500, 502, 503, 504):
                         return None, {}, status, error, latency, attempt + 1
                     wait = retry_after_seconds(response.headers.get("retry-after"))
+                    if response.status_code == 429 or (response.status_code == 503 and wait is not None):
+                        self.limiter.throttle(wait, sent_at)  # slower from now on (AIMD), as the executor
             if attempt < self.cfg.max_retries:
                 await asyncio.sleep(wait if wait is not None else backoff_delay(attempt, 0.5, 30.0))
         return None, {}, status, error, 0.0, self.cfg.max_retries + 1
