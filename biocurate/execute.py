@@ -7,9 +7,11 @@ saved into the snapshot) and ``replay`` (answer only from the snapshot; a miss i
 ``replay_miss`` naming the request).
 
 How a body is classified and read (its format per the call's arguments, the observation
-builders) lives in ``biocurate.observations``; this module keeps the transport, the BLAST
-submit/poll protocol and the observation pass over stored bodies. It is over 400 lines
-formatted because those three share the ``Attempt`` and ``api_responses`` row shapes.
+builders) lives in ``biocurate.observations``; this module keeps the transport, the per-host
+scheduling of a stage (a queue and workers per host, the process's limiter per host from
+``biocurate.ratelimit``), the BLAST submit/poll protocol and the observation pass over stored
+bodies. It is over 400 lines formatted because these share the ``Attempt`` and
+``api_responses`` row shapes.
 """
 
 from __future__ import annotations
