@@ -22,6 +22,7 @@ import polars as pl
 from biocurate.config import SECRET_ENV, Config, secret
 from biocurate.errors import ReviewError
 from biocurate.hashing import content_hash
+from biocurate.review_view import instructions_html, task_data
 from biocurate.store import insert_new, upsert, utcnow
 
 VERDICTS = ("accept", "reject", "accept_with_edit")
@@ -86,41 +87,38 @@ def connect(config: Config) -> Any:
     return client
 
 
+def _settings(config: Config) -> dict[str, Any]:
+    """Project settings biocurate owns: the form, the guide shown before the first task, predictions."""
+    return {
+        "label_config": config.path(config.review.label_config).read_text(),
+        "expert_instruction": instructions_html(config),
+        "show_instruction": True,
+        "show_collab_predictions": config.review.prefill_judge_verdict,
+    }
+
+
+def _differs(wanted: Any, current: Any) -> bool:
+    # The server drops a trailing newline, so text is compared stripped.
+    if isinstance(wanted, str):
+        return wanted.strip() != (current or "").strip()
+    return bool(wanted != current)
+
+
 def _project(client: Any, config: Config, create: bool = True) -> Any:
-    """Find the review project by title (creating it if asked), with the current label config."""
+    """Find the review project by title (creating it if asked), with the current settings."""
     title = config.review.project_title
-    xml = config.path(config.review.label_config).read_text()
+    settings = _settings(config)
     with _talking_to(config):
         found = sorted((p for p in client.projects.list(title=title) if p.title == title), key=lambda p: p.id)
         if not found:
             if not create:
                 raise ReviewError(f"no Label Studio project titled {title!r}: run review push first")
-            return client.projects.create(title=title, label_config=xml)
+            return client.projects.create(title=title, **settings)
         project = found[0]
-        # The server drops a trailing newline, so compare stripped text.
-        if (project.label_config or "").strip() != xml.strip():
-            project = client.projects.update(id=project.id, label_config=xml)
+        changed = {key: value for key, value in settings.items() if _differs(value, getattr(project, key, None))}
+        if changed:
+            project = client.projects.update(id=project.id, **changed)
         return project
-
-
-def _task_data(row: dict) -> dict:
-    call = {"name": row["function"], "arguments": json.loads(row["arguments"])}
-    if row["verdict"] is None:
-        judge = "judge: no judgment"
-    else:
-        judge = f"judge {row['model']}: {row['verdict']} (score {row['score']:.2f}) - {row['reason']}"
-    return {
-        "ext_id": row["query_id"],
-        "query": row["text"],
-        "call": json.dumps(call, indent=2, ensure_ascii=False),
-        "observation": row["observation"],
-        "judge": judge,
-        "tool": row["function"],
-        "database": row["database"],
-        "tool_group": row["tool_group"],
-        "category": row["category"],
-        "priority": row["priority"],
-    }
 
 
 def _data_hash(data: dict) -> str:
@@ -128,10 +126,11 @@ def _data_hash(data: dict) -> str:
     return content_hash({k: v for k, v in data.items() if k != "priority"})
 
 
-def _prediction(row: dict) -> dict:
-    # "unsure" is no choice in the form: the prediction then carries only the score.
+def _prediction(row: dict, prefill: bool) -> dict:
+    """The judge's score as a prediction (sortable in the data manager); its verdict is pre-selected
+    in the form only with review.prefill_judge_verdict ("unsure" is no choice in the form)."""
     result = []
-    if row["verdict"] in VERDICTS:
+    if prefill and row["verdict"] in VERDICTS:
         result = [
             {"from_name": "verdict", "to_name": "query", "type": "choices", "value": {"choices": [row["verdict"]]}}
         ]
@@ -161,20 +160,21 @@ def push(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None = No
     client = connect(config)
     project = _project(client, config)
     rows = con.sql(ITEMS_SQL).pl().to_dicts()
+    prefill = config.review.prefill_judge_verdict
     try:
         with _talking_to(config):
             existing = _server_tasks(client, project.id)
             new, seen = [], []
             try:
                 for row in rows:
-                    data = _task_data(row)
+                    data = task_data(row)
                     task = existing.get(row["query_id"])
                     if task is None:
                         new.append((row, data))
                         continue
                     if _data_hash(task.data) != _data_hash(data):
                         client.tasks.update(id=str(task.id), data=data)
-                        client.predictions.create(task=task.id, **_prediction(row))
+                        client.predictions.create(task=task.id, **_prediction(row, prefill))
                         counts["updated"] += 1
                     else:
                         counts["unchanged"] += 1
@@ -188,7 +188,7 @@ def push(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None = No
                 reply = client.projects.import_tasks(
                     id=project.id,
                     return_task_ids=True,
-                    request=[{"data": d, "predictions": [_prediction(r)]} for r, d in batch],
+                    request=[{"data": d, "predictions": [_prediction(r, prefill)]} for r, d in batch],
                 )
                 _record(con, project.id, [(r, d, t) for (r, d), t in zip(batch, reply.task_ids, strict=True)], run_id)
                 counts["pushed"] += len(batch)

@@ -13,6 +13,7 @@
 #   LABEL_STUDIO_USERNAME  admin@biocurate.local
 #   LABEL_STUDIO_PASSWORD  biocurate-local-only
 #   LABEL_STUDIO_API_KEY   a fixed 40-hex token (the same variable biocurate reads)
+#   LABEL_STUDIO_START_SECONDS  300: how long start waits for /health
 # Never expose this server beyond 127.0.0.1 with these defaults.
 set -euo pipefail
 
@@ -75,7 +76,8 @@ start() {
         "$VENV/bin/label-studio" start --no-browser --enable-legacy-api-token \
             --internal-host 127.0.0.1 --port "$PORT" --data-dir "$DATA_DIR"
     # A fresh data dir runs its migrations first (about 30 s); an existing one is up in seconds.
-    daemon_wait_ready "$PORT" 120 /health
+    # Under load (a 2-core machine running tests) a fresh one can take several minutes.
+    daemon_wait_ready "$PORT" "${LABEL_STUDIO_START_SECONDS:-300}" /health
 }
 
 stop() { daemon_stop 10 "Label Studio is not running (data $DATA_DIR)"; }

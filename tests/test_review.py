@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from biocurate import review
+from biocurate import review, review_view
 from biocurate.config import Config, ReviewConfig
 from biocurate.errors import ReviewError
 from biocurate.hashing import content_hash
@@ -39,8 +39,9 @@ def client(cfg):
     return review.connect(cfg)
 
 
-def add_items(con, specs: list[tuple[str, str, float, str]]) -> list[str]:
-    """Insert one surviving query per (function, text, judge score, judge verdict); return ids."""
+def add_items(con, specs: list[tuple[str, str, float, str]], observation: str | None = None) -> list[str]:
+    """Insert one surviving query per (function, text, judge score, judge verdict); return ids.
+    Every observation is ``observation`` when given."""
     calls, observations, queries, judgments, qc = [], [], [], [], []
     for function, text, score, verdict in specs:
         arguments = {"identifier": text.split()[-1].strip("?")}
@@ -64,7 +65,7 @@ def add_items(con, specs: list[tuple[str, str, float, str]]) -> list[str]:
                 "observation_id": observation_id,
                 "call_id": call_id,
                 "response_id": "r",
-                "text": f"{function}: 3 records",
+                "text": observation or f"{function}: 3 records",
                 "builder": "b",
                 "chars": 20,
             }
@@ -171,7 +172,10 @@ def test_push_is_prioritised_and_idempotent(cfg, con, client):
     # Least-sure judge verdicts on the least covered tool come first.
     assert tasks[0].data["query"] == "Tell me about protein Q9Y6K9?"
     assert [t.data["priority"] for t in tasks] == sorted((t.data["priority"] for t in tasks), reverse=True)
-    assert tasks[1].predictions[0].model_version == "rules-v1"
+    # The judge's score is a prediction, but its verdict is not pre-selected (prefill is off).
+    assert tasks[1].predictions[0].model_version == "rules-v1" and tasks[1].predictions[0].score == 0.55
+    assert all(t.predictions[0].result == [] for t in tasks)
+    assert tasks[1].data["judge"] == "Automatic judge (rules-v1): accept, score 0.55. Reason: looks fine"
     recorded = con.execute("select count(*), count(distinct task_id), min(run_id) from review_tasks").fetchall()[0]
     assert recorded == (5, 5, "r1")
 
@@ -200,7 +204,7 @@ def test_changed_item_updates_its_task(cfg, con, client):
     assert review.push(cfg, con) == {"pushed": 0, "updated": 1, "unchanged": 1}
     tasks = {t.data["ext_id"]: t for t in server_tasks(client, cfg)}
     assert len(tasks) == 2 and tasks[first].id == task_id
-    assert "judge-v2: reject" in tasks[first].data["judge"]
+    assert "Automatic judge (judge-v2): reject, score 0.20" in tasks[first].data["judge"]
     assert "judge-v2" in [p.model_version for p in tasks[first].predictions]
     after = con.execute("select content_hash from review_tasks where query_id = ?", [first]).fetchall()
     assert after != before
@@ -494,3 +498,110 @@ def test_only_the_latest_version_of_an_annotation_votes(con):
     for rule in ("any_reject", "majority"):
         [row] = review.resolved_verdicts(with_rule(rule), con).to_dicts()
         assert (row["state"], row["annotations"], row["conflicting"]) == ("accepted", 2, False)
+
+
+def test_review_status_command_on_a_store_with_annotations(tmp_path, monkeypatch):
+    """`biocurate review status` (the CLI command, as a user runs it) counts states, annotators and tools."""
+    from typer.testing import CliRunner
+
+    from biocurate.cli import app
+
+    path = tmp_path / "s.duckdb"
+    with Store(path).open() as con:
+        accepted, rejected, pending, _unpushed = add_items(con, SPECS[:4])
+        add_votes(con, accepted, 1, ["accept", "accept"])
+        add_votes(con, rejected, 2, ["accept", "reject"])
+        add_votes(con, pending, 3, [])
+    monkeypatch.setenv("BIOCURATE_STORE", str(path))
+    out = CliRunner().invoke(app, ["review", "status"], terminal_width=200)
+    assert out.exit_code == 0, out.output
+    rows = {
+        cells[0]: cells[1:]
+        for line in out.output.splitlines()
+        if len(cells := [c.strip() for c in line.strip(" │┃|").split("│") if c.strip()]) > 1
+    }
+    assert "rule: any_reject" in out.output
+    assert rows["not_pushed"] == ["1"] and rows["accepted"] == ["1"]
+    assert rows["rejected"] == ["1"] and rows["pending"] == ["1"]
+    # rev0 voted twice (accept, accept), rev1 once (accept then reject: the reject is rev1's).
+    assert rows["rev0"] == ["2", "2", "0", "0"] and rows["rev1"] == ["2", "1", "1", "0"]
+    assert rows["gene_summary"] == ["1", "1", "1"]
+
+
+def load_demo_review():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "demo_review.py"
+    spec = importlib.util.spec_from_file_location("demo_review", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Questions as the demo's generators write them, one per rewording rule (and some that no rule fits).
+DEMO_QUESTIONS = [
+    "What is the amino-acid sequence of ENSP00000269305?",
+    "Which organism is the assembly GCA_000001635.9?",
+    "Can you find the PubMed article for the citation Biochem J 2002;368:377?",
+    "Could you list the orthologues of human BRCA2?",
+    "Tell me about protein keyword KW-0111.",
+    "Give me every ancestor of taxon 7227 with its rank.",
+    "List the UPIs, organisms and lengths for P07612.",
+    "I need the NCBI taxonomy entry for Danio rerio.",
+    "How many proteins carry keyword KW-0021?",
+]
+
+
+def test_demo_reviewer_edits_read_naturally_and_keep_identifiers():
+    from biocurate.naturalness import problems
+
+    demo = load_demo_review()
+    edits = {q: demo.reworded(q) for q in DEMO_QUESTIONS}
+    assert sum(e is not None for e in edits.values()) == 7  # the last two: no rule applies
+    for question, edit in edits.items():
+        if edit is None:
+            continue
+        assert edit != question and edit[0].isupper() and edit.endswith("?"), edit
+        assert problems(edit) == [], (question, edit, problems(edit))
+        # Identifiers, symbols and names are kept as written.
+        kept = [w for w in question.rstrip(".?").split() if any(c.isdigit() or c.isupper() for c in w[1:])]
+        assert all(w in edit for w in kept), (question, edit)
+    assert edits["Give me every ancestor of taxon 7227 with its rank."] == (
+        "Could you give me every ancestor of taxon 7227 with its rank?"
+    )
+
+
+def test_task_data_shows_every_call_in_order_and_a_wrapped_observation():
+    row = {
+        "query_id": "q1",
+        "text": "Which gene is 672, and where is it?",
+        "function": "esummary",
+        "arguments": '{"db": "gene", "id": "672"}',
+        "calls": json.dumps(
+            [
+                {"name": "esearch", "arguments": {"db": "gene", "term": "BRCA1[sym]"}},
+                {"name": "esummary", "arguments": {"db": "gene", "id": "672"}},
+            ]
+        ),
+        "observation": '{"records":{"672":{"name":"BRCA1","summary":"' + "word " * 80 + '"}}}',
+        "verdict": "unsure",
+        "score": 0.5,
+        "model": "rules-v1",
+        "reason": "x" * 400,
+        "database": "NCBI",
+        "tool_group": "eutils",
+        "category": "gene",
+        "priority": 1.0,
+    }
+    data = review_view.task_data(row)
+    first, second = data["call"].index("Call 1 of 2:"), data["call"].index("Call 2 of 2:")
+    assert first < data["call"].index('"esearch"') < second < data["call"].index('"esummary"')
+    # One key a line: pretty-printed, and the same JSON.
+    assert json.loads(data["observation"]) == json.loads(row["observation"])
+    assert '\n      "name": "BRCA1",\n' in data["observation"]
+    # The judge: one short line, the long reason cut.
+    assert "\n" not in data["judge"] and len(data["judge"]) < 220
+    assert data["judge"].startswith("Automatic judge (rules-v1): unsure, score 0.50. Reason: xxx")
+    single = review_view.task_data({**row, "calls": None})
+    assert json.loads(single["call"]) == {"name": "esummary", "arguments": {"db": "gene", "id": "672"}}
