@@ -1279,6 +1279,8 @@ def test_items_the_demo_script_reviewed_are_marked_in_parquet_sharegpt_manifest_
     v3 = pub.publish(fewer_humans, con)
     assert v3.version_id == "v0003", v3.message
     assert json.loads((v3.path / "manifest.json").read_text())["counts"]["reviewed_by"] == {"script": 13, "unknown": 1}
+    head = card_head(v3.path)
+    assert "No item was reviewed by a person" in head and "14 of 14 items" in head and "none by a person" in head
 
 
 FIXTURE_NOTE = "real: someone/api-client tests/data/lookup.json @ 0123456789abcdef (test fixture)"

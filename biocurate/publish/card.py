@@ -238,8 +238,10 @@ def _notices(c: dict) -> list[str]:
     not_human = {k: n for k, n in reviewed.items() if k != "human"}
     if not_human:
         parts = ", ".join(f"{n} {REVIEWERS[k].removeprefix('accepted ')}" for k, n in not_human.items())
+        none = sum(not_human.values()) == items
         out.append(
-            f"> **Not every item was reviewed by a person.** {sum(not_human.values())} of {items} items were "
+            f"> **{'No' if none else 'Not every'} item was reviewed by a person.** "
+            f"{sum(not_human.values())} of {items} items were "
             f"not accepted by a human reviewer: {parts}. Column `reviewed_by` (Parquet, ShareGPT) says which; "
             "keep `reviewed_by = 'human'` for human-verified items only."
         )
@@ -257,6 +259,7 @@ def _notices(c: dict) -> list[str]:
 def dataset_card(manifest: dict) -> str:
     m, c = manifest, manifest["counts"]
     all_human = set(c["reviewed_by"]) == {"human"}
+    some_human = "human" in c["reviewed_by"]
     prov, review = m["provenance"], m["provenance"]["review"]
     split_rows = [
         (
@@ -284,7 +287,8 @@ def dataset_card(manifest: dict) -> str:
         + (
             "Every item was accepted by a human reviewer in Label Studio."
             if all_human
-            else "Every item was accepted in review in Label Studio, not every one by a person (see above)."
+            else "Every item was accepted in review in Label Studio, "
+            + ("not every one by a person (see above)." if some_human else "none by a person (see above).")
         ),
         "",
         f"- version: {m['version_id']} (parent: {m['parent'] or 'none'}; created {m['created_at']})",
