@@ -1,7 +1,9 @@
 """pytest plugin: a real Label Studio server for the session, started through scripts/label_studio.sh.
 
 Going through the script tests it too (install, loopback bind, preset token, health wait). A
-fresh data dir needs about 30 s to start; a missing .venv-ls is installed first (about a minute).
+fresh data dir needs about 30 s to start (minutes on a loaded machine); a missing .venv-ls is
+installed first (about a minute). To iterate faster, set BIOCURATE_TEST_LABEL_STUDIO_DATA to a
+folder kept between sessions: a server on it starts in seconds (tests use their own projects).
 """
 
 from __future__ import annotations
@@ -54,13 +56,12 @@ class LabelStudioServer:
 
 @pytest.fixture(scope="session")
 def label_studio(tmp_path_factory: pytest.TempPathFactory):
-    port = free_port()
-    server = LabelStudioServer(
-        url=f"http://127.0.0.1:{port}",
-        token=TOKEN,
-        port=port,
-        data_dir=tmp_path_factory.mktemp("label-studio"),
-    )
+    kept = os.environ.get("BIOCURATE_TEST_LABEL_STUDIO_DATA")
+    data_dir = Path(kept) if kept else tmp_path_factory.mktemp("label-studio")
+    port_file = data_dir / "label-studio.port"
+    # A server still running on a kept folder is used as it is, on its port.
+    port = int(port_file.read_text()) if kept and (data_dir / "label-studio.pid").exists() else free_port()
+    server = LabelStudioServer(url=f"http://127.0.0.1:{port}", token=TOKEN, port=port, data_dir=data_dir)
     server.start()  # installs .venv-ls through the same script when it is missing
     try:
         yield server

@@ -4,9 +4,11 @@ review resolution rules on the store alone."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,8 @@ from biocurate.config import Config, ReviewConfig
 from biocurate.errors import ReviewError
 from biocurate.hashing import content_hash
 from biocurate.store import Store, insert_new, utcnow
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_config(url: str, **review_settings) -> Config:
@@ -350,39 +354,105 @@ def test_unreachable_server_and_wrong_token_say_what_to_do(label_studio, monkeyp
         review.connect(make_config(label_studio.url))
 
 
+def qc_result(query_id: str, passed: bool, config_hash: str) -> dict:
+    return {
+        "qc_id": content_hash(query_id, config_hash, passed),
+        "item_kind": "query",
+        "item_id": query_id,
+        "suite": "queries",
+        "expectation": "query_reads_naturally",
+        "passed": passed,
+        "severity": "blocking",
+        "qc_config_hash": config_hash,
+        "created_at": utcnow(),
+    }
+
+
 @pytest.mark.labelstudio
-def test_reviewer_edits_are_not_pushed_for_review_again(cfg, con, client):
+def test_an_edit_is_checked_again_and_published_without_a_second_review(cfg, con, client):
+    """What the reviewer guide says under "Editing": pull stores the edit as a new question linked
+    to the original, by its author; it is not pushed for review again; it is published with the
+    edited text once it passed the quality checks, and not while unchecked or failing."""
+    from biocurate.publish.selection import EDIT_FAILED_QC, EDIT_NOT_CHECKED, select_items
+
+    guide = " ".join((ROOT / "annotations" / "reviewer_guide.md").read_text().split())
+    assert "It does **not** come back to review" in guide and "edited question failed quality checks" in guide
     [query_id] = add_items(con, [("esummary", "What is gene 672?", 0.9, "accept")])
     review.push(cfg, con)
-    original = con.execute("select * from queries where query_id = ?", [query_id]).df().to_dict("records")[0]
-    edit = {
-        **original,
-        "query_id": "edit-1",
-        "text": "Which gene has the NCBI id 672?",
-        "generator": "human_edit",
-        "parent_query_id": query_id,
-    }
-    insert_new(con, "queries", [{k: v for k, v in edit.items() if k != "created_at"}])
-    insert_new(
-        con,
-        "qc_results",
-        [
-            {
-                "qc_id": "qc-edit-1",
-                "item_kind": "query",
-                "item_id": "edit-1",
-                "suite": "queries",
-                "expectation": "checked",
-                "passed": True,
-                "severity": "blocking",
-                "qc_config_hash": "h",
-            }
-        ],
+    annotate(client, task_of(con, query_id), "accept_with_edit", edited_query="Which gene has the NCBI id 672?")
+    assert review.pull(cfg, con)["edits"] == 1
+    [(edit_id, author, text)] = con.execute(
+        "select query_id, model, text from queries where parent_query_id = ?", [query_id]
+    ).fetchall()
+    assert (author, text) == ("admin@biocurate.local", "Which gene has the NCBI id 672?")
+
+    items, refused = select_items(cfg, con)
+    assert items.is_empty() and refused == {EDIT_NOT_CHECKED: 1}
+    insert_new(con, "qc_results", [qc_result(edit_id, False, "qc-1")])
+    items, refused = select_items(cfg, con)
+    assert items.is_empty() and refused == {EDIT_FAILED_QC: 1}
+
+    # Checked again (a later QC config) and passing: published with the reviewer's text ...
+    insert_new(con, "qc_results", [qc_result(edit_id, True, "qc-2")])
+    assert con.execute("select count(*) from survivors where query_id = ?", [edit_id]).fetchall()[0][0] == 1
+    items, refused = select_items(cfg, con)
+    assert refused == {} and items.select("item_id", "user_query").rows() == [
+        (query_id, "Which gene has the NCBI id 672?")
+    ]
+    # ... without coming back to review.
+    assert review.push(cfg, con) == {"pushed": 0, "updated": 0, "unchanged": 1}
+    assert [t.data["ext_id"] for t in server_tasks(client, cfg)] == [query_id]
+
+
+@pytest.mark.labelstudio
+def test_the_project_shows_the_guide_and_prefills_only_when_asked(cfg, con, client, tmp_path):
+    add_items(con, SPECS[:2])
+    review.push(cfg, con)
+    project = client.projects.get(id=review._project(client, cfg, create=False).id)
+    assert project.show_instruction is True and project.show_collab_predictions is False
+    assert "<h1>Reviewer guide</h1>" in project.expert_instruction
+    assert "<td><code>identifier_mismatch</code></td>" in project.expert_instruction
+
+    # A changed guide reaches the project on the next push.
+    guide = tmp_path / "guide.md"
+    guide.write_text("# Our guide\n\n- accept when it is right\n")
+    changed = cfg.model_copy(update={"review": cfg.review.model_copy(update={"instructions": guide})})
+    review.push(changed, con)
+    assert "<li>accept when it is right</li>" in client.projects.get(id=project.id).expert_instruction
+
+    # With prefill on (another project), the judge's verdict is a pre-selected prediction.
+    prefill = make_config(cfg.review.url, prefill_judge_verdict=True)
+    review.push(prefill, con)
+    tasks = server_tasks(client, prefill)
+    assert all(t.predictions[0].result[0]["value"]["choices"] == ["accept"] for t in tasks)
+    assert client.projects.get(id=tasks[0].project).show_collab_predictions is True
+
+
+@pytest.mark.labelstudio
+def test_the_demo_reviewer_is_a_named_script_and_pull_stores_its_email(cfg, con, client, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.pipeline_helpers import write_config
+
+    ids = add_items(con, SPECS)
+    review.push(cfg, con)
+    config_file = write_config(
+        tmp_path / "c.toml", {"review": {"url": cfg.review.url, "project_title": cfg.review.project_title}}
     )
-    assert con.execute("select count(*) from survivors where query_id = 'edit-1'").fetchall()[0][0] == 1
-    counts = review.push(cfg, con)
-    assert counts["pushed"] == 0
-    assert con.execute("select count(*) from review_tasks").fetchall()[0][0] == 1
+    env = {**os.environ, "BIOCURATE_CONFIG": str(config_file)}
+    for _ in range(2):  # a second run finds the user and annotates nothing again
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "demo_review.py")], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+    assert "demo-reviewer@biocurate.local" in done.stdout and "annotated 0 tasks" in done.stdout
+    [user] = [u for u in client.users.list() if u.email == "demo-reviewer@biocurate.local"]
+    assert (user.first_name, user.last_name) == ("Demo", "script (not a human)")
+
+    assert review.pull(cfg, con)["new"] == len(ids)
+    annotators = con.execute("select distinct annotator from annotations").fetchall()
+    assert annotators == [("demo-reviewer@biocurate.local",)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -530,9 +600,8 @@ def test_review_status_command_on_a_store_with_annotations(tmp_path, monkeypatch
 
 def load_demo_review():
     import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "scripts" / "demo_review.py"
+    path = ROOT / "scripts" / "demo_review.py"
     spec = importlib.util.spec_from_file_location("demo_review", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
