@@ -21,9 +21,9 @@ beginning). So the fields BioTool made up (``total_results``, ``examples``) are 
 the answer, and values under the API's own field names are. Against a text or XML answer, a fact
 of three characters or more holds when it occurs in the answer's text.
 
-Then every imported question whose call answers gets a new version bound to our observation, the
-way the drift watch does it (a ``queries`` row with the same text, linked in
-``query_replacements`` with the check as its ``drift_id``); judge, quality, review and publish
+Then every imported question whose call answers gets a new version bound to our observation, by
+the drift watch's own ``biocurate.drift.new_versions`` (a ``queries`` row with the same text,
+linked in ``query_replacements`` with the check as its ``drift_id``); judge, quality, review and publish
 take it from there. A question whose call is gone, failed or rejected stays bound to its claim,
 which no later stage reads: the audit (``biocurate.audit``) lists it.
 """
@@ -43,7 +43,7 @@ import duckdb
 from biocurate.biotool_import import GENERATOR
 from biocurate.catalog import Catalog
 from biocurate.config import Config
-from biocurate.drift import REPLACED_COLUMNS, STATUSES, status_of
+from biocurate.drift import REPLACED_COLUMNS, STATUSES, new_versions, status_of
 from biocurate.hashing import canonical_json, content_hash
 from biocurate.observations import NotAnAnswer, UnexpectedShape, observe
 from biocurate.outcomes import OK
@@ -284,28 +284,4 @@ def bind_questions(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
         """,
         [GENERATOR],
     ).fetchall()
-    now = utcnow()
-    versions, links = [], []
-    for item_id, query_id, observation_id, check_id, *values in rows:
-        new_id = content_hash("biotool binding", query_id, observation_id)
-        versions.append(
-            {
-                **dict(zip(REPLACED_COLUMNS, values, strict=True)),
-                "query_id": new_id,
-                "observation_id": observation_id,
-                "run_id": run_id,
-                "created_at": now,
-            }
-        )
-        links.append(
-            {
-                "query_id": query_id,
-                "replacement_query_id": new_id,
-                "item_id": item_id,
-                "drift_id": check_id,
-                "run_id": run_id,
-                "created_at": now,
-            }
-        )
-    insert_new(con, "queries", versions)
-    return insert_new(con, "query_replacements", links)
+    return new_versions(con, rows, "biotool binding", run_id, utcnow())[1]

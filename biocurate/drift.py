@@ -139,32 +139,25 @@ def _where_changed(old: str, new: str, width: int = 160) -> str:
 REPLACED_COLUMNS = ("call_id", "text", "style", "generator", "model", "prompt_version", "temperature", "seed")
 
 
-def _replace(
-    con: duckdb.DuckDBPyConnection, call_id: str, observation_id: str, drift_id: str, run_id: str, now
-) -> dict[str, str]:
-    """A new version of every current question about the call, bound to the new observation.
+def new_versions(
+    con: duckdb.DuckDBPyConnection, found: list[tuple], label: str, run_id: str, now
+) -> tuple[dict[str, str], int]:
+    """A new version of each question in ``found``, bound to another observation: a ``queries``
+    row with the old one's ``REPLACED_COLUMNS``, and a ``query_replacements`` link that marks the
+    old one superseded. The one way a question moves to a new observation (the drift watch, and
+    the binding of imported BioTool questions in ``biocurate.biotool_compare``).
 
-    Append-only: the old rows, their judgments and checks stay; ``query_replacements`` marks
-    them superseded. Reviewers' edits are not carried over (the new version is reviewed
-    afresh). Returns {item id: its new version}.
+    ``found``: rows (item id, query id, new observation id, drift id, *REPLACED_COLUMNS values).
+    The new id is the content hash of ``label``, the old id and the observation, so doing it again
+    adds nothing. Append-only: the old rows, their judgments and checks stay. Returns
+    ({item id: its new version}, links newly written).
     """
-    rows = con.execute(
-        f"""
-        select c.item_id, c.query_id, {", ".join("c." + col for col in REPLACED_COLUMNS)}
-        from current_items c
-        where c.call_id = ? and c.observation_id <> ?
-        order by c.query_id
-        """,
-        [call_id, observation_id],
-    ).fetchall()
-    if not rows:
-        return {}
-    replacements, links = [], []
-    for item_id, query_id, *values in rows:
-        new_id = content_hash("drift replacement", query_id, observation_id)
-        replacements.append(
+    versions, links = [], []
+    for item_id, query_id, observation_id, drift_id, *values in found:
+        new_id = content_hash(label, query_id, observation_id)
+        versions.append(
             {
-                **dict(zip(REPLACED_COLUMNS, values, strict=False)),
+                **dict(zip(REPLACED_COLUMNS, values, strict=True)),
                 "query_id": new_id,
                 "observation_id": observation_id,
                 "run_id": run_id,
@@ -181,9 +174,28 @@ def _replace(
                 "created_at": now,
             }
         )
-    insert_new(con, "queries", replacements)
-    insert_new(con, "query_replacements", links)
-    return {link["item_id"]: link["replacement_query_id"] for link in links}
+    insert_new(con, "queries", versions)
+    written = insert_new(con, "query_replacements", links)
+    return {link["item_id"]: link["replacement_query_id"] for link in links}, written
+
+
+def _replace(
+    con: duckdb.DuckDBPyConnection, call_id: str, observation_id: str, drift_id: str, run_id: str, now
+) -> dict[str, str]:
+    """A new version of every current question about the call, bound to the new observation
+    (``new_versions``). Reviewers' edits are not carried over (the new version is reviewed
+    afresh). Returns {item id: its new version}.
+    """
+    rows = con.execute(
+        f"""
+        select c.item_id, c.query_id, ?, ?, {", ".join("c." + col for col in REPLACED_COLUMNS)}
+        from current_items c
+        where c.call_id = ? and c.observation_id <> ?
+        order by c.query_id
+        """,
+        [observation_id, drift_id, call_id, observation_id],
+    ).fetchall()
+    return new_versions(con, rows, "drift replacement", run_id, now)[0]
 
 
 def check_drift(
