@@ -4,8 +4,8 @@ push a small store's items, log in through the UI, open the review project, read
 opens before the first task, read a task (question, call, observation wrapped inside its box),
 submit a verdict with the mouse, then `biocurate review pull` (the CLI) stores it.
 
-A PNG of the labeling view is saved to $BIOCURATE_SCREENSHOTS, default data/out/screenshots/
-(ignored by git), as labeling_view.png.
+PNGs of the guide as it opens (review_instructions.png) and of the labeling view
+(labeling_view.png) are saved to $BIOCURATE_SCREENSHOTS, default data/out/screenshots/ (ignored by git).
 """
 
 from __future__ import annotations
@@ -85,6 +85,8 @@ def review_in_the_browser(url: str, tmp_path: Path) -> None:
         dialog.get_by_role("heading", name="Reviewer guide").wait_for()
         assert dialog.get_by_role("heading", name="The verdict (required)").is_visible()
         assert dialog.get_by_role("cell", name="identifier_mismatch").is_visible()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "review_instructions.png"))
         dialog.get_by_role("button", name="Close modal").click()
         dialog.wait_for(state="hidden")
 
@@ -110,7 +112,6 @@ def review_in_the_browser(url: str, tmp_path: Path) -> None:
             assert page.locator(f"label:has(input[name={verdict}])").is_visible()
         assert page.locator("input[type=radio]:checked").count() == 0
 
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "labeling_view.png"))
 
         # The form's radio inputs are named after their choice values (annotations/label_config.xml).
