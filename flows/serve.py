@@ -10,7 +10,9 @@ Every deployment gets the absolute path of the config file it was served with
 real Prefect server (``scripts/prefect_server.sh start``, then ``PREFECT_API_URL``); the
 ephemeral server creates no scheduled runs. Run as ``python -m flows.serve [--config FILE]``:
 ``serve`` must run under the ``__main__`` guard, because each flow run starts in a fresh
-process that imports its flow's module.
+process that imports its flow's module. A served run whose biocurate run ends degraded or failed
+ends its flow run Failed (named "Degraded" or "Failed", what to fix as the message:
+``flows.run.final_state``), so a schedule's failures show in the UI and its notifications.
 """
 
 from __future__ import annotations
