@@ -20,11 +20,6 @@ def settings_in(folder, api, **runner):
     return write_config(folder / "c.toml", standin_settings(folder, api, runner=runner))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open: one qc_results row differs between the Dask and the local rebuild since the mention and "
-    "naturalness checks landed (quality is not fanned out; the difference comes from the sliced synthesis)",
-)
 def test_rebuild_on_a_local_dask_cluster_writes_the_same_rows(prefect_harness, standins, tmp_path):
     from prefect.client.orchestration import get_client
 
