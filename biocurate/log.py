@@ -39,11 +39,24 @@ def _quote(value) -> str:
     return f'"{text}"' if (" " in text or "=" in text) else text
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now, not to the one it was made with (a test runner or
+    a caller that swaps stderr would otherwise leave the handler writing to a closed stream)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def get_logger(name: str) -> logging.Logger:
     logger = logging.getLogger(f"biocurate.{name}")
     root = logging.getLogger("biocurate")
     if not root.handlers:
-        handler = logging.StreamHandler()
+        handler = StderrHandler()
         handler.setFormatter(LogfmtFormatter())
         root.addHandler(handler)
         root.setLevel(os.environ.get("BIOCURATE_LOG_LEVEL", "INFO").upper())
