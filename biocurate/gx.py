@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,46 @@ def severities(config: Config, suites: list[dict]) -> dict[str, str]:
     return {name: config.quality.severity.get(name, default) for name, default in names.items()}
 
 
+def _percent(part: int, whole: int) -> float | None:
+    return 100 * part / whole if whole else None
+
+
+def merge_results(into, more):
+    """``into`` (a GX suite validation result) extended by ``more``, the same suite on further rows:
+    counts summed, percentages recomputed, lists joined (cut to DOCS_LIST_LIMIT), success if both."""
+    for a, b in zip(into.results, more.results, strict=True):
+        ra, rb = a.result, b.result
+        for key in ("element_count", "unexpected_count", "missing_count"):
+            if key in ra or key in rb:
+                ra[key] = (ra.get(key) or 0) + (rb.get(key) or 0)
+        total, missing, unexpected = (ra.get(k) or 0 for k in ("element_count", "missing_count", "unexpected_count"))
+        for key, value in (
+            ("unexpected_percent", _percent(unexpected, total - missing)),
+            ("unexpected_percent_nonmissing", _percent(unexpected, total - missing)),
+            ("unexpected_percent_total", _percent(unexpected, total)),
+            ("missing_percent", _percent(missing, total)),
+        ):
+            if key in ra:
+                ra[key] = value
+        if "partial_unexpected_counts" in ra:
+            counts: dict[str, tuple[Any, int]] = {}
+            for entry in [*ra["partial_unexpected_counts"], *(rb.get("partial_unexpected_counts") or [])]:
+                key = repr(entry["value"])
+                counts[key] = (entry["value"], counts.get(key, (None, 0))[1] + entry["count"])
+            ordered = sorted(counts.values(), key=lambda vc: -vc[1])
+            ra["partial_unexpected_counts"] = [{"value": v, "count": c} for v, c in ordered][:DOCS_LIST_LIMIT]
+        for key, value in ra.items():
+            if isinstance(value, list) and key not in ("partial_unexpected_counts", "unexpected_index_column_names"):
+                ra[key] = (value + list(rb.get(key) or []))[:DOCS_LIST_LIMIT]
+        a.success = bool(a.success and b.success)
+    into.success = all(r.success for r in into.results)
+    stats = into.statistics
+    stats["successful_expectations"] = sum(bool(r.success) for r in into.results)
+    stats["unsuccessful_expectations"] = len(into.results) - stats["successful_expectations"]
+    stats["success_percent"] = _percent(stats["successful_expectations"], len(into.results))
+    return into
+
+
 # --- the runner ----------------------------------------------------------------------------
 
 
@@ -151,6 +192,36 @@ class GXRunner:
         self, suite: dict, frame: pd.DataFrame, config: Config, severity: dict[str, str], run_name: str
     ) -> dict[str, list[str]]:
         """Validate one suite on ``frame``; return expectation name -> failing item ids."""
+        return self.validate_chunks(suite, [frame], config, severity, run_name)
+
+    def validate_chunks(
+        self,
+        suite: dict,
+        frames: Iterable[pd.DataFrame],
+        config: Config,
+        severity: dict[str, str],
+        run_name: str,
+        each: Callable[[pd.DataFrame, dict[str, list[str]]], None] | None = None,
+    ) -> dict[str, list[str]]:
+        """Validate one suite on frames made one at a time (bounded memory: a frame is dropped once
+        checked), as one validation: failing item ids in frame order, one stored result whose counts
+        cover every frame (``merge_results``). ``each(frame, failing)`` sees each frame's failures
+        while the frame is still in memory."""
+        failing: dict[str, list[str]] = {}
+        merged = None
+        for frame in frames:
+            part, result = self._check(suite, frame, config, severity)
+            if each is not None:
+                each(frame, part)
+            for name, ids in part.items():
+                failing.setdefault(name, []).extend(ids)
+            merged = result if merged is None else merge_results(merged, result)
+        if merged is not None:
+            self._store(merged, suite["name"], run_name)
+        return failing
+
+    def _check(self, suite: dict, frame: pd.DataFrame, config: Config, severity: dict[str, str]):
+        """One frame's (failing item ids per expectation, GX result with lists cut to DOCS_LIST_LIMIT)."""
         from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
         from great_expectations.expectations.metadata_types import FailureSeverity
 
@@ -203,8 +274,7 @@ class GXRunner:
                     del res.result[key]
                 elif isinstance(value, list) and len(value) > DOCS_LIST_LIMIT:
                     res.result[key] = value[:DOCS_LIST_LIMIT]
-        self._store(result, suite["name"], run_name)
-        return failing
+        return failing, result
 
     def _store(self, result, suite_name: str, run_name: str) -> None:
         from great_expectations.core.run_identifier import RunIdentifier

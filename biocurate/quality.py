@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ from biocurate.store import insert_new
 
 # Bump when a check's meaning changes in code: every question is then checked again.
 QC_RULES_VERSION = "qc-3"
+# Questions validated at a time (with their observations): bounds the stage's memory.
+CHUNK_ROWS = 20_000
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -120,15 +123,20 @@ class _Calls:
         return True, error, rows, key_words(mentions)
 
 
-def query_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, config: Config) -> pd.DataFrame:
+def query_frame(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, config: Config, observations: bool = True
+) -> pd.DataFrame:
     """Questions not yet checked under this QC config, with the columns the suites look at.
-    Questions replaced by a newer version (``qc_replaced_queries``) are marked superseded."""
+    Questions replaced by a newer version (``qc_replaced_queries``) are marked superseded.
+    ``observations=False``: the observation's id instead of its text (``with_observations`` adds
+    the text to a chunk of rows; at 2,000 characters each they are most of the frame)."""
+    observation = "x.observation" if observations else "x.observation_id"
     frame = con.execute(
-        """
+        f"""
         select x.query_id as item_id, x.call_id, x.text, x.created_at, q.run_id, x.generator,
                x.query_id in (select query_id from qc_replaced_queries) as superseded,
                x.function, x.arguments::varchar as arguments, x.database, x.category,
-               x.observation, r.outcome, j.verdict, j.score
+               {observation}, r.outcome, j.verdict, j.score
         from query_context x
         join queries q on q.query_id = x.query_id
         left join api_responses r on r.response_id = x.response_id
@@ -143,11 +151,31 @@ def query_frame(con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, 
     _add_call_facts(frame, _Calls(catalog, rules_for(config)))
     frame["words"] = frame["text"].str.split().str.len()
     frame["text_chars"] = frame["text"].str.len()
-    frame["observation_chars"] = frame["observation"].str.len()
+    if observations:
+        frame["observation_chars"] = frame["observation"].str.len()
     frame["outcome"] = frame["outcome"].fillna("missing")
     frame["verdict"] = frame["verdict"].fillna("missing")
     frame["score"] = frame["score"].astype("float64")  # missing: verdict_present fails, the score checks skip it
     return frame
+
+
+def with_observations(con: duckdb.DuckDBPyConnection, chunk: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``chunk`` (a slice of ``query_frame(..., observations=False)``) with the
+    observation text and its length."""
+    chunk = chunk.copy()
+    ids = pd.DataFrame({"observation_id": chunk["observation_id"].unique()})
+    con.register("_qc_observation_ids", ids)
+    try:
+        texts = dict(
+            con.execute(
+                "select o.observation_id, o.text from observations o join _qc_observation_ids using (observation_id)"
+            ).fetchall()
+        )
+    finally:
+        con.unregister("_qc_observation_ids")
+    chunk["observation"] = chunk["observation_id"].map(texts).astype(object)
+    chunk["observation_chars"] = chunk["observation"].str.len()
+    return chunk
 
 
 def _add_call_facts(frame: pd.DataFrame, calls: _Calls) -> None:
@@ -323,9 +351,23 @@ def _rows(
     config: Config,
     run_id: str,
 ) -> list[pl.DataFrame]:
-    """qc_results rows of one suite: per expectation, a summary row (item_kind 'expectation',
-    item_id = the kind of items checked) and the failing items with their reasons; for
-    dataset-level items (few), the passing ones too."""
+    """qc_results rows of one suite: per expectation, the failing items with their reasons (for
+    dataset-level items, few, the passing ones too) and a summary row (``_summary_rows``)."""
+    items = _item_rows(frame, kind, suite, failing, severity, config)
+    summaries = _summary_rows(kind, suite, failing, len(frame), severity, run_id)
+    return [part for pair in zip(items, summaries, strict=True) for part in pair]
+
+
+def _item_rows(
+    frame: pd.DataFrame,
+    kind: str,
+    suite: dict,
+    failing: dict[str, list[str]],
+    severity: dict[str, str],
+    config: Config,
+) -> list[pl.DataFrame]:
+    """Per expectation, the rows of ``frame`` it fails with their reasons (for dataset-level
+    items, the passing ones too); ``frame`` may be one chunk of the items checked."""
     out = []
     failing_rows = {i for names in failing.values() for i in names}
     by_id = (
@@ -353,6 +395,18 @@ def _rows(
                 schema=_SCHEMA,
             )
         )
+    return out
+
+
+def _summary_rows(
+    kind: str, suite: dict, failing: dict[str, list[str]], total: int, severity: dict[str, str], run_id: str
+) -> list[pl.DataFrame]:
+    """Per expectation, its summary row: item_kind 'expectation', item_id the kind of items
+    checked, how many of the ``total`` items failed."""
+    out = []
+    for spec in suite["expectations"]:
+        name = spec["name"]
+        failed = len(dict.fromkeys(failing.get(name, [])))
         out.append(
             pl.DataFrame(
                 {
@@ -360,9 +414,9 @@ def _rows(
                     "item_id": [kind],
                     "suite": suite["name"],
                     "expectation": name,
-                    "passed": [not reasons],
+                    "passed": [not failed],
                     "severity": severity[name],
-                    "reason": [f"run {run_id}: {len(reasons)} of {len(frame)} failed" if reasons else None],
+                    "reason": [f"run {run_id}: {failed} of {total} failed" if failed else None],
                 },
                 schema=_SCHEMA,
             )
@@ -409,14 +463,20 @@ def _insert_results(con: duckdb.DuckDBPyConnection, parts: list[pl.DataFrame], q
     return insert_new(con, "qc_results", keyed)
 
 
-def run_quality(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> QualitySummary:
-    """Check every question not yet checked under this QC configuration; record why any failed."""
+def run_quality(
+    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str, chunk_rows: int = CHUNK_ROWS
+) -> QualitySummary:
+    """Check every question not yet checked under this QC configuration; record why any failed.
+
+    The question-level suites see ``chunk_rows`` questions at a time, each chunk with its
+    observations (most of a question's bytes), so memory does not grow with them; the results
+    are those of one validation of every question (``GXRunner.validate_chunks``)."""
     clock = _Clock()
     rules_for(config).check(catalog)
     suites = load_suites(config.path(config.quality.suites_dir))
     severity = severities(config, suites)
     qc_hash = qc_config_hash(config, suites)
-    frame = query_frame(con, catalog, qc_hash, config)
+    frame = query_frame(con, catalog, qc_hash, config, observations=False)
     summary = QualitySummary(checked=len(frame))
     summary.seconds["frame"] = clock.lap()
     docs_dir = config.path(config.quality.data_docs_dir)
@@ -441,13 +501,30 @@ def run_quality(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog
         parts.extend(_rows(data, kind, suite, failing, severity, config, run_id))
         summary.seconds[f"suite {suite['name']}"] = clock.lap()
 
+    def chunks() -> Iterator[pd.DataFrame]:
+        for start in range(0, len(frame), chunk_rows):
+            yield with_observations(con, frame.iloc[start : start + chunk_rows])
+
+    def record_chunks(suite: dict) -> None:
+        def each(chunk: pd.DataFrame, failing: dict[str, list[str]]) -> None:
+            parts.extend(_item_rows(chunk, "query", suite, failing, severity, config))
+
+        failing = gx.validate_chunks(suite, chunks(), config, severity, run_id, each)
+        for name, ids in failing.items():
+            target = summary.failing if severity[name] == "blocking" else summary.warnings
+            target[f"{suite['name']}.{name}"] = len(ids)
+            if severity[name] == "blocking":
+                blocked.update(ids)
+        parts.extend(_summary_rows("query", suite, failing, len(frame), severity, run_id))
+        summary.seconds[f"suite {suite['name']}"] = clock.lap()
+
     for suite in (s for s in suites if s["level"] == "row"):
-        record(suite, frame, "query")
+        record_chunks(suite)
     reference = reference_frame(con, catalog, qc_hash, rules_for(config))
     add_duplicate_columns(frame, reference, blocked, config)
     summary.seconds["duplicate search"] = clock.lap()
     for suite in (s for s in suites if s["level"] == "dataset"):
-        record(suite, frame, "query")
+        record_chunks(suite)
     survivors = pd.concat(
         [
             reference[["item_id", "database", "category", "function"]],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -299,10 +300,8 @@ UNNATURAL = [
 ]
 
 
-@pytest.fixture(scope="module")
-def checked(tmp_path_factory):
-    """A store with good rows and bad rows for every expectation, checked once."""
-    tmp = tmp_path_factory.mktemp("quality")
+def bad_rows_store(tmp: Path):
+    """A store with good rows and bad rows for every expectation, not yet checked: (config, ids)."""
     config = load_config(
         ROOT / "biocurate.toml",
         overrides={
@@ -358,6 +357,14 @@ def checked(tmp_path_factory):
             parent=ids["edited_parent"],
             generator="human_edit",
         )
+    return config, ids
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    """A store with good rows and bad rows for every expectation, checked once."""
+    config, ids = bad_rows_store(tmp_path_factory.mktemp("quality"))
+    with Store(config.store.path).open() as con:
         summary = run_quality(config, con, catalog_for(config), run_id="r1")
     with Store(config.store.path).open(read_only=True) as con:
         rows = con.execute(
@@ -495,6 +502,28 @@ def test_data_docs_read_offline_and_list_every_validation_run(checked):
         page = (docs / href).read_text()
         assert "__none__" not in page and ">r1<" in page
     assert "Validation runs (6)" in index
+
+
+def test_checks_in_small_chunks_record_what_one_pass_records(tmp_path):
+    """The question suites validate a few rows at a time (bounded memory): the stored results,
+    the counts and the survivors are those of validating every row at once."""
+    config, _ = bad_rows_store(tmp_path / "whole")
+    chunked = config.model_copy(update={"store": config.store.model_copy(update={"path": tmp_path / "chunked.duckdb"})})
+    shutil.copy(config.store.path, chunked.store.path)
+    outcome = {}
+    for name, cfg, rows in (("whole", config, 1_000_000), ("chunked", chunked, 3)):
+        with Store(cfg.store.path).open() as con:
+            summary = run_quality(cfg, con, catalog_for(cfg), run_id="r1", chunk_rows=rows)
+            results = con.execute(
+                "select qc_id, item_kind, item_id, suite, expectation, passed, severity, reason from qc_results "
+                "order by qc_id"
+            ).fetchall()
+            survivors = con.execute("select query_id from survivors order by query_id").fetchall()
+        outcome[name] = (results, survivors, summary.checked, summary.failing, summary.warnings)
+    whole, chunked_run = outcome["whole"], outcome["chunked"]
+    assert whole[2] > 3 * 10  # many chunks of 3
+    assert any(not r[5] and r[1] == "query" for r in whole[0])  # failures with reasons to compare
+    assert chunked_run == whole
 
 
 def test_severity_comes_from_config(tmp_path):
