@@ -257,7 +257,7 @@ def test_publish_made_the_version_the_readme_commands_read(demo):
 
 
 @pytest.mark.labelstudio
-def test_review_push_and_pull_commands_against_label_studio(demo, label_studio, tmp_path):
+def test_review_push_and_pull_commands_against_label_studio(demo, label_studio, tmp_path, monkeypatch):
     """The README's review commands on a copy of the demo store from before its review (the
     fixture's accepted rows removed), against the session's Label Studio."""
     import shutil
@@ -290,6 +290,7 @@ def test_review_push_and_pull_commands_against_label_studio(demo, label_studio, 
     from biocurate.config import load_config
 
     cfg = load_config(config)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.token)
     client = review.connect(cfg)
     task = next(iter(client.tasks.list(project=review._project(client, cfg, create=False).id, page_size=10)))
     verdict = {"from_name": "verdict", "to_name": "query", "type": "choices", "value": {"choices": ["accept"]}}
