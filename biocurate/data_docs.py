@@ -83,11 +83,13 @@ def make_offline(docs_dir: Path) -> None:
     css.write_text(CSS)
     index = docs_dir / "index.html"
     for page in docs_dir.rglob("*.html"):
-        text = REMOTE_TAGS.sub("", page.read_text())
+        original = page.read_text()
+        text = REMOTE_TAGS.sub("", original)
         href = os.path.relpath(css, page.parent)
         if href not in text:
             text = text.replace("</head>", f'<link rel="stylesheet" href="{href}">\n</head>', 1)
         if page == index:
             text = re.sub(re.escape(RUNS_MARK) + ".*?" + re.escape(RUNS_MARK), "", text, flags=re.DOTALL)
             text = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + runs_table(validation_runs(docs_dir)), text, count=1)
-        page.write_text(text)
+        if text != original:  # pages of earlier runs are already done
+            page.write_text(text)
