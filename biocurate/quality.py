@@ -133,12 +133,11 @@ def query_frame(
     observation = "x.observation" if observations else "x.observation_id"
     frame = con.execute(
         f"""
-        select x.query_id as item_id, x.call_id, x.text, x.created_at, q.run_id, x.generator,
+        select x.query_id as item_id, x.call_id, x.text, x.created_at, x.generator,
                x.query_id in (select query_id from qc_replaced_queries) as superseded,
                x.function, x.arguments::varchar as arguments, x.database, x.category,
                {observation}, r.outcome, j.verdict, j.score
         from query_context x
-        join queries q on q.query_id = x.query_id
         left join api_responses r on r.response_id = x.response_id
         left join latest_judgments j on j.query_id = x.query_id
         where not exists (select 1 from qc_results k where k.item_id = x.query_id and k.qc_config_hash = ?)
@@ -196,7 +195,7 @@ def reference_frame(
             select item_id, bool_or(not passed and severity = 'blocking') as blocked
             from qc_results where qc_config_hash = ? and item_kind = 'query' group by item_id
         )
-        select q.query_id as item_id, q.call_id, q.text, q.created_at, q.run_id, c.function,
+        select q.query_id as item_id, q.call_id, q.text, q.created_at, c.function,
                c.arguments::varchar as arguments, c.database, c.category
         from checked k
         join queries q on q.query_id = k.item_id
@@ -227,10 +226,11 @@ def add_duplicate_columns(frame: pd.DataFrame, reference: pd.DataFrame, blocked:
 
     Priority: questions that already survived, then this run's questions that fail no other
     blocking check (reviewers' edits before generated questions), then the rest; within each,
-    the oldest first: by the run that wrote them (when it first wrote), then by id. Within one
-    run the order rows were written in is an accident of batching (insert batches, Dask slices
-    of whole functions), so it must not decide which of two questions is kept. Questions
-    replaced by a reviewer's edit take no part.
+    by id. Not by when a question was written: that is an accident of batching (insert batches,
+    Dask slices of whole functions) and of history (a run killed mid-synthesis and resumed), and a
+    resumed or distributed rebuild must keep the same questions as an undisturbed one. Questions
+    that survived an earlier check keep their place through the first rank. Questions replaced
+    by a reviewer's edit take no part.
     """
     live = frame[~frame["superseded"]]
     if len(reference) > 4 * len(live):
@@ -252,9 +252,7 @@ def add_duplicate_columns(frame: pd.DataFrame, reference: pd.DataFrame, blocked:
         ],
         ignore_index=True,
     )
-    run = candidates["run_id"].fillna(candidates["item_id"])  # no run: the question's own time
-    candidates["written"] = candidates.groupby(run)["created_at"].transform("min")
-    candidates = candidates.sort_values(["rank", "written", "item_id"], kind="stable")
+    candidates = candidates.sort_values(["rank", "item_id"], kind="stable")
     found = find_duplicates(
         candidates[["item_id", "call_id", "text", "identifiers", "reference"]],
         config.quality.near_duplicate_within_call,

@@ -163,6 +163,7 @@ class Items:
         call_id: str | None = None,
         parent: str | None = None,
         generator: str = "template",
+        query_id: str | None = None,
     ) -> str:
         self.n += 1
         arguments = HUMAN_BRCA2 if arguments is None else arguments
@@ -217,7 +218,7 @@ class Items:
                 }
             ],
         )
-        query_id = content_hash("q", call_id, text, self.n)
+        query_id = query_id or content_hash("q", call_id, text, self.n)
         insert_new(
             self.con,
             "queries",
@@ -336,12 +337,18 @@ def bad_rows_store(tmp: Path):
             ids[name] = items.add(text, **kwargs)
         for i, text in enumerate(UNNATURAL):
             ids[f"query_reads_naturally_{i}"] = items.add(text)
-        ids["exact_duplicate"] = items.add(GOOD.upper())
+        # Of two duplicates the one with the smaller id is kept (quality.add_duplicate_columns):
+        # these ids extend the good row's, so they sort after it and the copies are the ones flagged.
+        ids["exact_duplicate"] = items.add(GOOD.upper(), query_id=ids["good"] + "-exact")
         ids["near_duplicate_within_call"] = items.add(
-            "The human gene BRCA2: what does Ensembl know about it?", call_id=good_call
+            "The human gene BRCA2: what does Ensembl know about it?",
+            call_id=good_call,
+            query_id=ids["good"] + "-within-call",
         )
         ids["near_duplicate_in_dataset"] = items.add(
-            "What does ENSEMBL know about the human gene BRCA2", arguments={**HUMAN_BRCA2, "expand": True}
+            "What does ENSEMBL know about the human gene BRCA2",
+            arguments={**HUMAN_BRCA2, "expand": True},
+            query_id=ids["good"] + "-in-dataset",
         )
         # A reviewer's edit that only fixes punctuation replaces its parent: neither is a duplicate.
         ids["edited_parent"] = items.add(
@@ -553,6 +560,27 @@ def test_severity_comes_from_config(tmp_path):
     )
     with Store(bad.store.path).open() as con, pytest.raises(ConfigError, match="query_wordcount"):
         run_quality(bad, con, catalog_for(bad), run_id="r2")
+
+
+def test_which_duplicate_is_kept_does_not_depend_on_the_order_they_were_written(tmp_path):
+    """A resumed or distributed rebuild writes questions in another order than an undisturbed one;
+    the kept copy must be the same (the smaller id), not the first written."""
+    config = load_config(
+        ROOT / "biocurate.toml",
+        overrides={"store.path": str(tmp_path / "s.duckdb"), "quality.data_docs_dir": str(tmp_path / "docs")},
+    )
+    with Store(config.store.path).open() as con:
+        items = Items(con)
+        written_first = items.add(GOOD, query_id="q-2-written-first")
+        written_later = items.add(GOOD.upper(), query_id="q-1-written-later")
+        run_quality(config, con, catalog_for(config), run_id="r1")
+        flagged_rows = con.execute(
+            "select item_id from qc_results"
+            " where item_kind = 'query' and expectation = 'exact_duplicate' and not passed"
+        ).fetchall()
+        survivors = {r[0] for r in con.execute("select query_id from survivors").fetchall()}
+    assert flagged_rows == [(written_first,)]
+    assert written_later in survivors and written_first not in survivors
 
 
 def test_new_rows_are_compared_with_earlier_survivors(tmp_path):
