@@ -1517,3 +1517,30 @@ def test_demo_reviewed_in_label_studio_publishes_versions_and_diffs(demo_config,
     monkeypatch.setenv("BIOCURATE_STORE", str(config.store.path))
     shown = runner.invoke(app, ["diff", "v0001", "v0002", "-f", "json"])
     assert shown.exit_code == 0 and json.loads(shown.output)["added"] == 15
+
+
+def test_publishing_in_small_batches_writes_what_one_batch_writes(demo_config, store):
+    """Records made 3 at a time and Parquet written 7 rows at a time (bounded memory) give the
+    same version as one batch: the same content hash, JSON files, Parquet rows and dataset_items."""
+    import pyarrow.parquet as pq
+
+    con, rows = store
+    fill(rows, calls=20)
+    whole = pub.publish(demo_config, con)
+    items = con.execute("select * exclude (version_id) from dataset_items order by item_id").fetchall()
+    con.execute("delete from dataset_items")
+    con.execute("delete from dataset_versions")
+    small = with_publish(demo_config, out_dir=Path(demo_config.publish.out_dir).parent / "small")
+    batched = pub.publish(small, con, batch=3, row_group=7)
+    assert batched.version_id == whole.version_id == "v0001"
+    assert con.execute("select * exclude (version_id) from dataset_items order by item_id").fetchall() == items
+    a, b = (json.loads((r.path / "manifest.json").read_text()) for r in (whole, batched))
+    assert a["content_hash"] == b["content_hash"] and a["counts"] == b["counts"] and a["counts"]["items"] == 40
+    assert set(a["files"]) == set(b["files"])
+    for rel in a["files"]:
+        if rel.endswith(".parquet"):
+            assert pl.read_parquet(whole.path / rel).equals(pl.read_parquet(batched.path / rel)), rel
+            assert pq.ParquetFile(whole.path / rel).num_row_groups == 1
+        elif rel != "README.md":  # the card names the version's creation time
+            assert a["files"][rel] == b["files"][rel], rel
+    assert pq.ParquetFile(batched.path / "parquet/train.parquet").num_row_groups > 1

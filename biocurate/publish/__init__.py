@@ -13,7 +13,8 @@ from __future__ import annotations
 from biocurate.publish.card import counts_of, dataset_card, provenance, upstream_releases, write_plots
 from biocurate.publish.common import SPLITS, PublishError
 from biocurate.publish.diff import DIFF_FIELDS, VersionDiff, diff_versions, version_items
-from biocurate.publish.formats import FORMATS, Distractors, ExportFormat, records, write_formats
+from biocurate.publish.formats import FORMATS, ExportFormat, write_formats
+from biocurate.publish.records import Distractors, Records
 from biocurate.publish.selection import (
     ACCEPTED_FAILS_QC,
     CALL_EDITED,
@@ -65,7 +66,7 @@ __all__ = [
     "group_key",
     "provenance",
     "publish",
-    "records",
+    "Records",
     "select_items",
     "split_at",
     "split_checks",

@@ -7,7 +7,7 @@ import gzip
 import json
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import duckdb
@@ -18,8 +18,13 @@ from biocurate.publish.common import SPLITS
 from biocurate.publish.formats import FORMATS, PROVENANCE_COLUMNS
 
 
-def write_plots(folder: Path, recs: list[dict]) -> list[str]:
+def write_plots(folder: Path, recs: Iterable[dict]) -> list[str]:
     """Bar charts (PNG) of items per split, and per database, tool and category stacked by split."""
+    columns = ("split", "database", "tool", "category")
+    tallies: dict[str, Counter] = {column: Counter() for column in columns}
+    for r in recs:  # one pass
+        for column in columns:
+            tallies[column][(r[column], r["split"])] += 1
     import matplotlib
 
     matplotlib.use("Agg")
@@ -28,9 +33,9 @@ def write_plots(folder: Path, recs: list[dict]) -> list[str]:
     colours = {"train": "#4C72B0", "validation": "#DD8452", "test": "#55A868"}
     written = []
     (folder / "plots").mkdir(exist_ok=True)
-    for column in ("split", "database", "tool", "category"):
-        counts = Counter((r[column], r["split"]) for r in recs)
-        labels = SPLITS if column == "split" else sorted({r[column] for r in recs})
+    for column in columns:
+        counts = tallies[column]
+        labels = SPLITS if column == "split" else sorted({label for label, _ in counts})
         labels = [label for label in labels if any(counts[(label, s)] for s in SPLITS)]
         height = max(2.5, 0.28 * len(labels) + 1.2)
         fig, ax = plt.subplots(figsize=(7, height))
@@ -56,27 +61,38 @@ def write_plots(folder: Path, recs: list[dict]) -> list[str]:
 # Counts, provenance, upstream releases
 
 
-def _count(recs: list[dict], column: str) -> dict[str, int]:
-    return dict(sorted(Counter(r[column] for r in recs).items()))
+_COUNTED = {"databases": "database", "tools": "tool", "categories": "category", "functions": "function"}
 
 
-def counts_of(recs: list[dict]) -> dict:
-    def block(part: list[dict]) -> dict:
+def counts_of(recs: Iterable[dict]) -> dict:
+    """Items, groups, calls and items per database, tool, category, function and provenance,
+    overall and per split (one pass)."""
+    columns = {**_COUNTED, **{k: k for k in PROVENANCE_COLUMNS}}
+
+    def new() -> dict:
+        return {"items": 0, "groups": set(), "calls": set(), **{name: Counter() for name in columns}}
+
+    overall, per_split = new(), {s: new() for s in SPLITS}
+    for r in recs:
+        for tally in (overall, per_split[r["split"]]):
+            tally["items"] += 1
+            tally["groups"].add(r["group_key"])
+            tally["calls"].add(r["call_id"])
+            for name, column in columns.items():
+                tally[name][r[column]] += 1
+
+    def block(tally: dict) -> dict:
         return {
-            "items": len(part),
-            "groups": len({r["group_key"] for r in part}),
-            "calls": len({r["call_id"] for r in part}),
-            "databases": _count(part, "database"),
-            "tools": _count(part, "tool"),
-            "categories": _count(part, "category"),
-            "functions": _count(part, "function"),
-            **{k: _count(part, k) for k in PROVENANCE_COLUMNS},
+            "items": tally["items"],
+            "groups": len(tally["groups"]),
+            "calls": len(tally["calls"]),
+            **{name: dict(sorted(tally[name].items())) for name in columns},
         }
 
-    overall = block(recs)
-    overall["splits"] = {s: sum(r["split"] == s for r in recs) for s in SPLITS}
-    overall["by_split"] = {s: block([r for r in recs if r["split"] == s]) for s in SPLITS}
-    return overall
+    out = block(overall)
+    out["splits"] = {s: per_split[s]["items"] for s in SPLITS}
+    out["by_split"] = {s: block(per_split[s]) for s in SPLITS}
+    return out
 
 
 # Info endpoints whose bodies name the upstream release: url pattern -> (database, parser).
@@ -109,7 +125,7 @@ RELEASE_ENDPOINTS: list[tuple[re.Pattern, str, Callable[[bytes], list[str]]]] = 
 ]
 
 
-def upstream_releases(con: duckdb.DuckDBPyConnection, recs: list[dict]) -> dict:
+def upstream_releases(con: duckdb.DuckDBPyConnection, recs: Iterable[dict]) -> dict:
     """Per database: the release each exported observation came from (as recorded at execute time
     from the API's headers), and the releases the APIs' own info endpoints reported in this store."""
     out: dict[str, dict] = {}
@@ -144,11 +160,10 @@ def upstream_releases(con: duckdb.DuckDBPyConnection, recs: list[dict]) -> dict:
     }
 
 
-def provenance(config: Config, con: duckdb.DuckDBPyConnection, recs: list[dict]) -> dict:
+def provenance(config: Config, con: duckdb.DuckDBPyConnection, recs: Iterable[dict]) -> dict:
     """Who wrote, judged and reviewed the exported items (annotators counted, never named)."""
 
-    def tally(key: Callable[[dict], tuple]) -> list[dict]:
-        counts = Counter(key(r) for r in recs)
+    def tally(counts: Counter) -> list[dict]:
         return [{"name": " / ".join(str(p) for p in k if p), "items": n} for k, n in sorted(counts.items(), key=str)]
 
     def writer(r: dict) -> tuple:
@@ -156,14 +171,21 @@ def provenance(config: Config, con: duckdb.DuckDBPyConnection, recs: list[dict])
             return ("reviewer edit", "")
         return ("offline template generator" if r["generator"] == "template" else r["generator"], r["generator_model"])
 
-    generators = tally(writer)
+    writers: Counter = Counter()
+    judged: Counter = Counter()
     prompts: dict[str, set] = {}
-    for r in recs:
+    ids: list[str] = []
+    as_is = 0
+    for r in recs:  # one pass
+        writers[writer(r)] += 1
+        judged[(r["judge"] or "no judgment", r["judge_model"] or "", r["judge_verdict"] or "")] += 1
         prompts.setdefault(" / ".join(p for p in writer(r) if p), set()).add(r["prompt_version"])
+        ids.append(r["item_id"])
+        as_is += r["text_query_id"] == r["item_id"]
+    generators = tally(writers)
     for g in generators:
         g["prompt_versions"] = len(prompts[g["name"]])
-    judges = tally(lambda r: (r["judge"] or "no judgment", r["judge_model"] or "", r["judge_verdict"] or ""))
-    ids = [r["item_id"] for r in recs]
+    judges = tally(judged)
     con.register("_ids", pl.DataFrame({"query_id": ids}, schema={"query_id": pl.String}))
     try:
         annotators, annotations = con.execute(
@@ -188,8 +210,8 @@ def provenance(config: Config, con: duckdb.DuckDBPyConnection, recs: list[dict])
             "rule": config.review.resolve,
             "annotators": annotators,
             "annotations": annotations,
-            "accepted_as_is": sum(r["text_query_id"] == r["item_id"] for r in recs),
-            "accepted_with_edited_question": sum(r["text_query_id"] != r["item_id"] for r in recs),
+            "accepted_as_is": as_is,
+            "accepted_with_edited_question": len(ids) - as_is,
             "multi_annotated": multi,
             "agreement": round(agreeing / multi, 4) if multi else None,
             "all_reviewed": {

@@ -1,10 +1,10 @@
 """Records and export formats.
 
-``records`` turns the selected items into export records (call, offered tools, split, group).
+The records come from ``biocurate.publish.records`` (a batch at a time, in item order).
 ``FORMATS`` is the registry of export formats: each writes one file per non-empty split (of the
 splits it lists), or one file of every record when its path has no ``{split}``, either one JSON
-text per record (as a JSON array, one record a line, or as JSON lines) or the whole split at
-once (Parquet), and may add files of its own (an index of its splits, the tool catalog). A new
+text per record (as a JSON array, one record a line, or as JSON lines) or by a writer of its
+own (Parquet, a row group at a time), and may add files of its own (an index of its splits, the tool catalog). A new
 format is one encoder function and one registry entry; the dataset card's file table is built
 from the registry too.
 
@@ -17,9 +17,9 @@ five file names, so it can stand in for BioTool's ``data/``.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,61 +31,14 @@ from biocurate.config import Config
 from biocurate.hashing import canonical_json
 from biocurate.publish.biotool import biotool_place, function_mapping, observation_value, runs_in_biotool
 from biocurate.publish.common import SPLITS
-from biocurate.publish.splits import SplitPlan
-from biocurate.sampling import unit
+from biocurate.publish.records import Distractors, Records
+
+__all__ = ["FORMATS", "PROVENANCE_COLUMNS", "Distractors", "ExportFormat", "Records", "write_formats"]
 
 
-class Distractors:
-    """k other tools per item, deterministic: the same database first, then the others.
-
-    Each gold tool has a fixed hash-ordered ring of candidates; an item starts reading the ring at
-    a hash of its id, so different items about one tool see different distractors, in O(k).
-    """
-
-    def __init__(self, catalog: Catalog, k: int, seed: str):
-        self.catalog, self.k, self.seed = catalog, k, seed
-        self.rings: dict[str, tuple[list[str], list[str]]] = {}
-
-    def ring(self, gold: str) -> tuple[list[str], list[str]]:
-        if gold not in self.rings:
-            database = self.catalog[gold].database
-            order = lambda name: (unit(self.seed, gold, name), name)  # noqa: E731
-            same = sorted((t.name for t in self.catalog if t.name != gold and t.database == database), key=order)
-            other = sorted((t.name for t in self.catalog if t.database != database), key=order)
-            self.rings[gold] = (same, other)
-        return self.rings[gold]
-
-    def __call__(self, gold: str, item_id: str) -> list[str]:
-        """The gold tool plus its distractors, gold at a hash-chosen position."""
-        # One digest per item gives the three draws (start in each ring, gold's position).
-        digest = hashlib.sha256(f"{self.seed}\x1f{item_id}".encode()).digest()
-        draws = [int.from_bytes(digest[i : i + 8], "big") / 2**64 for i in (0, 8, 16)]
-        picked: list[str] = []
-        for ring, draw in zip(self.ring(gold), draws, strict=False):
-            need = min(self.k - len(picked), len(ring))
-            if need <= 0:
-                break
-            start = int(draw * len(ring))
-            picked += [ring[(start + i) % len(ring)] for i in range(need)]
-        position = int(draws[2] * (len(picked) + 1))
-        return picked[:position] + [gold] + picked[position:]
-
-
-def records(items: pl.DataFrame, plan: SplitPlan, catalog: Catalog, config: Config) -> list[dict]:
-    distract = Distractors(catalog, config.publish.distractor_tools, config.publish.split_seed)
-    out = []
-    for row in items.iter_rows(named=True):
-        call = {"name": row["function"], "arguments": json.loads(row["arguments"])}
-        out.append(
-            {
-                **row,
-                "function_calling": call,
-                "tool_names": distract(row["function"], row["item_id"]),
-                "split": plan.split[row["item_id"]],
-                "group_key": plan.group[row["item_id"]],
-            }
-        )
-    return out
+# Rows a Parquet split file holds in one row group: a split of at most this many is written at
+# once (one row group, as it always was); a larger one a row group at a time.
+PARQUET_ROW_GROUP = 50_000
 
 
 def _dumps(data: Any) -> str:
@@ -100,6 +53,7 @@ class Export:
     version_id: str
     system: str
     catalog: Catalog
+    row_group: int = PARQUET_ROW_GROUP  # rows a Parquet writer holds before it writes them
 
     def __post_init__(self) -> None:
         self._encoded: dict[str, str] = {}
@@ -238,8 +192,8 @@ PARQUET_COLUMNS = {
 }
 
 
-def _parquet(path: Path, part: list[dict], x: Export) -> None:
-    frame = pl.DataFrame(
+def _parquet_frame(part: list[dict], x: Export) -> pl.DataFrame:
+    return pl.DataFrame(
         [
             {
                 "version_id": x.version_id,
@@ -251,7 +205,39 @@ def _parquet(path: Path, part: list[dict], x: Export) -> None:
         ],
         schema=PARQUET_COLUMNS,
     )
-    frame.write_parquet(path)
+
+
+class _Parquet:
+    """A split's Parquet file, written as its records arrive: at most ``row_group`` rows in memory."""
+
+    def __init__(self, path: Path, x: Export):
+        self.path, self.x = path, x
+        self.frames: list[pl.DataFrame] = []
+        self.rows = 0
+        self.writer: Any = None
+
+    def add(self, part: list[dict]) -> None:
+        self.frames.append(_parquet_frame(part, self.x))
+        self.rows += len(part)
+        if self.rows >= self.x.row_group:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow.parquet as pq
+
+        table = pl.concat(self.frames).rechunk().to_arrow()
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+        self.writer.write_table(table)
+        self.frames, self.rows = [], 0
+
+    def close(self) -> None:
+        if self.writer is None:
+            pl.concat(self.frames).rechunk().write_parquet(self.path)
+            return
+        if self.frames:
+            self._flush()
+        self.writer.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +250,7 @@ class ExportFormat:
     about: str  # the card's description of the files
     encode: Callable[[dict, Export], str] | None = None  # one record -> its JSON text ...
     jsonl: bool = False  # ... as JSON lines, else a JSON array
-    write: Callable[[Path, list[dict], Export], None] | None = None  # or the whole split at once
+    write: Callable[[Path, Export], Any] | None = None  # or a writer: .add(records), .close()
     splits: tuple[str, ...] = SPLITS  # the splits that get a file
     holds: Callable[[dict, Export], bool] | None = None  # the records it holds (None: all)
     files: tuple[tuple[str, Callable[[list[str], Export], Any]], ...] = ()  # (path, data(splits written))
@@ -333,7 +319,7 @@ FORMATS: dict[str, ExportFormat] = {
     ),
     "parquet": ExportFormat(
         "parquet/{split}.parquet",
-        write=_parquet,
+        write=_Parquet,
         about="every column, for SQL (`biocurate sql --parquet <this folder>`), with `reviewed_by` "
         "(human / script) and `response_provenance` (live / recorded / fixture / illustrative) to filter on",
     ),
@@ -355,8 +341,6 @@ def _write_json(path: Path, data: dict | list) -> None:
 
 
 def _write_records(path: Path, texts: Any, jsonl: bool) -> None:
-    # Records are written as they are made (a generator): a split's file is never one string in
-    # memory (at 100k items the ShareGPT and OpenAI files are 600 MB each).
     with path.open("w") as out:
         if jsonl:
             out.writelines(t + "\n" for t in texts)
@@ -366,32 +350,109 @@ def _write_records(path: Path, texts: Any, jsonl: bool) -> None:
             out.write("\n]\n")
 
 
-def _write_file(path: Path, fmt: ExportFormat, part: list[dict], export: Export) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt.write is not None:
-        fmt.write(path, part, export)
-    elif fmt.encode is not None:
-        encode = fmt.encode
-        _write_records(path, (encode(r, export) for r in part), fmt.jsonl)
+# Records a Parquet writer gets at a time.
+PARQUET_BATCH = 5_000
 
 
-def write_formats(folder: Path, recs: list[dict], catalog: Catalog, version_id: str, config: Config) -> list[str]:
-    """Every export format for the non-empty splits; returns the relative paths written.
+class _Sink:
+    """One file's records as they arrive (the file is made at the first record). ``part``: one
+    split's share of a file of every split, joined by ``_join_parts``."""
+
+    def __init__(self, path: Path, fmt: ExportFormat, export: Export, part: bool = False):
+        self.path, self.fmt, self.export, self.part = path, fmt, export, part
+        self.count = 0
+        self.out: Any = None
+        self.pending: list[dict] = []
+
+    def add(self, record: dict) -> None:
+        if self.fmt.write is not None:
+            self.pending.append(record)
+            if len(self.pending) >= min(PARQUET_BATCH, self.export.row_group):
+                self._write_pending()
+            self.count += 1
+            return
+        assert self.fmt.encode is not None
+        if self.out is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.out = self.path.open("w")
+            if not (self.fmt.jsonl or self.part):
+                self.out.write("[\n")
+        separator = "" if self.fmt.jsonl or not self.count else ",\n"
+        self.out.write(separator + self.fmt.encode(record, self.export) + ("\n" if self.fmt.jsonl else ""))
+        self.count += 1
+
+    def _write_pending(self) -> None:
+        if self.out is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.out = self.fmt.write(self.path, self.export)  # type: ignore[misc]
+        self.out.add(self.pending)
+        self.pending = []
+
+    def close(self) -> None:
+        if self.pending:
+            self._write_pending()
+        if self.out is None:
+            return
+        if self.fmt.write is None and not (self.fmt.jsonl or self.part):
+            self.out.write("\n]\n")
+        self.out.close()
+
+
+def _join_parts(path: Path, parts: list[_Sink], jsonl: bool) -> None:
+    """One file of the splits' parts (in split order), as if written at once."""
+    with path.open("w") as out:
+        out.write("" if jsonl else "[\n")
+        for i, part in enumerate(parts):
+            if i and not jsonl:
+                out.write(",\n")
+            with part.path.open() as handle:
+                shutil.copyfileobj(handle, out)
+            part.path.unlink()
+        out.write("" if jsonl else "\n]\n")
+
+
+def write_formats(
+    folder: Path,
+    recs: Iterable[dict],
+    catalog: Catalog,
+    version_id: str,
+    config: Config,
+    row_group: int = PARQUET_ROW_GROUP,
+) -> list[str]:
+    """Every export format for the non-empty splits, in one pass over the records (in item_id
+    order, so each split's files are in item_id order); returns the relative paths written.
 
     A split without items gets no files (the ``datasets`` loader refuses an empty file).
     """
-    export = Export(folder, version_id, config.publish.system_prompt, catalog)
-    parts = {split: sorted((r for r in recs if r["split"] == split), key=lambda r: r["item_id"]) for split in SPLITS}
+    export = Export(folder, version_id, config.publish.system_prompt, catalog, row_group)
+    sinks: dict[str, dict[str, _Sink]] = {}  # format -> split -> sink
+    for name, fmt in FORMATS.items():
+        if fmt.path is None:
+            continue
+        per_split = "{split}" in fmt.path
+        sinks[name] = {
+            split: _Sink(
+                folder / (fmt.path.format(split=split) if per_split else f"{fmt.path}.{split}.part"),
+                fmt,
+                export,
+                part=not per_split,
+            )
+            for split in fmt.splits
+        }
+    by_split = {s: [(FORMATS[n], per[s]) for n, per in sinks.items() if s in per] for s in SPLITS}
+    for record in recs:
+        for fmt, sink in by_split[record["split"]]:
+            if fmt.holds is None or fmt.holds(record, export):
+                sink.add(record)
     written: list[str] = []
-    for fmt in FORMATS.values():
-        held = {s: [r for r in parts[s] if fmt.holds(r, export)] if fmt.holds else parts[s] for s in fmt.splits}
-        present = [s for s in fmt.splits if held[s]]
+    for name, fmt in FORMATS.items():
+        for sink in sinks.get(name, {}).values():
+            sink.close()
+        present = [s for s in fmt.splits if name in sinks and sinks[name][s].count]
         if fmt.path is not None and "{split}" in fmt.path:
-            for split in present:
-                _write_file(folder / fmt.path.format(split=split), fmt, held[split], export)
-                written.append(fmt.path.format(split=split))
+            written += [fmt.path.format(split=s) for s in present]
         elif fmt.path is not None and present:
-            _write_file(folder / fmt.path, fmt, [r for s in present for r in held[s]], export)
+            _join_parts(folder / fmt.path, [sinks[name][s] for s in present], fmt.jsonl)
             written.append(fmt.path)
         for rel, build in fmt.files:
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from biocurate.config import Config
 from biocurate.hashing import canonical_json
 from biocurate.publish.card import counts_of, dataset_card, provenance, upstream_releases, write_plots
 from biocurate.publish.common import SPLITS, PublishError
-from biocurate.publish.formats import PROVENANCE_COLUMNS, records, write_formats
+from biocurate.publish.formats import PARQUET_ROW_GROUP, PROVENANCE_COLUMNS, write_formats
+from biocurate.publish.records import RECORD_BATCH, Records
 from biocurate.publish.selection import select_items
 from biocurate.publish.splits import assign_splits, split_checks
 from biocurate.store import utcnow
@@ -57,7 +59,7 @@ def _file_sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _digest(recs: list[dict], catalog: Catalog, config: Config) -> str:
+def _digest(recs: Iterable[dict], catalog: Catalog, config: Config) -> str:
     """What the exported files depend on: the items (with who reviewed them and where their response
     came from), their splits, groups and offered tools, the specs of every catalog tool (tools.json
     lists them all) and the publish settings (not where the files go)."""
@@ -98,22 +100,68 @@ def _digest(recs: list[dict], catalog: Catalog, config: Config) -> str:
     return digest.hexdigest()[:20]
 
 
-def _changes(con: duckdb.DuckDBPyConnection, parent: str | None, recs: list[dict]) -> dict[str, int]:
+def _item_digest(user_query: str | None, function_calling: str | None, observation: str | None) -> str:
+    """What a changed item differs in, as a short digest (the same in SQL: ``_ITEM_DIGEST``)."""
+    text = "\x1f".join("\x1e" if v is None else v for v in (user_query, function_calling, observation))
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+_ITEM_DIGEST = (
+    "md5(concat_ws(chr(31), coalesce(user_query, chr(30)), coalesce(function_calling, chr(30)), "
+    "coalesce(observation, chr(30))))"
+)
+
+
+def _changes(con: duckdb.DuckDBPyConnection, parent: str | None, recs: Records) -> dict[str, int]:
+    """Items added, removed and changed since the parent version (compared by digest: neither
+    version's observations are held in memory)."""
     if parent is None:
         return {"added": len(recs), "removed": 0, "changed": 0}
-    before = {
-        item_id: (q, fc, o)
-        for item_id, q, fc, o in con.execute(
-            "select item_id, user_query, function_calling, observation from dataset_items where version_id = ?",
-            [parent],
-        ).fetchall()
+    before = dict(
+        con.execute(f"select item_id, {_ITEM_DIGEST} from dataset_items where version_id = ?", [parent]).fetchall()
+    )
+    now = {
+        r["item_id"]: _item_digest(r["user_query"], canonical_json(r["function_calling"]), r["observation"])
+        for r in recs
     }
-    now = {r["item_id"]: (r["user_query"], canonical_json(r["function_calling"]), r["observation"]) for r in recs}
     return {
         "added": len(now.keys() - before.keys()),
         "removed": len(before.keys() - now.keys()),
         "changed": sum(1 for k in now.keys() & before.keys() if now[k] != before[k]),
     }
+
+
+_ITEM_COLUMNS = ("item_id", "call_id", "split", "group_key", "user_query", "function_calling", "observation")
+
+
+def _insert_items(con: duckdb.DuckDBPyConnection, version_id: str, recs: Records) -> None:
+    """The version's dataset_items, a batch of records at a time."""
+    schema = {k: pl.String for k in ("version_id", *_ITEM_COLUMNS, "database", "tool")}
+    batch: list[dict] = []
+
+    def flush() -> None:
+        frame = pl.DataFrame(
+            {
+                "version_id": [version_id] * len(batch),
+                **{k: [r[k] for r in batch] for k in ("item_id", "call_id", "split", "group_key", "user_query")},
+                "function_calling": [canonical_json(r["function_calling"]) for r in batch],
+                **{k: [r[k] for r in batch] for k in ("observation", "database", "tool")},
+            },
+            schema=schema,
+        )
+        con.register("_items", frame)
+        try:
+            con.execute("insert into dataset_items select * from _items")
+        finally:
+            con.unregister("_items")
+        batch.clear()
+
+    for r in recs:
+        batch.append(r)
+        if len(batch) >= recs.batch:
+            flush()
+    if batch:
+        flush()
 
 
 def _clear_leftovers(out_dir: Path, known: set[str]) -> list[str]:
@@ -128,16 +176,24 @@ def _clear_leftovers(out_dir: Path, known: set[str]) -> list[str]:
 
 
 def publish(
-    config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None = None, dry_run: bool = False
+    config: Config,
+    con: duckdb.DuckDBPyConnection,
+    run_id: str | None = None,
+    dry_run: bool = False,
+    batch: int = RECORD_BATCH,
+    row_group: int = PARQUET_ROW_GROUP,
 ) -> PublishResult:
-    """Export human-accepted items as a new immutable version (or say that nothing changed)."""
+    """Export human-accepted items as a new immutable version (or say that nothing changed).
+
+    Records are made ``batch`` items at a time on each pass and Parquet files written
+    ``row_group`` rows at a time, so memory does not grow with the number of items."""
     catalog = load_catalog(config.path(config.sample.catalog_dir))
     items, refused = select_items(config, con, catalog)
     if items.is_empty():
         return PublishResult(None, None, refused=refused, message="nothing to publish: no human-accepted items yet")
     plan = assign_splits(config, con, items)
-    recs = records(items, plan, catalog, config)
-    del items  # the records hold everything from here on (100k items: about 150 MB less)
+    recs = Records(items, plan, catalog, config, con, batch)  # made a batch at a time on every pass
+    del items
     digest = _digest(recs, catalog, config)
     known = {v for (v,) in con.execute("select version_id from dataset_versions").fetchall()}
     latest = con.execute(
@@ -145,7 +201,7 @@ def publish(
         "order by length(version_id) desc, version_id desc limit 1"
     ).fetchall()
     parent = latest[0][0] if latest else None
-    counts = counts_of(recs)
+    counts = counts_of(recs.light())
     changes = _changes(con, parent, recs)
     if latest and latest[0][1] == digest:
         note = "" if Path(latest[0][2]).is_dir() else f" (its folder {latest[0][2]} is missing)"
@@ -167,8 +223,8 @@ def publish(
     tmp.mkdir()
     renamed = False
     try:
-        files = write_formats(tmp, recs, catalog, version_id, config)
-        files += write_plots(tmp, recs)
+        files = write_formats(tmp, recs, catalog, version_id, config, row_group)
+        files += write_plots(tmp, recs.light())
         manifest = {
             "version_id": version_id,
             "parent": parent,
@@ -188,8 +244,8 @@ def publish(
                 "new_groups": plan.new_groups,
             },
             "not_exported": refused,
-            "upstream_releases": upstream_releases(con, recs),
-            "provenance": provenance(config, con, recs),
+            "upstream_releases": upstream_releases(con, recs.light()),
+            "provenance": provenance(config, con, recs.light()),
         }
         (tmp / "README.md").write_text(dataset_card(manifest))
         files.append("README.md")
@@ -217,36 +273,7 @@ def publish(
                     run_id,
                 ],
             )
-            # Column by column (no dict per item): at 100k items the peak of the whole publish.
-            frame = pl.DataFrame(
-                {
-                    "version_id": [version_id] * len(recs),
-                    **{k: [r[k] for r in recs] for k in ("item_id", "call_id", "split", "group_key", "user_query")},
-                    "function_calling": [canonical_json(r["function_calling"]) for r in recs],
-                    **{k: [r[k] for r in recs] for k in ("observation", "database", "tool")},
-                },
-                schema={
-                    k: pl.String
-                    for k in (
-                        "version_id",
-                        "item_id",
-                        "call_id",
-                        "split",
-                        "group_key",
-                        "user_query",
-                        "function_calling",
-                        "observation",
-                        "database",
-                        "tool",
-                    )
-                },
-            )
-            con.register("_items", frame)
-            try:
-                con.execute("insert into dataset_items select * from _items")
-            finally:
-                con.unregister("_items")
-                del frame
+            _insert_items(con, version_id, recs)
             problems = split_checks(con, version_id)
             if problems:
                 raise PublishError(

@@ -1,5 +1,5 @@
 -- The chosen items (_chosen: item_id, query_id of its current version, user_query, text_query_id,
--- state) with everything the exports, the manifest and the card need: call, observation (of the
+-- state) with everything the exports, the manifest and the card need: call, observation id (of the
 -- current version), upstream release, where its response came from (response_provenance view),
 -- who wrote the exported question, the latest judgment, and who accepted it in review.
 -- reviewed_by (the one place this is decided; the parameter is the list of scripted annotators'
@@ -34,7 +34,7 @@ select
     qc.tool_group as tool,
     qc.category,
     qc.entity_id,
-    qc.observation,
+    qc.observation_id,
     r.upstream_release,
     r.transport,
     coalesce(rp.response_provenance, 'unknown') as response_provenance,

@@ -1,0 +1,115 @@
+"""Export records, made a batch at a time: memory does not grow with the number of items.
+
+``Records`` holds the selected items as a frame without their observations (a few hundred bytes
+an item; the observation, up to ``[execute] observation_max_chars``, is most of a record) and
+makes the records ``batch`` items at a time, in item order, fetching each batch's observations
+from the store by id. Every pass (the digest, the export files, the store's dataset_items) reads
+them again; ``light()`` is a pass over the item columns alone (counts, plots, provenance).
+``Distractors`` picks the other tools a record offers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+
+import duckdb
+import polars as pl
+
+from biocurate.catalog import Catalog
+from biocurate.config import Config
+from biocurate.publish.splits import SplitPlan
+from biocurate.sampling import unit
+
+# Items per batch of records (each with its observation).
+RECORD_BATCH = 5_000
+
+
+class Distractors:
+    """k other tools per item, deterministic: the same database first, then the others.
+
+    Each gold tool has a fixed hash-ordered ring of candidates; an item starts reading the ring at
+    a hash of its id, so different items about one tool see different distractors, in O(k).
+    """
+
+    def __init__(self, catalog: Catalog, k: int, seed: str):
+        self.catalog, self.k, self.seed = catalog, k, seed
+        self.rings: dict[str, tuple[list[str], list[str]]] = {}
+
+    def ring(self, gold: str) -> tuple[list[str], list[str]]:
+        if gold not in self.rings:
+            database = self.catalog[gold].database
+            order = lambda name: (unit(self.seed, gold, name), name)  # noqa: E731
+            same = sorted((t.name for t in self.catalog if t.name != gold and t.database == database), key=order)
+            other = sorted((t.name for t in self.catalog if t.database != database), key=order)
+            self.rings[gold] = (same, other)
+        return self.rings[gold]
+
+    def __call__(self, gold: str, item_id: str) -> list[str]:
+        """The gold tool plus its distractors, gold at a hash-chosen position."""
+        # One digest per item gives the three draws (start in each ring, gold's position).
+        digest = hashlib.sha256(f"{self.seed}\x1f{item_id}".encode()).digest()
+        draws = [int.from_bytes(digest[i : i + 8], "big") / 2**64 for i in (0, 8, 16)]
+        picked: list[str] = []
+        for ring, draw in zip(self.ring(gold), draws, strict=False):
+            need = min(self.k - len(picked), len(ring))
+            if need <= 0:
+                break
+            start = int(draw * len(ring))
+            picked += [ring[(start + i) % len(ring)] for i in range(need)]
+        position = int(draws[2] * (len(picked) + 1))
+        return picked[:position] + [gold] + picked[position:]
+
+
+class Records:
+    """The export records of ``items`` (``select_items``: ordered by item_id, an observation_id
+    where the observation goes), re-made on every pass, ``batch`` items at a time."""
+
+    def __init__(
+        self,
+        items: pl.DataFrame,
+        plan: SplitPlan,
+        catalog: Catalog,
+        config: Config,
+        con: duckdb.DuckDBPyConnection,
+        batch: int = RECORD_BATCH,
+    ):
+        ids = items["item_id"].to_list()
+        self.items = items.with_columns(
+            pl.Series("split", [plan.split[i] for i in ids], dtype=pl.String),
+            pl.Series("group_key", [plan.group[i] for i in ids], dtype=pl.String),
+        )
+        self.distract = Distractors(catalog, config.publish.distractor_tools, config.publish.split_seed)
+        self.con, self.batch = con, batch
+
+    def __len__(self) -> int:
+        return self.items.height
+
+    def light(self) -> Iterator[dict]:
+        """Each item's columns with its split and group (no observation, call or offered tools)."""
+        yield from self.items.drop("observation_id").iter_rows(named=True)
+
+    def __iter__(self) -> Iterator[dict]:
+        for start in range(0, self.items.height, self.batch):
+            part = self.items.slice(start, self.batch)
+            texts = self._observations(part["observation_id"])
+            for row in part.iter_rows(named=True):
+                record = {
+                    ("observation" if k == "observation_id" else k): (texts.get(v) if k == "observation_id" else v)
+                    for k, v in row.items()
+                }
+                record["function_calling"] = {"name": row["function"], "arguments": json.loads(row["arguments"])}
+                record["tool_names"] = self.distract(row["function"], row["item_id"])
+                yield record
+
+    def _observations(self, ids: pl.Series) -> dict[str, str]:
+        self.con.register("_observation_ids", pl.DataFrame({"observation_id": ids.unique()}))
+        try:
+            return dict(
+                self.con.execute(
+                    "select o.observation_id, o.text from observations o join _observation_ids using (observation_id)"
+                ).fetchall()
+            )
+        finally:
+            self.con.unregister("_observation_ids")
