@@ -108,7 +108,7 @@ def select_items(
     reason, so exported + refused = all such queries.
     """
     rule = state_column(config)
-    rows = con.sql(sql("selection")).pl().to_dicts()
+    rows = con.sql(sql("selection")).pl().iter_rows(named=True)  # a dict at a time, not all at once
     refused: Counter[str] = Counter()
     chosen = []
     # Drift watch (biocurate.drift): items whose call answers differently now wait for a new review.
