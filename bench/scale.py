@@ -262,7 +262,8 @@ def publish_here(work: Path) -> dict:
         "rows": report.rows_new,
         "seconds": round(time.perf_counter() - started, 2),
         "stage_peak_mib": round(stage.peak),
-        "peak_mib": round(peak_mib()),
+        # Sampled, not ru_maxrss: a child keeps the peak of the process it was forked from.
+        "peak_mib": round(stage.peak),
         "rss_after_mib": round(rss_mib()),
     }
 
