@@ -69,14 +69,20 @@ def _stable_hash64(values: Sequence[str]) -> np.ndarray:
 def minhash(token_sets: Sequence[frozenset[str]], num_perm: int = BANDS * ROWS_PER_BAND) -> np.ndarray:
     """(n, num_perm) MinHash signatures; every set must be non-empty. Vectorised over all tokens."""
     vocab: dict[str, int] = {}
-    flat = [vocab.setdefault(t, len(vocab)) for s in token_sets for t in s]
-    lengths = np.fromiter((len(s) for s in token_sets), dtype=np.int64, count=len(token_sets))
-    hashes = _stable_hash64(list(vocab))[np.asarray(flat, dtype=np.int64)]
+    coded = [tuple(vocab.setdefault(t, len(vocab)) for t in s) for s in token_sets]
+    return _minhash_coded(coded, _stable_hash64(list(vocab)), num_perm)
+
+
+def _minhash_coded(coded: Sequence[tuple[int, ...]], token_hashes: np.ndarray, num_perm: int) -> np.ndarray:
+    """``minhash`` of token sets given as token numbers, with each token's hash."""
+    flat = [t for s in coded for t in s]
+    lengths = np.fromiter((len(s) for s in coded), dtype=np.int64, count=len(coded))
+    hashes = token_hashes[np.asarray(flat, dtype=np.int64)]
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
     rng = np.random.default_rng(_SEED)
     a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
     b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
-    out = np.empty((len(token_sets), num_perm), dtype=np.uint64)
+    out = np.empty((len(coded), num_perm), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for k in range(num_perm):  # multiply-add hashing mod 2**64, one permutation at a time
             out[:, k] = np.minimum.reduceat(hashes * a[k] + b[k], starts)
@@ -129,15 +135,24 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
             first.setdefault(key, i)
     out["exact_duplicate_of"] = exact
 
-    toks = [tokens(t) for t in texts]
-    sigs = [signature(t, i) for t, i in zip(toks, frame["identifiers"].tolist(), strict=True)]
+    # Token sets as sorted tuples of token numbers (about a tenth of the memory of sets of
+    # strings, which at a million questions is what counts); the same sets, so the same result.
+    vocab: dict[str, int] = {}
+    toks: list[tuple[int, ...]] = []
+    sigs: list[tuple[int, ...]] = []
+    for text, idents in zip(texts, frame["identifiers"].tolist(), strict=True):
+        words = tokens(text)
+        toks.append(tuple(sorted(vocab.setdefault(w, len(vocab)) for w in words)))
+        sigs.append(tuple(sorted(vocab.setdefault(w, len(vocab)) for w in signature(words, idents))))
+    names = list(vocab)
+    del vocab
     live = np.array([exact[i] is None and bool(toks[i]) for i in range(n)])
     rows = np.flatnonzero(live)
     row_parts: list[np.ndarray] = []
     bucket_parts: list[np.ndarray] = []
     if len(rows):
-        sig_hash = _stable_hash64(["\x1f".join(sorted(sigs[i])) for i in rows])
-        mh = minhash([toks[i] for i in rows])
+        sig_hash = _stable_hash64(["\x1f".join(sorted(names[t] for t in sigs[i])) for i in rows])
+        mh = _minhash_coded([toks[i] for i in rows], _stable_hash64(names), BANDS * ROWS_PER_BAND)
         mix = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
         band_keys = []
         with np.errstate(over="ignore"):
@@ -180,7 +195,7 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
                 if j in seen or sigs[j] != sigs[i]:
                     continue
                 seen.add(j)
-                s = jaccard(toks[i], toks[j])
+                s = jaccard(frozenset(toks[i]), frozenset(toks[j]))
                 if calls[j] == calls[i] and s >= within_call_threshold and (same is None or s > same[1]):
                     same = (j, s)
                 elif calls[j] != calls[i] and s >= dataset_threshold and (other is None or s > other[1]):
