@@ -13,7 +13,7 @@ from __future__ import annotations
 from biocurate.publish.card import counts_of, dataset_card, provenance, upstream_releases, write_plots
 from biocurate.publish.common import SPLITS, PublishError
 from biocurate.publish.diff import DIFF_FIELDS, VersionDiff, diff_versions, version_items
-from biocurate.publish.formats import FORMATS, ExportFormat, write_formats
+from biocurate.publish.formats import FORMATS, ExportFormat
 from biocurate.publish.records import Distractors, Records
 from biocurate.publish.selection import (
     ACCEPTED_FAILS_QC,
@@ -34,6 +34,7 @@ from biocurate.publish.selection import (
 )
 from biocurate.publish.splits import SplitPlan, assign_splits, group_key, split_at, split_checks
 from biocurate.publish.versions import PublishResult, publish
+from biocurate.publish.writing import write_formats
 
 __all__ = [
     "ACCEPTED_FAILS_QC",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 
 import duckdb
 import polars as pl
@@ -99,6 +100,19 @@ def _verdict(row: dict) -> tuple[str | None, str | None]:
     return f"review state {state}", None
 
 
+# Rows DuckDB hands over at a time: a result is streamed, never held whole in DuckDB's memory
+# (``[store] memory_limit``; at 100k calls the selection alone would not fit).
+STREAM_ROWS = 50_000
+
+
+def _streamed(con: duckdb.DuckDBPyConnection, query: str) -> Iterator[dict]:
+    """The query's rows, a dict at a time, fetched STREAM_ROWS at a time."""
+    for batch in con.sql(query).to_arrow_reader(STREAM_ROWS):
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        yield from frame.iter_rows(named=True)
+
+
 def select_items(
     config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog | None = None
 ) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -108,12 +122,11 @@ def select_items(
     reason, so exported + refused = all such queries.
     """
     rule = state_column(config)
-    rows = con.sql(sql("selection")).pl().iter_rows(named=True)  # a dict at a time, not all at once
     refused: Counter[str] = Counter()
     chosen = []
     # Drift watch (biocurate.drift): items whose call answers differently now wait for a new review.
     held = {q for (q,) in con.execute("select query_id from drift_open_holds").fetchall()}
-    for row in rows:
+    for row in _streamed(con, sql("selection")):
         row["state"] = row[rule]
         reason, text_id = _verdict(row)
         if reason is None and catalog is not None and row["function"] not in catalog:
@@ -146,7 +159,9 @@ def select_items(
     con.register("_chosen", frame)
     try:
         scripted = [email.lower() for email in config.review.scripted_annotators]
-        items = con.sql(sql("details"), params=[scripted]).pl()
+        table = con.sql(sql("details"), params=[scripted]).to_arrow_reader(STREAM_ROWS).read_all()
+        items = pl.from_arrow(table)
+        assert isinstance(items, pl.DataFrame)
     finally:
         con.unregister("_chosen")
     if items.height < frame.height:  # cannot happen through the stages; say so rather than drop silently

@@ -25,10 +25,11 @@ from biocurate.config import Config
 from biocurate.hashing import canonical_json
 from biocurate.publish.card import counts_of, dataset_card, provenance, upstream_releases, write_plots
 from biocurate.publish.common import SPLITS, PublishError
-from biocurate.publish.formats import PARQUET_ROW_GROUP, PROVENANCE_COLUMNS, write_formats
+from biocurate.publish.formats import PARQUET_ROW_GROUP, PROVENANCE_COLUMNS
 from biocurate.publish.records import RECORD_BATCH, Records
 from biocurate.publish.selection import select_items
 from biocurate.publish.splits import assign_splits, split_checks
+from biocurate.publish.writing import write_formats
 from biocurate.store import utcnow
 from biocurate.version import code_version
 
