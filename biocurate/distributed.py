@@ -223,6 +223,7 @@ def execute_distributed(
             summary.connection_failures += part.get("connection_failures", 0)
             summary.timeouts += part.get("timeouts", 0)
             summary.throttled += part.get("throttled", 0)
+            summary.jobs_pending += part.get("jobs_pending", 0)
             summary.observations += written["observations"]
             summary.invalid_bodies.update(part["invalid_bodies"])
             for outcome, count in part["outcomes"].items():

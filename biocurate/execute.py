@@ -218,6 +218,7 @@ class Executor:
                 outcome, reason = status_outcome(rid, status)
                 return Attempt(outcome, info.status, reason, info.content_type, info.body, info.latency_ms, attempts)
             if waited >= ex.blast_max_wait_seconds:
+                self.counts["job_pending"] += 1  # the server answered: the job is still running
                 return Attempt(
                     TIMEOUT,
                     info.status,
@@ -372,6 +373,7 @@ class ExecuteSummary:
     connection_failures: int = 0  # attempts that never reached a server (not requests)
     timeouts: int = 0  # attempts without an answer in time (not counted as requests)
     throttled: int = 0  # answers 429 (or 503 with Retry-After): the host's rate was lowered
+    jobs_pending: int = 0  # BLAST jobs the server still reports running (timeouts, asked again next run)
 
     def count_network(self, counts: Counter[str]) -> None:
         self.http_requests += counts["sent"]
@@ -413,6 +415,7 @@ def execute_calls(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catal
         counts: Counter[str] = Counter()
         if todo:
             asyncio.run(_fetch_by_host(config, catalog, todo, run_id, write, replay, counts))
+        summary.jobs_pending = counts["job_pending"]
         if config.execute.transport != "replay":
             summary.count_network(counts)
     summary.observations = build_observations(config, con, catalog, run_id, summary)

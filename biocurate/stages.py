@@ -144,8 +144,12 @@ def stage_execute(config: Config, con: duckdb.DuckDBPyConnection, run_id: str, f
             f"{summary.requested} calls ({config.execute.transport}), {summary.cached} answered from the store"
         )
         report.notes.append(summary.network_note())
+    if summary.jobs_pending:
+        report.notes.append(f"{summary.jobs_pending} BLAST jobs still running at the server: asked again next run")
     report.attempted = summary.requested
-    report.unanswered = sum(summary.outcomes.get(o, 0) for o in (HTTP_ERROR, TIMEOUT, REPLAY_MISS))
+    # A job the server reports still running was answered: not a sign that the service is down.
+    unanswered = sum(summary.outcomes.get(o, 0) for o in (HTTP_ERROR, TIMEOUT, REPLAY_MISS))
+    report.unanswered = unanswered - summary.jobs_pending
     replay = config.execute.transport == "replay"
     report.service = f"the recorded responses in {config.execute.snapshot_dir}" if replay else "the APIs"
     return report
@@ -212,7 +216,14 @@ def stage_synthesize(config: Config, con: duckdb.DuckDBPyConnection, run_id: str
     gen = config.synthesis.generator
     report.notes.append(f"generator {gen.provider}/{gen.model}: {summary.requests} LLM requests")
     if gen.provider != "template":
-        report.attempted, report.unanswered = summary.calls, sum(summary.failures.values())
+        # A reply answered from the cache (unusable before, so unusable again) asked nothing of the
+        # endpoint this run: it says nothing about whether the endpoint is reachable.
+        cached = summary.failed_from_cache
+        report.attempted, report.unanswered = summary.calls - cached, sum(summary.failures.values()) - cached
+        if cached:
+            report.notes.append(
+                f"{cached} calls whose stored replies were unusable: not asked again until the prompt or model changes"
+            )
         report.service = f"the generator endpoint {gen.base_url} (model {gen.model}, [synthesis.generator])"
     return report
 

@@ -87,6 +87,7 @@ class SynthesisSummary:
     reused: int = 0
     requests: int = 0  # LLM requests actually sent (0 when answered from the cache)
     failures: dict[str, int] = field(default_factory=dict)
+    failed_from_cache: int = 0  # failures whose unusable reply came from the cache: nothing was asked
 
 
 def current_versions(config: Config, catalog: Catalog) -> dict[str, str]:
@@ -250,6 +251,7 @@ def synthesize_with_llm(config: Config, con, catalog: Catalog, run_id: str, todo
                 failures.append(failure_row("synthesize", call_id, failure[0], failure[1], run_id))
                 kind = failure[1].split(":")[0]
                 summary.failures[kind] = summary.failures.get(kind, 0) + 1
+                summary.failed_from_cache += failure[0].cached
                 continue
             for style, text in parsed:
                 queries.append(
