@@ -126,6 +126,12 @@ def select_items(
     chosen = []
     # Drift watch (biocurate.drift): items whose call answers differently now wait for a new review.
     held = {q for (q,) in con.execute("select query_id from drift_open_holds").fetchall()}
+    # current_items copied first: joined in place with the rest, DuckDB's join tables for 400k
+    # questions (100k calls) outgrow [store] memory_limit (1 GB).
+    con.execute(
+        "create or replace temp table _selection_items as "
+        "select item_id, query_id, text, call_id, parent_query_id from current_items"
+    )
     for row in _streamed(con, sql("selection")):
         row["state"] = row[rule]
         reason, text_id = _verdict(row)
@@ -146,6 +152,7 @@ def select_items(
                 "state": row["state"],
             }
         )
+    con.execute("drop table if exists _selection_items")  # a temp table: gone with the connection anyway
     frame = pl.DataFrame(
         chosen,
         schema={

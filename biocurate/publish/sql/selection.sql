@@ -1,4 +1,5 @@
--- Every item (current_items: its current version, a drift replacement if any) with what decides
+-- Every item (current_items, copied into the temp table _selection_items by select_items: its
+-- current version, a drift replacement if any) with what decides
 -- whether it is exported: its review state under each rule, whether it (and the reviewer's edited
 -- question, if any) was quality-checked and survived, and the reviewer's latest edited call.
 with call_edits as (
@@ -41,7 +42,7 @@ select
     ec.query_id is not null as edit_checked,
     es.query_id is not null as edit_survives,
     ce.edited_call
-from current_items as q
+from _selection_items as q
 inner join candidate_calls as c on q.call_id = c.call_id
 left join review_resolution as v on q.query_id = v.query_id
 left join checked as ck on q.query_id = ck.query_id
