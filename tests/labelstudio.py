@@ -48,7 +48,16 @@ class LabelStudioServer:
         return done.stdout
 
     def start(self) -> str:
-        return self._run("start")
+        try:
+            return self._run("start")
+        except (RuntimeError, subprocess.TimeoutExpired):
+            # A server too slow to answer keeps starting in the background: stop it, not leak it.
+            subprocess.run(
+                [str(SCRIPT), "stop", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+                capture_output=True,
+                timeout=60,
+            )
+            raise
 
     def stop(self) -> str:
         return self._run("stop", timeout=60)
