@@ -61,6 +61,9 @@ PRIMARY_KEYS = {
     "biotool_records": ["record_id"],
     "biotool_claims": ["claim_id"],
     "biotool_checks": ["check_id"],
+    "call_sets": ["set_id"],
+    "call_set_steps": ["set_id", "position"],
+    "call_set_observations": ["observation_id", "position"],
 }
 EVAL_TABLES = ("eval_runs", "eval_predictions", "eval_scores", "eval_responses")
 STAGE_TABLES = [t for t in PRIMARY_KEYS if t not in ("llm_calls", "generation_failures", *EVAL_TABLES)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import duckdb
@@ -18,6 +19,7 @@ from biocurate.store import (
     insert_new,
     migrate,
 )
+from tests.store_rows import Rows
 
 
 def test_fresh_database_gets_every_stage_table(tmp_path):
@@ -213,3 +215,34 @@ def test_an_intact_store_after_deletes_and_checkpoints_opens(tmp_path):
         con.execute("checkpoint")
     with Store(path).open(read_only=True) as con:
         assert con.execute("select count(*) from entities").fetchall()[0][0] > 0
+
+
+def test_call_set_rows_follow_the_contract(tmp_path):
+    with Store(tmp_path / "s.duckdb").open() as con:
+        rows = Rows(con)
+        single = rows.call(
+            "lookup_by_symbol", {"species": "homo_sapiens", "symbol": "BRCA2"}, observation='{"id": "ENSG00000139618"}'
+        )
+        q1 = rows.query(single, "Where is BRCA2?")
+        par = rows.call_set(
+            "parallel",
+            [
+                ("lookup_by_symbol", {"species": "homo_sapiens", "symbol": "BRCA1"}, '{"id": "ENSG00000012048"}'),
+                ("lookup_by_symbol", {"species": "homo_sapiens", "symbol": "TP53"}, '{"id": "ENSG00000141510"}'),
+            ],
+        )
+        q2 = rows.query(par, "Compare BRCA1 and TP53.")
+        nt = rows.call_set("no_tool", [], template="dosage", spec={"topic": "dose"})
+        q3 = rows.query(nt, "What dose of metformin?")
+        kinds = dict(con.execute("select query_id, kind from query_context").fetchall())
+        assert kinds == {q1: "single", q2: "parallel", q3: "no_tool"}
+        steps = con.execute(
+            "select query_id, position, function, observation from item_steps order by query_id, position"
+        ).fetchall()
+        assert [s for s in steps if s[0] == q2] == [
+            (q2, 0, "lookup_by_symbol", '{"id": "ENSG00000012048"}'),
+            (q2, 1, "lookup_by_symbol", '{"id": "ENSG00000141510"}'),
+        ]
+        assert [s for s in steps if s[0] == q3] == []
+        obs = con.execute("select observation from query_context where query_id = ?", [q2]).fetchall()[0][0]
+        assert json.loads(obs) == ['{"id": "ENSG00000012048"}', '{"id": "ENSG00000141510"}']

@@ -1,10 +1,16 @@
 -- Each question with the call it asks for and the observation it was written from: the join
 -- every stage after synthesis starts from (judge, quality, review, publish, drift).
+-- `kind` is 'single' for a question about one candidate call; for a question about a call set
+-- (parallel | multi_step | no_tool, issue 18) the call columns are null and the calls are in
+-- item_steps, in order; `observation` is then the set's combined observation (a JSON array).
 create or replace view query_context as
 select q.query_id, q.call_id, q.observation_id, q.text, q.style, q.created_at, q.generator, q.model,
        q.prompt_version, q.parent_query_id,
        c.function, c.arguments, c.database, c.tool_group, c.category, c.entity_id,
-       o.response_id, o.text as observation
+       o.response_id, o.text as observation,
+       coalesce(s.kind, 'single') as kind
 from queries q
-join candidate_calls c on q.call_id = c.call_id
-join observations o on q.observation_id = o.observation_id;
+left join candidate_calls c on q.call_id = c.call_id
+left join call_sets s on q.call_id = s.set_id
+join observations o on q.observation_id = o.observation_id
+where c.call_id is not null or s.set_id is not null;
