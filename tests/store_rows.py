@@ -282,3 +282,41 @@ class Rows:
             ],
         )
         return set_id
+
+
+def observed_lookup_calls(con, calls: list[tuple[str, dict]]) -> None:
+    """Ensembl gene lookups ``(function, arguments)`` with an observation each and no question yet:
+    what synthesis starts from."""
+    for function, args in calls:
+        call_id = content_hash("call", function, args)
+        insert_new(
+            con,
+            "candidate_calls",
+            [
+                {
+                    "call_id": call_id,
+                    "function": function,
+                    "arguments": json.dumps(args),
+                    "template": "t",
+                    "database": "Ensembl",
+                    "tool_group": "lookup",
+                    "category": "genomics",
+                    "valid": True,
+                }
+            ],
+        )
+        text = json.dumps({"id": "ENSG00000139618", "display_name": args["symbol"], "seq_region_name": "13"})
+        insert_new(
+            con,
+            "observations",
+            [
+                {
+                    "observation_id": content_hash("obs", call_id),
+                    "call_id": call_id,
+                    "response_id": "r",
+                    "text": text,
+                    "builder": "ensembl_lookup",
+                    "chars": len(text),
+                }
+            ],
+        )

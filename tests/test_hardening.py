@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from biocurate.catalog import load_catalog
 from biocurate.config import load_config
-from biocurate.hashing import content_hash
 from biocurate.jobs import run_job
 from biocurate.runs import summary_rows
 from biocurate.store import Store, insert_new, upsert
@@ -20,6 +19,7 @@ from biocurate.synthesis import synthesize
 from tests.conftest import ROOT
 from tests.pipeline_helpers import write_config
 from tests.standins.llm import LLMStandIn
+from tests.store_rows import observed_lookup_calls
 
 SECRET = "sk-live-7f3a9c1e5b2d4f6a8c0e"
 CALLS = [
@@ -67,42 +67,6 @@ def llm_config(tmp_path, base_url: str, max_retries: int = 0, **extra):
             **extra,
         },
     )
-
-
-def seed_observed_calls(con, calls=CALLS) -> None:
-    for function, args in calls:
-        call_id = content_hash("call", function, args)
-        insert_new(
-            con,
-            "candidate_calls",
-            [
-                {
-                    "call_id": call_id,
-                    "function": function,
-                    "arguments": json.dumps(args),
-                    "template": "t",
-                    "database": "Ensembl",
-                    "tool_group": "lookup",
-                    "category": "genomics",
-                    "valid": True,
-                }
-            ],
-        )
-        text = json.dumps({"id": "ENSG00000139618", "display_name": args["symbol"], "seq_region_name": "13"})
-        insert_new(
-            con,
-            "observations",
-            [
-                {
-                    "observation_id": content_hash("obs", call_id),
-                    "call_id": call_id,
-                    "response_id": "r",
-                    "text": text,
-                    "builder": "ensembl_lookup",
-                    "chars": len(text),
-                }
-            ],
-        )
 
 
 def rows(path, sql: str) -> list[tuple]:
@@ -177,7 +141,7 @@ def test_a_rebuild_whose_generator_is_down_for_every_call_fails_with_what_to_fix
 def test_a_partly_failing_stage_completes_the_run_and_counts_the_failures(tmp_path, llm):
     cfg = llm_config(tmp_path, llm.base_url)
     with Store(cfg.store.path).open() as con:
-        seed_observed_calls(con)
+        observed_lookup_calls(con, CALLS)
     llm.mode = "error_once"  # the first request gets a 500 and, with no retries, fails
     result = run_job(cfg, "rebuild", ["synthesize"])
     assert result["status"] == "completed" and result["fixes"] == []
@@ -212,7 +176,7 @@ def test_after_an_outage_the_answers_are_accounted_and_cached(tmp_path, llm):
     cfg = llm_config(tmp_path, llm.base_url, max_retries=1)
     catalog = load_catalog()
     with Store(cfg.store.path).open() as con:
-        seed_observed_calls(con)
+        observed_lookup_calls(con, CALLS)
         llm.mode = "unavailable"
         down = synthesize(cfg, con, catalog, "r1")
         assert down.queries_new == 0 and sum(down.failures.values()) == 3
@@ -277,10 +241,10 @@ def test_an_endpoint_echoing_the_key_leaves_no_trace_of_it(tmp_path, llm, monkey
     monkeypatch.setenv("BIOCURATE_LLM_API_KEY", SECRET)
     cfg = llm_config(tmp_path, llm.base_url)
     with Store(cfg.store.path).open() as con:
-        seed_observed_calls(con, CALLS[:2])
+        observed_lookup_calls(con, CALLS[:2])
     assert run_job(cfg, "rebuild", ["synthesize"])["status"] == "completed"
     with Store(cfg.store.path).open() as con:
-        seed_observed_calls(con, CALLS[2:])
+        observed_lookup_calls(con, CALLS[2:])
     llm.mode = "echo_auth"
     # The key starts 6 characters before the error's 200-character cut: masked first, not cut first.
     llm.echo_pad = (
@@ -459,7 +423,7 @@ def test_a_repair_answer_is_served_from_the_cache_too(tmp_path, llm):
     catalog = load_catalog()
     llm.mode = "always_malformed"
     with Store(cfg.store.path).open() as con:
-        seed_observed_calls(con, CALLS[:1])
+        observed_lookup_calls(con, CALLS[:1])
         first = synthesize(cfg, con, catalog, "r1")
         assert first.queries_new == 0 and first.requests == 2  # the question, then its repair
         sent = len(llm.requests)

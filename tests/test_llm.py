@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import pytest
 
 from biocurate.catalog import load_catalog
 from biocurate.config import load_config
-from biocurate.hashing import content_hash
 from biocurate.judge import judge, parse_judgment
 from biocurate.llm import ReplyError, load_prompt, parse_json_reply
 from biocurate.ratelimit import HostLimiter, retry_after_seconds
-from biocurate.store import Store, insert_new
+from biocurate.store import Store
 from biocurate.synthesis import GENERATE_PROMPT, parse_queries, render_generate_prompt, synthesize
 from biocurate.wording import wording
 from tests.conftest import ROOT
 from tests.standins.llm import LLMStandIn
+from tests.store_rows import observed_lookup_calls
 
 CALLS = [
     ("lookup_by_symbol", {"species": "homo_sapiens", "symbol": "BRCA2"}),
@@ -52,48 +51,12 @@ def make_config(tmp_path, llm, max_retries=2):
     )
 
 
-def seed_observed_calls(con):
-    for function, args in CALLS:
-        call_id = content_hash("call", function, args)
-        insert_new(
-            con,
-            "candidate_calls",
-            [
-                {
-                    "call_id": call_id,
-                    "function": function,
-                    "arguments": json.dumps(args),
-                    "template": "t",
-                    "database": "Ensembl",
-                    "tool_group": "lookup",
-                    "category": "genomics",
-                    "valid": True,
-                }
-            ],
-        )
-        text = json.dumps({"id": "ENSG00000139618", "display_name": args["symbol"], "seq_region_name": "13"})
-        insert_new(
-            con,
-            "observations",
-            [
-                {
-                    "observation_id": content_hash("obs", call_id),
-                    "call_id": call_id,
-                    "response_id": "r",
-                    "text": text,
-                    "builder": "ensembl_lookup",
-                    "chars": len(text),
-                }
-            ],
-        )
-
-
 def test_queries_and_judgments_are_stored_with_accounting_and_cached(tmp_path, llm, monkeypatch):
     monkeypatch.setenv("BIOCURATE_LLM_API_KEY", "sk-test-secret-123")
     cfg = make_config(tmp_path, llm)
     catalog = load_catalog()
     with Store(cfg.store.path).open() as con:
-        seed_observed_calls(con)
+        observed_lookup_calls(con, CALLS)
         first = synthesize(cfg, con, catalog, "r1")
         judged = judge(cfg, con, catalog, "r1")
         queries = con.execute(
@@ -132,7 +95,7 @@ def test_fenced_json_is_parsed_without_a_repair(tmp_path, llm):
     llm.mode = "fenced"
     cfg = make_config(tmp_path, llm)
     with Store(cfg.store.path).open() as con:
-        seed_observed_calls(con)
+        observed_lookup_calls(con, CALLS)
         summary = synthesize(cfg, con, load_catalog(), "r1")
         calls = con.execute("select purpose, response_text from llm_calls").fetchall()
     assert summary.queries_new == 4 and summary.failures == {}
@@ -145,7 +108,7 @@ def test_a_500_is_retried(tmp_path, llm):
     llm.mode = "error_once"
     cfg = make_config(tmp_path, llm)
     with Store(cfg.store.path).open() as con:
-        seed_observed_calls(con)
+        observed_lookup_calls(con, CALLS)
         summary = synthesize(cfg, con, load_catalog(), "r1")
         statuses = [s for (s,) in con.execute("select status from llm_calls").fetchall()]
     assert summary.queries_new == 4 and summary.failures == {}
@@ -157,7 +120,7 @@ def test_a_500_without_retries_left_is_recorded_as_a_failure(tmp_path, llm):
     llm.mode = "error_once"
     cfg = make_config(tmp_path, llm, max_retries=0)
     with Store(cfg.store.path).open() as con:
-        seed_observed_calls(con)
+        observed_lookup_calls(con, CALLS)
         summary = synthesize(cfg, con, load_catalog(), "r1")
         calls = con.execute("select status, error from llm_calls where status != 'ok'").fetchall()
         failures = con.execute("select stage, reason from generation_failures").fetchall()
@@ -170,7 +133,7 @@ def test_malformed_answer_is_repaired(tmp_path, llm):
     llm.mode = "malformed_then_ok"
     cfg = make_config(tmp_path, llm)
     with Store(cfg.store.path).open() as con:
-        seed_observed_calls(con)
+        observed_lookup_calls(con, CALLS)
         summary = synthesize(cfg, con, load_catalog(), "r1")
         purposes = sorted(r[0] for r in con.execute("select purpose from llm_calls").fetchall())
     assert summary.queries_new == 4
@@ -181,7 +144,7 @@ def test_unrepairable_answer_is_a_failure_with_raw_text_not_a_query(tmp_path, ll
     llm.mode = "always_malformed"
     cfg = make_config(tmp_path, llm)
     with Store(cfg.store.path).open() as con:
-        seed_observed_calls(con)
+        observed_lookup_calls(con, CALLS)
         summary = synthesize(cfg, con, load_catalog(), "r1")
         failures = con.execute("select stage, reason, raw_text from generation_failures").fetchall()
         n_queries = con.execute("select count(*) from queries").fetchall()[0][0]
@@ -291,7 +254,7 @@ def test_generator_reply_needs_its_argument_mapping():
 def test_judge_prompt_checks_mentions_and_naturalness(tmp_path, llm):
     cfg = make_config(tmp_path, llm)
     with Store(cfg.store.path).open() as con:
-        seed_observed_calls(con)
+        observed_lookup_calls(con, CALLS)
         synthesize(cfg, con, load_catalog(), "r1")
         judge(cfg, con, load_catalog(), "r1")
     prompts = [r["body"]["messages"][-1]["content"] for r in llm.requests]
@@ -307,7 +270,7 @@ def test_429_with_retry_after_is_waited_out(tmp_path, llm):
     llm.mode = "rate_limited_once"
     cfg = make_config(tmp_path, llm)
     with Store(cfg.store.path).open() as con:
-        seed_observed_calls(con)
+        observed_lookup_calls(con, CALLS)
         started = time.monotonic()
         summary = synthesize(cfg, con, load_catalog(), "r1")
         elapsed = time.monotonic() - started
@@ -327,7 +290,7 @@ def test_a_timeout_is_retried(tmp_path, llm):
         }
     )
     with Store(cfg.store.path).open() as con:
-        seed_observed_calls(con)
+        observed_lookup_calls(con, CALLS)
         summary = synthesize(cfg, con, load_catalog(), "r1")
         statuses = [s for (s,) in con.execute("select status from llm_calls").fetchall()]
     assert summary.queries_new == 4
