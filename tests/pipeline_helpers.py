@@ -12,6 +12,7 @@ import json
 import tomllib
 from pathlib import Path
 
+from biocurate.config import Config, load_config
 from biocurate.hashing import content_hash
 from biocurate.store import Store, insert_new, utcnow
 from tests.conftest import ROOT
@@ -161,3 +162,13 @@ def content_keys(store: Path) -> dict[str, set[str]]:
     """The key set of every table a rebuild writes."""
     with Store(store).open(read_only=True) as con:
         return {t: {r[0] for r in con.execute(sql).fetchall()} for t, sql in CONTENT_KEYS.items()}
+
+
+def live_execute_config(tmp_path: Path, api, **execute) -> Config:
+    """The shipped config with its executor talking `live` to the loopback API stand-in ``api``
+    (snapshot in tmp_path/snap, store tmp_path/s.duckdb); ``execute`` overrides [execute] keys."""
+    settings = {"transport": "live", "snapshot_dir": str(tmp_path / "snap"), "base_urls": api.base_urls(), **execute}
+    return load_config(
+        ROOT / "biocurate.toml",
+        overrides={"store.path": str(tmp_path / "s.duckdb"), **{f"execute.{k}": v for k, v in settings.items()}},
+    )

@@ -8,12 +8,11 @@ import time
 import pytest
 
 from biocurate.catalog import build_request, load_catalog
-from biocurate.config import load_config
 from biocurate.execute import classify, execute_calls
 from biocurate.hashing import content_hash
 from biocurate.snapshot import Snapshot
 from biocurate.store import Store, insert_new
-from tests.conftest import ROOT
+from tests.pipeline_helpers import live_execute_config
 from tests.standins.api import ApiStandIn, Fault
 
 LOOKUP = {
@@ -71,19 +70,8 @@ def setup(tmp_path):
     server = ApiStandIn(snapshot).start()
 
     def config(**execute):
-        settings = {
-            "transport": "live",
-            "snapshot_dir": str(tmp_path / "snap"),
-            "base_urls": server.base_urls(),
-            "max_retries": 2,
-            "backoff_seconds": 0.01,
-            "timeout_seconds": 1.0,
-            **execute,
-        }
-        return load_config(
-            ROOT / "biocurate.toml",
-            overrides={"store.path": str(tmp_path / "s.duckdb"), **{f"execute.{k}": v for k, v in settings.items()}},
-        )
+        execute = {"max_retries": 2, "backoff_seconds": 0.01, "timeout_seconds": 1.0, **execute}
+        return live_execute_config(tmp_path, server, **execute)
 
     yield server, snapshot, config, tmp_path
     server.stop()

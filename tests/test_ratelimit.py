@@ -15,13 +15,12 @@ import httpx
 import pytest
 
 from biocurate.catalog import build_request, load_catalog
-from biocurate.config import load_config
 from biocurate.execute import Executor, execute_calls
 from biocurate.hashing import content_hash
 from biocurate.ratelimit import HostLimiter
 from biocurate.snapshot import Snapshot
 from biocurate.store import Store, insert_new
-from tests.conftest import ROOT
+from tests.pipeline_helpers import live_execute_config
 from tests.standins.api import ApiStandIn, Fault
 
 ENSEMBL, UNIPROT = "rest.ensembl.org", "rest.uniprot.org"
@@ -79,22 +78,10 @@ def setup(tmp_path):
     server = ApiStandIn(snapshot).start()
 
     def config(hosts: dict[str, float] | None = None, **execute):
-        settings = {
-            "transport": "live",
-            "snapshot_dir": str(tmp_path / "snap"),
-            "base_urls": server.base_urls(),
-            "max_retries": 4,
-            "backoff_seconds": 0.05,
-            "timeout_seconds": 10.0,
-            "rate_safety": 1.0,
-            **execute,
-        }
+        execute = {"max_retries": 4, "backoff_seconds": 0.05, "timeout_seconds": 10.0, "rate_safety": 1.0, **execute}
         if hosts:
-            settings["hosts"] = {h: {"rate_per_second": r, "max_concurrency": 4} for h, r in hosts.items()}
-        return load_config(
-            ROOT / "biocurate.toml",
-            overrides={"store.path": str(tmp_path / "s.duckdb"), **{f"execute.{k}": v for k, v in settings.items()}},
-        )
+            execute["hosts"] = {h: {"rate_per_second": r, "max_concurrency": 4} for h, r in hosts.items()}
+        return live_execute_config(tmp_path, server, **execute)
 
     yield server, snapshot, config
     server.stop()
