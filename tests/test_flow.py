@@ -10,6 +10,7 @@ import pytest
 from biocurate.config import load_config
 from biocurate.errors import ConfigError
 from biocurate.execute import pending_calls
+from biocurate.stages import JOBS
 from biocurate.store import PRIMARY_KEYS, Store, table_counts
 from tests.conftest import ROOT
 
@@ -47,16 +48,7 @@ def test_rebuild_flow_fills_every_stage_and_is_idempotent(prefect_harness, demo_
     assert ok > 0 and survivors > 0
     assert run[0][0] == "completed"
     stages = [r["stage"] for r in json.loads(run[0][2])]
-    assert stages == [
-        "sample",
-        "execute",
-        "biotool_compare",
-        "discover",
-        "synthesize",
-        "judge",
-        "quality",
-        "review_push",
-    ]
+    assert stages == JOBS["rebuild"]  # every stage of the registry ran, in order (the list: below)
     assert json.loads(run[0][1])["queries"] == counts["queries"]
 
     # The demo's BLAST job never finishes: asked again alone, the server still reports it running.
