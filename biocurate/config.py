@@ -55,12 +55,21 @@ class QuotaConfig(Section):
     database: dict[str, int] = Field(default_factory=dict)
 
 
+class KindsConfig(Section):
+    """Sets per declaration of catalog/item_kinds.yaml, per kind (issue 18); 0 turns a kind off."""
+
+    parallel: int = Field(0, ge=0)
+    multi_step: int = Field(0, ge=0)
+    no_tool: int = Field(0, ge=0)
+
+
 class SampleConfig(Section):
     seeds_dir: Path = Path("data/seeds")
     catalog_dir: Path = Path("catalog")
     seed: int = 13
     calls_per_function: int = Field(3, ge=0)  # the default quota
     quota: QuotaConfig = QuotaConfig()
+    kinds: KindsConfig = KindsConfig()
     # Entities discovered in responses (live expansion) become seeds of the next rebuild.
     use_discovered: bool = True
 

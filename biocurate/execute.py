@@ -341,7 +341,9 @@ def make_client(config: Config, replay: Snapshot | None = None) -> tuple[httpx.A
     return client, (Snapshot(config.path(ex.snapshot_dir)) if ex.transport == "record" else None)
 
 
-def pending_calls(con: duckdb.DuckDBPyConnection, config: Config) -> list[tuple[str, str, str]]:
+def pending_calls(
+    con: duckdb.DuckDBPyConnection, config: Config, only: list[str] | None = None
+) -> list[tuple[str, str, str]]:
     """Valid calls without a final answer that is still fresh (the response cache).
 
     A client error (4xx other than 408/425/429: the resource does not exist, the request is
@@ -349,16 +351,17 @@ def pending_calls(con: duckdb.DuckDBPyConnection, config: Config) -> list[tuple[
     nothing. Timeouts, 5xx, 429 and connection failures are asked again.
     """
     cutoff = utcnow() - timedelta(hours=config.execute.cache_max_age_hours)
+    chosen = "" if only is None else "and c.call_id in (select unnest(?::varchar[]))"
     return con.execute(
         f"""
         select c.call_id, c.function, c.arguments from candidate_calls c
-        where c.valid and not exists (
+        where c.valid {chosen} and not exists (
             select 1 from api_responses r
             where r.call_id = c.call_id and r.fetched_at >= ? and {definite_sql("r")}
         )
         order by c.call_id
         """,
-        [cutoff],
+        [cutoff] if only is None else [only, cutoff],
     ).fetchall()
 
 
@@ -389,16 +392,25 @@ class ExecuteSummary:
         )
 
 
-def execute_calls(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> ExecuteSummary:
-    """Fetch every pending call; every ``batch_size`` answers are written as they complete.
+def execute_calls(
+    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str, only: list[str] | None = None
+) -> ExecuteSummary:
+    """Fetch every pending call (of ``only``, when given: the chain stage's new steps); every
+    ``batch_size`` answers are written as they complete.
 
     Each host has its own queue and workers in one event loop for the whole stage, so a slow
     host (BLAST polling) never holds the others, and a crash loses at most the answers not yet
     written. Each host's pacing is the process's (``Executor.limiter``), across stages too.
     """
     summary = ExecuteSummary()
-    total_valid = con.execute("select count(*) from candidate_calls where valid").fetchall()[0][0]
-    todo = pending_calls(con, config)
+    total_valid = (
+        con.execute("select count(*) from candidate_calls where valid").fetchall()[0][0]
+        if only is None
+        else con.execute(
+            "select count(*) from candidate_calls where valid and call_id in (select unnest(?::varchar[]))", [only]
+        ).fetchall()[0][0]
+    )
+    todo = pending_calls(con, config, only)
     summary.cached = total_valid - len(todo)
     replay = (
         Snapshot(config.path(config.execute.snapshot_dir)) if todo and config.execute.transport == "replay" else None

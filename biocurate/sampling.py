@@ -120,6 +120,24 @@ def vary(tool: Tool, args: dict, seed: int, key: str) -> dict:
     return out
 
 
+def call_row(tool: Tool, args: dict, entity_id: str | None, template: str) -> dict:
+    """A ``candidate_calls`` row of ``tool`` with ``args`` (already in BioTool's value forms):
+    keyed by the function and its canonical arguments, checked against the catalog."""
+    problem = tool.validate(args)
+    return {
+        "call_id": content_hash("call", tool.name, tool.canonical_arguments(args)),
+        "function": tool.name,
+        "arguments": args,
+        "entity_id": entity_id,
+        "template": template,
+        "database": tool.database,
+        "tool_group": tool.group,
+        "category": tool.category,
+        "valid": problem is None,
+        "invalid_reason": problem,
+    }
+
+
 def sample_calls(catalog: Catalog, entities: list[dict], species: dict, config: SampleConfig) -> SampleResult:
     """Candidate calls for every catalog function that has a sampling template."""
     result = SampleResult()
@@ -141,19 +159,5 @@ def sample_calls(catalog: Catalog, entities: list[dict], species: dict, config: 
                 result.skipped[reason] = result.skipped.get(reason, 0) + 1
                 continue
             seen.add(call_id)
-            problem = tool.validate(args)
-            result.calls.append(
-                {
-                    "call_id": call_id,
-                    "function": tool.name,
-                    "arguments": args,
-                    "entity_id": entity_id,
-                    "template": template,
-                    "database": tool.database,
-                    "tool_group": tool.group,
-                    "category": tool.category,
-                    "valid": problem is None,
-                    "invalid_reason": problem,
-                }
-            )
+            result.calls.append(call_row(tool, args, entity_id, template))
     return result

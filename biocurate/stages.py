@@ -24,6 +24,7 @@ from biocurate.discovery import discover_entities, discovered_entities, merge_en
 from biocurate.drift import BODY_CHANGED, CHANGED, FAILED, GONE, UNCHANGED, check_drift
 from biocurate.errors import ConfigError, ReviewError
 from biocurate.execute import execute_calls
+from biocurate.item_kinds import load_item_kinds
 from biocurate.judge import judge
 from biocurate.log import event, get_logger
 from biocurate.outcomes import HTTP_ERROR, REPLAY_MISS, TIMEOUT
@@ -60,7 +61,10 @@ class StageReport:
 
 
 def catalog_for(config: Config) -> Catalog:
-    return load_catalog(config.path(config.sample.catalog_dir))
+    """The catalog, with its item-kind declarations checked (a bad one is a CatalogError)."""
+    catalog = load_catalog(config.path(config.sample.catalog_dir))
+    load_item_kinds(config.path(config.sample.catalog_dir))
+    return catalog
 
 
 def stage_sample(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
@@ -107,6 +111,56 @@ def stage_sample(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) ->
             report.failures[f"invalid call: {call['invalid_reason']}"] = 1
     for reason, count in result.skipped.items():
         report.notes.append(f"{reason} ({count})")
+    _sample_sets(config, con, run_id, catalog, entities, report)
+    return report
+
+
+def _sample_sets(config: Config, con, run_id: str, catalog: Catalog, entities: list[dict], report: StageReport):
+    """Call sets of catalog/item_kinds.yaml as [sample.kinds] asks (``biocurate.call_sets``)."""
+    from biocurate.call_sets import sample_sets, write_sample
+
+    kinds = config.sample.kinds
+    if not (kinds.parallel or kinds.multi_step or kinds.no_tool):
+        return
+    catalog_dir = config.path(config.sample.catalog_dir)
+    sets = sample_sets(catalog, load_item_kinds(catalog_dir), entities, species_table(catalog_dir), config.sample)
+    new = write_sample(con, sets, run_id)
+    by_kind = {k: sum(1 for s in sets.sets if s["kind"] == k) for k in ("parallel", "multi_step", "no_tool")}
+    report.notes.append(
+        f"call sets: {', '.join(f'{n} {k}' for k, n in by_kind.items())} ({new} new), {len(sets.calls)} step calls"
+    )
+    for reason, count in sets.skipped.items():
+        report.notes.append(f"{reason} ({count})")
+
+
+def stage_chain(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
+    """multi_step sets: each next step built from the stored observation of the step it depends
+    on, executed, until no step is added (``biocurate.call_sets.extend_chains``)."""
+    from biocurate.call_sets import extend_chains
+
+    catalog = catalog_for(config)
+    summary = extend_chains(config, con, catalog, load_item_kinds(config.path(config.sample.catalog_dir)), run_id)
+    report = StageReport("chain", rows_in=summary.executed, rows_new=summary.added, requests=summary.requests)
+    report.replayed = summary.replayed
+    report.failures = {f"chain stopped, {reason}": n for reason, n in summary.stopped.items()}
+    report.notes.append(f"{summary.added} later steps added in {summary.rounds} rounds, {summary.executed} executed")
+    report.attempted, report.unanswered = summary.executed, summary.unanswered
+    replay = config.execute.transport == "replay"
+    report.service = f"the recorded responses in {config.execute.snapshot_dir}" if replay else "the APIs"
+    return report
+
+
+def stage_assemble(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> StageReport:
+    """Call sets whose steps all have an observation -> their combined observation."""
+    from biocurate.call_sets import assemble_sets
+
+    summary = assemble_sets(con, load_item_kinds(config.path(config.sample.catalog_dir)), run_id)
+    report = StageReport("assemble", rows_in=summary.sets, rows_new=summary.new, reused=summary.reused)
+    report.failures = {f"no combined observation, {reason}": n for reason, n in summary.failed.items()}
+    if summary.incomplete:
+        report.notes.append(
+            f"{summary.incomplete} sets with steps still unanswered or a chain that stopped (see chain)"
+        )
     return report
 
 
@@ -414,7 +468,12 @@ class Stage:
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in (
-        Stage("sample", stage_sample, ("tools", "entities", "candidate_calls"), ("rebuild",)),
+        Stage(
+            "sample",
+            stage_sample,
+            ("tools", "entities", "candidate_calls", "call_sets", "call_set_steps"),
+            ("rebuild",),
+        ),
         Stage(
             "drift_check",
             stage_drift_check,
@@ -430,6 +489,10 @@ STAGES: dict[str, Stage] = {
             ("drift",),
         ),
         Stage("execute", stage_execute, ("api_responses", "observations"), ("rebuild",), fans_out=True),
+        Stage(
+            "chain", stage_chain, ("candidate_calls", "call_set_steps", "api_responses", "observations"), ("rebuild",)
+        ),
+        Stage("assemble", stage_assemble, ("observations", "call_set_observations"), ("rebuild",)),
         Stage(
             "biotool_compare", stage_biotool_compare, ("biotool_checks", "queries", "query_replacements"), ("rebuild",)
         ),

@@ -78,6 +78,8 @@ def test_one_registry_builds_every_job():
         "rebuild": [
             "sample",
             "execute",
+            "chain",
+            "assemble",
             "biotool_compare",
             "discover",
             "synthesize",
@@ -103,7 +105,7 @@ def test_one_registry_builds_every_job():
     dask = load_config(ROOT / "biocurate.toml", overrides={"runner.task_runner": "dask"})
     assert stage_groups(JOBS["rebuild"], dask) == [
         ["sample"],
-        ["execute", "biotool_compare", "discover", "synthesize"],
+        ["execute", "chain", "assemble", "biotool_compare", "discover", "synthesize"],
         ["judge"],
         ["quality"],
         ["review_push"],

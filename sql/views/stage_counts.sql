@@ -5,6 +5,10 @@ with rows_by_run as (
     union all
     select 'candidate_calls' as stage, run_id from candidate_calls
     union all
+    select 'call_sets' as stage, run_id from call_sets
+    union all
+    select 'call_set_steps' as stage, run_id from call_set_steps
+    union all
     select 'api_responses' as stage, run_id from api_responses
     union all
     select 'observations' as stage, run_id from observations
