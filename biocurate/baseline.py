@@ -13,6 +13,11 @@ regions, sequences) are replaced by what stands in their place in the test quest
 3. else the value is kept.
 
 The new value is given the parameter's schema type (``metrics.normalize_value``).
+
+Every item kind (issue 18): the neighbour's kind decides the answer. A ``single`` or ``parallel``
+neighbour lends all its calls (each substituted as above); a ``multi_step`` neighbour only its
+first call (later arguments come from observations the baseline never sees); a ``no_tool``
+neighbour lends no call. It scores poorly on sets, by design: a number to beat.
 """
 
 from __future__ import annotations
@@ -106,25 +111,34 @@ def substitute(catalog: Catalog, train_query: str, call: dict, test_query: str) 
 
 
 def predict(embedder: Embedder, catalog: Catalog, train: list[dict], items: list[dict]) -> list[dict]:
-    """For each item: {"pred": Predicted, "raw_output": trace JSON, "retrieved_item_id": ...}."""
+    """For each item: {"pred": Predicted (the first call), "preds": every call, "raw_output": trace
+    JSON, "retrieved_item_id": ...}."""
     found = nearest(embedder, [i["user_query"] for i in items], [t["user_query"] for t in train])
     out = []
     for item, (index, score) in zip(items, found, strict=True):
         neighbour = train[index]
-        call = neighbour["gold"]
-        args, changes = substitute(catalog, neighbour["user_query"], call, item["user_query"])
-        text = canonical_json(args)
+        kind = neighbour.get("kind", "single")
+        lent = neighbour.get("gold_calls", [neighbour["gold"]])
+        lent = lent[:1] if kind == "multi_step" else lent
+        calls, changes = [], []
+        for call in lent:
+            args, changed = substitute(catalog, neighbour["user_query"], call, item["user_query"])
+            calls.append({"name": call["name"], "arguments": args})
+            changes.append(changed)
         trace = {
             "retrieved_item_id": neighbour["item_id"],
             "retrieved_query": neighbour["user_query"],
             "cosine": round(score, 6),
-            "retrieved_call": call,
-            "substituted": changes,
-            "call": {"name": call["name"], "arguments": args},
+            "retrieved_call": neighbour["gold"],
+            "substituted": changes[0] if kind == "single" else changes,
+            "call": calls[0] if calls else None,
+            **({} if kind == "single" else {"retrieved_kind": kind, "calls": calls}),
         }
+        preds = [Predicted("call", c["name"], canonical_json(c["arguments"]), c["arguments"]) for c in calls]
         out.append(
             {
-                "pred": Predicted("call", call["name"], text, args),
+                "pred": preds[0] if preds else Predicted("no_call", error="the nearest training item has no call"),
+                "preds": preds,
                 "raw_output": canonical_json(trace),
                 "retrieved_item_id": neighbour["item_id"],
             }

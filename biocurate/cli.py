@@ -635,6 +635,24 @@ def eval_run(
         ],
         title="by database",
     )
+    by_kind: dict[str, dict[str, dict]] = {}
+    for s in result.by_kind:
+        by_kind.setdefault(s["key"], {})[s["metric"]] = s
+    print_rows(
+        ["kind", "items", "exact match", "partial (call F1)", "call precision", "call recall"],
+        [
+            (
+                kind,
+                m["exact_match"]["n"],
+                *(
+                    None if m[k]["value"] is None else round(m[k]["value"], 4)
+                    for k in ("exact_match", "call_f1", "call_precision", "call_recall")
+                ),
+            )
+            for kind, m in sorted(by_kind.items())
+        ],
+        title="by item kind",
+    )
     console.print(f"compare runs: biocurate eval report {result.run_id} [RUN...]")
 
 
@@ -658,6 +676,9 @@ def eval_report(
         result = report(con, runs, out or default_report_dir(cfg, runs), tuple(by or ("database", "category")))
     labels = [r["label"] for r in result.runs]
     print_rows(["metric", *labels], result.overall, title="overall (value [confidence interval])")
+    from biocurate.eval_report import KIND_HEADER
+
+    print_rows(KIND_HEADER, result.by_kind, title="by item kind")
     for level, rows in result.by_level.items():
         print_rows(
             [level, "run", "exact match", "name accuracy", "API success", "similarity", "items"],

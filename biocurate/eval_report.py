@@ -1,8 +1,9 @@
 """Evaluation reports: compare scored runs side by side, as tables and as Markdown with PNG plots.
 
 Reads what ``biocurate.evaluate`` stored (``eval_runs``, ``eval_scores``); scores nothing itself.
-A report shows the overall scores with their confidence intervals and a breakdown per database,
-category, tool or function (``--by``).
+A report shows the overall scores with their confidence intervals, a table per item kind (items,
+exact match, partial credit as call F1, and the per-call metrics that apply) and a breakdown per
+database, category, tool or function (``--by``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import duckdb
 from biocurate.config import Config, mask_secrets
 from biocurate.eval_items import EvalError
 from biocurate.hashing import content_hash
-from biocurate.metrics import LEVELS, METRICS
+from biocurate.metrics import KINDS, LEVELS, METRICS
 
 METRIC_TITLES = {
     "exact_match": "exact match",
@@ -26,7 +27,24 @@ METRIC_TITLES = {
     "schema_validity": "schema validity",
     "api_success": "API success",
     "similarity": "response similarity",
+    "call_precision": "call precision",
+    "call_recall": "call recall",
+    "call_f1": "call F1 (partial)",
 }
+# The per-kind table: exact, partial (call F1) and the existing metrics that apply to sets.
+KIND_COLUMNS = ("exact_match", "call_f1", "call_precision", "call_recall", "name_accuracy", "api_success", "similarity")
+KIND_HEADER = [
+    "kind",
+    "run",
+    "items",
+    "exact",
+    "partial (call F1)",
+    "call precision",
+    "call recall / steps",
+    "name accuracy",
+    "API success",
+    "similarity",
+]
 
 
 def find_runs(con: duckdb.DuckDBPyConnection, refs: list[str]) -> list[dict]:
@@ -69,6 +87,7 @@ def _cell(score: dict | None) -> str:
 class Report:
     runs: list[dict]
     overall: list[list[str]]  # metric, then one cell per run
+    by_kind: list[list[str]]  # kind, run, items, then KIND_COLUMNS
     by_level: dict[str, list[list[str]]]  # level -> rows: key, metric..., one block per run
     path: Path
     plots: list[Path]
@@ -86,7 +105,7 @@ def report(
     Markdown report with plots."""
     unknown = [level for level in levels if level not in LEVELS or level == "overall"]
     if unknown:
-        raise EvalError(f"unknown breakdown {unknown[0]!r}: choose from database, category, tool, function")
+        raise EvalError(f"unknown breakdown {unknown[0]!r}: choose from kind, database, category, tool, function")
     runs = find_runs(con, refs)
     ids = [r["run_id"] for r in runs]
     labels = [r["label"] for r in runs]
@@ -95,6 +114,17 @@ def report(
             r["label"] = f"{r['label']} ({r['run_id'][-6:]})"
     scores = _scores(con, ids)
     overall = [[METRIC_TITLES[m], *(_cell(scores.get((i, "overall", "all", m))) for i in ids)] for m in METRICS]
+    kind_order = {k: n for n, k in enumerate(KINDS)}
+    by_kind = [
+        [
+            key,
+            r["label"],
+            str((scores.get((r["run_id"], "kind", key, "exact_match")) or {}).get("n", 0)),
+            *(_cell(scores.get((r["run_id"], "kind", key, m))) for m in KIND_COLUMNS),
+        ]
+        for key in sorted({k[2] for k in scores if k[1] == "kind"}, key=lambda k: (kind_order.get(k, 99), k))
+        for r in runs
+    ]
     by_level: dict[str, list[list[str]]] = {}
     shown = ("exact_match", "name_accuracy", "api_success", "similarity")
     for level in levels:
@@ -139,13 +169,22 @@ def report(
     ]
     lines += _md_table(["metric", *[r["label"] for r in runs]], overall)
     lines += ["", f"![overall scores]({plots[0].name})", ""]
+    lines += ["## By item kind", ""]
+    lines += [
+        "single: the first call; parallel: the calls as a set (order free); multi_step: a conversation, the "
+        "model seeing each observation from our executor, a step right only after right steps (call recall = "
+        "the share of the chain done right); no_tool: right when there is no call (per-call metrics do not apply).",
+        "",
+    ]
+    lines += _md_table(KIND_HEADER, by_kind)
+    lines += [""]
     for level, rows in by_level.items():
         lines += [f"## By {level}", ""]
         lines += _md_table([level, "run", *(METRIC_TITLES[m] for m in shown), "items"], rows)
         lines += ["", f"![exact match by {level}](by_{level}.png)", ""]
     path = out_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
-    return Report(runs, overall, by_level, path, plots)
+    return Report(runs, overall, by_kind, by_level, path, plots)
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:

@@ -16,37 +16,34 @@ or replay from the snapshot) and its answer is cached in ``eval_responses``. An 
 (replay miss, timeout, 5xx or 429 after retries) is null, and counts as a failure in aggregates;
 and response similarity, the cosine of the sentence embeddings of the predicted and the gold
 observations (0 without a predicted observation), with the embedding model's name stored in the
-run. Aggregates with confidence intervals per database, tool, function and category go to
+run. Items of every kind (issue 18): ``single`` as above, ``parallel`` calls matched as a set,
+``multi_step`` run as a conversation in which the model sees each call's observation from our
+executor before its next call (``biocurate.eval_model``), ``no_tool`` scored by the absence of a
+call; call precision, recall and F1 give partial credit (``biocurate.metrics.score_calls``).
+Aggregates with confidence intervals overall and per kind, database, tool, function and category go to
 ``eval_scores``; ``biocurate.eval_report`` compares runs and writes Markdown with PNG plots.
 """
 
 from __future__ import annotations
 
-import asyncio
-import gzip
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Literal
 
 import duckdb
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from biocurate.catalog import Catalog, build_request, load_catalog
+from biocurate.catalog import Catalog, load_catalog
 from biocurate.config import Config, LLMConfig, mask_secrets, secret
+from biocurate.eval_api import ApiResult, api_results
 from biocurate.eval_items import EvalError, load_items, resolve_version
-from biocurate.execute import Executor, make_client
+from biocurate.eval_model import predict_with_model, prompt_version, valid_call
 from biocurate.hashing import canonical_json, content_hash
-from biocurate.metrics import Predicted, Z, aggregate, canonical_arguments, parse_tool_call, score_call
-from biocurate.observations import NotAnAnswer, UnexpectedShape, build_observation
-from biocurate.outcomes import OK, is_definite
-from biocurate.snapshot import display_url
+from biocurate.metrics import Predicted, Z, aggregate, call_f1, score_call, score_calls
 from biocurate.store import insert_new, utcnow
 from biocurate.version import code_version
 
-BATCH = 50
 # the confidence levels of the intervals (the ones metrics has a z value for)
 CONFIDENCE_LEVELS = tuple(Z)
 
@@ -70,6 +67,7 @@ class EvalSettings(BaseModel):
     bootstrap_samples: int = Field(1000, ge=100)
     bootstrap_seed: int = 0
     limit: int | None = Field(None, ge=1)  # only the first N items by item id (a quick look)
+    max_steps: int = Field(6, ge=1)  # model turns of a multi_step conversation at most
 
     @field_validator("confidence")
     @classmethod
@@ -94,192 +92,6 @@ def model_config(model: str, base_url: str | None = None, **settings) -> LLMConf
 
 
 # ---------------------------------------------------------------------------------------------
-# Predictions
-
-
-def prompt_version(items: list[dict], tools_mode: str) -> str:
-    systems = sorted({m["content"] for i in items for m in i["messages"] if m["role"] == "system"})
-    return "eval-" + content_hash(systems, tools_mode, length=8)
-
-
-def predict_with_model(
-    settings: EvalSettings,
-    llm: LLMConfig,
-    api_key: str | None,
-    con: duckdb.DuckDBPyConnection,
-    catalog: Catalog,
-    items: list[dict],
-    run_id: str,
-) -> list[dict]:
-    """Ask the model about every item (cached in llm_calls); one {"pred", "raw_output", ...} each."""
-    from biocurate.llm import ChatClient
-
-    chat = ChatClient(llm, api_key, con, run_id)
-    version = prompt_version(items, settings.tools_mode)
-    every_tool = catalog.tools_json() if settings.tools_mode == "catalog" else None
-    out: list[dict] = []
-    for start in range(0, len(items), BATCH):
-        batch = items[start : start + BATCH]
-        asks = [(i, i["messages"], every_tool or i["tools"]) for i in batch]
-        cache = chat.cached([chat.prompt_hash(chat.request_body(m, t)) for _, m, t in asks])
-
-        async def run(asks: list[tuple], cache: dict) -> list:
-            async with httpx.AsyncClient() as client:
-                return await asyncio.gather(
-                    *(chat.ask(client, m, "eval", version, i["item_id"], cache, tools=t) for i, m, t in asks)
-                )
-
-        for reply in asyncio.run(run(asks, cache)):
-            if reply.status != "ok":
-                pred = Predicted("request_failed", error=f"{reply.status}: {reply.error}")
-            elif not reply.tool_calls:
-                pred = Predicted("no_call", error="the reply has no tool call")
-            else:
-                pred = parse_tool_call(reply.tool_calls[0])
-            out.append(
-                {
-                    "pred": pred,
-                    "raw_output": reply.text,
-                    "prompt_hash": reply.prompt_hash,
-                    "n_calls": len(reply.tool_calls or []),
-                }
-            )
-        chat.flush()  # a stopped run keeps what it paid for
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# API success
-
-
-@dataclass
-class ApiResult:
-    outcome: str
-    success: bool | None
-    source: str | None = None  # stored | cache | executed
-    observation: str | None = None
-    error: str | None = None
-
-
-# A response as stored: (outcome, status code, body, error); stored bodies are gzip-compressed.
-Answer = tuple[str, int | None, bytes | None, str | None]
-
-
-def _judge(config: Config, tool, answer: Answer, source: str, compressed: bool = True) -> ApiResult:
-    outcome, status, body, error = answer
-    if not is_definite(outcome, status):
-        return ApiResult(outcome, None, source, None, error)
-    if outcome != OK:
-        return ApiResult(outcome, False, source, None, error)
-    try:
-        raw = (gzip.decompress(body) if compressed else body) if body else b""
-        _, text = build_observation(
-            tool.function.observation, tool.function.response, raw, config.execute.observation_max_chars
-        )
-    except NotAnAnswer as exc:  # well formed but no answer: an empty result, a job's status
-        return ApiResult(exc.outcome, False if is_definite(exc.outcome, status) else None, source, None, str(exc))
-    except UnexpectedShape as exc:
-        return ApiResult("invalid_body", False, source, None, f"unexpected response shape: {exc}")
-    return ApiResult(OK, True, source, text, None)
-
-
-def api_results(
-    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, calls: list[dict | None], run_id: str
-) -> list[ApiResult]:
-    """For each schema-valid call {"name", "arguments"} (None for the others): what executing it gives."""
-    out: dict[int, ApiResult] = {}
-    wanted: dict[int, tuple] = {}
-    for i, call in enumerate(calls):
-        if call is None:
-            out[i] = ApiResult("invalid_call", False)
-            continue
-        tool = catalog[call["name"]]
-        req = build_request(tool, call["arguments"])
-        fp = req.fingerprint()
-        key = (call["name"], canonical_json(canonical_arguments(tool, call["arguments"])))
-        wanted[i] = (tool, req, fp, key)
-    if not wanted:
-        return [out[i] for i in range(len(calls))]
-    # Stored responses, by fingerprint or by an equal call; the latest decided answer wins.
-    functions = sorted({w[0].name for w in wanted.values()})
-    fps = sorted({w[2] for w in wanted.values()})
-    stored_fp: dict[str, Answer] = {}
-    stored_call: dict[tuple, Answer] = {}
-    rows = con.execute(
-        f"""
-        select c.function, c.arguments, r.fingerprint, r.outcome, r.status_code, r.body, r.error
-        from api_responses r join candidate_calls c using (call_id)
-        where c.function in ({", ".join("?" * len(functions))}) or r.fingerprint in ({", ".join("?" * len(fps))})
-        order by r.fetched_at
-        """,
-        [*functions, *fps],
-    ).fetchall()
-    for function, arguments, fp, outcome, status, body, error in rows:
-        if not is_definite(outcome, status) or function not in catalog:
-            continue
-        answer = (outcome, status, body, error)  # the body stays compressed until it is used
-        stored_fp[fp] = answer
-        stored_call[(function, canonical_json(canonical_arguments(catalog[function], json.loads(arguments))))] = answer
-    cutoff = utcnow() - timedelta(hours=config.execute.cache_max_age_hours)
-    cached: dict[str, Answer] = {
-        fp: (outcome, status, body, error)
-        for fp, outcome, status, body, error in con.execute(
-            f"select fingerprint, outcome, status_code, body, error from eval_responses "
-            f"where fetched_at >= ? and fingerprint in ({', '.join('?' * len(fps))})",
-            [cutoff, *fps],
-        ).fetchall()
-    }
-    todo: dict[str, tuple] = {}
-    for i, (tool, req, fp, key) in wanted.items():
-        hit = stored_fp.get(fp) or stored_call.get(key)
-        if hit:
-            out[i] = _judge(config, tool, hit, "stored")
-        elif fp in cached:
-            out[i] = _judge(config, tool, cached[fp], "cache")
-        else:
-            todo.setdefault(fp, (tool, req, calls[i]))
-    fetched = asyncio.run(_execute(config, list(todo.items()))) if todo else {}
-    new_rows = []
-    for fp, (tool, req, call) in todo.items():
-        attempt = fetched[fp]
-        if is_definite(attempt.outcome, attempt.status):
-            new_rows.append(
-                {
-                    "fingerprint": fp,
-                    "function": tool.name,
-                    "arguments": canonical_json(call["arguments"]),
-                    "url": display_url(req.url, req.params),
-                    "transport": config.execute.transport,
-                    "status_code": attempt.status,
-                    "outcome": attempt.outcome,
-                    "error": attempt.error,
-                    "content_type": attempt.content_type,
-                    "body": gzip.compress(attempt.body, mtime=0) if attempt.body else None,
-                    "fetched_at": utcnow(),
-                    "run_id": run_id,
-                }
-            )
-    if new_rows:
-        con.execute(
-            "delete from eval_responses where fingerprint in (select unnest(?))", [[r["fingerprint"] for r in new_rows]]
-        )
-        insert_new(con, "eval_responses", new_rows)
-    for i, (tool, _req, fp, _key) in wanted.items():
-        if i not in out:
-            a = fetched[fp]
-            out[i] = _judge(config, tool, (a.outcome, a.status, a.body, a.error), "executed", compressed=False)
-    return [out[i] for i in range(len(calls))]
-
-
-async def _execute(config: Config, todo: list[tuple[str, tuple]]) -> dict:
-    client, snapshot = make_client(config)
-    executor = Executor(config, config.execute.transport, client, snapshot=snapshot)
-    async with client:
-        attempts = await asyncio.gather(*(executor.fetch(tool, req) for _, (tool, req, _) in todo))
-    return {fp: attempt for (fp, _), attempt in zip(todo, attempts, strict=True)}
-
-
-# ---------------------------------------------------------------------------------------------
 # A run
 
 
@@ -290,6 +102,7 @@ class EvalResult:
     items: int
     overall: list[dict] = field(default_factory=list)
     by_database: list[dict] = field(default_factory=list)
+    by_kind: list[dict] = field(default_factory=list)
 
 
 def failure_text(exc: BaseException, limit: int = 1000) -> str:
@@ -371,10 +184,10 @@ def run_eval(
             train = load_items(version, "train", with_prompts=False)
             predictions = predict(embedder, catalog, train, items)
             for p in predictions:
-                p.update(prompt_hash=None, n_calls=1)
+                p.update(prompt_hash=None, n_calls=len(p["preds"]))
         else:
             assert llm is not None  # exactly one of llm and baseline (checked above)
-            predictions = predict_with_model(settings, llm, api_key, con, catalog, items, run_id)
+            predictions = predict_with_model(config, settings, llm, api_key, con, catalog, items, run_id)
         rows = score_items(config, con, catalog, embedder, items, predictions, run_id)
         insert_new(con, "eval_predictions", rows)
         scores = aggregate(rows, settings.confidence, settings.bootstrap_samples, settings.bootstrap_seed)
@@ -394,7 +207,43 @@ def run_eval(
             [utcnow(), failure_text(exc), run_id],
         )
         raise
-    return EvalResult(run_id, label or name, len(items), overall, [s for s in scores if s["level"] == "database"])
+    return EvalResult(
+        run_id,
+        label or name,
+        len(items),
+        overall,
+        [s for s in scores if s["level"] == "database"],
+        [s for s in scores if s["level"] == "kind"],
+    )
+
+
+def _set_api(pred: Predicted, results: list[ApiResult]) -> ApiResult:
+    """API success of every call of a set: all succeed, one failed, or undecided."""
+    if not results:
+        return ApiResult(pred.status if pred.status != "call" else "no_call", None)
+    failed = [r for r in results if r.success is False]
+    undecided = [r for r in results if r.success is None]
+    worst = (failed or undecided or results)[0]
+    success = False if failed else (None if undecided else True)
+    return ApiResult(worst.outcome, success, worst.source, None, next((r.error for r in results if r.error), None))
+
+
+def _score(catalog: Catalog, item: dict, p: dict) -> dict:
+    """The item's scores by its kind (``metrics``): the first call of a single item, every call of a set."""
+    if item["kind"] == "single":
+        s = score_call(catalog, item["gold"], p["pred"])
+        called = int(p["pred"].status == "call")
+        s.update(call_gold=1, call_predicted=called, call_matched=int(s["exact_match"]))
+        s["call_f1"] = call_f1(s["call_matched"], called, 1)
+        s["pred_calls"] = [s["pred_canonical"]] if called else []
+        return s
+    s = score_calls(catalog, item["kind"], item["gold_calls"], p["preds"])
+    if p["pred"].status == "request_failed":  # no answer is not an answer without a call
+        s["exact_match"] = s["name_match"] = False
+        s["call_f1"] = 0.0
+    s["pred_calls"] = s["pred_canonical"]
+    s["pred_canonical"] = s["pred_canonical"][0] if s["pred_canonical"] else None
+    return s
 
 
 def score_items(
@@ -407,20 +256,49 @@ def score_items(
     run_id: str,
 ) -> list[dict]:
     """One eval_predictions row per item: every metric, the raw output, the predicted observation."""
-    scored = [score_call(catalog, item["gold"], p["pred"]) for item, p in zip(items, predictions, strict=True)]
-    calls = [
-        {"name": p["pred"].name, "arguments": p["pred"].arguments} if s["schema_valid"] else None
-        for p, s in zip(predictions, scored, strict=True)
-    ]
-    api = api_results(config, con, catalog, calls, run_id)
-    for p, result in zip(predictions, api, strict=True):
-        if p["pred"].status != "call":
-            result.outcome = p["pred"].status  # no_call | malformed | request_failed
-    with_obs = [i for i, r in enumerate(api) if r.observation is not None]
+    scored = [_score(catalog, item, p) for item, p in zip(items, predictions, strict=True)]
+    # What executing the predicted calls gives: a single item's first (schema-valid) call; every
+    # call of a set, unless its conversation already executed them.
+    wanted: list[tuple[int, dict | None]] = []
+    for i, (item, p, s) in enumerate(zip(items, predictions, scored, strict=True)):
+        if item["kind"] == "single":
+            wanted.append(
+                (i, {"name": p["pred"].name, "arguments": p["pred"].arguments} if s["schema_valid"] else None)
+            )
+        elif "results" not in p:
+            wanted += [(i, valid_call(catalog, pred)) for pred in p["preds"]]
+    executed: dict[int, list[ApiResult]] = {}
+    for (i, _), result in zip(wanted, api_results(config, con, catalog, [c for _, c in wanted], run_id), strict=True):
+        executed.setdefault(i, []).append(result)
+    api: list[ApiResult] = []
+    pred_texts: list[str | None] = []
+    sim_pairs: dict[int, tuple[str, str]] = {}
+    for i, (item, p, s) in enumerate(zip(items, predictions, scored, strict=True)):
+        if item["kind"] == "single":
+            a = executed[i][0]
+            if p["pred"].status != "call":
+                a.outcome = p["pred"].status  # no_call | malformed | request_failed
+            api.append(a)
+            pred_texts.append(a.observation)
+            if a.observation is not None:
+                sim_pairs[i] = (a.observation, item["observation"])
+            continue
+        results = p.get("results", executed.get(i, []))
+        a = _set_api(p["pred"], results)
+        api.append(a)
+        observations = [r.observation for r in results]
+        pred_texts.append(canonical_json(observations) if results else None)
+        by_gold = {g: observations[k] for k, g in s["pairs"].items() if g is not None and k < len(observations)}
+        if any(by_gold.values()):  # the predicted observations in the gold calls' order, against the gold ones
+            sim_pairs[i] = (
+                "\n".join(by_gold.get(g) or "" for g in range(len(item["gold_calls"]))),
+                "\n".join(item["gold_observations"]),
+            )
+    keys = list(sim_pairs)
     sims = dict(
         zip(
-            with_obs,
-            embedder.similarity([api[i].observation for i in with_obs], [items[i]["observation"] for i in with_obs]),
+            keys,
+            embedder.similarity([sim_pairs[i][0] for i in keys], [sim_pairs[i][1] for i in keys]),
             strict=True,
         )
     )
@@ -438,7 +316,7 @@ def score_items(
                 "category": item.get("category"),
                 "user_query": item["user_query"],
                 "gold_call": canonical_json(item["gold"]),
-                "status": pred.status,
+                "status": pred.status if item["kind"] == "single" or not p["preds"] else "call",
                 "pred_name": pred.name,
                 "pred_arguments": pred.arguments_text,
                 "pred_canonical": s["pred_canonical"],
@@ -457,10 +335,18 @@ def score_items(
                 "api_outcome": a.outcome,
                 "api_success": a.success,
                 "api_source": a.source,
-                "pred_observation": a.observation,
+                "pred_observation": pred_texts[i],
                 "similarity": sims.get(i, 0.0),
                 "prompt_hash": p.get("prompt_hash"),
                 "retrieved_item_id": p.get("retrieved_item_id"),
+                "kind": item["kind"],
+                "gold_calls": canonical_json(item["gold_calls"]),
+                "pred_calls": "[" + ",".join(c or "null" for c in s["pred_calls"]) + "]",
+                "call_gold": s["call_gold"],
+                "call_predicted": s["call_predicted"],
+                "call_matched": s["call_matched"],
+                "call_f1": s["call_f1"],
+                "turns": p.get("turns"),
             }
         )
     return rows

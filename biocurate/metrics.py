@@ -19,6 +19,19 @@ count (name, canonical value) pairs; a pair is right only when the function name
 Per item, precision is undefined (null) when nothing was predicted and recall when the gold call
 has no arguments; aggregates pool the pairs over items (micro average).
 
+Item kinds (issue 18; ``score_calls``): a ``single`` item is scored on the reply's first call, as
+above. A ``parallel`` item's predicted calls are matched to its gold calls as a multiset (order
+free): exact when every gold call is predicted and nothing else. A ``multi_step`` item's calls,
+made one after another in a conversation, are compared step by step: a step counts only when it
+and every step before it are right (a later step is right only given the right observations), and
+the chain is exact when every step is right and nothing follows. A ``no_tool`` item is exact when
+the reply makes no call. Partial credit: call precision (matched calls / predicted calls), call
+recall (matched / gold; for ``multi_step`` the share of the chain done right) and the item's call
+F1 (1 when nothing was expected and nothing predicted). The per-call metrics (name, arguments,
+schema, API success, similarity) of a set pair each predicted call with a gold call (equal ones
+first, then one of the same function; ``multi_step`` by position); they do not apply to
+``no_tool`` items and leave them out of their aggregates.
+
 Confidence intervals: Wilson score intervals for proportions (exact match, name accuracy,
 schema validity, API success); percentile bootstrap over items, with a fixed seed, for means and
 pooled ratios (response similarity, argument precision and recall).
@@ -129,6 +142,75 @@ def score_call(catalog: Catalog, gold: dict, pred: Predicted) -> dict:
     return out
 
 
+KINDS = ("single", "parallel", "multi_step", "no_tool")
+
+
+def call_f1(matched: int, predicted: int, gold: int) -> float:
+    """F1 of the matched calls over the predicted and the gold ones (1 when both are empty)."""
+    if predicted == 0 and gold == 0:
+        return 1.0
+    if matched == 0:
+        return 0.0
+    precision, recall = matched / predicted, matched / gold
+    return 2 * precision * recall / (precision + recall)
+
+
+def score_calls(catalog: Catalog, kind: str, gold: list[dict], preds: list[Predicted]) -> dict:
+    """Scores of every predicted call of a ``parallel``, ``multi_step`` or ``no_tool`` item (see
+    the module doc): the set's exact match and call counts, the per-call scores summed over the
+    pairs, and ``pairs``: (predicted index, gold index or None) per predicted call."""
+    pairs: dict[int, int | None] = {}
+    if kind == "multi_step":
+        for i in range(len(preds)):
+            pairs[i] = i if i < len(gold) else None
+    elif kind == "parallel":
+        free = set(range(len(gold)))
+        for i, pred in enumerate(preds):  # equal calls first
+            for g in sorted(free):
+                if score_call(catalog, gold[g], pred)["exact_match"]:
+                    pairs[i] = g
+                    free.discard(g)
+                    break
+        for i, pred in enumerate(preds):  # then a call of the same function
+            if i not in pairs:
+                same = [g for g in sorted(free) if gold[g]["name"] == pred.name]
+                pairs[i] = same[0] if same else None
+                free -= set(same[:1])
+    else:
+        pairs = dict.fromkeys(range(len(preds)))
+    # each predicted call against its gold call (an unpaired one against nothing: all wrong)
+    nothing = {"name": "", "arguments": {}}
+    per_call = [score_call(catalog, gold[g] if g is not None else nothing, preds[i]) for i, g in sorted(pairs.items())]
+    exact_calls = [pairs[i] is not None and per_call[i]["exact_match"] for i in range(len(preds))]
+    if kind == "multi_step":
+        matched = next((i for i, ok in enumerate(exact_calls) if not ok), len(exact_calls))
+        names = [p.name for p in preds] == [g["name"] for g in gold]
+    else:
+        matched = sum(exact_calls)
+        names = sorted(str(p.name) for p in preds) == sorted(g["name"] for g in gold)
+    arg_gold = sum(len(canonical_arguments(catalog.tools.get(g["name"]), g["arguments"])) for g in gold)
+    correct = sum(s["arg_correct"] for s in per_call)
+    predicted = sum(s["arg_predicted"] for s in per_call)
+    exact = matched == len(gold) == len(preds) and all(p.status == "call" for p in preds)
+    return {
+        "exact_match": exact,
+        "name_match": names and bool(preds) == bool(gold),
+        "call_gold": len(gold),
+        "call_predicted": len(preds),
+        "call_matched": matched,
+        "call_f1": call_f1(matched, len(preds), len(gold)),
+        "arg_correct": correct,
+        "arg_predicted": predicted,
+        "arg_gold": arg_gold,
+        "arg_precision": correct / predicted if predicted else None,
+        "arg_recall": correct / arg_gold if arg_gold else None,
+        "schema_valid": all(s["schema_valid"] for s in per_call),
+        "schema_error": next((s["schema_error"] for s in per_call if s["schema_error"]), None),
+        "pred_canonical": [s["pred_canonical"] for s in per_call],
+        "pairs": pairs,
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # Confidence intervals and aggregates
 
@@ -183,8 +265,13 @@ METRICS = (
     "schema_validity",
     "api_success",
     "similarity",
+    "call_precision",
+    "call_recall",
+    "call_f1",
 )
-LEVELS = ("overall", "database", "tool", "function", "category")
+LEVELS = ("overall", "kind", "database", "tool", "function", "category")
+# Per-call metrics say nothing about an item whose right answer is no call: left out of these.
+NOT_FOR_NO_TOOL = {"name_accuracy", "arg_precision", "arg_recall", "schema_validity", "api_success", "similarity"}
 
 
 # metric -> (numerator, denominator) per item: the aggregate is sum(numerator) / sum(denominator).
@@ -192,14 +279,24 @@ RATIOS = {
     "arg_precision": (lambda r: r["arg_correct"], lambda r: r["arg_predicted"]),
     "arg_recall": (lambda r: r["arg_correct"], lambda r: r["arg_gold"]),
     "similarity": (lambda r: r["similarity"] or 0.0, lambda r: 1),
+    "call_precision": (lambda r: r["call_matched"], lambda r: r["call_predicted"]),
+    "call_recall": (lambda r: r["call_matched"], lambda r: r["call_gold"]),
+    "call_f1": (lambda r: r["call_f1"], lambda r: 1),
 }
+
+
+def _applies(metric: str, rows: list[dict]) -> list[dict]:
+    if metric not in NOT_FOR_NO_TOOL:
+        return rows
+    return [r for r in rows if r.get("kind", "single") != "no_tool"]
 
 
 def summarize(rows: list[dict], confidence: float = 0.95, samples: int = 1000, seed: int = 0) -> list[dict]:
     """One row per metric: n, value, ci_low, ci_high, method. API success counts an undecided
     (null) outcome as a failure; similarity counts a missing observation as 0."""
-    out = []
+    out, every = [], rows
     for metric, column in PROPORTIONS.items():
+        rows = _applies(metric, every)
         k = sum(1 for r in rows if r[column])
         lo, hi = wilson(k, len(rows), confidence)
         out.append(
@@ -213,6 +310,7 @@ def summarize(rows: list[dict], confidence: float = 0.95, samples: int = 1000, s
             }
         )
     for metric, (numerator, denominator) in RATIOS.items():
+        rows = _applies(metric, every)
         num, den = [numerator(r) for r in rows], [denominator(r) for r in rows]
         lo, hi = bootstrap_ratio(num, den, samples, confidence, seed)
         out.append(

@@ -18,6 +18,7 @@ select r.run_id, r.label, r.kind, r.model, r.version_id, r.split, r.tools_mode, 
        max(ci_low) filter (where metric = 'api_success') as api_success_low,
        max(ci_high) filter (where metric = 'api_success') as api_success_high,
        max(value) filter (where metric = 'similarity') as similarity,
+       max(value) filter (where metric = 'call_f1') as call_f1,
        r.embedder, r.transport, r.started_at
 from eval_runs r
 join overall using (run_id)

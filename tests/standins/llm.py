@@ -9,7 +9,12 @@ A request that offers `tools` gets a tool-calling answer scripted per question i
 (user question -> (behaviour, gold call)): "right" (the gold call, arguments in another order),
 "wrong_name" (the first other offered tool, same arguments), "wrong_args" (the gold function, its
 first argument's value changed), "malformed" (the gold function, arguments that are not JSON) or
-"no_call" (prose only). A question not in the script gets no call.
+"no_call" (prose only). A question not in the script gets no call. For item kinds beyond one call
+(issue 18): "calls" answers with every call of ``{"calls": [...]}`` in one reply (several
+tool_calls), and "chain" plays ``{"steps": [...]}`` across turns: its n-th reply (n = assistant
+messages so far) is step n, whose ``from_observation`` arguments ({parameter: key}) are read from
+the last tool message's content (the observation it was sent; the first value under that key),
+and once the steps are done it answers in prose.
 """
 
 from __future__ import annotations
@@ -139,9 +144,10 @@ class LLMStandIn:
             time.sleep(2.0)  # longer than the client's timeout in the test
         if not path.endswith("/chat/completions"):
             return 404, {"error": {"message": "not found"}}
-        prompt = " ".join(m["content"] for m in body["messages"])
+        prompt = " ".join(m.get("content") or "" for m in body["messages"])
         if body.get("tools"):
-            message = self.tool_message(body["messages"][-1]["content"], [t["function"]["name"] for t in body["tools"]])
+            question = [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
+            message = self.tool_message(question, [t["function"]["name"] for t in body["tools"]], body["messages"])
             content = message.get("content") or json.dumps(message.get("tool_calls"))
         else:
             content = self.content_for(body["messages"])
@@ -161,10 +167,21 @@ class LLMStandIn:
             "usage": usage,
         }
 
-    def tool_message(self, question: str, offered: list[str]) -> dict:
+    def tool_message(self, question: str, offered: list[str], messages: list[dict] | None = None) -> dict:
         behaviour, gold = self.tool_script.get(question, ("no_call", {}))
         if behaviour == "no_call":
             return {"role": "assistant", "content": "I am not sure which tool answers this."}
+        if behaviour == "calls":
+            return self.calls_message(gold["calls"])
+        if behaviour == "chain":
+            turn = sum(1 for m in messages or [] if m["role"] == "assistant")
+            if turn >= len(gold["steps"]):
+                return {"role": "assistant", "content": "Here is what the records say."}
+            step = gold["steps"][turn]
+            tool = [m for m in messages or [] if m["role"] == "tool"]
+            seen = json.loads(tool[-1]["content"]) if tool else None
+            filled = {p: first_value(seen, key) for p, key in step.get("from_observation", {}).items()}
+            return self.calls_message([{"name": step["name"], "arguments": {**step["arguments"], **filled}}])
         name, args = gold["name"], dict(gold["arguments"])
         if behaviour == "right":
             arguments = json.dumps(dict(reversed(list(args.items()))))  # order must not matter
@@ -186,3 +203,35 @@ class LLMStandIn:
                 {"id": "call_standin", "type": "function", "function": {"name": name, "arguments": arguments}}
             ],
         }
+
+    @staticmethod
+    def calls_message(calls: list[dict]) -> dict:
+        return {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": f"call_standin_{n}",
+                    "type": "function",
+                    "function": {
+                        "name": c["name"],
+                        "arguments": json.dumps(dict(reversed(list(c["arguments"].items())))),
+                    },
+                }
+                for n, c in enumerate(calls)
+            ],
+        }
+
+
+def first_value(data, key: str):
+    """The first value under ``key`` in a JSON document (depth first), or None."""
+    if isinstance(data, dict):
+        if key in data:
+            return data[key]
+        data = list(data.values())
+    if isinstance(data, list):
+        for value in data:
+            found = first_value(value, key)
+            if found is not None:
+                return found
+    return None
