@@ -29,8 +29,10 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from biocurate.call_sets import sample_sets
 from biocurate.catalog import Tool, arguments_from_request, build_request, load_catalog
 from biocurate.config import load_config
+from biocurate.item_kinds import load_item_kinds
 from biocurate.sampling import sample_calls
 from biocurate.seeds import load_seeds, species_table
 from biocurate.snapshot import Snapshot
@@ -132,6 +134,10 @@ def main() -> int:
         seeds = load_seeds(config.path(config.sample.seeds_dir), config.path(config.sample.catalog_dir))
         species = species_table(config.path(config.sample.catalog_dir))
         calls = sample_calls(catalog, seeds.entities, species, config.sample).calls
+        # the call sets' steps known at sampling ([sample.kinds]); a chain's later steps are known
+        # only from its observations: a replay run's chain stage reports those it could not answer
+        kinds = load_item_kinds(config.path(config.sample.catalog_dir))
+        calls += sample_sets(catalog, kinds, seeds.entities, species, config.sample).calls
         missing = 0
         for call in calls:
             tool = catalog[call["function"]]
