@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 from biocurate.catalog import Catalog, Discovery
+from biocurate.item_kinds import single_call_sql
 from biocurate.seeds import entity_id, entity_types, validate_row
 from biocurate.store import insert_new
 
@@ -69,7 +70,7 @@ def discover_entities(con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: 
         f"""
         select r.call_id, c.function, c.arguments, r.body from api_responses r
         join candidate_calls c using (call_id)
-        where r.outcome = 'ok' and c.function in ({", ".join("?" * len(names))})
+        where r.outcome = 'ok' and {single_call_sql("c")} and c.function in ({", ".join("?" * len(names))})
         """,
         names,
     ).fetchall()

@@ -27,6 +27,13 @@ KINDS = ("parallel", "multi_step", "no_tool")
 # A candidate call sampled only as a step of a set (not also as a single call) has this
 # template prefix: the single-item stages leave it out (docs/item_kinds.md).
 SET_TEMPLATE_PREFIX = "set:"
+
+
+def single_call_sql(alias: str = "c") -> str:
+    """SQL: a ``candidate_calls`` row (``alias``) that is a single item's call, not only a set's step."""
+    return f"{alias}.template not like '{SET_TEMPLATE_PREFIX}%'"
+
+
 PATH_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DERIVED_NAME = re.compile(r"(.+)_name(_\d+)?")

@@ -23,6 +23,7 @@ import httpx
 from biocurate.catalog import Catalog, Tool
 from biocurate.config import Config, secret
 from biocurate.hashing import canonical_json, content_hash
+from biocurate.item_kinds import single_call_sql
 from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
 from biocurate.mentions import MentionRules, mention_rules, missing_mentions
 from biocurate.sampling import MissingField, fill, unit
@@ -116,7 +117,7 @@ def observed_calls_without_queries(
     con.register("_versions", frame)
     try:
         return con.execute(
-            """
+            f"""
             select c.call_id, c.function, c.arguments, e.fields, o.observation_id, o.text
             from candidate_calls c
             join (select call_id, arg_max(observation_id, created_at) as observation_id,
@@ -124,7 +125,7 @@ def observed_calls_without_queries(
                   from observations group by call_id) o using (call_id)
             left join entities e using (entity_id)
             left join _versions v on v.function = c.function
-            where not exists (select 1 from queries q where q.call_id = c.call_id
+            where {single_call_sql("c")} and not exists (select 1 from queries q where q.call_id = c.call_id
                               and q.generator = ? and q.model = ?
                               and (v.prompt_version is null or q.prompt_version = v.prompt_version))
             order by c.call_id
@@ -290,7 +291,7 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
         cid: rank
         for cid, rank in con.execute(
             "select call_id, row_number() over (partition by function order by call_id) - 1 "
-            "from candidate_calls where call_id in (select call_id from observations)"
+            f"from candidate_calls c where {single_call_sql('c')} and call_id in (select call_id from observations)"
         ).fetchall()
     }
     rows: list[dict] = []

@@ -340,3 +340,21 @@ def test_a_question_placeholder_no_step_gives_is_refused(tmp_path):
     path.write_text(path.read_text().replace("{id} and {id_2}?", "{id} and {id_3}?", 1))
     with pytest.raises(CatalogError, match=r"parallel variant_effects_pair: questions.broad: \{id_3\}"):
         load_item_kinds(catalog_dir)
+
+
+def test_single_questions_are_the_same_with_kinds_on(demo_sets, tmp_path):
+    """A set's step that is not also a single call gets no single-call question, and single
+    calls keep their questions (template choice by rank among the single calls)."""
+    config, _ = demo_sets
+    off = demo(tmp_path)
+    for name in ("sample", "execute", "synthesize"):
+        run_stage(name, off, "off")
+    run_stage("synthesize", config, "on")
+    singles = "select q.query_id, q.text from queries q join candidate_calls c using (call_id) order by q.query_id"
+    assert rows(config, singles) == rows(off, singles)
+    set_only = rows(
+        config,
+        "select count(*) from candidate_calls c where c.template like 'set:%' "
+        "and exists (select 1 from observations o where o.call_id = c.call_id)",
+    )[0][0]
+    assert set_only > 0
