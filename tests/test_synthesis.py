@@ -21,7 +21,8 @@ from biocurate.store import Store
 from biocurate.synthesis import synthesize, template_questions
 from biocurate.wording import wording
 from tests.conftest import ROOT
-from tests.test_llm import seed_observed_calls
+from tests.store_rows import observed_lookup_calls
+from tests.test_llm import CALLS
 
 
 def natural_check():
@@ -228,7 +229,7 @@ def test_calls_of_a_function_without_templates_are_counted_under_one_reason(demo
     tool = catalog["lookup_by_symbol"]
     bare = Catalog([replace(tool, function=tool.function.model_copy(update={"questions": None}))])
     with Store(demo_config.store.path).open() as con:
-        seed_observed_calls(con)
+        observed_lookup_calls(con, CALLS)
         summary = synthesize(demo_config, con, bare, "r1")
         n_queries = con.execute("select count(*) from queries").fetchall()[0][0]
     assert n_queries == 0 and summary.calls == 2
@@ -281,7 +282,7 @@ def test_changed_judge_rules_judge_every_query_again(demo_config):
 
     catalog = load_catalog()
     with Store(demo_config.store.path).open() as con:
-        seed_observed_calls(con)
+        observed_lookup_calls(con, CALLS)
         synthesize(demo_config, con, catalog, "r1")
         first = judge(demo_config, con, catalog, "r1")
         assert first.new > 0 and judge(demo_config, con, catalog, "r2").new == 0
