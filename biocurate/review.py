@@ -31,10 +31,12 @@ START_HINT = "start it with scripts/label_studio.sh start (or set review.url in 
 
 # Survivors with their call, observation and latest judgment, and the review priority: the judge's
 # least-sure items (score near 0.5, or verdict unsure/missing) and the least covered tools first.
+# A question about a call set (issue 18) has no call of its own (function null): its calls are
+# added from item_steps (``_with_steps``), and it competes for priority with the items of its kind.
 ITEMS_SQL = """
 with items as (
     select x.query_id, x.text, x.function, x.arguments, x.database, x.tool_group, x.category,
-           x.observation, j.verdict, j.score, j.model, j.reason
+           x.observation, x.kind, x.call_id, j.verdict, j.score, j.model, j.reason
     from query_context x
     join survivors s on s.query_id = x.query_id
     left join latest_judgments j on j.query_id = x.query_id
@@ -44,7 +46,7 @@ with items as (
 select *,
        round(case when verdict is null or verdict = 'unsure' or score is null then 1.0
                   else 1.0 - 2 * abs(score - 0.5) end
-             + 1.0 / count(*) over (partition by function), 4) as priority
+             + 1.0 / count(*) over (partition by coalesce(function, kind)), 4) as priority
 from items
 order by priority desc, query_id
 """
@@ -159,7 +161,7 @@ def push(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None = No
         return counts | {"disabled": True}
     client = connect(config)
     project = _project(client, config)
-    rows = con.sql(ITEMS_SQL).pl().to_dicts()
+    rows = _with_steps(con, con.sql(ITEMS_SQL).pl().to_dicts())
     prefill = config.review.prefill_judge_verdict
     try:
         with _talking_to(config):
@@ -198,6 +200,44 @@ def push(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None = No
             "resume (no task is duplicated)."
         ) from exc
     return counts
+
+
+def _with_steps(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> list[dict]:
+    """Call-set rows get ``steps`` (their calls in order, from item_steps: function, arguments,
+    depends_on, fed_by, observation) and ``spec`` (the set's sampling record: a no_tool's reason)."""
+    sets = [r["query_id"] for r in rows if r["kind"] != "single"]
+    if not sets:
+        return rows
+    con.register("_review_sets", pl.DataFrame({"query_id": sets}, schema={"query_id": pl.String}))
+    try:
+        steps = con.execute(
+            "select s.query_id, s.function, s.arguments::varchar, s.depends_on, s.fed_by::varchar, s.observation "
+            "from item_steps s join _review_sets using (query_id) order by s.query_id, s.position"
+        ).fetchall()
+        specs = dict(
+            con.execute(
+                "select q.query_id, c.spec::varchar from queries q join _review_sets using (query_id) "
+                "join call_sets c on c.set_id = q.call_id"
+            ).fetchall()
+        )
+    finally:
+        con.unregister("_review_sets")
+    by_query: dict[str, list[dict]] = {}
+    for query_id, function, arguments, depends_on, fed_by, observation in steps:
+        by_query.setdefault(query_id, []).append(
+            {
+                "function": function,
+                "arguments": arguments,
+                "depends_on": depends_on,
+                "fed_by": json.loads(fed_by) if fed_by else None,
+                "observation": observation,
+            }
+        )
+    for row in rows:
+        if row["kind"] != "single":
+            row["steps"] = by_query.get(row["query_id"], [])
+            row["spec"] = json.loads(specs.get(row["query_id"]) or "{}")
+    return rows
 
 
 def _record(con: duckdb.DuckDBPyConnection, project_id: int, items: list, run_id: str | None) -> None:
@@ -386,8 +426,10 @@ def status(config: Config, con: duckdb.DuckDBPyConnection) -> dict:
     con.register("_resolved", resolved)
     try:
         by_tool = con.sql(
-            "select c.function, r.state, count(*) as n from _resolved r "
-            "join queries q using (query_id) join candidate_calls c using (call_id) "
+            "select coalesce(c.function, s.kind) as function, r.state, count(*) as n from _resolved r "
+            "join queries q using (query_id) left join candidate_calls c using (call_id) "
+            "left join call_sets s on s.set_id = q.call_id "
+            "where c.call_id is not null or s.set_id is not null "
             "group by all order by all"
         ).pl()
     finally:

@@ -75,8 +75,75 @@ def _judge_line(row: dict) -> str:
     return f"Automatic judge ({row['model']}): {row['verdict']}{score}" + (f". Reason: {reason}" if reason else ".")
 
 
+def no_tool_answer(spec: dict) -> str:
+    """A no_tool item's answer (no call; docs/item_kinds.md): the set's own ``answer`` if sampling
+    wrote one, else a reply built from its ``reason`` (why none of the offered tools returns what
+    is asked). What review shows and publish exports."""
+    if spec.get("answer"):
+        return str(spec["answer"])
+    reason = " ".join(str(spec.get("reason") or "").split())
+    return "None of the available tools can answer this question" + (f": {reason}" if reason else ".")
+
+
+KIND_HEADS = {
+    "parallel": "Parallel: {n} independent calls, made together in one turn (order free).",
+    "multi_step": "Multi-step: {n} calls in order; a later call uses a value from an earlier call's observation.",
+}
+
+
+def _fed_note(step: dict) -> str:
+    """Which value of a multi_step call came from which earlier observation."""
+    notes = []
+    for parameter, source in (step.get("fed_by") or {}).items():
+        source = source if isinstance(source, dict) else {"value": source}
+        origin = f"call {step['depends_on'] + 1}" if step.get("depends_on") is not None else "an earlier call"
+        path = f" at {source['from']}" if source.get("from") else ""
+        notes.append(f"  {parameter} = {json.dumps(source.get('value'))}: from the observation of {origin}{path}")
+    return ("\n" + "\n".join(notes)) if notes else ""
+
+
+def _set_texts(row: dict) -> tuple[str, str]:
+    """(call, observation) fields of a call-set task: every call in order, each observation under
+    the number of its call; a no_tool item says that no call is the answer, and why."""
+    steps = row.get("steps") or []
+    if row["kind"] == "no_tool" or not steps:
+        spec = row.get("spec") or {}
+        reason = " ".join(str(spec.get("reason") or "not given").split())
+        return (
+            f"No call: the correct answer is not to call any tool. The answer: {no_tool_answer(spec)}\n\n"
+            f"Why no offered tool answers it: {reason}",
+            "(none: no call is made)",
+        )
+    n = len(steps)
+    calls, observations = [KIND_HEADS.get(row["kind"], "{n} calls").format(n=n)], []
+    for i, step in enumerate(steps, 1):
+        arguments = json.loads(step["arguments"]) if isinstance(step["arguments"], str) else step["arguments"]
+        text = json.dumps({"name": step["function"], "arguments": arguments}, indent=2)
+        calls.append(f"Call {i} of {n}:\n{text}{_fed_note(step)}")
+        observations.append(f"Observation of call {i} ({step['function']}):\n{_pretty(step['observation'])}")
+    return "\n\n".join(calls), "\n\n".join(observations)
+
+
 def task_data(row: dict) -> dict:
-    """The task's data fields from an ITEMS_SQL row (biocurate.review)."""
+    """The task's data fields from an ITEMS_SQL row (biocurate.review); a call set's row also has
+    ``steps`` and ``spec`` (``biocurate.review._with_steps``)."""
+    if row.get("kind", "single") != "single":
+        call, observation = _set_texts(row)
+        first = (row.get("steps") or [{}])[0]
+        return {
+            "ext_id": row["query_id"],
+            "query": row["text"],
+            "call": call,
+            "observation": observation,
+            "judge": _judge_line(row),
+            "judge_verdict": row["verdict"],
+            "tool": first.get("function") or row["kind"],
+            "database": row["database"],
+            "tool_group": row["tool_group"],
+            "category": row["category"],
+            "priority": row["priority"],
+            "kind": row["kind"],
+        }
     return {
         "ext_id": row["query_id"],
         "query": row["text"],

@@ -5,7 +5,8 @@ clearly named non-human user, ``demo-reviewer@biocurate.local`` ("Demo script (n
 created on first use; the dataset card and manifest count the items it reviewed as not reviewed
 by a person (config ``review.scripted_annotators``). It accepts when the judge accepted and
 rejects with a reason when it did not; it also rejects about one in ten of the judge's accepts
-and rewords about one in seven of those it can (``reworded``: the opening words only, e.g.
+(the reason by kind: a no_tool task's is that a tool would answer it, a multi_step task's that its
+later step is not needed) and rewords about one in seven of those it can (``reworded``: the opening words only, e.g.
 "Which" -> "What", a request made a polite question; identifiers and names untouched, no filler
 added). The edit then goes back through judging and quality checks and, if it passes, is
 published (annotations/reviewer_guide.md, "Editing"). Real datasets are reviewed by people in
@@ -46,6 +47,11 @@ REWORDINGS = [
         lambda m: f"Could you {m.group(1).lower()} {m.group(2)}?",
     ),
 ]
+
+
+# The reason the demo reviewer gives for a reject, by the task's kind (a call set's task data has
+# "kind", docs/item_kinds.md; a single call's has none); annotations/reviewer_guide.md.
+REJECT_REASON = {"no_tool": "tool_would_answer", "multi_step": "step_not_needed"}
 
 
 def reworded(question: str) -> str | None:
@@ -91,7 +97,7 @@ def main() -> int:
                     "from_name": "reject_reason",
                     "to_name": "query",
                     "type": "choices",
-                    "value": {"choices": ["observation_uninformative"]},
+                    "value": {"choices": [REJECT_REASON.get(task.data.get("kind"), "observation_uninformative")]},
                 }
             )
         if verdict == "accept_with_edit":

@@ -30,6 +30,7 @@ from biocurate.publish.selection import (
     PENDING,
     REASONS,
     REJECTED,
+    SPLIT_CONFLICT,
     select_items,
 )
 from biocurate.publish.splits import SplitPlan, assign_splits, group_key, split_at, split_checks
@@ -54,6 +55,7 @@ __all__ = [
     "REASONS",
     "REJECTED",
     "SPLITS",
+    "SPLIT_CONFLICT",
     "Distractors",
     "ExportFormat",
     "PublishError",

@@ -24,7 +24,7 @@ def write_plots(folder: Path, recs: Iterable[dict]) -> list[str]:
     tallies: dict[str, Counter] = {column: Counter() for column in columns}
     for r in recs:  # one pass
         for column in columns:
-            tallies[column][(r[column], r["split"])] += 1
+            tallies[column][(_label(r[column]), r["split"])] += 1
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,7 +61,18 @@ def write_plots(folder: Path, recs: Iterable[dict]) -> list[str]:
 # Counts, provenance, upstream releases
 
 
-_COUNTED = {"databases": "database", "tools": "tool", "categories": "category", "functions": "function"}
+_COUNTED = {
+    "databases": "database",
+    "tools": "tool",
+    "categories": "category",
+    "functions": "function",
+    "kinds": "kind",
+}
+NO_CALL = "(no call)"  # the database, tool, ... of a no_tool item (issue 18)
+
+
+def _label(value: str | None) -> str:
+    return NO_CALL if value is None else value
 
 
 def counts_of(recs: Iterable[dict]) -> dict:
@@ -79,7 +90,7 @@ def counts_of(recs: Iterable[dict]) -> dict:
             tally["groups"].add(r["group_key"])
             tally["calls"].add(r["call_id"])
             for name, column in columns.items():
-                tally[name][r[column]] += 1
+                tally[name][_label(r[column])] += 1
 
     def block(tally: dict) -> dict:
         return {
@@ -130,6 +141,8 @@ def upstream_releases(con: duckdb.DuckDBPyConnection, recs: Iterable[dict]) -> d
     from the API's headers), and the releases the APIs' own info endpoints reported in this store."""
     out: dict[str, dict] = {}
     for r in recs:
+        if r["database"] is None:  # a no_tool item: no call, no release
+            continue
         entry = out.setdefault(r["database"], {"items_by_release": Counter(), "reported_by_api": []})
         entry["items_by_release"][r["upstream_release"] or "not reported"] += 1
     rows = con.execute(
@@ -245,6 +258,7 @@ RESPONSE_KINDS = {
     "fixture": "a real API response another project kept as a test fixture, replayed from the snapshot",
     "illustrative": "hand-written in the API's format, not recorded from the API: an example of shape, not data",
     "unknown": "replayed from a store made before responses kept their origin: not known",
+    "no call": "a no_tool item: its answer is not to call a tool, so there is no response",
 }
 REVIEWERS = {
     "human": "accepted by a person in Label Studio",
@@ -355,6 +369,15 @@ def dataset_card(manifest: dict) -> str:
         "",
         *_table(("database", "items"), list(c["databases"].items())),
         "",
+        "Items per kind (docs/item_kinds.md: `single` is one call, `parallel` several independent calls in "
+        "one turn, `multi_step` a chain in which a later call's argument comes from an earlier call's "
+        "observation, `no_tool` a question no offered tool answers, answered without a call):",
+        "",
+        *_table(
+            ("kind", *SPLITS, "items"),
+            [(k, *(c["by_split"][s]["kinds"].get(k, 0) for s in SPLITS), n) for k, n in c["kinds"].items()],
+        ),
+        "",
         *_table(("category", "items"), list(c["categories"].items())),
         "",
         "## Provenance",
@@ -409,9 +432,15 @@ def dataset_card(manifest: dict) -> str:
         "",
         "## Limitations",
         "",
-        "- Each item is one question and one call. The ShareGPT and OpenAI records end with the call (the "
-        "reviewed unit); the observation is kept in the BioTool and Parquet files, but no natural-language "
+        "- Each item is one question and its call(s) (or, for `no_tool`, the answer that no tool applies). "
+        "The ShareGPT and OpenAI records end with the (last) call, the reviewed unit; a multi_step item "
+        "holds the observations its later calls were built from; the last observation is kept in the BioTool "
+        "and Parquet files (column `calls` has every call with its observation), but no natural-language "
         "answer to the question was written or reviewed, so none is included.",
+        "- BioTool's record holds one call: `biotool/<split>.json` and BioTool's own files hold the single "
+        "items; the other kinds are in the extension `biotool/item_kinds/<split>.json` (records `user_query`, "
+        "`kind`, `calls` (each a BioTool record's `function_calling`, `observation`, `database`, `tool`, and "
+        "`depends_on`), `answer`), which BioTool's scripts do not read.",
         "- Distractor tools in the ShareGPT/OpenAI records are drawn deterministically, from the same "
         "database first; they are plausible alternatives, not proven wrong answers.",
         "- Questions from the offline template generator are less varied than human or LLM questions.",

@@ -83,7 +83,33 @@ def _biotool(r: dict, x: Export) -> str:
 
 
 def _in_biotool(r: dict, x: Export) -> bool:
-    return runs_in_biotool(x.catalog[r["function"]])
+    return r["kind"] == "single" and runs_in_biotool(x.catalog[r["function"]])
+
+
+def _biotool_set(r: dict, x: Export) -> str:
+    # BioTool's records have one call; an item of another kind (docs/item_kinds.md) keeps BioTool's
+    # names per call: each call is a BioTool record's function_calling, observation (a JSON value),
+    # database and tool, plus depends_on (multi_step: the 0-based call whose observation fed it).
+    return _dumps(
+        {
+            "user_query": r["user_query"],
+            "kind": r["kind"],
+            "calls": [
+                {
+                    "function_calling": {"name": c["name"], "arguments": c["arguments"]},
+                    "observation": observation_value(c["observation"]),
+                    **biotool_place(x.catalog[c["name"]]),
+                    "depends_on": c["depends_on"],
+                }
+                for c in r["calls"]
+            ],
+            "answer": r["answer"],
+        }
+    )
+
+
+def _set_in_biotool(r: dict, x: Export) -> bool:
+    return r["kind"] != "single" and all(runs_in_biotool(x.catalog[c["name"]]) for c in r["calls"])
 
 
 def _biotool_sharegpt(r: dict, x: Export) -> str:
@@ -103,22 +129,44 @@ def _biotool_sharegpt(r: dict, x: Export) -> str:
     )
 
 
+def _call_turns(r: dict) -> list[dict]:
+    """The turns after the question: one function_call turn (a single item's call, or a parallel
+    item's calls as a JSON list, which LLaMA-Factory's FunctionFormatter reads as parallel calls);
+    a multi_step item's calls each in its own turn, the observation it needs in between; a no_tool
+    item's answer as the assistant's turn."""
+    if r["kind"] == "single":
+        return [{"from": "function_call", "value": _dumps(r["function_calling"])}]
+    calls = [{"name": c["name"], "arguments": c["arguments"]} for c in r["calls"]]
+    if r["kind"] == "no_tool":
+        return [{"from": "gpt", "value": r["answer"]}]
+    if r["kind"] == "parallel":
+        return [{"from": "function_call", "value": _dumps(calls)}]
+    turns: list[dict] = []
+    for i, call in enumerate(calls):
+        if i:
+            turns.append({"from": "observation", "value": r["calls"][i - 1]["observation"]})
+        turns.append({"from": "function_call", "value": _dumps(call)})
+    return turns
+
+
 def _sharegpt(r: dict, x: Export) -> str:
     # LLaMA-Factory's sharegpt converter needs human/observation at odd and gpt/function_call at
     # even positions and an even number of turns; the last turn is the training target. The
-    # reviewed unit is question -> call, so the conversation ends with the call (see the card).
-    # LLaMA-Factory reads only the columns its dataset entry maps and drops the others, so the
-    # record also carries its provenance (PROVENANCE_COLUMNS) for filtering before training.
+    # reviewed unit is question -> call(s), so the conversation ends with the (last) call (see the
+    # card), or a no_tool item's answer. LLaMA-Factory reads only the columns its dataset entry
+    # maps and drops the others, so the record also carries its provenance (PROVENANCE_COLUMNS)
+    # for filtering before training (and, for an item that is not single, its kind).
     return _dumps(
         {
             "conversations": [
                 {"from": "human", "value": r["user_query"]},
-                {"from": "function_call", "value": _dumps(r["function_calling"])},
+                *_call_turns(r),
             ],
             "system": x.system,
             "tools": x.tools_text(r["tool_names"]),
             "item_id": r["item_id"],
             **{k: r[k] for k in PROVENANCE_COLUMNS},
+            **({} if r["kind"] == "single" else {"kind": r["kind"]}),
         }
     )
 
@@ -143,22 +191,46 @@ def _sharegpt_info(splits: list[str], x: Export) -> dict:
     }
 
 
+def _tool_call(call_id: str, name: str, arguments: dict) -> dict:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": _dumps(arguments)}}
+
+
+def _assistant_turns(r: dict) -> list[dict]:
+    """The assistant's messages: one with the call (single) or every call (parallel); a multi_step
+    item's calls one message each, each followed by the tool message with its observation (but
+    the last); a no_tool item's answer as content without tool_calls."""
+    if r["kind"] == "single":
+        return [
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    _tool_call("call_" + r["item_id"][:12], r["function"], r["function_calling"]["arguments"])
+                ],
+            }
+        ]
+    if r["kind"] == "no_tool":
+        return [{"role": "assistant", "content": r["answer"]}]
+    ids = [f"call_{r['item_id'][:12]}_{i}" for i in range(len(r["calls"]))]
+    calls = [_tool_call(i, c["name"], c["arguments"]) for i, c in zip(ids, r["calls"], strict=True)]
+    if r["kind"] == "parallel":
+        return [{"role": "assistant", "tool_calls": calls}]
+    turns: list[dict] = []
+    for i, call in enumerate(calls):
+        if i:
+            turns.append({"role": "tool", "tool_call_id": ids[i - 1], "content": r["calls"][i - 1]["observation"]})
+        turns.append({"role": "assistant", "tool_calls": [call]})
+    return turns
+
+
 def _openai(r: dict, x: Export) -> str:
     messages = [
         {"role": "system", "content": x.system},
         {"role": "user", "content": r["user_query"]},
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "call_" + r["item_id"][:12],
-                    "type": "function",
-                    "function": {"name": r["function"], "arguments": _dumps(r["function_calling"]["arguments"])},
-                }
-            ],
-        },
+        *_assistant_turns(r),
     ]
-    return f'{{"messages": {_dumps(messages)}, "tools": {x.tools_text(r["tool_names"])}, "parallel_tool_calls": false}}'
+    parallel = "true" if r["kind"] == "parallel" else "false"
+    tools = x.tools_text(r["tool_names"])
+    return f'{{"messages": {_dumps(messages)}, "tools": {tools}, "parallel_tool_calls": {parallel}}}'
 
 
 # Per item: who accepted it in review (human | script | unknown: biocurate/publish/sql/details.sql)
@@ -187,6 +259,11 @@ PARQUET_COLUMNS = {
     "generator": pl.String,
     "review_state": pl.String,
     **{k: pl.String for k in PROVENANCE_COLUMNS},
+    # issue 18 (docs/item_kinds.md): single | parallel | multi_step | no_tool; every call in order
+    # (JSON: [{name, arguments, observation, depends_on}]); a no_tool item's answer
+    "kind": pl.String,
+    "calls": pl.String,
+    "answer": pl.String,
 }
 
 
@@ -196,8 +273,9 @@ def _parquet_frame(part: list[dict], x: Export) -> pl.DataFrame:
             {
                 "version_id": x.version_id,
                 **{k: r.get(k) for k in PARQUET_COLUMNS if k != "version_id"},
-                "function_calling": canonical_json(r["function_calling"]),
+                "function_calling": None if r["function_calling"] is None else canonical_json(r["function_calling"]),
                 "review_state": r["state"],
+                "calls": canonical_json(r["calls"]),
             }
             for r in part
         ],
@@ -292,6 +370,15 @@ FORMATS: dict[str, ExportFormat] = {
         holds=_in_biotool,
         about="the records of `biotool/<split>.json` in one file, as BioTool's BioTool.json",
     ),
+    "biotool_kinds": ExportFormat(
+        "biotool/item_kinds/{split}.json",
+        encode=_biotool_set,
+        holds=_set_in_biotool,
+        about="BioTool extension (not read by BioTool's scripts): the parallel, multi_step and no_tool items, "
+        "which BioTool's one-call records cannot hold: user_query, kind, calls (each call a BioTool record's "
+        "function_calling, observation, database and tool, plus depends_on: the 0-based call whose observation "
+        "fed it), answer (a no_tool item's reply, null otherwise). docs/item_kinds.md",
+    ),
     "biotool_sharegpt": ExportFormat(
         "biotool/BioTool_{split}.json",
         encode=_biotool_sharegpt,
@@ -313,7 +400,9 @@ FORMATS: dict[str, ExportFormat] = {
         "openai/{split}.jsonl",
         encode=_openai,
         jsonl=True,
-        about="OpenAI chat fine-tuning: messages with an assistant tool call, tools",
+        about="OpenAI chat fine-tuning: messages with the assistant's tool call(s) (parallel: several in one "
+        "message, `parallel_tool_calls` true; multi_step: a tool message with each observation before the next "
+        "call; no_tool: an answer without tool_calls), tools",
     ),
     "parquet": ExportFormat(
         "parquet/{split}.parquet",

@@ -6,6 +6,10 @@ makes the records ``batch`` items at a time, in item order, fetching each batch'
 from the store by id. Every pass (the digest, the export files, the store's dataset_items) reads
 them again; ``light()`` is a pass over the item columns alone (counts, plots, provenance).
 ``Distractors`` picks the other tools a record offers.
+
+Every record has ``kind`` and ``calls`` (each call in order with its observation) and ``answer``
+(a ``no_tool`` item's reply): docs/item_kinds.md. A call set's item columns (``function``,
+``observation``, ...) are its first call's; ``set_observation`` is its combined observation.
 """
 
 from __future__ import annotations
@@ -20,10 +24,14 @@ import polars as pl
 from biocurate.catalog import Catalog
 from biocurate.config import Config
 from biocurate.publish.splits import SplitPlan
+from biocurate.review_view import no_tool_answer
 from biocurate.sampling import unit
 
 # Items per batch of records (each with its observation).
 RECORD_BATCH = 5_000
+
+# Item columns that only make a set item's record (select_items, details.sql): not in the records.
+_SET_COLUMNS = ("set_observation_id", "set_spec")
 
 
 class Distractors:
@@ -62,6 +70,29 @@ class Distractors:
         return picked[:position] + [gold] + picked[position:]
 
 
+def offered_tools(distract: Distractors, catalog: Catalog, record: dict, spec: dict) -> list[str]:
+    """The tools a record offers: for a single item its tool and distractors (as before); for a
+    set every step's function, at the place the distractors of its first one leave; for a no_tool
+    item the functions its set names as ``offered`` (look related, do not answer), filled up to
+    as many tools as a single item is offered with the distractors of a hash-chosen function."""
+    item_id = record["item_id"]
+    if record["kind"] == "single":
+        return distract(record["function"], item_id)
+    names = [c["name"] for c in record["calls"]]
+    if not names:
+        names = [n for n in spec.get("offered") or [] if n in catalog]
+        tools = sorted(t.name for t in catalog)
+        pick = names[0] if names else tools[int(unit(distract.seed, "no_tool", item_id) * len(tools))]
+        offered = [pick, *(n for n in names if n != pick)]
+        pool = [n for n in distract(pick, item_id) if n not in offered]
+        return sorted(offered + pool[: max(0, distract.k + 1 - len(offered))], key=lambda n: unit(item_id, n))
+    offered = distract(names[0], item_id)
+    for name in dict.fromkeys(names[1:]):
+        if name not in offered:
+            offered.insert(int(unit(distract.seed, item_id, name) * (len(offered) + 1)), name)
+    return offered
+
+
 class Records:
     """The export records of ``items`` (``select_items``: ordered by item_id, an observation_id
     where the observation goes), re-made on every pass, ``batch`` items at a time."""
@@ -81,30 +112,71 @@ class Records:
             pl.Series("group_key", [plan.group[i] for i in ids], dtype=pl.String),
         )
         self.distract = Distractors(catalog, config.publish.distractor_tools, config.publish.split_seed)
-        self.con, self.batch = con, batch
+        self.catalog, self.con, self.batch = catalog, con, batch
 
     def __len__(self) -> int:
         return self.items.height
 
     def light(self) -> Iterator[dict]:
         """Each item's columns with its split and group (no observation, call or offered tools)."""
-        yield from self.items.drop("observation_id").iter_rows(named=True)
+        yield from self.items.drop("observation_id", *_SET_COLUMNS).iter_rows(named=True)
 
     def __iter__(self) -> Iterator[dict]:
         for start in range(0, self.items.height, self.batch):
             part = self.items.slice(start, self.batch)
-            texts = self._observations(part["observation_id"])
+            texts = self._observations(pl.concat([part["observation_id"], part["set_observation_id"]]))
+            sets = part.filter(pl.col("kind") != "single")
+            steps = self._steps(sets["query_id"]) if sets.height else {}
             for row in part.iter_rows(named=True):
                 record = {
                     ("observation" if k == "observation_id" else k): (texts.get(v) if k == "observation_id" else v)
                     for k, v in row.items()
+                    if k not in _SET_COLUMNS
                 }
-                record["function_calling"] = {"name": row["function"], "arguments": json.loads(row["arguments"])}
-                record["tool_names"] = self.distract(row["function"], row["item_id"])
+                if row["kind"] == "single":
+                    record["calls"] = [
+                        {
+                            "name": row["function"],
+                            "arguments": json.loads(row["arguments"]),
+                            "observation": record["observation"],
+                            "depends_on": None,
+                        }
+                    ]
+                else:
+                    record["calls"] = steps.get(row["query_id"], [])
+                    record["set_observation"] = texts.get(row["set_observation_id"])
+                spec = json.loads(row["set_spec"]) if row["set_spec"] else {}
+                record["answer"] = no_tool_answer(spec) if row["kind"] == "no_tool" else None
+                record["function_calling"] = (
+                    {"name": row["function"], "arguments": json.loads(row["arguments"])} if row["function"] else None
+                )
+                record["tool_names"] = offered_tools(self.distract, self.catalog, record, spec)
                 yield record
 
+    def _steps(self, query_ids: pl.Series) -> dict[str, list[dict]]:
+        """The calls of these call-set questions, in order (the item_steps view)."""
+        self.con.register("_set_query_ids", pl.DataFrame({"query_id": query_ids}))
+        try:
+            rows = self.con.execute(
+                "select s.query_id, s.function, s.arguments::varchar, s.observation, s.depends_on "
+                "from item_steps s join _set_query_ids using (query_id) order by s.query_id, s.position"
+            ).fetchall()
+        finally:
+            self.con.unregister("_set_query_ids")
+        steps: dict[str, list[dict]] = {}
+        for query_id, function, arguments, observation, depends_on in rows:
+            steps.setdefault(query_id, []).append(
+                {
+                    "name": function,
+                    "arguments": json.loads(arguments),
+                    "observation": observation,
+                    "depends_on": depends_on,
+                }
+            )
+        return steps
+
     def _observations(self, ids: pl.Series) -> dict[str, str]:
-        self.con.register("_observation_ids", pl.DataFrame({"observation_id": ids.unique()}))
+        self.con.register("_observation_ids", pl.DataFrame({"observation_id": ids.drop_nulls().unique()}))
         try:
             return dict(
                 self.con.execute(

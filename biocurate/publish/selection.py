@@ -35,6 +35,7 @@ EDIT_FAILED_QC = "edited question failed quality checks"
 NOT_IN_CATALOG = "function no longer in the catalog"
 MISSING_ROWS = "call or observation missing from the store"
 DRIFT_HELD = "changed upstream since published (drift check): awaiting a new review"
+SPLIT_CONFLICT = "its calls are in groups earlier versions put in different splits"
 REASONS = (
     NOT_CHECKED,
     FAILED_QC,
@@ -48,14 +49,23 @@ REASONS = (
     EDIT_FAILED_QC,
     DRIFT_HELD,
     NOT_IN_CATALOG,
+    SPLIT_CONFLICT,
     MISSING_ROWS,
 )
 
 
-def _call_changed(edited_call: str | None, function: str, arguments: str) -> bool:
-    """Did the reviewer's edited call differ from the call that was executed?"""
+def _call_changed(edited_call: str | None, function: str | None, arguments: str | None) -> bool:
+    """Did the reviewer's edited call differ from the call that was executed? For a call set
+    (no call of its own: ``function`` None) any edited call is a change: its calls were executed
+    as sampled and chained, so an edit needs a new set."""
     if edited_call is None:
         return False
+    if function is None or arguments is None:
+        try:
+            edited_set = json.loads(edited_call)
+        except json.JSONDecodeError:
+            return True
+        return edited_set not in ("", None, [], {})
     try:
         edited = json.loads(edited_call)
     except json.JSONDecodeError:
@@ -135,7 +145,7 @@ def select_items(
     for row in _streamed(con, sql("selection")):
         row["state"] = row[rule]
         reason, text_id = _verdict(row)
-        if reason is None and catalog is not None and row["function"] not in catalog:
+        if reason is None and catalog is not None and any(f not in catalog for f in row["functions"]):
             reason = NOT_IN_CATALOG
         if row["item_id"] in held:  # its new version awaits a review, whatever its state
             reason = DRIFT_HELD

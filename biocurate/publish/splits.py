@@ -16,13 +16,20 @@ has and however many versions added them. The trade-off against assigning by has
 (``stratify = false``): a new group's split depends on how many groups of its stratum came
 before it, i.e. on the publishing history, not only on its key. Stability does not suffer,
 since a published assignment is never recomputed.
+
+An item with several calls (a parallel or multi_step call set, issue 18) is in the group of each
+call (or entity) it uses: groups sharing a call are merged (union-find), so no call, and no
+entity under ``group_by = "entity"``, is in two splits. A merged group's key is the smallest of
+its keys (a group of one key keeps it, as before). A new item whose calls belong to groups that
+earlier versions put in different splits cannot join both: it is held back (``SplitPlan.held``,
+counted as not exported), never moved.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import polars as pl
@@ -38,6 +45,47 @@ def group_key(call_id: str, entity_id: str | None, group_by: str) -> str:
     if group_by == "entity" and entity_id:
         return f"entity:{entity_id}"
     return f"call:{call_id}"
+
+
+class _Groups:
+    """Union-find over group keys; a group's name is its smallest key."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, key: str) -> str:
+        self.parent.setdefault(key, key)
+        root = key
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[key] != root:  # path compression
+            self.parent[key], key = root, self.parent[key]
+        return root
+
+    def union(self, keys: list[str]) -> str:
+        roots = sorted({self.find(k) for k in keys})
+        for other in roots[1:]:
+            self.parent[other] = roots[0]
+        return roots[0]
+
+
+def _item_keys(con: duckdb.DuckDBPyConnection, call_ids: list[str], group_by: str) -> dict[str, list[str]]:
+    """The group keys of each item's call_id: its own call's, or each step's of a call set (a
+    no_tool set, without steps, is a group of its own)."""
+    con.register("_split_calls", pl.DataFrame({"call_id": sorted(set(call_ids))}, schema={"call_id": pl.String}))
+    try:
+        rows = con.execute(
+            "select x.call_id, coalesce(st.call_id, x.call_id), c.entity_id from _split_calls x "
+            "left join call_set_steps st on st.set_id = x.call_id "
+            "left join candidate_calls c on c.call_id = coalesce(st.call_id, x.call_id) "
+            "order by x.call_id, st.position"
+        ).fetchall()
+    finally:
+        con.unregister("_split_calls")
+    keys: dict[str, list[str]] = {}
+    for call_id, step, entity_id in rows:
+        keys.setdefault(call_id, []).append(group_key(step, entity_id, group_by))
+    return keys
 
 
 def split_at(x: float, config: Config) -> str:
@@ -72,24 +120,26 @@ class SplitPlan:
     group: dict[str, str]  # item_id -> group key
     inherited_items: int = 0  # items whose split came from an earlier version (own or group's)
     new_groups: int = 0
+    held: list[str] = field(default_factory=list)  # new items whose calls earlier versions split apart
 
 
 def assign_splits(config: Config, con: duckdb.DuckDBPyConnection, items: pl.DataFrame) -> SplitPlan:
     """Every item's split: inherited from earlier versions where known, else assigned (see module doc)."""
     group_by, seed = config.publish.group_by, config.publish.split_seed
     # Each item ever published, with the split of the first version that held it.
-    prior = con.execute(
-        "select f.item_id, f.split, f.database, f.tool, f.call_id, c.entity_id "
-        "from first_published f left join candidate_calls c on c.call_id = f.call_id"
-    ).fetchall()
+    prior = con.execute("select item_id, split, database, tool, call_id from first_published").fetchall()
+    known_keys = _item_keys(con, [r[4] for r in prior] + items["call_id"].to_list(), group_by)
+    groups = _Groups()
     prior_split: dict[str, str] = {}
+    for item_id, split, _, _, call_id in prior:
+        groups.union(known_keys[call_id])
+        prior_split[item_id] = split
     group_prior: dict[str, set[str]] = {}
     prior_strata: dict[str, list[tuple[str, str]]] = {}
-    for item_id, split, database, tool, call_id, entity_id in prior:
-        g = group_key(call_id, entity_id, group_by)
-        prior_split[item_id] = split
+    for _, split, database, tool, call_id in prior:
+        g = groups.find(known_keys[call_id][0])
         group_prior.setdefault(g, set()).add(split)
-        prior_strata.setdefault(g, []).append((database, tool))
+        prior_strata.setdefault(g, []).append((database or "", tool or ""))
     conflicts = {g: s for g, s in group_prior.items() if len(s) > 1}
     if conflicts:
         example, splits = next(iter(sorted(conflicts.items())))
@@ -98,24 +148,39 @@ def assign_splits(config: Config, con: duckdb.DuckDBPyConnection, items: pl.Data
             f"({len(conflicts)} groups, e.g. {example} in {sorted(splits)}): stable splits cannot hold both. "
             "Keep the grouping these versions were published with, or start a new lineage in a new store."
         )
+    prior_of = {g: next(iter(s)) for g, s in group_prior.items()}
 
     plan = SplitPlan({}, {})
+    rows = items.select("item_id", "call_id", "entity_id", "database", "tool").to_dicts()
+    kept = []
+    for row in rows:  # in item_id order: which new item is held back does not depend on anything else
+        keys = known_keys[row["call_id"]]
+        if row["item_id"] not in prior_split:
+            splits = {prior_of[r] for r in {groups.find(k) for k in keys} if r in prior_of}
+            if len(splits) > 1:
+                plan.held.append(row["item_id"])
+                continue
+            split = next(iter(splits), None)
+            root = groups.union(keys)
+            if split is not None:
+                prior_of[root] = split
+        kept.append(row)
     members: dict[str, list[dict]] = {}
-    for row in items.select("item_id", "call_id", "entity_id", "database", "tool").iter_rows(named=True):
-        g = group_key(row["call_id"], row["entity_id"], group_by)
+    for row in kept:
+        g = groups.find(known_keys[row["call_id"]][0])
         plan.group[row["item_id"]] = g
         members.setdefault(g, []).append(row)
     fresh: dict[tuple[str, ...], list[str]] = {}
     rank: dict[str, tuple[str, ...]] = {}
+    prior_of = {groups.find(g): s for g, s in prior_of.items()}
     for g, rows in members.items():
-        known = group_prior.get(g)
+        known = prior_of.get(g)
         if known:
-            (split,) = known
             for row in rows:
-                plan.split[row["item_id"]] = split
+                plan.split[row["item_id"]] = known
             plan.inherited_items += len(rows)
         else:
-            main = _stratum([(r["database"], r["tool"]) for r in rows])
+            main = _stratum([(r["database"] or "", r["tool"] or "") for r in rows])
             stratum = _fields(main, STRATUM) if config.publish.stratify else ()
             rank[g] = _fields(main, RANK)
             fresh.setdefault(stratum, []).append(g)
@@ -139,9 +204,10 @@ def assign_splits(config: Config, con: duckdb.DuckDBPyConnection, items: pl.Data
 
 
 def split_checks(con: duckdb.DuckDBPyConnection, version_id: str) -> list[str]:
-    """GX expectations on one version's ``dataset_items``: no group in two splits, item ids unique,
+    """GX expectations on one version's ``dataset_items``: no group and no call (alone or a step
+    of a call set) in two splits, item ids unique,
     splits known, and every item in the split of the first version that held it. [] when all pass."""
-    frame = con.execute(sql("split_checks"), [version_id, version_id]).df()
+    frame = con.execute(sql("split_checks"), [version_id] * 3).df()
     if frame.empty:
         return []
     import logging
@@ -164,6 +230,7 @@ def split_checks(con: duckdb.DuckDBPyConnection, version_id: str) -> list[str]:
         name="dataset_splits",
         expectations=[
             gxe.ExpectColumnValuesToBeInSet(column="group_splits", value_set=[1]),
+            gxe.ExpectColumnValuesToBeInSet(column="call_splits", value_set=[1]),
             gxe.ExpectColumnValuesToBeUnique(column="item_id"),
             gxe.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
             gxe.ExpectColumnPairValuesToBeEqual(column_A="split", column_B="first_split"),

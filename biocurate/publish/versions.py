@@ -27,7 +27,7 @@ from biocurate.publish.card import counts_of, dataset_card, provenance, upstream
 from biocurate.publish.common import SPLITS, PublishError
 from biocurate.publish.formats import PARQUET_ROW_GROUP, PROVENANCE_COLUMNS
 from biocurate.publish.records import RECORD_BATCH, Records
-from biocurate.publish.selection import select_items
+from biocurate.publish.selection import SPLIT_CONFLICT, select_items
 from biocurate.publish.splits import assign_splits, split_checks
 from biocurate.publish.writing import write_formats
 from biocurate.store import utcnow
@@ -85,6 +85,8 @@ def _digest(recs: Iterable[dict], catalog: Catalog, config: Config) -> str:
                         r["tool"],
                         r["category"],
                         *(r[k] for k in PROVENANCE_COLUMNS),
+                        # a call set's own fields (issue 18); a single item's digest is as before
+                        *(() if r["kind"] == "single" else (r["kind"], r["calls"], r["answer"])),
                     )
                 )
             ).encode()
@@ -113,6 +115,16 @@ _ITEM_DIGEST = (
 )
 
 
+def stored_call(r: dict) -> tuple[str, str]:
+    """(function_calling, observation) as ``dataset_items`` keeps an item: a single item's call and
+    observation; a call set's calls (``[{"name", "arguments"}, ...]`` in order, ``[]`` for no_tool)
+    and its combined observation (the JSON array of the steps' observations)."""
+    if r["kind"] == "single":
+        return canonical_json(r["function_calling"]), r["observation"]
+    calls = [{"name": c["name"], "arguments": c["arguments"]} for c in r["calls"]]
+    return canonical_json(calls), r["set_observation"]
+
+
 def _changes(con: duckdb.DuckDBPyConnection, parent: str | None, recs: Records) -> dict[str, int]:
     """Items added, removed and changed since the parent version (compared by digest: neither
     version's observations are held in memory)."""
@@ -121,10 +133,7 @@ def _changes(con: duckdb.DuckDBPyConnection, parent: str | None, recs: Records) 
     before = dict(
         con.execute(f"select item_id, {_ITEM_DIGEST} from dataset_items where version_id = ?", [parent]).fetchall()
     )
-    now = {
-        r["item_id"]: _item_digest(r["user_query"], canonical_json(r["function_calling"]), r["observation"])
-        for r in recs
-    }
+    now = {r["item_id"]: _item_digest(r["user_query"], *stored_call(r)) for r in recs}
     return {
         "added": len(now.keys() - before.keys()),
         "removed": len(before.keys() - now.keys()),
@@ -141,12 +150,14 @@ def _insert_items(con: duckdb.DuckDBPyConnection, version_id: str, recs: Records
     batch: list[dict] = []
 
     def flush() -> None:
+        stored = [stored_call(r) for r in batch]
         frame = pl.DataFrame(
             {
                 "version_id": [version_id] * len(batch),
                 **{k: [r[k] for r in batch] for k in ("item_id", "call_id", "split", "group_key", "user_query")},
-                "function_calling": [canonical_json(r["function_calling"]) for r in batch],
-                **{k: [r[k] for r in batch] for k in ("observation", "database", "tool")},
+                "function_calling": [c for c, _ in stored],
+                "observation": [o for _, o in stored],
+                **{k: [r[k] or "" for r in batch] for k in ("database", "tool")},  # '' for no_tool
             },
             schema=schema,
         )
@@ -193,6 +204,9 @@ def publish(
     if items.is_empty():
         return PublishResult(None, None, refused=refused, message="nothing to publish: no human-accepted items yet")
     plan = assign_splits(config, con, items)
+    if plan.held:  # new items whose calls earlier versions put in different splits
+        refused[SPLIT_CONFLICT] = len(plan.held)
+        items = items.filter(~pl.col("item_id").is_in(plan.held))
     recs = Records(items, plan, catalog, config, con, batch)  # made a batch at a time on every pass
     del items
     digest = _digest(recs, catalog, config)

@@ -2,6 +2,8 @@
 -- current version, a drift replacement if any) with what decides
 -- whether it is exported: its review state under each rule, whether it (and the reviewer's edited
 -- question, if any) was quality-checked and survived, and the reviewer's latest edited call.
+-- A question about a call set (issue 18: parallel, multi_step, no_tool) has no call of its own:
+-- `kind` says which, `functions` lists its steps' functions in order (empty for no_tool).
 with call_edits as (
     select
         query_id,
@@ -25,7 +27,16 @@ checked as (
     where item_kind = 'query'
 ),
 
-alive as (select query_id from survivors)
+alive as (select query_id from survivors),
+
+set_functions as (
+    select
+        st.set_id,
+        list(sc.function order by st.position) as functions
+    from call_set_steps as st
+    inner join candidate_calls as sc on st.call_id = sc.call_id
+    group by st.set_id
+)
 
 select
     q.item_id,
@@ -35,6 +46,11 @@ select
     v.majority_state,
     c.function,
     c.arguments,
+    coalesce(cs.kind, 'single') as kind,
+    case
+        when c.call_id is not null then [c.function]
+        else coalesce(sf.functions, cast([] as varchar []))
+    end as functions,
     ck.query_id is not null as checked,
     s.query_id is not null as survives,
     e.edit_id,
@@ -43,7 +59,9 @@ select
     es.query_id is not null as edit_survives,
     ce.edited_call
 from _selection_items as q
-inner join candidate_calls as c on q.call_id = c.call_id
+left join candidate_calls as c on q.call_id = c.call_id
+left join call_sets as cs on q.call_id = cs.set_id
+left join set_functions as sf on q.call_id = sf.set_id
 left join review_resolution as v on q.query_id = v.query_id
 left join checked as ck on q.query_id = ck.query_id
 left join alive as s on q.query_id = s.query_id
@@ -52,5 +70,5 @@ left join queries as eq on e.edit_id = eq.query_id
 left join checked as ec on e.edit_id = ec.query_id
 left join alive as es on e.edit_id = es.query_id
 left join call_edits as ce on q.query_id = ce.query_id
-where q.parent_query_id is null
+where q.parent_query_id is null and (c.call_id is not null or cs.set_id is not null)
 order by q.query_id
