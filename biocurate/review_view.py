@@ -81,8 +81,12 @@ def no_tool_answer(spec: dict) -> str:
     is asked). What review shows and publish exports."""
     if spec.get("answer"):
         return str(spec["answer"])
-    reason = " ".join(str(spec.get("reason") or "").split())
-    return "None of the available tools can answer this question" + (f": {reason}" if reason else ".")
+    reason = " ".join(str(spec.get("reason") or "").split()).rstrip(".")
+    if not reason:
+        return "None of the available tools can answer this question."
+    # the declarations' reasons read "asks for ...; the offered tools return ..."
+    subject = "The question " if reason.startswith("asks") else ""
+    return f"None of the available tools can answer this question. {subject}{reason}."
 
 
 KIND_HEADS = {

@@ -434,7 +434,7 @@ def dataset_card(manifest: dict) -> str:
         "",
         "- Each item is one question and its call(s) (or, for `no_tool`, the answer that no tool applies). "
         "The ShareGPT and OpenAI records end with the (last) call, the reviewed unit; a multi_step item "
-        "holds the observations its later calls were built from; the last observation is kept in the BioTool "
+        "holds the observations its later calls were built from; the observations are kept in the BioTool "
         "and Parquet files (column `calls` has every call with its observation), but no natural-language "
         "answer to the question was written or reviewed, so none is included.",
         "- BioTool's record holds one call: `biotool/<split>.json` and BioTool's own files hold the single "

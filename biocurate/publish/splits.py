@@ -129,15 +129,15 @@ def assign_splits(config: Config, con: duckdb.DuckDBPyConnection, items: pl.Data
     # Each item ever published, with the split of the first version that held it.
     prior = con.execute("select item_id, split, database, tool, call_id from first_published").fetchall()
     known_keys = _item_keys(con, [r[4] for r in prior] + items["call_id"].to_list(), group_by)
-    groups = _Groups()
+    uf = _Groups()
     prior_split: dict[str, str] = {}
     for item_id, split, _, _, call_id in prior:
-        groups.union(known_keys[call_id])
+        uf.union(known_keys[call_id])
         prior_split[item_id] = split
     group_prior: dict[str, set[str]] = {}
     prior_strata: dict[str, list[tuple[str, str]]] = {}
     for _, split, database, tool, call_id in prior:
-        g = groups.find(known_keys[call_id][0])
+        g = uf.find(known_keys[call_id][0])
         group_prior.setdefault(g, set()).add(split)
         prior_strata.setdefault(g, []).append((database or "", tool or ""))
     conflicts = {g: s for g, s in group_prior.items() if len(s) > 1}
@@ -156,23 +156,23 @@ def assign_splits(config: Config, con: duckdb.DuckDBPyConnection, items: pl.Data
     for row in rows:  # in item_id order: which new item is held back does not depend on anything else
         keys = known_keys[row["call_id"]]
         if row["item_id"] not in prior_split:
-            splits = {prior_of[r] for r in {groups.find(k) for k in keys} if r in prior_of}
+            splits = {prior_of[r] for r in {uf.find(k) for k in keys} if r in prior_of}
             if len(splits) > 1:
                 plan.held.append(row["item_id"])
                 continue
             split = next(iter(splits), None)
-            root = groups.union(keys)
+            root = uf.union(keys)
             if split is not None:
                 prior_of[root] = split
         kept.append(row)
     members: dict[str, list[dict]] = {}
     for row in kept:
-        g = groups.find(known_keys[row["call_id"]][0])
+        g = uf.find(known_keys[row["call_id"]][0])
         plan.group[row["item_id"]] = g
         members.setdefault(g, []).append(row)
     fresh: dict[tuple[str, ...], list[str]] = {}
     rank: dict[str, tuple[str, ...]] = {}
-    prior_of = {groups.find(g): s for g, s in prior_of.items()}
+    prior_of = {uf.find(g): s for g, s in prior_of.items()}
     for g, rows in members.items():
         known = prior_of.get(g)
         if known:
