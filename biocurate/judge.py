@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import duckdb
@@ -75,21 +76,38 @@ class JudgeSummary:
     failed: int = 0  # queries without a usable judgment (no answer, or none after a repair)
 
 
-def unjudged(con: duckdb.DuckDBPyConnection, model: str, version: str | None = None) -> list[tuple]:
+# Questions a judge reads at a time (with their observations: most of a question's bytes), and
+# rules judgments written at a time: memory does not grow with the number of questions.
+JUDGE_BATCH = 5_000
+
+
+def unjudged(
+    con: duckdb.DuckDBPyConnection, model: str, version: str | None = None, batch: int = JUDGE_BATCH
+) -> Iterator[list[tuple]]:
     """(query_id, text, function, arguments, observation) of queries this judge model has not judged
-    (under this rules ``version``, when given: changed rules judge every query again)."""
-    return con.execute(
+    (under this rules ``version``, when given: changed rules judge every query again), in query
+    order, ``batch`` at a time: the ids are found first, each batch's rows are read when it is due."""
+    ids = con.sql(
         """
-        select q.query_id, q.text, q.function, q.arguments, q.observation
-        from query_context q
+        select q.query_id from query_context q
         where not exists (
             select 1 from judgments j
             where j.query_id = q.query_id and j.model = ? and (? is null or j.prompt_version = ?)
         )
         order by q.query_id
         """,
-        [model, version, version],
-    ).fetchall()
+        params=[model, version, version],
+    ).pl()["query_id"]
+    for start in range(0, len(ids), batch):
+        con.register("_unjudged", ids.slice(start, batch).to_frame())
+        try:
+            rows = con.execute(
+                "select q.query_id, q.text, q.function, q.arguments, q.observation "
+                "from query_context q join _unjudged using (query_id) order by q.query_id"
+            ).fetchall()
+        finally:
+            con.unregister("_unjudged")
+        yield rows
 
 
 def parse_judgment(reply: dict) -> tuple[str, float, str]:
@@ -114,7 +132,8 @@ def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
     words = wording(config.path(config.sample.catalog_dir))
     rules = mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
     chat = ChatClient(cfg, secret("judge_api_key") or secret("llm_api_key"), con, run_id)
-    todo = unjudged(con, cfg.model)
+    # BATCH prompts at a time, from the questions read JUDGE_BATCH at a time
+    todo = (part[i : i + BATCH] for part in unjudged(con, cfg.model) for i in range(0, len(part), BATCH))
     summary = JudgeSummary()
     shape = '{"verdict": "accept", "score": 0.9, "reason": "..."}'
 
@@ -143,8 +162,8 @@ def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
                 )
             )
 
-    for start in range(0, len(todo), BATCH):
-        rendered, results = asyncio.run(batch(todo[start : start + BATCH]))
+    for due in todo:
+        rendered, results = asyncio.run(batch(due))
         rows, failures = [], []
         for (query_id, _), (parsed, failure) in zip(rendered, results, strict=False):
             if failure:
@@ -178,32 +197,33 @@ def judge(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_
     cfg = config.synthesis.judge
     if cfg.provider != "template":
         return judge_with_llm(config, con, catalog, run_id)
-    todo = unjudged(con, cfg.model, RULES_VERSION)
     rules = mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
-    summary, rows = JudgeSummary(), []
-    for query_id, text, function, arguments, observation in todo:
-        tool = catalog[function]
-        checks = rule_checks(
-            text, function, rules.mentions(tool, json.loads(arguments)), observation, list(tool.function.params)
-        )
-        score = sum(checks.values()) / len(checks)
-        verdict = "accept" if score == 1 else ("unsure" if score >= 0.75 else "reject")
-        failed = [name for name, ok in checks.items() if not ok]
-        reason = "all checks passed" if not failed else "failed: " + "; ".join(failed)
-        rows.append(
-            {
-                "judgment_id": content_hash("judgment", query_id, "rules", cfg.model, RULES_VERSION),
-                "query_id": query_id,
-                "judge": "rules",
-                "model": cfg.model,
-                "prompt_version": RULES_VERSION,
-                "verdict": verdict,
-                "score": score,
-                "reason": reason,
-                "run_id": run_id,
-            }
-        )
-        summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + 1
-    summary.judged = len(rows)
-    summary.new = insert_new(con, "judgments", rows)
+    summary = JudgeSummary()
+    for todo in unjudged(con, cfg.model, RULES_VERSION):
+        rows = []
+        for query_id, text, function, arguments, observation in todo:
+            tool = catalog[function]
+            checks = rule_checks(
+                text, function, rules.mentions(tool, json.loads(arguments)), observation, list(tool.function.params)
+            )
+            score = sum(checks.values()) / len(checks)
+            verdict = "accept" if score == 1 else ("unsure" if score >= 0.75 else "reject")
+            failed = [name for name, ok in checks.items() if not ok]
+            reason = "all checks passed" if not failed else "failed: " + "; ".join(failed)
+            rows.append(
+                {
+                    "judgment_id": content_hash("judgment", query_id, "rules", cfg.model, RULES_VERSION),
+                    "query_id": query_id,
+                    "judge": "rules",
+                    "model": cfg.model,
+                    "prompt_version": RULES_VERSION,
+                    "verdict": verdict,
+                    "score": score,
+                    "reason": reason,
+                    "run_id": run_id,
+                }
+            )
+            summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + 1
+        summary.judged += len(rows)
+        summary.new += insert_new(con, "judgments", rows)  # written as it goes: a crash keeps what was done
     return summary

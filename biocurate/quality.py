@@ -43,7 +43,7 @@ from biocurate.gx import GXRunner, catalog_value, load_suites, resolve_kwargs, s
 from biocurate.hashing import content_hash
 from biocurate.mentions import Mention, MentionRules, MentionSet, mention_rules
 from biocurate.near_dup import exact_key, find_duplicates, signature, tokens
-from biocurate.store import insert_new
+from biocurate.store import insert_new, observation_texts
 
 # Bump when a check's meaning changes in code: every question is then checked again.
 QC_RULES_VERSION = "qc-3"
@@ -162,16 +162,7 @@ def with_observations(con: duckdb.DuckDBPyConnection, chunk: pd.DataFrame) -> pd
     """A copy of ``chunk`` (a slice of ``query_frame(..., observations=False)``) with the
     observation text and its length."""
     chunk = chunk.copy()
-    ids = pd.DataFrame({"observation_id": chunk["observation_id"].unique()})
-    con.register("_qc_observation_ids", ids)
-    try:
-        texts = dict(
-            con.execute(
-                "select o.observation_id, o.text from observations o join _qc_observation_ids using (observation_id)"
-            ).fetchall()
-        )
-    finally:
-        con.unregister("_qc_observation_ids")
+    texts = observation_texts(con, chunk["observation_id"])
     chunk["observation"] = chunk["observation_id"].map(texts).astype(object)
     chunk["observation_chars"] = chunk["observation"].str.len()
     return chunk

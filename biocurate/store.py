@@ -10,7 +10,7 @@ file named and what to do, never answered from.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -308,3 +308,19 @@ def upsert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], update:
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {t: con.execute(f"select count(*) from {t}").fetchall()[0][0] for t in STAGE_TABLES}
+
+
+def observation_texts(con: duckdb.DuckDBPyConnection, ids: Iterable[str | None]) -> dict[str, str]:
+    """observation_id -> text for the given ids (a batch's: the texts are most of the store's bytes
+    a stage reads, so stages that stream read them a batch at a time)."""
+    con.register(
+        "_observation_ids", pl.DataFrame({"observation_id": list(set(ids))}, schema={"observation_id": pl.String})
+    )
+    try:
+        return dict(
+            con.execute(
+                "select o.observation_id, o.text from observations o join _observation_ids using (observation_id)"
+            ).fetchall()
+        )
+    finally:
+        con.unregister("_observation_ids")

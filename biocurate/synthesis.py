@@ -27,7 +27,7 @@ from biocurate.item_kinds import single_call_sql
 from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
 from biocurate.mentions import MentionRules, mention_rules, missing_mentions
 from biocurate.sampling import MissingField, fill, unit
-from biocurate.store import insert_new
+from biocurate.store import insert_new, observation_texts
 from biocurate.vocabulary import STYLES
 from biocurate.wording import Said, Wording, wording
 
@@ -107,7 +107,8 @@ def observed_calls_without_queries(
 ):
     """Observed calls without questions from this generator and model (and, given ``versions``,
     from the function's current template or prompt version: a changed template re-asks only
-    the calls of the functions it belongs to)."""
+    the calls of the functions it belongs to): (call_id, function, arguments, entity fields,
+    observation_id); the observation's text is read when its batch is due (``observation_texts``)."""
     import polars as pl
 
     frame = pl.DataFrame(
@@ -118,10 +119,9 @@ def observed_calls_without_queries(
     try:
         return con.execute(
             f"""
-            select c.call_id, c.function, c.arguments, e.fields, o.observation_id, o.text
+            select c.call_id, c.function, c.arguments, e.fields, o.observation_id
             from candidate_calls c
-            join (select call_id, arg_max(observation_id, created_at) as observation_id,
-                         arg_max(text, created_at) as text
+            join (select call_id, arg_max(observation_id, created_at) as observation_id
                   from observations group by call_id) o using (call_id)
             left join entities e using (entity_id)
             left join _versions v on v.function = c.function
@@ -209,7 +209,9 @@ def synthesize_with_llm(config: Config, con, catalog: Catalog, run_id: str, todo
 
     async def batch(rows):
         rendered = []
-        for call_id, function, arguments, _fields, observation_id, observation in rows:
+        texts = observation_texts(con, (row[4] for row in rows))
+        for call_id, function, arguments, _fields, observation_id in rows:
+            observation = texts[observation_id]
             tool = catalog[function]
             args = json.loads(arguments)
             text = render_generate_prompt(
@@ -295,7 +297,7 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
         ).fetchall()
     }
     rows: list[dict] = []
-    for call_id, function, arguments, fields, observation_id, _ in todo:
+    for call_id, function, arguments, fields, observation_id in todo:
         if len(rows) >= INSERT_BATCH:  # written as it goes: flat memory, and a crash keeps what was done
             summary.queries_new += insert_new(con, "queries", rows)
             rows = []
