@@ -13,6 +13,7 @@ layout of the same single items.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -26,7 +27,7 @@ from biocurate.eval_api import api_results
 from biocurate.evaluate import EvalSettings, model_config, run_eval
 from biocurate.hashing import content_hash
 from biocurate.snapshot import Snapshot
-from biocurate.store import Store
+from biocurate.store import Store, insert_new
 from tests.standins.api import ApiStandIn
 from tests.standins.llm import LLMStandIn
 
@@ -318,3 +319,91 @@ def test_retrieval_baseline_runs_on_every_kind(versions, tmp_path):
     # a chain's nearest training chain lends its first call only (later ones need observations)
     chains = [r for r in rows if r["kind"] == "multi_step" and train_kind[r["retrieved_item_id"]] == "multi_step"]
     assert chains and all(not r["exact_match"] and r["call_gold"] == 2 for r in chains)
+
+
+# ---------------------------------------------------------------------------------------------
+# On the real publish output: sets sampled, executed and chained by the stages on the demo snapshot
+
+
+@pytest.fixture(scope="module")
+def published_kinds(tmp_path_factory) -> tuple[Path, Path]:
+    """A version published by the real stages with items of every kind (sample, execute, chain,
+    assemble on the demo snapshot; the sets' questions, the QC verdicts and the reviewers' accepts
+    written as those stages would)."""
+    from biocurate.publish import publish
+    from biocurate.stages import stage_assemble, stage_chain, stage_execute, stage_sample, stage_synthesize
+    from tests.store_rows import Rows
+
+    folder = tmp_path_factory.mktemp("published_kinds")
+    cfg = load_config(
+        ROOT / "biocurate.toml",
+        overrides={
+            "store.path": str(folder / "store.duckdb"),
+            "review.enabled": False,
+            "publish.out_dir": str(folder / "versions"),
+            "quality.data_docs_dir": str(folder / "data_docs"),
+            "sample.calls_per_function": 0,
+            "sample.quota": {"function": {"get_xrefs_by_symbol": 2, "lookup_by_id": 2, "get_variation": 2}},
+            "sample.kinds": {"parallel": 1, "multi_step": 1, "no_tool": 1},
+            "publish.train": 0.5,
+            "publish.validation": 0.0,
+            "publish.test": 0.5,
+        },
+    )
+    with Store(cfg.store.path).open() as con:
+        for stage in (stage_sample, stage_execute, stage_chain, stage_assemble, stage_synthesize):
+            stage(cfg, con, "build")
+        rows = Rows(con)
+        sets = con.execute(
+            "select s.set_id, s.kind, s.template from call_sets s join observations o on o.call_id = s.set_id "
+            "where o.builder = 'call_set' and s.set_id not in (select call_id from queries) order by s.set_id"
+        ).fetchall()
+        for n, (set_id, kind, template) in enumerate(sets):
+            rows.query(set_id, f"Question {n}: what do the records say ({kind}, {template})?")
+        for (query_id,) in con.execute("select query_id from queries order by query_id").fetchall():
+            if not con.execute("select 1 from qc_results where item_id = ?", [query_id]).fetchall():
+                qc = {"item_kind": "query", "suite": "queries", "expectation": "all", "severity": "blocking"}
+                row = {"qc_id": content_hash("qc", query_id), "item_id": query_id, "passed": True, **qc}
+                insert_new(con, "qc_results", [{**row, "qc_config_hash": "h"}])
+            rows.annotate(query_id, "accept")
+        result = publish(cfg, con)
+    assert result.path is not None
+    return folder, Path(result.path)
+
+
+def test_every_kind_of_the_real_publish_output_is_read_and_scored(published_kinds, tmp_path):
+    """The loopback model answers every item of a version the publisher wrote right (single: its
+    call; parallel: all calls; multi_step: each step in its turn, after the observation of the one
+    before; no_tool: no call): exact match 1 for every kind."""
+    from biocurate.eval_items import Version, load_items
+
+    folder, version = published_kinds
+    items = load_items(Version("v", version, None), "test")
+    kinds = {i["kind"] for i in items}
+    assert kinds == {"single", "parallel", "multi_step", "no_tool"}, kinds
+    for item in items:
+        assert [m["role"] for m in item["messages"]] == ["system", "user"]
+        assert len(item["gold_calls"]) == {"single": 1, "no_tool": 0}.get(item["kind"], len(item["gold_calls"]))
+    behaviour = {
+        "single": lambda i: ("right", i["gold"]),
+        "parallel": lambda i: ("calls", {"calls": list(reversed(i["gold_calls"]))}),
+        "multi_step": lambda i: ("chain", {"steps": i["gold_calls"]}),
+        "no_tool": lambda i: ("no_call", {}),
+    }
+    llm = LLMStandIn().start()
+    try:
+        llm.tool_script = {i["user_query"]: behaviour[i["kind"]](i) for i in items}
+        cfg = config(tmp_path)
+        shutil.copy(folder / "store.duckdb", tmp_path / "store.duckdb")
+        with Store(cfg.store.path).open() as con:
+            result = run_eval(
+                cfg, con, str(version), EvalSettings(embedder="lexical"), llm=model_config("m", llm.base_url)
+            )
+            baseline = run_eval(cfg, con, str(version), EvalSettings(embedder="lexical"), baseline="retrieval")
+    finally:
+        llm.stop()
+    exact = {s["key"]: s["value"] for s in result.by_kind if s["metric"] == "exact_match"}
+    assert exact == {"single": 1.0, "parallel": 1.0, "multi_step": 1.0, "no_tool": 1.0}
+    api = {s["key"]: s["value"] for s in result.by_kind if s["metric"] == "api_success"}
+    assert api["multi_step"] == 1.0 and api["no_tool"] is None  # the stored responses answered every step
+    assert {s["key"] for s in baseline.by_kind} == kinds
