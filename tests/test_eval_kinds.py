@@ -344,7 +344,7 @@ def published_kinds(tmp_path_factory) -> tuple[Path, Path]:
             "quality.data_docs_dir": str(folder / "data_docs"),
             "sample.calls_per_function": 0,
             "sample.quota": {"function": {"get_xrefs_by_symbol": 2, "lookup_by_id": 2, "get_variation": 2}},
-            "sample.kinds": {"parallel": 1, "multi_step": 1, "no_tool": 1},
+            "sample.kinds": {"parallel": 2, "multi_step": 2, "no_tool": 2},
             "publish.train": 0.5,
             "publish.validation": 0.0,
             "publish.test": 0.5,
