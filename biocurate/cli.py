@@ -629,7 +629,10 @@ def eval_run(
             (
                 db,
                 m["exact_match"]["n"],
-                *(round(m[k]["value"], 4) for k in ("exact_match", "name_accuracy", "api_success", "similarity")),
+                *(
+                    None if m[k]["value"] is None else round(m[k]["value"], 4)  # no_tool items: per-call metrics n/a
+                    for k in ("exact_match", "name_accuracy", "api_success", "similarity")
+                ),
             )
             for db, m in sorted(by_db.items())
         ],

@@ -141,8 +141,8 @@ def _item(file: Path, row: dict) -> dict:
                 call["arguments"] = json.loads(call["arguments"])
         gold = {"name": calls[0]["name"], "arguments": calls[0]["arguments"]} if calls else {}
     item["call_id"] = item["call_id"] or row["item_id"]
-    for column in ("database", "tool", "function"):
-        item[column] = item[column] or "none"
+    for column in ("database", "tool", "function", "category"):
+        item[column] = item[column] or ("none" if kind == "no_tool" or column != "category" else None)
     return item | {
         "kind": kind,
         "gold": gold,

@@ -297,11 +297,17 @@ def test_single_items_score_as_in_the_older_layout(versions, stand_ins, tmp_path
 
 def test_retrieval_baseline_runs_on_every_kind(versions, tmp_path):
     kinds, _, _ = versions
-    cfg = config(tmp_path)
-    with Store(cfg.store.path).open() as con:
-        result = run_eval(cfg, con, str(kinds), EvalSettings(embedder="lexical"), baseline="retrieval")
+    out = runner.invoke(
+        app,
+        ["eval", "run", "--version", str(kinds), "--baseline", "retrieval", "--embedder", "lexical"],
+        env={"BIOCURATE_STORE": str(tmp_path / "store.duckdb")},
+    )
+    assert out.exit_code == 0, out.output
+    assert "by item kind" in out.output and "no_tool" in out.output.split("by item kind")[1]
+    with Store(tmp_path / "store.duckdb").open(read_only=True) as con:
         rows = con.sql("select * from eval_predictions").pl().to_dicts()
-    assert {s["key"] for s in result.by_kind} == {"single", "parallel", "multi_step", "no_tool"}
+        kinds_scored = {k for (k,) in con.execute("select key from eval_scores where level = 'kind'").fetchall()}
+    assert kinds_scored == {"single", "parallel", "multi_step", "no_tool"}
     train_kind = {item_id(k): kind for k, kind, *_ in TRAIN_ITEMS}
     by_key = {item_id(k): k for k, *_ in TEST_ITEMS}
     for r in rows:
