@@ -23,6 +23,7 @@ from tests.test_publish import (
     hf_offline,  # noqa: F401  (a fixture)
     llamafactory_sharegpt,
     load_json_dataset,
+    with_publish,
 )
 
 GENES = ["BRCA1", "BRCA2", "TP53", "EGFR", "KRAS", "MYC", "PTEN", "APC", "RB1", "VHL", "ATM", "CDH1"]
@@ -274,6 +275,22 @@ def test_a_set_joining_calls_of_different_splits_is_held_back_and_the_check_catc
     )  # (first_published would otherwise flag it first)
     problems = pub.split_checks(con, second.version_id)
     assert len(problems) == 1 and "call_splits" in problems[0]
+
+
+def test_grouped_by_entity_a_no_tool_item_joins_the_group_of_its_entity(demo_config, store):
+    con, rows = store
+    config = with_publish(demo_config, group_by="entity")
+    genes = {g: rows.accepted(*lookup(g)[:2], [f"Where is {g}?"], entity=f"gene:{g}")[0] for g in GENES}
+    spec = {"reason": "asks for a dose", "entities": [f"gene:{g}" for g in GENES[:3]]}
+    none = accept(rows, rows.call_set("no_tool", [], spec=spec), "What dose of a BRCA1 inhibitor is given?")
+    alone = accept(rows, rows.call_set("no_tool", [], spec={"reason": "asks for a price"}), "What does it cost?")
+    result = pub.publish(config, con)
+    split = splits_of(con, result.version_id)
+    group = dict(con.execute("select item_id, group_key from dataset_items").fetchall())
+    assert len({split[genes[g]] for g in GENES[:3]} | {split[none]}) == 1
+    assert len({group[genes[g]] for g in GENES[:3]} | {group[none]}) == 1
+    assert group[alone] not in {group[q] for q in genes.values()}
+    assert pub.split_checks(con, result.version_id) == []
 
 
 # ---------------------------------------------------------------------------------------------

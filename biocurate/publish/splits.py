@@ -22,11 +22,13 @@ call (or entity) it uses: groups sharing a call are merged (union-find), so no c
 entity under ``group_by = "entity"``, is in two splits. A merged group's key is the smallest of
 its keys (a group of one key keeps it, as before). A new item whose calls belong to groups that
 earlier versions put in different splits cannot join both: it is held back (``SplitPlan.held``,
-counted as not exported), never moved.
+counted as not exported), never moved. A no_tool item (no call) is a group of its own, or under
+``group_by = "entity"`` in the group of each entity its set is about (``spec.entities``).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -75,16 +77,22 @@ def _item_keys(con: duckdb.DuckDBPyConnection, call_ids: list[str], group_by: st
     con.register("_split_calls", pl.DataFrame({"call_id": sorted(set(call_ids))}, schema={"call_id": pl.String}))
     try:
         rows = con.execute(
-            "select x.call_id, coalesce(st.call_id, x.call_id), c.entity_id from _split_calls x "
+            "select x.call_id, coalesce(st.call_id, x.call_id), c.entity_id, "
+            "case when st.call_id is null then cs.spec::varchar end from _split_calls x "
             "left join call_set_steps st on st.set_id = x.call_id "
             "left join candidate_calls c on c.call_id = coalesce(st.call_id, x.call_id) "
+            "left join call_sets cs on cs.set_id = x.call_id "
             "order by x.call_id, st.position"
         ).fetchall()
     finally:
         con.unregister("_split_calls")
     keys: dict[str, list[str]] = {}
-    for call_id, step, entity_id in rows:
-        keys.setdefault(call_id, []).append(group_key(step, entity_id, group_by))
+    for call_id, step, entity_id, spec in rows:
+        # a no_tool set (no steps): under group_by = "entity", in the group of each entity it is about
+        entities = (json.loads(spec).get("entities") or []) if spec and group_by == "entity" else []
+        keys.setdefault(call_id, []).extend(
+            [group_key(step, e, group_by) for e in entities] or [group_key(step, entity_id, group_by)]
+        )
     return keys
 
 
