@@ -34,7 +34,13 @@ from biocurate.config import Config
 from biocurate.errors import ConfigError
 from biocurate.execute import ExecuteSummary, execute_calls, pending_calls
 from biocurate.store import PRIMARY_KEYS, insert_new, migrate
-from biocurate.synthesis import SynthesisSummary, current_versions, observed_calls_without_queries, synthesize
+from biocurate.synthesis import (
+    SynthesisSummary,
+    current_versions,
+    observed_calls_without_queries,
+    synthesize,
+    with_sets,
+)
 
 OUTPUTS = {"execute": ("api_responses", "observations"), "synthesize": ("queries", "llm_calls", "generation_failures")}
 
@@ -250,4 +256,5 @@ def synthesize_distributed(
         summary.queries_new += written["queries"]
         for reason, count in part["failures"].items():
             summary.failures[reason] = summary.failures.get(reason, 0) + count
-    return summary
+    # questions about call sets (issue 18): few, asked here (the slices hold single calls only)
+    return with_sets(config, con, catalog, run_id, summary)

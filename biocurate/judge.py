@@ -15,7 +15,6 @@ import asyncio
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import duckdb
 import httpx
@@ -23,16 +22,16 @@ import httpx
 from biocurate.catalog import Catalog
 from biocurate.config import Config, secret
 from biocurate.hashing import canonical_json, content_hash
-from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
+from biocurate.judging import JARGON, JudgeSummary, parse_judgment
+from biocurate.llm import BATCH, ChatClient, ask_and_parse, failure_row, load_prompt
 from biocurate.mentions import Mention, mention_rules, missing_mentions
-from biocurate.observations import NotAnAnswer
-from biocurate.observations.json_builders import require_answer
+from biocurate.set_judge import judge_sets, merge
+from biocurate.set_rules import informative
 from biocurate.store import insert_new
 from biocurate.wording import wording
 
 RULES_VERSION = "rules-v3"  # v2: arguments mentioned by kind (was: identifiers verbatim); v3: an observation is
 # informative when it holds a fact (was: 20 characters or more, which rejected {"ping":1})
-JARGON = re.compile(r"\b(api|endpoint|json|url|http|rest|parameter|query string)\b", re.I)
 
 
 def rule_checks(
@@ -52,30 +51,6 @@ def rule_checks(
     }
 
 
-def informative(observation: str) -> bool:
-    """Whether the observation holds a fact other than a job status (the observation builders'
-    own test, ``require_answer``). Its size does not matter: ``{"ping":1}`` answers "is Ensembl
-    up?" completely."""
-    try:
-        parsed = json.loads(observation)
-    except ValueError:
-        return bool(observation.strip())
-    try:
-        require_answer(parsed)
-    except NotAnAnswer:
-        return False
-    return True
-
-
-@dataclass
-class JudgeSummary:
-    judged: int = 0
-    new: int = 0
-    requests: int = 0  # LLM requests actually sent
-    verdicts: dict[str, int] = field(default_factory=dict)
-    failed: int = 0  # queries without a usable judgment (no answer, or none after a repair)
-
-
 # Questions a judge reads at a time (with their observations: most of a question's bytes), and
 # rules judgments written at a time: memory does not grow with the number of questions.
 JUDGE_BATCH = 5_000
@@ -84,13 +59,14 @@ JUDGE_BATCH = 5_000
 def unjudged(
     con: duckdb.DuckDBPyConnection, model: str, version: str | None = None, batch: int = JUDGE_BATCH
 ) -> Iterator[list[tuple]]:
-    """(query_id, text, function, arguments, observation) of queries this judge model has not judged
-    (under this rules ``version``, when given: changed rules judge every query again), in query
-    order, ``batch`` at a time: the ids are found first, each batch's rows are read when it is due."""
+    """(query_id, text, function, arguments, observation) of single-call queries this judge model has
+    not judged (under this rules ``version``, when given: changed rules judge every query again), in
+    query order, ``batch`` at a time: the ids are found first, each batch's rows are read when it is
+    due. Questions about call sets are judged by ``biocurate.set_judge``."""
     ids = con.sql(
         """
         select q.query_id from query_context q
-        where not exists (
+        where q.kind = 'single' and not exists (
             select 1 from judgments j
             where j.query_id = q.query_id and j.model = ? and (? is null or j.prompt_version = ?)
         )
@@ -108,20 +84,6 @@ def unjudged(
         finally:
             con.unregister("_unjudged")
         yield rows
-
-
-def parse_judgment(reply: dict) -> tuple[str, float, str]:
-    """(verdict, score, reason) of a judge reply; anything else is a ReplyError."""
-    verdict = reply.get("verdict")
-    if verdict not in ("accept", "reject", "unsure"):
-        raise ReplyError(f"verdict must be accept, reject or unsure, got {verdict!r}")
-    try:
-        score = float(reply.get("score"))  # type: ignore[arg-type]  # a missing score is a TypeError below
-    except (TypeError, ValueError):
-        raise ReplyError(f"score is not a number: {reply.get('score')!r}") from None
-    if not 0 <= score <= 1:
-        raise ReplyError(f"score {score} is outside 0..1")
-    return verdict, score, str(reply.get("reason") or "")[:500]
 
 
 def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
@@ -194,6 +156,11 @@ def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
 
 
 def judge(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> JudgeSummary:
+    """Judge every unjudged question: single calls here, call sets by ``biocurate.set_judge``."""
+    return merge(judge_single(config, con, catalog, run_id), judge_sets(config, con, catalog, run_id))
+
+
+def judge_single(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> JudgeSummary:
     cfg = config.synthesis.judge
     if cfg.provider != "template":
         return judge_with_llm(config, con, catalog, run_id)

@@ -79,6 +79,8 @@ class Mention:
 
     @property
     def label(self) -> str:
+        if self.absent and self.kind == "fed":  # a multi_step value taken from an earlier observation
+            return f"{self.param} {self.value!r}: not in the question (an earlier step's observation gives it)"
         if self.absent:
             return f"{self.param} {self.value!r}: no other species"
         if self.kind in ("verbatim", "coordinates"):
@@ -90,7 +92,7 @@ class Mention:
     def row(self) -> tuple[str, str, bool, tuple[str, ...], str | None]:
         """What the quality frame stores: (label, pattern, absent, needles, literal). A verbatim
         value is searched as a literal token (no regular expression to compile per value)."""
-        literal = self.value if self.kind == "verbatim" else None
+        literal = self.value if self.kind in ("verbatim", "fed") else None
         # Interned: the rows of many calls share their strings (one species pattern, not thousands).
         return sys.intern(self.label), sys.intern(self.pattern), self.absent, self.needles, literal
 

@@ -107,11 +107,14 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
     priority order: earlier rows win. Returns, per item_id, the kept question each flagged row
     repeats: ``exact_duplicate_of`` (same text up to case and spaces, any call),
     ``near_duplicate_in_call_of`` (another question of the same call) and
-    ``near_duplicate_of`` (a question of another call), plus the ``similarity`` found.
+    ``near_duplicate_of`` (a question of another call), plus the ``similarity`` found. With a
+    ``kind`` column (single, parallel, multi_step, no_tool), only questions of one kind are
+    compared (a set's question never repeats a single call's, nor the other way round).
     """
     n = len(frame)
     ids = frame["item_id"].tolist()
     calls = frame["call_id"].tolist()
+    kinds = frame["kind"].tolist() if "kind" in frame else [None] * n
     reference = frame["reference"].to_numpy(dtype=bool)
     out = pd.DataFrame(
         {
@@ -125,10 +128,10 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
     if n == 0:
         return out
     exact = [None] * n
-    first: dict[str, int] = {}
+    first: dict[str, int] = {}  # by kind and text
     texts = frame["text"].tolist()
     for i, text in enumerate(texts):
-        key = exact_key(text)
+        key = f"{kinds[i]}\x1f{exact_key(text)}"
         if key in first and not reference[i]:
             exact[i] = ids[first[key]]
         else:
@@ -192,7 +195,7 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
         seen: set[int] = set()
         for bucket in row_buckets[i]:
             for j in kept_in[bucket]:
-                if j in seen or sigs[j] != sigs[i]:
+                if j in seen or sigs[j] != sigs[i] or kinds[j] != kinds[i]:
                     continue
                 seen.add(j)
                 s = jaccard(frozenset(toks[i]), frozenset(toks[j]))

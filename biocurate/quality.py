@@ -41,8 +41,9 @@ from biocurate.catalog import Catalog
 from biocurate.config import Config
 from biocurate.gx import GXRunner, catalog_value, load_suites, resolve_kwargs, severities
 from biocurate.hashing import content_hash
-from biocurate.mentions import Mention, MentionRules, MentionSet, mention_rules
+from biocurate.mentions import MentionRules, MentionSet, mention_rules
 from biocurate.near_dup import exact_key, find_duplicates, signature, tokens
+from biocurate.set_quality import add_set_facts, key_words, set_identifiers
 from biocurate.store import insert_new, observation_texts
 
 # Bump when a check's meaning changes in code: every question is then checked again.
@@ -72,12 +73,6 @@ def qc_config_hash(config: Config, suites: list[dict]) -> str:
         catalog_value("code_names", config),
         length=16,
     )
-
-
-def key_words(mentions: tuple[Mention, ...]) -> list[str]:
-    """The words that tell one call's questions from another's (near-duplicate signatures):
-    every value to mention and every way it may be said."""
-    return list(dict.fromkeys(w for m in mentions if not m.absent for w in (m.value, *m.forms)))
 
 
 # --- frames --------------------------------------------------------------------------------
@@ -135,7 +130,7 @@ def query_frame(
         f"""
         select x.query_id as item_id, x.call_id, x.text, x.created_at, x.generator,
                x.query_id in (select query_id from qc_replaced_queries) as superseded,
-               x.function, x.arguments::varchar as arguments, x.database, x.category,
+               x.function, x.arguments::varchar as arguments, x.database, x.category, x.kind,
                {observation}, r.outcome, j.verdict, j.score
         from query_context x
         left join api_responses r on r.response_id = x.response_id
@@ -148,9 +143,12 @@ def query_frame(
     if frame.empty:
         return frame
     _add_call_facts(frame, _Calls(catalog, rules_for(config)))
+    frame["outcome"] = frame["outcome"].astype(object)
+    add_set_facts(con, frame, catalog, rules_for(config))
     frame["words"] = frame["text"].str.split().str.len()
     frame["text_chars"] = frame["text"].str.len()
     if observations:
+        frame["observation"] = frame["set_observation"].where(frame["set_observation"].notna(), frame["observation"])
         frame["observation_chars"] = frame["observation"].str.len()
     frame["outcome"] = frame["outcome"].fillna("missing")
     frame["verdict"] = frame["verdict"].fillna("missing")
@@ -164,6 +162,8 @@ def with_observations(con: duckdb.DuckDBPyConnection, chunk: pd.DataFrame) -> pd
     chunk = chunk.copy()
     texts = observation_texts(con, chunk["observation_id"])
     chunk["observation"] = chunk["observation_id"].map(texts).astype(object)
+    # a set question's row checks its longest step observation (biocurate.set_quality)
+    chunk["observation"] = chunk["set_observation"].where(chunk["set_observation"].notna(), chunk["observation"])
     chunk["observation_chars"] = chunk["observation"].str.len()
     return chunk
 
@@ -187,17 +187,23 @@ def reference_frame(
             from qc_results where qc_config_hash = ? and item_kind = 'query' group by item_id
         )
         select q.query_id as item_id, q.call_id, q.text, q.created_at, c.function,
-               c.arguments::varchar as arguments, c.database, c.category
+               c.arguments::varchar as arguments, c.database, c.category, coalesce(s.kind, 'single') as kind
         from checked k
         join queries q on q.query_id = k.item_id
-        join candidate_calls c using (call_id)
-        where not k.blocked and q.query_id not in (select query_id from qc_replaced_queries)
+        left join candidate_calls c using (call_id)
+        left join call_sets s on s.set_id = q.call_id
+        where (c.call_id is not null or s.set_id is not null) and not k.blocked
+          and q.query_id not in (select query_id from qc_replaced_queries)
         order by q.created_at, q.query_id
         """,
         [qc_hash],
     ).df()
     idents: dict[tuple[str, str], list[str]] = {}
+    sets = frame.loc[frame["kind"] != "single", "call_id"].unique().tolist()
+    by_set = set_identifiers(con, sets, catalog, rules) if sets else {}
     for function, arguments in zip(frame["function"], frame["arguments"], strict=True):
+        if function is None or (isinstance(function, float) and function != function):
+            continue
         if (function, arguments) not in idents:
             tool = catalog.tools.get(function)
             try:
@@ -207,8 +213,10 @@ def reference_frame(
             idents[function, arguments] = (
                 key_words(rules.mentions(tool, args)) if tool and isinstance(args, dict) else []
             )
-    keys = zip(frame["function"], frame["arguments"], strict=True)
-    frame["identifiers"] = pd.Series([idents[f, a] for f, a in keys], index=frame.index, dtype=object)
+    keys = zip(frame["function"], frame["arguments"], frame["call_id"], frame["kind"], strict=True)
+    frame["identifiers"] = pd.Series(
+        [by_set.get(c, []) if k != "single" else idents[f, a] for f, a, c, k in keys], index=frame.index, dtype=object
+    )
     return frame
 
 
@@ -245,7 +253,7 @@ def add_duplicate_columns(frame: pd.DataFrame, reference: pd.DataFrame, blocked:
     )
     candidates = candidates.sort_values(["rank", "item_id"], kind="stable")
     found = find_duplicates(
-        candidates[["item_id", "call_id", "text", "identifiers", "reference"]],
+        candidates[["item_id", "call_id", "text", "identifiers", "reference", "kind"]],
         config.quality.near_duplicate_within_call,
         config.quality.near_duplicate_in_dataset,
     )

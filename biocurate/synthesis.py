@@ -26,7 +26,7 @@ from biocurate.hashing import canonical_json, content_hash
 from biocurate.item_kinds import single_call_sql
 from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
 from biocurate.mentions import MentionRules, mention_rules, missing_mentions
-from biocurate.sampling import MissingField, fill, unit
+from biocurate.set_synthesis import parse_query_list, pick_questions, synthesize_sets
 from biocurate.store import insert_new, observation_texts
 from biocurate.vocabulary import STYLES
 from biocurate.wording import Said, Wording, wording
@@ -63,22 +63,8 @@ def template_questions(
     ``accept`` refuses (the generator's: a question that misses a mention the call's arguments
     require, by the rules of ``biocurate.mentions``).
     """
-    out: list[tuple[str, str]] = []
-    for i in range(k):
-        style = STYLES[i % 2]
-        options = list(getattr(tool.function.questions, style))
-        start = (rank * ((k + 1) // 2) + i // 2 + int(unit(seed, tool.name, style) * len(options))) % len(options)
-        for template in options[start:] + options[:start]:
-            try:
-                text = fill(template, said.fields)
-            except MissingField:
-                continue
-            if accept is not None and not accept(text):
-                continue
-            if text not in (t for _, t in out):
-                out.append((style, text))
-                break
-    return out
+    options = {style: list(getattr(tool.function.questions, style)) for style in STYLES}
+    return pick_questions(options, tool.name, rank, said.fields, k, seed, accept)
 
 
 @dataclass
@@ -159,16 +145,7 @@ def parse_queries(reply: dict, k: int, arguments: dict | None = None) -> list[tu
         analysis = reply.get("param_analysis")
         if not isinstance(analysis, dict) or not analysis:
             raise ReplyError("reply has no 'param_analysis' object (phase 1: each argument KEEP, WORDS or OMIT)")
-    items = reply.get("queries")
-    if not isinstance(items, list) or not items:
-        raise ReplyError("reply has no 'queries' list")
-    out: list[tuple[str, str]] = []
-    for item in items[:k]:
-        if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not item["text"].strip():
-            raise ReplyError(f"a query has no text: {item!r}")
-        style = item["style"] if item.get("style") in STYLES else STYLES[len(out) % 2]
-        out.append((style, " ".join(item["text"].split())))
-    return out
+    return parse_query_list(reply, k)
 
 
 def render_generate_prompt(
@@ -287,7 +264,7 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
         "select count(*) from queries where generator = ? and model = ?", [gen.provider, gen.model]
     ).fetchall()[0][0]
     if gen.provider != "template":
-        return synthesize_with_llm(config, con, catalog, run_id, todo, summary)
+        return with_sets(config, con, catalog, run_id, synthesize_with_llm(config, con, catalog, run_id, todo, summary))
     words, rules = wording(config.path(config.sample.catalog_dir)), rules_for(config)
     ranks = {
         cid: rank
@@ -334,4 +311,17 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
                 }
             )
     summary.queries_new += insert_new(con, "queries", rows)
+    return with_sets(config, con, catalog, run_id, summary)
+
+
+def with_sets(config: Config, con, catalog: Catalog, run_id: str, summary: SynthesisSummary) -> SynthesisSummary:
+    """``summary`` with the questions about call sets added (``biocurate.set_synthesis``)."""
+    words, rules = wording(config.path(config.sample.catalog_dir)), rules_for(config)
+    sets = synthesize_sets(config, con, catalog, run_id, words, rules)
+    summary.calls += sets.sets
+    summary.queries_new += sets.queries_new
+    summary.requests += sets.requests
+    summary.failed_from_cache += sets.failed_from_cache
+    for reason, n in sets.failures.items():
+        summary.failures[reason] = summary.failures.get(reason, 0) + n
     return summary

@@ -406,7 +406,12 @@ def test_bad_rows_cover_every_row_and_duplicate_expectation():
             if s["name"] in balance
         )
     }
-    assert per_item == set(BAD) | {"exact_duplicate", "near_duplicate_within_call", "near_duplicate_in_dataset"}
+    # the call-set expectations' bad rows are sets: tests/test_item_kinds_quality.py
+    call_sets = {"set_steps_sound", "set_kind_rule"}
+    assert (
+        per_item
+        == set(BAD) | {"exact_duplicate", "near_duplicate_within_call", "near_duplicate_in_dataset"} | call_sets
+    )
 
 
 @pytest.mark.parametrize(
@@ -489,7 +494,15 @@ def test_data_docs_are_built(checked):
     index = Path(checked["config"].quality.data_docs_dir) / "index.html"
     assert index.exists()
     pages = list(index.parent.glob("validations/*/r1/*/*.html"))
-    assert {p.parts[-4] for p in pages} == {"calls", "observations", "queries", "judgments", "dataset", "balance"}
+    assert {p.parts[-4] for p in pages} == {
+        "calls",
+        "observations",
+        "queries",
+        "judgments",
+        "dataset",
+        "balance",
+        "call_sets",
+    }
     queries_page = next(p for p in pages if p.parts[-4] == "queries").read_text()
     assert "query_mentions_arguments" in queries_page and "query_reads_naturally" in queries_page
 
@@ -504,11 +517,19 @@ def test_data_docs_read_offline_and_list_every_validation_run(checked):
         assert "biocurate.css" in text, page
     index = (docs / "index.html").read_text()
     listed = re.findall(r'<td>r1</td><td>(\w+)</td>.*?<a href="([^"]+)">open</a>', index)
-    assert {suite for suite, _ in listed} == {"calls", "observations", "queries", "judgments", "dataset", "balance"}
+    assert {suite for suite, _ in listed} == {
+        "calls",
+        "observations",
+        "queries",
+        "judgments",
+        "dataset",
+        "balance",
+        "call_sets",
+    }
     for _, href in listed:
         page = (docs / href).read_text()
         assert "__none__" not in page and ">r1<" in page
-    assert "Validation runs (6)" in index
+    assert "Validation runs (7)" in index
 
 
 def test_checks_in_small_chunks_record_what_one_pass_records(tmp_path):

@@ -85,6 +85,8 @@ class LLMStandIn:
     def good_answer(self, prompt: str) -> str:
         if "You judge training data" in prompt:
             return json.dumps({"verdict": "accept", "score": 0.9, "reason": "the data answers the question"})
+        if "SET QUESTIONS (" in prompt:  # generate_<kind>_v1: questions about a call set (issue 18)
+            return self.set_answer(prompt)
         if "PHASE 1" in prompt:  # generate_v2: the argument mapping first, then the questions
             keep = re.findall(
                 r"^  - (\S+) \((\w+)\)$", prompt.split("Keep these verbatim:")[1].split("- WORDS")[0], re.M
@@ -121,6 +123,37 @@ class LLMStandIn:
                 ]
             }
         )
+
+    def set_answer(self, prompt: str) -> str:
+        """Questions about a call set that follow the prompt: every listed call's values kept
+        verbatim or said as told (parallel, multi_step), the first of the words only the last call
+        returns asked for (multi_step), the topic asked about (no_tool)."""
+        kind = prompt.split("SET QUESTIONS (")[1].split(")")[0]
+        if kind == "no_tool":
+            topic = prompt.split("Topic: ")[1].splitlines()[0].strip()
+            texts = [
+                f"Which clinical trials have tested treatments for {topic}, and what did they conclude?",
+                f"How do patients with {topic} respond to current therapies in clinical practice?",
+            ]
+        else:
+            values = []
+            for line in re.findall(r"^  - call \d+ \(\w+\): (.*)$", prompt, re.M):
+                keep = line.split("keep verbatim: ")[1].split("; say in words:")[0]
+                values += [v.split(" (")[0] for v in keep.split(", ") if v != "(none)"]
+                values += re.findall(r"say '([^']+)'", line.split("; say in words:")[1])
+            subject = " and ".join(values) or "this entry"
+            if kind == "multi_step":
+                asks = prompt.split("such as: ")[1].splitlines()[0].split(", ")[0]
+                texts = [
+                    f"Starting from {subject}, what {asks} is reported further on?",
+                    f"For {subject}, which {asks} do the linked records give?",
+                ]
+            else:
+                texts = [
+                    f"How do {subject} compare in the databases?",
+                    f"What do the records report for {subject} side by side?",
+                ]
+        return json.dumps({"queries": [{"style": "broad", "text": texts[0]}, {"style": "specific", "text": texts[1]}]})
 
     def answer(self, path: str, body: dict, auth: str | None):
         with self._lock:

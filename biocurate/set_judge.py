@@ -1,0 +1,193 @@
+"""Judging questions about call sets (``parallel``, ``multi_step``, ``no_tool``; docs/item_kinds.md).
+
+The rules judge (``[synthesis.judge] provider = "template"``) runs ``biocurate.set_rules``'
+checks of the set's kind and no API detail leaked / a plausible length, as for single calls; every
+check must pass (a set question failing one is rejected, with each failing check and why in the
+reason). Its version is ``SET_RULES_VERSION``, apart from the single-call rules: a change here
+judges the set questions again and leaves single questions' verdicts as they are.
+
+An LLM judge is asked with ``prompts/judge_<kind>_v1.md``; the rule checks of the kind still
+apply: a question the rules reject is rejected whatever the model said, the reason naming both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import duckdb
+import httpx
+
+from biocurate.catalog import Catalog
+from biocurate.config import Config, secret
+from biocurate.hashing import content_hash
+from biocurate.judging import JARGON, JudgeSummary, parse_judgment
+from biocurate.llm import BATCH, ChatClient, ask_and_parse, failure_row, load_prompt
+from biocurate.mentions import MentionRules, mention_rules
+from biocurate.set_items import CallSet, load_sets
+from biocurate.set_rules import ToolMatcher, combined_calls, kind_checks, set_names, step_schema_errors
+from biocurate.store import insert_new
+from biocurate.wording import Wording, wording
+
+SET_RULES_VERSION = "set-rules-v1"
+JUDGE_PROMPTS = {kind: f"judge_{kind}_v1" for kind in ("parallel", "multi_step", "no_tool")}
+
+
+def unjudged_sets(con: duckdb.DuckDBPyConnection, model: str, version: str | None = None) -> list[tuple]:
+    """(query_id, text, set_id) of set questions this judge model has not judged (under ``version``)."""
+    return con.execute(
+        """
+        select q.query_id, q.text, q.call_id
+        from query_context q
+        where q.kind <> 'single' and not exists (
+            select 1 from judgments j
+            where j.query_id = q.query_id and j.model = ? and (? is null or j.prompt_version = ?)
+        )
+        order by q.query_id
+        """,
+        [model, version, version],
+    ).fetchall()
+
+
+def rule_verdict(
+    text: str, call_set: CallSet, catalog: Catalog, rules: MentionRules, matcher: ToolMatcher
+) -> tuple[str, float, str, dict[str, tuple[bool, str]]]:
+    """(verdict, score, reason, checks) of the rules judge for one set question."""
+    checks = kind_checks(text, call_set, catalog, rules, matcher, step_schema_errors(call_set, catalog))
+    functions = [s.function for s in call_set.steps]
+    leaked = [f for f in functions if f.lower() in text.lower()] + [m.group(0) for m in JARGON.finditer(text)]
+    checks["no API details leaked"] = (not leaked, "names " + ", ".join(leaked) if leaked else "ok")
+    words = len(text.split())
+    checks["natural length"] = (4 <= words <= 60, f"{words} words")
+    score = sum(ok for ok, _ in checks.values()) / len(checks)
+    failed = [f"{name} ({why})" for name, (ok, why) in checks.items() if not ok]
+    verdict = "accept" if not failed else "reject"
+    reason = f"{call_set.kind}: " + ("all checks passed" if not failed else "failed: " + "; ".join(failed))
+    return verdict, score, reason[:500], checks
+
+
+def _row(query_id, judge, model, version, verdict, score, reason, run_id) -> dict:
+    return {
+        "judgment_id": content_hash("judgment", query_id, judge, model, version),
+        "query_id": query_id,
+        "judge": judge,
+        "model": model,
+        "prompt_version": version,
+        "verdict": verdict,
+        "score": score,
+        "reason": reason,
+        "run_id": run_id,
+    }
+
+
+def judge_sets(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> JudgeSummary:
+    cfg = config.synthesis.judge
+    rules = mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
+    if cfg.provider != "template":
+        return _judge_sets_llm(config, con, catalog, run_id, rules)
+    todo = unjudged_sets(con, cfg.model, SET_RULES_VERSION)
+    sets = load_sets(con, sorted({sid for _, _, sid in todo})) if todo else {}
+    matcher = ToolMatcher(catalog)
+    summary, rows = JudgeSummary(), []
+    for query_id, text, set_id in todo:
+        if set_id not in sets:
+            continue
+        verdict, score, reason, _ = rule_verdict(text, sets[set_id], catalog, rules, matcher)
+        rows.append(_row(query_id, "rules", cfg.model, SET_RULES_VERSION, verdict, score, reason, run_id))
+        summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + 1
+    summary.judged = len(rows)
+    summary.new = insert_new(con, "judgments", rows)
+    return summary
+
+
+def _mention_lines(call_set: CallSet, catalog: Catalog, words: Wording, rules: MentionRules) -> str:
+    steps = call_set.steps if call_set.kind == "parallel" else call_set.steps[:1]
+    lines = []
+    for step in steps:
+        tool = catalog.tools.get(step.function)
+        if tool is None:
+            continue
+        hints = words.mention_hints(tool, step.arguments, rules.mentions(tool, step.arguments))
+        keep = ", ".join(hints["keep"]) or "(none)"
+        said = "; ".join(hints["words"]) or "(none)"
+        lines.append(f"- call {step.position + 1} ({step.function}): verbatim {keep}; in words {said}")
+    return "\n".join(lines) or "(none)"
+
+
+def render_judge_prompt(prompt, text: str, call_set: CallSet, catalog: Catalog, words, rules, matcher) -> str:
+    spec = call_set.spec
+    closest = matcher.best(text, set_names(call_set))
+    near = f"{closest.function} ({closest.template!r}, similarity {closest.similarity:.2f})" if closest else "none"
+    fed = [f"- call {p} {param} = {value!r}" for p, param, value in call_set.fed_values()]
+    return prompt.render(
+        query=text,
+        calls=combined_calls(call_set),
+        observations="\n".join(f"{s.position + 1}. {s.observation}" for s in call_set.steps) or "(none)",
+        mentions=_mention_lines(call_set, catalog, words, rules),
+        fed="\n".join(fed) or "(none)",
+        topic=spec.get("topic") or call_set.template,
+        reason=spec.get("reason") or spec.get("why") or "(not given)",
+        tools=", ".join(sorted(catalog.tools)),
+        closest=near,
+    )
+
+
+def _judge_sets_llm(config: Config, con, catalog: Catalog, run_id: str, rules: MentionRules) -> JudgeSummary:
+    cfg = config.synthesis.judge
+    prompt_dir = config.path(config.synthesis.prompt_dir)
+    prompts = {kind: load_prompt(prompt_dir, name) for kind, name in JUDGE_PROMPTS.items()}
+    repair = load_prompt(prompt_dir, "repair_v1")
+    words = wording(config.path(config.sample.catalog_dir))
+    matcher = ToolMatcher(catalog)
+    chat = ChatClient(cfg, secret("judge_api_key") or secret("llm_api_key"), con, run_id)
+    todo = unjudged_sets(con, cfg.model)
+    sets = load_sets(con, sorted({sid for _, _, sid in todo})) if todo else {}
+    todo = [r for r in todo if r[2] in sets]
+    summary = JudgeSummary()
+    shape = '{"verdict": "accept", "score": 0.9, "reason": "..."}'
+
+    async def batch(rows):
+        rendered = []
+        for qid, text, sid in rows:
+            prompt = prompts[sets[sid].kind]
+            body = render_judge_prompt(prompt, text, sets[sid], catalog, words, rules, matcher)
+            rendered.append((qid, text, sid, prompt.version, body))
+        cache = chat.cached([chat.prompt_hash(chat.request_body(r[4])) for r in rendered])
+        async with httpx.AsyncClient() as client:
+            return rendered, await asyncio.gather(
+                *(
+                    ask_and_parse(chat, client, body, "judge", version, qid, cache, parse_judgment, shape, repair)
+                    for qid, _, _, version, body in rendered
+                )
+            )
+
+    for start in range(0, len(todo), BATCH):
+        rendered, results = asyncio.run(batch(todo[start : start + BATCH]))
+        rows, failures = [], []
+        for (qid, text, sid, version, _), (parsed, failure) in zip(rendered, results, strict=True):
+            if failure:
+                failures.append(failure_row("judge", qid, failure[0], failure[1], run_id))
+                summary.failed += 1
+                continue
+            verdict, score, reason = parsed
+            rule, rule_score, rule_reason, _ = rule_verdict(text, sets[sid], catalog, rules, matcher)
+            if rule == "reject":  # the kind's rule checks hold whatever the model said
+                verdict, score = "reject", min(score, rule_score)
+                reason = f"rule check: {rule_reason} | judge: {reason}"[:500]
+            rows.append(_row(qid, "openai", cfg.model, version, verdict, score, reason, run_id))
+            summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + 1
+        chat.flush()
+        insert_new(con, "generation_failures", failures)
+        summary.judged += len(rows)
+        summary.new += insert_new(con, "judgments", rows)
+    summary.requests = chat.requests_made
+    return summary
+
+
+def merge(into: JudgeSummary, other: JudgeSummary) -> JudgeSummary:
+    into.judged += other.judged
+    into.new += other.new
+    into.requests += other.requests
+    into.failed += other.failed
+    for verdict, n in other.verdicts.items():
+        into.verdicts[verdict] = into.verdicts.get(verdict, 0) + n
+    return into

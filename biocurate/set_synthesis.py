@@ -1,0 +1,328 @@
+"""Questions about call sets (``parallel``, ``multi_step``, ``no_tool``; docs/item_kinds.md).
+
+Every set with a combined observation and no questions from this generator, model and version
+gets some, in the ``queries`` table with ``call_id`` = the set and ``observation_id`` = its
+combined observation (keys: content hashes, as for single calls).
+
+* Template generator: the declaration's ``questions`` (``catalog/item_kinds.yaml``), filled with
+  the set's fields (``biocurate.set_items.set_fields``: each step said in words as a single call
+  is, a later step's fields with its position as suffix), picked by rotation as single calls'
+  templates are; a template that misses a value the set's questions must mention, that states a
+  value a later step takes from an observation, or (``no_tool``) that an offered tool answers
+  (``biocurate.set_rules.ToolMatcher``) is passed over. Version: the declaration's questions,
+  the words and the mention rules.
+* LLM generator: ``prompts/generate_<kind>_v1.md`` through ``biocurate.llm`` (cache, accounting
+  and repair as for single calls); version: the prompt's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+import httpx
+
+from biocurate.catalog import Catalog
+from biocurate.config import Config, secret
+from biocurate.hashing import content_hash
+from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
+from biocurate.mentions import MentionRules, missing_mentions
+from biocurate.sampling import MissingField, fill, unit
+from biocurate.set_items import CallSet, declarations, declared_questions, load_sets, set_fields, set_mentions
+from biocurate.set_rules import ToolMatcher, _observation_words, combined_calls, set_names
+from biocurate.store import insert_new
+from biocurate.vocabulary import STYLES
+from biocurate.wording import Wording
+
+GENERATE_PROMPTS = {kind: f"generate_{kind}_v1" for kind in ("parallel", "multi_step", "no_tool")}
+
+
+@dataclass
+class SetSynthesis:
+    sets: int = 0
+    queries_new: int = 0
+    requests: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    failed_from_cache: int = 0
+
+
+def pick_questions(
+    options: dict[str, list[str]],
+    name: str,
+    rank: int,
+    fields: dict[str, str],
+    k: int,
+    seed: int,
+    accept: Callable[[str], bool] | None = None,
+) -> list[tuple[str, str]]:
+    """k (style, text) pairs from ``options`` (style -> templates), styles alternating broad/specific,
+    the template picked by ``rank`` (rotation among the calls or sets of ``name``); a template
+    lacking a field, or whose question ``accept`` refuses, is passed over."""
+    out: list[tuple[str, str]] = []
+    for i in range(k):
+        style = STYLES[i % 2]
+        templates = list(options.get(style) or [])
+        if not templates:
+            continue
+        start = (rank * ((k + 1) // 2) + i // 2 + int(unit(seed, name, style) * len(templates))) % len(templates)
+        for template in templates[start:] + templates[:start]:
+            try:
+                text = fill(template, fields)
+            except MissingField:
+                continue
+            if accept is not None and not accept(text):
+                continue
+            if text not in (t for _, t in out):
+                out.append((style, text))
+                break
+    return out
+
+
+def parse_query_list(reply: dict, k: int) -> list[tuple[str, str]]:
+    """The first k (style, text) pairs of a generator reply's ``queries``; a missing or unknown
+    style alternates."""
+    items = reply.get("queries")
+    if not isinstance(items, list) or not items:
+        raise ReplyError("reply has no 'queries' list")
+    out: list[tuple[str, str]] = []
+    for item in items[:k]:
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not item["text"].strip():
+            raise ReplyError(f"a query has no text: {item!r}")
+        style = item["style"] if item.get("style") in STYLES else STYLES[len(out) % 2]
+        out.append((style, " ".join(item["text"].split())))
+    return out
+
+
+def set_template_version(decl: dict | None, words: Wording, rules_version: str) -> str:
+    return "template-set-" + content_hash(declared_questions(decl), words.version, rules_version, length=8)
+
+
+def _query_row(set_id, observation_id, text, style, generator, model, version, temperature, seed, run_id) -> dict:
+    return {
+        "query_id": content_hash("query", set_id, text, generator, model, version),
+        "call_id": set_id,
+        "observation_id": observation_id,
+        "text": text,
+        "style": style,
+        "generator": generator,
+        "model": model,
+        "prompt_version": version,
+        "temperature": temperature,
+        "seed": seed,
+        "run_id": run_id,
+    }
+
+
+def sets_without_queries(con: duckdb.DuckDBPyConnection, generator: str, model: str, versions: dict[str, str]):
+    """Set ids (with a combined observation) without questions from this generator, model and
+    the version of their kind or declaration (``versions``: template or kind -> version)."""
+    rows = con.execute(
+        """
+        select s.set_id, s.kind, s.template, q.prompt_version
+        from call_sets s
+        join observations o on o.call_id = s.set_id and o.builder = 'call_set'
+        left join queries q on q.call_id = s.set_id and q.generator = ? and q.model = ?
+        order by s.set_id
+        """,
+        [generator, model],
+    ).fetchall()
+    asked: dict[str, set] = {}
+    for set_id, kind, template, version in rows:
+        asked.setdefault(set_id, set())
+        if version is not None and version == versions.get(template, versions.get(kind)):
+            asked[set_id].add(version)
+    return sorted(sid for sid, seen in asked.items() if not seen)
+
+
+def synthesize_sets(
+    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str, words: Wording, rules: MentionRules
+) -> SetSynthesis:
+    gen = config.synthesis.generator
+    decls = declarations(config.path(config.sample.catalog_dir))
+    out = SetSynthesis()
+    if gen.provider != "template":
+        prompt_dir = config.path(config.synthesis.prompt_dir)
+        versions = {kind: load_prompt(prompt_dir, name).version for kind, name in GENERATE_PROMPTS.items()}
+        todo = sets_without_queries(con, "openai", gen.model, versions)
+        return _synthesize_sets_llm(config, con, catalog, run_id, load_sets(con, todo), words, rules, out)
+    versions = {name: set_template_version(d, words, rules.version) for name, d in decls.items()}
+    todo = sets_without_queries(con, "template", gen.model, versions)
+    if not todo:
+        return out
+    sets = load_sets(con, todo)
+    matcher = ToolMatcher(catalog)
+    ranks = {
+        sid: rank
+        for sid, rank in con.execute(
+            "select set_id, row_number() over (partition by template order by set_id) - 1 from call_sets"
+        ).fetchall()
+    }
+    rows = []
+    for set_id, call_set in sets.items():
+        out.sets += 1
+        decl = decls.get(call_set.template)
+        options = declared_questions(decl)
+        if not any(options.values()):
+            reason = f"{call_set.template}: no question templates"
+            out.failures[reason] = out.failures.get(reason, 0) + 1
+            continue
+        accept = _acceptor(call_set, catalog, rules, matcher)
+        fields = set_fields(call_set, catalog, words, decl)
+        version = versions[call_set.template]
+        picked = pick_questions(
+            options,
+            call_set.template,
+            ranks.get(set_id, 0),
+            fields,
+            config.synthesis.queries_per_call,
+            gen.seed,
+            accept,
+        )
+        if not picked:
+            reason = f"{call_set.template}: no template fits the set"
+            out.failures[reason] = out.failures.get(reason, 0) + 1
+        for style, text in picked:
+            rows.append(
+                _query_row(
+                    set_id, call_set.observation_id, text, style, "template", gen.model, version, 0.0, gen.seed, run_id
+                )
+            )
+    out.queries_new = insert_new(con, "queries", rows)
+    return out
+
+
+def _acceptor(call_set: CallSet, catalog: Catalog, rules: MentionRules, matcher: ToolMatcher) -> Callable[[str], bool]:
+    if call_set.kind == "no_tool":
+        names = set_names(call_set)
+        return lambda text: matcher.answers(text, names) is None
+    mentions = set_mentions(call_set, catalog, rules)
+    return lambda text: not missing_mentions(text, mentions)
+
+
+# --- the LLM generator ---------------------------------------------------------------------------
+
+
+def mention_lines(call_set: CallSet, catalog: Catalog, words: Wording, rules: MentionRules) -> str:
+    """Per call whose values the question names: what to keep verbatim and what to say in words."""
+    steps = call_set.steps if call_set.kind == "parallel" else call_set.steps[:1]
+    lines = []
+    for step in steps:
+        tool = catalog.tools.get(step.function)
+        if tool is None:
+            continue
+        hints = words.mention_hints(tool, step.arguments, rules.mentions(tool, step.arguments))
+        keep = ", ".join(hints["keep"]) or "(none)"
+        said = "; ".join(hints["words"]) or "(none)"
+        lines.append(f"  - call {step.position + 1} ({step.function}): keep verbatim: {keep}; say in words: {said}")
+    return "\n".join(lines) or "  (none)"
+
+
+def later_words(call_set: CallSet, limit: int = 12) -> list[str]:
+    """Words the last step's observation holds and the first step's does not (what a multi_step
+    question may ask for), in order of appearance."""
+    if len(call_set.steps) < 2:
+        return []
+    first = _observation_words(call_set.steps[0].observation)
+    seen: dict[str, None] = {}
+    for word in _observation_words(call_set.steps[-1].observation) - first:
+        if len(word) > 3:
+            seen.setdefault(word)
+    return sorted(seen)[:limit]
+
+
+def render_set_prompt(prompt, call_set: CallSet, catalog: Catalog, words: Wording, rules, k: int, decl) -> str:
+    spec = call_set.spec
+    descriptions = [
+        f"  - call {s.position + 1}: {catalog.tools[s.function].function.description}"
+        for s in call_set.steps
+        if s.function in catalog.tools
+    ]
+    fed = [f"  - call {p} {param} = {value!r}" for p, param, value in call_set.fed_values()]
+    fields = set_fields(call_set, catalog, words, decl) if call_set.kind == "no_tool" else {}
+    return prompt.render(
+        k=k,
+        styles=", ".join(STYLES[i % 2] for i in range(k)),
+        calls=combined_calls(call_set),
+        descriptions="\n".join(descriptions) or "  (none)",
+        observations="\n".join(f"  {s.position + 1}. {s.observation}" for s in call_set.steps) or "  (none)",
+        mentions=mention_lines(call_set, catalog, words, rules),
+        fed="\n".join(fed) or "  (none)",
+        asks=", ".join(later_words(call_set)) or "(see the last call's data)",
+        topic=spec.get("topic") or (decl or {}).get("topic") or call_set.template,
+        reason=spec.get("reason") or (decl or {}).get("reason") or "(not given)",
+        entity=", ".join(f"{k_}: {v}" for k_, v in fields.items() if k_ not in ("reason", "topic")) or "(none)",
+        tools=", ".join(sorted(catalog.tools)),
+    )
+
+
+def _synthesize_sets_llm(config, con, catalog, run_id, sets: dict[str, CallSet], words, rules, out: SetSynthesis):
+    cfg = config.synthesis.generator
+    prompt_dir = config.path(config.synthesis.prompt_dir)
+    prompts = {kind: load_prompt(prompt_dir, name) for kind, name in GENERATE_PROMPTS.items()}
+    repair = load_prompt(prompt_dir, "repair_v1")
+    decls = declarations(config.path(config.sample.catalog_dir))
+    chat = ChatClient(cfg, secret("llm_api_key"), con, run_id)
+    k = config.synthesis.queries_per_call
+    shape = '{"queries": [{"style": "broad", "text": "..."}, {"style": "specific", "text": "..."}]}'
+    todo = list(sets.values())
+
+    async def batch(items):
+        rendered = []
+        for s in items:
+            prompt = prompts[s.kind]
+            rendered.append(
+                (s, prompt.version, render_set_prompt(prompt, s, catalog, words, rules, k, decls.get(s.template)))
+            )
+        cache = chat.cached([chat.prompt_hash(chat.request_body(r[2])) for r in rendered])
+        async with httpx.AsyncClient() as client:
+            return rendered, await asyncio.gather(
+                *(
+                    ask_and_parse(
+                        chat,
+                        client,
+                        text,
+                        "generate",
+                        version,
+                        s.set_id,
+                        cache,
+                        lambda r: parse_query_list(r, k),
+                        shape,
+                        repair,
+                    )
+                    for s, version, text in rendered
+                )
+            )
+
+    for start in range(0, len(todo), BATCH):
+        rendered, results = asyncio.run(batch(todo[start : start + BATCH]))
+        rows, failures = [], []
+        for (s, version, _), (parsed, failure) in zip(rendered, results, strict=True):
+            out.sets += 1
+            if failure:
+                failures.append(failure_row("synthesize", s.set_id, failure[0], failure[1], run_id))
+                kind = failure[1].split(":")[0]
+                out.failures[kind] = out.failures.get(kind, 0) + 1
+                out.failed_from_cache += failure[0].cached
+                continue
+            for style, text in parsed:
+                rows.append(
+                    _query_row(
+                        s.set_id,
+                        s.observation_id,
+                        text,
+                        style,
+                        "openai",
+                        cfg.model,
+                        version,
+                        cfg.temperature,
+                        cfg.seed,
+                        run_id,
+                    )
+                )
+        chat.flush()
+        insert_new(con, "generation_failures", failures)
+        out.queries_new += insert_new(con, "queries", rows)
+    out.requests = chat.requests_made
+    return out
