@@ -66,7 +66,8 @@ def run_command_job(cfg, job: str, **options):
     from biocurate.stages import run_stage
 
     preflight(cfg)
-    with job_run(cfg, job) as run:
+    # Waits a little for a job on the same resource (a review push for the rebuild's review stage).
+    with job_run(cfg, job, lock_wait=cfg.store.lock_wait_seconds) as run:
         report = run_stage(job, cfg, run.run_id, **options)
         run.reports.append(report.as_dict())
     if run.stale_note():
@@ -140,7 +141,7 @@ def status(config: Path | None = ConfigOpt) -> None:
     from biocurate.store import STAGE_TABLES, Store
 
     cfg = load_config(config)
-    with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+    with Store.of(cfg).open(read_only=True) as con:
         rows = [(t, con.execute(f"select count(*) from {t}").fetchall()[0][0]) for t in STAGE_TABLES]
         print_rows(["table", "rows"], rows, title=f"store {cfg.path(cfg.store.path)}")
         per_run = con.execute("select run_id, stage, rows from stage_counts order by run_id desc, stage").fetchall()
@@ -219,7 +220,7 @@ def sample(
         from biocurate.discovery import discovered_entities, merge_entities
         from biocurate.store import Store
 
-        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+        with Store.of(cfg).open(read_only=True) as con:
             entities = merge_entities(entities, discovered_entities(con))
     result = sample_calls(load_catalog(catalog_dir), entities, species_table(catalog_dir), cfg.sample)
     frame = pl.DataFrame(
@@ -287,7 +288,7 @@ def published_items_report(cfg, functions: list[str]) -> None:
     """Items per catalog function in the latest published version (view published_coverage), naming those with none."""
     from biocurate.store import Store
 
-    store = Store(cfg.path(cfg.store.path))
+    store = Store.of(cfg)
     if not store.path.exists():
         typer.echo(f"no store at {store.path}: no published version to report items for")
         return
@@ -344,7 +345,7 @@ def review_status(config: Path | None = ConfigOpt) -> None:
     from biocurate.store import Store
 
     cfg = load_config(config)
-    with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+    with Store.of(cfg).open(read_only=True) as con:
         tables = review.status(cfg, con)
     for title, table in tables.items():
         if isinstance(table, str):  # the resolution rule
@@ -369,7 +370,7 @@ def publish(
     cfg = load_config(config)
     if dry_run:  # writes nothing: no lock, no run
         preflight(cfg)
-        with Store(cfg.path(cfg.store.path)).open() as con:
+        with Store.of(cfg).open() as con:
             result = publish_version(cfg, con, dry_run=True)
     else:
         result = run_command_job(cfg, "publish").detail
@@ -399,7 +400,7 @@ def diff(
         result = diff_versions(None, a, b)  # two paths: no store needed
     else:
         cfg = load_config(config)
-        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+        with Store.of(cfg).open(read_only=True) as con:
             result = diff_versions(con, a, b)
     if fmt == "json":
         typer.echo(
@@ -452,7 +453,7 @@ def qc_report(
     from biocurate.store import Store
 
     cfg = load_config(config)
-    with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+    with Store.of(cfg).open(read_only=True) as con:
         table = expectation_table(con)
         reasons = top_rejections(con, limit=top, examples=examples)
     if not table:
@@ -538,7 +539,7 @@ def audit(
     from biocurate.store import Store
 
     cfg = load_config(config)
-    with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+    with Store.of(cfg).open(read_only=True) as con:
         report = audit_report(con)
     if as_json:
         typer.echo(json.dumps(report, indent=1, default=str))
@@ -675,7 +676,7 @@ def eval_report(
     from biocurate.store import Store
 
     cfg = load_config(config)
-    with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+    with Store.of(cfg).open(read_only=True) as con:
         result = report(con, runs, out or default_report_dir(cfg, runs), tuple(by or ("database", "category")))
     labels = [r["label"] for r in result.runs]
     print_rows(["metric", *labels], result.overall, title="overall (value [confidence interval])")
@@ -760,7 +761,7 @@ def drift_report(
 
     try:
         cfg = load_config(config)
-        with Store(cfg.path(cfg.store.path)).open(read_only=True) as con:
+        with Store.of(cfg).open(read_only=True) as con:
             found = drift.report(con, check)
     except KeyError:
         fail(BiocurateError(f"no drift check {check!r}: `biocurate drift report` lists the checks"))

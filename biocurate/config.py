@@ -44,6 +44,10 @@ class StoreConfig(Section):
     # DuckDB's memory during pipeline stages (its default is 80% of the machine); beyond it, it
     # spills to disk next to the store. Keeps a 100k-call rebuild within about 2 GiB.
     memory_limit: str = Field("1GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    # How long a command or stage waits while another process holds the store file (DuckDB lets
+    # one process in at a time; stages hold it only while they write a batch): README, "Working
+    # during a rebuild".
+    lock_wait_seconds: float = Field(30.0, ge=0)
 
 
 class QuotaConfig(Section):

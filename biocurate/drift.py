@@ -40,7 +40,7 @@ from biocurate.hashing import content_hash
 from biocurate.observations import build_observation
 from biocurate.outcomes import OK, is_definite
 from biocurate.snapshot import Snapshot
-from biocurate.store import insert_new, utcnow
+from biocurate.store import insert_new, release, utcnow
 
 UNCHANGED, BODY_CHANGED, CHANGED, GONE, FAILED = "unchanged", "body_changed", "changed", "gone", "failed"
 STATUSES = (UNCHANGED, BODY_CHANGED, CHANGED, GONE, FAILED)
@@ -221,6 +221,7 @@ def check_drift(
     for start in range(0, len(calls), batch_size):
         batch = calls[start : start + batch_size]
         network: Counter[str] = Counter()
+        release(con)  # the store is free while the batch is asked again
         rows = asyncio.run(_fetch_batch(config, catalog, batch, run_id, replay, network))
         insert_new(con, "api_responses", rows)
         build_observations(config, con, catalog, run_id, ExecuteSummary())

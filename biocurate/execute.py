@@ -39,7 +39,7 @@ from biocurate.outcomes import API_ERROR, HTTP_ERROR, INVALID_BODY, OK, REPLAY_M
 from biocurate.progress import progress
 from biocurate.ratelimit import HostLimiter, backoff_delay, retry_after_seconds, shared_limiter
 from biocurate.snapshot import Snapshot, display_url, fingerprint
-from biocurate.store import insert_new, utcnow
+from biocurate.store import insert_new, release, utcnow
 
 __all__ = ["classify", "execute_calls", "build_observations", "pending_calls", "Executor", "make_client"]
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -419,6 +419,7 @@ def execute_calls(
 
         def write(rows: list[dict]) -> None:
             insert_new(con, "api_responses", rows)
+            release(con)  # the store is free while the next batch is fetched
             for row in rows:
                 summary.outcomes[row["outcome"]] = summary.outcomes.get(row["outcome"], 0) + 1
             summary.requested += len(rows)
@@ -426,6 +427,7 @@ def execute_calls(
 
         counts: Counter[str] = Counter()
         if todo:
+            release(con)
             asyncio.run(_fetch_by_host(config, catalog, todo, run_id, write, replay, counts))
         summary.jobs_pending = counts["job_pending"]
         if config.execute.transport != "replay":

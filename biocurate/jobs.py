@@ -1,8 +1,9 @@
-"""Jobs: a job's stages run in order under the store's job lock, as a recorded run.
+"""Jobs: a job's stages run in order under the job lock of its resource, as a recorded run.
 
 Every job that writes the store (a rebuild, a drift check, a review sync, a publish, and the
 CLI's `review push`, `review pull`, `publish` and `eval run`) goes through ``job_run``: it takes
-the job lock (``biocurate.lock``), closes the runs of a holder that died, records a row in
+the lock of the resource it works on (``biocurate.lock``: pipeline, review, publish or eval, so
+a review sync or publish runs alongside a rebuild), closes the runs of a holder that died, records a row in
 ``runs`` and finishes it with the stage reports as completed, degraded or failed
 (``biocurate.runs.run_status``: one rule for every job), or as failed with the error it raised. ``run_job`` runs a
 registered job's stages (``biocurate.stages.JOBS``) in this process; ``flows/run.py`` runs the

@@ -27,7 +27,7 @@ from biocurate.llm import BATCH, ChatClient, ask_and_parse, failure_row, load_pr
 from biocurate.mentions import Mention, mention_rules, missing_mentions
 from biocurate.set_judge import judge_sets, merge
 from biocurate.set_rules import informative
-from biocurate.store import insert_new
+from biocurate.store import insert_new, release
 from biocurate.wording import wording
 
 RULES_VERSION = "rules-v3"  # v2: arguments mentioned by kind (was: identifiers verbatim); v3: an observation is
@@ -125,6 +125,7 @@ def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
             )
 
     for due in todo:
+        release(con)  # the store is free while the judge answers
         rendered, results = asyncio.run(batch(due))
         rows, failures = [], []
         for (query_id, _), (parsed, failure) in zip(rendered, results, strict=False):

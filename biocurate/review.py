@@ -23,7 +23,7 @@ from biocurate.config import SECRET_ENV, Config, secret
 from biocurate.errors import ReviewError
 from biocurate.hashing import content_hash
 from biocurate.review_view import instructions_html, task_data
-from biocurate.store import insert_new, upsert, utcnow
+from biocurate.store import insert_new, release, upsert, utcnow
 
 VERDICTS = ("accept", "reject", "accept_with_edit")
 STATE_OF_VERDICT = {"accept": "accepted", "reject": "rejected", "accept_with_edit": "edited"}
@@ -162,6 +162,7 @@ def push(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None = No
     client = connect(config)
     project = _project(client, config)
     rows = _with_steps(con, con.sql(ITEMS_SQL).pl().to_dicts())
+    release(con)  # the store is free while Label Studio answers (the review lock keeps pushes apart)
     prefill = config.review.prefill_judge_verdict
     try:
         with _talking_to(config):
@@ -193,6 +194,7 @@ def push(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None = No
                     request=[{"data": d, "predictions": [_prediction(r, prefill)]} for r, d in batch],
                 )
                 _record(con, project.id, [(r, d, t) for (r, d), t in zip(batch, reply.task_ids, strict=True)], run_id)
+                release(con)
                 counts["pushed"] += len(batch)
     except ReviewError as exc:
         raise ReviewError(
@@ -318,6 +320,7 @@ def pull(config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None = No
         "select max(a.updated_at) from annotations a join review_tasks t using (task_id) where t.project_id = ?",
         [project.id],
     ).fetchall()[0][0]
+    release(con)  # the store is free while Label Studio answers
     # tasks.list(only_annotated=True) is ignored by the server: filter through the data manager.
     annotated = Filters.create(
         Filters.AND, [Filters.item(Column.total_annotations, Operator.GREATER, Type.Number, Filters.value(0))]

@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 
@@ -26,6 +26,7 @@ from biocurate.errors import ConfigError, ReviewError
 from biocurate.execute import execute_calls
 from biocurate.item_kinds import load_item_kinds
 from biocurate.judge import judge
+from biocurate.lock import resource_lock
 from biocurate.log import event, get_logger
 from biocurate.outcomes import HTTP_ERROR, REPLAY_MISS, TIMEOUT
 from biocurate.quality import run_quality
@@ -546,8 +547,11 @@ def run_stage(name: str, config: Config, run_id: str, fan_out=None, **kwargs) ->
         kwargs["fan_out"] = fan_out
     started = time.perf_counter()
     event(LOG, "stage started", stage=name, run_id=run_id)
-    with Store(config.path(config.store.path), config.store.memory_limit).open(read_only=not stage.writes) as con:
-        report = stage(config, con, run_id, **kwargs)
+    # A connection the stage releases around its network waits (``biocurate.store.StoreAccess``);
+    # a stage on a shared resource (Label Studio's tasks, the published versions) holds its lock.
+    store = Store(config.path(config.store.path), config.store.memory_limit, config.schedule.lock_wait_seconds)
+    with resource_lock(config, name), store.access(read_only=not stage.writes) as con:
+        report = stage(config, cast(duckdb.DuckDBPyConnection, con), run_id, **kwargs)
     report.seconds = round(time.perf_counter() - started, 3)
     event(
         LOG,

@@ -1,24 +1,31 @@
 """The DuckDB store: one file, one table per stage, numbered migrations, idempotent inserts.
 
-DuckDB allows one writer process at a time, so stages open the store for writing only while
-they write (``Store.open``), and read-only users get a clear message naming the holder when
-the file is locked instead of a stack trace. A damaged file (truncated, not a DuckDB file, a
-block whose checksum fails) is refused at open, or as soon as DuckDB meets the damage, with the
-file named and what to do, never answered from.
+DuckDB allows one process to hold the file at a time (a writer, or any number of read-only
+connections). So nobody holds it for long: a stage gets a ``StoreAccess``, a connection opened on
+first use and closed at the stage's release points (before each network wait: API, LLM, Label
+Studio; after each batch it writes), and every open retries on DuckDB's lock for a bounded time
+(``Store.wait_seconds``) before it fails with a clear message naming the holder (its pid and, from
+the job lock files, its job). A damaged file (truncated, not a DuckDB file, a block whose
+checksum fails) is refused at open, or as soon as DuckDB meets the damage, with the file named
+and what to do, never answered from. Who may read and write when: README, "Working during a
+rebuild".
 """
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
 
-from biocurate.config import mask_frame
+from biocurate.config import Config, mask_frame
 from biocurate.errors import BiocurateError, StoreLockedError
 from biocurate.hashing import sha256_bytes
 
@@ -117,25 +124,54 @@ def check_complete(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 _OPEN: dict[Path, int] = {}  # connections this process holds per store file (DuckDB shares one instance)
+_MIGRATED: set[tuple[Path, Path]] = set()  # (store, sql dir) this process migrated: reopening skips it
+DEFAULT_WAIT_SECONDS = 30.0  # how long an open waits for another process to release the file
+RETRY_SECONDS = (0.02, 0.05, 0.1, 0.2)  # the pauses between tries, the last repeating
 
 
-def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    try:
-        return duckdb.connect(str(path), read_only=read_only)
-    except duckdb.Error as exc:
-        damage = damage_of(exc, path)
-        if damage:
-            raise damaged(path, damage) from exc
-        message = str(exc)
-        if isinstance(exc, duckdb.IOException) and "lock" in message.lower():
-            holder = re.search(r"\(PID (\d+)\)", message)
-            who = f"process {holder.group(1)}" if holder else "another process"
-            raise StoreLockedError(
-                f"the store {path} is locked by {who} (a rebuild or another command is writing). "
-                "Wait for it to finish, or query the last published Parquet files with "
-                "`biocurate sql --parquet DIR`."
-            ) from exc
-        raise
+def _holder(path: Path, message: str) -> str:
+    """Who holds the file, from DuckDB's message (its pid) and the job lock files (its job)."""
+    found = re.search(r"\(PID (\d+)\)", message)
+    if not found:
+        return "another process"
+    pid = int(found.group(1))
+    for lock in sorted(path.parent.glob(path.name + "*.lock")):
+        try:
+            record = json.loads(lock.read_text() or "{}")
+        except (OSError, ValueError):
+            continue
+        if record.get("pid") == pid:
+            return f"process {pid} ({record.get('job')}, since {record.get('started_at')} UTC)"
+    return f"process {pid}"
+
+
+def _is_lock_error(exc: duckdb.Error) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+def _connect(path: Path, read_only: bool, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
+    """Open the file, trying again while another process holds it, for up to ``wait_seconds``."""
+    deadline = time.monotonic() + wait_seconds
+    tries = 0
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            damage = damage_of(exc, path)
+            if damage:
+                raise damaged(path, damage) from exc
+            if not _is_lock_error(exc):
+                raise
+            if time.monotonic() >= deadline:
+                waited = f" for {wait_seconds:.0f}s" if wait_seconds else ""
+                raise StoreLockedError(
+                    f"the store {path} is locked by {_holder(path, str(exc))}{waited} (it is writing; "
+                    "stages hold it only while they write a batch, publish for its whole run). Try again, "
+                    "wait longer ([store] lock_wait_seconds), or query the last published Parquet files "
+                    "with `biocurate sql --parquet DIR`."
+                ) from exc
+            time.sleep(min(RETRY_SECONDS[min(tries, len(RETRY_SECONDS) - 1)], max(0.0, deadline - time.monotonic())))
+            tries += 1
 
 
 def migrations(sql_dir: Path = SQL_DIR) -> list[tuple[int, str, str]]:
@@ -229,19 +265,21 @@ def apply_views(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None
 class Store:
     """A path to the DuckDB file plus the ways to open it."""
 
-    def __init__(self, path: Path | str, memory_limit: str | None = None):
+    def __init__(self, path: Path | str, memory_limit: str | None = None, wait_seconds: float | None = None):
         self.path = Path(path)
         # DuckDB's own memory (buffer pool, query intermediates; it spills to disk beyond it).
         self.memory_limit = memory_limit
+        # How long an open waits while another process holds the file (then StoreLockedError).
+        self.wait_seconds = DEFAULT_WAIT_SECONDS if wait_seconds is None else wait_seconds
 
     @contextmanager
     def open(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection for the length of a ``with`` block; writers migrate first."""
+        """A connection for the length of a ``with`` block; writers migrate first (once per process)."""
         if read_only and not self.path.exists():
             raise FileNotFoundError(f"no store at {self.path}: run `biocurate rebuild` (or `make demo`) first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         key = self.path.resolve()
-        con = _connect(self.path, read_only)
+        con = _connect(self.path, read_only, self.wait_seconds)
         try:
             if not _OPEN.get(key):  # the first connection: the file is as DuckDB counts it
                 check_complete(con, self.path)
@@ -251,8 +289,9 @@ class Store:
                     con.execute(f"set memory_limit = '{self.memory_limit}'")
                 if read_only:
                     check_migrations(con)
-                else:
+                elif (key, SQL_DIR) not in _MIGRATED:
                     migrate(con)
+                    _MIGRATED.add((key, SQL_DIR))
                 yield con
             finally:
                 _OPEN[key] -= 1
@@ -263,6 +302,67 @@ class Store:
             raise
         finally:
             con.close()
+
+    @classmethod
+    def of(cls, config: Config) -> Store:
+        """The configured store: its path, DuckDB memory limit and lock wait."""
+        store = config.store
+        return cls(config.path(store.path), store.memory_limit, store.lock_wait_seconds)
+
+    def access(self, read_only: bool = False) -> StoreAccess:
+        return StoreAccess(self, read_only)
+
+
+class StoreAccess:
+    """A stage's way into the store: used like a DuckDB connection, opened on first use, closed
+    by ``release`` (the stage's release points: before a network wait, after a batch written)
+    so that other processes can read and write in between; the next use opens it again.
+
+    Release only between batches: what a connection holds (registered frames, relations,
+    temporary tables, an open transaction) ends with it. ``with`` closes it at the end (an error
+    raised inside goes through ``Store.open``, which names a damaged file).
+    """
+
+    def __init__(self, store: Store, read_only: bool = False):
+        self.store = store
+        self.read_only = read_only
+        self._stack: ExitStack | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self.opens = 0  # how many times it was opened (a release point that was used counts one more)
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            stack = ExitStack()
+            self._con = stack.enter_context(self.store.open(read_only=self.read_only))
+            self._stack = stack
+            self.opens += 1
+        return self._con
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.connection(), name)
+
+    def release(self, exc: BaseException | None = None) -> None:
+        """Close the connection (committing what it wrote) until the next use."""
+        stack, self._stack, self._con = self._stack, None, None
+        if stack is not None:
+            if exc is None:
+                stack.close()
+            else:
+                stack.__exit__(type(exc), exc, exc.__traceback__)
+
+    def __enter__(self) -> StoreAccess:
+        return self
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        self.release(exc)
+
+
+def release(con: Any) -> None:
+    """A release point: let other processes at the store while this stage waits on the network.
+
+    A no-op for a plain connection (tests, a caller that holds the store on purpose)."""
+    if isinstance(con, StoreAccess):
+        con.release()
 
 
 def insert_new(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame | list[dict]) -> int:

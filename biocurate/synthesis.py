@@ -27,7 +27,7 @@ from biocurate.item_kinds import single_call_sql
 from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
 from biocurate.mentions import MentionRules, mention_rules, missing_mentions
 from biocurate.set_synthesis import parse_query_list, pick_questions, synthesize_sets
-from biocurate.store import insert_new, observation_texts
+from biocurate.store import insert_new, observation_texts, release
 from biocurate.vocabulary import STYLES
 from biocurate.wording import Said, Wording, wording
 
@@ -223,6 +223,7 @@ def synthesize_with_llm(config: Config, con, catalog: Catalog, run_id: str, todo
             )
 
     for start in range(0, len(todo), BATCH):
+        release(con)  # the store is free while the generator answers
         rendered, results = asyncio.run(batch(todo[start : start + BATCH]))
         queries, failures = [], []
         for (call_id, observation_id, _, _), (parsed, failure) in zip(rendered, results, strict=True):
@@ -277,6 +278,7 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
     for call_id, function, arguments, fields, observation_id in todo:
         if len(rows) >= INSERT_BATCH:  # written as it goes: flat memory, and a crash keeps what was done
             summary.queries_new += insert_new(con, "queries", rows)
+            release(con)  # others get in between batches
             rows = []
         tool = catalog[function]
         summary.calls += 1

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -164,6 +167,22 @@ def recorded_runs(config_file):
         return con.execute("select flow, status from runs order by started_at, run_id").fetchall()
 
 
+@contextmanager
+def lock_held_elsewhere(config_file: Path, job: str):
+    """Another process holds ``job``'s lock (this process would take its own lock as held)."""
+    code = (
+        "import sys, time; from biocurate.config import load_config; from biocurate.lock import job_lock\n"
+        f"with job_lock(load_config({str(config_file)!r}), {job!r}):\n"
+        "    print('ready', flush=True); sys.stdin.read()"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        holder.communicate("", timeout=60)
+
+
 def test_writing_commands_take_the_job_lock_and_record_a_run(cli_config):
     jobs = [(["publish"], "publish"), (["review", "push"], "review_push"), (["review", "pull"], "review_pull")]
     for command, _ in jobs:
@@ -173,12 +192,27 @@ def test_writing_commands_take_the_job_lock_and_record_a_run(cli_config):
     out = runner.invoke(app, ["publish", "--dry-run", "--config", str(cli_config)])
     assert out.exit_code == 0 and len(recorded_runs(cli_config)) == 3  # a dry run writes nothing
 
-    with job_lock(load_config(cli_config), "rebuild"):  # a rebuild holds the store
-        for command, job in jobs:
-            out = runner.invoke(app, [*command, "--config", str(cli_config)])
-            message = " ".join(out.output.split())
-            assert out.exit_code == 2 and f"cannot start {job}: the store is in use by rebuild" in message
-    assert len(recorded_runs(cli_config)) == 3  # the refused ones left no run
+    with job_lock(load_config(cli_config), "rebuild"):  # a rebuild does not keep them out
+        out = runner.invoke(app, ["review", "pull", "--config", str(cli_config)])
+        assert out.exit_code == 0, out.output
+    assert len(recorded_runs(cli_config)) == 4
+    # A job on the same resource does (after [store] lock_wait_seconds, here none).
+    folder = cli_config.parent
+    impatient = write_config(
+        folder / "impatient.toml",
+        {
+            "store": {"path": str(folder / "s.duckdb"), "lock_wait_seconds": 0},
+            "review": {"enabled": False},
+            "publish": {"out_dir": str(folder / "versions")},
+        },
+    )
+    for command, job in jobs:
+        holder = "publish" if job == "publish" else "review_sync"
+        with lock_held_elsewhere(impatient, holder):
+            out = runner.invoke(app, [*command, "--config", str(impatient)])
+        message = " ".join(out.output.split())
+        assert out.exit_code == 2 and f"cannot start {job}: the store is in use by {holder}" in message
+    assert len(recorded_runs(cli_config)) == 4  # the refused ones left no run
 
 
 def one_line_error(out) -> str:

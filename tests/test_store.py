@@ -112,9 +112,11 @@ def test_locked_store_says_who_holds_it(tmp_path):
     )
     try:
         assert holder.stdout.readline().strip() == "ready"
-        with pytest.raises(StoreLockedError, match=rf"locked by process {holder.pid}"):
-            with Store(path).open(read_only=True):
+        started = time.monotonic()
+        with pytest.raises(StoreLockedError, match=rf"locked by process {holder.pid} for 1s"):
+            with Store(path, wait_seconds=1.0).open(read_only=True):
                 pass
+        assert time.monotonic() - started >= 1.0  # it tried again for the wait it was given
     finally:
         holder.kill()
         time.sleep(0.1)
