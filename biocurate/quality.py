@@ -44,7 +44,7 @@ from biocurate.hashing import content_hash
 from biocurate.mentions import MentionRules, MentionSet, mention_rules
 from biocurate.near_dup import exact_key, find_duplicates, signature, tokens
 from biocurate.set_quality import add_set_facts, key_words, set_identifiers
-from biocurate.store import insert_new, observation_texts
+from biocurate.store import insert_new, observation_texts, release
 
 # Bump when a check's meaning changes in code: every question is then checked again.
 QC_RULES_VERSION = "qc-3"
@@ -483,6 +483,7 @@ def run_quality(
         summary.survivors = con.execute("select count(*) from survivors").fetchall()[0][0]
         return summary
 
+    release(con)  # validating needs no store: others read and write meanwhile (reopened on use)
     gx = GXRunner(docs_dir)
     summary.seconds["gx context"] = clock.lap()
     parts: list[pl.DataFrame] = []
@@ -500,7 +501,9 @@ def run_quality(
 
     def chunks() -> Iterator[pd.DataFrame]:
         for start in range(0, len(frame), chunk_rows):
-            yield with_observations(con, frame.iloc[start : start + chunk_rows])
+            chunk = with_observations(con, frame.iloc[start : start + chunk_rows])
+            release(con)
+            yield chunk
 
     def record_chunks(suite: dict) -> None:
         def each(chunk: pd.DataFrame, failing: dict[str, list[str]]) -> None:
@@ -536,6 +539,7 @@ def run_quality(
         record(suite, balance, "dataset")
     parts.append(_checked_rows(frame["item_id"].tolist()))
     _insert_results(con, parts, qc_hash, run_id)
+    release(con)
     summary.seconds["store results"] = clock.lap()
     summary.data_docs = gx.build_docs()
     summary.seconds["data docs"] = clock.lap()

@@ -1,0 +1,163 @@
+"""Concurrent use (issue 19): while a live rebuild and a drift check run, people keep working.
+
+A rebuild runs as a user starts it (``biocurate rebuild``, a subprocess) against the loopback API
+stand-in slowed so that it takes a minute or more; a drift check runs at the same time on a
+second, published store. Meanwhile the commands annotators and researchers use run as
+subprocesses against both stores, one after another, each timed: every one must succeed within
+``BOUND`` seconds while the job is still running. Afterwards the rebuilt store holds exactly what
+an undisturbed run of the same work wrote, plus the annotations the concurrent `review pull`
+brought in, and Label Studio holds one task per question (the concurrent `review push` and the
+rebuild's own review stage created no duplicates).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from biocurate import review
+from biocurate.config import load_config
+from biocurate.jobs import run_job
+from biocurate.publish import publish
+from biocurate.snapshot import Snapshot
+from biocurate.store import Store
+from tests.conftest import ROOT
+from tests.pipeline_helpers import accept, content_keys, standin_settings, write_config
+from tests.standins.api import ApiStandIn
+from tests.test_review import annotate
+
+BIOCURATE = str(Path(sys.executable).parent / "biocurate")
+BOUND = 15.0  # seconds a command may take while a job runs (they take a few; the machine is loaded)
+LATENCY = 2.0  # seconds the stand-in waits before each answer during the live rebuild
+DRIFT_LATENCY = 4.0  # and during the drift check (its own stand-in: it has fewer commands to outlast)
+PULLED = 3  # annotations made in Label Studio while the rebuild runs
+
+
+def commands(config: Path, review_commands: bool = True) -> dict[str, list[str]]:
+    found = {
+        "sql": ["sql", "select count(*) from api_responses"],
+        "status": ["status"],
+        "review status": ["review", "status"],
+        "publish --dry-run": ["publish", "--dry-run"],
+        "qc report": ["qc", "report"],
+        "drift report": ["drift", "report"],
+    }
+    if review_commands:
+        found |= {"review pull": ["review", "pull"], "review push": ["review", "push"]}
+    return {name: [BIOCURATE, *args, "--config", str(config)] for name, args in found.items()}
+
+
+def timed_while_running(job: subprocess.Popen, runs: dict[str, list[str]], env: dict, out: dict) -> None:
+    """Run each command while ``job`` runs, one after another; record in ``out`` per command the
+    seconds it took, its exit code and output, and whether the job was still running when it
+    started and when it ended (a thread: the assertions are the test's)."""
+    for name, argv in runs.items():
+        running = job.poll() is None
+        started = time.monotonic()
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=ROOT, timeout=300)
+        seconds = round(time.monotonic() - started, 2)
+        out[name] = (seconds, done.returncode, running, job.poll() is None, done.stdout[-1500:] + done.stderr[-1500:])
+        print(f"{name}: {seconds} s (exit {done.returncode}, job running: {out[name][2:4]})", flush=True)
+
+
+def start(argv: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(argv, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+def wait_for(what, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"timed out: {log.read_text()[-3000:]}"
+        time.sleep(0.2)
+
+
+@pytest.mark.labelstudio
+def test_commands_answer_while_a_rebuild_and_a_drift_check_run(label_studio, prefect_harness, tmp_path, monkeypatch):
+    from prefect.settings import PREFECT_API_URL
+
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.token)
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONPATH": str(ROOT)}
+    api = ApiStandIn(Snapshot(ROOT / "data/demo_snapshot")).start()
+    drift_api = ApiStandIn(Snapshot(ROOT / "data/demo_snapshot"), latency=DRIFT_LATENCY).start()
+    reviewing = {"enabled": True, "url": label_studio.url, "project_title": f"concurrency {uuid.uuid4().hex[:8]}"}
+    slow = {"timeout_seconds": 60.0}
+    try:
+        # The undisturbed run of the same work (in this process, the API at full speed); its tasks
+        # go to Label Studio, where a reviewer then accepts a few.
+        base_file = write_config(
+            tmp_path / "base.toml", standin_settings(tmp_path / "base", api, review=reviewing, execute=slow)
+        )
+        base = load_config(base_file)
+        run_job(base, "rebuild")
+        expected = content_keys(base.store.path)
+        with Store(base.store.path).open(read_only=True) as con:
+            tasks = dict(con.execute("select query_id, task_id from review_tasks").fetchall())
+        client = review.connect(base)
+        for task_id in sorted(tasks.values())[:PULLED]:
+            annotate(client, task_id, "accept")
+        # The second store: every question accepted (as rows) and published, for the drift check.
+        with Store(base.store.path).open() as con:
+            accept(con, sorted(tasks))
+            assert publish(base, con).version_id == "v0001"
+
+        api.latency = LATENCY
+        live_file = write_config(
+            tmp_path / "live.toml", standin_settings(tmp_path / "live", api, review=reviewing, execute=slow)
+        )
+        live = load_config(live_file)
+        rebuild_log, drift_log = tmp_path / "rebuild.log", tmp_path / "drift.log"
+        drift_file = write_config(
+            tmp_path / "drift.toml",
+            standin_settings(tmp_path / "base", drift_api, review=reviewing, execute=slow),
+        )
+        rebuild = start([BIOCURATE, "rebuild", "--config", str(live_file)], env, rebuild_log)
+        drift = start([BIOCURATE, "drift", "check", "--config", str(drift_file)], env, drift_log)
+        try:
+            # Both are at their network work: the stand-in has been asked by each.
+            wait_for(lambda: len(api.requests) > len(expected["api_responses"]) + 10, rebuild, rebuild_log)
+            wait_for(lambda: len(drift_api.requests) > 10, drift, drift_log)
+            wait_for(live.store.path.exists, rebuild, rebuild_log)
+            took: dict[str, dict[str, tuple]] = {"rebuild": {}, "drift check": {}}
+            threads = [
+                threading.Thread(target=timed_while_running, args=(rebuild, commands(live_file), env, took["rebuild"])),
+                threading.Thread(
+                    target=timed_while_running, args=(drift, commands(base_file, False), env, took["drift check"])
+                ),
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            for job, results in took.items():
+                for name, (seconds, code, running_before, running_after, output) in results.items():
+                    assert code == 0, (job, name, output)
+                    assert running_before and running_after, f"{job} was not running throughout `{name}`"
+                    assert seconds < BOUND, (job, name, seconds)
+            assert rebuild.wait(timeout=600) == 0, rebuild_log.read_text()[-3000:]
+            assert drift.wait(timeout=600) == 0, drift_log.read_text()[-3000:]
+        finally:
+            for proc in (rebuild, drift):
+                if proc.poll() is None:
+                    proc.kill()
+    finally:
+        api.stop()
+        drift_api.stop()
+
+    # The rebuild wrote what the undisturbed run wrote, and the pull landed beside it.
+    assert content_keys(live.store.path) == expected
+    with Store(live.store.path).open(read_only=True) as con:
+        assert dict(con.execute("select query_id, task_id from review_tasks").fetchall()) == tasks
+        annotations = con.execute("select count(*), count(distinct ls_annotation_id) from annotations").fetchall()[0]
+        assert annotations == (PULLED, PULLED)
+    # One Label Studio task per question: no push, concurrent or not, duplicated one.
+    project = review._project(client, base, create=False)
+    ext_ids = [t.data["ext_id"] for t in client.tasks.list(project=project.id, page_size=500)]
+    assert sorted(ext_ids) == sorted(tasks)
