@@ -28,6 +28,7 @@ import polars as pl
 from biocurate.config import Config, mask_frame
 from biocurate.errors import BiocurateError, StoreLockedError
 from biocurate.hashing import sha256_bytes
+from biocurate.log import event, get_logger
 
 
 class MigrationChangedError(BiocurateError):
@@ -127,6 +128,7 @@ _OPEN: dict[Path, int] = {}  # connections this process holds per store file (Du
 _MIGRATED: set[tuple[Path, Path]] = set()  # (store, sql dir) this process migrated: reopening skips it
 DEFAULT_WAIT_SECONDS = 30.0  # how long an open waits for another process to release the file
 RETRY_SECONDS = (0.02, 0.05, 0.1, 0.2)  # the pauses between tries, the last repeating
+LOG = get_logger("store")
 
 
 def _holder(path: Path, message: str) -> str:
@@ -151,11 +153,15 @@ def _is_lock_error(exc: duckdb.Error) -> bool:
 
 def _connect(path: Path, read_only: bool, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
     """Open the file, trying again while another process holds it, for up to ``wait_seconds``."""
-    deadline = time.monotonic() + wait_seconds
+    started = time.monotonic()
+    deadline = started + wait_seconds
     tries = 0
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only)
+            if tries:
+                event(LOG, "store was busy", store=path.name, waited=round(time.monotonic() - started, 3))
+            return con
         except duckdb.Error as exc:
             damage = damage_of(exc, path)
             if damage:
