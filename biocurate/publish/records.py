@@ -26,6 +26,7 @@ from biocurate.config import Config
 from biocurate.publish.splits import SplitPlan
 from biocurate.review_view import no_tool_answer
 from biocurate.sampling import unit
+from biocurate.store import observation_texts
 
 # Items per batch of records (each with its observation).
 RECORD_BATCH = 5_000
@@ -124,7 +125,7 @@ class Records:
     def __iter__(self) -> Iterator[dict]:
         for start in range(0, self.items.height, self.batch):
             part = self.items.slice(start, self.batch)
-            texts = self._observations(pl.concat([part["observation_id"], part["set_observation_id"]]))
+            texts = observation_texts(self.con, [*part["observation_id"], *part["set_observation_id"].drop_nulls()])
             sets = part.filter(pl.col("kind") != "single")
             steps = self._steps(sets["query_id"]) if sets.height else {}
             for row in part.iter_rows(named=True):
@@ -174,14 +175,3 @@ class Records:
                 }
             )
         return steps
-
-    def _observations(self, ids: pl.Series) -> dict[str, str]:
-        self.con.register("_observation_ids", pl.DataFrame({"observation_id": ids.drop_nulls().unique()}))
-        try:
-            return dict(
-                self.con.execute(
-                    "select o.observation_id, o.text from observations o join _observation_ids using (observation_id)"
-                ).fetchall()
-            )
-        finally:
-            self.con.unregister("_observation_ids")
