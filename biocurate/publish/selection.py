@@ -115,12 +115,21 @@ def _verdict(row: dict) -> tuple[str | None, str | None]:
 STREAM_ROWS = 50_000
 
 
-def _streamed(con: duckdb.DuckDBPyConnection, query: str) -> Iterator[dict]:
-    """The query's rows, a dict at a time, fetched STREAM_ROWS at a time."""
+def _streamed(con: duckdb.DuckDBPyConnection, query: str) -> Iterator[Iterator[dict]]:
+    """The query's rows, STREAM_ROWS at a time, each batch's a dict at a time."""
     for batch in con.sql(query).to_arrow_reader(STREAM_ROWS):
         frame = pl.from_arrow(batch)
         assert isinstance(frame, pl.DataFrame)
-        yield from frame.iter_rows(named=True)
+        yield frame.iter_rows(named=True)
+
+
+_CHOSEN = {
+    "item_id": pl.String,
+    "query_id": pl.String,
+    "user_query": pl.String,
+    "text_query_id": pl.String,
+    "state": pl.String,
+}
 
 
 def select_items(
@@ -133,7 +142,7 @@ def select_items(
     """
     rule = state_column(config)
     refused: Counter[str] = Counter()
-    chosen = []
+    chosen: list[pl.DataFrame] = []  # a frame per streamed batch: compact, not a dict per item
     # Drift watch (biocurate.drift): items whose call answers differently now wait for a new review.
     held = {q for (q,) in con.execute("select query_id from drift_open_holds").fetchall()}
     # current_items copied first: joined in place with the rest, DuckDB's join tables for 400k
@@ -142,37 +151,27 @@ def select_items(
         "create or replace temp table _selection_items as "
         "select item_id, query_id, text, call_id, parent_query_id from current_items"
     )
-    for row in _streamed(con, sql("selection")):
-        row["state"] = row[rule]
-        reason, text_id = _verdict(row)
-        if reason is None and catalog is not None and any(f not in catalog for f in row["functions"]):
-            reason = NOT_IN_CATALOG
-        if row["item_id"] in held:  # its new version awaits a review, whatever its state
-            reason = DRIFT_HELD
-        if reason:
-            refused[reason] += 1
-            continue
-        text = row["edit_text"] if text_id != row["query_id"] else row["text"]
-        chosen.append(
-            {
-                "item_id": row["item_id"],
-                "query_id": row["query_id"],
-                "user_query": text,
-                "text_query_id": text_id,
-                "state": row["state"],
-            }
-        )
+    for rows in _streamed(con, sql("selection")):
+        batch: dict[str, list] = {k: [] for k in _CHOSEN}
+        for row in rows:
+            row["state"] = row[rule]
+            reason, text_id = _verdict(row)
+            if reason is None and catalog is not None and any(f not in catalog for f in row["functions"]):
+                reason = NOT_IN_CATALOG
+            if row["item_id"] in held:  # its new version awaits a review, whatever its state
+                reason = DRIFT_HELD
+            if reason:
+                refused[reason] += 1
+                continue
+            batch["item_id"].append(row["item_id"])
+            batch["query_id"].append(row["query_id"])
+            batch["user_query"].append(row["edit_text"] if text_id != row["query_id"] else row["text"])
+            batch["text_query_id"].append(text_id)
+            batch["state"].append(row["state"])
+        chosen.append(pl.DataFrame(batch, schema=_CHOSEN))
     con.execute("drop table if exists _selection_items")  # a temp table: gone with the connection anyway
-    frame = pl.DataFrame(
-        chosen,
-        schema={
-            "item_id": pl.String,
-            "query_id": pl.String,
-            "user_query": pl.String,
-            "text_query_id": pl.String,
-            "state": pl.String,
-        },
-    )
+    frame = pl.concat(chosen) if chosen else pl.DataFrame(schema=_CHOSEN)
+    del chosen
     con.register("_chosen", frame)
     try:
         scripted = [email.lower() for email in config.review.scripted_annotators]
