@@ -15,7 +15,9 @@ rebuild's stages share one process, as `biocurate rebuild` does, and the export 
 of its own, as `biocurate publish` and the publish deployment do. Prints the seconds, rows and
 rows/s of every stage, each stage's own peak memory (RSS sampled while it runs), the peak memory
 of both processes, and the time and memory ratios 100k/10k: linear growth in time is 10, flat
-memory 1.
+memory 1. Each size's header gives the configuration it ran with (biocurate.toml as shipped:
+``[synthesis] queries_per_call`` 4, the default ``[store] memory_limit``) and the machine's load
+average before and after it: on a shared machine, compare times only at like loads.
 
     .venv/bin/python bench/scale.py [--sizes 10000 100000] [--keep]
     .venv/bin/python bench/scale.py --sizes 10000 100000 1000000   (1M: not in CI; about 10x the 100k run)
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import re
 import resource
 import shutil
@@ -273,6 +276,7 @@ def one(n: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"biocurate-scale-{n}-"))
     config = bench_config(work)
     timings = []
+    load_before = os.getloadavg()
 
     def timed(stage: str, fn):
         started = time.perf_counter()
@@ -317,6 +321,10 @@ def one(n: int) -> dict:
         "publish_peak_mib": export["peak_mib"],
         "peak_mib": max(rebuild_peak, export["peak_mib"]),
         "work": str(work),
+        # the machine's load (1, 5, 15 min) before and after: times are only comparable at like loads
+        "load": [round(x, 2) for x in (*load_before, *os.getloadavg())],
+        "queries_per_call": config.synthesis.queries_per_call,
+        "memory_limit": config.store.memory_limit,
     }
 
 
@@ -332,7 +340,12 @@ def run_size(n: int, keep: bool) -> dict:
 
 
 def show(result: dict) -> None:
-    print(f"\n{result['n']:,} candidate calls (store {result['work']})")
+    load = result["load"]
+    print(
+        f"\n{result['n']:,} candidate calls (store {result['work']}); {result['queries_per_call']} questions per "
+        f"call, [store] memory_limit {result['memory_limit']}; load average {load[0]:.1f} {load[1]:.1f} "
+        f"{load[2]:.1f} before, {load[3]:.1f} {load[4]:.1f} {load[5]:.1f} after"
+    )
     print(
         f"  {'stage':44} {'seconds':>8} {'rows':>9} {'rows/s':>9} {'stage peak':>10} {'peak MiB':>9} {'RSS after':>9}"
     )
