@@ -234,9 +234,13 @@ class PublishConfig(Section):
     stratify: bool = True
     # Other tools offered next to the right one in the ShareGPT/OpenAI records (same database first).
     distractor_tools: int = Field(3, ge=0)
+    # Said to the model in every ShareGPT/OpenAI record: one prompt for every item kind (single,
+    # parallel, multi_step, no_tool; docs/item_kinds.md), since the model must tell them apart itself.
     system_prompt: str = (
-        "You are a biomedical research assistant. Answer the user's question by calling "
-        "exactly one of the available tools with the right arguments."
+        "You are a biomedical research assistant. Answer the user's question by calling the "
+        "available tools with the right arguments: one call when one answers it, several in one "
+        "turn when the question needs independent calls, one after another when a call needs a "
+        "value from an earlier result, and no call when none of the tools can answer it (then say so)."
     )
 
     @model_validator(mode="after")
