@@ -18,7 +18,7 @@ from biocurate.config import load_config
 from biocurate.lock import lock_path
 from biocurate.publish import publish
 from biocurate.snapshot import Snapshot
-from biocurate.stages import run_stage
+from biocurate.stages import JOBS, run_stage
 from biocurate.store import Store, table_counts
 from tests.conftest import ROOT
 from tests.pipeline_helpers import accept_survivors, content_keys, standin_settings, write_config
@@ -83,7 +83,7 @@ def reference_store(tmp_path: Path, settings: dict) -> Path:
     ref = tmp_path / "reference"
     ref.mkdir()
     config = load_config(write_config(ref / "c.toml", {**settings, "store": {"path": str(ref / "store.duckdb")}}))
-    for name in ("sample", "execute", "discover", "synthesize", "judge", "quality"):
+    for name in JOBS["rebuild"]:  # review is off in these settings
         run_stage(name, config, "reference")
     return config.store.path
 

@@ -10,6 +10,7 @@ import yaml
 
 from biocurate.catalog import load_catalog
 from biocurate.config import load_config
+from biocurate.item_kinds import single_call_sql
 from biocurate.stages import run_stage
 from biocurate.store import Store
 from tests.conftest import ROOT
@@ -48,7 +49,10 @@ def test_unchanged_rebuild_asks_nothing_and_new_seeds_ask_only_for_their_calls(p
     assert all(r["rows_new"] == 0 for r in second["reports"]), second["reports"]
     for name in ("sample", "execute", "synthesize", "judge", "quality"):
         assert stage(second, name)["reused"] > 0, f"{name} reports nothing reused"
-    assert stage(second, "execute")["reused"] == stage(first, "execute")["rows_in"]
+    with Store(store).open(read_only=True) as con:
+        # every call the first rebuild asked (in execute, and the call sets' later steps in chain)
+        (answered,) = con.execute("select count(distinct call_id) from api_responses").fetchall()[0]
+    assert stage(second, "execute")["reused"] == answered > stage(first, "execute")["rows_in"]
     with Store(store).open(read_only=True) as con:
         recorded = json.loads(
             con.execute("select summary from runs where run_id = ?", [second["run_id"]]).fetchall()[0][0]
@@ -68,14 +72,17 @@ def test_unchanged_rebuild_asks_nothing_and_new_seeds_ask_only_for_their_calls(p
             [third["run_id"]],
         ).fetchall()[0][0]
         new_queries = con.execute("select count(*) from queries where run_id = ?", [third["run_id"]]).fetchall()[0][0]
+        new_sets = con.execute("select count(*) from call_sets where run_id = ?", [third["run_id"]]).fetchall()[0][0]
     assert tp53_calls > 0 and new_calls >= tp53_calls
     assert len(api.requests) - api_first == new_calls == stage(third, "execute")["requests"]
     # Calls whose every question failed before are looked at again but answered from the LLM cache:
-    # only the new calls cost generation requests.
+    # only the new calls and the new call sets (one request each, TP53's parallel sets and chains)
+    # cost generation requests.
     synthesized, judged = stage(third, "synthesize")["requests"], stage(third, "judge")["rows_in"]
-    assert 0 < synthesized <= new_calls and judged == new_queries > 0
+    assert new_sets > 0
+    assert 0 < synthesized <= new_calls + new_sets and judged == new_queries > 0
     assert len(llm.requests) - llm_first == synthesized + stage(third, "judge")["requests"] > synthesized
-    assert stage(third, "execute")["reused"] == stage(first, "execute")["rows_in"]
+    assert stage(third, "execute")["reused"] == answered
 
 
 def test_changed_question_template_regenerates_only_that_function(demo_config, tmp_path):
@@ -105,8 +112,9 @@ def test_changed_question_template_regenerates_only_that_function(demo_config, t
             "select distinct c.function from queries q join candidate_calls c using (call_id) where q.run_id = 'r2'"
         ).fetchall()
         observed = con.execute(
+            # single items' calls (a call sampled only as a call set's step has no single question)
             "select count(distinct o.call_id) from observations o join candidate_calls c "
-            "using (call_id) where c.function = 'lookup_by_symbol'"
+            f"using (call_id) where c.function = 'lookup_by_symbol' and {single_call_sql('c')}"
         ).fetchall()[0][0]
     assert regenerated == [("lookup_by_symbol",)]
     assert reports["synthesize"].rows_in == observed > 0
