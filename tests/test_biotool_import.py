@@ -214,7 +214,13 @@ def test_readme_import_rebuild_audit_find_what_the_fixture_plants(prefect_harnes
     api = ApiStandIn(stand_in_snapshot(tmp_path / "upstream")).start()
     try:
         config_file = write_config(
-            tmp_path / "c.toml", standin_settings(tmp_path, api, sample={"calls_per_function": 0})
+            tmp_path / "c.toml",
+            standin_settings(
+                tmp_path,
+                api,
+                # only the imported records' calls: no sampled calls, no call sets
+                sample={"calls_per_function": 0, "kinds": {"parallel": 0, "multi_step": 0, "no_tool": 0}},
+            ),
         )
         commands = readme_commands(DATASET)
         assert [c[:2] for c in commands] == [

@@ -121,7 +121,7 @@ def test_a_rebuild_adds_nothing(demo_sets, tmp_path):
 
 def test_kinds_do_not_change_the_single_calls_and_follow_the_quotas(demo_sets, tmp_path):
     config, _ = demo_sets
-    off = demo(tmp_path)
+    off = with_kinds(demo(tmp_path), parallel=0, multi_step=0, no_tool=0)
     run_stage("sample", off, "off")
     singles = "select call_id, template from candidate_calls where template not like 'set:%' order by call_id"
     assert rows(off, singles) == rows(config, singles)

@@ -44,6 +44,7 @@ def test_lookup_fills_a_missing_gene_id_and_reveals_transcripts(tmp_path):
                 "sample.seeds_dir": str(seeds),
                 "sample.quota": {"function": {"lookup_by_symbol": 1}},
                 "sample.calls_per_function": 0,
+                "sample.kinds": {"parallel": 0, "multi_step": 0, "no_tool": 0},  # one single call
                 "execute.transport": "live",
                 "execute.base_urls": server.base_urls(),
                 "review.enabled": False,

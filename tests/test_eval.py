@@ -51,6 +51,7 @@ def make_config(folder: Path, **overrides):
             "quality.data_docs_dir": str(folder / "data_docs"),
             "sample.calls_per_function": 0,
             "sample.quota": {"function": {f: 2 for f in FUNCTIONS}},
+            "sample.kinds": {"parallel": 0, "multi_step": 0, "no_tool": 0},  # single items (test_eval_kinds: sets)
             "publish.train": 0.5,
             "publish.validation": 0.0,
             "publish.test": 0.5,
