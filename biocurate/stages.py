@@ -147,6 +147,10 @@ def stage_chain(config: Config, con: duckdb.DuckDBPyConnection, run_id: str) -> 
     report.notes.append(f"{summary.added} later steps added in {summary.rounds} rounds, {summary.executed} executed")
     report.attempted, report.unanswered = summary.executed, summary.unanswered
     replay = config.execute.transport == "replay"
+    if replay:  # said as execute says it: the run's last line counts every stage's replays
+        report.notes.append(
+            f"{summary.replayed} calls replayed from {config.execute.snapshot_dir} (no network requests)"
+        )
     report.service = f"the recorded responses in {config.execute.snapshot_dir}" if replay else "the APIs"
     return report
 

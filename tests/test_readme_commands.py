@@ -244,10 +244,11 @@ def test_readme_command_runs_on_the_demo_store(demo, command):
 def test_rebuild_summary_and_execute_note_agree_on_requests(demo):
     """Replayed calls are no network requests: the execute note and the last line say the same."""
     out = demo["outputs"]["biocurate rebuild"]
-    note = re.search(r"execute: (\d+) calls replayed from \S+ \(no network requests\)", out)
+    # execute's calls, and chain's (the call sets' later steps)
+    notes = dict(re.findall(r"^\s*(\w+): (\d+) calls replayed from \S+ \(no network requests\)", out, re.M))
     last = re.search(r"; 0 requests to the APIs and LLM endpoints \((\d+) calls replayed", out)
-    assert note and last, out[-3000:]
-    assert note.group(1) == last.group(1) and int(note.group(1)) > 200
+    assert set(notes) == {"execute", "chain"} and last, out[-3000:]
+    assert sum(int(n) for n in notes.values()) == int(last.group(1)) and int(notes["execute"]) > 200
 
 
 def test_publish_made_the_version_the_readme_commands_read(demo):
