@@ -218,3 +218,23 @@ def step_problems(call_set: CallSet, outcomes: dict[str, str] | None = None) -> 
         if outcome != "ok":
             problems.append(f"step {step.position + 1} ({step.function}) response {outcome}")
     return problems
+
+
+def mention_lines(
+    call_set: CallSet, catalog: Catalog, words: Wording, rules: MentionRules, line: str, none: str
+) -> str:
+    """Per call whose values the question names (every call of a parallel set, the first of the
+    others): what to keep verbatim and what to say in words, each as ``line`` formats it (``n``,
+    ``function``, ``keep``, ``said``); ``none`` when there is nothing. The generator's and the
+    judge's prompts both say it, each in its own words."""
+    steps = call_set.steps if call_set.kind == "parallel" else call_set.steps[:1]
+    lines = []
+    for step in steps:
+        tool = catalog.tools.get(step.function)
+        if tool is None:
+            continue
+        hints = words.mention_hints(tool, step.arguments, rules.mentions(tool, step.arguments))
+        keep = ", ".join(hints["keep"]) or "(none)"
+        said = "; ".join(hints["words"]) or "(none)"
+        lines.append(line.format(n=step.position + 1, function=step.function, keep=keep, said=said))
+    return "\n".join(lines) or none

@@ -23,10 +23,10 @@ from biocurate.hashing import content_hash
 from biocurate.judging import JARGON, JudgeSummary, parse_judgment
 from biocurate.llm import BATCH, ChatClient, ask_and_parse, failure_row, load_prompt
 from biocurate.mentions import MentionRules, mention_rules
-from biocurate.set_items import CallSet, load_sets
+from biocurate.set_items import CallSet, load_sets, mention_lines
 from biocurate.set_rules import ToolMatcher, combined_calls, kind_checks, set_names, step_schema_errors
 from biocurate.store import insert_new
-from biocurate.wording import Wording, wording
+from biocurate.wording import wording
 
 SET_RULES_VERSION = "set-rules-v1"
 JUDGE_PROMPTS = {kind: f"judge_{kind}_v1" for kind in ("parallel", "multi_step", "no_tool")}
@@ -99,20 +99,6 @@ def judge_sets(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
     return summary
 
 
-def _mention_lines(call_set: CallSet, catalog: Catalog, words: Wording, rules: MentionRules) -> str:
-    steps = call_set.steps if call_set.kind == "parallel" else call_set.steps[:1]
-    lines = []
-    for step in steps:
-        tool = catalog.tools.get(step.function)
-        if tool is None:
-            continue
-        hints = words.mention_hints(tool, step.arguments, rules.mentions(tool, step.arguments))
-        keep = ", ".join(hints["keep"]) or "(none)"
-        said = "; ".join(hints["words"]) or "(none)"
-        lines.append(f"- call {step.position + 1} ({step.function}): verbatim {keep}; in words {said}")
-    return "\n".join(lines) or "(none)"
-
-
 def render_judge_prompt(prompt, text: str, call_set: CallSet, catalog: Catalog, words, rules, matcher) -> str:
     spec = call_set.spec
     closest = matcher.best(text, set_names(call_set))
@@ -122,7 +108,9 @@ def render_judge_prompt(prompt, text: str, call_set: CallSet, catalog: Catalog, 
         query=text,
         calls=combined_calls(call_set),
         observations="\n".join(f"{s.position + 1}. {s.observation}" for s in call_set.steps) or "(none)",
-        mentions=_mention_lines(call_set, catalog, words, rules),
+        mentions=mention_lines(
+            call_set, catalog, words, rules, "- call {n} ({function}): verbatim {keep}; in words {said}", "(none)"
+        ),
         fed="\n".join(fed) or "(none)",
         topic=spec.get("topic") or call_set.template,
         reason=spec.get("reason") or spec.get("why") or "(not given)",

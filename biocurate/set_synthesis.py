@@ -30,7 +30,15 @@ from biocurate.hashing import content_hash
 from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
 from biocurate.mentions import MentionRules, missing_mentions
 from biocurate.sampling import MissingField, fill, unit
-from biocurate.set_items import CallSet, declarations, declared_questions, load_sets, set_fields, set_mentions
+from biocurate.set_items import (
+    CallSet,
+    declarations,
+    declared_questions,
+    load_sets,
+    mention_lines,
+    set_fields,
+    set_mentions,
+)
 from biocurate.set_rules import ToolMatcher, _observation_words, combined_calls, set_names
 from biocurate.store import insert_new
 from biocurate.vocabulary import STYLES
@@ -204,21 +212,6 @@ def _acceptor(call_set: CallSet, catalog: Catalog, rules: MentionRules, matcher:
 # --- the LLM generator ---------------------------------------------------------------------------
 
 
-def mention_lines(call_set: CallSet, catalog: Catalog, words: Wording, rules: MentionRules) -> str:
-    """Per call whose values the question names: what to keep verbatim and what to say in words."""
-    steps = call_set.steps if call_set.kind == "parallel" else call_set.steps[:1]
-    lines = []
-    for step in steps:
-        tool = catalog.tools.get(step.function)
-        if tool is None:
-            continue
-        hints = words.mention_hints(tool, step.arguments, rules.mentions(tool, step.arguments))
-        keep = ", ".join(hints["keep"]) or "(none)"
-        said = "; ".join(hints["words"]) or "(none)"
-        lines.append(f"  - call {step.position + 1} ({step.function}): keep verbatim: {keep}; say in words: {said}")
-    return "\n".join(lines) or "  (none)"
-
-
 def later_words(call_set: CallSet, limit: int = 12) -> list[str]:
     """Words the last step's observation holds and the first step's does not (what a multi_step
     question may ask for), in order of appearance."""
@@ -247,7 +240,14 @@ def render_set_prompt(prompt, call_set: CallSet, catalog: Catalog, words: Wordin
         calls=combined_calls(call_set),
         descriptions="\n".join(descriptions) or "  (none)",
         observations="\n".join(f"  {s.position + 1}. {s.observation}" for s in call_set.steps) or "  (none)",
-        mentions=mention_lines(call_set, catalog, words, rules),
+        mentions=mention_lines(
+            call_set,
+            catalog,
+            words,
+            rules,
+            "  - call {n} ({function}): keep verbatim: {keep}; say in words: {said}",
+            "  (none)",
+        ),
         fed="\n".join(fed) or "  (none)",
         asks=", ".join(later_words(call_set)) or "(see the last call's data)",
         topic=spec.get("topic") or (decl or {}).get("topic") or call_set.template,
