@@ -201,37 +201,37 @@ def generate(config, work: Path, n: int) -> tuple[list[dict], pl.DataFrame]:
     return calls, entities
 
 
+def generate_files(work: Path, n: int) -> None:
+    """``generate`` in a process of its own (``--generate``), its calls and entities left as Parquet
+    files: the bench's scaffolding (a million call dicts at 1M) never counts in the rebuild's peak."""
+    calls, entities = generate(bench_config(work), work, n)
+    pl.DataFrame(calls, infer_schema_length=None).write_parquet(work / "calls.parquet")
+    entities.write_parquet(work / "entities.parquet")
+
+
+# Candidate calls stored at a time (the bench's stand-in for the sample stage's inserts).
+STORE_BATCH = 100_000
+
+
 def bench_reviewer(store: Path) -> int:
-    """Accept every survivor, as a labelled bench reviewer (what review pull would store)."""
+    """Accept every survivor, as a labelled bench reviewer (what review pull would store), in SQL:
+    at 1M calls a frame of every survivor would weigh on the rebuild process's peak."""
     now = utcnow()
     with Store(store).open() as con:
-        ids = con.sql("select query_id from survivors order by query_id").pl()["query_id"]
-        n = len(ids)
-        tasks = pl.DataFrame(
-            {
-                "query_id": ids,
-                "content_hash": ["bench"] * n,
-                "project_id": [0] * n,
-                "task_id": list(range(1, n + 1)),
-                "priority": [0.5] * n,
-                "pushed_at": [now] * n,
-                "updated_at": [now] * n,
-            }
+        con.execute(
+            "insert into review_tasks (query_id, content_hash, project_id, task_id, priority, pushed_at, updated_at) "
+            "select query_id, 'bench', 0, row_number() over (order by query_id), 0.5, ?, ? from survivors "
+            "on conflict do nothing",
+            [now, now],
         )
-        insert_new(con, "review_tasks", tasks)
-        annotations = tasks.select(
-            pl.concat_str([pl.lit("bench-"), pl.col("query_id")]).alias("annotation_id"),
-            pl.col("task_id").alias("ls_annotation_id"),
-            "task_id",
-            "query_id",
-            pl.lit("bench-reviewer (not a person)").alias("annotator"),
-            pl.lit("accept").alias("verdict"),
-            pl.lit(now).alias("created_at"),
-            pl.lit(now).alias("updated_at"),
-            pl.lit(now).alias("pulled_at"),
+        con.execute(
+            "insert into annotations (annotation_id, ls_annotation_id, task_id, query_id, annotator, verdict, "
+            "created_at, updated_at, pulled_at) "
+            "select 'bench-' || query_id, task_id, task_id, query_id, 'bench-reviewer (not a person)', 'accept', "
+            "?, ?, ? from review_tasks where content_hash = 'bench' on conflict do nothing",
+            [now, now, now],
         )
-        insert_new(con, "annotations", annotations)
-    return n
+        return con.execute("select count(*) from annotations where annotation_id like 'bench-%'").fetchall()[0][0]
 
 
 def bench_config(work: Path):
@@ -293,17 +293,25 @@ def one(n: int) -> dict:
             }
         )
 
-    made = {}
-    timed(
-        "generate calls + bench snapshot (setup)", lambda: len(made.setdefault("calls", generate(config, work, n))[0])
-    )
+    def made() -> int:
+        done = subprocess.run(
+            [sys.executable, __file__, "--generate", str(work), "--n", str(n)], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"generating {n} calls failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+        return pl.scan_parquet(work / "calls.parquet").select(pl.len()).collect().item()
+
+    timed("generate calls + bench snapshot (setup)", made)
 
     def store() -> int:
-        # popped here, so the calls are freed once they are stored
-        calls, entities = made.pop("calls")
+        stored = 0
         with Store(config.store.path).open() as con:
-            insert_new(con, "entities", entities)
-            return insert_new(con, "candidate_calls", pl.DataFrame(calls, infer_schema_length=None))
+            insert_new(con, "entities", pl.read_parquet(work / "entities.parquet"))
+            calls = pl.scan_parquet(work / "calls.parquet")
+            total = calls.select(pl.len()).collect().item()
+            for start in range(0, total, STORE_BATCH):
+                stored += insert_new(con, "candidate_calls", calls.slice(start, STORE_BATCH).collect())
+        return stored
 
     timed("store (candidate calls)", store)
     for name in ("execute", "synthesize", "judge", "quality"):
@@ -368,7 +376,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep each size's store and exported version")
     parser.add_argument("--one", type=int, help="run one size in this process and print JSON")
     parser.add_argument("--publish", type=Path, help=argparse.SUPPRESS)  # the export of a --one run
+    parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)  # the calls of a --one run
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.generate:
+        generate_files(args.generate, args.n)
+        return
     if args.publish:
         print(json.dumps(publish_here(args.publish)))
         return
