@@ -508,11 +508,17 @@ class Catalog:
         return {n: {"database": self[n].database, "tool": self[n].group} for n in chosen}
 
 
-def _load_yaml(path: Path, model: type[SpecT]) -> SpecT:
+def read_yaml(path: Path) -> Any:
+    """The parsed YAML of a catalog file; broken YAML is a CatalogError naming the file."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def build_spec(model: type[SpecT], raw: Any, where: str) -> SpecT:
+    """``model(**raw)``; a bad declaration is a CatalogError starting with ``where`` (the file, and
+    the declaration in it) and naming the first field at fault."""
     try:
         return model(**raw)
     except (ValidationError, TypeError) as exc:
@@ -521,7 +527,11 @@ def _load_yaml(path: Path, model: type[SpecT]) -> SpecT:
             detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
         else:
             detail = str(exc)
-        raise CatalogError(f"{path}: {detail}") from exc
+        raise CatalogError(f"{where}: {detail}") from exc
+
+
+def _load_yaml(path: Path, model: type[SpecT]) -> SpecT:
+    return build_spec(model, read_yaml(path), str(path))
 
 
 @lru_cache(maxsize=8)

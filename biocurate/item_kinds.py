@@ -16,10 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from biocurate.catalog import CATALOG_DIR, Catalog, Questions, Spec, load_catalog
+from biocurate.catalog import CATALOG_DIR, Catalog, Questions, Spec, build_spec, load_catalog, read_yaml
 from biocurate.errors import CatalogError
 from biocurate.seeds import entity_types
 
@@ -192,10 +191,7 @@ def load_item_kinds(catalog_dir: Path = CATALOG_DIR) -> ItemKinds:
     path = Path(catalog_dir) / "item_kinds.yaml"
     if not path.exists():
         return ItemKinds()
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path) or {}
     if not isinstance(raw, dict) or set(raw) - set(KINDS):
         raise CatalogError(f"{path}: the top level has the kinds {', '.join(KINDS)} only")
     kinds: dict[str, list] = {}
@@ -203,15 +199,7 @@ def load_item_kinds(catalog_dir: Path = CATALOG_DIR) -> ItemKinds:
         kinds[kind] = []
         for i, entry in enumerate(raw.get(kind) or []):
             label = entry.get("name", f"#{i + 1}") if isinstance(entry, dict) else f"#{i + 1}"
-            try:
-                kinds[kind].append(Declaration(**entry))
-            except (ValidationError, TypeError) as exc:
-                if isinstance(exc, ValidationError):
-                    first = exc.errors()[0]
-                    detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-                else:
-                    detail = str(exc)
-                raise CatalogError(f"{path}: {kind} {label}: {detail}") from exc
+            kinds[kind].append(build_spec(Declaration, entry, f"{path}: {kind} {label}"))
     try:
         spec = ItemKinds(**kinds)
     except ValidationError as exc:
