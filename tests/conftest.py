@@ -46,17 +46,9 @@ def prefect_harness():
 @pytest.fixture
 def demo_config(tmp_path):
     """The shipped config (demo seeds, catalog, snapshot) with the store in a temp folder."""
-    from biocurate.config import load_config
+    from tests.pipeline_helpers import demo_config_at
 
-    return load_config(
-        ROOT / "biocurate.toml",
-        overrides={
-            "store.path": str(tmp_path / "store.duckdb"),
-            "review.enabled": False,
-            "publish.out_dir": str(tmp_path / "versions"),
-            "quality.data_docs_dir": str(tmp_path / "data_docs"),
-        },
-    )
+    return demo_config_at(tmp_path)
 
 
 @pytest.fixture

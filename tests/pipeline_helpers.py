@@ -164,6 +164,38 @@ def content_keys(store: Path) -> dict[str, set[str]]:
         return {t: {r[0] for r in con.execute(sql).fetchall()} for t, sql in CONTENT_KEYS.items()}
 
 
+def demo_config_at(folder: Path, **overrides) -> Config:
+    """The shipped config (demo seeds, catalog, snapshot) with the store, the published versions and
+    the data docs in ``folder`` and no review; ``overrides`` as load_config's (dotted keys)."""
+    return load_config(
+        ROOT / "biocurate.toml",
+        overrides={
+            "store.path": str(folder / "store.duckdb"),
+            "review.enabled": False,
+            "publish.out_dir": str(folder / "versions"),
+            "quality.data_docs_dir": str(folder / "data_docs"),
+            **overrides,
+        },
+    )
+
+
+def eval_config_at(folder: Path, functions: dict[str, int], kinds: dict[str, int], **overrides) -> Config:
+    """demo_config_at for a small version to evaluate: ``functions`` sampled calls per function (no
+    others), ``kinds`` sets per kind, half the items in train and half in test."""
+    return demo_config_at(
+        folder,
+        **{
+            "sample.calls_per_function": 0,
+            "sample.quota": {"function": functions},
+            "sample.kinds": kinds,
+            "publish.train": 0.5,
+            "publish.validation": 0.0,
+            "publish.test": 0.5,
+            **overrides,
+        },
+    )
+
+
 def live_execute_config(tmp_path: Path, api, **execute) -> Config:
     """The shipped config with its executor talking `live` to the loopback API stand-in ``api``
     (snapshot in tmp_path/snap, store tmp_path/s.duckdb); ``execute`` overrides [execute] keys."""

@@ -39,10 +39,14 @@ class Rows:
         observation: str | None = None,
         origin: str | None = None,
         note: str | None = None,
+        outcome: str = "ok",
+        call_id: str | None = None,
     ) -> str:
-        """A call with its response (replayed; ``origin``/``note``: the snapshot entry's) and observation."""
-        tool = CATALOG[function]
-        call_id = content_hash(function, arguments)
+        """A call with its response (replayed; ``origin``/``note``: the snapshot entry's) and observation.
+        ``call_id``: another call of the same arguments (else one call per function and arguments); a
+        function not in the catalog gets no database, tool group or category."""
+        tool = CATALOG.tools.get(function)
+        call_id = call_id or content_hash(function, arguments)
         response_id = content_hash("response", call_id)
         insert_new(
             self.con,
@@ -54,9 +58,9 @@ class Rows:
                     "arguments": json.dumps(arguments, sort_keys=True),
                     "entity_id": entity,
                     "template": "t",
-                    "database": tool.database,
-                    "tool_group": tool.group,
-                    "category": tool.category,
+                    "database": tool and tool.database,
+                    "tool_group": tool and tool.group,
+                    "category": tool and tool.category,
                     "valid": True,
                 }
             ],
@@ -72,7 +76,7 @@ class Rows:
                     "method": "GET",
                     "url": f"https://example.org/{function}",
                     "status_code": 200,
-                    "outcome": "ok",
+                    "outcome": outcome,
                     "transport": "replay",
                     "upstream_release": release,
                     "snapshot_origin": origin,
@@ -98,10 +102,20 @@ class Rows:
         return call_id
 
     def query(
-        self, call_id: str, text: str, qc: bool | None = True, parent: str | None = None, annotator: str | None = None
+        self,
+        call_id: str,
+        text: str,
+        qc: bool | None = True,
+        parent: str | None = None,
+        annotator: str | None = None,
+        query_id: str | None = None,
+        verdict: str | None = "accept",
+        score: float = 0.9,
     ) -> str:
+        """A question on the call's latest observation with the rules judge's ``verdict`` (None: not
+        judged yet) and, unless ``qc`` is None, a QC result; ``parent``: a reviewer's edit of it."""
         generator, model = ("human_edit", annotator) if parent else ("template", "template-v1")
-        query_id = content_hash(call_id, text, generator, model)
+        query_id = query_id or content_hash(call_id, text, generator, model)
         (observation_id,) = self.con.execute(
             "select observation_id from observations where call_id = ? order by created_at desc limit 1", [call_id]
         ).fetchall()[0]
@@ -123,22 +137,23 @@ class Rows:
                 }
             ],
         )
-        insert_new(
-            self.con,
-            "judgments",
-            [
-                {
-                    "judgment_id": content_hash("j", query_id),
-                    "query_id": query_id,
-                    "judge": "rules",
-                    "model": "rules-v1",
-                    "prompt_version": "v1",
-                    "verdict": "accept",
-                    "score": 0.9,
-                    "reason": "fine",
-                }
-            ],
-        )
+        if verdict is not None:
+            insert_new(
+                self.con,
+                "judgments",
+                [
+                    {
+                        "judgment_id": content_hash("j", query_id),
+                        "query_id": query_id,
+                        "judge": "rules",
+                        "model": "rules-v1",
+                        "prompt_version": "v1",
+                        "verdict": verdict,
+                        "score": score,
+                        "reason": "fine",
+                    }
+                ],
+            )
         if qc is not None:
             insert_new(
                 self.con,

@@ -22,7 +22,6 @@ import pytest
 
 from biocurate import publish as pub
 from biocurate.catalog import load_catalog
-from biocurate.config import load_config
 from biocurate.stages import STAGES
 from biocurate.store import Store
 from tests.biotool_consumers.consumers import (
@@ -32,7 +31,7 @@ from tests.biotool_consumers.consumers import (
     check_folder,
     load_function_mapping,
 )
-from tests.pipeline_helpers import accept_survivors
+from tests.pipeline_helpers import accept_survivors, demo_config_at
 from tests.test_publish import llamafactory_sharegpt, load_json_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,15 +53,7 @@ def _no_network(*args, **kwargs):
 def published(tmp_path_factory):
     """The demo, reviewed (every survivor accepted) and published, with no network."""
     tmp = tmp_path_factory.mktemp("biotool-consumers")
-    config = load_config(
-        ROOT / "biocurate.toml",
-        overrides={
-            "store.path": str(tmp / "store.duckdb"),
-            "review.enabled": False,
-            "publish.out_dir": str(tmp / "versions"),
-            "quality.data_docs_dir": str(tmp / "data_docs"),
-        },
-    )
+    config = demo_config_at(tmp)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(socket.socket, "connect", _no_network)
         patch.setattr(socket, "create_connection", _no_network)

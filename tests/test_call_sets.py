@@ -12,7 +12,7 @@ import pytest
 
 from biocurate.call_sets import sample_sets
 from biocurate.catalog import load_catalog
-from biocurate.config import KindsConfig, load_config
+from biocurate.config import KindsConfig
 from biocurate.errors import CatalogError
 from biocurate.item_kinds import SET_TEMPLATE_PREFIX, load_item_kinds
 from biocurate.sampling import sample_calls
@@ -20,7 +20,7 @@ from biocurate.seeds import load_seeds, species_table
 from biocurate.stages import run_stage
 from biocurate.store import Store
 from tests.conftest import ROOT
-from tests.pipeline_helpers import live_execute_config
+from tests.pipeline_helpers import demo_config_at, live_execute_config
 from tests.store_rows import Rows
 
 KINDS = ("parallel", "multi_step", "no_tool")
@@ -30,19 +30,6 @@ SET_STAGES = ("sample", "execute", "chain", "assemble")
 def with_kinds(config, **kinds):
     sample = config.sample.model_copy(update={"kinds": KindsConfig(**kinds)})
     return config.model_copy(update={"sample": sample})
-
-
-def demo(tmp, **overrides):
-    return load_config(
-        ROOT / "biocurate.toml",
-        overrides={
-            "store.path": str(tmp / "store.duckdb"),
-            "review.enabled": False,
-            "publish.out_dir": str(tmp / "versions"),
-            "quality.data_docs_dir": str(tmp / "data_docs"),
-            **overrides,
-        },
-    )
 
 
 DEMO_KINDS = {"sample.kinds.parallel": 2, "sample.kinds.multi_step": 2, "sample.kinds.no_tool": 2}
@@ -69,7 +56,7 @@ def snapshot_of(config) -> dict:
 def demo_sets(tmp_path_factory):
     """The demo (replay of data/demo_snapshot) with every kind on: sample, execute, chain, assemble."""
     tmp = tmp_path_factory.mktemp("call-sets-demo")
-    config = demo(tmp, **DEMO_KINDS)
+    config = demo_config_at(tmp, **DEMO_KINDS)
     reports = {name: run_stage(name, config, "first") for name in SET_STAGES}
     return config, reports
 
@@ -121,7 +108,7 @@ def test_a_rebuild_adds_nothing(demo_sets, tmp_path):
 
 def test_kinds_do_not_change_the_single_calls_and_follow_the_quotas(demo_sets, tmp_path):
     config, _ = demo_sets
-    off = with_kinds(demo(tmp_path), parallel=0, multi_step=0, no_tool=0)
+    off = with_kinds(demo_config_at(tmp_path), parallel=0, multi_step=0, no_tool=0)
     run_stage("sample", off, "off")
     singles = "select call_id, template from candidate_calls where template not like 'set:%' order by call_id"
     assert rows(off, singles) == rows(config, singles)
@@ -142,7 +129,7 @@ def test_sampling_is_deterministic_and_steps_are_ordinary_calls():
     catalog = load_catalog(ROOT / "catalog")
     seeds = load_seeds(ROOT / "data/seeds", ROOT / "catalog")
     species = species_table(ROOT / "catalog")
-    config = with_kinds(demo(ROOT / "unused"), parallel=2, multi_step=2, no_tool=2).sample
+    config = with_kinds(demo_config_at(ROOT / "unused"), parallel=2, multi_step=2, no_tool=2).sample
     first = sample_sets(catalog, load_item_kinds(ROOT / "catalog"), seeds.entities, species, config)
     second = sample_sets(catalog, load_item_kinds(ROOT / "catalog"), seeds.entities, species, config)
     assert first.sets == second.sets and first.steps == second.steps and first.calls == second.calls
@@ -327,7 +314,7 @@ def test_a_bad_declaration_is_refused_naming_file_and_entry(tmp_path, problem):
     with pytest.raises(CatalogError) as error:
         load_item_kinds(catalog_dir)
     assert str(error.value) == f"{path}: {expected}"
-    config = demo(tmp_path)
+    config = demo_config_at(tmp_path)
     config = config.model_copy(update={"sample": config.sample.model_copy(update={"catalog_dir": catalog_dir})})
     with pytest.raises(CatalogError, match="item_kinds.yaml"):
         run_stage("sample", config, "r")
@@ -346,7 +333,7 @@ def test_single_questions_are_the_same_with_kinds_on(demo_sets, tmp_path):
     """A set's step that is not also a single call gets no single-call question, and single
     calls keep their questions (template choice by rank among the single calls)."""
     config, _ = demo_sets
-    off = demo(tmp_path)
+    off = demo_config_at(tmp_path)
     for name in ("sample", "execute", "synthesize"):
         run_stage(name, off, "off")
     run_stage("synthesize", config, "on")

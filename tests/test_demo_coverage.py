@@ -23,8 +23,7 @@ from biocurate.seeds import load_seeds, species_table
 from biocurate.snapshot import Snapshot, fingerprint
 from biocurate.stages import JOBS, run_stage
 from biocurate.store import Store, insert_new, utcnow
-from tests.conftest import ROOT
-from tests.pipeline_helpers import accept
+from tests.pipeline_helpers import accept, demo_config_at
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +70,7 @@ def demo_published(tmp_path_factory):
     Yields (catalog function names, {function: (items, test items)}, databases in the test split,
     the version's folder)."""
     tmp = tmp_path_factory.mktemp("demo")
-    config = load_config(
-        ROOT / "biocurate.toml",
-        overrides={
-            "store.path": str(tmp / "store.duckdb"),
-            "review.enabled": False,
-            "publish.out_dir": str(tmp / "versions"),
-            "quality.data_docs_dir": str(tmp / "data_docs"),
-        },
-    )
+    config = demo_config_at(tmp)
     for stage in JOBS["rebuild"]:
         if stage != "review_push":
             run_stage(stage, config, "demo")

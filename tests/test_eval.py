@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 
 from biocurate.catalog import Function, Param, Tool, load_catalog
 from biocurate.cli import app
-from biocurate.config import load_config
 from biocurate.eval_items import load_items, resolve_version
 from biocurate.evaluate import EvalSettings, model_config, run_eval
 from biocurate.hashing import content_hash
 from biocurate.metrics import Predicted, bootstrap_ratio, canonical_arguments, parse_tool_call, score_call, wilson
 from biocurate.store import Store, insert_new, utcnow
+from tests.pipeline_helpers import eval_config_at
 from tests.standins.api import ApiStandIn
 from tests.standins.llm import LLMStandIn
 
@@ -42,22 +42,9 @@ BEHAVIOURS = ("right", "wrong_name", "wrong_args", "malformed", "no_call")
 
 
 def make_config(folder: Path, **overrides):
-    return load_config(
-        ROOT / "biocurate.toml",
-        overrides={
-            "store.path": str(folder / "store.duckdb"),
-            "review.enabled": False,
-            "publish.out_dir": str(folder / "versions"),
-            "quality.data_docs_dir": str(folder / "data_docs"),
-            "sample.calls_per_function": 0,
-            "sample.quota": {"function": {f: 2 for f in FUNCTIONS}},
-            "sample.kinds": {"parallel": 0, "multi_step": 0, "no_tool": 0},  # single items (test_eval_kinds: sets)
-            "publish.train": 0.5,
-            "publish.validation": 0.0,
-            "publish.test": 0.5,
-            **overrides,
-        },
-    )
+    # single items (test_eval_kinds: sets)
+    kinds = {"parallel": 0, "multi_step": 0, "no_tool": 0}
+    return eval_config_at(folder, {f: 2 for f in FUNCTIONS}, kinds, **overrides)
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ from biocurate.evaluate import EvalSettings, model_config, run_eval
 from biocurate.hashing import content_hash
 from biocurate.snapshot import Snapshot
 from biocurate.store import Store, insert_new
+from tests.pipeline_helpers import eval_config_at
 from tests.standins.api import ApiStandIn
 from tests.standins.llm import LLMStandIn
 
@@ -341,21 +342,8 @@ def published_kinds(tmp_path_factory) -> tuple[Path, Path]:
     from tests.store_rows import Rows
 
     folder = tmp_path_factory.mktemp("published_kinds")
-    cfg = load_config(
-        ROOT / "biocurate.toml",
-        overrides={
-            "store.path": str(folder / "store.duckdb"),
-            "review.enabled": False,
-            "publish.out_dir": str(folder / "versions"),
-            "quality.data_docs_dir": str(folder / "data_docs"),
-            "sample.calls_per_function": 0,
-            "sample.quota": {"function": {"get_xrefs_by_symbol": 2, "lookup_by_id": 2, "get_variation": 2}},
-            "sample.kinds": {"parallel": 2, "multi_step": 2, "no_tool": 2},
-            "publish.train": 0.5,
-            "publish.validation": 0.0,
-            "publish.test": 0.5,
-        },
-    )
+    functions = {"get_xrefs_by_symbol": 2, "lookup_by_id": 2, "get_variation": 2}
+    cfg = eval_config_at(folder, functions, {"parallel": 2, "multi_step": 2, "no_tool": 2})
     with Store(cfg.store.path).open() as con:
         for stage in (stage_sample, stage_execute, stage_chain, stage_assemble, stage_synthesize):
             stage(cfg, con, "build")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -20,10 +19,10 @@ from biocurate.hashing import content_hash
 from biocurate.near_dup import find_duplicates, signature, tokens
 from biocurate.quality import run_quality
 from biocurate.stages import STAGES, catalog_for
-from biocurate.store import Store, insert_new, utcnow
+from biocurate.store import Store
+from tests.store_rows import Rows
 
 ROOT = Path(__file__).resolve().parent.parent
-T0 = utcnow() - timedelta(days=1)
 GOOD_OBSERVATION = json.dumps(
     {
         "id": "ENSG00000139618",
@@ -35,6 +34,8 @@ GOOD_OBSERVATION = json.dumps(
     }
 )
 HUMAN_BRCA2 = {"species": "homo_sapiens", "symbol": "BRCA2"}
+# the shipped expectation suites (one a file), each validated and given a Data Docs page
+SUITES = {"calls", "observations", "queries", "judgments", "dataset", "balance", "call_sets"}
 
 
 # --- a GX helper (the custom expectations' tests use it) ----------------------------------
@@ -144,11 +145,12 @@ def test_near_duplicates_find_pairs_among_many_distinct_questions():
 # --- every expectation on a store of deliberately bad rows ---------------------------------
 
 
-class Items:
-    """Insert call + response + observation + question + judgment rows, one item per call."""
+class Items(Rows):
+    """One item per call (a call of its own unless ``call_id`` names one): tests/store_rows.py's
+    call, response, observation, question and judgment rows, not yet checked."""
 
     def __init__(self, con):
-        self.con = con
+        super().__init__(con)
         self.n = 0
 
     def add(
@@ -162,100 +164,19 @@ class Items:
         score: float = 0.9,
         call_id: str | None = None,
         parent: str | None = None,
-        generator: str = "template",
         query_id: str | None = None,
     ) -> str:
         self.n += 1
         arguments = HUMAN_BRCA2 if arguments is None else arguments
-        call_id = call_id or content_hash(function, arguments, self.n)
-        created = T0 + timedelta(seconds=self.n)
-        insert_new(
-            self.con,
-            "candidate_calls",
-            [
-                {
-                    "call_id": call_id,
-                    "function": function,
-                    "arguments": json.dumps(arguments),
-                    "template": "t",
-                    "database": "Ensembl",
-                    "tool_group": "lookup",
-                    "category": "genomics",
-                    "valid": True,
-                }
-            ],
+        call_id = self.call(
+            function,
+            arguments,
+            observation=observation,
+            outcome=outcome,
+            call_id=call_id or content_hash(function, arguments, self.n),
         )
-        response_id = content_hash("r", call_id, observation, outcome)
-        insert_new(
-            self.con,
-            "api_responses",
-            [
-                {
-                    "response_id": response_id,
-                    "call_id": call_id,
-                    "fingerprint": call_id,
-                    "method": "GET",
-                    "url": "https://rest.ensembl.org/x",
-                    "status_code": 200,
-                    "outcome": outcome,
-                    "transport": "replay",
-                    "fetched_at": created,
-                }
-            ],
-        )
-        observation_id = content_hash("o", call_id, observation)
-        insert_new(
-            self.con,
-            "observations",
-            [
-                {
-                    "observation_id": observation_id,
-                    "call_id": call_id,
-                    "response_id": response_id,
-                    "text": observation,
-                    "builder": "json",
-                    "chars": len(observation),
-                }
-            ],
-        )
-        query_id = query_id or content_hash("q", call_id, text, self.n)
-        insert_new(
-            self.con,
-            "queries",
-            [
-                {
-                    "query_id": query_id,
-                    "call_id": call_id,
-                    "observation_id": observation_id,
-                    "text": text,
-                    "style": "specific",
-                    "generator": generator,
-                    "model": "t",
-                    "prompt_version": "v1",
-                    "parent_query_id": parent,
-                    "created_at": created,
-                }
-            ],
-        )
-        if verdict is not None:
-            insert_new(
-                self.con,
-                "judgments",
-                [
-                    {
-                        "judgment_id": content_hash("j", query_id),
-                        "query_id": query_id,
-                        "judge": "rules",
-                        "model": "rules-v1",
-                        "prompt_version": "v1",
-                        "verdict": verdict,
-                        "score": score,
-                        "reason": "r",
-                        "created_at": created,
-                    }
-                ],
-            )
-        return query_id
+        annotator = "rev1@example.org" if parent else None
+        return self.query(call_id, text, None, parent, annotator, query_id=query_id, verdict=verdict, score=score)
 
 
 GOOD = "What does Ensembl know about the human gene BRCA2?"
@@ -362,7 +283,6 @@ def bad_rows_store(tmp: Path):
             "Which transcripts does the human gene BRCA2 have in Ensembl?",
             call_id=edited_call,
             parent=ids["edited_parent"],
-            generator="human_edit",
         )
     return config, ids
 
@@ -494,15 +414,7 @@ def test_data_docs_are_built(checked):
     index = Path(checked["config"].quality.data_docs_dir) / "index.html"
     assert index.exists()
     pages = list(index.parent.glob("validations/*/r1/*/*.html"))
-    assert {p.parts[-4] for p in pages} == {
-        "calls",
-        "observations",
-        "queries",
-        "judgments",
-        "dataset",
-        "balance",
-        "call_sets",
-    }
+    assert {p.parts[-4] for p in pages} == SUITES
     queries_page = next(p for p in pages if p.parts[-4] == "queries").read_text()
     assert "query_mentions_arguments" in queries_page and "query_reads_naturally" in queries_page
 
@@ -517,19 +429,11 @@ def test_data_docs_read_offline_and_list_every_validation_run(checked):
         assert "biocurate.css" in text, page
     index = (docs / "index.html").read_text()
     listed = re.findall(r'<td>r1</td><td>(\w+)</td>.*?<a href="([^"]+)">open</a>', index)
-    assert {suite for suite, _ in listed} == {
-        "calls",
-        "observations",
-        "queries",
-        "judgments",
-        "dataset",
-        "balance",
-        "call_sets",
-    }
+    assert {suite for suite, _ in listed} == SUITES
     for _, href in listed:
         page = (docs / href).read_text()
         assert "__none__" not in page and ">r1<" in page
-    assert "Validation runs (7)" in index
+    assert f"Validation runs ({len(SUITES)})" in index
 
 
 def test_checks_in_small_chunks_record_what_one_pass_records(tmp_path):
