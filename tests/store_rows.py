@@ -44,8 +44,9 @@ class Rows:
     ) -> str:
         """A call with its response (replayed; ``origin``/``note``: the snapshot entry's) and observation.
         ``call_id``: another call of the same arguments (else one call per function and arguments); a
-        function not in the catalog gets no database, tool group or category."""
+        function not in the catalog has the database, tool group and category "unknown"."""
         tool = CATALOG.tools.get(function)
+        database, group, category = (tool.database, tool.group, tool.category) if tool else ("unknown",) * 3
         call_id = call_id or content_hash(function, arguments)
         response_id = content_hash("response", call_id)
         insert_new(
@@ -58,9 +59,9 @@ class Rows:
                     "arguments": json.dumps(arguments, sort_keys=True),
                     "entity_id": entity,
                     "template": "t",
-                    "database": tool and tool.database,
-                    "tool_group": tool and tool.group,
-                    "category": tool and tool.category,
+                    "database": database,
+                    "tool_group": group,
+                    "category": category,
                     "valid": True,
                 }
             ],
