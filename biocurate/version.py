@@ -8,26 +8,21 @@ from pathlib import Path
 
 from biocurate import __version__
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _git(*args: str) -> str:
+    """What ``git -C <checkout> args`` prints (raises OSError/SubprocessError if it cannot say)."""
+    done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=5, check=True)
+    return done.stdout.strip()
+
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
     """Package version plus the git commit (and '+dirty' for uncommitted changes) when known."""
-    root = Path(__file__).resolve().parent.parent
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
+        commit = _git("rev-parse", "--short=12", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return __version__
     return f"{__version__}+g{commit}{'.dirty' if dirty else ''}"
