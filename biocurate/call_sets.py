@@ -28,7 +28,7 @@ from biocurate.config import Config, SampleConfig
 from biocurate.hashing import content_hash
 from biocurate.item_kinds import KINDS, SET_TEMPLATE_PREFIX, Declaration, ItemKinds, link, step_args
 from biocurate.outcomes import definite_sql
-from biocurate.sampling import MissingField, call_row, coerce, entity_context, fill, matches
+from biocurate.sampling import MissingField, call_row, coerce, fill, matching_entities
 from biocurate.store import insert_new
 
 
@@ -43,12 +43,7 @@ class SetSample:
 def _candidates(decl: Declaration, entities: list[dict], species: dict, catalog: Catalog, skipped: Counter):
     """(entity, context) of every entity the declaration can use, in its hashed order."""
     out = []
-    for entity in entities:
-        if entity["entity_type"] != decl.entity:
-            continue
-        ctx = entity_context(entity, species)
-        if not all(matches(ctx.get(k), v) for k, v in decl.where.items()):
-            continue
+    for entity, ctx in matching_entities(entities, decl.entity, decl.where, species):
         try:
             for i in range(len(decl.steps)):
                 for value in step_args(decl, i, catalog).values():

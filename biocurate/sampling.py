@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from biocurate.catalog import Catalog, Tool
@@ -87,12 +88,7 @@ def candidate_args(tool: Tool, entities: list[dict], species: dict, result: Samp
         for i, case in enumerate(sample.cases or [{}]):
             yield None, dict(case), f"{tool.name}:case{i}"
         return
-    for entity in entities:
-        if entity["entity_type"] != sample.entity:
-            continue
-        ctx = entity_context(entity, species)
-        if not all(matches(ctx.get(k), v) for k, v in sample.where.items()):
-            continue
+    for entity, ctx in matching_entities(entities, sample.entity, sample.where, species):
         try:
             args = {k: fill(v, ctx) for k, v in sample.args.items()}
         except MissingField as exc:
@@ -100,6 +96,19 @@ def candidate_args(tool: Tool, entities: list[dict], species: dict, result: Samp
             result.skipped[reason] = result.skipped.get(reason, 0) + 1
             continue
         yield entity["entity_id"], args, f"{tool.name}:{sample.entity}"
+
+
+def matching_entities(
+    entities: list[dict], entity_type: str | None, where: dict, species: dict
+) -> Iterator[tuple[dict, dict]]:
+    """(entity, context) of every entity of ``entity_type`` whose fields are as ``where`` asks (a
+    sample's or a call set declaration's), in the order given."""
+    for entity in entities:
+        if entity["entity_type"] != entity_type:
+            continue
+        ctx = entity_context(entity, species)
+        if all(matches(ctx.get(k), v) for k, v in where.items()):
+            yield entity, ctx
 
 
 def matches(value, allowed: str | list[str]) -> bool:
