@@ -104,17 +104,25 @@ def setup_job(tmp_path, statuses, put: bytes = PUT):
     return server, cfg, call
 
 
-def test_blast_job_is_submitted_waited_polled_and_retrieved(tmp_path):
-    server, cfg, call = setup_job(tmp_path, ["WAITING", "WAITING", "READY"])
+def run_job(tmp_path, statuses, put: bytes = PUT) -> tuple[ApiStandIn, dict, list[str]]:
+    """setup_job, then the executor on its call: (the stopped stand-in with the requests it saw,
+    the call's api_responses row, the observation texts)."""
+    server, cfg, call = setup_job(tmp_path, statuses, put)
     try:
         with Store(cfg.store.path).open() as con:
             insert_new(con, "candidate_calls", [call])
             execute_calls(cfg, con, load_catalog(), "r1")
-            outcome, attempts = con.execute("select outcome, attempts from api_responses").fetchall()[0]
-            obs = json.loads(con.execute("select text from observations").fetchall()[0][0])
+            [response] = con.sql("select * from api_responses").pl().to_dicts()
+            texts = [text for (text,) in con.execute("select text from observations").fetchall()]
     finally:
         server.stop()
-    assert outcome == "ok" and attempts == 5
+    return server, response, texts
+
+
+def test_blast_job_is_submitted_waited_polled_and_retrieved(tmp_path):
+    server, response, texts = run_job(tmp_path, ["WAITING", "WAITING", "READY"])
+    assert response["outcome"] == "ok" and response["attempts"] == 5
+    obs = json.loads(texts[0])
     assert obs["rid"] == "TESTRID0001" and obs["hits"][0]["id"] == "sp|P0CG48.1|"
     paths = [(r[2], r[0]) for r in server.requests]
     assert len(paths) == 5  # put, three polls, report
@@ -124,17 +132,9 @@ def test_blast_job_is_submitted_waited_polled_and_retrieved(tmp_path):
 
 
 def test_blast_job_that_never_finishes_times_out_with_its_rid(tmp_path):
-    server, cfg, call = setup_job(tmp_path, ["WAITING"])
-    try:
-        with Store(cfg.store.path).open() as con:
-            insert_new(con, "candidate_calls", [call])
-            execute_calls(cfg, con, load_catalog(), "r1")
-            outcome, error = con.execute("select outcome, error from api_responses").fetchall()[0]
-            observations = con.execute("select count(*) from observations").fetchall()[0][0]
-    finally:
-        server.stop()
-    assert outcome == "timeout" and "TESTRID0001" in error
-    assert observations == 0
+    _, response, texts = run_job(tmp_path, ["WAITING"])
+    assert response["outcome"] == "timeout" and "TESTRID0001" in response["error"]
+    assert texts == []
 
 
 REAL_ERROR_PAGE = (ROOT / "tests/data/real_responses/ncbi/blast-put__error_msgid29_html.txt").read_bytes()
@@ -154,30 +154,17 @@ def test_submission_reply_is_parsed_strictly():
 
 
 def test_real_error_page_is_an_api_error_with_the_servers_message_and_nothing_is_polled(tmp_path):
-    server, cfg, call = setup_job(tmp_path, ["READY"], put=REAL_ERROR_PAGE)
-    try:
-        with Store(cfg.store.path).open() as con:
-            insert_new(con, "candidate_calls", [call])
-            execute_calls(cfg, con, load_catalog(), "r1")
-            outcome, error = con.execute("select outcome, error from api_responses").fetchall()[0]
-            observations = con.execute("select count(*) from observations").fetchall()[0][0]
-    finally:
-        server.stop()
-    assert outcome == "api_error" and "Message ID#29 Error: Query string not found in the CGI context" in error
-    assert observations == 0
+    server, response, texts = run_job(tmp_path, ["READY"], put=REAL_ERROR_PAGE)
+    assert response["outcome"] == "api_error"
+    assert "Message ID#29 Error: Query string not found in the CGI context" in response["error"]
+    assert texts == []
     assert [r[3] for r in server.requests] == [200]  # the submission only: no RID was issued, none is polled
 
 
 def test_unknown_job_during_polling_is_final_and_fetches_no_report(tmp_path):
-    server, cfg, call = setup_job(tmp_path, ["WAITING", "UNKNOWN"])
-    try:
-        with Store(cfg.store.path).open() as con:
-            insert_new(con, "candidate_calls", [call])
-            execute_calls(cfg, con, load_catalog(), "r1")
-            outcome, error = con.execute("select outcome, error from api_responses").fetchall()[0]
-    finally:
-        server.stop()
-    assert outcome == "api_error" and "TESTRID0001" in error and "UNKNOWN" in error
+    server, response, _ = run_job(tmp_path, ["WAITING", "UNKNOWN"])
+    assert response["outcome"] == "api_error" and "TESTRID0001" in response["error"]
+    assert "UNKNOWN" in response["error"]
     assert len(server.requests) == 3  # put, two polls; no report asked for
 
 
