@@ -25,7 +25,9 @@ from biocurate.errors import ConfigError
 from biocurate.hashing import content_hash, sha256_bytes
 from biocurate.publish.biotool import observation_value
 from biocurate.store import Store, insert_new, utcnow
+from tests.biotool_consumers.consumers import OPENAI_TOOL
 from tests.store_rows import CATALOG, Rows
+from tests.test_review import annotate
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -341,7 +343,8 @@ def test_distractors_are_deterministic_and_prefer_the_same_database():
 # OpenAI's chat fine-tuning line ("The chat input object" of the fine-tuning API reference and
 # the "fine-tuning with function calling" guide): messages with roles; an assistant turn may carry
 # tool_calls, each {id, type: "function", function: {name, arguments: a JSON *string*}}; tools are
-# {type: "function", function: {name, description, parameters}}; parallel_tool_calls is a boolean.
+# {type: "function", function: {name, description, parameters}} (OPENAI_TOOL, the one schema of a tool
+# entry, shared with the BioTool consumers' check); parallel_tool_calls is a boolean.
 OPENAI_CHAT_LINE = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -410,31 +413,7 @@ OPENAI_CHAT_LINE = {
                 ]
             },
         },
-        "tools": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["type", "function"],
-                "additionalProperties": False,
-                "properties": {
-                    "type": {"const": "function"},
-                    "function": {
-                        "type": "object",
-                        "required": ["name", "parameters"],
-                        "properties": {
-                            "name": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"},
-                            "description": {"type": "string"},
-                            "parameters": {
-                                "type": "object",
-                                "required": ["type", "properties"],
-                                "properties": {"type": {"const": "object"}},
-                            },
-                            "strict": {"type": "boolean"},
-                        },
-                    },
-                },
-            },
-        },
+        "tools": {"type": "array", "items": OPENAI_TOOL},
         "parallel_tool_calls": {"type": "boolean"},
     },
 }
@@ -1202,29 +1181,6 @@ def test_each_item_says_where_its_response_came_from(demo_config, store, tmp_pat
     assert real.height == 4
 
 
-def ls_annotate(client, task_id: int, verdict: str, **answers) -> None:
-    result = [{"from_name": "verdict", "to_name": "query", "type": "choices", "value": {"choices": [verdict]}}]
-    if "edited_query" in answers:
-        result.append(
-            {
-                "from_name": "edited_query",
-                "to_name": "query",
-                "type": "textarea",
-                "value": {"text": [answers["edited_query"]]},
-            }
-        )
-    if verdict == "reject":
-        result.append(
-            {
-                "from_name": "reject_reason",
-                "to_name": "query",
-                "type": "choices",
-                "value": {"choices": ["unnatural_phrasing"]},
-            }
-        )
-    client.annotations.create(id=task_id, result=result)
-
-
 @pytest.mark.labelstudio
 def test_demo_reviewed_in_label_studio_publishes_versions_and_diffs(demo_config, label_studio, monkeypatch):
     from biocurate import review
@@ -1253,9 +1209,11 @@ def test_demo_reviewed_in_label_studio_publishes_versions_and_diffs(demo_config,
         edited_text = "A reviewer rephrased this: " + original
         for n, query_id in enumerate(first):
             if n == 0:
-                ls_annotate(client, tasks[query_id], "accept_with_edit", edited_query=edited_text)
+                annotate(client, tasks[query_id], "accept_with_edit", edited_query=edited_text)
+            elif n % 10 == 5:
+                annotate(client, tasks[query_id], "reject", reject_reason="unnatural_phrasing")
             else:
-                ls_annotate(client, tasks[query_id], "reject" if n % 10 == 5 else "accept")
+                annotate(client, tasks[query_id], "accept")
         assert review.pull(config, con)["edits"] == 1
         STAGES["quality"](config, con, "demo")  # the reviewer's edit is a new question: check it
         v1 = pub.publish(config, con)
@@ -1306,7 +1264,7 @@ def test_demo_reviewed_in_label_studio_publishes_versions_and_diffs(demo_config,
         assert con.execute(LEAKS_SQL).fetchall() == []
 
         for query_id in later:
-            ls_annotate(client, tasks[query_id], "accept")
+            annotate(client, tasks[query_id], "accept")
         review.pull(config, con)
         v2 = pub.publish(config, con)
         assert v2.version_id == "v0002"
