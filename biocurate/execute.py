@@ -28,22 +28,24 @@ from urllib.parse import urlsplit
 
 import duckdb
 import httpx
+import polars as pl
 
 from biocurate.catalog import Catalog, Request, Tool, build_request
 from biocurate.config import Config, mask_secret_bytes, secret
 from biocurate.hashing import content_hash, sha256_bytes
-from biocurate.observations import NotAnAnswer, UnexpectedShape, observe
+from biocurate.observations import NotAnAnswer, UnexpectedShape, build_observation
 from biocurate.observations.blast import BlastRejected, job_status, parse_submission, status_outcome
 from biocurate.observations.formats import classify
 from biocurate.outcomes import API_ERROR, HTTP_ERROR, INVALID_BODY, OK, REPLAY_MISS, TIMEOUT, definite_sql
 from biocurate.progress import progress
 from biocurate.ratelimit import HostLimiter, backoff_delay, retry_after_seconds, shared_limiter
-from biocurate.snapshot import Snapshot, display_url, fingerprint
+from biocurate.snapshot import BoundedCache, Snapshot, display_url, fingerprint
 from biocurate.store import insert_new, release, utcnow
 
 __all__ = ["classify", "execute_calls", "build_observations", "pending_calls", "Executor", "make_client"]
 RETRY_STATUS = {429, 500, 502, 503, 504}
 RELEASE_HEADERS = ("x-uniprot-release", "x-release", "x-ensembl-release")
+REPLAY_HOLD_SECONDS = 1.0  # a replay releases the store after a batch once it held it this long
 
 
 class ReplayMiss(Exception):
@@ -86,6 +88,23 @@ class Attempt:
     latency_ms: float = 0.0
     attempts: int = 0
     release: str | None = None
+    stored: StoredBody | None = None  # the body as stored (replay: made once per recorded file)
+
+
+@dataclass(frozen=True)
+class StoredBody:
+    """A body as ``api_responses`` keeps it: its sha256 and its gzip (mtime 0: same body, same bytes)."""
+
+    sha256: str | None
+    gzipped: bytes | None
+
+    @classmethod
+    def of(cls, body: bytes) -> StoredBody:
+        return cls(sha256_bytes(body), gzip.compress(body, mtime=0)) if body else cls(None, None)
+
+
+# Replayed answers kept per (recorded file, format asked): its outcome and stored body, made once.
+REPLAYED_CACHE_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -101,19 +120,31 @@ class Executor:
     # (no connection: never a request), ``timed_out`` (no answer in time), ``throttled`` (429 or
     # 503 with Retry-After, also counted in ``sent``).
     counts: Counter[str] = field(default_factory=Counter)
+    # (file, format) -> (outcome, error, body, stored body) of replayed answers: many requests of a
+    # replay share few recorded files, so each is read, classified and compressed once.
+    replayed: BoundedCache = field(
+        default_factory=lambda: BoundedCache(REPLAYED_CACHE_BYTES, lambda v: 2 * len(v[2]) + 200)
+    )
 
-    def replay_answer(self, req: Request, response_format: str) -> Attempt:
+    def replay_answer(self, req: Request, response_format: str, key: str | None = None) -> Attempt:
+        """The snapshot's answer to ``req`` (``key``: its fingerprint, when already known)."""
         assert self.replay is not None
-        found = self.replay.get(req.fingerprint())
-        if found is None:
+        entry = self.replay.entries.get(key or req.fingerprint())
+        if entry is None:
             return Attempt(
                 REPLAY_MISS,
                 error=f"no recorded response for {req.method} {display_url(req.url, req.params)}",
                 attempts=1,
             )
-        entry, body = found
-        outcome, error = classify(entry.status, entry.content_type, body, response_format)
-        return Attempt(outcome, entry.status, error, entry.content_type, body, 0.0, 1)
+        cache_key = (entry.file, entry.status, entry.content_type, response_format)
+        answered = self.replayed.get(cache_key)
+        if answered is None:
+            body = self.replay.body(entry)
+            outcome, error = classify(entry.status, entry.content_type, body, response_format)
+            answered = (outcome, error, body, StoredBody.of(body))
+            self.replayed.put(cache_key, answered)
+        outcome, error, body, stored = answered  # type: ignore[misc]
+        return Attempt(outcome, entry.status, error, entry.content_type, body, 0.0, 1, stored=stored)
 
     def limiter(self, host: str, url: str = "") -> HostLimiter:
         """The process's limiter for ``host`` (shared by every batch and stage; ``url`` where it really goes)."""
@@ -157,11 +188,14 @@ class Executor:
                 params.append(("api_key", key))
         return params
 
-    async def fetch(self, tool: Tool, req: Request, response_format: str | None = None) -> Attempt:
-        """One call's answer; ``response_format`` is the format its arguments ask for (catalog)."""
+    async def fetch(
+        self, tool: Tool, req: Request, response_format: str | None = None, key: str | None = None
+    ) -> Attempt:
+        """One call's answer; ``response_format`` is the format its arguments ask for (catalog),
+        ``key`` the request's fingerprint when the caller has it."""
         if tool.function.blast and tool.function.fixed.get("CMD") == "Put":
             return await self.blast(tool, req)
-        return await self.send(tool, req, record_format=response_format)
+        return await self.send(tool, req, record_format=response_format, key=key)
 
     async def pause(self, seconds: float) -> None:
         """Protocol waits (BLAST's RTOE and polling) are real only when talking to a server."""
@@ -238,10 +272,10 @@ class Executor:
         report.attempts += attempts
         return report
 
-    async def send(self, tool: Tool, req: Request, record_format: str | None = None) -> Attempt:
+    async def send(self, tool: Tool, req: Request, record_format: str | None = None, key: str | None = None) -> Attempt:
         response_format = record_format or tool.function.response
         if self.replay is not None:
-            return self.replay_answer(req, response_format)
+            return self.replay_answer(req, response_format, key)
         ex = self.config.execute
         url = self.wire_url(req.url)
         limiter = self.limiter(self.host_of(tool), url)
@@ -417,9 +451,16 @@ def execute_calls(
     )
     with progress("execute", len(todo)) as bar:
 
+        released = [time.monotonic()]
+
         def write(rows: list[dict]) -> None:
             insert_new(con, "api_responses", rows)
-            release(con)  # the store is free while the next batch is fetched
+            # The store is free while the next batch is fetched. A replay waits on no server: its
+            # batches follow each other fast, and a release costs a reopen, so it releases once
+            # the store was held REPLAY_HOLD_SECONDS (others still get in about every second).
+            if config.execute.transport != "replay" or time.monotonic() - released[0] >= REPLAY_HOLD_SECONDS:
+                release(con)
+                released[0] = time.monotonic()
             for row in rows:
                 summary.outcomes[row["outcome"]] = summary.outcomes.get(row["outcome"], 0) + 1
             summary.requested += len(rows)
@@ -492,10 +533,11 @@ async def _fetch_row(executor: Executor, catalog: Catalog, call: tuple[str, str,
     tool = catalog[function]
     args = json.loads(arguments)
     req = build_request(tool, args)
-    result = await executor.fetch(tool, req, tool.response_for(args)[0])
     fp = req.fingerprint()
+    result = await executor.fetch(tool, req, tool.response_for(args)[0], fp)
     source = executor.replay.entries.get(fp) if executor.replay is not None else None  # the answering entry
-    body_sha = sha256_bytes(result.body) if result.body else None
+    stored = result.stored or StoredBody.of(result.body)
+    body_sha = stored.sha256
     return {
         "response_id": content_hash("response", fp, result.outcome, result.status, body_sha),
         "call_id": call_id,
@@ -506,7 +548,7 @@ async def _fetch_row(executor: Executor, catalog: Catalog, call: tuple[str, str,
         "outcome": result.outcome,
         "error": result.error,
         "content_type": result.content_type,
-        "body": gzip.compress(result.body, mtime=0) if result.body else None,
+        "body": stored.gzipped,
         "body_sha256": body_sha,
         "latency_ms": result.latency_ms,
         "attempts": result.attempts,
@@ -543,76 +585,134 @@ def build_observations(
 ) -> int:
     """Observations for ok responses that have none yet (rebuilt from stored bodies, no refetch).
 
-    Bodies are read ``OBSERVATION_BATCH`` responses at a time, so memory stays flat however many
-    responses are waiting (100k bodies at once would hold them all in memory).
+    Responses are read ``OBSERVATION_BATCH`` at a time, so memory stays flat however many are
+    waiting. An observation is a function of the body and how it is read (builder, format, media
+    type), so a body met again (same sha256) is not read or built again (``ObservationCache``).
     """
-    import polars as pl
-
-    waiting = [
-        r[0]
-        for r in con.execute(
-            """
+    waiting = con.sql(
+        """
         select r.response_id from api_responses r
         where r.outcome = 'ok'
           and not exists (select 1 from observations o where o.response_id = r.response_id)
         order by r.response_id
         """
-        ).fetchall()
-    ]
+    ).pl()["response_id"]
+    built = ObservationCache(config.execute.observation_max_chars)
     written = 0
     for start in range(0, len(waiting), OBSERVATION_BATCH):
-        con.register("_waiting", pl.DataFrame({"response_id": waiting[start : start + OBSERVATION_BATCH]}))
+        con.register("_waiting", waiting.slice(start, OBSERVATION_BATCH).to_frame())
         try:
             rows = con.execute(
-                "select r.response_id, r.call_id, c.function, c.arguments, r.content_type, r.body from api_responses r "
-                "join _waiting using (response_id) join candidate_calls c using (call_id)"
+                "select r.response_id, r.call_id, c.function, c.arguments, r.content_type, r.body_sha256 "
+                "from api_responses r join _waiting using (response_id) join candidate_calls c using (call_id) "
+                "order by r.response_id"
             ).fetchall()
+            written += _observe(con, catalog, run_id, summary, rows, built)
         finally:
             con.unregister("_waiting")
-        written += _observe(config, con, catalog, run_id, summary, rows)
     return written
 
 
 OBSERVATION_BATCH = 5000
+OBSERVATION_CACHE_CHARS = 32 * 2**20  # observations (and refusals) kept by body, in characters
+
+
+class ObservationCache:
+    """(builder, format, media type, body sha256) -> what ``build_observation`` made of that body:
+    ("ok", builder used, text), or the refusal ("refused" | "invalid", outcome, message). Bounded."""
+
+    def __init__(self, max_chars: int):
+        self.max_chars = max_chars
+        self.made = BoundedCache(OBSERVATION_CACHE_CHARS, lambda v: len(v[2]) + 100)
+
+    def results(self, con: duckdb.DuckDBPyConnection, keys: dict[str, tuple]) -> dict[str, tuple]:
+        """response_id -> result for ``keys`` (response_id -> cache key); what the cache lacks is
+        built from the stored bodies, each distinct body read once."""
+        out: dict[str, tuple] = {}
+        first: dict[tuple, str] = {}  # a key not in the cache -> the first response that has it
+        for rid, key in keys.items():
+            found = self.made.get(key)
+            if found is None:
+                first.setdefault(key, rid)
+            else:
+                out[rid] = found  # type: ignore[assignment]
+        if first:
+            con.register(
+                "_bodies_wanted", pl.DataFrame({"response_id": list(first.values())}, schema={"response_id": pl.String})
+            )
+            try:
+                bodies = dict(
+                    con.execute(
+                        "select r.response_id, r.body from api_responses r join _bodies_wanted using (response_id)"
+                    ).fetchall()
+                )
+            finally:
+                con.unregister("_bodies_wanted")
+            built = {key: self.build(key, gzip.decompress(bodies[rid])) for key, rid in first.items()}
+            out.update((rid, built[key]) for rid, key in keys.items() if key in built)
+        return out
+
+    def build(self, key: tuple, body: bytes) -> tuple:
+        name, response_format, content_type, _ = key
+        try:
+            made: tuple = ("ok", *build_observation(name, response_format, body, self.max_chars, content_type))
+        except NotAnAnswer as exc:
+            made = ("refused", exc.outcome, str(exc))
+        except UnexpectedShape as exc:
+            made = ("invalid", INVALID_BODY, str(exc))
+        self.made.put(key, made)
+        return made
 
 
 def _observe(
-    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str, summary: ExecuteSummary, rows: list
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    run_id: str,
+    summary: ExecuteSummary,
+    rows: list,
+    built: ObservationCache,
 ) -> int:
+    keys: dict[str, tuple] = {}
+    for response_id, _, function, arguments, content_type, body_sha in rows:
+        response_format, name = catalog[function].response_for(json.loads(arguments))
+        # a body without its sha256 (never written so) is read on its own
+        keys[response_id] = (name, response_format, content_type or "", body_sha or response_id)
+    made = built.results(con, keys)
     new, refused = [], []
-    for response_id, call_id, function, arguments, content_type, body in rows:
-        tool = catalog[function]
-        try:
-            used, text = observe(
-                tool,
-                json.loads(arguments),
-                gzip.decompress(body),
-                config.execute.observation_max_chars,
-                content_type or "",
-            )
-        except NotAnAnswer as exc:
+    for response_id, call_id, function, _, _, _ in rows:
+        kind, first, second = made[response_id]
+        if kind == "refused":
             # Well formed but no answer (an empty result, a job's status): never an observation.
-            refused.append((response_id, exc.outcome, f"{function}: {exc}"))
+            refused.append((response_id, first, f"{function}: {second}"[:500]))
             continue
-        except UnexpectedShape as exc:
+        if kind == "invalid":
             # Not what the builder understands: keep the response, but never as an observation.
-            refused.append((response_id, INVALID_BODY, f"{function}: unexpected response shape: {exc}"))
-            summary.invalid_bodies[response_id] = refused[-1][2]
+            refused.append((response_id, first, f"{function}: unexpected response shape: {second}"[:500]))
+            summary.invalid_bodies[response_id] = f"{function}: unexpected response shape: {second}"
             continue
-        new.append(
-            {
-                "observation_id": content_hash("observation", call_id, text),
-                "call_id": call_id,
-                "response_id": response_id,
-                "text": text,
-                "builder": used,
-                "chars": len(text),
-                "run_id": run_id,
-            }
+        new.append((content_hash("observation", call_id, second), call_id, response_id, second, first, len(second)))
+    if refused:
+        con.register(
+            "_refused",
+            pl.DataFrame(refused, schema=["response_id", "outcome", "error"], orient="row"),
         )
-    for response_id, outcome, reason in refused:
-        con.execute(
-            "update api_responses set outcome = ?, error = ? where response_id = ?",
-            [outcome, reason[:500], response_id],
-        )
-    return insert_new(con, "observations", new)
+        try:
+            con.execute(
+                "update api_responses set outcome = f.outcome, error = f.error "
+                "from _refused f where api_responses.response_id = f.response_id"
+            )
+        finally:
+            con.unregister("_refused")
+    frame = pl.DataFrame(
+        new,
+        schema={
+            "observation_id": pl.String,
+            "call_id": pl.String,
+            "response_id": pl.String,
+            "text": pl.String,
+            "builder": pl.String,
+            "chars": pl.Int64,
+        },
+        orient="row",
+    ).with_columns(pl.lit(run_id, pl.String).alias("run_id"))
+    return insert_new(con, "observations", frame)

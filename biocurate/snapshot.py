@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -39,6 +41,44 @@ def fingerprint(method: str, url: str, params: list[tuple[str, str]], body: obje
     return content_hash("request", method.upper(), url, public_params(params), body)
 
 
+class BoundedCache:
+    """A least-recently-used map whose values together weigh at most ``max_weight`` (``weight`` of
+    a value: its bytes, say): memory stays flat however many keys go through it."""
+
+    def __init__(self, max_weight: int, weight: Callable[[object], int] = lambda _: 1):
+        self.max_weight, self.weight, self.total = max_weight, weight, 0
+        self._items: OrderedDict[Hashable, object] = OrderedDict()
+
+    def get(self, key: Hashable) -> object | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: Hashable, value: object) -> None:
+        self.pop(key)
+        size = self.weight(value)
+        if size > self.max_weight:
+            return
+        self._items[key] = value
+        self.total += size
+        while self.total > self.max_weight:
+            _, dropped = self._items.popitem(last=False)
+            self.total -= self.weight(dropped)
+
+    def pop(self, key: Hashable) -> None:
+        if key in self._items:
+            self.total -= self.weight(self._items.pop(key))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+# Recorded bodies kept in memory by file (a replay answers many requests from few files: the bench
+# snapshot answers 100k variants from about a thousand files).
+BODY_CACHE_BYTES = 64 * 2**20
+
+
 @dataclass(frozen=True)
 class Recorded:
     key: str
@@ -55,6 +95,7 @@ class Snapshot:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.entries: dict[str, Recorded] = {}
+        self._bodies = BoundedCache(BODY_CACHE_BYTES, len)  # type: ignore[arg-type]
         index = self.folder / "index.tsv"
         if index.exists():
             with index.open(newline="") as handle:
@@ -70,7 +111,15 @@ class Snapshot:
         entry = self.entries.get(key)
         if entry is None:
             return None
-        return entry, (self.folder / entry.file).read_bytes()
+        return entry, self.body(entry)
+
+    def body(self, entry: Recorded) -> bytes:
+        """The recorded body of ``entry`` (read once per file while it stays in the cache)."""
+        found = self._bodies.get(entry.file)
+        if found is None:
+            found = (self.folder / entry.file).read_bytes()
+            self._bodies.put(entry.file, found)
+        return found  # type: ignore[return-value]
 
     def add(
         self,
@@ -91,6 +140,7 @@ class Snapshot:
         target = self.folder / "responses" / file
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
+        self._bodies.pop(f"responses/{file}")
         shown = display_url(url, params)
         if body is not None:
             shown += " body=" + json.dumps(body, sort_keys=True)
