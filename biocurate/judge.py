@@ -15,19 +15,21 @@ import asyncio
 import json
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 import duckdb
 import httpx
+import polars as pl
 
 from biocurate.catalog import Catalog
 from biocurate.config import Config, secret
 from biocurate.hashing import canonical_json, content_hash
 from biocurate.judging import JARGON, JudgeSummary, parse_judgment
 from biocurate.llm import BATCH, ChatClient, ask_and_parse, failure_row, load_prompt
-from biocurate.mentions import Mention, mention_rules, missing_mentions
+from biocurate.mentions import Mention, as_rows, mention_rules, missing_mentions
 from biocurate.set_judge import judge_sets, merge
 from biocurate.set_rules import informative
-from biocurate.store import insert_new, release
+from biocurate.store import insert_new, observation_texts, release
 from biocurate.wording import wording
 
 RULES_VERSION = "rules-v3"  # v2: arguments mentioned by kind (was: identifiers verbatim); v3: an observation is
@@ -37,35 +39,46 @@ RULES_VERSION = "rules-v3"  # v2: arguments mentioned by kind (was: identifiers 
 def rule_checks(
     text: str, function: str, mentions: tuple[Mention, ...], observation: str, params: list[str]
 ) -> dict[str, bool]:
+    return question_checks(text, function, as_rows(mentions), leak_pattern(tuple(params))) | {
+        "observation informative": informative(observation)
+    }
+
+
+@lru_cache(maxsize=4096)
+def leak_pattern(params: tuple[str, ...]) -> re.Pattern | None:
+    """One search for the parameter names a question must not hold (those with an underscore)."""
+    named = [re.escape(p) for p in params if "_" in p]
+    return re.compile(rf"\b(?:{'|'.join(named)})\b") if named else None
+
+
+def question_checks(text: str, function: str, mention_rows: list, leaks: re.Pattern | None) -> dict[str, bool]:
+    """The checks of the question itself (``rule_checks`` but the observation's): its call's
+    mention rows (``mentions.as_rows``) and parameter names (``leak_pattern``) made once per call."""
     words = len(text.split())
     leaked = (
         function.lower() in text.lower()
         or JARGON.search(text) is not None
-        or any(re.search(rf"\b{re.escape(p)}\b", text) for p in params if "_" in p)
+        or (leaks is not None and leaks.search(text) is not None)
     )
     return {
-        "arguments mentioned": not missing_mentions(text, mentions),
+        "arguments mentioned": not missing_mentions(text, mention_rows),
         "no API details leaked": not leaked,
         "natural length": 4 <= words <= 60,
-        "observation informative": informative(observation),
     }
 
 
 # Questions a judge reads at a time (with their observations: most of a question's bytes), and
 # rules judgments written at a time: memory does not grow with the number of questions.
-JUDGE_BATCH = 5_000
+JUDGE_BATCH = 20_000
 
 
-def unjudged(
-    con: duckdb.DuckDBPyConnection, model: str, version: str | None = None, batch: int = JUDGE_BATCH
-) -> Iterator[list[tuple]]:
-    """(query_id, text, function, arguments, observation) of single-call queries this judge model has
-    not judged (under this rules ``version``, when given: changed rules judge every query again), in
-    query order, ``batch`` at a time: the ids are found first, each batch's rows are read when it is
-    due. Questions about call sets are judged by ``biocurate.set_judge``."""
-    ids = con.sql(
+def unjudged_ids(con: duckdb.DuckDBPyConnection, model: str, version: str | None = None) -> pl.DataFrame:
+    """(query_id, call_id, observation_id) of the single-call queries this judge model has not
+    judged (under this rules ``version``, when given: changed rules judge every query again), in
+    query order. Questions about call sets are judged by ``biocurate.set_judge``."""
+    return con.sql(
         """
-        select q.query_id from query_context q
+        select q.query_id, q.call_id, q.observation_id from query_context q
         where q.kind = 'single' and not exists (
             select 1 from judgments j
             where j.query_id = q.query_id and j.model = ? and (? is null or j.prompt_version = ?)
@@ -73,17 +86,42 @@ def unjudged(
         order by q.query_id
         """,
         params=[model, version, version],
-    ).pl()["query_id"]
+    ).pl()
+
+
+def judging_rows(con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, batch: int = JUDGE_BATCH) -> Iterator[list[tuple]]:
+    """(query_id, text, function, arguments, observation) of ``ids`` (rows of ``unjudged_ids``),
+    in their order, ``batch`` at a time: each batch's questions, calls and observations are read
+    when it is due, each from its own table (every call and observation once)."""
     for start in range(0, len(ids), batch):
-        con.register("_unjudged", ids.slice(start, batch).to_frame())
+        part = ids.slice(start, batch)
+        con.register("_unjudged", part)
         try:
-            rows = con.execute(
-                "select q.query_id, q.text, q.function, q.arguments, q.observation "
-                "from query_context q join _unjudged using (query_id) order by q.query_id"
-            ).fetchall()
+            texts = dict(
+                con.execute("select q.query_id, q.text from queries q join _unjudged using (query_id)").fetchall()
+            )
+            calls = {
+                call_id: (function, arguments)
+                for call_id, function, arguments in con.execute(
+                    "select c.call_id, c.function, c.arguments from candidate_calls c "
+                    "where c.call_id in (select call_id from _unjudged)"
+                ).fetchall()
+            }
         finally:
             con.unregister("_unjudged")
-        yield rows
+        observations = observation_texts(con, part["observation_id"])
+        yield [
+            (query_id, texts[query_id], *calls[call_id], observations[observation_id])
+            for query_id, call_id, observation_id in part.iter_rows()
+        ]
+
+
+def unjudged(
+    con: duckdb.DuckDBPyConnection, model: str, version: str | None = None, batch: int = JUDGE_BATCH
+) -> Iterator[list[tuple]]:
+    """(query_id, text, function, arguments, observation) of single-call queries this judge model has
+    not judged (``unjudged_ids``), in query order, ``batch`` at a time."""
+    return judging_rows(con, unjudged_ids(con, model, version), batch)
 
 
 def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
@@ -167,31 +205,54 @@ def judge_single(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalo
         return judge_with_llm(config, con, catalog, run_id)
     rules = mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
     summary = JudgeSummary()
-    for todo in unjudged(con, cfg.model, RULES_VERSION):
-        rows = []
+    # By call, so that each call's mentions and each observation's test are made once per batch.
+    ids = unjudged_ids(con, cfg.model, RULES_VERSION).sort("call_id", "query_id")
+    for todo in judging_rows(con, ids):
+        per_call: dict[tuple[str, str], tuple[list, re.Pattern | None]] = {}
+        per_observation: dict[str, bool] = {}
+        columns: dict[str, list] = {"judgment_id": [], "query_id": [], "verdict": [], "score": [], "reason": []}
         for query_id, text, function, arguments, observation in todo:
-            tool = catalog[function]
-            checks = rule_checks(
-                text, function, rules.mentions(tool, json.loads(arguments)), observation, list(tool.function.params)
-            )
+            made = per_call.get((function, arguments))
+            if made is None:
+                tool = catalog[function]
+                made = per_call[(function, arguments)] = (
+                    as_rows(rules.mentions(tool, json.loads(arguments))),
+                    leak_pattern(tuple(tool.function.params)),
+                )
+            checks = question_checks(text, function, *made)
+            found = per_observation.get(observation)
+            if found is None:
+                found = per_observation[observation] = informative(observation)
+            checks["observation informative"] = found
             score = sum(checks.values()) / len(checks)
             verdict = "accept" if score == 1 else ("unsure" if score >= 0.75 else "reject")
             failed = [name for name, ok in checks.items() if not ok]
-            reason = "all checks passed" if not failed else "failed: " + "; ".join(failed)
-            rows.append(
-                {
-                    "judgment_id": content_hash("judgment", query_id, "rules", cfg.model, RULES_VERSION),
-                    "query_id": query_id,
-                    "judge": "rules",
-                    "model": cfg.model,
-                    "prompt_version": RULES_VERSION,
-                    "verdict": verdict,
-                    "score": score,
-                    "reason": reason,
-                    "run_id": run_id,
-                }
-            )
+            columns["judgment_id"].append(content_hash("judgment", query_id, "rules", cfg.model, RULES_VERSION))
+            columns["query_id"].append(query_id)
+            columns["verdict"].append(verdict)
+            columns["score"].append(score)
+            columns["reason"].append("all checks passed" if not failed else "failed: " + "; ".join(failed))
             summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + 1
+        rows = pl.DataFrame(columns, schema=JUDGMENT_SCHEMA).select(
+            "judgment_id",
+            "query_id",
+            pl.lit("rules").alias("judge"),
+            pl.lit(cfg.model, pl.String).alias("model"),
+            pl.lit(RULES_VERSION).alias("prompt_version"),
+            "verdict",
+            "score",
+            "reason",
+            pl.lit(run_id, pl.String).alias("run_id"),
+        )
         summary.judged += len(rows)
         summary.new += insert_new(con, "judgments", rows)  # written as it goes: a crash keeps what was done
     return summary
+
+
+JUDGMENT_SCHEMA = {
+    "judgment_id": pl.String,
+    "query_id": pl.String,
+    "verdict": pl.String,
+    "score": pl.Float64,
+    "reason": pl.String,
+}

@@ -7,7 +7,6 @@ from a hash of the seed and what is being chosen, never from global random state
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -46,7 +45,7 @@ def fill(template, ctx: dict):
                 raise MissingField(whole.group(1))
             return ctx[whole.group(1)]
         try:
-            return string.Formatter().vformat(template, (), _Strict(ctx))
+            return template.format_map(_Strict(ctx))  # str.format's own parser (C): several times faster
         except KeyError as exc:
             raise MissingField(exc.args[0]) from None
     if isinstance(template, list):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import duckdb
 import httpx
@@ -74,7 +75,7 @@ def pick_questions(
         templates = list(options.get(style) or [])
         if not templates:
             continue
-        start = (rank * ((k + 1) // 2) + i // 2 + int(unit(seed, name, style) * len(templates))) % len(templates)
+        start = (rank * ((k + 1) // 2) + i // 2 + int(_draw(seed, name, style) * len(templates))) % len(templates)
         for template in templates[start:] + templates[:start]:
             try:
                 text = fill(template, fields)
@@ -86,6 +87,12 @@ def pick_questions(
                 out.append((style, text))
                 break
     return out
+
+
+@lru_cache(maxsize=4096)
+def _draw(seed: int, name: str, style: str) -> float:
+    """``unit(seed, name, style)``: the same for every call of a function, so drawn once."""
+    return unit(seed, name, style)
 
 
 def parse_query_list(reply: dict, k: int) -> list[tuple[str, str]]:

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 
 import duckdb
 import httpx
+import polars as pl
 
 from biocurate.catalog import Catalog, Tool
 from biocurate.config import Config, secret
 from biocurate.hashing import canonical_json, content_hash
 from biocurate.item_kinds import single_call_sql
 from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
-from biocurate.mentions import MentionRules, mention_rules, missing_mentions
+from biocurate.mentions import MentionRules, as_rows, mention_rules, missing_mentions
 from biocurate.set_synthesis import parse_query_list, pick_questions, synthesize_sets
 from biocurate.store import insert_new, observation_texts, release
 from biocurate.vocabulary import STYLES
@@ -274,12 +275,13 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
             f"from candidate_calls c where {single_call_sql('c')} and call_id in (select call_id from observations)"
         ).fetchall()
     }
-    rows: list[dict] = []
+    rows = QueryColumns()
+    versions: dict[str, str] = {}  # function -> its template version (made once per function)
     for call_id, function, arguments, fields, observation_id in todo:
         if len(rows) >= INSERT_BATCH:  # written as it goes: flat memory, and a crash keeps what was done
-            summary.queries_new += insert_new(con, "queries", rows)
+            summary.queries_new += insert_new(con, "queries", rows.frame(gen, run_id))
             release(con)  # others get in between batches
-            rows = []
+            rows = QueryColumns()
         tool = catalog[function]
         summary.calls += 1
         if tool.function.questions is None:
@@ -288,8 +290,10 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
             continue
         args = json.loads(arguments)
         said = question_context(tool, args, json.loads(fields) if fields else None, words)
-        version = template_version(tool, words, rules.version)
-        mentions = rules.mentions(tool, args)
+        version = versions.get(function)
+        if version is None:
+            version = versions[function] = template_version(tool, words, rules.version)
+        mentions = as_rows(rules.mentions(tool, args))
 
         def mentions_all(text: str, mentions=mentions) -> bool:
             return not missing_mentions(text, mentions)
@@ -297,23 +301,43 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
         for style, text in template_questions(
             tool, ranks[call_id], said, config.synthesis.queries_per_call, gen.seed, accept=mentions_all
         ):
-            rows.append(
-                {
-                    "query_id": content_hash("query", call_id, text, "template", gen.model, version),
-                    "call_id": call_id,
-                    "observation_id": observation_id,
-                    "text": text,
-                    "style": style,
-                    "generator": "template",
-                    "model": gen.model,
-                    "prompt_version": version,
-                    "temperature": 0.0,
-                    "seed": gen.seed,
-                    "run_id": run_id,
-                }
+            rows.add(
+                content_hash("query", call_id, text, "template", gen.model, version),
+                call_id,
+                observation_id,
+                text,
+                style,
+                version,
             )
-    summary.queries_new += insert_new(con, "queries", rows)
+    summary.queries_new += insert_new(con, "queries", rows.frame(gen, run_id))
     return with_sets(config, con, catalog, run_id, summary)
+
+
+class QueryColumns:
+    """The template generator's questions of a batch, column by column (a frame, not a dict per row)."""
+
+    NAMES = ("query_id", "call_id", "observation_id", "text", "style", "prompt_version")
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[str]] = {name: [] for name in self.NAMES}
+
+    def __len__(self) -> int:
+        return len(self.columns["query_id"])
+
+    def add(self, *values: str) -> None:
+        for name, value in zip(self.NAMES, values, strict=True):
+            self.columns[name].append(value)
+
+    def frame(self, gen, run_id: str) -> pl.DataFrame:
+        return pl.DataFrame(self.columns, schema=dict.fromkeys(self.NAMES, pl.String)).select(
+            *self.NAMES[:5],
+            pl.lit("template").alias("generator"),
+            pl.lit(gen.model, pl.String).alias("model"),
+            "prompt_version",
+            pl.lit(0.0).alias("temperature"),
+            pl.lit(gen.seed, pl.Int64).alias("seed"),
+            pl.lit(run_id, pl.String).alias("run_id"),
+        )
 
 
 def with_sets(config: Config, con, catalog: Catalog, run_id: str, summary: SynthesisSummary) -> SynthesisSummary:
