@@ -143,7 +143,7 @@ class Executor:
             outcome, error = classify(entry.status, entry.content_type, body, response_format)
             answered = (outcome, error, body, StoredBody.of(body))
             self.replayed.put(cache_key, answered)
-        outcome, error, body, stored = answered  # type: ignore[misc]
+        outcome, error, body, stored = answered
         return Attempt(outcome, entry.status, error, entry.content_type, body, 0.0, 1, stored=stored)
 
     def limiter(self, host: str, url: str = "") -> HostLimiter:
@@ -450,7 +450,6 @@ def execute_calls(
         Snapshot(config.path(config.execute.snapshot_dir)) if todo and config.execute.transport == "replay" else None
     )
     with progress("execute", len(todo)) as bar:
-
         released = [time.monotonic()]
 
         def write(rows: list[dict]) -> None:
@@ -635,7 +634,7 @@ class ObservationCache:
             if found is None:
                 first.setdefault(key, rid)
             else:
-                out[rid] = found  # type: ignore[assignment]
+                out[rid] = found
         if first:
             con.register(
                 "_bodies_wanted", pl.DataFrame({"response_id": list(first.values())}, schema={"response_id": pl.String})

@@ -6,7 +6,6 @@ import hashlib
 import json
 from typing import Any
 
-
 # One encoder for every call (json.dumps with options builds a new one each time: a quarter of
 # the cost of hashing a short key, and stages hash several per row).
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from biocurate.hashing import content_hash
@@ -45,17 +46,17 @@ class BoundedCache:
     """A least-recently-used map whose values together weigh at most ``max_weight`` (``weight`` of
     a value: its bytes, say): memory stays flat however many keys go through it."""
 
-    def __init__(self, max_weight: int, weight: Callable[[object], int] = lambda _: 1):
+    def __init__(self, max_weight: int, weight: Callable[[Any], int] = lambda _: 1):
         self.max_weight, self.weight, self.total = max_weight, weight, 0
-        self._items: OrderedDict[Hashable, object] = OrderedDict()
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
 
-    def get(self, key: Hashable) -> object | None:
+    def get(self, key: Hashable) -> Any:
         found = self._items.get(key)
         if found is not None:
             self._items.move_to_end(key)
         return found
 
-    def put(self, key: Hashable, value: object) -> None:
+    def put(self, key: Hashable, value: Any) -> None:
         self.pop(key)
         size = self.weight(value)
         if size > self.max_weight:
@@ -95,7 +96,7 @@ class Snapshot:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.entries: dict[str, Recorded] = {}
-        self._bodies = BoundedCache(BODY_CACHE_BYTES, len)  # type: ignore[arg-type]
+        self._bodies = BoundedCache(BODY_CACHE_BYTES, len)
         index = self.folder / "index.tsv"
         if index.exists():
             with index.open(newline="") as handle:
@@ -119,7 +120,7 @@ class Snapshot:
         if found is None:
             found = (self.folder / entry.file).read_bytes()
             self._bodies.put(entry.file, found)
-        return found  # type: ignore[return-value]
+        return found
 
     def add(
         self,
