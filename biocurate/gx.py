@@ -204,20 +204,17 @@ class GXRunner:
         each: Callable[[pd.DataFrame, dict[str, list[str]]], None] | None = None,
     ) -> dict[str, list[str]]:
         """Validate one suite on frames made one at a time (bounded memory: a frame is dropped once
-        checked), as one validation: failing item ids in frame order, one stored result whose counts
-        cover every frame (``merge_results``). ``each(frame, failing)`` sees each frame's failures
-        while the frame is still in memory."""
+        checked), as one validation (``SuiteCheck``): failing item ids in frame order. ``each(frame,
+        failing)`` sees each frame's failures while the frame is still in memory."""
+        check = SuiteCheck(self, suite, config, severity, run_name)
         failing: dict[str, list[str]] = {}
-        merged = None
         for frame in frames:
-            part, result = self._check(suite, frame, config, severity)
+            part = check.check(frame)
             if each is not None:
                 each(frame, part)
             for name, ids in part.items():
                 failing.setdefault(name, []).extend(ids)
-            merged = result if merged is None else merge_results(merged, result)
-        if merged is not None:
-            self._store(merged, suite["name"], run_name)
+        check.finish()
         return failing
 
     def _check(self, suite: dict, frame: pd.DataFrame, config: Config, severity: dict[str, str]):
@@ -301,3 +298,26 @@ class GXRunner:
         self.context.build_data_docs(site_names=["biocurate"], resource_identifiers=self.keys)
         make_offline(self.docs_dir)
         return self.docs_dir / "index.html"
+
+
+class SuiteCheck:
+    """One suite validated on frames given one at a time (several suites can take turns on each
+    frame), stored by ``finish`` as one validation result whose counts cover every frame
+    (``merge_results``)."""
+
+    def __init__(self, runner: GXRunner, suite: dict, config: Config, severity: dict[str, str], run_name: str):
+        self.runner, self.suite, self.config, self.severity, self.run_name = runner, suite, config, severity, run_name
+        self.merged = None
+        self.failed: dict[str, int] = {spec["name"]: 0 for spec in suite["expectations"]}
+
+    def check(self, frame: pd.DataFrame) -> dict[str, list[str]]:
+        """The frame's failing item ids per expectation (counted in ``failed``)."""
+        failing, result = self.runner._check(self.suite, frame, self.config, self.severity)
+        self.merged = result if self.merged is None else merge_results(self.merged, result)
+        for name, ids in failing.items():
+            self.failed[name] = self.failed.get(name, 0) + len(ids)
+        return failing
+
+    def finish(self) -> None:
+        if self.merged is not None:
+            self.runner._store(self.merged, self.suite["name"], self.run_name)

@@ -26,16 +26,20 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
 TOKEN = re.compile(r"[^\W_]+")
 # Filler words whose presence or absence does not change what is asked.
 FILLER = frozenset("a an the is are was of please me can could you i we do does tell give show".split())
 BANDS = 10
 ROWS_PER_BAND = 3
+NUM_PERM = BANDS * ROWS_PER_BAND
 _SEED = 20261125
+SEP = "\x1f"  # never in a token
 
 
 def tokens(text: str) -> frozenset[str]:
@@ -89,6 +93,22 @@ def _minhash_coded(coded: Sequence[tuple[int, ...]], token_hashes: np.ndarray, n
     return out
 
 
+def _band_keys(mh: np.ndarray, sig_hash: np.ndarray) -> list[np.ndarray]:
+    """One bucket key per band: the band's hash minima mixed with the signature's hash."""
+    mix = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
+    band_keys = []
+    with np.errstate(over="ignore"):
+        for band in range(BANDS):
+            part = mh[:, band * ROWS_PER_BAND : (band + 1) * ROWS_PER_BAND]
+            band_keys.append(
+                sig_hash * np.uint64(2 * band + 1)
+                ^ (part[:, 0] * mix[0])
+                ^ (part[:, 1] * mix[1])
+                ^ (part[:, 2] * mix[2])
+            )
+    return band_keys
+
+
 def _bucket_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(row, group) pairs for every group of two or more rows sharing a key; groups numbered from 0."""
     order = np.argsort(keys, kind="stable")
@@ -109,7 +129,8 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
     ``near_duplicate_in_call_of`` (another question of the same call) and
     ``near_duplicate_of`` (a question of another call), plus the ``similarity`` found. With a
     ``kind`` column (single, parallel, multi_step, no_tool), only questions of one kind are
-    compared (a set's question never repeats a single call's, nor the other way round).
+    compared (a set's question never repeats a single call's, nor the other way round). A
+    ``signature`` column (``question_keys``' ) may stand for ``identifiers``.
     """
     n = len(frame)
     ids = frame["item_id"].tolist()
@@ -143,10 +164,13 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
     vocab: dict[str, int] = {}
     toks: list[tuple[int, ...]] = []
     sigs: list[tuple[int, ...]] = []
-    for text, idents in zip(texts, frame["identifiers"].tolist(), strict=True):
+    given = frame["signature"].tolist() if "signature" in frame else None
+    idents_list = frame["identifiers"].tolist() if given is None else given
+    for text, idents in zip(texts, idents_list, strict=True):
         words = tokens(text)
+        sig = signature(words, idents) if given is None else (idents.split(SEP) if idents else ())
         toks.append(tuple(sorted(vocab.setdefault(w, len(vocab)) for w in words)))
-        sigs.append(tuple(sorted(vocab.setdefault(w, len(vocab)) for w in signature(words, idents))))
+        sigs.append(tuple(sorted(vocab.setdefault(w, len(vocab)) for w in sig)))
     names = list(vocab)
     del vocab
     live = np.array([exact[i] is None and bool(toks[i]) for i in range(n)])
@@ -154,19 +178,8 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
     row_parts: list[np.ndarray] = []
     bucket_parts: list[np.ndarray] = []
     if len(rows):
-        sig_hash = _stable_hash64(["\x1f".join(sorted(names[t] for t in sigs[i])) for i in rows])
-        mh = _minhash_coded([toks[i] for i in rows], _stable_hash64(names), BANDS * ROWS_PER_BAND)
-        mix = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
-        band_keys = []
-        with np.errstate(over="ignore"):
-            for band in range(BANDS):
-                part = mh[:, band * ROWS_PER_BAND : (band + 1) * ROWS_PER_BAND]
-                band_keys.append(
-                    sig_hash * np.uint64(2 * band + 1)
-                    ^ (part[:, 0] * mix[0])
-                    ^ (part[:, 1] * mix[1])
-                    ^ (part[:, 2] * mix[2])
-                )
+        sig_hash = _stable_hash64([SEP.join(sorted(names[t] for t in sigs[i])) for i in rows])
+        band_keys = _band_keys(_minhash_coded([toks[i] for i in rows], _stable_hash64(names), NUM_PERM), sig_hash)
         # Questions of one call (with one signature) are always compared with each other.
         call_keys = [f"{calls[i]}\x1f{s}" for i, s in zip(rows, sig_hash, strict=True)]
         call_codes = pd.Series(call_keys).astype("category").cat.codes
@@ -214,3 +227,90 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
     out["near_duplicate_of"] = in_dataset
     out["similarity"] = similarity
     return out
+
+
+# --- the search over a whole dataset, a batch at a time -------------------------------------
+
+KEY_COLUMNS = ("exact_key", *(f"band{b}" for b in range(BANDS)), "call_key")
+
+
+def question_keys(texts: Sequence[str], identifiers: Sequence, kinds: Sequence, calls: Sequence) -> pl.DataFrame:
+    """Per question, what ``find_duplicates`` groups it by, without its text: its ``signature``
+    (its identifier tokens, sorted, joined by SEP; ``find_duplicates`` takes it instead of the
+    identifiers), ``sig_hash``, ``has_tokens``, and 64-bit keys (KEY_COLUMNS) that two questions
+    share whenever ``find_duplicates`` could compare them: ``exact_key`` (kind and text up to case
+    and spaces), one per MinHash band and ``call_key`` (call and signature; both 0 without
+    tokens). Keys are hashes: a shared key makes two questions candidates, no more."""
+    vocab: dict[str, int] = {}
+    toks: list[tuple[int, ...]] = []
+    sigs: list[str] = []
+    for text, idents in zip(texts, identifiers, strict=True):
+        words = tokens(text)
+        toks.append(tuple(vocab.setdefault(w, len(vocab)) for w in words))
+        sigs.append(SEP.join(sorted(signature(words, idents))))
+    n = len(toks)
+    sig_hash = _stable_hash64(sigs)
+    has_tokens = np.fromiter((bool(t) for t in toks), dtype=bool, count=n)
+    rows = np.flatnonzero(has_tokens)
+    columns: dict[str, Any] = {
+        "signature": pl.Series(sigs, dtype=pl.String),
+        "sig_hash": sig_hash,
+        "has_tokens": has_tokens,
+        "exact_key": _stable_hash64([f"{k}{SEP}{exact_key(t)}" for k, t in zip(kinds, texts, strict=True)]),
+    }
+    bands = (
+        _band_keys(_minhash_coded([toks[i] for i in rows], _stable_hash64(list(vocab)), NUM_PERM), sig_hash[rows])
+        if len(rows)
+        else [np.empty(0, dtype=np.uint64)] * BANDS
+    )
+    call = _stable_hash64([f"{calls[i]}{SEP}{sig_hash[i]}" for i in rows])
+    for name, values in (*zip(KEY_COLUMNS[1:-1], bands, strict=True), ("call_key", call)):
+        full = np.zeros(n, dtype=np.uint64)
+        full[rows] = values
+        columns[name] = full
+    return pl.DataFrame(columns)
+
+
+def candidate_batches(keys: pl.DataFrame, batch_rows: int) -> list[np.ndarray]:
+    """Batches of rows of ``keys`` (questions in priority order with KEY_COLUMNS, ``has_tokens``
+    and ``reference``) to give ``find_duplicates`` one at a time: each batch is a union of whole
+    groups of rows linked, directly or through others, by a shared key, so a batch's result for
+    its rows is the result over all rows. Groups without a question of this run
+    (``reference`` false) and rows sharing no key are left out: nothing to flag there. Rows of a
+    batch in ascending order; batches of about ``batch_rows`` rows (a larger group is one batch)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = keys.height
+    has_tokens = keys["has_tokens"].to_numpy()
+    sources, groups = [], []
+    offset = n  # group nodes after the row nodes
+    for name in KEY_COLUMNS:
+        idx = np.arange(n) if name == "exact_key" else np.flatnonzero(has_tokens)
+        r, g = _bucket_pairs(keys[name].to_numpy()[idx])
+        sources.append(idx[r])
+        groups.append(g + offset)
+        offset += int(g.max()) + 1 if len(g) else 0
+    src, dst = np.concatenate(sources), np.concatenate(groups)
+    if not len(src):
+        return []
+    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(offset, offset))
+    _, labels = connected_components(graph, directed=False)
+    rows = np.unique(src)
+    comp = labels[rows]
+    live = ~keys["reference"].to_numpy()[rows]
+    rows = rows[np.isin(comp, np.unique(comp[live]))]
+    comp = labels[rows]
+    # components in the order of their first row, each row's place kept
+    first = {}
+    for r, c in zip(rows.tolist(), comp.tolist(), strict=True):
+        first.setdefault(c, r)
+    order = np.lexsort((rows, np.array([first[c] for c in comp.tolist()], dtype=np.int64)))
+    rows, comp = rows[order], comp[order]
+    batches, start = [], 0
+    ends = np.flatnonzero(np.concatenate((comp[1:] != comp[:-1], [True]))) + 1  # end of each component
+    for end in ends.tolist():
+        if end - start >= batch_rows or end == len(rows):
+            batches.append(np.sort(rows[start:end]))
+            start = end
+    return batches

@@ -25,26 +25,32 @@ run's validation results are rendered as Data Docs (HTML) into ``[quality] data_
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from collections.abc import Iterator
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import polars as pl
 
 from biocurate.catalog import Catalog
 from biocurate.config import Config
-from biocurate.gx import GXRunner, catalog_value, load_suites, resolve_kwargs, severities
+from biocurate.gx import GXRunner, SuiteCheck, catalog_value, load_suites, resolve_kwargs, severities
 from biocurate.hashing import content_hash
-from biocurate.mentions import MentionRules, MentionSet, mention_rules
-from biocurate.near_dup import exact_key, find_duplicates, signature, tokens
-from biocurate.set_quality import add_set_facts, key_words, set_identifiers
-from biocurate.store import insert_new, observation_texts, release
+from biocurate.mentions import MentionRules, mention_rules
+from biocurate.near_dup import candidate_batches, find_duplicates, question_keys
+from biocurate.quality_frames import (
+    CallFacts,
+    balance_frame,
+    chunk_frame,
+    count_values,
+    pending,
+    reference_ids,
+    reference_keys,
+)
+from biocurate.store import insert_new, release
 
 # Bump when a check's meaning changes in code: every question is then checked again.
 QC_RULES_VERSION = "qc-3"
@@ -75,153 +81,17 @@ def qc_config_hash(config: Config, suites: list[dict]) -> str:
     )
 
 
-# --- frames --------------------------------------------------------------------------------
+# --- the duplicate search -------------------------------------------------------------------
+
+DUPLICATE_COLUMNS = ("exact_duplicate_of", "near_duplicate_in_call_of", "near_duplicate_of", "similarity")
 
 
-class _Calls:
-    """Per-call facts (schema check, mention requirements, key words), computed once per distinct call."""
-
-    def __init__(self, catalog: Catalog, rules: MentionRules):
-        import jsonschema
-
-        self.catalog = catalog
-        self.rules = rules
-        self._validators: dict[str, Any] = {}
-        self._cache: dict[tuple[str, str], tuple] = {}
-        self._jsonschema = jsonschema
-
-    def facts(self, function: str, arguments: str) -> tuple[bool, str | None, tuple, list[str]]:
-        key = (function, arguments)
-        if key not in self._cache:
-            self._cache[key] = self._facts(function, arguments)
-        return self._cache[key]
-
-    def _facts(self, function: str, arguments: str) -> tuple[bool, str | None, tuple, list[str]]:
-        """(function known, schema error, mention rows, key words)."""
-        tool = self.catalog.tools.get(function)
-        if tool is None:
-            return False, None, (), []
-        try:
-            args = json.loads(arguments)
-        except ValueError as exc:
-            return True, f"arguments are not valid JSON: {exc}", (), []
-        if function not in self._validators:
-            self._validators[function] = self._jsonschema.Draft202012Validator(tool.validation_schema())
-        errors = sorted(self._validators[function].iter_errors(args), key=lambda e: list(e.path))
-        error = None
-        if errors:
-            where = ".".join(str(p) for p in errors[0].path) or "(arguments)"
-            error = f"parameter {where}: {errors[0].message}"
-        mentions = self.rules.mentions(tool, args) if isinstance(args, dict) else ()
-        key = hashlib.blake2b(f"{function}\x1f{arguments}".encode(), digest_size=8).hexdigest()
-        rows = MentionSet((m.row() for m in mentions), key)
-        return True, error, rows, key_words(mentions)
-
-
-def query_frame(
-    con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, config: Config, observations: bool = True
-) -> pd.DataFrame:
-    """Questions not yet checked under this QC config, with the columns the suites look at.
-    Questions replaced by a newer version (``qc_replaced_queries``) are marked superseded.
-    ``observations=False``: the observation's id instead of its text (``with_observations`` adds
-    the text to a chunk of rows; at 2,000 characters each they are most of the frame)."""
-    observation = "x.observation" if observations else "x.observation_id"
-    frame = con.execute(
-        f"""
-        select x.query_id as item_id, x.call_id, x.text, x.created_at, x.generator,
-               x.query_id in (select query_id from qc_replaced_queries) as superseded,
-               x.function, x.arguments::varchar as arguments, x.database, x.category, x.kind,
-               {observation}, r.outcome, j.verdict, j.score
-        from query_context x
-        left join api_responses r on r.response_id = x.response_id
-        left join latest_judgments j on j.query_id = x.query_id
-        where not exists (select 1 from qc_results k where k.item_id = x.query_id and k.qc_config_hash = ?)
-        order by x.created_at, x.query_id
-        """,
-        [qc_hash],
-    ).df()
-    if frame.empty:
-        return frame
-    _add_call_facts(frame, _Calls(catalog, rules_for(config)))
-    frame["outcome"] = frame["outcome"].astype(object)
-    add_set_facts(con, frame, catalog, rules_for(config))
-    frame["words"] = frame["text"].str.split().str.len()
-    frame["text_chars"] = frame["text"].str.len()
-    if observations:
-        frame["observation"] = frame["set_observation"].where(frame["set_observation"].notna(), frame["observation"])
-        frame["observation_chars"] = frame["observation"].str.len()
-    frame["outcome"] = frame["outcome"].fillna("missing")
-    frame["verdict"] = frame["verdict"].fillna("missing")
-    frame["score"] = frame["score"].astype("float64")  # missing: verdict_present fails, the score checks skip it
-    return frame
-
-
-def with_observations(con: duckdb.DuckDBPyConnection, chunk: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``chunk`` (a slice of ``query_frame(..., observations=False)``) with the
-    observation text and its length."""
-    chunk = chunk.copy()
-    texts = observation_texts(con, chunk["observation_id"])
-    chunk["observation"] = chunk["observation_id"].map(texts).astype(object)
-    # a set question's row checks its longest step observation (biocurate.set_quality)
-    chunk["observation"] = chunk["set_observation"].where(chunk["set_observation"].notna(), chunk["observation"])
-    chunk["observation_chars"] = chunk["observation"].str.len()
-    return chunk
-
-
-def _add_call_facts(frame: pd.DataFrame, calls: _Calls) -> None:
-    facts = [calls.facts(f, a) for f, a in zip(frame["function"], frame["arguments"], strict=True)]
-    frame["function_known"] = [f[0] for f in facts]
-    frame["call_schema_error"] = pd.Series([f[1] for f in facts], index=frame.index, dtype=object)
-    frame["mentions"] = pd.Series([f[2] for f in facts], index=frame.index, dtype=object)
-    frame["identifiers"] = pd.Series([f[3] for f in facts], index=frame.index, dtype=object)
-
-
-def reference_frame(
-    con: duckdb.DuckDBPyConnection, catalog: Catalog, qc_hash: str, rules: MentionRules
-) -> pd.DataFrame:
-    """Questions that already survived under this QC config (and are not replaced by a newer version)."""
-    frame = con.execute(
-        """
-        with checked as (
-            select item_id, bool_or(not passed and severity = 'blocking') as blocked
-            from qc_results where qc_config_hash = ? and item_kind = 'query' group by item_id
-        )
-        select q.query_id as item_id, q.call_id, q.text, q.created_at, c.function,
-               c.arguments::varchar as arguments, c.database, c.category, coalesce(s.kind, 'single') as kind
-        from checked k
-        join queries q on q.query_id = k.item_id
-        left join candidate_calls c using (call_id)
-        left join call_sets s on s.set_id = q.call_id
-        where (c.call_id is not null or s.set_id is not null) and not k.blocked
-          and q.query_id not in (select query_id from qc_replaced_queries)
-        order by q.created_at, q.query_id
-        """,
-        [qc_hash],
-    ).df()
-    idents: dict[tuple[str, str], list[str]] = {}
-    sets = frame.loc[frame["kind"] != "single", "call_id"].unique().tolist()
-    by_set = set_identifiers(con, sets, catalog, rules) if sets else {}
-    for function, arguments in zip(frame["function"], frame["arguments"], strict=True):
-        if function is None or (isinstance(function, float) and function != function):
-            continue
-        if (function, arguments) not in idents:
-            tool = catalog.tools.get(function)
-            try:
-                args = json.loads(arguments)
-            except ValueError:
-                args = None
-            idents[function, arguments] = (
-                key_words(rules.mentions(tool, args)) if tool and isinstance(args, dict) else []
-            )
-    keys = zip(frame["function"], frame["arguments"], frame["call_id"], frame["kind"], strict=True)
-    frame["identifiers"] = pd.Series(
-        [by_set.get(c, []) if k != "single" else idents[f, a] for f, a, c, k in keys], index=frame.index, dtype=object
-    )
-    return frame
-
-
-def add_duplicate_columns(frame: pd.DataFrame, reference: pd.DataFrame, blocked: set[str], config: Config) -> None:
-    """Exact and near-duplicate columns on ``frame`` (null when the question repeats nothing).
+def find_dataset_duplicates(
+    con: duckdb.DuckDBPyConnection, candidates: pl.DataFrame, config: Config, batch_rows: int
+) -> pl.DataFrame:
+    """The flagged questions among ``candidates`` (earlier survivors and this run's questions,
+    with ``near_dup.question_keys``, ``rank`` and ``reference``): item_id, DUPLICATE_COLUMNS and
+    ``duplicate_text`` (the text of the question it repeats).
 
     Priority: questions that already survived, then this run's questions that fail no other
     blocking check (reviewers' edits before generated questions), then the rest; within each,
@@ -229,68 +99,67 @@ def add_duplicate_columns(frame: pd.DataFrame, reference: pd.DataFrame, blocked:
     Dask slices of whole functions) and of history (a run killed mid-synthesis and resumed), and a
     resumed or distributed rebuild must keep the same questions as an undisturbed one. Questions
     that survived an earlier check keep their place through the first rank. Questions replaced
-    by a reviewer's edit take no part.
+    by a reviewer's edit take no part (the caller leaves them out).
+
+    Only questions linked by a shared key are compared (``near_dup.candidate_batches``): their
+    texts are read a batch at a time, and each batch's result is the result over all questions.
     """
-    live = frame[~frame["superseded"]]
-    if len(reference) > 4 * len(live):
-        # A small run against a large store: only earlier questions with the same text or the
-        # same identifiers can be repeated (the search never compares other pairs).
-        keys = {exact_key(t) for t in live["text"]}
-        sigs = {signature(tokens(t), i) for t, i in zip(live["text"], live["identifiers"], strict=True)}
-        reference = reference[
-            [
-                exact_key(t) in keys or signature(tokens(t), i) in sigs
-                for t, i in zip(reference["text"], reference["identifiers"], strict=True)
-            ]
-        ]
-    rank = 1 + 2 * live["item_id"].isin(blocked).astype(int) + (live["generator"] != "human_edit").astype(int)
-    candidates = pd.concat(
-        [
-            reference.assign(reference=True, rank=0),
-            live.assign(reference=False, rank=rank),
-        ],
-        ignore_index=True,
-    )
-    candidates = candidates.sort_values(["rank", "item_id"], kind="stable")
-    found = find_duplicates(
-        candidates[["item_id", "call_id", "text", "identifiers", "reference", "kind"]],
-        config.quality.near_duplicate_within_call,
-        config.quality.near_duplicate_in_dataset,
-    )
-    found = found.set_index("item_id")
-    texts = dict(zip(candidates["item_id"], candidates["text"], strict=True))
-    for column in ("exact_duplicate_of", "near_duplicate_in_call_of", "near_duplicate_of", "similarity"):
-        frame[column] = frame["item_id"].map(found[column]).astype(object).where(lambda s: s.notna(), None)
-    kept = frame["exact_duplicate_of"].fillna(frame["near_duplicate_in_call_of"]).fillna(frame["near_duplicate_of"])
-    frame["duplicate_text"] = kept.map(texts).astype(object).where(lambda s: s.notna(), None)
-
-
-def balance_frame(survivors: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
-    """One row per database, category and tool: its surviving questions and their share."""
-    total = len(survivors)
-    rows = []
-    for dimension, column, values in (
-        ("database", "database", sorted({t.database for t in catalog})),
-        ("category", "category", sorted({t.category for t in catalog})),
-        ("tool", "function", sorted(t.name for t in catalog)),
-    ):
-        counts = survivors[column].value_counts().to_dict() if total else {}
-        for value in sorted(set(values) | set(counts)):
-            items = int(counts.get(value, 0))
-            rows.append(
-                {
-                    "item_id": f"{dimension}={value}",
-                    "dimension": dimension,
-                    "value": value,
-                    "items": items,
-                    "total": total,
-                    "share": items / total if total else 0.0,
-                }
+    candidates = candidates.sort(["rank", "item_id"])
+    found: list[pl.DataFrame] = []
+    for rows in candidate_batches(candidates, batch_rows):
+        batch = candidates[rows].select("item_id", "call_id", "kind", "signature", "reference").to_pandas()
+        con.register("_qc_dup_ids", batch[["item_id"]])
+        try:
+            texts = dict(
+                con.execute(
+                    "select query_id, text from queries where query_id in (select item_id from _qc_dup_ids)"
+                ).fetchall()
             )
-    frame = pd.DataFrame(rows)
-    for dimension in ("database", "category", "tool"):
-        frame[f"{dimension}_share"] = frame["share"].where(frame["dimension"] == dimension)
-    frame["tool_items"] = frame["items"].where(frame["dimension"] == "tool")
+        finally:
+            con.unregister("_qc_dup_ids")
+        release(con)
+        batch["text"] = batch["item_id"].map(texts)
+        result = find_duplicates(
+            batch, config.quality.near_duplicate_within_call, config.quality.near_duplicate_in_dataset
+        )
+        kept = (
+            result["exact_duplicate_of"].fillna(result["near_duplicate_in_call_of"]).fillna(result["near_duplicate_of"])
+        )
+        result["duplicate_text"] = kept.map(texts)
+        flagged = result[kept.notna()]
+        found.append(
+            pl.DataFrame(
+                {
+                    **{c: [v if isinstance(v, str) else None for v in flagged[c]] for c in _FOUND if c != "similarity"},
+                    "similarity": flagged["similarity"].astype("float64").tolist(),
+                },
+                schema=_FOUND,
+            )
+        )
+    return pl.concat(found) if found else pl.DataFrame(schema=_FOUND)
+
+
+_FOUND = {
+    "item_id": pl.String,
+    **{c: pl.String for c in DUPLICATE_COLUMNS[:3]},
+    "similarity": pl.Float64,
+    "duplicate_text": pl.String,
+}
+
+
+def dataset_frame(ids: pl.DataFrame, found: pl.DataFrame) -> pd.DataFrame:
+    """What the dataset suites see of the questions ``ids`` (a slice of ``pending``): item_id,
+    call_id, kind and the duplicate columns (null when the question repeats nothing)."""
+    frame = (
+        ids.select("item_id", "call_id", "kind")
+        .with_row_index("_pos")
+        .join(found, on="item_id", how="left")
+        .sort("_pos")
+        .drop("_pos")
+        .to_pandas()
+    )
+    for column in (*DUPLICATE_COLUMNS, "duplicate_text"):
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     return frame
 
 
@@ -351,7 +220,8 @@ def _rows(
     """qc_results rows of one suite: per expectation, the failing items with their reasons (for
     dataset-level items, few, the passing ones too) and a summary row (``_summary_rows``)."""
     items = _item_rows(frame, kind, suite, failing, severity, config)
-    summaries = _summary_rows(kind, suite, failing, len(frame), severity, run_id)
+    failed = {name: len(dict.fromkeys(ids)) for name, ids in failing.items()}
+    summaries = _summary_rows(kind, suite, failed, len(frame), severity, run_id)
     return [part for pair in zip(items, summaries, strict=True) for part in pair]
 
 
@@ -396,14 +266,14 @@ def _item_rows(
 
 
 def _summary_rows(
-    kind: str, suite: dict, failing: dict[str, list[str]], total: int, severity: dict[str, str], run_id: str
+    kind: str, suite: dict, failed: dict[str, int], total: int, severity: dict[str, str], run_id: str
 ) -> list[pl.DataFrame]:
     """Per expectation, its summary row: item_kind 'expectation', item_id the kind of items
-    checked, how many of the ``total`` items failed."""
+    checked, how many of the ``total`` items failed (``failed``: per expectation)."""
     out = []
     for spec in suite["expectations"]:
         name = spec["name"]
-        failed = len(dict.fromkeys(failing.get(name, [])))
+        count = failed.get(name, 0)
         out.append(
             pl.DataFrame(
                 {
@@ -411,9 +281,9 @@ def _summary_rows(
                     "item_id": [kind],
                     "suite": suite["name"],
                     "expectation": name,
-                    "passed": [not failed],
+                    "passed": [not count],
                     "severity": severity[name],
-                    "reason": [f"run {run_id}: {failed} of {total} failed" if failed else None],
+                    "reason": [f"run {run_id}: {count} of {total} failed" if count else None],
                 },
                 schema=_SCHEMA,
             )
@@ -465,19 +335,24 @@ def run_quality(
 ) -> QualitySummary:
     """Check every question not yet checked under this QC configuration; record why any failed.
 
-    The question-level suites see ``chunk_rows`` questions at a time, each chunk with its
-    observations (most of a question's bytes), so memory does not grow with them; the results
-    are those of one validation of every question (``GXRunner.validate_chunks``)."""
+    Memory does not grow with the questions: they are checked ``chunk_rows`` at a time, each
+    chunk built from the store (``quality_frames.chunk_frame``) and dropped once the row suites
+    have seen it, keeping only its duplicate-search keys and failure rows; the duplicate search
+    reads texts a batch of linked questions at a time (``find_dataset_duplicates``); the results
+    are those of one validation of every question (``gx.SuiteCheck``). Every chunk's qc_results
+    (with its ``checked`` rows) are written together once all its verdicts are known, so a run
+    killed on the way leaves the rest unchecked for the next run to check."""
     clock = _Clock()
-    rules_for(config).check(catalog)
+    rules = rules_for(config)
+    rules.check(catalog)
     suites = load_suites(config.path(config.quality.suites_dir))
     severity = severities(config, suites)
     qc_hash = qc_config_hash(config, suites)
-    frame = query_frame(con, catalog, qc_hash, config, observations=False)
-    summary = QualitySummary(checked=len(frame))
+    todo = pending(con, qc_hash)
+    summary = QualitySummary(checked=todo.height)
     summary.seconds["frame"] = clock.lap()
     docs_dir = config.path(config.quality.data_docs_dir)
-    if frame.empty:
+    if todo.is_empty():
         if not (docs_dir / "index.html").exists():
             summary.data_docs = GXRunner(docs_dir).build_docs()
         summary.survivors = con.execute("select count(*) from survivors").fetchall()[0][0]
@@ -486,60 +361,107 @@ def run_quality(
     release(con)  # validating needs no store: others read and write meanwhile (reopened on use)
     gx = GXRunner(docs_dir)
     summary.seconds["gx context"] = clock.lap()
-    parts: list[pl.DataFrame] = []
-    blocked: set[str] = set()
+    calls = CallFacts(catalog, rules)
+    blocked = np.zeros(todo.height, dtype=bool)
+    starts = range(0, todo.height, chunk_rows)
+    chunk_rows_of = [todo.slice(start, chunk_rows) for start in starts]
+    failures: list[list[pl.DataFrame]] = [[] for _ in starts]  # per chunk, its failure rows until stored
+    final: list[pl.DataFrame] = []  # summary and balance rows, stored with the last chunk
 
-    def record(suite: dict, data: pd.DataFrame, kind: str) -> None:
-        failing = gx.validate(suite, data, config, severity, run_id)
-        for name, ids in failing.items():
-            target = summary.failing if severity[name] == "blocking" else summary.warnings
-            target[f"{suite['name']}.{name}"] = len(ids)
-            if severity[name] == "blocking" and kind == "query":
-                blocked.update(ids)
-        parts.extend(_rows(data, kind, suite, failing, severity, config, run_id))
-        summary.seconds[f"suite {suite['name']}"] = clock.lap()
+    def check(checks: dict[str, SuiteCheck], frame: pd.DataFrame, k: int) -> None:
+        at = dict(zip(chunk_rows_of[k]["item_id"].to_list(), range(starts[k], starts[k] + chunk_rows), strict=False))
+        for name, suite_check in checks.items():
+            failing = suite_check.check(frame)
+            for expectation, ids in failing.items():
+                if severity[expectation] == "blocking":
+                    blocked[[at[i] for i in ids]] = True
+            failures[k].extend(_item_rows(frame, "query", suite_check.suite, failing, severity, config))
+            summary.seconds[f"suite {name}"] = summary.seconds.get(f"suite {name}", 0) + clock.lap()
 
-    def chunks() -> Iterator[pd.DataFrame]:
-        for start in range(0, len(frame), chunk_rows):
-            chunk = with_observations(con, frame.iloc[start : start + chunk_rows])
-            release(con)
-            yield chunk
+    def finish(checks: dict[str, SuiteCheck]) -> None:
+        for suite_check in checks.values():
+            suite_check.finish()
+            for name, count in suite_check.failed.items():
+                target = summary.failing if severity[name] == "blocking" else summary.warnings
+                target[f"{suite_check.suite['name']}.{name}"] = count
+            final.extend(_summary_rows("query", suite_check.suite, suite_check.failed, todo.height, severity, run_id))
 
-    def record_chunks(suite: dict) -> None:
-        def each(chunk: pd.DataFrame, failing: dict[str, list[str]]) -> None:
-            parts.extend(_item_rows(chunk, "query", suite, failing, severity, config))
+    # 1. row suites, a chunk at a time; keep each chunk's duplicate-search keys
+    row_checks = {s["name"]: SuiteCheck(gx, s, config, severity, run_id) for s in suites if s["level"] == "row"}
+    keys: list[pl.DataFrame] = []
+    for k, ids in enumerate(chunk_rows_of):
+        frame = chunk_frame(con, ids, catalog, rules, calls)
+        release(con)
+        summary.seconds["frame"] += clock.lap()
+        check(row_checks, frame, k)
+        live = frame[~frame["superseded"]]
+        at = blocked[starts[k] : starts[k] + ids.height]
+        failed = dict(zip(ids["item_id"].to_list(), at.tolist(), strict=True))
+        rank = [
+            1 + 2 * failed[i] + (g != "human_edit") for i, g in zip(live["item_id"], live["generator"], strict=True)
+        ]
+        texts, kinds, call_ids = live["text"].tolist(), live["kind"].tolist(), live["call_id"].tolist()
+        keys.append(
+            pl.concat(
+                [
+                    pl.DataFrame(
+                        {"item_id": live["item_id"].tolist(), "call_id": call_ids, "kind": kinds},
+                        schema={"item_id": pl.String, "call_id": pl.String, "kind": pl.String},
+                    ),
+                    question_keys(texts, live["identifiers"].tolist(), kinds, call_ids),
+                    pl.DataFrame(
+                        {"rank": rank, "reference": [False] * len(rank)},
+                        schema={"rank": pl.Int8, "reference": pl.Boolean},
+                    ),
+                ],
+                how="horizontal",
+            )
+        )
+        del frame, live
+        summary.seconds["duplicate keys"] = summary.seconds.get("duplicate keys", 0) + clock.lap()
+    finish(row_checks)
 
-        failing = gx.validate_chunks(suite, chunks(), config, severity, run_id, each)
-        for name, ids in failing.items():
-            target = summary.failing if severity[name] == "blocking" else summary.warnings
-            target[f"{suite['name']}.{name}"] = len(ids)
-            if severity[name] == "blocking":
-                blocked.update(ids)
-        parts.extend(_summary_rows("query", suite, failing, len(frame), severity, run_id))
-        summary.seconds[f"suite {suite['name']}"] = clock.lap()
-
-    for suite in (s for s in suites if s["level"] == "row"):
-        record_chunks(suite)
-    reference = reference_frame(con, catalog, qc_hash, rules_for(config))
-    add_duplicate_columns(frame, reference, blocked, config)
-    summary.seconds["duplicate search"] = clock.lap()
-    for suite in (s for s in suites if s["level"] == "dataset"):
-        record_chunks(suite)
-    survivors = pd.concat(
-        [
-            reference[["item_id", "database", "category", "function"]],
-            frame.loc[
-                ~frame["item_id"].isin(blocked) & ~frame["superseded"], ["item_id", "database", "category", "function"]
-            ],
-        ],
-        ignore_index=True,
-    )
-    balance = balance_frame(survivors, catalog)
-    for suite in (s for s in suites if s["level"] == "balance"):
-        record(suite, balance, "dataset")
-    parts.append(_checked_rows(frame["item_id"].tolist()))
-    _insert_results(con, parts, qc_hash, run_id)
+    # 2. the duplicate search, against earlier survivors that could be repeated
+    candidates = pl.concat(keys)
+    del keys
+    reference = reference_ids(con, qc_hash)
     release(con)
+    exact, sigs = candidates["exact_key"].unique().to_numpy(), candidates["sig_hash"].unique().to_numpy()
+    earlier = []
+    for start in range(0, reference.height, chunk_rows):
+        part = reference_keys(con, reference.slice(start, chunk_rows), catalog, rules, calls)
+        release(con)
+        # only earlier questions with the same text or the same identifiers can be repeated
+        part = part.filter(np.isin(part["exact_key"].to_numpy(), exact) | np.isin(part["sig_hash"].to_numpy(), sigs))
+        earlier.append(part.with_columns(rank=pl.lit(0, pl.Int8), reference=pl.lit(True)))
+    found = find_dataset_duplicates(con, pl.concat([*earlier, candidates]), config, chunk_rows)
+    del candidates, earlier
+    summary.seconds["duplicate search"] = clock.lap()
+
+    # 3. dataset suites, a chunk at a time; then the balance of all survivors
+    dataset_checks = {s["name"]: SuiteCheck(gx, s, config, severity, run_id) for s in suites if s["level"] == "dataset"}
+    for k, ids in enumerate(chunk_rows_of):
+        check(dataset_checks, dataset_frame(ids, found), k)
+    finish(dataset_checks)
+    counts: dict[str, Counter] = {c: Counter() for c in ("database", "category", "function")}
+    count_values(counts, reference)
+    survivors = todo.filter(pl.Series(~blocked) & ~pl.col("superseded"))
+    count_values(counts, survivors)
+    balance = balance_frame(counts, reference.height + survivors.height, catalog)
+    for suite in (s for s in suites if s["level"] == "balance"):
+        failing = gx.validate(suite, balance, config, severity, run_id)
+        for name, ids in failing.items():
+            target = summary.failing if severity[name] == "blocking" else summary.warnings
+            target[f"{suite['name']}.{name}"] = len(ids)
+        final.extend(_rows(balance, "dataset", suite, failing, severity, config, run_id))
+        summary.seconds[f"suite {suite['name']}"] = clock.lap()
+
+    # 4. a chunk's results together (the last with the run's summary and balance rows)
+    for k, ids in enumerate(chunk_rows_of):
+        parts = [*failures[k], _checked_rows(ids["item_id"].to_list()), *(final if k == len(starts) - 1 else [])]
+        failures[k] = []
+        _insert_results(con, parts, qc_hash, run_id)
+        release(con)
     summary.seconds["store results"] = clock.lap()
     summary.data_docs = gx.build_docs()
     summary.seconds["data docs"] = clock.lap()

@@ -51,19 +51,27 @@ def set_identifiers(con: duckdb.DuckDBPyConnection, set_ids: list[str], catalog,
     return {sid: identifiers_of(s, catalog, rules) for sid, s in load_sets(con, set_ids).items()}
 
 
-def _outcomes(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Step call_id -> the outcome of the response behind its observation in a combined observation."""
-    return dict(
-        con.execute(
-            """
-            select so.call_id, coalesce(any_value(r.outcome), 'missing')
-            from call_set_observations cso
-            join observations so on so.observation_id = cso.step_observation_id
-            left join api_responses r on r.response_id = so.response_id
-            group by so.call_id
-            """
-        ).fetchall()
-    )
+def _outcomes(con: duckdb.DuckDBPyConnection, call_ids: list[str]) -> dict[str, str]:
+    """Step call_id -> the outcome of the response behind its observation in a combined observation
+    (for the steps ``call_ids``: a chunk's)."""
+    if not call_ids:
+        return {}
+    con.register("_step_calls", pd.DataFrame({"call_id": sorted(set(call_ids))}, dtype=object))
+    try:
+        return dict(
+            con.execute(
+                """
+                select so.call_id, coalesce(any_value(r.outcome), 'missing')
+                from call_set_observations cso
+                join observations so on so.observation_id = cso.step_observation_id
+                left join api_responses r on r.response_id = so.response_id
+                where so.call_id in (select call_id from _step_calls)
+                group by so.call_id
+                """
+            ).fetchall()
+        )
+    finally:
+        con.unregister("_step_calls")
 
 
 def add_set_facts(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, catalog: Catalog, rules: MentionRules) -> None:
@@ -75,7 +83,7 @@ def add_set_facts(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, catalog: 
     if not mask.any():
         return
     sets = load_sets(con, sorted(frame.loc[mask, "call_id"].unique()))
-    outcomes = _outcomes(con)
+    outcomes = _outcomes(con, [st.call_id for s in sets.values() for st in s.steps])
     matcher = ToolMatcher(catalog)
     facts: dict[str, tuple] = {}
     for sid, s in sets.items():

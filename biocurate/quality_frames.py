@@ -1,0 +1,246 @@
+"""The quality stage's frames (``biocurate.quality`` runs the suites on them), a chunk at a time.
+
+The stage keeps, for every question it checks, only ``pending``'s few columns (ids, kind, flags,
+and what the balance counts) and the duplicate search's keys (``near_dup.question_keys``: no
+text); everything a suite reads is built for one chunk of questions at a time (``chunk_frame``,
+from the store by id) and dropped when the chunk is checked, so its memory does not grow with the
+number of questions. Earlier survivors (the duplicate search's reference) are read the same way
+(``reference_ids``, ``reference_keys``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from typing import Any
+
+import duckdb
+import pandas as pd
+import polars as pl
+
+from biocurate.catalog import Catalog
+from biocurate.mentions import MentionRules, MentionSet
+from biocurate.near_dup import question_keys
+from biocurate.set_quality import add_set_facts, key_words, set_identifiers
+
+
+class CallFacts:
+    """Per-call facts (schema check, mention requirements, key words), computed once per distinct
+    call of a chunk (``new_chunk`` forgets them: a call's questions are checked together)."""
+
+    def __init__(self, catalog: Catalog, rules: MentionRules):
+        import jsonschema
+
+        self.catalog = catalog
+        self.rules = rules
+        self._validators: dict[str, Any] = {}
+        self._cache: dict[tuple[str, str], tuple] = {}
+        self._words: dict[tuple[str, str], list[str]] = {}
+        self._jsonschema = jsonschema
+
+    def new_chunk(self) -> None:
+        self._cache.clear()
+        self._words.clear()
+
+    def facts(self, function: str, arguments: str) -> tuple[bool, str | None, tuple, list[str]]:
+        key = (function, arguments)
+        if key not in self._cache:
+            self._cache[key] = self._facts(function, arguments)
+        return self._cache[key]
+
+    def _facts(self, function: str, arguments: str) -> tuple[bool, str | None, tuple, list[str]]:
+        """(function known, schema error, mention rows, key words)."""
+        tool = self.catalog.tools.get(function)
+        if tool is None:
+            return False, None, (), []
+        try:
+            args = json.loads(arguments)
+        except ValueError as exc:
+            return True, f"arguments are not valid JSON: {exc}", (), []
+        if function not in self._validators:
+            self._validators[function] = self._jsonschema.Draft202012Validator(tool.validation_schema())
+        errors = sorted(self._validators[function].iter_errors(args), key=lambda e: list(e.path))
+        error = None
+        if errors:
+            where = ".".join(str(p) for p in errors[0].path) or "(arguments)"
+            error = f"parameter {where}: {errors[0].message}"
+        mentions = self.rules.mentions(tool, args) if isinstance(args, dict) else ()
+        key = hashlib.blake2b(f"{function}\x1f{arguments}".encode(), digest_size=8).hexdigest()
+        rows = MentionSet((m.row() for m in mentions), key)
+        return True, error, rows, key_words(mentions)
+
+    def identifiers(self, function: str | None, arguments: str | None) -> list[str]:
+        """The call's key words alone (no schema check): an earlier survivor's identifiers."""
+        if not isinstance(function, str) or not isinstance(arguments, str):
+            return []
+        key = (function, arguments)
+        if key not in self._words:
+            tool = self.catalog.tools.get(function)
+            try:
+                args = json.loads(arguments)
+            except ValueError:
+                args = None
+            self._words[key] = key_words(self.rules.mentions(tool, args)) if tool and isinstance(args, dict) else []
+        return self._words[key]
+
+
+def _polars(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> pl.DataFrame:
+    return con.sql(sql, params=params).pl()
+
+
+def pending(con: duckdb.DuckDBPyConnection, qc_hash: str) -> pl.DataFrame:
+    """Questions not yet checked under this QC config, in the order they are checked: the columns
+    the stage keeps for all of them. Questions replaced by a newer version
+    (``qc_replaced_queries``) are marked superseded."""
+    return _polars(
+        con,
+        """
+        select x.query_id as item_id, x.call_id, x.kind, x.generator = 'human_edit' as human_edit,
+               x.query_id in (select query_id from qc_replaced_queries) as superseded,
+               x.database, x.category, x.function
+        from query_context x
+        where not exists (select 1 from qc_results k where k.item_id = x.query_id and k.qc_config_hash = ?)
+        order by x.created_at, x.query_id
+        """,
+        [qc_hash],
+    )
+
+
+def _by_ids(con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, sql: str) -> pd.DataFrame:
+    """``sql`` over the registered ``_qc_ids`` (item_id, pos: the rows' order)."""
+    con.register("_qc_ids", ids.select("item_id", pl.int_range(pl.len()).alias("pos")))
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.unregister("_qc_ids")
+
+
+def chunk_frame(
+    con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, catalog: Catalog, rules: MentionRules, calls: CallFacts
+) -> pd.DataFrame:
+    """The columns the row suites look at, for the questions of ``ids`` (a slice of ``pending``, in
+    its order): call, observation, latest judgment and the facts derived from them."""
+    frame = _by_ids(
+        con,
+        ids,
+        """
+        select x.query_id as item_id, x.call_id, x.text, x.created_at, x.generator,
+               x.function, x.arguments::varchar as arguments, x.database, x.category, x.kind,
+               x.observation, r.outcome, j.verdict, j.score
+        from _qc_ids i
+        join query_context x on x.query_id = i.item_id
+        left join api_responses r on r.response_id = x.response_id
+        left join latest_judgments j on j.query_id = x.query_id
+        order by i.pos
+        """,
+    )
+    superseded = dict(zip(ids["item_id"], ids["superseded"], strict=True))
+    frame["superseded"] = frame["item_id"].map(superseded).astype(bool)
+    if frame.empty:
+        return frame
+    calls.new_chunk()
+    facts = [calls.facts(f, a) for f, a in zip(frame["function"], frame["arguments"], strict=True)]
+    frame["function_known"] = [f[0] for f in facts]
+    frame["call_schema_error"] = pd.Series([f[1] for f in facts], index=frame.index, dtype=object)
+    frame["mentions"] = pd.Series([f[2] for f in facts], index=frame.index, dtype=object)
+    frame["identifiers"] = pd.Series([f[3] for f in facts], index=frame.index, dtype=object)
+    frame["outcome"] = frame["outcome"].astype(object)
+    add_set_facts(con, frame, catalog, rules)
+    frame["words"] = frame["text"].str.split().str.len()
+    frame["text_chars"] = frame["text"].str.len()
+    # a set question's row checks its longest step observation (biocurate.set_quality)
+    frame["observation"] = frame["set_observation"].where(frame["set_observation"].notna(), frame["observation"])
+    frame["observation_chars"] = frame["observation"].str.len()
+    frame["outcome"] = frame["outcome"].fillna("missing")
+    frame["verdict"] = frame["verdict"].fillna("missing")
+    frame["score"] = frame["score"].astype("float64")  # missing: verdict_present fails, the score checks skip it
+    return frame
+
+
+def reference_ids(con: duckdb.DuckDBPyConnection, qc_hash: str) -> pl.DataFrame:
+    """Questions that already survived under this QC config (and are not replaced by a newer
+    version): the duplicate search's reference, and what the balance counts of them."""
+    return _polars(
+        con,
+        """
+        with checked as (
+            select item_id, bool_or(not passed and severity = 'blocking') as blocked
+            from qc_results where qc_config_hash = ? and item_kind = 'query' group by item_id
+        )
+        select q.query_id as item_id, q.call_id, coalesce(s.kind, 'single') as kind,
+               c.database, c.category, c.function
+        from checked k
+        join queries q on q.query_id = k.item_id
+        left join candidate_calls c using (call_id)
+        left join call_sets s on s.set_id = q.call_id
+        where (c.call_id is not null or s.set_id is not null) and not k.blocked
+          and q.query_id not in (select query_id from qc_replaced_queries)
+        order by q.created_at, q.query_id
+        """,
+        [qc_hash],
+    )
+
+
+def reference_keys(
+    con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, catalog: Catalog, rules: MentionRules, calls: CallFacts
+) -> pl.DataFrame:
+    """``question_keys`` of the earlier survivors ``ids`` (a slice of ``reference_ids``), with
+    item_id, call_id and kind."""
+    frame = _by_ids(
+        con,
+        ids,
+        """
+        select q.query_id as item_id, q.text, c.function, c.arguments::varchar as arguments
+        from _qc_ids i
+        join queries q on q.query_id = i.item_id
+        left join candidate_calls c using (call_id)
+        order by i.pos
+        """,
+    )
+    meta = ids.join(pl.from_pandas(frame[["item_id"]]), on="item_id", how="semi")
+    kinds, call_ids = meta["kind"].to_list(), meta["call_id"].to_list()
+    sets = sorted({c for c, k in zip(call_ids, kinds, strict=True) if k != "single"})
+    by_set = set_identifiers(con, sets, catalog, rules) if sets else {}
+    calls.new_chunk()
+    identifiers = [
+        by_set.get(c, []) if k != "single" else calls.identifiers(f, a)
+        for f, a, c, k in zip(frame["function"], frame["arguments"], call_ids, kinds, strict=True)
+    ]
+    keys = question_keys(frame["text"].tolist(), identifiers, kinds, call_ids)
+    return pl.concat([meta.select("item_id", "call_id", "kind"), keys], how="horizontal")
+
+
+def balance_frame(counts: dict[str, Counter], total: int, catalog: Catalog) -> pd.DataFrame:
+    """One row per database, category and tool: its surviving questions and their share
+    (``counts``: per column database, category, function, the survivors' values)."""
+    rows = []
+    for dimension, column, values in (
+        ("database", "database", sorted({t.database for t in catalog})),
+        ("category", "category", sorted({t.category for t in catalog})),
+        ("tool", "function", sorted(t.name for t in catalog)),
+    ):
+        found = {k: v for k, v in counts[column].items() if k is not None and v} if total else {}
+        for value in sorted(set(values) | set(found)):
+            items = int(found.get(value, 0))
+            rows.append(
+                {
+                    "item_id": f"{dimension}={value}",
+                    "dimension": dimension,
+                    "value": value,
+                    "items": items,
+                    "total": total,
+                    "share": items / total if total else 0.0,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    for dimension in ("database", "category", "tool"):
+        frame[f"{dimension}_share"] = frame["share"].where(frame["dimension"] == dimension)
+    frame["tool_items"] = frame["items"].where(frame["dimension"] == "tool")
+    return frame
+
+
+def count_values(counts: dict[str, Counter], rows: pl.DataFrame) -> None:
+    """Add ``rows``' database, category and function values to ``counts``."""
+    for column in ("database", "category", "function"):
+        counts[column].update(rows[column].to_list())
