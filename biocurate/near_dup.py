@@ -25,6 +25,7 @@ import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
@@ -54,8 +55,14 @@ def exact_key(text: str) -> str:
 
 def signature(toks: frozenset[str], identifiers: Iterable[str] = ()) -> frozenset[str]:
     """The identifier-like tokens of a question: tokens holding a digit, and its call's identifiers."""
-    ident_tokens = set(TOKEN.findall(" ".join(map(str, identifiers)).lower()))
+    ident_tokens = _ident_tokens(tuple(identifiers))
     return frozenset(t for t in toks if t in ident_tokens or not t.isalpha())
+
+
+@lru_cache(maxsize=4096)
+def _ident_tokens(identifiers: tuple) -> frozenset[str]:
+    """The tokens of a call's identifiers (a call's questions come together: computed once for them)."""
+    return frozenset(TOKEN.findall(" ".join(map(str, identifiers)).lower()))
 
 
 def jaccard(a: frozenset, b: frozenset) -> float:
@@ -77,7 +84,9 @@ def minhash(token_sets: Sequence[frozenset[str]], num_perm: int = BANDS * ROWS_P
     return _minhash_coded(coded, _stable_hash64(list(vocab)), num_perm)
 
 
-def _minhash_coded(coded: Sequence[tuple[int, ...]], token_hashes: np.ndarray, num_perm: int) -> np.ndarray:
+def _minhash_coded(
+    coded: Sequence[Sequence[int] | frozenset[int]], token_hashes: np.ndarray, num_perm: int
+) -> np.ndarray:
     """``minhash`` of token sets given as token numbers, with each token's hash."""
     flat = [t for s in coded for t in s]
     lengths = np.fromiter((len(s) for s in coded), dtype=np.int64, count=len(coded))
@@ -159,18 +168,18 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
             first.setdefault(key, i)
     out["exact_duplicate_of"] = exact
 
-    # Token sets as sorted tuples of token numbers (about a tenth of the memory of sets of
-    # strings, which at a million questions is what counts); the same sets, so the same result.
+    # Token sets as sets of token numbers (smaller than sets of strings); the same sets, so the
+    # same result.
     vocab: dict[str, int] = {}
-    toks: list[tuple[int, ...]] = []
-    sigs: list[tuple[int, ...]] = []
+    toks: list[frozenset[int]] = []
+    sigs: list[frozenset[int]] = []
     given = frame["signature"].tolist() if "signature" in frame else None
     idents_list = frame["identifiers"].tolist() if given is None else given
     for text, idents in zip(texts, idents_list, strict=True):
         words = tokens(text)
         sig = signature(words, idents) if given is None else (idents.split(SEP) if idents else ())
-        toks.append(tuple(sorted(vocab.setdefault(w, len(vocab)) for w in words)))
-        sigs.append(tuple(sorted(vocab.setdefault(w, len(vocab)) for w in sig)))
+        toks.append(frozenset([vocab.setdefault(w, len(vocab)) for w in words]))
+        sigs.append(frozenset([vocab.setdefault(w, len(vocab)) for w in sig]))
     names = list(vocab)
     del vocab
     live = np.array([exact[i] is None and bool(toks[i]) for i in range(n)])
@@ -211,7 +220,7 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
                 if j in seen or sigs[j] != sigs[i] or kinds[j] != kinds[i]:
                     continue
                 seen.add(j)
-                s = jaccard(frozenset(toks[i]), frozenset(toks[j]))
+                s = jaccard(toks[i], toks[j])
                 if calls[j] == calls[i] and s >= within_call_threshold and (same is None or s > same[1]):
                     same = (j, s)
                 elif calls[j] != calls[i] and s >= dataset_threshold and (other is None or s > other[1]):
