@@ -7,9 +7,10 @@ suite's ``level`` says what it looks at:
 * ``row``: one row per question not yet checked under this QC configuration, with its call,
   observation and latest judgment (the ``query_context`` and ``latest_judgments`` views;
   suites calls, observations, queries, judgments);
-* ``dataset``: the same rows plus what the rest of the dataset says about them: exact and
+* ``dataset``: what the rest of the dataset says about each question: exact and
   near-duplicate questions (``biocurate.near_dup``), computed after the row suites so that a
-  question failing them never keeps a good twin out;
+  question failing them never keeps a good twin out (columns item_id, call_id, kind and those
+  of ``quality_frames.DUPLICATE_COLUMNS`` with ``duplicate_text``);
 * ``balance``: one row per database, category and tool with its share of the survivors
   (recorded with item_kind ``dataset``; these describe the dataset and block no question).
 
@@ -21,6 +22,8 @@ checks). Passing question rows are not stored: at a hundred thousand questions t
 millions of rows saying nothing. Survivors (the ``survivors`` view) are the checked questions
 with no blocking failure; the reports over them are in ``biocurate.quality_report``. Each
 run's validation results are rendered as Data Docs (HTML) into ``[quality] data_docs_dir``.
+The stage's memory does not grow with the number of questions (``run_quality``; the frames,
+a chunk at a time, are in ``biocurate.quality_frames``).
 """
 
 from __future__ import annotations
@@ -40,12 +43,14 @@ from biocurate.config import Config
 from biocurate.gx import GXRunner, SuiteCheck, catalog_value, load_suites, resolve_kwargs, severities
 from biocurate.hashing import content_hash
 from biocurate.mentions import MentionRules, mention_rules
-from biocurate.near_dup import candidate_batches, find_duplicates, question_keys
+from biocurate.near_dup import question_keys
 from biocurate.quality_frames import (
     CallFacts,
     balance_frame,
     chunk_frame,
     count_values,
+    dataset_frame,
+    find_dataset_duplicates,
     pending,
     reference_ids,
     reference_keys,
@@ -79,88 +84,6 @@ def qc_config_hash(config: Config, suites: list[dict]) -> str:
         catalog_value("code_names", config),
         length=16,
     )
-
-
-# --- the duplicate search -------------------------------------------------------------------
-
-DUPLICATE_COLUMNS = ("exact_duplicate_of", "near_duplicate_in_call_of", "near_duplicate_of", "similarity")
-
-
-def find_dataset_duplicates(
-    con: duckdb.DuckDBPyConnection, candidates: pl.DataFrame, config: Config, batch_rows: int
-) -> pl.DataFrame:
-    """The flagged questions among ``candidates`` (earlier survivors and this run's questions,
-    with ``near_dup.question_keys``, ``rank`` and ``reference``): item_id, DUPLICATE_COLUMNS and
-    ``duplicate_text`` (the text of the question it repeats).
-
-    Priority: questions that already survived, then this run's questions that fail no other
-    blocking check (reviewers' edits before generated questions), then the rest; within each,
-    by id. Not by when a question was written: that is an accident of batching (insert batches,
-    Dask slices of whole functions) and of history (a run killed mid-synthesis and resumed), and a
-    resumed or distributed rebuild must keep the same questions as an undisturbed one. Questions
-    that survived an earlier check keep their place through the first rank. Questions replaced
-    by a reviewer's edit take no part (the caller leaves them out).
-
-    Only questions linked by a shared key are compared (``near_dup.candidate_batches``): their
-    texts are read a batch at a time, and each batch's result is the result over all questions.
-    """
-    candidates = candidates.sort(["rank", "item_id"])
-    found: list[pl.DataFrame] = []
-    for rows in candidate_batches(candidates, batch_rows):
-        batch = candidates[rows].select("item_id", "call_id", "kind", "signature", "reference").to_pandas()
-        con.register("_qc_dup_ids", batch[["item_id"]])
-        try:
-            texts = dict(
-                con.execute(
-                    "select query_id, text from queries where query_id in (select item_id from _qc_dup_ids)"
-                ).fetchall()
-            )
-        finally:
-            con.unregister("_qc_dup_ids")
-        release(con)
-        batch["text"] = batch["item_id"].map(texts)
-        result = find_duplicates(
-            batch, config.quality.near_duplicate_within_call, config.quality.near_duplicate_in_dataset
-        )
-        kept = (
-            result["exact_duplicate_of"].fillna(result["near_duplicate_in_call_of"]).fillna(result["near_duplicate_of"])
-        )
-        result["duplicate_text"] = kept.map(texts)
-        flagged = result[kept.notna()]
-        found.append(
-            pl.DataFrame(
-                {
-                    **{c: [v if isinstance(v, str) else None for v in flagged[c]] for c in _FOUND if c != "similarity"},
-                    "similarity": flagged["similarity"].astype("float64").tolist(),
-                },
-                schema=_FOUND,
-            )
-        )
-    return pl.concat(found) if found else pl.DataFrame(schema=_FOUND)
-
-
-_FOUND = {
-    "item_id": pl.String,
-    **{c: pl.String for c in DUPLICATE_COLUMNS[:3]},
-    "similarity": pl.Float64,
-    "duplicate_text": pl.String,
-}
-
-
-def dataset_frame(ids: pl.DataFrame, found: pl.DataFrame) -> pd.DataFrame:
-    """What the dataset suites see of the questions ``ids`` (a slice of ``pending``): item_id,
-    call_id, kind and the duplicate columns (null when the question repeats nothing)."""
-    frame = (
-        ids.select("item_id", "call_id", "kind")
-        .with_row_index("_pos")
-        .join(found, on="item_id", how="left")
-        .sort("_pos")
-        .drop("_pos")
-        .to_pandas()
-    )
-    for column in (*DUPLICATE_COLUMNS, "duplicate_text"):
-        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-    return frame
 
 
 # --- the stage -----------------------------------------------------------------------------

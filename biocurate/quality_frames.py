@@ -20,9 +20,11 @@ import pandas as pd
 import polars as pl
 
 from biocurate.catalog import Catalog
+from biocurate.config import Config
 from biocurate.mentions import MentionRules, MentionSet
-from biocurate.near_dup import question_keys
+from biocurate.near_dup import candidate_batches, find_duplicates, question_keys
 from biocurate.set_quality import add_set_facts, key_words, set_identifiers
+from biocurate.store import release
 
 
 class CallFacts:
@@ -244,3 +246,85 @@ def count_values(counts: dict[str, Counter], rows: pl.DataFrame) -> None:
     """Add ``rows``' database, category and function values to ``counts``."""
     for column in ("database", "category", "function"):
         counts[column].update(rows[column].to_list())
+
+
+# --- the duplicate search -------------------------------------------------------------------
+
+DUPLICATE_COLUMNS = ("exact_duplicate_of", "near_duplicate_in_call_of", "near_duplicate_of", "similarity")
+
+
+def find_dataset_duplicates(
+    con: duckdb.DuckDBPyConnection, candidates: pl.DataFrame, config: Config, batch_rows: int
+) -> pl.DataFrame:
+    """The flagged questions among ``candidates`` (earlier survivors and this run's questions,
+    with ``near_dup.question_keys``, ``rank`` and ``reference``): item_id, DUPLICATE_COLUMNS and
+    ``duplicate_text`` (the text of the question it repeats).
+
+    Priority: questions that already survived, then this run's questions that fail no other
+    blocking check (reviewers' edits before generated questions), then the rest; within each,
+    by id. Not by when a question was written: that is an accident of batching (insert batches,
+    Dask slices of whole functions) and of history (a run killed mid-synthesis and resumed), and a
+    resumed or distributed rebuild must keep the same questions as an undisturbed one. Questions
+    that survived an earlier check keep their place through the first rank. Questions replaced
+    by a reviewer's edit take no part (the caller leaves them out).
+
+    Only questions linked by a shared key are compared (``near_dup.candidate_batches``): their
+    texts are read a batch at a time, and each batch's result is the result over all questions.
+    """
+    candidates = candidates.sort(["rank", "item_id"])
+    found: list[pl.DataFrame] = []
+    for rows in candidate_batches(candidates, batch_rows):
+        batch = candidates[rows].select("item_id", "call_id", "kind", "signature", "reference").to_pandas()
+        con.register("_qc_dup_ids", batch[["item_id"]])
+        try:
+            texts = dict(
+                con.execute(
+                    "select query_id, text from queries where query_id in (select item_id from _qc_dup_ids)"
+                ).fetchall()
+            )
+        finally:
+            con.unregister("_qc_dup_ids")
+        release(con)
+        batch["text"] = batch["item_id"].map(texts)
+        result = find_duplicates(
+            batch, config.quality.near_duplicate_within_call, config.quality.near_duplicate_in_dataset
+        )
+        kept = (
+            result["exact_duplicate_of"].fillna(result["near_duplicate_in_call_of"]).fillna(result["near_duplicate_of"])
+        )
+        result["duplicate_text"] = kept.map(texts)
+        flagged = result[kept.notna()]
+        found.append(
+            pl.DataFrame(
+                {
+                    **{c: [v if isinstance(v, str) else None for v in flagged[c]] for c in _FOUND if c != "similarity"},
+                    "similarity": flagged["similarity"].astype("float64").tolist(),
+                },
+                schema=_FOUND,
+            )
+        )
+    return pl.concat(found) if found else pl.DataFrame(schema=_FOUND)
+
+
+_FOUND = {
+    "item_id": pl.String,
+    **{c: pl.String for c in DUPLICATE_COLUMNS[:3]},
+    "similarity": pl.Float64,
+    "duplicate_text": pl.String,
+}
+
+
+def dataset_frame(ids: pl.DataFrame, found: pl.DataFrame) -> pd.DataFrame:
+    """What the dataset suites see of the questions ``ids`` (a slice of ``pending``): item_id,
+    call_id, kind and the duplicate columns (null when the question repeats nothing)."""
+    frame = (
+        ids.select("item_id", "call_id", "kind")
+        .with_row_index("_pos")
+        .join(found, on="item_id", how="left")
+        .sort("_pos")
+        .drop("_pos")
+        .to_pandas()
+    )
+    for column in (*DUPLICATE_COLUMNS, "duplicate_text"):
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -16,7 +17,7 @@ from biocurate.config import load_config
 from biocurate.errors import ConfigError
 from biocurate.gx import load_suites
 from biocurate.hashing import content_hash
-from biocurate.near_dup import find_duplicates, signature, tokens
+from biocurate.near_dup import candidate_batches, find_duplicates, question_keys, signature, tokens
 from biocurate.quality import run_quality
 from biocurate.stages import STAGES, catalog_for
 from biocurate.store import Store
@@ -140,6 +141,42 @@ def test_near_duplicates_find_pairs_among_many_distinct_questions():
     rows.append(("dup", "cx", f"In human tissue, which exons and transcripts does {genes[1234]} have", [genes[1234]]))
     result = find_duplicates(dup_frame(rows), 0.8, 0.8)
     assert flagged(result) == {"dup": ("near_duplicate_of", "q1234")}
+
+
+def test_duplicate_search_in_batches_finds_what_one_search_finds():
+    """The stage searches a batch of linked questions at a time (near_dup.candidate_batches, from
+    keys without texts): the union of the batches' results is the result over every question."""
+    genes = [f"GENE{i}" for i in range(400)]
+    rows = []
+    for i, g in enumerate(genes):
+        rows.append((f"q{i:04d}a", f"c{i}", f"Which transcripts and exons does {g} have in human tissue?", [g]))
+        rows.append((f"q{i:04d}b", f"c{i}", f"In human tissue, which exons and transcripts does {g} have", [g]))
+        if i % 7 == 0:  # the same question for another call; and once more, exactly
+            rows.append((f"q{i:04d}c", f"d{i}", f"Which exons and transcripts does {g} have in human tissue?", [g]))
+            rows.append((f"q{i:04d}d", f"e{i}", f"which transcripts and exons does {g} have in human  tissue?", [g]))
+    frame = dup_frame(rows)
+    frame["kind"] = "single"
+    frame.loc[frame["item_id"].str.endswith("c"), "reference"] = True  # earlier survivors come first
+    frame = frame.sort_values(["reference", "item_id"], ascending=[False, True], ignore_index=True)
+    whole = flagged(find_duplicates(frame, 0.8, 0.8))
+    assert {kind for kind, _ in whole.values()} == {
+        "exact_duplicate_of",
+        "near_duplicate_in_call_of",
+        "near_duplicate_of",
+    }
+
+    keys = question_keys(
+        frame["text"].tolist(), frame["identifiers"].tolist(), frame["kind"].tolist(), frame["call_id"].tolist()
+    )
+    keys = pl.concat([pl.from_pandas(frame[["item_id", "reference"]]), keys], how="horizontal")
+    batches = candidate_batches(keys, batch_rows=10)
+    assert len(batches) > 20
+    batched: dict[str, tuple] = {}
+    for rows_of_batch in batches:
+        batch = frame.iloc[rows_of_batch].reset_index(drop=True)
+        batch["signature"] = keys["signature"].to_numpy()[rows_of_batch]
+        batched.update(flagged(find_duplicates(batch.drop(columns="identifiers"), 0.8, 0.8)))
+    assert batched == whole
 
 
 # --- every expectation on a store of deliberately bad rows ---------------------------------
@@ -456,6 +493,36 @@ def test_checks_in_small_chunks_record_what_one_pass_records(tmp_path):
     assert whole[2] > 3 * 10  # many chunks of 3
     assert any(not r[5] and r[1] == "query" for r in whole[0])  # failures with reasons to compare
     assert chunked_run == whole
+
+
+def test_the_stage_reads_and_writes_the_store_a_chunk_at_a_time(tmp_path):
+    """Bounded memory: with chunks of 3 questions the stage reads each chunk from the store and
+    writes each chunk's results on their own (the store is released between them, so it is
+    opened about twice per chunk), and records what one chunk of every question records,
+    duplicates across chunks included."""
+    config, ids = bad_rows_store(tmp_path / "whole")
+    chunked = config.model_copy(update={"store": config.store.model_copy(update={"path": tmp_path / "chunked.duckdb"})})
+    shutil.copy(config.store.path, chunked.store.path)
+    outcome = {}
+    for name, cfg, rows in (("whole", config, 1_000_000), ("chunked", chunked, 3)):
+        with Store(cfg.store.path).access() as access:
+            summary = run_quality(cfg, access, catalog_for(cfg), run_id="r1", chunk_rows=rows)
+            opens = access.opens
+        with Store(cfg.store.path).open(read_only=True) as con:
+            results = con.execute(
+                "select qc_id, item_kind, item_id, suite, expectation, passed, severity, reason, run_id"
+                " from qc_results order by qc_id"
+            ).fetchall()
+            written = con.execute("select count(distinct created_at) from qc_results").fetchall()[0][0]
+        outcome[name] = (results, summary.checked, summary.failing, summary.warnings, summary.survivors)
+        outcome[name + " opens"], outcome[name + " writes"] = opens, written
+    chunks = -(-outcome["whole"][1] // 3)
+    assert chunks > 10
+    assert outcome["chunked"] == outcome["whole"]
+    duplicates = {r[2] for r in outcome["whole"][0] if r[1] == "query" and r[3] == "dataset" and not r[5]}
+    assert duplicates == {ids["exact_duplicate"], ids["near_duplicate_within_call"], ids["near_duplicate_in_dataset"]}
+    assert outcome["chunked opens"] >= 2 * chunks > outcome["whole opens"]
+    assert outcome["chunked writes"] == chunks and outcome["whole writes"] == 1
 
 
 def test_severity_comes_from_config(tmp_path):
