@@ -311,7 +311,7 @@ def candidate_batches(keys: pl.DataFrame, batch_rows: int) -> list[np.ndarray]:
     rows = rows[np.isin(comp, np.unique(comp[live]))]
     comp = labels[rows]
     # components in the order of their first row, each row's place kept
-    first = {}
+    first: dict[int, int] = {}
     for r, c in zip(rows.tolist(), comp.tolist(), strict=True):
         first.setdefault(c, r)
     order = np.lexsort((rows, np.array([first[c] for c in comp.tolist()], dtype=np.int64)))

@@ -373,9 +373,9 @@ def run_quality(
     balance = balance_frame(counts, reference.height + survivors.height, catalog)
     for suite in (s for s in suites if s["level"] == "balance"):
         failing = gx.validate(suite, balance, config, severity, run_id)
-        for name, ids in failing.items():
+        for name, failed_ids in failing.items():
             target = summary.failing if severity[name] == "blocking" else summary.warnings
-            target[f"{suite['name']}.{name}"] = len(ids)
+            target[f"{suite['name']}.{name}"] = len(failed_ids)
         final.extend(_rows(balance, "dataset", suite, failing, severity, config, run_id))
         summary.seconds[f"suite {suite['name']}"] = clock.lap()
 
