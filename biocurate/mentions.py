@@ -254,6 +254,8 @@ class MentionRules:
         """The requirements of one call, in argument order."""
         key = (tool.name, repr(sorted(arguments.items())))
         if key not in self._cache:
+            if len(self._cache) >= MENTIONS_CACHED:  # the rules live as long as the process
+                self._cache.clear()
             self._cache[key] = tuple(self._mentions(tool, arguments))
         return self._cache[key]
 
@@ -424,6 +426,11 @@ class MentionRules:
         names = {t.name for t in catalog if t.name.lower() not in allowed_l}
         names |= {p for t in catalog for p in t.function.params if re.search(r"_|[a-z][A-Z]", p)}
         return sorted(names)
+
+
+# Calls whose mentions a rules object keeps (a stage reads a call's questions together; a
+# cache of every call would grow with the dataset: 2 KB a call).
+MENTIONS_CACHED = 4096
 
 
 @lru_cache(maxsize=8)
