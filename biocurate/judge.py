@@ -11,25 +11,23 @@ also checks that the question is natural and mentions the call's arguments as it
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Iterator
 from functools import lru_cache
 
 import duckdb
-import httpx
 import polars as pl
 
 from biocurate.catalog import Catalog
 from biocurate.config import Config, secret
 from biocurate.hashing import canonical_json, content_hash
-from biocurate.judging import JARGON, JudgeSummary, parse_judgment
-from biocurate.llm import BATCH, ChatClient, ask_and_parse, failure_row, load_prompt
+from biocurate.judging import JARGON, JudgeSummary, judge_with_model, parse_judgment
+from biocurate.llm import BATCH, Ask, ChatClient, load_prompt
 from biocurate.mentions import Mention, as_rows, mention_rules, missing_mentions
-from biocurate.set_judge import judge_sets, merge
+from biocurate.set_judge import judge_sets
 from biocurate.set_rules import informative
-from biocurate.store import insert_new, observation_texts, release
+from biocurate.store import insert_new, observation_texts
 from biocurate.wording import wording
 
 RULES_VERSION = "rules-v3"  # v2: arguments mentioned by kind (was: identifiers verbatim); v3: an observation is
@@ -132,14 +130,10 @@ def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
     words = wording(config.path(config.sample.catalog_dir))
     rules = mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
     chat = ChatClient(cfg, secret("judge_api_key") or secret("llm_api_key"), con, run_id)
-    # BATCH prompts at a time, from the questions read JUDGE_BATCH at a time
-    todo = (part[i : i + BATCH] for part in unjudged(con, cfg.model) for i in range(0, len(part), BATCH))
-    summary = JudgeSummary()
-    shape = '{"verdict": "accept", "score": 0.9, "reason": "..."}'
 
-    async def batch(rows):
-        rendered = [
-            (
+    def asks(rows) -> list[Ask]:
+        return [
+            Ask(
                 qid,
                 prompt.render(
                     query=text,
@@ -148,55 +142,20 @@ def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
                     observation=obs,
                     **words.prompt_hints(catalog[fn], json.loads(args), rules.mentions(catalog[fn], json.loads(args))),
                 ),
+                prompt.version,
+                parse_judgment,
             )
             for qid, text, fn, args, obs in rows
         ]
-        cache = chat.cached([chat.prompt_hash(chat.request_body(t)) for _, t in rendered])
-        async with httpx.AsyncClient() as client:
-            return rendered, await asyncio.gather(
-                *(
-                    ask_and_parse(
-                        chat, client, text, "judge", prompt.version, qid, cache, parse_judgment, shape, repair
-                    )
-                    for qid, text in rendered
-                )
-            )
 
-    for due in todo:
-        release(con)  # the store is free while the judge answers
-        rendered, results = asyncio.run(batch(due))
-        rows, failures = [], []
-        for (query_id, _), (parsed, failure) in zip(rendered, results, strict=False):
-            if failure:
-                failures.append(failure_row("judge", query_id, failure[0], failure[1], run_id))
-                summary.failed += 1
-                continue
-            verdict, score, reason = parsed
-            rows.append(
-                {
-                    "judgment_id": content_hash("judgment", query_id, "openai", cfg.model, prompt.version),
-                    "query_id": query_id,
-                    "judge": "openai",
-                    "model": cfg.model,
-                    "prompt_version": prompt.version,
-                    "verdict": verdict,
-                    "score": score,
-                    "reason": reason,
-                    "run_id": run_id,
-                }
-            )
-            summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + 1
-        chat.flush()
-        insert_new(con, "generation_failures", failures)
-        summary.judged += len(rows)
-        summary.new += insert_new(con, "judgments", rows)
-    summary.requests = chat.requests_made
-    return summary
+    # BATCH prompts at a time, from the questions read JUDGE_BATCH at a time
+    batches = (asks(part[i : i + BATCH]) for part in unjudged(con, cfg.model) for i in range(0, len(part), BATCH))
+    return judge_with_model(chat, batches, repair, run_id)
 
 
 def judge(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> JudgeSummary:
     """Judge every unjudged question: single calls here, call sets by ``biocurate.set_judge``."""
-    return merge(judge_single(config, con, catalog, run_id), judge_sets(config, con, catalog, run_id))
+    return judge_single(config, con, catalog, run_id).merge(judge_sets(config, con, catalog, run_id))
 
 
 def judge_single(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> JudgeSummary:
@@ -232,7 +191,7 @@ def judge_single(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalo
             columns["verdict"].append(verdict)
             columns["score"].append(score)
             columns["reason"].append("all checks passed" if not failed else "failed: " + "; ".join(failed))
-            summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + 1
+            summary.count(verdict)
         rows = pl.DataFrame(columns, schema=JUDGMENT_SCHEMA).select(
             "judgment_id",
             "query_id",

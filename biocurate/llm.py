@@ -24,7 +24,8 @@ import json
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ import httpx
 from biocurate.config import LLMConfig, mask_secrets
 from biocurate.hashing import canonical_json, content_hash
 from biocurate.ratelimit import HostLimiter, backoff_delay, retry_after_seconds
-from biocurate.store import insert_new
+from biocurate.store import insert_new, release
 
 BATCH = 50  # prompts sent together (one asyncio.run); their rows are written after each batch
 
@@ -274,3 +275,66 @@ def failure_row(stage: str, subject: str, reply: Reply, reason: str, run_id: str
         "raw_text": reply.text,
         "run_id": run_id,
     }
+
+
+@dataclass
+class Ask:
+    """One prompt of a batch: what it is about (``subject``: a call, set or question), its text
+    and prompt version, how its reply is parsed, and what the caller keeps with it (``item``)."""
+
+    subject: str
+    prompt: str
+    version: str
+    parse: Callable[[dict], Any]
+    item: Any = None
+
+
+@dataclass
+class Asked:
+    """What ``ask_and_record`` did: rows new in its table, and each failure as (ask, reply, reason)."""
+
+    new: int = 0
+    failures: list[tuple[Ask, Reply, str]] = field(default_factory=list)
+
+
+def ask_and_record(
+    chat: ChatClient,
+    batches: Iterable[list[Ask]],
+    purpose: str,
+    shape: str,
+    repair: Prompt,
+    table: str,
+    record: Callable[[Ask, Any], list[dict]],
+    stage: str | None = None,
+) -> Asked:
+    """Ask the model every prompt of ``batches`` (a batch at a time, each at most ``BATCH``): the
+    stored answers first, one repair at most; the store is released while the model answers. After
+    each batch its ``llm_calls``, its failures (``generation_failures`` of ``stage``, default
+    ``purpose``) and the rows ``record(ask, parsed)`` makes of each usable answer (into ``table``)
+    are written. Serves the generator and the judge, of single calls and of call sets alike."""
+    con, done = chat.con, Asked()
+    for asks in batches:
+        cache = chat.cached([chat.prompt_hash(chat.request_body(a.prompt)) for a in asks])
+        release(con)  # the store is free while the model answers
+        results = asyncio.run(_ask_all(chat, asks, purpose, shape, repair, cache))
+        rows, failures = [], []
+        for ask, (parsed, failure) in zip(asks, results, strict=True):
+            if failure:
+                failures.append(failure_row(stage or purpose, ask.subject, failure[0], failure[1], chat.run_id))
+                done.failures.append((ask, *failure))
+                continue
+            rows += record(ask, parsed)
+        chat.flush()
+        insert_new(con, "generation_failures", failures)
+        done.new += insert_new(con, table, rows)
+    return done
+
+
+async def _ask_all(chat: ChatClient, asks: list[Ask], purpose: str, shape: str, repair: Prompt, cache: dict) -> list:
+    async with httpx.AsyncClient() as client:
+        return await asyncio.gather(
+            *(
+                ask_and_parse(chat, client, a.prompt, purpose, a.version, a.subject, cache, a.parse, shape, repair)
+                for a in asks
+            )
+        )

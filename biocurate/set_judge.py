@@ -12,16 +12,12 @@ apply: a question the rules reject is rejected whatever the model said, the reas
 
 from __future__ import annotations
 
-import asyncio
-
 import duckdb
-import httpx
 
 from biocurate.catalog import Catalog
 from biocurate.config import Config, secret
-from biocurate.hashing import content_hash
-from biocurate.judging import JARGON, JudgeSummary, parse_judgment
-from biocurate.llm import BATCH, ChatClient, ask_and_parse, failure_row, load_prompt
+from biocurate.judging import JARGON, JudgeSummary, judge_with_model, judgment_row, parse_judgment
+from biocurate.llm import BATCH, Ask, ChatClient, load_prompt
 from biocurate.mentions import MentionRules, mention_rules
 from biocurate.set_items import CallSet, load_sets, mention_lines
 from biocurate.set_rules import ToolMatcher, combined_calls, kind_checks, set_names, step_schema_errors
@@ -65,20 +61,6 @@ def rule_verdict(
     return verdict, score, reason[:500], checks
 
 
-def _row(query_id, judge, model, version, verdict, score, reason, run_id) -> dict:
-    return {
-        "judgment_id": content_hash("judgment", query_id, judge, model, version),
-        "query_id": query_id,
-        "judge": judge,
-        "model": model,
-        "prompt_version": version,
-        "verdict": verdict,
-        "score": score,
-        "reason": reason,
-        "run_id": run_id,
-    }
-
-
 def judge_sets(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> JudgeSummary:
     cfg = config.synthesis.judge
     rules = mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
@@ -92,8 +74,8 @@ def judge_sets(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
         if set_id not in sets:
             continue
         verdict, score, reason, _ = rule_verdict(text, sets[set_id], catalog, rules, matcher)
-        rows.append(_row(query_id, "rules", cfg.model, SET_RULES_VERSION, verdict, score, reason, run_id))
-        summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + 1
+        rows.append(judgment_row(query_id, "rules", cfg.model, SET_RULES_VERSION, verdict, score, reason, run_id))
+        summary.count(verdict)
     summary.judged = len(rows)
     summary.new = insert_new(con, "judgments", rows)
     return summary
@@ -130,52 +112,22 @@ def _judge_sets_llm(config: Config, con, catalog: Catalog, run_id: str, rules: M
     todo = unjudged_sets(con, cfg.model)
     sets = load_sets(con, sorted({sid for _, _, sid in todo})) if todo else {}
     todo = [r for r in todo if r[2] in sets]
-    summary = JudgeSummary()
-    shape = '{"verdict": "accept", "score": 0.9, "reason": "..."}'
 
-    async def batch(rows):
-        rendered = []
+    def asks(rows) -> list[Ask]:
+        out = []
         for qid, text, sid in rows:
             prompt = prompts[sets[sid].kind]
             body = render_judge_prompt(prompt, text, sets[sid], catalog, words, rules, matcher)
-            rendered.append((qid, text, sid, prompt.version, body))
-        cache = chat.cached([chat.prompt_hash(chat.request_body(r[4])) for r in rendered])
-        async with httpx.AsyncClient() as client:
-            return rendered, await asyncio.gather(
-                *(
-                    ask_and_parse(chat, client, body, "judge", version, qid, cache, parse_judgment, shape, repair)
-                    for qid, _, _, version, body in rendered
-                )
-            )
+            out.append(Ask(qid, body, prompt.version, parse_judgment, item=(text, sid)))
+        return out
 
-    for start in range(0, len(todo), BATCH):
-        rendered, results = asyncio.run(batch(todo[start : start + BATCH]))
-        rows, failures = [], []
-        for (qid, text, sid, version, _), (parsed, failure) in zip(rendered, results, strict=True):
-            if failure:
-                failures.append(failure_row("judge", qid, failure[0], failure[1], run_id))
-                summary.failed += 1
-                continue
-            verdict, score, reason = parsed
-            rule, rule_score, rule_reason, _ = rule_verdict(text, sets[sid], catalog, rules, matcher)
-            if rule == "reject":  # the kind's rule checks hold whatever the model said
-                verdict, score = "reject", min(score, rule_score)
-                reason = f"rule check: {rule_reason} | judge: {reason}"[:500]
-            rows.append(_row(qid, "openai", cfg.model, version, verdict, score, reason, run_id))
-            summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + 1
-        chat.flush()
-        insert_new(con, "generation_failures", failures)
-        summary.judged += len(rows)
-        summary.new += insert_new(con, "judgments", rows)
-    summary.requests = chat.requests_made
-    return summary
+    def with_rules(ask: Ask, verdict: str, score: float, reason: str) -> tuple[str, float, str]:
+        """The kind's rule checks hold whatever the model said."""
+        text, sid = ask.item
+        rule, rule_score, rule_reason, _ = rule_verdict(text, sets[sid], catalog, rules, matcher)
+        if rule == "reject":
+            return "reject", min(score, rule_score), f"rule check: {rule_reason} | judge: {reason}"[:500]
+        return verdict, score, reason
 
-
-def merge(into: JudgeSummary, other: JudgeSummary) -> JudgeSummary:
-    into.judged += other.judged
-    into.new += other.new
-    into.requests += other.requests
-    into.failed += other.failed
-    for verdict, n in other.verdicts.items():
-        into.verdicts[verdict] = into.verdicts.get(verdict, 0) + n
-    return into
+    batches = (asks(todo[start : start + BATCH]) for start in range(0, len(todo), BATCH))
+    return judge_with_model(chat, batches, repair, run_id, with_rules)

@@ -17,18 +17,16 @@ combined observation (keys: content hashes, as for single calls).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import duckdb
-import httpx
 
 from biocurate.catalog import Catalog
 from biocurate.config import Config, secret
 from biocurate.hashing import content_hash
-from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
+from biocurate.llm import BATCH, Ask, ChatClient, Prompt, ReplyError, ask_and_record, load_prompt
 from biocurate.mentions import MentionRules, missing_mentions
 from biocurate.sampling import MissingField, fill, unit
 from biocurate.set_items import (
@@ -114,7 +112,7 @@ def set_template_version(decl: dict | None, words: Wording, rules_version: str) 
     return "template-set-" + content_hash(declared_questions(decl), words.version, rules_version, length=8)
 
 
-def _query_row(set_id, observation_id, text, style, generator, model, version, temperature, seed, run_id) -> dict:
+def query_row(set_id, observation_id, text, style, generator, model, version, temperature, seed, run_id) -> dict:
     return {
         "query_id": content_hash("query", set_id, text, generator, model, version),
         "call_id": set_id,
@@ -200,7 +198,7 @@ def synthesize_sets(
             out.failures[reason] = out.failures.get(reason, 0) + 1
         for style, text in picked:
             rows.append(
-                _query_row(
+                query_row(
                     set_id, call_set.observation_id, text, style, "template", gen.model, version, 0.0, gen.seed, run_id
                 )
             )
@@ -264,6 +262,39 @@ def render_set_prompt(prompt, call_set: CallSet, catalog: Catalog, words: Wordin
     )
 
 
+def generate_with_model(chat: ChatClient, batches: Iterable[list[Ask]], shape: str, repair: Prompt, out):
+    """The generator model's questions for ``batches`` (each ``Ask`` about a call or a set, its
+    ``item`` the observation the questions are written from), written as queries; ``out`` (the
+    single calls' or the sets' summary) counts them and each failure by its kind."""
+    cfg = chat.cfg
+
+    def record(ask: Ask, parsed: list[tuple[str, str]]) -> list[dict]:
+        return [
+            query_row(
+                ask.subject,
+                ask.item,
+                text,
+                style,
+                "openai",
+                cfg.model,
+                ask.version,
+                cfg.temperature,
+                cfg.seed,
+                chat.run_id,
+            )
+            for style, text in parsed
+        ]
+
+    done = ask_and_record(chat, batches, "generate", shape, repair, "queries", record, stage="synthesize")
+    out.queries_new += done.new
+    for _, reply, reason in done.failures:
+        kind = reason.split(":")[0]
+        out.failures[kind] = out.failures.get(kind, 0) + 1
+        out.failed_from_cache += reply.cached
+    out.requests = chat.requests_made
+    return out
+
+
 def _synthesize_sets_llm(config, con, catalog, run_id, sets: dict[str, CallSet], words, rules, out: SetSynthesis):
     cfg = config.synthesis.generator
     prompt_dir = config.path(config.synthesis.prompt_dir)
@@ -275,61 +306,18 @@ def _synthesize_sets_llm(config, con, catalog, run_id, sets: dict[str, CallSet],
     shape = '{"queries": [{"style": "broad", "text": "..."}, {"style": "specific", "text": "..."}]}'
     todo = list(sets.values())
 
-    async def batch(items):
-        rendered = []
-        for s in items:
-            prompt = prompts[s.kind]
-            rendered.append(
-                (s, prompt.version, render_set_prompt(prompt, s, catalog, words, rules, k, decls.get(s.template)))
+    def asks(items: list[CallSet]) -> list[Ask]:
+        out.sets += len(items)
+        return [
+            Ask(
+                s.set_id,
+                render_set_prompt(prompts[s.kind], s, catalog, words, rules, k, decls.get(s.template)),
+                prompts[s.kind].version,
+                lambda r: parse_query_list(r, k),
+                item=s.observation_id,
             )
-        cache = chat.cached([chat.prompt_hash(chat.request_body(r[2])) for r in rendered])
-        async with httpx.AsyncClient() as client:
-            return rendered, await asyncio.gather(
-                *(
-                    ask_and_parse(
-                        chat,
-                        client,
-                        text,
-                        "generate",
-                        version,
-                        s.set_id,
-                        cache,
-                        lambda r: parse_query_list(r, k),
-                        shape,
-                        repair,
-                    )
-                    for s, version, text in rendered
-                )
-            )
+            for s in items
+        ]
 
-    for start in range(0, len(todo), BATCH):
-        rendered, results = asyncio.run(batch(todo[start : start + BATCH]))
-        rows, failures = [], []
-        for (s, version, _), (parsed, failure) in zip(rendered, results, strict=True):
-            out.sets += 1
-            if failure:
-                failures.append(failure_row("synthesize", s.set_id, failure[0], failure[1], run_id))
-                kind = failure[1].split(":")[0]
-                out.failures[kind] = out.failures.get(kind, 0) + 1
-                out.failed_from_cache += failure[0].cached
-                continue
-            for style, text in parsed:
-                rows.append(
-                    _query_row(
-                        s.set_id,
-                        s.observation_id,
-                        text,
-                        style,
-                        "openai",
-                        cfg.model,
-                        version,
-                        cfg.temperature,
-                        cfg.seed,
-                        run_id,
-                    )
-                )
-        chat.flush()
-        insert_new(con, "generation_failures", failures)
-        out.queries_new += insert_new(con, "queries", rows)
-    out.requests = chat.requests_made
-    return out
+    batches = (asks(todo[start : start + BATCH]) for start in range(0, len(todo), BATCH))
+    return generate_with_model(chat, batches, shape, repair, out)

@@ -12,22 +12,21 @@ model and prompt version it came from.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import duckdb
-import httpx
 import polars as pl
 
 from biocurate.catalog import Catalog, Tool
 from biocurate.config import Config, secret
 from biocurate.hashing import canonical_json, content_hash
 from biocurate.item_kinds import single_call_sql
-from biocurate.llm import BATCH, ChatClient, ReplyError, ask_and_parse, failure_row, load_prompt
+from biocurate.llm import BATCH, Ask, ChatClient, ReplyError, load_prompt
 from biocurate.mentions import MentionRules, as_rows, mention_rules, missing_mentions
-from biocurate.set_synthesis import parse_query_list, pick_questions, synthesize_sets
+from biocurate.set_synthesis import generate_with_model, parse_query_list, pick_questions, synthesize_sets
 from biocurate.store import insert_new, observation_texts, release
 from biocurate.vocabulary import STYLES
 from biocurate.wording import Said, Wording, wording
@@ -185,77 +184,30 @@ def synthesize_with_llm(config: Config, con, catalog: Catalog, run_id: str, todo
         '"queries": [{"style": "broad", "text": "..."}, {"style": "specific", "text": "..."}]}'
     )
 
-    async def batch(rows):
-        rendered = []
+    def asks(rows) -> list[Ask]:
+        summary.calls += len(rows)
         texts = observation_texts(con, (row[4] for row in rows))
+        out = []
         for call_id, function, arguments, _fields, observation_id in rows:
-            observation = texts[observation_id]
             tool = catalog[function]
             args = json.loads(arguments)
             text = render_generate_prompt(
                 prompt,
                 tool,
                 args,
-                observation,
+                texts[observation_id],
                 k,
                 words,
                 few_shot_examples(con, tool.group),
                 rules.mentions(tool, args),
             )
-            rendered.append((call_id, observation_id, text, args))
-        cache = chat.cached([chat.prompt_hash(chat.request_body(t)) for _, _, t, _ in rendered])
-        async with httpx.AsyncClient() as client:
-            return rendered, await asyncio.gather(
-                *(
-                    ask_and_parse(
-                        chat,
-                        client,
-                        text,
-                        "generate",
-                        prompt.version,
-                        call_id,
-                        cache,
-                        lambda r, a=args: parse_queries(r, k, a),
-                        shape,
-                        repair,
-                    )
-                    for call_id, _, text, args in rendered
-                )
+            out.append(
+                Ask(call_id, text, prompt.version, partial(parse_queries, k=k, arguments=args), item=observation_id)
             )
+        return out
 
-    for start in range(0, len(todo), BATCH):
-        release(con)  # the store is free while the generator answers
-        rendered, results = asyncio.run(batch(todo[start : start + BATCH]))
-        queries, failures = [], []
-        for (call_id, observation_id, _, _), (parsed, failure) in zip(rendered, results, strict=True):
-            summary.calls += 1
-            if failure:
-                failures.append(failure_row("synthesize", call_id, failure[0], failure[1], run_id))
-                kind = failure[1].split(":")[0]
-                summary.failures[kind] = summary.failures.get(kind, 0) + 1
-                summary.failed_from_cache += failure[0].cached
-                continue
-            for style, text in parsed:
-                queries.append(
-                    {
-                        "query_id": content_hash("query", call_id, text, "openai", cfg.model, prompt.version),
-                        "call_id": call_id,
-                        "observation_id": observation_id,
-                        "text": text,
-                        "style": style,
-                        "generator": "openai",
-                        "model": cfg.model,
-                        "prompt_version": prompt.version,
-                        "temperature": cfg.temperature,
-                        "seed": cfg.seed,
-                        "run_id": run_id,
-                    }
-                )
-        chat.flush()
-        insert_new(con, "generation_failures", failures)
-        summary.queries_new += insert_new(con, "queries", queries)
-    summary.requests = chat.requests_made
-    return summary
+    batches = (asks(todo[start : start + BATCH]) for start in range(0, len(todo), BATCH))
+    return generate_with_model(chat, batches, shape, repair, summary)
 
 
 def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> SynthesisSummary:
