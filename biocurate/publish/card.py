@@ -7,7 +7,7 @@ import gzip
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -18,13 +18,18 @@ from biocurate.publish.common import SPLITS
 from biocurate.publish.formats import FORMATS, PROVENANCE_COLUMNS
 
 
-def write_plots(folder: Path, recs: Iterable[dict]) -> list[str]:
+def _tally(items: pl.DataFrame, *columns: str) -> list[tuple]:
+    """(value, ..., items) of each distinct combination of these columns (None a value of its own)."""
+    return items.group_by(list(dict.fromkeys(columns))).len().rows()
+
+
+def write_plots(folder: Path, items: pl.DataFrame) -> list[str]:
     """Bar charts (PNG) of items per split, and per database, tool and category stacked by split."""
     columns = ("split", "database", "tool", "category")
     tallies: dict[str, Counter] = {column: Counter() for column in columns}
-    for r in recs:  # one pass
-        for column in columns:
-            tallies[column][(_label(r[column]), r["split"])] += 1
+    for column in columns:
+        for *values, n in _tally(items, column, "split"):
+            tallies[column][(_label(values[0]), values[-1])] += n
     import matplotlib
 
     matplotlib.use("Agg")
@@ -75,34 +80,27 @@ def _label(value: str | None) -> str:
     return NO_CALL if value is None else value
 
 
-def counts_of(recs: Iterable[dict]) -> dict:
+def counts_of(items: pl.DataFrame) -> dict:
     """Items, groups, calls and items per database, tool, category, function and provenance,
-    overall and per split (one pass)."""
+    overall and per split."""
     columns = {**_COUNTED, **{k: k for k in PROVENANCE_COLUMNS}}
 
-    def new() -> dict:
-        return {"items": 0, "groups": set(), "calls": set(), **{name: Counter() for name in columns}}
-
-    overall, per_split = new(), {s: new() for s in SPLITS}
-    for r in recs:
-        for tally in (overall, per_split[r["split"]]):
-            tally["items"] += 1
-            tally["groups"].add(r["group_key"])
-            tally["calls"].add(r["call_id"])
-            for name, column in columns.items():
-                tally[name][_label(r[column])] += 1
-
-    def block(tally: dict) -> dict:
+    def block(part: pl.DataFrame) -> dict:
+        tallies: dict[str, Counter] = {name: Counter() for name in columns}
+        for name, column in columns.items():
+            for value, n in _tally(part, column):
+                tallies[name][_label(value)] += n
         return {
-            "items": tally["items"],
-            "groups": len(tally["groups"]),
-            "calls": len(tally["calls"]),
-            **{name: dict(sorted(tally[name].items())) for name in columns},
+            "items": part.height,
+            "groups": part["group_key"].n_unique() if part.height else 0,
+            "calls": part["call_id"].n_unique() if part.height else 0,
+            **{name: dict(sorted(tallies[name].items())) for name in columns},
         }
 
-    out = block(overall)
+    out = block(items)
+    per_split = {s: block(items.filter(pl.col("split") == s)) for s in SPLITS}
     out["splits"] = {s: per_split[s]["items"] for s in SPLITS}
-    out["by_split"] = {s: block(per_split[s]) for s in SPLITS}
+    out["by_split"] = per_split
     return out
 
 
@@ -136,15 +134,15 @@ RELEASE_ENDPOINTS: list[tuple[re.Pattern, str, Callable[[bytes], list[str]]]] = 
 ]
 
 
-def upstream_releases(con: duckdb.DuckDBPyConnection, recs: Iterable[dict]) -> dict:
+def upstream_releases(con: duckdb.DuckDBPyConnection, items: pl.DataFrame) -> dict:
     """Per database: the release each exported observation came from (as recorded at execute time
     from the API's headers), and the releases the APIs' own info endpoints reported in this store."""
     out: dict[str, dict] = {}
-    for r in recs:
-        if r["database"] is None:  # a no_tool item: no call, no release
+    for database, release, n in _tally(items, "database", "upstream_release"):
+        if database is None:  # a no_tool item: no call, no release
             continue
-        entry = out.setdefault(r["database"], {"items_by_release": Counter(), "reported_by_api": []})
-        entry["items_by_release"][r["upstream_release"] or "not reported"] += 1
+        entry = out.setdefault(database, {"items_by_release": Counter(), "reported_by_api": []})
+        entry["items_by_release"][release or "not reported"] += n
     rows = con.execute(
         "select url, body, transport, fetched_at from api_responses "
         "where outcome = 'ok' and body is not null and (url like '%/info/%' or url like '%einfo.fcgi%') "
@@ -173,33 +171,31 @@ def upstream_releases(con: duckdb.DuckDBPyConnection, recs: Iterable[dict]) -> d
     }
 
 
-def provenance(config: Config, con: duckdb.DuckDBPyConnection, recs: Iterable[dict]) -> dict:
+def provenance(config: Config, con: duckdb.DuckDBPyConnection, items: pl.DataFrame) -> dict:
     """Who wrote, judged and reviewed the exported items (annotators counted, never named)."""
 
     def tally(counts: Counter) -> list[dict]:
         return [{"name": " / ".join(str(p) for p in k if p), "items": n} for k, n in sorted(counts.items(), key=str)]
 
-    def writer(r: dict) -> tuple:
-        if r["generator"] == "human_edit":
+    def writer(generator: str | None, model: str | None) -> tuple:
+        if generator == "human_edit":
             return ("reviewer edit", "")
-        return ("offline template generator" if r["generator"] == "template" else r["generator"], r["generator_model"])
+        return ("offline template generator" if generator == "template" else generator, model)
 
     writers: Counter = Counter()
     judged: Counter = Counter()
     prompts: dict[str, set] = {}
-    ids: list[str] = []
-    as_is = 0
-    for r in recs:  # one pass
-        writers[writer(r)] += 1
-        judged[(r["judge"] or "no judgment", r["judge_model"] or "", r["judge_verdict"] or "")] += 1
-        prompts.setdefault(" / ".join(p for p in writer(r) if p), set()).add(r["prompt_version"])
-        ids.append(r["item_id"])
-        as_is += r["text_query_id"] == r["item_id"]
+    for generator, model, prompt_version, n in _tally(items, "generator", "generator_model", "prompt_version"):
+        writers[writer(generator, model)] += n
+        prompts.setdefault(" / ".join(p for p in writer(generator, model) if p), set()).add(prompt_version)
+    for judge, model, verdict, n in _tally(items, "judge", "judge_model", "judge_verdict"):
+        judged[(judge or "no judgment", model or "", verdict or "")] += n
+    as_is = int((items["text_query_id"] == items["item_id"]).sum())
     generators = tally(writers)
     for g in generators:
         g["prompt_versions"] = len(prompts[g["name"]])
     judges = tally(judged)
-    con.register("_ids", pl.DataFrame({"query_id": ids}, schema={"query_id": pl.String}))
+    con.register("_ids", items.select(pl.col("item_id").alias("query_id")))
     try:
         annotators, annotations = con.execute(
             "select count(distinct annotator), count(*) from latest_annotations "
@@ -224,7 +220,7 @@ def provenance(config: Config, con: duckdb.DuckDBPyConnection, recs: Iterable[di
             "annotators": annotators,
             "annotations": annotations,
             "accepted_as_is": as_is,
-            "accepted_with_edited_question": len(ids) - as_is,
+            "accepted_with_edited_question": items.height - as_is,
             "multi_annotated": multi,
             "agreement": round(agreeing / multi, 4) if multi else None,
             "all_reviewed": {

@@ -55,6 +55,8 @@ class Export:
 
     def __post_init__(self) -> None:
         self._encoded: dict[str, str] = {}
+        self._quoted: dict[str, str] = {}
+        self.system_json = _dumps(self.system)  # the system prompt as JSON, spliced into records
 
     def tools_text(self, names: list[str]) -> str:
         """The tools' schemas as a JSON list in the OpenAI tool form (``{"type": "function",
@@ -65,6 +67,20 @@ class Export:
             if name not in self._encoded:
                 self._encoded[name] = _dumps(self.catalog[name].schema())
         return "[" + ", ".join(self._encoded[n] for n in names) + "]"
+
+    def tools_json(self, names: list[str]) -> str:
+        """``tools_text`` as a JSON string (the same bytes as json.dumps of it): escaping is per
+        character, so each schema is escaped once per version and spliced."""
+        for name in names:
+            if name not in self._quoted:
+                self._quoted[name] = _dumps(self.tools_text([name])[1:-1])[1:-1]
+        return '"[' + ", ".join(self._quoted[n] for n in names) + ']"'
+
+
+def _splice(*parts: tuple[str, str]) -> str:
+    """A JSON object of (key, value's JSON text) pairs: the same bytes as json.dumps of the dict
+    (default separators), with values encoded once and reused."""
+    return "{" + ", ".join(f'"{key}": {text}' for key, text in parts) + "}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,16 +133,12 @@ def _biotool_sharegpt(r: dict, x: Export) -> str:
     # the question, the call (its observation turn dropped); tools a JSON string of OpenAI-form
     # schemas, the gold tool among them. Read by LLaMA-Factory (BioTool's dataset_info entry sets
     # no tags) and by BioTool's openai_eval_func.py (human turns, per-record tools, gold label).
-    return _dumps(
-        {
-            "conversations": [
-                {"from": "system", "value": x.system},
-                {"from": "human", "value": r["user_query"]},
-                {"from": "function_call", "value": _dumps(r["function_calling"])},
-            ],
-            "tools": x.tools_text(r["tool_names"]),
-        }
-    )
+    turns = [
+        {"from": "human", "value": r["user_query"]},
+        {"from": "function_call", "value": _dumps(r["function_calling"])},
+    ]
+    system = _splice(("from", '"system"'), ("value", x.system_json))
+    return _splice(("conversations", f"[{system}, {_dumps(turns)[1:]}"), ("tools", x.tools_json(r["tool_names"])))
 
 
 def _call_turns(r: dict) -> list[dict]:
@@ -156,19 +168,17 @@ def _sharegpt(r: dict, x: Export) -> str:
     # card), or a no_tool item's answer. LLaMA-Factory reads only the columns its dataset entry
     # maps and drops the others, so the record also carries its provenance (PROVENANCE_COLUMNS)
     # for filtering before training (and, for an item that is not single, its kind).
-    return _dumps(
-        {
-            "conversations": [
-                {"from": "human", "value": r["user_query"]},
-                *_call_turns(r),
-            ],
-            "system": x.system,
-            "tools": x.tools_text(r["tool_names"]),
-            "item_id": r["item_id"],
-            **{k: r[k] for k in PROVENANCE_COLUMNS},
-            **({} if r["kind"] == "single" else {"kind": r["kind"]}),
-        }
+    rest = {
+        "item_id": r["item_id"],
+        **{k: r[k] for k in PROVENANCE_COLUMNS},
+        **({} if r["kind"] == "single" else {"kind": r["kind"]}),
+    }
+    head = _splice(
+        ("conversations", _dumps([{"from": "human", "value": r["user_query"]}, *_call_turns(r)])),
+        ("system", x.system_json),
+        ("tools", x.tools_json(r["tool_names"])),
     )
+    return f"{head[:-1]}, {_dumps(rest)[1:]}"
 
 
 def _sharegpt_info(splits: list[str], x: Export) -> dict:
@@ -223,14 +233,11 @@ def _assistant_turns(r: dict) -> list[dict]:
 
 
 def _openai(r: dict, x: Export) -> str:
-    messages = [
-        {"role": "system", "content": x.system},
-        {"role": "user", "content": r["user_query"]},
-        *_assistant_turns(r),
-    ]
+    messages = [{"role": "user", "content": r["user_query"]}, *_assistant_turns(r)]
+    system = _splice(("role", '"system"'), ("content", x.system_json))
     parallel = "true" if r["kind"] == "parallel" else "false"
     tools = x.tools_text(r["tool_names"])
-    return f'{{"messages": {_dumps(messages)}, "tools": {tools}, "parallel_tool_calls": {parallel}}}'
+    return f'{{"messages": [{system}, {_dumps(messages)[1:]}, "tools": {tools}, "parallel_tool_calls": {parallel}}}'
 
 
 # Per item: who accepted it in review (human | script | unknown: biocurate/publish/sql/details.sql)
@@ -273,7 +280,7 @@ def _parquet_frame(part: list[dict], x: Export) -> pl.DataFrame:
             {
                 "version_id": x.version_id,
                 **{k: r.get(k) for k in PARQUET_COLUMNS if k != "version_id"},
-                "function_calling": None if r["function_calling"] is None else canonical_json(r["function_calling"]),
+                "function_calling": r["function_calling_json"],
                 "review_state": r["state"],
                 "calls": canonical_json(r["calls"]),
             }

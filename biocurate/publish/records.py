@@ -3,13 +3,15 @@
 ``Records`` holds the selected items as a frame without their observations (a few hundred bytes
 an item; the observation, up to ``[execute] observation_max_chars``, is most of a record) and
 makes the records ``batch`` items at a time, in item order, fetching each batch's observations
-from the store by id. Every pass (the digest, the export files, the store's dataset_items) reads
-them again; ``light()`` is a pass over the item columns alone (counts, plots, provenance).
+from the store by id. Publish makes them once (one pass feeds the digest, the export files and
+the store's dataset_items); ``light()`` is the item columns alone (counts, plots, provenance).
 ``Distractors`` picks the other tools a record offers.
 
-Every record has ``kind`` and ``calls`` (each call in order with its observation) and ``answer``
-(a ``no_tool`` item's reply): docs/item_kinds.md. A call set's item columns (``function``,
-``observation``, ...) are its first call's; ``set_observation`` is its combined observation.
+Every record has ``function_calling_json`` (its ``function_calling`` as canonical JSON, as the
+Parquet files and dataset_items keep it), ``kind`` and ``calls`` (each call in order with its
+observation) and ``answer`` (a ``no_tool`` item's reply): docs/item_kinds.md. A call set's item
+columns (``function``, ``observation``, ...) are its first call's; ``set_observation`` is its
+combined observation.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import polars as pl
 
 from biocurate.catalog import Catalog
 from biocurate.config import Config
+from biocurate.hashing import canonical_json
 from biocurate.publish.splits import SplitPlan
 from biocurate.review_view import no_tool_answer
 from biocurate.sampling import unit
@@ -96,7 +99,7 @@ def offered_tools(distract: Distractors, catalog: Catalog, record: dict, spec: d
 
 class Records:
     """The export records of ``items`` (``select_items``: ordered by item_id, an observation_id
-    where the observation goes), re-made on every pass, ``batch`` items at a time."""
+    where the observation goes), made ``batch`` items at a time on each pass."""
 
     def __init__(
         self,
@@ -107,20 +110,17 @@ class Records:
         con: duckdb.DuckDBPyConnection,
         batch: int = RECORD_BATCH,
     ):
-        ids = items["item_id"].to_list()
-        self.items = items.with_columns(
-            pl.Series("split", [plan.split[i] for i in ids], dtype=pl.String),
-            pl.Series("group_key", [plan.group[i] for i in ids], dtype=pl.String),
-        )
+        self.items = items.join(plan.assigned, on="item_id", how="left", maintain_order="left")
         self.distract = Distractors(catalog, config.publish.distractor_tools, config.publish.split_seed)
         self.catalog, self.con, self.batch = catalog, con, batch
 
     def __len__(self) -> int:
         return self.items.height
 
-    def light(self) -> Iterator[dict]:
-        """Each item's columns with its split and group (no observation, call or offered tools)."""
-        yield from self.items.drop("observation_id", *_SET_COLUMNS).iter_rows(named=True)
+    def light(self) -> pl.DataFrame:
+        """Each item's columns with its split and group (no observation, call or offered tools):
+        what the counts, plots and provenance aggregate."""
+        return self.items.drop("observation_id", *_SET_COLUMNS)
 
     def __iter__(self) -> Iterator[dict]:
         for start in range(0, self.items.height, self.batch):
@@ -129,28 +129,28 @@ class Records:
             sets = part.filter(pl.col("kind") != "single")
             steps = self._steps(sets["query_id"]) if sets.height else {}
             for row in part.iter_rows(named=True):
-                record = {
-                    ("observation" if k == "observation_id" else k): (texts.get(v) if k == "observation_id" else v)
-                    for k, v in row.items()
-                    if k not in _SET_COLUMNS
-                }
+                spec_text = row.pop("set_spec")
+                set_observation_id = row.pop("set_observation_id")
+                record = row
+                record["observation"] = texts.get(record.pop("observation_id"))
+                function = row["function"]
+                arguments = json.loads(row["arguments"]) if function else None
                 if row["kind"] == "single":
                     record["calls"] = [
                         {
-                            "name": row["function"],
-                            "arguments": json.loads(row["arguments"]),
+                            "name": function,
+                            "arguments": arguments,
                             "observation": record["observation"],
                             "depends_on": None,
                         }
                     ]
                 else:
                     record["calls"] = steps.get(row["query_id"], [])
-                    record["set_observation"] = texts.get(row["set_observation_id"])
-                spec = json.loads(row["set_spec"]) if row["set_spec"] else {}
+                    record["set_observation"] = texts.get(set_observation_id)
+                spec = json.loads(spec_text) if spec_text else {}
                 record["answer"] = no_tool_answer(spec) if row["kind"] == "no_tool" else None
-                record["function_calling"] = (
-                    {"name": row["function"], "arguments": json.loads(row["arguments"])} if row["function"] else None
-                )
+                record["function_calling"] = {"name": function, "arguments": arguments} if function else None
+                record["function_calling_json"] = canonical_json(record["function_calling"]) if function else None
                 record["tool_names"] = offered_tools(self.distract, self.catalog, record, spec)
                 yield record
 

@@ -13,7 +13,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,55 +60,28 @@ def _file_sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _digest(recs: Iterable[dict], catalog: Catalog, config: Config) -> str:
-    """What the exported files depend on: the items (with who reviewed them and where their response
-    came from), their splits, groups and offered tools, the specs of every catalog tool (tools.json
-    lists them all) and the publish settings (not where the files go)."""
-    tools = sorted(t.name for t in catalog)
-    # content_hash([items], tools, settings), fed to the hash one item at a time: the same digest
-    # without the whole version as one JSON string in memory (hundreds of MB at 100k items).
-    digest = hashlib.sha256(b"[[")
-    for i, r in enumerate(recs):
-        digest.update(
-            (
-                ("," if i else "")
-                + canonical_json(
-                    (
-                        r["item_id"],
-                        r["user_query"],
-                        r["function_calling"],
-                        r["observation"],
-                        r["split"],
-                        r["group_key"],
-                        r["tool_names"],
-                        r["database"],
-                        r["tool"],
-                        r["category"],
-                        *(r[k] for k in PROVENANCE_COLUMNS),
-                        # a call set's own fields (issue 18); a single item's digest is as before
-                        *(() if r["kind"] == "single" else (r["kind"], r["calls"], r["answer"])),
-                    )
-                )
-            ).encode()
-        )
-    digest.update(
+def _digest_text(r: dict) -> str:
+    """One item's part of the version digest."""
+    return canonical_json(
         (
-            "],"
-            + canonical_json({n: catalog[n].spec_hash() for n in tools})
-            + ","
-            + canonical_json(config.publish.model_dump(mode="json", exclude={"out_dir"}))
-            + "]"
-        ).encode()
+            r["item_id"],
+            r["user_query"],
+            r["function_calling"],
+            r["observation"],
+            r["split"],
+            r["group_key"],
+            r["tool_names"],
+            r["database"],
+            r["tool"],
+            r["category"],
+            *(r[k] for k in PROVENANCE_COLUMNS),
+            # a call set's own fields (issue 18); a single item's digest is as before
+            *(() if r["kind"] == "single" else (r["kind"], r["calls"], r["answer"])),
+        )
     )
-    return digest.hexdigest()[:20]
 
 
-def _item_digest(user_query: str | None, function_calling: str | None, observation: str | None) -> str:
-    """What a changed item differs in, as a short digest (the same in SQL: ``_ITEM_DIGEST``)."""
-    text = "\x1f".join("\x1e" if v is None else v for v in (user_query, function_calling, observation))
-    return hashlib.md5(text.encode()).hexdigest()
-
-
+# What a changed item differs in, as a short digest of its stored columns.
 _ITEM_DIGEST = (
     "md5(concat_ws(chr(31), coalesce(user_query, chr(30)), coalesce(function_calling, chr(30)), "
     "coalesce(observation, chr(30))))"
@@ -120,60 +93,100 @@ def stored_call(r: dict) -> tuple[str, str]:
     observation; a call set's calls (``[{"name", "arguments"}, ...]`` in order, ``[]`` for no_tool)
     and its combined observation (the JSON array of the steps' observations)."""
     if r["kind"] == "single":
-        return canonical_json(r["function_calling"]), r["observation"]
+        return r["function_calling_json"], r["observation"]
     calls = [{"name": c["name"], "arguments": c["arguments"]} for c in r["calls"]]
     return canonical_json(calls), r["set_observation"]
 
 
-def _changes(con: duckdb.DuckDBPyConnection, parent: str | None, recs: Records) -> dict[str, int]:
-    """Items added, removed and changed since the parent version (compared by digest: neither
-    version's observations are held in memory)."""
-    if parent is None:
-        return {"added": len(recs), "removed": 0, "changed": 0}
-    before = dict(
-        con.execute(f"select item_id, {_ITEM_DIGEST} from dataset_items where version_id = ?", [parent]).fetchall()
-    )
-    now = {r["item_id"]: _item_digest(r["user_query"], *stored_call(r)) for r in recs}
-    return {
-        "added": len(now.keys() - before.keys()),
-        "removed": len(before.keys() - now.keys()),
-        "changed": sum(1 for k in now.keys() & before.keys() if now[k] != before[k]),
-    }
-
-
 _ITEM_COLUMNS = ("item_id", "call_id", "split", "group_key", "user_query", "function_calling", "observation")
+_ITEMS_SCHEMA = {k: pl.String for k in ("version_id", *_ITEM_COLUMNS, "database", "tool")}
 
 
-def _insert_items(con: duckdb.DuckDBPyConnection, version_id: str, recs: Records) -> None:
-    """The version's dataset_items, a batch of records at a time."""
-    schema = {k: pl.String for k in ("version_id", *_ITEM_COLUMNS, "database", "tool")}
-    batch: list[dict] = []
+class _Pass:
+    """What the one pass over the records gathers besides the export files: the version digest
+    (what the exported files depend on: the items, with who reviewed them and where their response
+    came from, their splits, groups and offered tools, the specs of every catalog tool, since
+    tools.json lists them all, and the publish settings, not where the files go), and the
+    version's ``dataset_items`` rows, inserted into ``table`` a batch at a time."""
 
-    def flush() -> None:
-        stored = [stored_call(r) for r in batch]
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, version_id: str, batch: int):
+        self.con, self.table, self.version_id, self.size = con, table, version_id, batch
+        # content_hash([items], tools, settings), fed to the hash one item at a time: the same digest
+        # without the whole version as one JSON string in memory (hundreds of MB at 100k items).
+        self.hash = hashlib.sha256(b"[[")
+        self.items = 0
+        self.batch: list[tuple] = []
+
+    def feed(self, recs: Iterable[dict]) -> Iterator[dict]:
+        """The records, passed on as each is digested and kept for ``dataset_items``."""
+        for r in recs:
+            self.hash.update((("," if self.items else "") + _digest_text(r)).encode())
+            self.items += 1
+            self.batch.append(
+                (
+                    r["item_id"],
+                    r["call_id"],
+                    r["split"],
+                    r["group_key"],
+                    r["user_query"],
+                    *stored_call(r),
+                    r["database"] or "",
+                    r["tool"] or "",
+                )
+            )  # '' for no_tool
+            if len(self.batch) >= self.size:
+                self._flush()
+            yield r
+        self._flush()
+
+    def _flush(self) -> None:
+        if not self.batch:
+            return
+        columns = list(zip(*self.batch, strict=True))
         frame = pl.DataFrame(
             {
-                "version_id": [version_id] * len(batch),
-                **{k: [r[k] for r in batch] for k in ("item_id", "call_id", "split", "group_key", "user_query")},
-                "function_calling": [c for c, _ in stored],
-                "observation": [o for _, o in stored],
-                **{k: [r[k] or "" for r in batch] for k in ("database", "tool")},  # '' for no_tool
+                "version_id": [self.version_id] * len(self.batch),
+                **dict(zip(list(_ITEMS_SCHEMA)[1:], columns, strict=True)),
             },
-            schema=schema,
+            schema=_ITEMS_SCHEMA,
         )
-        con.register("_items", frame)
+        self.con.register("_items", frame)
         try:
-            con.execute("insert into dataset_items select * from _items")
+            self.con.execute(f"insert into {self.table} select * from _items")
         finally:
-            con.unregister("_items")
-        batch.clear()
+            self.con.unregister("_items")
+        self.batch = []
 
-    for r in recs:
-        batch.append(r)
-        if len(batch) >= recs.batch:
-            flush()
-    if batch:
-        flush()
+    def digest(self, catalog: Catalog, config: Config) -> str:
+        tools = sorted(t.name for t in catalog)
+        self.hash.update(
+            (
+                "],"
+                + canonical_json({n: catalog[n].spec_hash() for n in tools})
+                + ","
+                + canonical_json(config.publish.model_dump(mode="json", exclude={"out_dir"}))
+                + "]"
+            ).encode()
+        )
+        return self.hash.hexdigest()[:20]
+
+
+def _changes(
+    con: duckdb.DuckDBPyConnection, parent: str | None, table: str, version_id: str, items: int
+) -> dict[str, int]:
+    """Items added, removed and changed since the parent version, compared by digest in the store
+    (the new version's rows are in ``table``): neither version's observations are held in memory."""
+    if parent is None:
+        return {"added": items, "removed": 0, "changed": 0}
+    added, removed, changed = con.execute(
+        f"select count(*) filter (where b.item_id is null), count(*) filter (where n.item_id is null), "
+        f"count(*) filter (where n.d <> b.d) "
+        f"from (select item_id, {_ITEM_DIGEST} as d from {table} where version_id = ?) as n "
+        f"full outer join (select item_id, {_ITEM_DIGEST} as d from dataset_items where version_id = ?) as b "
+        "on n.item_id = b.item_id",
+        [version_id, parent],
+    ).fetchall()[0]
+    return {"added": added, "removed": removed, "changed": changed}
 
 
 def _clear_leftovers(out_dir: Path, known: set[str]) -> list[str]:
@@ -197,8 +210,11 @@ def publish(
 ) -> PublishResult:
     """Export human-accepted items as a new immutable version (or say that nothing changed).
 
-    Records are made ``batch`` items at a time on each pass and Parquet files written
-    ``row_group`` rows at a time, so memory does not grow with the number of items."""
+    The records are made once, ``batch`` items at a time, and each goes to the digest, every
+    export file and ``dataset_items`` as it is made (Parquet files written ``row_group`` rows at a
+    time), so memory does not grow with the number of items. Whether anything changed is known
+    from the digest at the end of that pass: then the temporary folder is removed and the
+    store's transaction rolled back (a dry run keeps its rows in a temporary table, writes no files)."""
     catalog = load_catalog(config.path(config.sample.catalog_dir))
     items, refused = select_items(config, con, catalog)
     if items.is_empty():
@@ -207,9 +223,9 @@ def publish(
     if plan.held:  # new items whose calls earlier versions put in different splits
         refused[SPLIT_CONFLICT] = len(plan.held)
         items = items.filter(~pl.col("item_id").is_in(plan.held))
-    recs = Records(items, plan, catalog, config, con, batch)  # made a batch at a time on every pass
+    recs = Records(items, plan, catalog, config, con, batch)  # made a batch at a time
     del items
-    digest = _digest(recs, catalog, config)
+    plan.assigned = plan.assigned.clear()  # the records hold them as columns
     known = {v for (v,) in con.execute("select version_id from dataset_versions").fetchall()}
     latest = con.execute(
         "select version_id, content_hash, path from dataset_versions "
@@ -217,16 +233,27 @@ def publish(
     ).fetchall()
     parent = latest[0][0] if latest else None
     counts = counts_of(recs.light())
-    changes = _changes(con, parent, recs)
-    if latest and latest[0][1] == digest:
+    number = 1 + max((int(v[1:]) for v in known), default=0)
+    version_id = f"v{number:04d}"
+
+    def unchanged(digest: str) -> PublishResult | None:
+        if not (latest and latest[0][1] == digest):
+            return None
         note = "" if Path(latest[0][2]).is_dir() else f" (its folder {latest[0][2]} is missing)"
         return PublishResult(
             parent, None, counts, refused, f"nothing changed since {parent}{note}: no new version written"
         )
-    number = 1 + max((int(v[1:]) for v in known), default=0)
-    version_id = f"v{number:04d}"
+
     if dry_run:
-        return PublishResult(
+        con.execute("create or replace temp table _publish_items as select * from dataset_items limit 0")
+        try:
+            seen = _Pass(con, "_publish_items", version_id, batch)
+            for _ in seen.feed(recs):
+                pass
+            changes = _changes(con, parent, "_publish_items", version_id, len(recs))
+        finally:
+            con.execute("drop table if exists _publish_items")
+        return unchanged(seen.digest(catalog, config)) or PublishResult(
             None, None, counts, refused, f"dry run: would publish {version_id} ({len(recs)} items)", changes
         )
 
@@ -238,42 +265,49 @@ def publish(
     tmp.mkdir()
     renamed = False
     try:
-        files = write_formats(tmp, recs, catalog, version_id, config, row_group)
-        files += write_plots(tmp, recs.light())
-        manifest = {
-            "version_id": version_id,
-            "parent": parent,
-            "created_at": created.isoformat(timespec="seconds") + "Z",
-            "code_version": code_version(),
-            "config_hash": config.config_hash(),
-            "config": config.model_dump(mode="json", exclude={"root", "store"}),
-            "content_hash": digest,
-            "counts": counts,
-            "changes": changes,
-            "splits": {
-                "group_by": config.publish.group_by,
-                "stratify": config.publish.stratify,
-                "seed": config.publish.split_seed,
-                "ratios": {s: getattr(config.publish, s) for s in SPLITS},
-                "inherited_items": plan.inherited_items,
-                "new_groups": plan.new_groups,
-            },
-            "not_exported": refused,
-            "upstream_releases": upstream_releases(con, recs.light()),
-            "provenance": provenance(config, con, recs.light()),
-        }
-        (tmp / "README.md").write_text(dataset_card(manifest))
-        files.append("README.md")
-        manifest["files"] = {
-            rel: {"sha256": _file_sha256(tmp / rel), "bytes": (tmp / rel).stat().st_size} for rel in sorted(files)
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False, default=str) + "\n")
-        for path in tmp.rglob("*"):
-            if path.is_file():
-                path.chmod(0o444)  # a published version is read-only
-
         con.execute("begin transaction")
         try:
+            seen = _Pass(con, "dataset_items", version_id, batch)
+            files = write_formats(tmp, seen.feed(recs), catalog, version_id, config, row_group)
+            digest = seen.digest(catalog, config)
+            same = unchanged(digest)
+            if same is not None:
+                con.execute("rollback")
+                shutil.rmtree(tmp)
+                return same
+            changes = _changes(con, parent, "dataset_items", version_id, len(recs))
+            files += write_plots(tmp, recs.light())
+            manifest = {
+                "version_id": version_id,
+                "parent": parent,
+                "created_at": created.isoformat(timespec="seconds") + "Z",
+                "code_version": code_version(),
+                "config_hash": config.config_hash(),
+                "config": config.model_dump(mode="json", exclude={"root", "store"}),
+                "content_hash": digest,
+                "counts": counts,
+                "changes": changes,
+                "splits": {
+                    "group_by": config.publish.group_by,
+                    "stratify": config.publish.stratify,
+                    "seed": config.publish.split_seed,
+                    "ratios": {s: getattr(config.publish, s) for s in SPLITS},
+                    "inherited_items": plan.inherited_items,
+                    "new_groups": plan.new_groups,
+                },
+                "not_exported": refused,
+                "upstream_releases": upstream_releases(con, recs.light()),
+                "provenance": provenance(config, con, recs.light()),
+            }
+            (tmp / "README.md").write_text(dataset_card(manifest))
+            files.append("README.md")
+            manifest["files"] = {
+                rel: {"sha256": _file_sha256(tmp / rel), "bytes": (tmp / rel).stat().st_size} for rel in sorted(files)
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False, default=str) + "\n")
+            for path in tmp.rglob("*"):
+                if path.is_file():
+                    path.chmod(0o444)  # a published version is read-only
             con.execute(
                 "insert into dataset_versions values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -288,7 +322,6 @@ def publish(
                     run_id,
                 ],
             )
-            _insert_items(con, version_id, recs)
             problems = split_checks(con, version_id)
             if problems:
                 raise PublishError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,8 @@ class _Sink:
         self.out: Any = None
         self.pending: list[dict] = []
 
-    def add(self, record: dict) -> None:
+    def add(self, record: dict, text: str | None = None) -> None:
+        """A record, or (``text``) its JSON text when another file of the same encoding made it."""
         if self.fmt.write is not None:
             self.pending.append(record)
             if len(self.pending) >= min(PARQUET_BATCH, self.export.row_group):
@@ -55,13 +56,15 @@ class _Sink:
             self.count += 1
             return
         assert self.fmt.encode is not None
+        if text is None:
+            text = self.fmt.encode(record, self.export)
         if self.out is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.out = self.path.open("w")
             if not (self.fmt.jsonl or self.part):
                 self.out.write("[\n")
         separator = "" if self.fmt.jsonl or not self.count else ",\n"
-        self.out.write(separator + self.fmt.encode(record, self.export) + ("\n" if self.fmt.jsonl else ""))
+        self.out.write(separator + text + ("\n" if self.fmt.jsonl else ""))
         self.count += 1
 
     def _write_pending(self) -> None:
@@ -124,9 +127,15 @@ def write_formats(
         }
     by_split = {s: [(FORMATS[n], per[s]) for n, per in sinks.items() if s in per] for s in SPLITS}
     for record in recs:
+        texts: dict[Callable, str] = {}  # each encoding made once a record (BioTool.json: as biotool/<split>.json)
         for fmt, sink in by_split[record["split"]]:
             if fmt.holds is None or fmt.holds(record, export):
-                sink.add(record)
+                if fmt.encode is None:
+                    sink.add(record)
+                    continue
+                if fmt.encode not in texts:
+                    texts[fmt.encode] = fmt.encode(record, export)
+                sink.add(record, texts[fmt.encode])
     written: list[str] = []
     for name, fmt in FORMATS.items():
         for sink in sinks.get(name, {}).values():
