@@ -17,6 +17,7 @@ five file names, so it can stand in for BioTool's ``data/``.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -291,32 +292,40 @@ def _parquet_frame(part: list[dict], x: Export) -> pl.DataFrame:
 
 
 class _Parquet:
-    """A split's Parquet file, written as its records arrive: at most ``row_group`` rows in memory."""
+    """A split's Parquet file, written as its records arrive: at most ``row_group`` rows held,
+    compressed (Arrow IPC, zstd) until the row group is written, so that the three splits' row
+    groups waiting at once stay small."""
 
     def __init__(self, path: Path, x: Export):
         self.path, self.x = path, x
-        self.frames: list[pl.DataFrame] = []
+        self.frames: list[bytes] = []
         self.rows = 0
         self.writer: Any = None
 
     def add(self, part: list[dict]) -> None:
-        self.frames.append(_parquet_frame(part, self.x))
+        held = io.BytesIO()
+        _parquet_frame(part, self.x).write_ipc(held, compression="zstd")
+        self.frames.append(held.getvalue())
         self.rows += len(part)
         if self.rows >= self.x.row_group:
             self._flush()
 
+    def _frame(self) -> pl.DataFrame:
+        """The held rows as one frame (one chunk), and none held any more."""
+        frames, self.frames, self.rows = self.frames, [], 0
+        return pl.concat([pl.read_ipc(io.BytesIO(f)) for f in frames]).rechunk()
+
     def _flush(self) -> None:
         import pyarrow.parquet as pq
 
-        table = pl.concat(self.frames).rechunk().to_arrow()
+        table = self._frame().to_arrow()
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
         self.writer.write_table(table)
-        self.frames, self.rows = [], 0
 
     def close(self) -> None:
         if self.writer is None:
-            pl.concat(self.frames).rechunk().write_parquet(self.path)
+            self._frame().write_parquet(self.path)
             return
         if self.frames:
             self._flush()

@@ -98,8 +98,15 @@ def stored_call(r: dict) -> tuple[str, str]:
     return canonical_json(calls), r["set_observation"]
 
 
+def _item_digest(user_query: str | None, function_calling: str | None, observation: str | None) -> str:
+    """``_ITEM_DIGEST`` of an item not stored (a dry run's)."""
+    text = "\x1f".join("\x1e" if v is None else v for v in (user_query, function_calling, observation))
+    return hashlib.md5(text.encode()).hexdigest()
+
+
 _ITEM_COLUMNS = ("item_id", "call_id", "split", "group_key", "user_query", "function_calling", "observation")
 _ITEMS_SCHEMA = {k: pl.String for k in ("version_id", *_ITEM_COLUMNS, "database", "tool")}
+_DIGESTS_SCHEMA = {"item_id": pl.String, "d": pl.String}
 
 
 class _Pass:
@@ -107,10 +114,11 @@ class _Pass:
     (what the exported files depend on: the items, with who reviewed them and where their response
     came from, their splits, groups and offered tools, the specs of every catalog tool, since
     tools.json lists them all, and the publish settings, not where the files go), and the
-    version's ``dataset_items`` rows, inserted into ``table`` a batch at a time."""
+    version's ``dataset_items`` rows, inserted into ``table`` a batch at a time (a dry run: only
+    each item's id and ``_ITEM_DIGEST``, what the changes since the parent are counted from)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, version_id: str, batch: int):
-        self.con, self.table, self.version_id, self.size = con, table, version_id, batch
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, version_id: str, batch: int, dry: bool = False):
+        self.con, self.table, self.version_id, self.size, self.dry = con, table, version_id, batch, dry
         # content_hash([items], tools, settings), fed to the hash one item at a time: the same digest
         # without the whole version as one JSON string in memory (hundreds of MB at 100k items).
         self.hash = hashlib.sha256(b"[[")
@@ -122,18 +130,21 @@ class _Pass:
         for r in recs:
             self.hash.update((("," if self.items else "") + _digest_text(r)).encode())
             self.items += 1
-            self.batch.append(
-                (
-                    r["item_id"],
-                    r["call_id"],
-                    r["split"],
-                    r["group_key"],
-                    r["user_query"],
-                    *stored_call(r),
-                    r["database"] or "",
-                    r["tool"] or "",
-                )
-            )  # '' for no_tool
+            if self.dry:
+                self.batch.append((r["item_id"], _item_digest(r["user_query"], *stored_call(r))))
+            else:
+                self.batch.append(
+                    (
+                        r["item_id"],
+                        r["call_id"],
+                        r["split"],
+                        r["group_key"],
+                        r["user_query"],
+                        *stored_call(r),
+                        r["database"] or "",
+                        r["tool"] or "",
+                    )
+                )  # '' for no_tool
             if len(self.batch) >= self.size:
                 self._flush()
             yield r
@@ -143,13 +154,16 @@ class _Pass:
         if not self.batch:
             return
         columns = list(zip(*self.batch, strict=True))
-        frame = pl.DataFrame(
-            {
-                "version_id": [self.version_id] * len(self.batch),
-                **dict(zip(list(_ITEMS_SCHEMA)[1:], columns, strict=True)),
-            },
-            schema=_ITEMS_SCHEMA,
-        )
+        if self.dry:
+            frame = pl.DataFrame(dict(zip(_DIGESTS_SCHEMA, columns, strict=True)), schema=_DIGESTS_SCHEMA)
+        else:
+            frame = pl.DataFrame(
+                {
+                    "version_id": [self.version_id] * len(self.batch),
+                    **dict(zip(list(_ITEMS_SCHEMA)[1:], columns, strict=True)),
+                },
+                schema=_ITEMS_SCHEMA,
+            )
         self.con.register("_items", frame)
         try:
             self.con.execute(f"insert into {self.table} select * from _items")
@@ -171,20 +185,18 @@ class _Pass:
         return self.hash.hexdigest()[:20]
 
 
-def _changes(
-    con: duckdb.DuckDBPyConnection, parent: str | None, table: str, version_id: str, items: int
-) -> dict[str, int]:
+def _changes(con: duckdb.DuckDBPyConnection, parent: str | None, now: str, items: int) -> dict[str, int]:
     """Items added, removed and changed since the parent version, compared by digest in the store
-    (the new version's rows are in ``table``): neither version's observations are held in memory."""
+    (``now``: a query of the new version's item_id and digest d): neither version's observations
+    are held in memory."""
     if parent is None:
         return {"added": items, "removed": 0, "changed": 0}
     added, removed, changed = con.execute(
         f"select count(*) filter (where b.item_id is null), count(*) filter (where n.item_id is null), "
-        f"count(*) filter (where n.d <> b.d) "
-        f"from (select item_id, {_ITEM_DIGEST} as d from {table} where version_id = ?) as n "
+        f"count(*) filter (where n.d <> b.d) from ({now}) as n "
         f"full outer join (select item_id, {_ITEM_DIGEST} as d from dataset_items where version_id = ?) as b "
         "on n.item_id = b.item_id",
-        [version_id, parent],
+        [parent],
     ).fetchall()[0]
     return {"added": added, "removed": removed, "changed": changed}
 
@@ -245,14 +257,14 @@ def publish(
         )
 
     if dry_run:
-        con.execute("create or replace temp table _publish_items as select * from dataset_items limit 0")
+        con.execute("create or replace temp table _publish_digests (item_id varchar, d varchar)")
         try:
-            seen = _Pass(con, "_publish_items", version_id, batch)
+            seen = _Pass(con, "_publish_digests", version_id, batch, dry=True)
             for _ in seen.feed(recs):
                 pass
-            changes = _changes(con, parent, "_publish_items", version_id, len(recs))
+            changes = _changes(con, parent, "select item_id, d from _publish_digests", len(recs))
         finally:
-            con.execute("drop table if exists _publish_items")
+            con.execute("drop table if exists _publish_digests")
         return unchanged(seen.digest(catalog, config)) or PublishResult(
             None, None, counts, refused, f"dry run: would publish {version_id} ({len(recs)} items)", changes
         )
@@ -275,7 +287,8 @@ def publish(
                 con.execute("rollback")
                 shutil.rmtree(tmp)
                 return same
-            changes = _changes(con, parent, "dataset_items", version_id, len(recs))
+            now = f"select item_id, {_ITEM_DIGEST} as d from dataset_items where version_id = '{version_id}'"
+            changes = _changes(con, parent, now, len(recs))
             files += write_plots(tmp, recs.light())
             manifest = {
                 "version_id": version_id,
