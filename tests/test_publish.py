@@ -1284,6 +1284,17 @@ def test_demo_reviewed_in_label_studio_publishes_versions_and_diffs(demo_config,
     assert shown.exit_code == 0 and json.loads(shown.output)["added"] == 15
 
 
+def test_items_selected_in_slices_are_the_items_selected_at_once(demo_config, store):
+    """The chosen items' details fetched a few at a time (bounded memory in DuckDB) are the same
+    rows in the same order as fetched at once."""
+    con, rows = store
+    fill(rows, calls=20)
+    whole, refused = pub.select_items(demo_config, con, CATALOG)
+    sliced, refused_sliced = pub.select_items(demo_config, con, CATALOG, details_rows=3)
+    assert whole.height == 40 and sliced.equals(whole) and refused_sliced == refused
+    assert whole["item_id"].is_sorted()
+
+
 def test_publishing_in_small_batches_writes_what_one_batch_writes(demo_config, store):
     """Records made 3 at a time and Parquet written 7 rows at a time (bounded memory) give the
     same version as one batch: the same content hash, JSON files, Parquet rows and dataset_items."""

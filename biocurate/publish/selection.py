@@ -115,6 +115,10 @@ def _verdict(row: dict) -> tuple[str | None, str | None]:
 STREAM_ROWS = 50_000
 
 
+# Chosen items whose details (details.sql) are fetched at a time.
+DETAILS_ROWS = 50_000
+
+
 def _streamed(con: duckdb.DuckDBPyConnection, query: str) -> Iterator[Iterator[dict]]:
     """The query's rows, STREAM_ROWS at a time, each batch's a dict at a time."""
     for batch in con.sql(query).to_arrow_reader(STREAM_ROWS):
@@ -133,7 +137,7 @@ _CHOSEN = {
 
 
 def select_items(
-    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog | None = None
+    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog | None = None, details_rows: int = DETAILS_ROWS
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """The exportable items (one row each, with the text to export) and the count per refusal reason.
 
@@ -172,14 +176,21 @@ def select_items(
     con.execute("drop table if exists _selection_items")  # a temp table: gone with the connection anyway
     frame = pl.concat(chosen) if chosen else pl.DataFrame(schema=_CHOSEN)
     del chosen
-    con.register("_chosen", frame)
-    try:
-        scripted = [email.lower() for email in config.review.scripted_annotators]
-        table = con.sql(sql("details"), params=[scripted]).to_arrow_reader(STREAM_ROWS).read_all()
-        items = pl.from_arrow(table)
-        assert isinstance(items, pl.DataFrame)
-    finally:
-        con.unregister("_chosen")
+    # The details a slice of the chosen items at a time, in item_id order: DuckDB's joins and sort
+    # for every item at once outgrow [store] memory_limit (and the process's memory) at 100k calls.
+    frame = frame.sort("item_id")
+    scripted = [email.lower() for email in config.review.scripted_annotators]
+    parts = []
+    for start in range(0, max(frame.height, 1), details_rows):
+        con.register("_chosen", frame.slice(start, details_rows))
+        try:
+            part = pl.from_arrow(con.sql(sql("details"), params=[scripted]).to_arrow_reader(STREAM_ROWS).read_all())
+            assert isinstance(part, pl.DataFrame)
+            parts.append(part)
+        finally:
+            con.unregister("_chosen")
+    items = pl.concat(parts)
+    del parts
     if items.height < frame.height:  # cannot happen through the stages; say so rather than drop silently
         refused[MISSING_ROWS] += frame.height - items.height
     order = {r: i for i, r in enumerate(REASONS)}
