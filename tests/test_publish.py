@@ -909,6 +909,8 @@ def test_publishing_unchanged_content_writes_nothing(demo_config, store):
     dry = pub.publish(demo_config, con, dry_run=True)
     assert dry.message.startswith("dry run: would publish v0003") and dry.changes["added"] == 1
     assert sorted(p.name for p in out.iterdir()) == ["v0001", "v0002"]
+    # The real publish counts the changes as the dry run did (one from digests, one from stored rows).
+    assert pub.publish(demo_config, con).changes == dry.changes == {"added": 1, "removed": 0, "changed": 0}
 
 
 def test_diff_between_two_versions(demo_config, store, monkeypatch):
