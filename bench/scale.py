@@ -292,6 +292,9 @@ def one(n: int) -> dict:
                 "rss_after_mib": round(rss_mib()),
             }
         )
+        # each stage on record as soon as it is done: a long size (1M) can be followed while it runs
+        with (work / "stages.jsonl").open("a") as handle:
+            handle.write(json.dumps(timings[-1]) + "\n")
 
     def made() -> int:
         done = subprocess.run(
