@@ -473,14 +473,21 @@ def test_data_docs_read_offline_and_list_every_validation_run(checked):
     assert f"Validation runs ({len(SUITES)})" in index
 
 
+def whole_and_chunked(tmp_path: Path):
+    """The bad-rows store and a copy of it, each with its config, to check in one chunk and in
+    chunks of 3 questions: [(name, config, chunk_rows)], and the store's question ids."""
+    config, ids = bad_rows_store(tmp_path / "whole")
+    chunked = config.model_copy(update={"store": config.store.model_copy(update={"path": tmp_path / "chunked.duckdb"})})
+    shutil.copy(config.store.path, chunked.store.path)
+    return [("whole", config, 1_000_000), ("chunked", chunked, 3)], ids
+
+
 def test_checks_in_small_chunks_record_what_one_pass_records(tmp_path):
     """The question suites validate a few rows at a time (bounded memory): the stored results,
     the counts and the survivors are those of validating every row at once."""
-    config, _ = bad_rows_store(tmp_path / "whole")
-    chunked = config.model_copy(update={"store": config.store.model_copy(update={"path": tmp_path / "chunked.duckdb"})})
-    shutil.copy(config.store.path, chunked.store.path)
+    runs, _ = whole_and_chunked(tmp_path)
     outcome = {}
-    for name, cfg, rows in (("whole", config, 1_000_000), ("chunked", chunked, 3)):
+    for name, cfg, rows in runs:
         with Store(cfg.store.path).open() as con:
             summary = run_quality(cfg, con, catalog_for(cfg), run_id="r1", chunk_rows=rows)
             results = con.execute(
@@ -500,11 +507,9 @@ def test_the_stage_reads_and_writes_the_store_a_chunk_at_a_time(tmp_path):
     writes each chunk's results on their own (the store is released between them, so it is
     opened about twice per chunk), and records what one chunk of every question records,
     duplicates across chunks included."""
-    config, ids = bad_rows_store(tmp_path / "whole")
-    chunked = config.model_copy(update={"store": config.store.model_copy(update={"path": tmp_path / "chunked.duckdb"})})
-    shutil.copy(config.store.path, chunked.store.path)
+    runs, ids = whole_and_chunked(tmp_path)
     outcome = {}
-    for name, cfg, rows in (("whole", config, 1_000_000), ("chunked", chunked, 3)):
+    for name, cfg, rows in runs:
         with Store(cfg.store.path).access() as access:
             summary = run_quality(cfg, access, catalog_for(cfg), run_id="r1", chunk_rows=rows)
             opens = access.opens
