@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from itertools import pairwise
 from typing import Any
@@ -139,7 +139,8 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
     ``near_duplicate_of`` (a question of another call), plus the ``similarity`` found. With a
     ``kind`` column (single, parallel, multi_step, no_tool), only questions of one kind are
     compared (a set's question never repeats a single call's, nor the other way round). A
-    ``signature`` column (``question_keys``' ) may stand for ``identifiers``.
+    ``signature`` column (``question_keys``' ) may stand for ``identifiers``; with all of
+    ``question_keys``' KEYED_COLUMNS, its keys are used rather than made again.
     """
     n = len(frame)
     ids = frame["item_id"].tolist()
@@ -168,27 +169,11 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
             first.setdefault(key, i)
     out["exact_duplicate_of"] = exact
 
-    # Token sets as sets of token numbers (smaller than sets of strings); the same sets, so the
-    # same result.
-    vocab: dict[str, int] = {}
-    toks: list[frozenset[int]] = []
-    sigs: list[frozenset[int]] = []
-    given = frame["signature"].tolist() if "signature" in frame else None
-    idents_list = frame["identifiers"].tolist() if given is None else given
-    for text, idents in zip(texts, idents_list, strict=True):
-        words = tokens(text)
-        sig = signature(words, idents) if given is None else (idents.split(SEP) if idents else ())
-        toks.append(frozenset([vocab.setdefault(w, len(vocab)) for w in words]))
-        sigs.append(frozenset([vocab.setdefault(w, len(vocab)) for w in sig]))
-    names = list(vocab)
-    del vocab
-    live = np.array([exact[i] is None and bool(toks[i]) for i in range(n)])
+    live, sigs, token_set, band_keys, sig_hash = _row_keys(frame, texts, exact)
     rows = np.flatnonzero(live)
     row_parts: list[np.ndarray] = []
     bucket_parts: list[np.ndarray] = []
     if len(rows):
-        sig_hash = _stable_hash64([SEP.join(sorted(names[t] for t in sigs[i])) for i in rows])
-        band_keys = _band_keys(_minhash_coded([toks[i] for i in rows], _stable_hash64(names), NUM_PERM), sig_hash)
         # Questions of one call (with one signature) are always compared with each other.
         call_keys = [f"{calls[i]}\x1f{s}" for i, s in zip(rows, sig_hash, strict=True)]
         call_codes = pd.Series(call_keys).astype("category").cat.codes
@@ -220,7 +205,7 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
                 if j in seen or sigs[j] != sigs[i] or kinds[j] != kinds[i]:
                     continue
                 seen.add(j)
-                s = jaccard(toks[i], toks[j])
+                s = jaccard(token_set(i), token_set(j))
                 if calls[j] == calls[i] and s >= within_call_threshold and (same is None or s > same[1]):
                     same = (j, s)
                 elif calls[j] != calls[i] and s >= dataset_threshold and (other is None or s > other[1]):
@@ -238,9 +223,58 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
     return out
 
 
+def _row_keys(
+    frame: pd.DataFrame, texts: list[str], exact: list
+) -> tuple[np.ndarray, list, Callable[[int], frozenset], list[np.ndarray], np.ndarray]:
+    """``find_duplicates``' view of its rows: which take part (no exact duplicate, some tokens),
+    their signatures (equal when the token sets are), each row's token set (by row number), and,
+    for the rows taking part, the band keys and signature hashes.
+
+    With ``question_keys``' columns (KEYED_COLUMNS) the keys are taken as they are (the same values
+    ``question_keys`` made from the same text) and a token set is built only for a row compared;
+    else everything comes from the texts (and ``identifiers`` or ``signature``)."""
+    n = len(frame)
+    if all(c in frame for c in KEYED_COLUMNS):
+        sigs = frame["signature"].tolist()  # sorted tokens joined: equal strings, equal sets
+        live = frame["has_tokens"].to_numpy(dtype=bool) & np.array([e is None for e in exact], dtype=bool)
+        rows = np.flatnonzero(live)
+        built: dict[int, frozenset[str]] = {}
+
+        def token_set(i: int) -> frozenset[str]:
+            if i not in built:
+                built[i] = tokens(texts[i])
+            return built[i]
+
+        bands = [frame[c].to_numpy(dtype=np.uint64)[rows] for c in KEY_COLUMNS[1:-1]]
+        return live, sigs, token_set, bands, frame["sig_hash"].to_numpy(dtype=np.uint64)[rows]
+    # Token sets as sets of token numbers (smaller than sets of strings); the same sets, so the
+    # same result.
+    vocab: dict[str, int] = {}
+    toks: list[frozenset[int]] = []
+    codes: list[frozenset[int]] = []
+    given = frame["signature"].tolist() if "signature" in frame else None
+    idents_list = frame["identifiers"].tolist() if given is None else given
+    for text, idents in zip(texts, idents_list, strict=True):
+        words = tokens(text)
+        sig = signature(words, idents) if given is None else (idents.split(SEP) if idents else ())
+        toks.append(frozenset([vocab.setdefault(w, len(vocab)) for w in words]))
+        codes.append(frozenset([vocab.setdefault(w, len(vocab)) for w in sig]))
+    names = list(vocab)
+    del vocab
+    live = np.array([exact[i] is None and bool(toks[i]) for i in range(n)], dtype=bool)
+    rows = np.flatnonzero(live)
+    if not len(rows):
+        return live, codes, toks.__getitem__, [], np.empty(0, dtype=np.uint64)
+    sig_hash = _stable_hash64([SEP.join(sorted(names[t] for t in codes[i])) for i in rows])
+    bands = _band_keys(_minhash_coded([toks[i] for i in rows], _stable_hash64(names), NUM_PERM), sig_hash)
+    return live, codes, toks.__getitem__, bands, sig_hash
+
+
 # --- the search over a whole dataset, a batch at a time -------------------------------------
 
 KEY_COLUMNS = ("exact_key", *(f"band{b}" for b in range(BANDS)), "call_key")
+# ``question_keys``' columns that spare ``find_duplicates`` building every row's keys again.
+KEYED_COLUMNS = ("signature", "sig_hash", "has_tokens", *KEY_COLUMNS[1:-1])
 
 
 def question_keys(texts: Sequence[str], identifiers: Sequence, kinds: Sequence, calls: Sequence) -> pl.DataFrame:

@@ -22,7 +22,7 @@ import polars as pl
 from biocurate.catalog import Catalog
 from biocurate.config import Config
 from biocurate.mentions import MentionRules, MentionSet
-from biocurate.near_dup import candidate_batches, find_duplicates, question_keys
+from biocurate.near_dup import KEYED_COLUMNS, candidate_batches, find_duplicates, question_keys
 from biocurate.set_quality import add_set_facts, key_words, set_identifiers
 from biocurate.store import release
 
@@ -274,7 +274,7 @@ def find_dataset_duplicates(
     candidates = candidates.sort(["rank", "item_id"])
     found: list[pl.DataFrame] = []
     for rows in candidate_batches(candidates, batch_rows):
-        batch = candidates[rows].select("item_id", "call_id", "kind", "signature", "reference").to_pandas()
+        batch = candidates[rows].select("item_id", "call_id", "kind", "reference", *KEYED_COLUMNS).to_pandas()
         con.register("_qc_dup_ids", batch[["item_id"]])
         try:
             texts = dict(

@@ -17,7 +17,7 @@ from biocurate.config import load_config
 from biocurate.errors import ConfigError
 from biocurate.gx import load_suites
 from biocurate.hashing import content_hash
-from biocurate.near_dup import candidate_batches, find_duplicates, question_keys, signature, tokens
+from biocurate.near_dup import KEYED_COLUMNS, candidate_batches, find_duplicates, question_keys, signature, tokens
 from biocurate.quality import run_quality
 from biocurate.stages import STAGES, catalog_for
 from biocurate.store import Store
@@ -172,11 +172,16 @@ def test_duplicate_search_in_batches_finds_what_one_search_finds():
     batches = candidate_batches(keys, batch_rows=10)
     assert len(batches) > 20
     batched: dict[str, tuple] = {}
+    keyed: dict[str, tuple] = {}  # the batch given all question_keys' columns (no keys made again)
     for rows_of_batch in batches:
         batch = frame.iloc[rows_of_batch].reset_index(drop=True)
         batch["signature"] = keys["signature"].to_numpy()[rows_of_batch]
         batched.update(flagged(find_duplicates(batch.drop(columns="identifiers"), 0.8, 0.8)))
+        for column in KEYED_COLUMNS:
+            batch[column] = keys[column].to_numpy()[rows_of_batch]
+        keyed.update(flagged(find_duplicates(batch.drop(columns="identifiers"), 0.8, 0.8)))
     assert batched == whole
+    assert keyed == whole
 
 
 # --- every expectation on a store of deliberately bad rows ---------------------------------
