@@ -689,3 +689,33 @@ def test_rebuild_flow_publishes_the_pass_fail_table_as_an_artifact(prefect_harne
     assert names == {(s["name"], e["name"]) for s in load_suites(ROOT / "expectations") for e in s["expectations"]}
     assert all(row["checked"] == row["passed"] + row["failed"] for row in table)
     assert result["run_id"] in artifact.description
+
+
+def test_questions_are_checked_on_their_latest_judgment(tmp_path):
+    """Judged again (a new judge or prompt), a question is checked on its newest judgment only."""
+    config = load_config(
+        ROOT / "biocurate.toml",
+        overrides={"store.path": str(tmp_path / "s.duckdb"), "quality.data_docs_dir": str(tmp_path / "docs")},
+    )
+    with Store(config.store.path).open() as con:
+        items = Items(con)
+        # judged low first, then high; and the other way round
+        rose = items.add(GOOD, score=0.1)
+        fell = items.add(
+            "What does Ensembl know about the human gene TP53?", arguments={"species": "homo_sapiens", "symbol": "TP53"}
+        )
+        for query_id, score in ((rose, 0.95), (fell, 0.05)):
+            con.execute(
+                "insert into judgments (judgment_id, query_id, judge, model, prompt_version, verdict, score, reason, "
+                "created_at) values (?, ?, 'rules', 'rules-v2', 'v2', 'accept', ?, 'again', "
+                "current_timestamp + interval 1 hour)",
+                [f"again-{query_id}", query_id, score],
+            )
+        run_quality(config, con, catalog_for(config), run_id="r1")
+        failed = dict(
+            con.execute(
+                "select item_id, string_agg(expectation, ',') from qc_results "
+                "where item_kind = 'query' and not passed group by item_id"
+            ).fetchall()
+        )
+    assert failed == {fell: "judge_score_above_bar"}
