@@ -331,7 +331,8 @@ def run_quality(
             at = blocked[starts[k] : starts[k] + ids.height]
             failed = dict(zip(ids["item_id"].to_list(), at.tolist(), strict=True))
             rank = [
-                1 + 2 * failed[i] + (g != "human_edit") for i, g in zip(live["item_id"], live["generator"], strict=True)
+                1 + 2 * failed[i] + (g != "human_edit")
+                for i, g in zip(live["item_id"].tolist(), live["generator"].tolist(), strict=True)
             ]
             texts, kinds, call_ids = live["text"].tolist(), live["kind"].tolist(), live["call_id"].tolist()
             keys.append(

@@ -215,7 +215,9 @@ def chunk_frame(
     if frame.empty:
         return frame
     calls.new_chunk()
-    facts = [calls.facts(f, a) for f, a in zip(frame["function"], frame["arguments"], strict=True)]
+    # tolist: iterating a column of pandas' Arrow strings is slow, value by value
+    pairs = zip(frame["function"].tolist(), frame["arguments"].tolist(), strict=True)
+    facts = [calls.facts(f, a) for f, a in pairs]
     frame["function_known"] = [f[0] for f in facts]
     frame["call_schema_error"] = pd.Series([f[1] for f in facts], index=frame.index, dtype=object)
     frame["mentions"] = pd.Series([f[2] for f in facts], index=frame.index, dtype=object)
@@ -280,7 +282,7 @@ def reference_keys(
     calls.new_chunk()
     identifiers = [
         by_set.get(c, []) if k != "single" else calls.identifiers(f, a)
-        for f, a, c, k in zip(frame["function"], frame["arguments"], call_ids, kinds, strict=True)
+        for f, a, c, k in zip(frame["function"].tolist(), frame["arguments"].tolist(), call_ids, kinds, strict=True)
     ]
     keys = question_keys(frame["text"].tolist(), identifiers, kinds, call_ids)
     return pl.concat([meta.select("item_id", "call_id", "kind"), keys], how="horizontal")
