@@ -327,7 +327,7 @@ def run_quality(
             release(con)
             summary.seconds["frame"] += clock.lap()
             check(row_checks, frame, k)
-            live = frame[~frame["superseded"]]
+            live = frame.loc[~frame["superseded"], ["item_id", "generator", "text", "kind", "call_id", "identifiers"]]
             at = blocked[starts[k] : starts[k] + ids.height]
             failed = dict(zip(ids["item_id"].to_list(), at.tolist(), strict=True))
             rank = [
