@@ -202,10 +202,9 @@ def chunk_frame(
         join query_context x on x.query_id = i.item_id
         left join api_responses r on r.response_id = x.response_id
         left join (
-            -- latest_judgments (sql/views) of the chunk's questions alone: the view ranks every
-            -- judgment of the store, again for every chunk
-            select * from judgments where query_id in (select item_id from _qc_ids)
-            qualify row_number() over (partition by query_id order by created_at desc, judgment_id asc) = 1
+            -- the chunk's questions filtered inside (DuckDB pushes the filter below the view's
+            -- ranking): joined as it is, the view ranks every judgment of the store for every chunk
+            select * from latest_judgments where query_id in (select item_id from _qc_ids)
         ) j on j.query_id = x.query_id
         order by i.pos
         """,
