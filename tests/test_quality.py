@@ -535,6 +535,14 @@ def test_the_stage_reads_and_writes_the_store_a_chunk_at_a_time(tmp_path):
     assert outcome["chunked writes"] == chunks and outcome["whole writes"] == 1
 
 
+def store_config(folder):
+    """The shipped configuration with its store and data docs in ``folder``."""
+    return load_config(
+        ROOT / "biocurate.toml",
+        overrides={"store.path": str(folder / "s.duckdb"), "quality.data_docs_dir": str(folder / "docs")},
+    )
+
+
 def test_severity_comes_from_config(tmp_path):
     config = load_config(
         ROOT / "biocurate.toml",
@@ -567,10 +575,7 @@ def test_severity_comes_from_config(tmp_path):
 def test_which_duplicate_is_kept_does_not_depend_on_the_order_they_were_written(tmp_path):
     """A resumed or distributed rebuild writes questions in another order than an undisturbed one;
     the kept copy must be the same (the smaller id), not the first written."""
-    config = load_config(
-        ROOT / "biocurate.toml",
-        overrides={"store.path": str(tmp_path / "s.duckdb"), "quality.data_docs_dir": str(tmp_path / "docs")},
-    )
+    config = store_config(tmp_path)
     with Store(config.store.path).open() as con:
         items = Items(con)
         written_first = items.add(GOOD, query_id="q-2-written-first")
@@ -586,10 +591,7 @@ def test_which_duplicate_is_kept_does_not_depend_on_the_order_they_were_written(
 
 
 def test_new_rows_are_compared_with_earlier_survivors(tmp_path):
-    config = load_config(
-        ROOT / "biocurate.toml",
-        overrides={"store.path": str(tmp_path / "s.duckdb"), "quality.data_docs_dir": str(tmp_path / "docs")},
-    )
+    config = store_config(tmp_path)
     with Store(config.store.path).open() as con:
         items = Items(con)
         first = items.add(GOOD)
@@ -693,10 +695,7 @@ def test_rebuild_flow_publishes_the_pass_fail_table_as_an_artifact(prefect_harne
 
 def test_questions_are_checked_on_their_latest_judgment(tmp_path):
     """Judged again (a new judge or prompt), a question is checked on its newest judgment only."""
-    config = load_config(
-        ROOT / "biocurate.toml",
-        overrides={"store.path": str(tmp_path / "s.duckdb"), "quality.data_docs_dir": str(tmp_path / "docs")},
-    )
+    config = store_config(tmp_path)
     with Store(config.store.path).open() as con:
         items = Items(con)
         # judged low first, then high; and the other way round
