@@ -13,6 +13,8 @@ rebuild".
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import re
 import time
@@ -319,6 +321,24 @@ class Store:
         return StoreAccess(self, read_only)
 
 
+def _malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def trim_heap() -> None:
+    """Hand the heap's free pages back to the system (glibc's malloc_trim). glibc keeps what a
+    closed connection and the frames of a finished batch freed (about 200 MB after the publish
+    selection at 100k calls) for reuse, so a stage's later steps would stack on it; a few ms."""
+    if _TRIM is not None:
+        _TRIM(0)
+
+
 class StoreAccess:
     """A stage's way into the store: used like a DuckDB connection, opened on first use, closed
     by ``release`` (the stage's release points: before a network wait, after a batch written)
@@ -348,13 +368,15 @@ class StoreAccess:
         return getattr(self.connection(), name)
 
     def release(self, exc: BaseException | None = None) -> None:
-        """Close the connection (committing what it wrote) until the next use."""
+        """Close the connection (committing what it wrote) until the next use, and give the
+        memory it freed back to the system."""
         stack, self._stack, self._con = self._stack, None, None
         if stack is not None:
             if exc is None:
                 stack.close()
             else:
                 stack.__exit__(type(exc), exc, exc.__traceback__)
+            trim_heap()
 
     def __enter__(self) -> StoreAccess:
         return self

@@ -116,7 +116,7 @@ STREAM_ROWS = 50_000
 
 
 # Chosen items whose details (details.sql) are fetched at a time.
-DETAILS_ROWS = 50_000
+DETAILS_ROWS = 20_000
 
 
 def _streamed(con: duckdb.DuckDBPyConnection, query: str) -> Iterator[Iterator[dict]]:

@@ -111,34 +111,39 @@ _ITEMS_SCHEMA = {k: pl.String for k in ("version_id", *_ITEM_COLUMNS, "database"
 _DIGESTS_SCHEMA = {"item_id": pl.String, "d": pl.String}
 
 
+# DuckDB's memory limit while the version's rows are inserted (see ``_Pass.insert``).
+INSERT_MEMORY = "256MB"
+
+
 class _Pass:
     """What the one pass over the records gathers besides the export files: the version digest
     (what the exported files depend on: the items, with who reviewed them and where their response
     came from, their splits, groups and offered tools, the specs of every catalog tool, since
     tools.json lists them all, and the publish settings, not where the files go), and the
-    version's ``dataset_items`` rows for ``table`` (a dry run: only each item's id and
+    version's ``dataset_items`` rows (a dry run: only each item's id and
     ``_ITEM_DIGEST``, what the changes since the parent are counted from).
 
     The rows are spooled to a Parquet file in ``spool`` (a folder of the caller's, removed by it),
-    ``batch`` rows a row group, and inserted with one statement when the pass ends: DuckDB keeps
-    the rows of many small inserts in one transaction in memory outside ``[store] memory_limit``
-    (about 1.9 KB a row measured at 384k items), while one insert from Parquet stays within it."""
+    ``batch`` rows a row group; the changes since the parent are counted from that file, and the
+    caller inserts it with one statement (``insert``) as the last write before its commit: DuckDB
+    keeps the rows of many small inserts in one transaction in memory outside ``[store]
+    memory_limit`` (about 1.9 KB a row measured at 384k items), while one insert from Parquet stays
+    within it, and what DuckDB holds for the inserted rows until the commit (about 270 MB at 384k
+    items) is then not held while the plots, manifest and card are made."""
 
-    def __init__(
-        self, con: duckdb.DuckDBPyConnection, table: str, version_id: str, batch: int, spool: Path, dry: bool = False
-    ):
-        self.con, self.table, self.version_id, self.size, self.dry = con, table, version_id, batch, dry
+    def __init__(self, con: duckdb.DuckDBPyConnection, version_id: str, batch: int, spool: Path, dry: bool = False):
+        self.con, self.version_id, self.size, self.dry = con, version_id, batch, dry
         # content_hash([items], tools, settings), fed to the hash one item at a time: the same digest
         # without the whole version as one JSON string in memory (hundreds of MB at 100k items).
         self.hash = hashlib.sha256(b"[[")
         self.items = 0
         self.batch: list[tuple] = []
-        self.path = spool / f"{table}.parquet"
+        self.path = spool / "items.parquet"
         self.writer: pq.ParquetWriter | None = None
 
     def feed(self, recs: Iterable[dict]) -> Iterator[dict]:
-        """The records, passed on as each is digested and kept for ``dataset_items`` (inserted
-        into ``table`` once the last record has been passed on)."""
+        """The records, passed on as each is digested and spooled (the spool complete once the
+        last record has been passed on)."""
         for r in recs:
             self.hash.update((("," if self.items else "") + _digest_text(r)).encode())
             self.items += 1
@@ -161,7 +166,9 @@ class _Pass:
                 self._spool()
             yield r
         self._spool()
-        self._insert()
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
     def _spool(self) -> None:
         if not self.batch:
@@ -183,13 +190,25 @@ class _Pass:
         self.writer.write_table(table)
         self.batch = []
 
-    def _insert(self) -> None:
-        if self.writer is None:
+    def digests(self) -> str:
+        """A query of the spooled items' item_id and digest ``d`` (what ``_changes`` compares)."""
+        if not self.items:
+            return "select null::varchar as item_id, null::varchar as d where false"
+        source = f"read_parquet('{self.path}')"  # a temp path of ours: no quote in it
+        return f"select item_id, d from {source}" if self.dry else f"select item_id, {_ITEM_DIGEST} as d from {source}"
+
+    def insert(self, limit: str) -> None:
+        """The spooled rows into ``dataset_items``, with one statement, under DuckDB memory limit
+        ``INSERT_MEMORY`` (then ``limit``, the store's, again): the insert needs little, and DuckDB
+        holds the rows in memory up to its limit until the commit (at 384k items: +250 MB at 256 MB,
+        +420 MB at 1 GB, in the same time)."""
+        if not self.items or self.dry:
             return
-        self.writer.close()
-        self.writer = None
-        self.con.execute(f"insert into {self.table} select * from read_parquet(?)", [str(self.path)])
-        self.path.unlink()
+        self.con.execute(f"set memory_limit = '{INSERT_MEMORY}'")
+        try:
+            self.con.execute("insert into dataset_items select * from read_parquet(?)", [str(self.path)])
+        finally:
+            self.con.execute(f"set memory_limit = '{limit}'")
 
     def digest(self, catalog: Catalog, config: Config) -> str:
         tools = sorted(t.name for t in catalog)
@@ -280,15 +299,11 @@ def publish(
         )
 
     if dry_run:
-        con.execute("create or replace temp table _publish_digests (item_id varchar, d varchar)")
-        try:
-            with tempfile.TemporaryDirectory(prefix="biocurate-publish-") as spool:
-                seen = _Pass(con, "_publish_digests", version_id, batch, Path(spool), dry=True)
-                for _ in seen.feed(recs):
-                    pass
-            changes = _changes(con, parent, "select item_id, d from _publish_digests", len(recs))
-        finally:
-            con.execute("drop table if exists _publish_digests")
+        with tempfile.TemporaryDirectory(prefix="biocurate-publish-") as spool:
+            seen = _Pass(con, version_id, batch, Path(spool), dry=True)
+            for _ in seen.feed(recs):
+                pass
+            changes = _changes(con, parent, seen.digests(), len(recs))
         return unchanged(seen.digest(catalog, config)) or PublishResult(
             None, None, counts, refused, f"dry run: would publish {version_id} ({len(recs)} items)", changes
         )
@@ -305,48 +320,53 @@ def publish(
         try:
             # the rows' spool: beside the version, a .tmp- folder as leftovers are cleared
             with tempfile.TemporaryDirectory(prefix=f".tmp-{version_id}-rows-", dir=out_dir) as spool:
-                seen = _Pass(con, "dataset_items", version_id, batch, Path(spool))
+                seen = _Pass(con, version_id, batch, Path(spool))
                 files = write_formats(tmp, seen.feed(recs), catalog, version_id, config, row_group)
-            digest = seen.digest(catalog, config)
-            same = unchanged(digest)
-            if same is not None:
-                con.execute("rollback")
-                shutil.rmtree(tmp)
-                return same
-            now = f"select item_id, {_ITEM_DIGEST} as d from dataset_items where version_id = '{version_id}'"
-            changes = _changes(con, parent, now, len(recs))
-            files += write_plots(tmp, recs.light())
-            manifest = {
-                "version_id": version_id,
-                "parent": parent,
-                "created_at": created.isoformat(timespec="seconds") + "Z",
-                "code_version": code_version(),
-                "config_hash": config.config_hash(),
-                "config": config.model_dump(mode="json", exclude={"root", "store"}),
-                "content_hash": digest,
-                "counts": counts,
-                "changes": changes,
-                "splits": {
-                    "group_by": config.publish.group_by,
-                    "stratify": config.publish.stratify,
-                    "seed": config.publish.split_seed,
-                    "ratios": {s: getattr(config.publish, s) for s in SPLITS},
-                    "inherited_items": plan.inherited_items,
-                    "new_groups": plan.new_groups,
-                },
-                "not_exported": refused,
-                "upstream_releases": upstream_releases(con, recs.light()),
-                "provenance": provenance(config, con, recs.light()),
-            }
-            (tmp / "README.md").write_text(dataset_card(manifest))
-            files.append("README.md")
-            manifest["files"] = {
-                rel: {"sha256": _file_sha256(tmp / rel), "bytes": (tmp / rel).stat().st_size} for rel in sorted(files)
-            }
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False, default=str) + "\n")
-            for path in tmp.rglob("*"):
-                if path.is_file():
-                    path.chmod(0o444)  # a published version is read-only
+                digest = seen.digest(catalog, config)
+                same = unchanged(digest)
+                if same is not None:
+                    con.execute("rollback")
+                    shutil.rmtree(tmp)
+                    return same
+                changes = _changes(con, parent, seen.digests(), len(recs))
+                files += write_plots(tmp, recs.light())
+                manifest = {
+                    "version_id": version_id,
+                    "parent": parent,
+                    "created_at": created.isoformat(timespec="seconds") + "Z",
+                    "code_version": code_version(),
+                    "config_hash": config.config_hash(),
+                    "config": config.model_dump(mode="json", exclude={"root", "store"}),
+                    "content_hash": digest,
+                    "counts": counts,
+                    "changes": changes,
+                    "splits": {
+                        "group_by": config.publish.group_by,
+                        "stratify": config.publish.stratify,
+                        "seed": config.publish.split_seed,
+                        "ratios": {s: getattr(config.publish, s) for s in SPLITS},
+                        "inherited_items": plan.inherited_items,
+                        "new_groups": plan.new_groups,
+                    },
+                    "not_exported": refused,
+                    "upstream_releases": upstream_releases(con, recs.light()),
+                    "provenance": provenance(config, con, recs.light()),
+                }
+                (tmp / "README.md").write_text(dataset_card(manifest))
+                files.append("README.md")
+                manifest["files"] = {
+                    rel: {"sha256": _file_sha256(tmp / rel), "bytes": (tmp / rel).stat().st_size}
+                    for rel in sorted(files)
+                }
+                (tmp / "manifest.json").write_text(
+                    json.dumps(manifest, indent=1, ensure_ascii=False, default=str) + "\n"
+                )
+                for path in tmp.rglob("*"):
+                    if path.is_file():
+                        path.chmod(0o444)  # a published version is read-only
+                seen.insert(
+                    config.store.memory_limit
+                )  # last: what DuckDB holds for these rows is held until the commit
             con.execute(
                 "insert into dataset_versions values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [

@@ -4,6 +4,8 @@
 -- question, if any) was quality-checked and survived, and the reviewer's latest edited call.
 -- A question about a call set (issue 18: parallel, multi_step, no_tool) has no call of its own:
 -- `kind` says which, `functions` lists its steps' functions in order (empty for no_tool).
+-- In no order: select_items sorts the chosen ones by item_id. Ordered here, DuckDB would hold
+-- and sort every row (400k questions at 100k calls, with their texts) before streaming the first.
 with call_edits as (
     select
         query_id,
@@ -71,4 +73,3 @@ left join checked as ec on e.edit_id = ec.query_id
 left join alive as es on e.edit_id = es.query_id
 left join call_edits as ce on q.query_id = ce.query_id
 where q.parent_query_id is null and (c.call_id is not null or cs.set_id is not null)
-order by q.query_id
