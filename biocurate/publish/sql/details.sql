@@ -21,8 +21,17 @@ reviewers as (
         bool_and(coalesce(list_contains(s.emails, lower(a.annotator)), false)) as by_script
     from latest_annotations as a
     cross join scripted as s
-    where a.verdict in ('accept', 'accept_with_edit')
+    where
+        a.verdict in ('accept', 'accept_with_edit')
+        and a.query_id in (select query_id from _chosen)
     group by a.query_id
+),
+
+-- this slice's questions filtered inside (DuckDB pushes the filter below the view's ranking):
+-- joined as it is, the view ranks every judgment of the store for every slice
+judged as (
+    select * from latest_judgments
+    where query_id in (select query_id from _chosen)
 )
 
 select
@@ -67,6 +76,6 @@ left join observations as so on fo.step_observation_id = so.observation_id
 left join api_responses as r on coalesce(so.response_id, qc.response_id) = r.response_id
 left join response_provenance as rp on coalesce(so.response_id, qc.response_id) = rp.response_id
 left join queries as tq on ch.text_query_id = tq.query_id
-left join latest_judgments as j on ch.query_id = j.query_id
+left join judged as j on ch.query_id = j.query_id
 left join reviewers as rv on ch.query_id = rv.query_id
 order by ch.item_id
