@@ -820,16 +820,60 @@ def test_a_failure_while_writing_leaves_no_partial_version(demo_config, store, m
     fill(rows, calls=10)
     out = Path(demo_config.publish.out_dir)
 
+    import pyarrow.parquet as pq
+
     def disk_full(self, *args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pl.DataFrame, "write_parquet", disk_full)
+    # the export's Parquet files (and the rows' spool) are written through pyarrow's writer
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", disk_full)
     with pytest.raises(OSError, match="No space left"):
         pub.publish(demo_config, con)
     assert list(out.iterdir()) == []
     assert con.execute("select count(*) from dataset_versions").fetchall() == [(0,)]
     monkeypatch.undo()
     assert pub.publish(demo_config, con).version_id == "v0001"
+
+
+def test_the_rows_are_inserted_under_a_small_duckdb_limit_and_the_store_limit_comes_back(
+    demo_config, store, monkeypatch
+):
+    """dataset_items goes in under INSERT_MEMORY; the store's configured limit is in force again
+    afterwards; a limit DuckDB cannot get under leaves its limit as it was and publishes all the same."""
+    from biocurate.publish import versions
+
+    con, rows = store
+    fill(rows, calls=10)
+    configured = demo_config.model_copy(
+        update={"store": demo_config.store.model_copy(update={"memory_limit": "700MB"})}
+    )
+
+    def limit_now() -> str:
+        return con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+
+    con.execute(f"set memory_limit = '{versions.INSERT_MEMORY}'")
+    small = limit_now()
+    con.execute("set memory_limit = '700MB'")
+    expected = limit_now()
+    con.execute("set memory_limit = '2GB'")  # what the connection had before: not what comes back
+    during: list[str] = []
+    real_insert = versions._Pass.insert
+
+    def insert_seen(self):
+        during.append(limit_now())
+        real_insert(self)
+
+    monkeypatch.setattr(versions._Pass, "insert", insert_seen)
+    first = pub.publish(configured, con)
+    assert first.version_id == "v0001" and during == [small] and small != expected
+    assert limit_now() == expected
+    assert con.execute("select count(*) from dataset_items").fetchall()[0][0] == first.counts["items"]
+
+    fill(rows, calls=4, start=10)  # new items: a second version
+    monkeypatch.setattr(versions, "INSERT_MEMORY", "1KB")  # DuckDB cannot get under that
+    second = pub.publish(configured, con)
+    assert second.version_id == "v0002" and during[-1] == expected
+    assert limit_now() == expected
 
 
 KILLER = """
@@ -870,11 +914,11 @@ def test_a_killed_publish_leaves_no_version_and_the_next_one_succeeds(demo_confi
         timeout=300,
     )
     assert done.returncode == -signal.SIGKILL, done.stderr
+    # the debris, never recorded: the version's folder (renamed or not) and its rows' spool
     left = sorted(p.name for p in out.iterdir())
-    if where == "writing":  # the debris, never recorded: the version's folder and its rows' spool
-        assert left[0] == ".tmp-v0001" and len(left) == 2 and left[1].startswith(".tmp-v0001-rows-"), left
-    else:
-        assert left == ["v0001"]
+    spools = [name for name in left if name.startswith(".tmp-v0001-rows-")]
+    assert len(spools) == 1, left
+    assert [name for name in left if name not in spools] == ([".tmp-v0001"] if where == "writing" else ["v0001"])
     with Store(demo_config.store.path).open() as con:
         assert con.execute("select count(*) from dataset_versions").fetchall() == [(0,)]
         assert con.execute("select count(*) from dataset_items").fetchall() == [(0,)]

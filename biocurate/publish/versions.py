@@ -111,8 +111,20 @@ _ITEMS_SCHEMA = {k: pl.String for k in ("version_id", *_ITEM_COLUMNS, "database"
 _DIGESTS_SCHEMA = {"item_id": pl.String, "d": pl.String}
 
 
-# DuckDB's memory limit while the version's rows are inserted (see ``_Pass.insert``).
+# DuckDB's memory limit while the version's rows are inserted: the insert needs little, and DuckDB
+# holds the inserted rows in memory up to its limit until the commit (at 384k items +250 MB at
+# 256 MB, +420 MB at 1 GB, in the same time). The store's limit is back for the split checks.
 INSERT_MEMORY = "256MB"
+
+
+def _lower_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    """DuckDB's memory limit lowered to ``limit``, outside a transaction: when DuckDB cannot get
+    under it (it holds more it cannot let go), the limit stays as it was and nothing is lost (a
+    failed setting inside a transaction would abort it)."""
+    try:
+        con.execute(f"set memory_limit = '{limit}'")
+    except duckdb.OutOfMemoryException:
+        pass
 
 
 class _Pass:
@@ -125,11 +137,9 @@ class _Pass:
 
     The rows are spooled to a Parquet file in ``spool`` (a folder of the caller's, removed by it),
     ``batch`` rows a row group; the changes since the parent are counted from that file, and the
-    caller inserts it with one statement (``insert``) as the last write before its commit: DuckDB
-    keeps the rows of many small inserts in one transaction in memory outside ``[store]
-    memory_limit`` (about 1.9 KB a row measured at 384k items), while one insert from Parquet stays
-    within it, and what DuckDB holds for the inserted rows until the commit (about 270 MB at 384k
-    items) is then not held while the plots, manifest and card are made."""
+    caller inserts it with one statement (``insert``) as it records the version: DuckDB keeps the
+    rows of many small inserts in one transaction in memory outside ``[store] memory_limit`` (about
+    1.9 KB a row measured at 384k items), while one insert from Parquet stays within it."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, version_id: str, batch: int, spool: Path, dry: bool = False):
         self.con, self.version_id, self.size, self.dry = con, version_id, batch, dry
@@ -197,18 +207,10 @@ class _Pass:
         source = f"read_parquet('{self.path}')"  # a temp path of ours: no quote in it
         return f"select item_id, d from {source}" if self.dry else f"select item_id, {_ITEM_DIGEST} as d from {source}"
 
-    def insert(self, limit: str) -> None:
-        """The spooled rows into ``dataset_items``, with one statement, under DuckDB memory limit
-        ``INSERT_MEMORY`` (then ``limit``, the store's, again): the insert needs little, and DuckDB
-        holds the rows in memory up to its limit until the commit (at 384k items: +250 MB at 256 MB,
-        +420 MB at 1 GB, in the same time)."""
-        if not self.items or self.dry:
-            return
-        self.con.execute(f"set memory_limit = '{INSERT_MEMORY}'")
-        try:
+    def insert(self) -> None:
+        """The spooled rows into ``dataset_items``, with one statement."""
+        if self.items and not self.dry:
             self.con.execute("insert into dataset_items select * from read_parquet(?)", [str(self.path)])
-        finally:
-            self.con.execute(f"set memory_limit = '{limit}'")
 
     def digest(self, catalog: Catalog, config: Config) -> str:
         tools = sorted(t.name for t in catalog)
@@ -316,82 +318,84 @@ def publish(
     tmp.mkdir()
     renamed = False
     try:
-        con.execute("begin transaction")
-        try:
-            # the rows' spool: beside the version, a .tmp- folder as leftovers are cleared
-            with tempfile.TemporaryDirectory(prefix=f".tmp-{version_id}-rows-", dir=out_dir) as spool:
-                seen = _Pass(con, version_id, batch, Path(spool))
-                files = write_formats(tmp, seen.feed(recs), catalog, version_id, config, row_group)
-                digest = seen.digest(catalog, config)
-                same = unchanged(digest)
-                if same is not None:
+        # the rows' spool: beside the version, a .tmp- folder as leftovers are cleared
+        with tempfile.TemporaryDirectory(prefix=f".tmp-{version_id}-rows-", dir=out_dir) as spool:
+            seen = _Pass(con, version_id, batch, Path(spool))
+            files = write_formats(tmp, seen.feed(recs), catalog, version_id, config, row_group)
+            digest = seen.digest(catalog, config)
+            same = unchanged(digest)
+            if same is not None:
+                shutil.rmtree(tmp)
+                return same
+            changes = _changes(con, parent, seen.digests(), len(recs))
+            files += write_plots(tmp, recs.light())
+            manifest = {
+                "version_id": version_id,
+                "parent": parent,
+                "created_at": created.isoformat(timespec="seconds") + "Z",
+                "code_version": code_version(),
+                "config_hash": config.config_hash(),
+                "config": config.model_dump(mode="json", exclude={"root", "store"}),
+                "content_hash": digest,
+                "counts": counts,
+                "changes": changes,
+                "splits": {
+                    "group_by": config.publish.group_by,
+                    "stratify": config.publish.stratify,
+                    "seed": config.publish.split_seed,
+                    "ratios": {s: getattr(config.publish, s) for s in SPLITS},
+                    "inherited_items": plan.inherited_items,
+                    "new_groups": plan.new_groups,
+                },
+                "not_exported": refused,
+                "upstream_releases": upstream_releases(con, recs.light()),
+                "provenance": provenance(config, con, recs.light()),
+            }
+            (tmp / "README.md").write_text(dataset_card(manifest))
+            files.append("README.md")
+            manifest["files"] = {
+                rel: {"sha256": _file_sha256(tmp / rel), "bytes": (tmp / rel).stat().st_size} for rel in sorted(files)
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False, default=str) + "\n")
+            for path in tmp.rglob("*"):
+                if path.is_file():
+                    path.chmod(0o444)  # a published version is read-only
+            # The version is recorded in one transaction, its folder renamed inside it: all or nothing.
+            # Nothing before wrote to the store, and this process holds it (no release since the
+            # selection), so what was read is what is recorded.
+            _lower_memory_limit(con, INSERT_MEMORY)
+            try:
+                con.execute("begin transaction")
+                try:
+                    seen.insert()
+                    con.execute(f"set memory_limit = '{config.store.memory_limit}'")
+                    con.execute(
+                        "insert into dataset_versions values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            version_id,
+                            parent,
+                            digest,
+                            created,
+                            code_version(),
+                            config.config_hash(),
+                            str(final),
+                            json.dumps(counts),
+                            run_id,
+                        ],
+                    )
+                    problems = split_checks(con, version_id)
+                    if problems:
+                        raise PublishError(
+                            f"{version_id} failed its split checks, nothing was published: " + "; ".join(problems)
+                        )
+                    os.replace(tmp, final)
+                    renamed = True
+                    con.execute("commit")
+                except BaseException:
                     con.execute("rollback")
-                    shutil.rmtree(tmp)
-                    return same
-                changes = _changes(con, parent, seen.digests(), len(recs))
-                files += write_plots(tmp, recs.light())
-                manifest = {
-                    "version_id": version_id,
-                    "parent": parent,
-                    "created_at": created.isoformat(timespec="seconds") + "Z",
-                    "code_version": code_version(),
-                    "config_hash": config.config_hash(),
-                    "config": config.model_dump(mode="json", exclude={"root", "store"}),
-                    "content_hash": digest,
-                    "counts": counts,
-                    "changes": changes,
-                    "splits": {
-                        "group_by": config.publish.group_by,
-                        "stratify": config.publish.stratify,
-                        "seed": config.publish.split_seed,
-                        "ratios": {s: getattr(config.publish, s) for s in SPLITS},
-                        "inherited_items": plan.inherited_items,
-                        "new_groups": plan.new_groups,
-                    },
-                    "not_exported": refused,
-                    "upstream_releases": upstream_releases(con, recs.light()),
-                    "provenance": provenance(config, con, recs.light()),
-                }
-                (tmp / "README.md").write_text(dataset_card(manifest))
-                files.append("README.md")
-                manifest["files"] = {
-                    rel: {"sha256": _file_sha256(tmp / rel), "bytes": (tmp / rel).stat().st_size}
-                    for rel in sorted(files)
-                }
-                (tmp / "manifest.json").write_text(
-                    json.dumps(manifest, indent=1, ensure_ascii=False, default=str) + "\n"
-                )
-                for path in tmp.rglob("*"):
-                    if path.is_file():
-                        path.chmod(0o444)  # a published version is read-only
-                seen.insert(
-                    config.store.memory_limit
-                )  # last: what DuckDB holds for these rows is held until the commit
-            con.execute(
-                "insert into dataset_versions values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    version_id,
-                    parent,
-                    digest,
-                    created,
-                    code_version(),
-                    config.config_hash(),
-                    str(final),
-                    json.dumps(counts),
-                    run_id,
-                ],
-            )
-            problems = split_checks(con, version_id)
-            if problems:
-                raise PublishError(
-                    f"{version_id} failed its split checks, nothing was published: " + "; ".join(problems)
-                )
-            os.replace(tmp, final)
-            renamed = True
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
+                    raise
+            finally:
+                con.execute(f"set memory_limit = '{config.store.memory_limit}'")
     except BaseException:
         shutil.rmtree(final if renamed else tmp, ignore_errors=True)
         raise
