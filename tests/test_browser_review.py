@@ -91,6 +91,8 @@ def review_in_the_browser(url: str, tmp_path: Path) -> None:
         dialog.wait_for(state="hidden")
 
         # The task: question, call and observation, each visible; the observation wrapped in its box.
+        # Its blocks are waited for: on a loaded machine the task renders after the guide closes.
+        page.locator(".bc-block").first.wait_for()
         shown = [text for text in question_of if page.get_by_text(text, exact=True).is_visible()]
         assert len(shown) == 1, shown
         query_id = question_of[shown[0]]
