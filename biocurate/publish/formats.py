@@ -313,7 +313,8 @@ class _Parquet:
     def _write_held(self) -> None:
         """The held rows as one row group: their pieces side by side (pyarrow writes a chunked
         table without joining it), so a row group's rows are in memory once, not three times
-        (concatenated, rechunked, converted): about 180 MB less at 50,000 records."""
+        (concatenated, rechunked, converted): the train file's flush rose 173 MB over the records pass at 100k
+        calls, now 131 MB."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
