@@ -835,45 +835,55 @@ def test_a_failure_while_writing_leaves_no_partial_version(demo_config, store, m
     assert pub.publish(demo_config, con).version_id == "v0001"
 
 
-def test_the_rows_are_inserted_under_a_small_duckdb_limit_and_the_store_limit_comes_back(
-    demo_config, store, monkeypatch
-):
-    """dataset_items goes in under INSERT_MEMORY; the store's configured limit is in force again
-    afterwards; a limit DuckDB cannot get under leaves its limit as it was and publishes all the same."""
+def test_publish_queries_under_a_small_duckdb_limit_and_the_store_limit_comes_back(demo_config, store, monkeypatch):
+    """The selection and the dataset_items insert run under PUBLISH_MEMORY; the store's configured
+    limit is in force again afterwards; a store limit already below it is kept; a limit DuckDB
+    cannot get under leaves its limit as it was and publishes all the same."""
     from biocurate.publish import versions
 
     con, rows = store
     fill(rows, calls=10)
-    configured = demo_config.model_copy(
-        update={"store": demo_config.store.model_copy(update={"memory_limit": "700MB"})}
-    )
+
+    def with_limit(limit: str):
+        return demo_config.model_copy(update={"store": demo_config.store.model_copy(update={"memory_limit": limit})})
 
     def limit_now() -> str:
         return con.execute("select current_setting('memory_limit')").fetchall()[0][0]
 
-    con.execute(f"set memory_limit = '{versions.INSERT_MEMORY}'")
-    small = limit_now()
-    con.execute("set memory_limit = '700MB'")
-    expected = limit_now()
+    def limit_of(setting: str) -> str:
+        con.execute(f"set memory_limit = '{setting}'")
+        return limit_now()
+
+    small, configured, lower = limit_of(versions.PUBLISH_MEMORY), limit_of("700MB"), limit_of("200MB")
     con.execute("set memory_limit = '2GB'")  # what the connection had before: not what comes back
-    during: list[str] = []
-    real_insert = versions._Pass.insert
+    during: list[tuple[str, str]] = []
+    real_insert, real_select = versions._Pass.insert, versions.select_items
 
     def insert_seen(self):
-        during.append(limit_now())
+        during.append(("insert", limit_now()))
         real_insert(self)
 
+    def select_seen(*args, **kwargs):
+        during.append(("select", limit_now()))
+        return real_select(*args, **kwargs)
+
     monkeypatch.setattr(versions._Pass, "insert", insert_seen)
-    first = pub.publish(configured, con)
-    assert first.version_id == "v0001" and during == [small] and small != expected
-    assert limit_now() == expected
+    monkeypatch.setattr(versions, "select_items", select_seen)
+    first = pub.publish(with_limit("700MB"), con)
+    assert first.version_id == "v0001" and during == [("select", small), ("insert", small)] and small != configured
+    assert limit_now() == configured
     assert con.execute("select count(*) from dataset_items").fetchall()[0][0] == first.counts["items"]
 
-    fill(rows, calls=4, start=10)  # new items: a second version
-    monkeypatch.setattr(versions, "INSERT_MEMORY", "1KB")  # DuckDB cannot get under that
-    second = pub.publish(configured, con)
-    assert second.version_id == "v0002" and during[-1] == expected
-    assert limit_now() == expected
+    fill(rows, calls=4, start=10)  # new items: a second version, under a store limit below PUBLISH_MEMORY
+    assert pub.publish(with_limit("200MB"), con).version_id == "v0002"
+    assert during[-2:] == [("select", lower), ("insert", lower)] and limit_now() == lower
+
+    fill(rows, calls=4, start=14)
+    monkeypatch.setattr(versions, "PUBLISH_MEMORY", "1KB")  # DuckDB cannot get under that
+    con.execute("set memory_limit = '700MB'")  # as a stage's connection opens
+    third = pub.publish(with_limit("700MB"), con)
+    assert third.version_id == "v0003" and during[-1] == ("insert", configured)
+    assert limit_now() == configured
 
 
 KILLER = """

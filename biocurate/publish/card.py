@@ -82,25 +82,26 @@ def _label(value: str | None) -> str:
 
 def counts_of(items: pl.DataFrame) -> dict:
     """Items, groups, calls and items per database, tool, category, function and provenance,
-    overall and per split."""
+    overall and per split (each tally grouped by split too: no copy of a split's items)."""
     columns = {**_COUNTED, **{k: k for k in PROVENANCE_COLUMNS}}
-
-    def block(part: pl.DataFrame) -> dict:
-        tallies: dict[str, Counter] = {name: Counter() for name in columns}
-        for name, column in columns.items():
-            for value, n in _tally(part, column):
-                tallies[name][_label(value)] += n
-        return {
-            "items": part.height,
-            "groups": part["group_key"].n_unique() if part.height else 0,
-            "calls": part["call_id"].n_unique() if part.height else 0,
-            **{name: dict(sorted(tallies[name].items())) for name in columns},
-        }
-
-    out = block(items)
-    per_split = {s: block(items.filter(pl.col("split") == s)) for s in SPLITS}
-    out["splits"] = {s: per_split[s]["items"] for s in SPLITS}
-    out["by_split"] = per_split
+    blocks: dict[str | None, dict] = {s: {"items": 0, "groups": 0, "calls": 0} for s in (None, *SPLITS)}
+    sizes = items.group_by("split").agg(
+        pl.len().alias("items"), pl.col("group_key").n_unique().alias("groups"), pl.col("call_id").n_unique()
+    )
+    for split, n, groups, calls in sizes.rows():
+        blocks[split].update(items=n, groups=groups, calls=calls)
+    if items.height:
+        blocks[None].update(items=items.height, groups=items["group_key"].n_unique(), calls=items["call_id"].n_unique())
+    for name, column in columns.items():
+        tallies: dict[str | None, Counter] = {s: Counter() for s in blocks}
+        for value, split, n in _tally(items, column, "split"):
+            tallies[None][_label(value)] += n
+            tallies[split][_label(value)] += n
+        for s, block in blocks.items():
+            block[name] = dict(sorted(tallies[s].items()))
+    out = blocks[None]
+    out["splits"] = {s: blocks[s]["items"] for s in SPLITS}
+    out["by_split"] = {s: blocks[s] for s in SPLITS}
     return out
 
 

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from biocurate.catalog import Catalog, load_catalog
 from biocurate.config import Config
 from biocurate.hashing import canonical_json
+from biocurate.log import get_logger
 from biocurate.publish.card import counts_of, dataset_card, provenance, upstream_releases, write_plots
 from biocurate.publish.common import SPLITS, PublishError
 from biocurate.publish.formats import PARQUET_ROW_GROUP, PROVENANCE_COLUMNS
@@ -36,6 +37,8 @@ from biocurate.store import release, utcnow
 from biocurate.version import code_version
 
 VERSION_NAME = re.compile(r"^v\d{4,}$")
+# Each step of a publish at debug level (`bench/publish_stage.py` notes the memory at each).
+_log = get_logger("publish")
 
 
 @dataclass
@@ -111,16 +114,27 @@ _ITEMS_SCHEMA = {k: pl.String for k in ("version_id", *_ITEM_COLUMNS, "database"
 _DIGESTS_SCHEMA = {"item_id": pl.String, "d": pl.String}
 
 
-# DuckDB's memory limit while the version's rows are inserted: the insert needs little, and DuckDB
-# holds the inserted rows in memory up to its limit until the commit (at 384k items +250 MB at
-# 256 MB, +420 MB at 1 GB, in the same time). The store's limit is back for the split checks.
-INSERT_MEMORY = "256MB"
+# DuckDB's memory limit while publish queries the store (the store's own when that is lower).
+# DuckDB keeps what it used up to its limit until the connection closes, and holds a
+# transaction's inserted rows up to it until the commit; publish's queries need little at that
+# (beyond it they spill to disk): at 100k calls (384k items) the selection held 470 MB at the
+# store's 1 GB and 140 MB at 256 MB, the dataset_items insert +420 MB and +250 MB, in the same time.
+PUBLISH_MEMORY = "256MB"
+_UNITS = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
 
-def _lower_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
-    """DuckDB's memory limit lowered to ``limit``, outside a transaction: when DuckDB cannot get
-    under it (it holds more it cannot let go), the limit stays as it was and nothing is lost (a
-    failed setting inside a transaction would abort it)."""
+def _size(limit: str) -> float:
+    """Bytes of a memory limit as ``[store] memory_limit`` writes it ("1GB", "512 MiB")."""
+    number, unit = re.fullmatch(r"([\d.]+)\s*([A-Za-z]+)", limit.strip()).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit.upper()]
+
+
+def _publish_memory(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """DuckDB's limit set to ``PUBLISH_MEMORY`` (the store's if that is lower), outside a
+    transaction, after each (re)opening of the connection: when DuckDB cannot get under it (it
+    holds more it cannot let go), the limit stays as it was and nothing is lost (a failed setting
+    inside a transaction would abort it)."""
+    limit = min(PUBLISH_MEMORY, config.store.memory_limit, key=_size)
     try:
         con.execute(f"set memory_limit = '{limit}'")
     except duckdb.OutOfMemoryException:
@@ -268,20 +282,36 @@ def publish(
     time), so memory does not grow with the number of items. Whether anything changed is known
     from the digest at the end of that pass: then the temporary folder is removed and the
     store's transaction rolled back (a dry run keeps its rows in a temporary table, writes no files)."""
+    try:
+        return _publish(config, con, run_id, dry_run, batch, row_group)
+    finally:  # the connection's limit back (a caller's connection, an error)
+        con.execute(f"set memory_limit = '{config.store.memory_limit}'")
+
+
+def _publish(
+    config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None, dry_run: bool, batch: int, row_group: int
+) -> PublishResult:
     catalog = load_catalog(config.path(config.sample.catalog_dir))
+    _publish_memory(con, config)
     items, refused = select_items(config, con, catalog)
+    _log.debug("selected", extra={"fields": {"items": items.height}})
     if items.is_empty():
         return PublishResult(None, None, refused=refused, message="nothing to publish: no human-accepted items yet")
+    # What DuckDB used for the selection's joins it keeps until its connection closes (more than
+    # duckdb_memory() reports): a stage's connection is closed here and opened again (and below,
+    # after the split assignment's queries).
+    release(con)
+    _publish_memory(con, config)
     plan = assign_splits(config, con, items)
+    _log.debug("splits assigned")
     if plan.held:  # new items whose calls earlier versions put in different splits
         refused[SPLIT_CONFLICT] = len(plan.held)
         items = items.filter(~pl.col("item_id").is_in(plan.held))
     recs = Records(items, plan, catalog, config, con, batch)  # made a batch at a time
     del items
     plan.assigned = plan.assigned.clear()  # the records hold them as columns
-    # The selection's joins leave DuckDB holding about 300 MB at 100k calls (more than duckdb_memory()
-    # reports) until its connection closes: a stage's connection is closed here and opened again.
     release(con)
+    _publish_memory(con, config)
     known = {v for (v,) in con.execute("select version_id from dataset_versions").fetchall()}
     latest = con.execute(
         "select version_id, content_hash, path from dataset_versions "
@@ -289,6 +319,7 @@ def publish(
     ).fetchall()
     parent = latest[0][0] if latest else None
     counts = counts_of(recs.light())
+    _log.debug("counted")
     number = 1 + max((int(v[1:]) for v in known), default=0)
     version_id = f"v{number:04d}"
 
@@ -322,6 +353,7 @@ def publish(
         with tempfile.TemporaryDirectory(prefix=f".tmp-{version_id}-rows-", dir=out_dir) as spool:
             seen = _Pass(con, version_id, batch, Path(spool))
             files = write_formats(tmp, seen.feed(recs), catalog, version_id, config, row_group)
+            _log.debug("records written")
             digest = seen.digest(catalog, config)
             same = unchanged(digest)
             if same is not None:
@@ -329,6 +361,7 @@ def publish(
                 return same
             changes = _changes(con, parent, seen.digests(), len(recs))
             files += write_plots(tmp, recs.light())
+            _log.debug("plots drawn")
             manifest = {
                 "version_id": version_id,
                 "parent": parent,
@@ -351,6 +384,7 @@ def publish(
                 "upstream_releases": upstream_releases(con, recs.light()),
                 "provenance": provenance(config, con, recs.light()),
             }
+            _log.debug("provenance gathered")
             (tmp / "README.md").write_text(dataset_card(manifest))
             files.append("README.md")
             manifest["files"] = {
@@ -361,41 +395,38 @@ def publish(
                 if path.is_file():
                     path.chmod(0o444)  # a published version is read-only
             # The version is recorded in one transaction, its folder renamed inside it: all or nothing.
-            # Nothing before wrote to the store, and this process holds it (no release since the
-            # selection), so what was read is what is recorded.
-            _lower_memory_limit(con, INSERT_MEMORY)
+            # Nothing before wrote to the store, and this process holds it (no release since before
+            # the records were made), so what was read is what is recorded.
+            con.execute("begin transaction")
             try:
-                con.execute("begin transaction")
-                try:
-                    seen.insert()
-                    con.execute(f"set memory_limit = '{config.store.memory_limit}'")
-                    con.execute(
-                        "insert into dataset_versions values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [
-                            version_id,
-                            parent,
-                            digest,
-                            created,
-                            code_version(),
-                            config.config_hash(),
-                            str(final),
-                            json.dumps(counts),
-                            run_id,
-                        ],
+                seen.insert()
+                _log.debug("rows inserted")
+                con.execute(
+                    "insert into dataset_versions values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        version_id,
+                        parent,
+                        digest,
+                        created,
+                        code_version(),
+                        config.config_hash(),
+                        str(final),
+                        json.dumps(counts),
+                        run_id,
+                    ],
+                )
+                problems = split_checks(con, version_id)
+                _log.debug("splits checked")
+                if problems:
+                    raise PublishError(
+                        f"{version_id} failed its split checks, nothing was published: " + "; ".join(problems)
                     )
-                    problems = split_checks(con, version_id)
-                    if problems:
-                        raise PublishError(
-                            f"{version_id} failed its split checks, nothing was published: " + "; ".join(problems)
-                        )
-                    os.replace(tmp, final)
-                    renamed = True
-                    con.execute("commit")
-                except BaseException:
-                    con.execute("rollback")
-                    raise
-            finally:
-                con.execute(f"set memory_limit = '{config.store.memory_limit}'")
+                os.replace(tmp, final)
+                renamed = True
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
     except BaseException:
         shutil.rmtree(final if renamed else tmp, ignore_errors=True)
         raise
