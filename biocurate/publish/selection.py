@@ -8,7 +8,6 @@ reason it was left out. The review state is the one of the configured rule
 
 from __future__ import annotations
 
-import io
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from biocurate.config import Config
 from biocurate.hashing import canonical_json
 from biocurate.publish.common import sql
 from biocurate.review import state_column
+from biocurate.store import owned
 
 # Why a query is not exported; the order is the order of the report.
 NOT_CHECKED = "not yet quality-checked"
@@ -128,17 +128,6 @@ def _streamed(con: duckdb.DuckDBPyConnection, query: str) -> Iterator[Iterator[d
         yield frame.iter_rows(named=True)
 
 
-def _owned(frame: pl.DataFrame) -> pl.DataFrame:
-    """The frame copied into memory of polars' own. A frame made from DuckDB's Arrow result keeps
-    DuckDB's buffers (polars takes them without a copy), and they pinned DuckDB's memory after its
-    connection closed: at 100k calls publish held about 100 MB more through its whole pass
-    (``bench/publish_stage.py``). Polars' rechunk keeps the string buffers; an IPC copy does not."""
-    held = io.BytesIO()
-    frame.write_ipc(held)
-    held.seek(0)
-    return pl.read_ipc(held)
-
-
 _CHOSEN = {
     "item_id": pl.String,
     "query_id": pl.String,
@@ -198,7 +187,7 @@ def select_items(
         try:
             part = pl.from_arrow(con.sql(sql("details"), params=[scripted]).to_arrow_reader(STREAM_ROWS).read_all())
             assert isinstance(part, pl.DataFrame)
-            parts.append(_owned(part))
+            parts.append(owned(part))
         finally:
             con.unregister("_chosen")
     items = pl.concat(parts)
