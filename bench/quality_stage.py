@@ -28,6 +28,10 @@ from pathlib import Path
 
 ROOT = Path(os.environ.get("BIOCURATE_ROOT", Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(ROOT))
+# biocurate first, as its commands and flows import it: it sets polars' allocator to hand freed
+# memory back at once, which must happen before polars loads (polars' own import sets its
+# default, 0.5 s, and children inherit whichever came first).
+import biocurate  # noqa: E402, F401, I001
 
 import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
@@ -37,7 +41,6 @@ COLUMNS = "qc_id, item_kind, item_id, suite, expectation, passed, severity, reas
 
 
 def run(work: Path, out: Path | None, profile: Path | None) -> dict:
-    import biocurate
     from biocurate.config import load_config
     from biocurate.quality import run_quality
     from biocurate.stages import catalog_for

@@ -42,6 +42,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# biocurate first, as its commands and flows import it: it sets polars' allocator to hand freed
+# memory back at once, which must happen before polars loads (polars' own import sets its
+# default, 0.5 s, and children inherit whichever came first).
+import biocurate  # noqa: E402, F401, I001
 
 import polars as pl  # noqa: E402
 
