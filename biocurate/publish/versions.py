@@ -285,7 +285,10 @@ def publish(
     try:
         return _publish(config, con, run_id, dry_run, batch, row_group)
     finally:  # the connection's limit back (a caller's connection, an error)
-        con.execute(f"set memory_limit = '{config.store.memory_limit}'")
+        try:
+            con.execute(f"set memory_limit = '{config.store.memory_limit}'")
+        except duckdb.Error:  # a connection an error broke: its error is the one to see
+            pass
 
 
 def _publish(
