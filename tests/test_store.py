@@ -18,6 +18,7 @@ from biocurate.store import (
     check_migrations,
     insert_new,
     migrate,
+    owned,
 )
 from tests.store_rows import Rows
 
@@ -248,3 +249,24 @@ def test_call_set_rows_follow_the_contract(tmp_path):
         assert [s for s in steps if s[0] == q3] == []
         obs = con.execute("select observation from query_context where query_id = ?", [q2]).fetchall()[0][0]
         assert json.loads(obs) == ['{"id": "ENSG00000012048"}', '{"id": "ENSG00000141510"}']
+
+
+def test_owned_copies_a_result_out_of_duckdbs_buffers():
+    """store.owned: the same frame (values, nulls, types), none of its buffers DuckDB's."""
+    with duckdb.connect() as con:
+        result = con.sql(
+            "select i, 'text ' || i as s, case when i % 3 = 0 then null else i end as n from range(1000) t(i)"
+        ).pl()
+    copy = owned(result)
+    assert copy.equals(result) and copy.schema == result.schema and copy["n"].null_count() == 334
+
+    def addresses(frame) -> set[int]:
+        return {
+            buffer.address
+            for column in frame.to_arrow().columns
+            for chunk in column.chunks
+            for buffer in chunk.buffers()
+            if buffer is not None
+        }
+
+    assert addresses(result) and not addresses(copy) & addresses(result)
