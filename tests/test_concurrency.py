@@ -2,7 +2,8 @@
 
 A rebuild runs as a user starts it (``biocurate rebuild``, a subprocess) against the loopback API
 stand-in slowed so that it takes a minute or more; a drift check runs at the same time on a
-second, published store. Meanwhile the commands annotators and researchers use run as
+second, published store (with an evaluation run of the retrieval baseline on its version, for
+`eval report`). Meanwhile the commands annotators and researchers use run as
 subprocesses against both stores, one after another, each timed: every one must succeed within
 ``BOUND`` seconds while the job is still running. Afterwards the rebuilt store holds exactly what
 an undisturbed run of the same work wrote, plus the annotations the concurrent `review pull`
@@ -43,7 +44,7 @@ DRIFT_LATENCY = 4.0  # and during the drift check (its own stand-in: it has fewe
 PULLED = 3  # annotations made in Label Studio while the rebuild runs
 
 
-def commands(config: Path, review_commands: bool = True) -> dict[str, list[str]]:
+def commands(config: Path, review_commands: bool = True, eval_run: str | None = None) -> dict[str, list[str]]:
     # Review first, while the rebuild executes: at its end, its own review stage holds the review
     # lock, and a review push or pull then waits for it (as it should: no task twice).
     found = ({"review pull": ["review", "pull"], "review push": ["review", "push"]} if review_commands else {}) | {
@@ -54,6 +55,8 @@ def commands(config: Path, review_commands: bool = True) -> dict[str, list[str]]
         "qc report": ["qc", "report"],
         "drift report": ["drift", "report"],
     }
+    if eval_run:  # a store with an evaluation run (the published one the drift check works on)
+        found["eval report"] = ["eval", "report", eval_run]
     return {name: [BIOCURATE, *args, "--config", str(config)] for name, args in found.items()}
 
 
@@ -120,6 +123,17 @@ def test_commands_answer_while_a_rebuild_and_a_drift_check_run(label_studio, pre
         with Store(base.store.path).open() as con:
             accept(con, sorted(tasks))
             assert publish(base, con).version_id == "v0001"
+        # An evaluation run on it (the offline retrieval baseline), for `eval report` during the drift check.
+        evaluated = subprocess.run(
+            [BIOCURATE, "eval", "run", "--version", "v0001", "--baseline", "retrieval", "--config", str(base_file)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert evaluated.returncode == 0, evaluated.stdout[-2000:] + evaluated.stderr[-2000:]
+        with Store(base.store.path).open(read_only=True) as con:
+            (eval_run,) = con.execute("select run_id from eval_runs").fetchall()[0]
 
         api.latency = LATENCY
         live_file = write_config(
@@ -142,7 +156,8 @@ def test_commands_answer_while_a_rebuild_and_a_drift_check_run(label_studio, pre
             threads = [
                 threading.Thread(target=timed_while_running, args=(rebuild, commands(live_file), env, took["rebuild"])),
                 threading.Thread(
-                    target=timed_while_running, args=(drift, commands(base_file, False), env, took["drift check"])
+                    target=timed_while_running,
+                    args=(drift, commands(base_file, False, eval_run), env, took["drift check"]),
                 ),
             ]
             for thread in threads:
