@@ -22,7 +22,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -33,13 +32,7 @@ ROOT = Path(os.environ.get("BIOCURATE_ROOT", Path(__file__).resolve().parent.par
 sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+from measure import rss_mib, scratch_store  # noqa: E402  (bench/measure.py, beside this script)
 
 
 class StepMemory(logging.Handler):
@@ -83,14 +76,7 @@ def run(work: Path, memory_limit: str | None) -> dict:
     from biocurate.stages import run_stage
 
     with tempfile.TemporaryDirectory(prefix="biocurate-pstage-") as tmp:
-        store = Path(tmp) / "store.duckdb"
-        shutil.copyfile(work / "store.duckdb", store)
-        if (work / "store.duckdb.wal").exists():
-            shutil.copyfile(work / "store.duckdb.wal", Path(tmp) / "store.duckdb.wal")
-        with duckdb.connect(str(store)) as con:
-            con.execute("delete from dataset_items")
-            con.execute("delete from dataset_versions")
-            con.execute("checkpoint")
+        store = scratch_store(work, Path(tmp), "dataset_items", "dataset_versions")
         overrides = {
             "store.path": str(store),
             "review.enabled": False,

@@ -20,7 +20,6 @@ import cProfile
 import json
 import os
 import resource
-import shutil
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ import biocurate  # noqa: E402, F401, I001
 
 import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
+from measure import scratch_store  # noqa: E402  (bench/measure.py, beside this script)
 
 RUN_ID = "bench-quality-stage"
 COLUMNS = "qc_id, item_kind, item_id, suite, expectation, passed, severity, reason, qc_config_hash, run_id"
@@ -47,13 +47,7 @@ def run(work: Path, out: Path | None, profile: Path | None) -> dict:
     from biocurate.store import Store
 
     with tempfile.TemporaryDirectory(prefix="biocurate-qstage-") as tmp:
-        store = Path(tmp) / "store.duckdb"
-        shutil.copyfile(work / "store.duckdb", store)
-        if (work / "store.duckdb.wal").exists():
-            shutil.copyfile(work / "store.duckdb.wal", Path(tmp) / "store.duckdb.wal")
-        with duckdb.connect(str(store)) as con:
-            con.execute("delete from qc_results")
-            con.execute("checkpoint")
+        store = scratch_store(work, Path(tmp), "qc_results")
         config = load_config(
             ROOT / "biocurate.toml",
             overrides={

@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 import biocurate  # noqa: E402, F401, I001
 
 import polars as pl  # noqa: E402
+from measure import rss_mib  # noqa: E402  (bench/measure.py, beside this script)
 
 from biocurate.catalog import build_request, load_catalog  # noqa: E402
 from biocurate.config import load_config  # noqa: E402
@@ -63,14 +64,6 @@ TARGETS = {"minutes_100k": 3.0, "peak_gib": 1.0, "peak_ratio": 1.5}
 
 def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def rss_mib() -> float:
-    """Resident memory now (what the process holds between stages)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 class StagePeak:
