@@ -39,11 +39,24 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A DuckDB memory limit as `[store] memory_limit` takes it ("1GB", "512 MiB"), and its units in bytes.
+MEMORY_LIMIT = r"^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
+_MEMORY_UNITS = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+def memory_bytes(limit: str) -> float:
+    """The bytes of a memory limit written as MEMORY_LIMIT takes it."""
+    found = re.match(MEMORY_LIMIT, limit.strip())
+    if found is None:
+        raise ValueError(f"not a memory limit: {limit!r} (e.g. 1GB, 512 MiB)")
+    return float(found.group(1)) * _MEMORY_UNITS[found.group(2)]
+
+
 class StoreConfig(Section):
     path: Path = Path("data/out/biocurate.duckdb")
     # DuckDB's memory during pipeline stages (its default is 80% of the machine); beyond it, it
     # spills to disk next to the store. Keeps a 100k-call rebuild within about 2 GiB.
-    memory_limit: str = Field("1GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    memory_limit: str = Field("1GB", pattern=MEMORY_LIMIT)
     # How long a command or stage waits while another process holds the store file (DuckDB lets
     # one process in at a time; stages hold it only while they write a batch): README, "Working
     # during a rebuild".

@@ -23,7 +23,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from biocurate.catalog import Catalog, load_catalog
-from biocurate.config import Config
+from biocurate.config import Config, memory_bytes
 from biocurate.hashing import canonical_json
 from biocurate.log import get_logger
 from biocurate.publish.card import counts_of, dataset_card, provenance, upstream_releases, write_plots
@@ -120,13 +120,6 @@ _DIGESTS_SCHEMA = {"item_id": pl.String, "d": pl.String}
 # (beyond it they spill to disk): at 100k calls (384k items) the selection held 470 MB at the
 # store's 1 GB and 140 MB at 256 MB, the dataset_items insert +420 MB and +250 MB, in the same time.
 PUBLISH_MEMORY = "256MB"
-_UNITS = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
-
-
-def _size(limit: str) -> float:
-    """Bytes of a memory limit as ``[store] memory_limit`` writes it ("1GB", "512 MiB")."""
-    number, unit = re.fullmatch(r"([\d.]+)\s*([A-Za-z]+)", limit.strip()).groups()  # type: ignore[union-attr]
-    return float(number) * _UNITS[unit.upper()]
 
 
 def _publish_memory(con: duckdb.DuckDBPyConnection, config: Config) -> None:
@@ -134,7 +127,7 @@ def _publish_memory(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     transaction, after each (re)opening of the connection: when DuckDB cannot get under it (it
     holds more it cannot let go), the limit stays as it was and nothing is lost (a failed setting
     inside a transaction would abort it)."""
-    limit = min(PUBLISH_MEMORY, config.store.memory_limit, key=_size)
+    limit = min(PUBLISH_MEMORY, config.store.memory_limit, key=memory_bytes)
     try:
         con.execute(f"set memory_limit = '{limit}'")
     except duckdb.OutOfMemoryException:
