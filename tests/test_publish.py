@@ -655,7 +655,7 @@ def test_a_new_export_format_is_one_registry_entry(demo_config, store, monkeypat
         "questions/{split}.jsonl",
         about="the questions alone",
         jsonl=True,
-        encode=lambda r, export: json.dumps({"question": r["user_query"]}),
+        encode=lambda r, export: pub.dumps({"question": r["user_query"]}),
     )
     monkeypatch.setitem(pub.FORMATS, "questions", questions)
     result = pub.publish(demo_config, con)
@@ -695,6 +695,45 @@ def test_observation_value_keeps_json_and_text_as_they_are():
     cut = observation_value('{"a": "x, [y]", "b": [1, 2, 3], "c": {"d": "a long str...(+40 chars)')
     assert cut == {"a": "x, [y]", "b": [1, 2, 3], "c": {"...": "...(+56 chars)"}}  # 16 + 40 dropped
     assert observation_value('[{"k": [...(+300 chars)') == [{"k": ["...(+300 chars)"]}]
+
+
+def test_export_json_keeps_every_value_of_the_observation_and_call():
+    """The records' JSON (orjson, spliced pieces) reads back as the values they came from: an
+    observation beyond orjson's integers or with NaN, a pretty-printed one, a cut one, text."""
+    from biocurate.publish.formats import FORMATS, Export
+
+    export = Export(Path("."), "v0001", "You call tools.", CATALOG)
+    function = sorted(CATALOG.tools)[0]
+    big = 2**70 + 1  # not a float exactly
+    observations = [
+        f'{{"count": {big}, "ids": ["a\\"b", "é"]}}',  # integer beyond 64 bits: orjson reads it as a float
+        '{"score": NaN}',  # the standard library's JSON, not orjson's
+        '{\n  "pretty": [1, 2]\n}',  # one record a line: its newlines go
+        '{"a": "x, [y]", "b": [1, 2, 3], "c": {"d": "a long str...(+40 chars)',
+        "lookup_by_symbol: 1 record",
+        None,
+    ]
+    for observation in observations:
+        call = {"name": function, "arguments": {"n": big, "q": 'say "hi"'}}
+        record = {
+            "user_query": "Which one? \u2028",
+            "function": function,
+            "function_calling": call,
+            "observation": observation,
+            "kind": "single",
+        }
+        text = FORMATS["biotool"].encode(record, export)
+        assert b"\n" not in text
+        value = json.loads(text)
+        assert value["function_calling"] == call and value["user_query"] == record["user_query"]
+        expected = observation_value(observation)
+        if observation == '{"score": NaN}':
+            assert value["observation"] == {"score": None}  # JSON has no NaN: null, as orjson writes it
+        else:
+            assert value["observation"] == expected
+    names = sorted(CATALOG.tools)[:3]
+    assert json.loads(export.tools_json(names)) == export.tools_text(names).decode()
+    assert json.loads(export.tools_text(names)) == CATALOG.tools_json(names)
 
 
 def test_the_biotool_flavour_has_biotools_names_files_and_values(demo_config, store):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from biocurate.publish.card import counts_of, dataset_card, provenance, upstream_releases, write_plots
 from biocurate.publish.common import SPLITS, PublishError
 from biocurate.publish.diff import DIFF_FIELDS, VersionDiff, diff_versions, version_items
-from biocurate.publish.formats import FORMATS, ExportFormat
+from biocurate.publish.formats import FORMATS, ExportFormat, dumps
 from biocurate.publish.records import Distractors, Records
 from biocurate.publish.selection import (
     ACCEPTED_FAILS_QC,
@@ -66,6 +66,7 @@ __all__ = [
     "counts_of",
     "dataset_card",
     "diff_versions",
+    "dumps",
     "group_key",
     "provenance",
     "publish",

@@ -12,7 +12,7 @@ from typing import Any
 from biocurate.catalog import Catalog
 from biocurate.config import Config
 from biocurate.publish.common import SPLITS
-from biocurate.publish.formats import FORMATS, PARQUET_ROW_GROUP, Export, ExportFormat, _dumps
+from biocurate.publish.formats import FORMATS, PARQUET_ROW_GROUP, Export, ExportFormat, dumps
 
 
 def _write_json(path: Path, data: dict | list) -> None:
@@ -20,19 +20,12 @@ def _write_json(path: Path, data: dict | list) -> None:
     if isinstance(data, dict):
         path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n")
     else:
-        _write_records(path, (_dumps(d) for d in data), jsonl=False)
+        with path.open("wb") as out:  # one element a line: readable, and 10x faster than indent
+            out.write(b"[\n" + b",\n".join(dumps(d) for d in data) + b"\n]\n")
 
 
-def _write_records(path: Path, texts: Any, jsonl: bool) -> None:
-    with path.open("w") as out:
-        if jsonl:
-            out.writelines(t + "\n" for t in texts)
-        else:  # one record a line: readable, and 10x faster than indent
-            out.write("[\n")
-            out.writelines((",\n" if i else "") + t for i, t in enumerate(texts))
-            out.write("\n]\n")
-
-
+# Bytes a record file buffers before it writes (the default 8 KB: a system call every record or two).
+WRITE_BUFFER = 1 << 20
 # Records a Parquet writer gets at a time.
 PARQUET_BATCH = 5_000
 
@@ -47,7 +40,7 @@ class _Sink:
         self.out: Any = None
         self.pending: list[dict] = []
 
-    def add(self, record: dict, text: str | None = None) -> None:
+    def add(self, record: dict, text: bytes | None = None) -> None:
         """A record, or (``text``) its JSON text when another file of the same encoding made it."""
         if self.fmt.write is not None:
             self.pending.append(record)
@@ -60,11 +53,13 @@ class _Sink:
             text = self.fmt.encode(record, self.export)
         if self.out is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.out = self.path.open("w")
+            self.out = self.path.open("wb", buffering=WRITE_BUFFER)
             if not (self.fmt.jsonl or self.part):
-                self.out.write("[\n")
-        separator = "" if self.fmt.jsonl or not self.count else ",\n"
-        self.out.write(separator + text + ("\n" if self.fmt.jsonl else ""))
+                self.out.write(b"[\n")
+        if self.fmt.jsonl:
+            self.out.write(text + b"\n")
+        else:
+            self.out.write(b",\n" + text if self.count else text)
         self.count += 1
 
     def _write_pending(self) -> None:
@@ -80,21 +75,21 @@ class _Sink:
         if self.out is None:
             return
         if self.fmt.write is None and not (self.fmt.jsonl or self.part):
-            self.out.write("\n]\n")
+            self.out.write(b"\n]\n")
         self.out.close()
 
 
 def _join_parts(path: Path, parts: list[_Sink], jsonl: bool) -> None:
     """One file of the splits' parts (in split order), as if written at once."""
-    with path.open("w") as out:
-        out.write("" if jsonl else "[\n")
+    with path.open("wb") as out:
+        out.write(b"" if jsonl else b"[\n")
         for i, part in enumerate(parts):
             if i and not jsonl:
-                out.write(",\n")
-            with part.path.open() as handle:
+                out.write(b",\n")
+            with part.path.open("rb") as handle:
                 shutil.copyfileobj(handle, out)
             part.path.unlink()
-        out.write("" if jsonl else "\n]\n")
+        out.write(b"" if jsonl else b"\n]\n")
 
 
 def write_formats(
@@ -127,7 +122,7 @@ def write_formats(
         }
     by_split = {s: [(FORMATS[n], per[s]) for n, per in sinks.items() if s in per] for s in SPLITS}
     for record in recs:
-        texts: dict[Callable, str] = {}  # each encoding made once a record (BioTool.json: as biotool/<split>.json)
+        texts: dict[Callable, bytes] = {}  # each encoding made once a record (BioTool.json: as biotool/<split>.json)
         for fmt, sink in by_split[record["split"]]:
             if fmt.holds is None or fmt.holds(record, export):
                 if fmt.encode is None:
