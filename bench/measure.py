@@ -3,18 +3,31 @@ store (``bench/scale.py --keep``'s folder) to run one stage on again."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import duckdb
 
 
-def rss_mib() -> float:
-    """Resident memory now (what the process holds), from /proc."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def rss_mib(pid: int | None = None) -> float:
+    """Resident memory now of the process and of every process it started (publish writes a large
+    version's files in a child process), from /proc. A child not yet past its exec (its command
+    line still the parent's) shares the parent's pages: not counted twice."""
+    pid = os.getpid() if pid is None else pid
+    total = 0.0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total = int(line.split()[1]) / 1024
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                if Path(f"/proc/{child}/cmdline").read_bytes() != command:
+                    total += rss_mib(int(child))
+    except (FileNotFoundError, ProcessLookupError):  # a process that ended while it was read
+        pass
+    return total
 
 
 def scratch_store(work: Path, folder: Path, *emptied: str) -> Path:

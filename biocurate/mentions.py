@@ -31,9 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from biocurate.catalog import CATALOG_DIR, Catalog, MentionKind, MentionSpec, Tool, load_mentions
+from biocurate.catalog import CATALOG_DIR, Catalog, MentionKind, MentionSpec, Tool, load_mentions, read_yaml
 from biocurate.errors import CatalogError
 from biocurate.hashing import content_hash
 from biocurate.mention_forms import (
@@ -218,7 +216,7 @@ class MentionRules:
     def load(cls, catalog_dir: Path = CATALOG_DIR, seeds_dir: Path | None = None) -> MentionRules:
         spec = load_mentions(Path(catalog_dir))
         words_file = Path(catalog_dir) / "words.yaml"
-        words = yaml.safe_load(words_file.read_text()) if words_file.exists() else {}
+        words = read_yaml(words_file) if words_file.exists() else {}
         return cls(spec, words or {}, load_taxa(Path(catalog_dir), seeds_dir, spec))
 
     def check(self, catalog: Catalog) -> None:

@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
-from biocurate.catalog import CATALOG_DIR
+from biocurate.catalog import CATALOG_DIR, read_yaml
 from biocurate.errors import CatalogError, SeedError
 from biocurate.hashing import content_hash
 
@@ -42,7 +40,7 @@ def entity_types(catalog_dir: Path = CATALOG_DIR) -> dict:
     if not path.is_file():
         where = "the catalog folder does not exist" if not Path(catalog_dir).is_dir() else "no such file"
         raise CatalogError(f"{path}: {where} (set [sample] catalog_dir in the config to the catalog folder)")
-    return yaml.safe_load(path.read_text())
+    return read_yaml(path)
 
 
 def species_table(catalog_dir: Path = CATALOG_DIR) -> dict:

@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
-from biocurate.catalog import CATALOG_DIR, Tool
+from biocurate.catalog import CATALOG_DIR, Tool, read_yaml
 from biocurate.hashing import content_hash
 from biocurate.mention_forms import Taxon, scientific_name
 from biocurate.mentions import mention_rules
@@ -75,7 +73,7 @@ class Wording:
     """The words for one catalog (``catalog/words.yaml``, the taxa of the mention rules)."""
 
     def __init__(self, catalog_dir: Path = CATALOG_DIR):
-        self.words = yaml.safe_load((Path(catalog_dir) / "words.yaml").read_text())
+        self.words = read_yaml(Path(catalog_dir) / "words.yaml")
         self._rules = mention_rules(Path(catalog_dir))  # the one table of taxon names
         taxa = {k: (t.names, t.common) for k, t in sorted(self._rules.taxa.items())}
         self.version = content_hash(self.words, taxa, length=8)

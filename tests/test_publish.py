@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from biocurate import publish as pub
 from biocurate.cli import app
 from biocurate.config import Config
-from biocurate.errors import ConfigError
+from biocurate.errors import CatalogError, ConfigError
 from biocurate.hashing import content_hash, sha256_bytes
 from biocurate.publish.biotool import observation_value
 from biocurate.store import Store, insert_new, utcnow
@@ -734,6 +734,76 @@ def test_export_json_keeps_every_value_of_the_observation_and_call():
     names = sorted(CATALOG.tools)[:3]
     assert json.loads(export.tools_json(names)) == export.tools_text(names).decode()
     assert json.loads(export.tools_text(names)) == CATALOG.tools_json(names)
+
+
+def _records(config, con) -> list[dict]:
+    """The records a publish of the store would write (selection, splits, one pass)."""
+    items, _ = pub.select_items(config, con, CATALOG)
+    return list(pub.Records(items, pub.assign_splits(config, con, items), CATALOG, config, con))
+
+
+def _children() -> list[str]:
+    return [c for task in Path(f"/proc/{os.getpid()}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
+def test_a_large_version_is_written_by_a_process_of_its_own_with_the_same_files(
+    demo_config, store, monkeypatch, tmp_path
+):
+    from biocurate.publish import writing
+
+    con, rows = store
+    fill(rows, calls=12)
+    records = _records(demo_config, con)
+    here, aside = tmp_path / "here", tmp_path / "aside"
+    monkeypatch.setattr(writing, "ASIDE_MIN_ITEMS", len(records) + 1)
+    files = writing.write_files(here, iter(records), len(records), CATALOG, "v0001", demo_config)
+    monkeypatch.setattr(writing, "ASIDE_MIN_ITEMS", len(records))
+    monkeypatch.setattr(writing, "ASIDE_BATCH", 5)  # several batches over the pipe
+    started = []
+    real_popen = subprocess.Popen
+    monkeypatch.setattr(writing.subprocess, "Popen", lambda *a, **k: started.append(a) or real_popen(*a, **k))
+    assert writing.write_files(aside, iter(records), len(records), CATALOG, "v0001", demo_config) == files
+    assert len(started) == 1 and not _children()  # written by a child, which has ended
+    written = sorted(p.relative_to(here) for p in here.rglob("*") if p.is_file())
+    assert written == sorted(p.relative_to(aside) for p in aside.rglob("*") if p.is_file())
+    assert len(written) >= 10 and all((here / p).read_bytes() == (aside / p).read_bytes() for p in written)
+
+
+class _ExitOnArrival:
+    """Unpickled in the writing process, it ends that process at once (a crash there)."""
+
+    def __reduce__(self):
+        return (os._exit, (3,))
+
+
+def test_the_writing_process_failing_or_crashing_is_an_error_here_and_stops_it(
+    demo_config, store, monkeypatch, tmp_path
+):
+    from biocurate.publish import writing
+
+    con, rows = store
+    fill(rows, calls=4)
+    records = _records(demo_config, con)
+    monkeypatch.setattr(writing, "ASIDE_MIN_ITEMS", 0)
+    monkeypatch.setattr(writing, "ASIDE_BATCH", 2)
+    # An error in the writing process: raised here, as itself, with where it happened.
+    broken = [*records[:3], {**records[3], "function": "no_such_function"}, *records[4:]]
+    with pytest.raises(CatalogError, match="no_such_function") as raised:
+        writing.write_files(tmp_path / "a", iter(broken), len(broken), CATALOG, "v0001", demo_config)
+    assert "in the process writing a's files" in "\n".join(getattr(raised.value, "__notes__", []))
+    # The writing process dying without a word: a PublishError with its exit code.
+    crashing = [*records[:3], {**records[3], "answer": _ExitOnArrival()}, *records[4:]]
+    with pytest.raises(pub.PublishError, match=r"stopped \(exit code 3\) without saying why"):
+        writing.write_files(tmp_path / "b", iter(crashing), len(crashing), CATALOG, "v0001", demo_config)
+
+    # An error here (the records stop coming): raised, and the writing process is stopped and reaped.
+    def failing():
+        yield from records[:5]
+        raise RuntimeError("the store went away")
+
+    with pytest.raises(RuntimeError, match="the store went away"):
+        writing.write_files(tmp_path / "c", failing(), len(records), CATALOG, "v0001", demo_config)
+    assert not _children()
 
 
 def test_the_biotool_flavour_has_biotools_names_files_and_values(demo_config, store):

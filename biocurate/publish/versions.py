@@ -32,7 +32,7 @@ from biocurate.publish.formats import PARQUET_ROW_GROUP, PROVENANCE_COLUMNS
 from biocurate.publish.records import RECORD_BATCH, Records
 from biocurate.publish.selection import SPLIT_CONFLICT, select_items
 from biocurate.publish.splits import assign_splits, split_checks
-from biocurate.publish.writing import write_formats
+from biocurate.publish.writing import write_files
 from biocurate.store import release, utcnow
 from biocurate.version import code_version
 
@@ -348,7 +348,7 @@ def _publish(
         # the rows' spool: beside the version, a .tmp- folder as leftovers are cleared
         with tempfile.TemporaryDirectory(prefix=f".tmp-{version_id}-rows-", dir=out_dir) as spool:
             seen = _Pass(con, version_id, batch, Path(spool))
-            files = write_formats(tmp, seen.feed(recs), catalog, version_id, config, row_group)
+            files = write_files(tmp, seen.feed(recs), len(recs), catalog, version_id, config, row_group)
             _log.debug("records written")
             digest = seen.digest(catalog, config)
             same = unchanged(digest)
