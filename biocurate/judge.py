@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from functools import lru_cache
+from functools import lru_cache, partial
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -29,6 +30,7 @@ from biocurate.set_judge import judge_sets
 from biocurate.set_rules import informative
 from biocurate.store import insert_new, observation_texts
 from biocurate.wording import wording
+from biocurate.workers import ASIDE_MIN_ITEMS, in_turns
 
 RULES_VERSION = "rules-v3"  # v2: arguments mentioned by kind (was: identifiers verbatim); v3: an observation is
 # informative when it holds a fact (was: 20 characters or more, which rejected {"ping":1})
@@ -162,36 +164,16 @@ def judge_single(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalo
     cfg = config.synthesis.judge
     if cfg.provider != "template":
         return judge_with_llm(config, con, catalog, run_id)
-    rules = mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
     summary = JudgeSummary()
     # By call, so that each call's mentions and each observation's test are made once per batch.
     ids = unjudged_ids(con, cfg.model, RULES_VERSION).sort("call_id", "query_id")
-    for todo in judging_rows(con, ids):
-        per_call: dict[tuple[str, str], tuple[list, re.Pattern | None]] = {}
-        per_observation: dict[str, bool] = {}
-        columns: dict[str, list] = {"judgment_id": [], "query_id": [], "verdict": [], "score": [], "reason": []}
-        for query_id, text, function, arguments, observation in todo:
-            made = per_call.get((function, arguments))
-            if made is None:
-                tool = catalog[function]
-                made = per_call[(function, arguments)] = (
-                    as_rows(rules.mentions(tool, json.loads(arguments))),
-                    leak_pattern(tuple(tool.function.params)),
-                )
-            checks = question_checks(text, function, *made)
-            found = per_observation.get(observation)
-            if found is None:
-                found = per_observation[observation] = informative(observation)
-            checks["observation informative"] = found
-            score = sum(checks.values()) / len(checks)
-            verdict = "accept" if score == 1 else ("unsure" if score >= 0.75 else "reject")
-            failed = [name for name, ok in checks.items() if not ok]
-            columns["judgment_id"].append(content_hash("judgment", query_id, "rules", cfg.model, RULES_VERSION))
-            columns["query_id"].append(query_id)
-            columns["verdict"].append(verdict)
-            columns["score"].append(score)
-            columns["reason"].append("all checks passed" if not failed else "failed: " + "; ".join(failed))
-            summary.count(verdict)
+    judged = partial(
+        rules_judgments,
+        catalog=catalog,
+        rules_dirs=(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir)),
+        model=cfg.model,
+    )
+    for columns in in_turns(judged, judging_rows(con, ids), aside=len(ids) >= ASIDE_MIN_ITEMS):
         rows = pl.DataFrame(columns, schema=JUDGMENT_SCHEMA).select(
             "judgment_id",
             "query_id",
@@ -203,9 +185,43 @@ def judge_single(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalo
             "reason",
             pl.lit(run_id, pl.String).alias("run_id"),
         )
+        for verdict in columns["verdict"]:
+            summary.count(verdict)
         summary.judged += len(rows)
         summary.new += insert_new(con, "judgments", rows)  # written as it goes: a crash keeps what was done
     return summary
+
+
+def rules_judgments(todo: list[tuple], catalog: Catalog, rules_dirs: tuple[Path, Path], model: str) -> dict[str, list]:
+    """The rules judge's judgments of one batch of (query_id, text, function, arguments,
+    observation), as ``JUDGMENT_SCHEMA`` columns (``biocurate.workers.in_turns`` runs it here or in
+    a worker process)."""
+    rules = mention_rules(*rules_dirs)
+    per_call: dict[tuple[str, str], tuple[list, re.Pattern | None]] = {}
+    per_observation: dict[str, bool] = {}
+    columns: dict[str, list] = {"judgment_id": [], "query_id": [], "verdict": [], "score": [], "reason": []}
+    for query_id, text, function, arguments, observation in todo:
+        made = per_call.get((function, arguments))
+        if made is None:
+            tool = catalog[function]
+            made = per_call[(function, arguments)] = (
+                as_rows(rules.mentions(tool, json.loads(arguments))),
+                leak_pattern(tuple(tool.function.params)),
+            )
+        checks = question_checks(text, function, *made)
+        found = per_observation.get(observation)
+        if found is None:
+            found = per_observation[observation] = informative(observation)
+        checks["observation informative"] = found
+        score = sum(checks.values()) / len(checks)
+        verdict = "accept" if score == 1 else ("unsure" if score >= 0.75 else "reject")
+        failed = [name for name, ok in checks.items() if not ok]
+        columns["judgment_id"].append(content_hash("judgment", query_id, "rules", model, RULES_VERSION))
+        columns["query_id"].append(query_id)
+        columns["verdict"].append(verdict)
+        columns["score"].append(score)
+        columns["reason"].append("all checks passed" if not failed else "failed: " + "; ".join(failed))
+    return columns
 
 
 JUDGMENT_SCHEMA = {

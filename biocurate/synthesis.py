@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -30,6 +31,7 @@ from biocurate.set_synthesis import generate_with_model, parse_query_list, pick_
 from biocurate.store import insert_new, observation_texts, release
 from biocurate.vocabulary import STYLES
 from biocurate.wording import Said, Wording, wording
+from biocurate.workers import ASIDE_MIN_ITEMS, in_turns
 
 GENERATE_PROMPT = "generate_v2"
 
@@ -219,7 +221,6 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
     ).fetchall()[0][0]
     if gen.provider != "template":
         return with_sets(config, con, catalog, run_id, synthesize_with_llm(config, con, catalog, run_id, todo, summary))
-    words, rules = wording(config.path(config.sample.catalog_dir)), rules_for(config)
     ranks = {
         cid: rank
         for cid, rank in con.execute(
@@ -227,18 +228,49 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
             f"from candidate_calls c where {single_call_sql('c')} and call_id in (select call_id from observations)"
         ).fetchall()
     }
+    calls = [(*row, ranks[row[0]]) for row in todo]
+    del todo, ranks
+    per_batch = max(1, INSERT_BATCH // config.synthesis.queries_per_call)
+    batches = (calls[i : i + per_batch] for i in range(0, len(calls), per_batch))
+    made = partial(
+        template_rows,
+        catalog=catalog,
+        rules_dirs=(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir)),
+        per_call=config.synthesis.queries_per_call,
+        seed=gen.seed,
+        model=gen.model,
+    )
+    aside = len(calls) * config.synthesis.queries_per_call >= ASIDE_MIN_ITEMS
+    summary.calls += len(calls)
+    for rows, failures in in_turns(made, batches, aside):
+        for reason, count in failures.items():
+            summary.failures[reason] = summary.failures.get(reason, 0) + count
+        # written as it goes: flat memory, and a crash keeps what was done
+        summary.queries_new += insert_new(con, "queries", rows.frame(gen, run_id))
+        release(con)  # others get in between batches
+    return with_sets(config, con, catalog, run_id, summary)
+
+
+def template_rows(
+    calls: list[tuple],
+    catalog: Catalog,
+    rules_dirs: tuple[Path, Path],
+    per_call: int,
+    seed: int,
+    model: str,
+) -> tuple[QueryColumns, dict[str, int]]:
+    """The template generator's questions about a batch of (call_id, function, arguments, fields,
+    observation_id, rank among its function's calls), and the calls it could not ask about, by
+    reason (``biocurate.workers.in_turns`` runs it here or in a worker process)."""
+    words, rules = wording(rules_dirs[0]), mention_rules(*rules_dirs)
     rows = QueryColumns()
+    failures: dict[str, int] = {}
     versions: dict[str, str] = {}  # function -> its template version (made once per function)
-    for call_id, function, arguments, fields, observation_id in todo:
-        if len(rows) >= INSERT_BATCH:  # written as it goes: flat memory, and a crash keeps what was done
-            summary.queries_new += insert_new(con, "queries", rows.frame(gen, run_id))
-            release(con)  # others get in between batches
-            rows = QueryColumns()
+    for call_id, function, arguments, fields, observation_id, rank in calls:
         tool = catalog[function]
-        summary.calls += 1
         if tool.function.questions is None:
             reason = f"{function}: no question templates"
-            summary.failures[reason] = summary.failures.get(reason, 0) + 1
+            failures[reason] = failures.get(reason, 0) + 1
             continue
         args = json.loads(arguments)
         said = question_context(tool, args, json.loads(fields) if fields else None, words)
@@ -250,19 +282,16 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
         def mentions_all(text: str, mentions=mentions) -> bool:
             return not missing_mentions(text, mentions)
 
-        for style, text in template_questions(
-            tool, ranks[call_id], said, config.synthesis.queries_per_call, gen.seed, accept=mentions_all
-        ):
+        for style, text in template_questions(tool, rank, said, per_call, seed, accept=mentions_all):
             rows.add(
-                content_hash("query", call_id, text, "template", gen.model, version),
+                content_hash("query", call_id, text, "template", model, version),
                 call_id,
                 observation_id,
                 text,
                 style,
                 version,
             )
-    summary.queries_new += insert_new(con, "queries", rows.frame(gen, run_id))
-    return with_sets(config, con, catalog, run_id, summary)
+    return rows, failures
 
 
 class QueryColumns:

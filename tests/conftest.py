@@ -70,3 +70,27 @@ def fresh_rate_limiters():
     """Host limiters last the process; a loopback server on a reused port is another server."""
     yield
     LIMITERS.forget()
+
+
+class Started(list):
+    """The processes a test started (``subprocess.Popen``), in order."""
+
+    def ended(self) -> bool:
+        """Every one waited for (reaped): none left running."""
+        return all(p.returncode is not None for p in self)
+
+
+@pytest.fixture
+def started(monkeypatch) -> Started:
+    """Records every process started while the test runs (workers, publish's writer)."""
+    import subprocess
+
+    processes = Started()
+    real_popen = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        processes.append(real_popen(*args, **kwargs))
+        return processes[-1]
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    return processes

@@ -25,6 +25,7 @@ from biocurate.errors import CatalogError, ConfigError
 from biocurate.hashing import content_hash, sha256_bytes
 from biocurate.publish.biotool import observation_value
 from biocurate.store import Store, insert_new, utcnow
+from biocurate.workers import WorkerError
 from tests.biotool_consumers.consumers import OPENAI_TOOL
 from tests.store_rows import CATALOG, Rows
 from tests.test_review import annotate
@@ -742,12 +743,8 @@ def _records(config, con) -> list[dict]:
     return list(pub.Records(items, pub.assign_splits(config, con, items), CATALOG, config, con))
 
 
-def _children() -> list[str]:
-    return [c for task in Path(f"/proc/{os.getpid()}/task").iterdir() for c in (task / "children").read_text().split()]
-
-
 def test_a_large_version_is_written_by_a_process_of_its_own_with_the_same_files(
-    demo_config, store, monkeypatch, tmp_path
+    demo_config, store, monkeypatch, tmp_path, started
 ):
     from biocurate.publish import writing
 
@@ -759,11 +756,9 @@ def test_a_large_version_is_written_by_a_process_of_its_own_with_the_same_files(
     files = writing.write_files(here, iter(records), len(records), CATALOG, "v0001", demo_config)
     monkeypatch.setattr(writing, "ASIDE_MIN_ITEMS", len(records))
     monkeypatch.setattr(writing, "ASIDE_BATCH", 5)  # several batches over the pipe
-    started = []
-    real_popen = subprocess.Popen
-    monkeypatch.setattr(writing.subprocess, "Popen", lambda *a, **k: started.append(a) or real_popen(*a, **k))
+    assert not started
     assert writing.write_files(aside, iter(records), len(records), CATALOG, "v0001", demo_config) == files
-    assert len(started) == 1 and not _children()  # written by a child, which has ended
+    assert len(started) == 1 and started.ended()  # written by a child, which has ended
     written = sorted(p.relative_to(here) for p in here.rglob("*") if p.is_file())
     assert written == sorted(p.relative_to(aside) for p in aside.rglob("*") if p.is_file())
     assert len(written) >= 10 and all((here / p).read_bytes() == (aside / p).read_bytes() for p in written)
@@ -777,7 +772,7 @@ class _ExitOnArrival:
 
 
 def test_the_writing_process_failing_or_crashing_is_an_error_here_and_stops_it(
-    demo_config, store, monkeypatch, tmp_path
+    demo_config, store, monkeypatch, tmp_path, started
 ):
     from biocurate.publish import writing
 
@@ -793,7 +788,7 @@ def test_the_writing_process_failing_or_crashing_is_an_error_here_and_stops_it(
     assert "in the process writing a's files" in "\n".join(getattr(raised.value, "__notes__", []))
     # The writing process dying without a word: a PublishError with its exit code.
     crashing = [*records[:3], {**records[3], "answer": _ExitOnArrival()}, *records[4:]]
-    with pytest.raises(pub.PublishError, match=r"stopped \(exit code 3\) without saying why"):
+    with pytest.raises(WorkerError, match=r"stopped \(exit code 3\) without saying why"):
         writing.write_files(tmp_path / "b", iter(crashing), len(crashing), CATALOG, "v0001", demo_config)
 
     # An error here (the records stop coming): raised, and the writing process is stopped and reaped.
@@ -803,7 +798,7 @@ def test_the_writing_process_failing_or_crashing_is_an_error_here_and_stops_it(
 
     with pytest.raises(RuntimeError, match="the store went away"):
         writing.write_files(tmp_path / "c", failing(), len(records), CATALOG, "v0001", demo_config)
-    assert not _children()
+    assert len(started) == 3 and started.ended()
 
 
 def test_the_biotool_flavour_has_biotools_names_files_and_values(demo_config, store):

@@ -11,20 +11,18 @@ is an entry in ``biocurate.publish.formats``, not one added to the registry at r
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import shutil
-import subprocess
 import sys
-import traceback
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from biocurate.catalog import Catalog
 from biocurate.config import Config
-from biocurate.publish.common import SPLITS, PublishError
+from biocurate.publish.common import SPLITS
 from biocurate.publish.formats import FORMATS, PARQUET_ROW_GROUP, Export, ExportFormat, dumps
+from biocurate.workers import ASIDE_MIN_ITEMS, answer, answer_pipe, receive, send, start, unpack
 
 
 def _write_json(path: Path, data: dict | list) -> None:
@@ -160,9 +158,6 @@ def write_formats(
     return written
 
 
-# A version of at least this many items is written by a process of its own (below it, starting
-# that process, about a second, is not repaid).
-ASIDE_MIN_ITEMS = 20_000
 # Records sent to the writing process at a time: it writes one batch while the next is made.
 ASIDE_BATCH = 2_000
 
@@ -186,80 +181,42 @@ def write_files(
 def _write_aside(folder: Path, recs: Iterable[dict], task: tuple) -> list[str]:
     """``write_formats(*task)`` in a child process fed ``recs`` in batches. An error there is
     raised here (with its traceback as a note); one here stops the child before it goes on."""
-    import biocurate
-
-    package_root = str(Path(biocurate.__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
-    child = subprocess.Popen(
-        [sys.executable, "-c", "from biocurate.publish.writing import serve; serve()"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=env,
-    )
+    child = start("biocurate.publish.writing:serve")
     assert child.stdin is not None and child.stdout is not None
     try:
         try:
-            _send(child.stdin, task)
+            send(child.stdin, task)
             batch: list[dict] = []
             for record in recs:
                 batch.append(record)
                 if len(batch) >= ASIDE_BATCH:
-                    _send(child.stdin, batch)
+                    send(child.stdin, batch)
                     batch = []
-            _send(child.stdin, batch)
-            _send(child.stdin, None)
+            send(child.stdin, batch)
+            send(child.stdin, None)
             child.stdin.close()
         except BrokenPipeError:
             pass  # the child stopped: its answer says why
-        answer = child.stdout.read()
+        payload = receive(child.stdout)
         child.wait()
     except BaseException:
         child.kill()  # before the caller removes the folder it writes in
         child.wait()
         raise
-    if not answer:
-        raise PublishError(
-            f"the process writing {folder.name}'s files stopped (exit code {child.returncode}) without saying why: "
-            "its error output is above; nothing was published"
-        )
-    status, value, trace = pickle.loads(answer)
-    if status == "error":
-        value.add_note(f"(in the process writing {folder.name}'s files)\n{trace}")
-        raise value
-    return value
-
-
-def _send(pipe: IO[bytes], value: Any) -> None:
-    pickle.dump(value, pipe, protocol=pickle.HIGHEST_PROTOCOL)
-    pipe.flush()
-
-
-def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
-    """The child's side: the task, then batches of records until None; answers ("ok", files, "")
-    or ("error", exception, traceback)."""
-    error: BaseException | None = None
-    try:
-        task = pickle.load(inp)
-
-        def records() -> Iterator[dict]:
-            while (batch := pickle.load(inp)) is not None:
-                yield from batch
-
-        answer: tuple = ("ok", write_formats(task[0], records(), *task[1:]), "")
-    except BaseException as exc:  # noqa: BLE001 - every error goes back to the parent
-        error = exc
-        answer = ("error", exc, traceback.format_exc())
-    try:
-        payload = pickle.dumps(answer)
-    except Exception:  # an exception that does not pickle: its text
-        assert error is not None
-        payload = pickle.dumps(("error", PublishError(f"{type(error).__name__}: {error}"), answer[2]))
-    out.write(payload)
-    out.flush()
+    return unpack(payload, child, f"writing {folder.name}'s files")
 
 
 def serve() -> None:
-    """The writing process's main: stdin in, the answer on stdout."""
-    answer = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # whatever else prints goes to stderr: stdout carries the answer alone
-    _serve(sys.stdin.buffer, answer)
+    """The writing process's main: the task, then batches of records until None; one answer."""
+    answers, tasks = answer_pipe(), sys.stdin.buffer
+
+    def run() -> list[str]:
+        task = pickle.load(tasks)
+
+        def records() -> Iterator[dict]:
+            while (batch := pickle.load(tasks)) is not None:
+                yield from batch
+
+        return write_formats(task[0], records(), *task[1:])
+
+    answer(answers, run)

@@ -1,0 +1,145 @@
+"""Both cores for a stage's CPU-bound work.
+
+A stage that reads a batch from the store, computes rows from it in Python and writes them back
+uses one core: DuckDB allows one process per store, so the reading and writing stay in the
+stage's process. ``in_turns`` runs the computing half on both cores: every other batch goes to a
+worker process while this process computes the batch after it; results come back in order, so the
+stage writes what it wrote before. The batch function must be picklable (a module-level function,
+or a ``functools.partial`` of one) and pure: the same rows in either process.
+
+A worker is a process of our own (``python -c``), fed pickles over its stdin and answering on its
+stdout: multiprocessing's spawned workers run the parent's main script again, which a user's
+script without a ``__main__`` guard does not survive, and forking a process that runs DuckDB's
+and polars' threads is unsafe. Publish's file writer (``biocurate.publish.writing``) is one too.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from biocurate.errors import BiocurateError
+
+Batch = TypeVar("Batch")
+Result = TypeVar("Result")
+
+# Items of work worth a second process: below it, starting one (a second or two with its imports)
+# is not repaid.
+ASIDE_MIN_ITEMS = 20_000
+
+
+class WorkerError(BiocurateError):
+    pass
+
+
+def start(main: str) -> subprocess.Popen:
+    """A Python process running ``main`` (``"module:function"``), pipes to its stdin and stdout;
+    it finds this checkout's biocurate, whatever the current folder."""
+    import biocurate
+
+    module, function = main.split(":")
+    root = str(Path(biocurate.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    return subprocess.Popen(
+        [sys.executable, "-c", f"from {module} import {function}; {function}()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+
+
+def send(pipe: IO[bytes], value: Any) -> None:
+    pickle.dump(value, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+    pipe.flush()
+
+
+def answer_pipe() -> IO[bytes]:
+    """In a worker: stdout for its answers alone (whatever else prints goes to stderr)."""
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    return answers
+
+
+def answer(out: IO[bytes], run: Callable[[], Any]) -> None:
+    """In a worker: ("ok", run(), "") or ("error", the exception, its traceback) sent on ``out``."""
+    try:
+        payload = pickle.dumps(("ok", run(), ""), protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException as exc:  # every error goes back to the parent
+        trace = traceback.format_exc()
+        try:
+            payload = pickle.dumps(("error", exc, trace))
+        except Exception:  # an exception that does not pickle: its text
+            payload = pickle.dumps(("error", WorkerError(f"{type(exc).__name__}: {exc}"), trace))
+    out.write(payload)
+    out.flush()
+
+
+def unpack(payload: Any, child: subprocess.Popen, doing: str) -> Any:
+    """The value of an answer, or its error raised here (its traceback as a note); a worker that
+    ended without one is a WorkerError with its exit code."""
+    if payload is None:
+        child.wait()
+        raise WorkerError(
+            f"the process {doing} stopped (exit code {child.returncode}) without saying why: its error output is above"
+        )
+    status, value, trace = payload
+    if status == "error":
+        value.add_note(f"(in the process {doing})\n{trace}")
+        raise value
+    return value
+
+
+def receive(pipe: IO[bytes]) -> Any:
+    """The next answer on ``pipe``, or None when the worker ended without one."""
+    try:
+        return pickle.load(pipe)
+    except EOFError:
+        return None
+
+
+def serve_batches() -> None:
+    """A batch worker's main: (fn, batch) pairs until None, an answer for each."""
+    answers, tasks = answer_pipe(), sys.stdin.buffer
+    while (task := pickle.load(tasks)) is not None:
+        answer(answers, partial(*task))
+
+
+def in_turns(fn: Callable[[Batch], Result], batches: Iterable[Batch], aside: bool = True) -> Iterator[Result]:
+    """``fn`` of every batch, in order: with ``aside``, odd batches in a worker process while this
+    process does the even ones; without, all here. An error in the worker is raised here as
+    itself (its traceback as a note); one here stops the worker."""
+    if not aside:
+        yield from map(fn, batches)
+        return
+    child = start("biocurate.workers:serve_batches")
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        pending = iter(batches)
+        for batch in pending:
+            try:
+                send(child.stdin, (fn, batch))
+            except BrokenPipeError:
+                pass  # the worker ended: its (missing) answer says so
+            mine = [fn(b) for b in _next(pending)]  # the batch after it, here meanwhile
+            yield unpack(receive(child.stdout), child, "computing a batch")
+            yield from mine
+        send(child.stdin, None)
+        child.stdin.close()
+        child.wait()
+    finally:
+        if child.poll() is None:  # an error here, or the caller stopped early
+            child.kill()
+            child.wait()
+
+
+def _next(batches: Iterator[Batch]) -> list[Batch]:
+    """The next batch, as a list of none or one (taking no batch beyond it)."""
+    return list(itertools.islice(batches, 1))
