@@ -30,7 +30,7 @@ from biocurate.set_judge import judge_sets
 from biocurate.set_rules import informative
 from biocurate.store import insert_new, observation_texts
 from biocurate.wording import wording
-from biocurate.workers import ASIDE_MIN_ITEMS, in_turns
+from biocurate.workers import TURNS_MIN_ITEMS, in_turns
 
 RULES_VERSION = "rules-v3"  # v2: arguments mentioned by kind (was: identifiers verbatim); v3: an observation is
 # informative when it holds a fact (was: 20 characters or more, which rejected {"ping":1})
@@ -173,7 +173,7 @@ def judge_single(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalo
         rules_dirs=(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir)),
         model=cfg.model,
     )
-    for columns in in_turns(judged, judging_rows(con, ids), aside=len(ids) >= ASIDE_MIN_ITEMS):
+    for columns in in_turns(judged, judging_rows(con, ids), aside=len(ids) >= TURNS_MIN_ITEMS):
         rows = pl.DataFrame(columns, schema=JUDGMENT_SCHEMA).select(
             "judgment_id",
             "query_id",

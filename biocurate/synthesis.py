@@ -31,7 +31,7 @@ from biocurate.set_synthesis import generate_with_model, parse_query_list, pick_
 from biocurate.store import insert_new, observation_texts, release
 from biocurate.vocabulary import STYLES
 from biocurate.wording import Said, Wording, wording
-from biocurate.workers import ASIDE_MIN_ITEMS, in_turns
+from biocurate.workers import TURNS_MIN_ITEMS, in_turns
 
 GENERATE_PROMPT = "generate_v2"
 
@@ -240,7 +240,7 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
         seed=gen.seed,
         model=gen.model,
     )
-    aside = len(calls) * config.synthesis.queries_per_call >= ASIDE_MIN_ITEMS
+    aside = len(calls) * config.synthesis.queries_per_call >= TURNS_MIN_ITEMS
     summary.calls += len(calls)
     for rows, failures in in_turns(made, batches, aside):
         for reason, count in failures.items():

@@ -752,9 +752,9 @@ def test_a_large_version_is_written_by_a_process_of_its_own_with_the_same_files(
     fill(rows, calls=12)
     records = _records(demo_config, con)
     here, aside = tmp_path / "here", tmp_path / "aside"
-    monkeypatch.setattr(writing, "ASIDE_MIN_ITEMS", len(records) + 1)
+    monkeypatch.setattr(writing, "WRITER_MIN_ITEMS", len(records) + 1)
     files = writing.write_files(here, iter(records), len(records), CATALOG, "v0001", demo_config)
-    monkeypatch.setattr(writing, "ASIDE_MIN_ITEMS", len(records))
+    monkeypatch.setattr(writing, "WRITER_MIN_ITEMS", len(records))
     monkeypatch.setattr(writing, "ASIDE_BATCH", 5)  # several batches over the pipe
     assert not started
     assert writing.write_files(aside, iter(records), len(records), CATALOG, "v0001", demo_config) == files
@@ -779,7 +779,7 @@ def test_the_writing_process_failing_or_crashing_is_an_error_here_and_stops_it(
     con, rows = store
     fill(rows, calls=4)
     records = _records(demo_config, con)
-    monkeypatch.setattr(writing, "ASIDE_MIN_ITEMS", 0)
+    monkeypatch.setattr(writing, "WRITER_MIN_ITEMS", 0)
     monkeypatch.setattr(writing, "ASIDE_BATCH", 2)
     # An error in the writing process: raised here, as itself, with where it happened.
     broken = [*records[:3], {**records[3], "function": "no_such_function"}, *records[4:]]

@@ -66,8 +66,8 @@ def test_synthesis_and_the_rules_judge_write_the_same_rows_with_a_worker(tmp_pat
     for name, aside_from in (("here", 10**9), ("aside", 0)):
         (tmp_path / name).mkdir()
         shutil.copyfile(base.store.path, tmp_path / name / "store.duckdb")
-        monkeypatch.setattr(synthesis, "ASIDE_MIN_ITEMS", aside_from)
-        monkeypatch.setattr(judge, "ASIDE_MIN_ITEMS", aside_from)
+        monkeypatch.setattr(synthesis, "TURNS_MIN_ITEMS", aside_from)
+        monkeypatch.setattr(judge, "TURNS_MIN_ITEMS", aside_from)
         config = demo_config_at(tmp_path / name)
         for stage in ("synthesize", "judge"):
             run_stage(stage, config, "r1")
