@@ -25,7 +25,7 @@ from biocurate.config import Config, secret
 from biocurate.hashing import canonical_json, content_hash
 from biocurate.judging import JARGON, JudgeSummary, judge_with_model, parse_judgment
 from biocurate.llm import BATCH, Ask, ChatClient, load_prompt
-from biocurate.mentions import Mention, as_rows, mention_rules, missing_mentions
+from biocurate.mentions import Mention, as_rows, mention_rules, missing_mentions, rules_dirs, rules_for
 from biocurate.set_judge import judge_sets
 from biocurate.set_rules import informative
 from biocurate.store import insert_new, observation_texts
@@ -130,7 +130,7 @@ def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
     prompt_dir = config.path(config.synthesis.prompt_dir)
     prompt, repair = load_prompt(prompt_dir, "judge_v2"), load_prompt(prompt_dir, "repair_v1")
     words = wording(config.path(config.sample.catalog_dir))
-    rules = mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
+    rules = rules_for(config)
     chat = ChatClient(cfg, secret("judge_api_key") or secret("llm_api_key"), con, run_id)
 
     def asks(rows) -> list[Ask]:
@@ -170,7 +170,7 @@ def judge_single(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalo
     judged = partial(
         rules_judgments,
         catalog=catalog,
-        rules_dirs=(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir)),
+        rule_folders=rules_dirs(config),
         model=cfg.model,
     )
     for columns in in_turns(judged, judging_rows(con, ids), aside=len(ids) >= TURNS_MIN_ITEMS):
@@ -192,11 +192,13 @@ def judge_single(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalo
     return summary
 
 
-def rules_judgments(todo: list[tuple], catalog: Catalog, rules_dirs: tuple[Path, Path], model: str) -> dict[str, list]:
+def rules_judgments(
+    todo: list[tuple], catalog: Catalog, rule_folders: tuple[Path, Path], model: str
+) -> dict[str, list]:
     """The rules judge's judgments of one batch of (query_id, text, function, arguments,
     observation), as ``JUDGMENT_SCHEMA`` columns (``biocurate.workers.in_turns`` runs it here or in
     a worker process)."""
-    rules = mention_rules(*rules_dirs)
+    rules = mention_rules(*rule_folders)
     per_call: dict[tuple[str, str], tuple[list, re.Pattern | None]] = {}
     per_observation: dict[str, bool] = {}
     columns: dict[str, list] = {"judgment_id": [], "query_id": [], "verdict": [], "score": [], "reason": []}

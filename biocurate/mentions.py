@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from biocurate.catalog import CATALOG_DIR, Catalog, MentionKind, MentionSpec, Tool, load_mentions, read_yaml
+from biocurate.config import Config
 from biocurate.errors import CatalogError
 from biocurate.hashing import content_hash
 from biocurate.mention_forms import (
@@ -435,3 +436,14 @@ MENTIONS_CACHED = 4096
 def mention_rules(catalog_dir: Path = CATALOG_DIR, seeds_dir: Path | None = None) -> MentionRules:
     """The rules for a catalog and seeds folder (cached)."""
     return MentionRules.load(Path(catalog_dir), Path(seeds_dir) if seeds_dir else None)
+
+
+def rules_dirs(config: Config) -> tuple[Path, Path]:
+    """The configured catalog and seeds folders: what the mention rules are read from (a worker
+    process gets these and reads the same rules)."""
+    return config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir)
+
+
+def rules_for(config: Config) -> MentionRules:
+    """The mention rules of the configured catalog and seeds (catalog/mentions.yaml)."""
+    return mention_rules(*rules_dirs(config))

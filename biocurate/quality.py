@@ -43,7 +43,7 @@ from biocurate.catalog import Catalog
 from biocurate.config import Config
 from biocurate.gx import GXRunner, SuiteCheck, catalog_value, load_suites, resolve_kwargs, severities
 from biocurate.hashing import content_hash
-from biocurate.mentions import MentionRules, mention_rules
+from biocurate.mentions import rules_for
 from biocurate.near_dup import question_keys
 from biocurate.quality_frames import (
     CallFacts,
@@ -65,11 +65,6 @@ CHUNK_ROWS = 20_000
 
 
 # --- settings -------------------------------------------------------------------------------
-
-
-def rules_for(config: Config) -> MentionRules:
-    """The mention rules of the configured catalog and seeds (catalog/mentions.yaml)."""
-    return mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
 
 
 def qc_config_hash(config: Config, suites: list[dict]) -> str:

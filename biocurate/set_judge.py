@@ -18,7 +18,7 @@ from biocurate.catalog import Catalog
 from biocurate.config import Config, secret
 from biocurate.judging import JARGON, JudgeSummary, judge_with_model, judgment_row, parse_judgment
 from biocurate.llm import BATCH, Ask, ChatClient, load_prompt
-from biocurate.mentions import MentionRules, mention_rules
+from biocurate.mentions import MentionRules, rules_for
 from biocurate.set_items import CallSet, load_sets, mention_lines
 from biocurate.set_rules import ToolMatcher, combined_calls, kind_checks, set_names, step_schema_errors
 from biocurate.store import insert_new
@@ -63,7 +63,7 @@ def rule_verdict(
 
 def judge_sets(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> JudgeSummary:
     cfg = config.synthesis.judge
-    rules = mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
+    rules = rules_for(config)
     if cfg.provider != "template":
         return _judge_sets_llm(config, con, catalog, run_id, rules)
     todo = unjudged_sets(con, cfg.model, SET_RULES_VERSION)

@@ -26,7 +26,7 @@ from biocurate.config import Config, secret
 from biocurate.hashing import canonical_json, content_hash
 from biocurate.item_kinds import single_call_sql
 from biocurate.llm import BATCH, Ask, ChatClient, ReplyError, load_prompt
-from biocurate.mentions import MentionRules, as_rows, mention_rules, missing_mentions
+from biocurate.mentions import as_rows, mention_rules, missing_mentions, rules_dirs, rules_for
 from biocurate.set_synthesis import generate_with_model, parse_query_list, pick_questions, synthesize_sets
 from biocurate.store import insert_new, observation_texts, release
 from biocurate.vocabulary import STYLES
@@ -43,10 +43,6 @@ def template_version(tool: Tool, words: Wording, rules_version: str = "") -> str
     among them: a change to any re-asks the function's calls."""
     questions = tool.function.questions.model_dump() if tool.function.questions else None
     return "template-" + content_hash(questions, words.version, rules_version, length=8)
-
-
-def rules_for(config: Config) -> MentionRules:
-    return mention_rules(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir))
 
 
 def question_context(tool: Tool, arguments: dict, entity_fields: dict | None, words: Wording) -> Said:
@@ -235,7 +231,7 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
     made = partial(
         template_rows,
         catalog=catalog,
-        rules_dirs=(config.path(config.sample.catalog_dir), config.path(config.sample.seeds_dir)),
+        rule_folders=rules_dirs(config),
         per_call=config.synthesis.queries_per_call,
         seed=gen.seed,
         model=gen.model,
@@ -254,7 +250,7 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
 def template_rows(
     calls: list[tuple],
     catalog: Catalog,
-    rules_dirs: tuple[Path, Path],
+    rule_folders: tuple[Path, Path],
     per_call: int,
     seed: int,
     model: str,
@@ -262,7 +258,7 @@ def template_rows(
     """The template generator's questions about a batch of (call_id, function, arguments, fields,
     observation_id, rank among its function's calls), and the calls it could not ask about, by
     reason (``biocurate.workers.in_turns`` runs it here or in a worker process)."""
-    words, rules = wording(rules_dirs[0]), mention_rules(*rules_dirs)
+    words, rules = wording(rule_folders[0]), mention_rules(*rule_folders)
     rows = QueryColumns()
     failures: dict[str, int] = {}
     versions: dict[str, str] = {}  # function -> its template version (made once per function)

@@ -75,6 +75,10 @@ def fresh_rate_limiters():
 class Started(list):
     """The processes a test started (``subprocess.Popen``), in order."""
 
+    def of(self, module: str) -> list:
+        """Those running ``module`` (a worker: ``python -c "from <module> import ..."``)."""
+        return [p for p in self if f"from {module} import" in " ".join(map(str, p.args))]
+
     def ended(self) -> bool:
         """Every one waited for (reaped): none left running."""
         return all(p.returncode is not None for p in self)

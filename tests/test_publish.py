@@ -756,9 +756,9 @@ def test_a_large_version_is_written_by_a_process_of_its_own_with_the_same_files(
     files = writing.write_files(here, iter(records), len(records), CATALOG, "v0001", demo_config)
     monkeypatch.setattr(writing, "WRITER_MIN_ITEMS", len(records))
     monkeypatch.setattr(writing, "ASIDE_BATCH", 5)  # several batches over the pipe
-    assert not started
+    assert not started.of("biocurate.publish.writing")
     assert writing.write_files(aside, iter(records), len(records), CATALOG, "v0001", demo_config) == files
-    assert len(started) == 1 and started.ended()  # written by a child, which has ended
+    assert len(started.of("biocurate.publish.writing")) == 1 and started.ended()  # written by a child, which has ended
     written = sorted(p.relative_to(here) for p in here.rglob("*") if p.is_file())
     assert written == sorted(p.relative_to(aside) for p in aside.rglob("*") if p.is_file())
     assert len(written) >= 10 and all((here / p).read_bytes() == (aside / p).read_bytes() for p in written)
@@ -798,7 +798,7 @@ def test_the_writing_process_failing_or_crashing_is_an_error_here_and_stops_it(
 
     with pytest.raises(RuntimeError, match="the store went away"):
         writing.write_files(tmp_path / "c", failing(), len(records), CATALOG, "v0001", demo_config)
-    assert len(started) == 3 and started.ended()
+    assert len(started.of("biocurate.publish.writing")) == 3 and started.ended()
 
 
 def test_the_biotool_flavour_has_biotools_names_files_and_values(demo_config, store):

@@ -26,7 +26,7 @@ def test_every_batch_is_computed_once_in_order_half_of_them_in_a_worker(count, s
     assert [s for _, s in results] == [11 * i for i in range(count)]
     # odd batches (0-based even positions) in the worker, the others here
     assert [pid == os.getpid() for pid, _ in results] == [i % 2 == 1 for i in range(count)]
-    assert len(started) == 1 and started.ended()
+    assert len(started.of("biocurate.workers")) == 1 and started.ended()
     assert list(in_turns(where_and_sum, iter(batches), aside=False)) == [(os.getpid(), 11 * i) for i in range(count)]
 
 
@@ -36,7 +36,7 @@ def test_an_error_in_the_worker_is_raised_here_and_one_here_stops_it(started):
     assert "(in the process computing a batch)" in "\n".join(raised.value.__notes__)
     with pytest.raises(WorkerError, match=r"stopped \(exit code 5\) without saying why"):
         list(in_turns(where_and_sum, iter([[1], [2], [-1], [3]])))
-    assert len(started) == 2 and started.ended()
+    assert len(started.of("biocurate.workers")) == 2 and started.ended()
 
     def failing():
         yield [1]
@@ -45,7 +45,7 @@ def test_an_error_in_the_worker_is_raised_here_and_one_here_stops_it(started):
 
     with pytest.raises(RuntimeError, match="the store went away"):
         list(in_turns(where_and_sum, failing()))
-    assert len(started) == 3 and started.ended()
+    assert len(started.of("biocurate.workers")) == 3 and started.ended()
 
 
 def test_synthesis_and_the_rules_judge_write_the_same_rows_with_a_worker(tmp_path, monkeypatch, started):
@@ -76,6 +76,8 @@ def test_synthesis_and_the_rules_judge_write_the_same_rows_with_a_worker(tmp_pat
                 table: con.execute(f"select * exclude (run_id, created_at) from {table} order by 1").fetchall()
                 for table in ("queries", "judgments")
             }
-        assert len(started) == (0 if name == "here" else 2) and started.ended()  # one worker for each stage
+        assert (
+            len(started.of("biocurate.workers")) == (0 if name == "here" else 2) and started.ended()
+        )  # one worker for each stage
     assert len(rows["here"]["queries"]) > 100 and len(rows["here"]["judgments"]) > 100
     assert rows["here"] == rows["aside"]
