@@ -22,6 +22,7 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -41,20 +42,28 @@ class WorkerError(BiocurateError):
     pass
 
 
-def start(main: str) -> subprocess.Popen:
-    """A Python process running ``main`` (``"module:function"``), pipes to its stdin and stdout;
-    it finds this checkout's biocurate, whatever the current folder."""
+@contextmanager
+def running(main: str) -> Iterator[subprocess.Popen]:
+    """A Python process running ``main`` (``"module:function"``), pipes to its stdin and stdout; it
+    finds this checkout's biocurate, whatever the current folder. Leaving the block reaps it, and
+    kills it first if it is still running (an error here, or a caller that stopped early)."""
     import biocurate
 
     module, function = main.split(":")
     root = str(Path(biocurate.__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-    return subprocess.Popen(
+    child = subprocess.Popen(
         [sys.executable, "-c", f"from {module} import {function}; {function}()"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=env,
     )
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
 
 
 def send(pipe: IO[bytes], value: Any) -> None:
@@ -120,9 +129,8 @@ def in_turns(fn: Callable[[Batch], Result], batches: Iterable[Batch], aside: boo
     if not aside:
         yield from map(fn, batches)
         return
-    child = start("biocurate.workers:serve_batches")
-    assert child.stdin is not None and child.stdout is not None
-    try:
+    with running("biocurate.workers:serve_batches") as child:
+        assert child.stdin is not None and child.stdout is not None
         pending = iter(batches)
         for batch in pending:
             try:
@@ -135,10 +143,6 @@ def in_turns(fn: Callable[[Batch], Result], batches: Iterable[Batch], aside: boo
         send(child.stdin, None)
         child.stdin.close()
         child.wait()
-    finally:
-        if child.poll() is None:  # an error here, or the caller stopped early
-            child.kill()
-            child.wait()
 
 
 def _next(batches: Iterator[Batch]) -> list[Batch]:

@@ -22,7 +22,7 @@ from biocurate.catalog import Catalog
 from biocurate.config import Config
 from biocurate.publish.common import SPLITS
 from biocurate.publish.formats import FORMATS, PARQUET_ROW_GROUP, Export, ExportFormat, dumps
-from biocurate.workers import answer, answer_pipe, receive, send, start, unpack
+from biocurate.workers import answer, answer_pipe, receive, running, send, unpack
 
 
 def _write_json(path: Path, data: dict | list) -> None:
@@ -185,9 +185,8 @@ def write_files(
 def _write_aside(folder: Path, recs: Iterable[dict], task: tuple) -> list[str]:
     """``write_formats(*task)`` in a child process fed ``recs`` in batches. An error there is
     raised here (with its traceback as a note); one here stops the child before it goes on."""
-    child = start("biocurate.publish.writing:serve")
-    assert child.stdin is not None and child.stdout is not None
-    try:
+    with running("biocurate.publish.writing:serve") as child:  # killed before the caller removes the folder
+        assert child.stdin is not None and child.stdout is not None
         try:
             send(child.stdin, task)
             batch: list[dict] = []
@@ -203,10 +202,6 @@ def _write_aside(folder: Path, recs: Iterable[dict], task: tuple) -> list[str]:
             pass  # the child stopped: its answer says why
         payload = receive(child.stdout)
         child.wait()
-    except BaseException:
-        child.kill()  # before the caller removes the folder it writes in
-        child.wait()
-        raise
     return unpack(payload, child, f"writing {folder.name}'s files")
 
 
