@@ -114,14 +114,18 @@ def _observation(text: str | None) -> bytes:
 # One encoder per record format: a record -> its JSON text
 
 
-def _biotool(r: dict, x: Export) -> bytes:
-    place = biotool_place(x.catalog[r["function"]])
-    return _splice(
-        ("user_query", dumps(r["user_query"])),
-        ("function_calling", dumps(r["function_calling"])),
-        ("observation", _observation(r["observation"])),
+def _biotool_call(function_calling: dict, observation: str | None, x: Export) -> tuple[tuple[str, bytes], ...]:
+    """A call as a BioTool record holds it: function_calling, observation (a JSON value), database, tool."""
+    place = biotool_place(x.catalog[function_calling["name"]])
+    return (
+        ("function_calling", dumps(function_calling)),
+        ("observation", _observation(observation)),
         *((key, dumps(value)) for key, value in place.items()),
     )
+
+
+def _biotool(r: dict, x: Export) -> bytes:
+    return _splice(("user_query", dumps(r["user_query"])), *_biotool_call(r["function_calling"], r["observation"], x))
 
 
 def _in_biotool(r: dict, x: Export) -> bool:
@@ -134,9 +138,7 @@ def _biotool_set(r: dict, x: Export) -> bytes:
     # database and tool, plus depends_on (multi_step: the 0-based call whose observation fed it).
     calls = [
         _splice(
-            ("function_calling", dumps({"name": c["name"], "arguments": c["arguments"]})),
-            ("observation", _observation(c["observation"])),
-            *((key, dumps(value)) for key, value in biotool_place(x.catalog[c["name"]]).items()),
+            *_biotool_call({"name": c["name"], "arguments": c["arguments"]}, c["observation"], x),
             ("depends_on", dumps(c["depends_on"])),
         )
         for c in r["calls"]
