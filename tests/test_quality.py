@@ -389,7 +389,37 @@ def test_each_bad_row_is_caught_with_its_reason(checked, expectation):
     assert item not in checked["survivors"]
 
 
+def test_error_payloads_of_every_shape_fail_and_answers_pass():
+    """The shipped ``no_error_payload`` (white space and word boundary spelled in ASCII, for
+    pyarrow's regex engine) catches each shape of error an API returns with HTTP 200."""
+    import great_expectations as gx
+
+    spec = suite_specs()["no_error_payload"]
+    errors = {
+        "error_key": '{"error": "No valid lookup found for symbol BRCA9"}',
+        "spaced_key": ' \n{ "Errors" : ["bad id"]}',
+        "fault_key": '{"fault":{"faultstring":"quota"}}',
+        "nested_upper": '{"result":{"ERROR" :  "Unknown accession"}}',
+        "xml": "<?xml version='1.0'?><eSearchResult><Error>Empty term</Error></eSearchResult>",
+        "ncbi_messages": '{"url": "https://x", "status": 400, "messages": ["Invalid"]}',
+        "text_error": "Error: the server is busy",
+        "text_error_alone": "ERROR",
+        "text_error_line": " error\nmore",
+    }
+    answers = {
+        "gene": GOOD_OBSERVATION,
+        "word_inside": '{"description": "an error-prone DNA polymerase"}',
+        "longer_word": "Errors-in-variables models are described here",
+        "error_field_value": '{"error_rate": 0.01}',
+        "lowercase_value": '{"status": "error"}',
+    }
+    frame = pd.DataFrame({"id": [*errors, *answers], "observation": [*errors.values(), *answers.values()]})
+    expectation = gx.expectations.ExpectColumnValuesToNotMatchRegex(**spec["kwargs"])
+    assert gx_failures(frame, expectation) == sorted(errors)
+
+
 def test_reasons_say_what_exactly_was_wrong(checked):
+
     ids = checked["ids"]
     assert (
         "(missing symbol 'BRCA2' verbatim)"
