@@ -3,14 +3,22 @@
 -- `kind` is 'single' for a question about one candidate call; for a question about a call set
 -- (parallel | multi_step | no_tool, issue 18) the call columns are null and the calls are in
 -- item_steps, in order; `observation` is then the set's combined observation (a JSON array).
-create or replace view query_context as
+--
+-- query_context_of(picked) is the same join for the rows of `picked`, the name of a table or
+-- view with the columns of queries (a chunk of them): DuckDB then builds its hash tables from
+-- the chunk and streams calls and observations past them, where a filter on the view builds
+-- them from every call and observation of the store (at 100k calls, some 200 MB a chunk).
+create or replace macro query_context_of(picked) as table
 select q.query_id, q.call_id, q.observation_id, q.text, q.style, q.created_at, q.generator, q.model,
        q.prompt_version, q.parent_query_id,
        c.function, c.arguments, c.database, c.tool_group, c.category, c.entity_id,
        o.response_id, o.text as observation,
        coalesce(s.kind, 'single') as kind
-from queries q
+from query_table(picked) q
 left join candidate_calls c on q.call_id = c.call_id
 left join call_sets s on q.call_id = s.set_id
 join observations o on q.observation_id = o.observation_id
 where c.call_id is not null or s.set_id is not null;
+
+create or replace view query_context as
+select * from query_context_of('queries');
