@@ -27,11 +27,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import polars as pl
+
+if TYPE_CHECKING:  # imported where used: a worker making question keys needs numpy alone
+    import pandas as pd
+    import polars as pl
 
 TOKEN = re.compile(r"[^\W_]+")
 # Filler words whose presence or absence does not change what is asked.
@@ -142,6 +144,8 @@ def find_duplicates(frame: pd.DataFrame, within_call_threshold: float, dataset_t
     ``signature`` column (``question_keys``' ) may stand for ``identifiers``; with all of
     ``question_keys``' KEYED_COLUMNS, its keys are used rather than made again.
     """
+    import pandas as pd
+
     n = len(frame)
     ids = frame["item_id"].tolist()
     calls = frame["call_id"].tolist()
@@ -284,6 +288,21 @@ def question_keys(texts: Sequence[str], identifiers: Sequence, kinds: Sequence, 
     share whenever ``find_duplicates`` could compare them: ``exact_key`` (kind and text up to case
     and spaces), one per MinHash band and ``call_key`` (call and signature; both 0 without
     tokens). Keys are hashes: a shared key makes two questions candidates, no more."""
+    return keys_frame(question_key_columns((texts, identifiers, kinds, calls)))
+
+
+def keys_frame(columns: dict[str, Any]) -> pl.DataFrame:
+    """``question_key_columns``' columns as ``question_keys``' frame."""
+    import polars as pl
+
+    return pl.DataFrame({**columns, "signature": pl.Series(columns["signature"], dtype=pl.String)})
+
+
+def question_key_columns(questions: tuple[Sequence[str], Sequence, Sequence, Sequence]) -> dict[str, Any]:
+    """``question_keys``' columns (numpy arrays; ``signature`` a list of str) of (texts,
+    identifiers, kinds, calls): numpy alone, so a worker process makes them cheaply
+    (``biocurate.workers.aside``)."""
+    texts, identifiers, kinds, calls = questions
     vocab: dict[str, int] = {}
     toks: list[tuple[int, ...]] = []
     sigs: list[str] = []
@@ -296,7 +315,7 @@ def question_keys(texts: Sequence[str], identifiers: Sequence, kinds: Sequence, 
     has_tokens = np.fromiter((bool(t) for t in toks), dtype=bool, count=n)
     rows = np.flatnonzero(has_tokens)
     columns: dict[str, Any] = {
-        "signature": pl.Series(sigs, dtype=pl.String),
+        "signature": sigs,
         "sig_hash": sig_hash,
         "has_tokens": has_tokens,
         "exact_key": _stable_hash64([f"{k}{SEP}{exact_key(t)}" for k, t in zip(kinds, texts, strict=True)]),
@@ -311,7 +330,7 @@ def question_keys(texts: Sequence[str], identifiers: Sequence, kinds: Sequence, 
         full = np.zeros(n, dtype=np.uint64)
         full[rows] = values
         columns[name] = full
-    return pl.DataFrame(columns)
+    return columns
 
 
 def candidate_batches(keys: pl.DataFrame, batch_rows: int) -> list[np.ndarray]:

@@ -44,7 +44,7 @@ from biocurate.config import Config
 from biocurate.gx import GXRunner, SuiteCheck, catalog_value, load_suites, resolve_kwargs, severities
 from biocurate.hashing import content_hash
 from biocurate.mentions import rules_for
-from biocurate.near_dup import question_keys
+from biocurate.near_dup import keys_frame, question_key_columns
 from biocurate.quality_frames import (
     CallFacts,
     balance_frame,
@@ -57,6 +57,7 @@ from biocurate.quality_frames import (
     reference_keys,
 )
 from biocurate.store import insert_new, release
+from biocurate.workers import TURNS_MIN_ITEMS, aside
 
 # Bump when a check's meaning changes in code: every question is then checked again.
 QC_RULES_VERSION = "qc-3"
@@ -317,37 +318,43 @@ def run_quality(
         # 1. row suites, a chunk at a time; keep each chunk's duplicate-search keys
         row_checks = {s["name"]: SuiteCheck(gx, s, config, severity, run_id) for s in suites if s["level"] == "row"}
         keys: list[pl.DataFrame] = []
-        for k, ids in enumerate(chunk_rows_of):
-            frame = chunk_frame(con, ids, catalog, rules, calls)
-            release(con)
-            summary.seconds["frame"] += clock.lap()
-            check(row_checks, frame, k)
-            live = frame.loc[~frame["superseded"], ["item_id", "generator", "text", "kind", "call_id", "identifiers"]]
-            at = blocked[starts[k] : starts[k] + ids.height]
-            failed = dict(zip(ids["item_id"].to_list(), at.tolist(), strict=True))
-            rank = [
-                1 + 2 * failed[i] + (g != "human_edit")
-                for i, g in zip(live["item_id"].tolist(), live["generator"].tolist(), strict=True)
-            ]
-            texts, kinds, call_ids = live["text"].tolist(), live["kind"].tolist(), live["call_id"].tolist()
-            keys.append(
-                pl.concat(
-                    [
-                        pl.DataFrame(
-                            {"item_id": live["item_id"].tolist(), "call_id": call_ids, "kind": kinds},
-                            schema={"item_id": pl.String, "call_id": pl.String, "kind": pl.String},
-                        ),
-                        question_keys(texts, live["identifiers"].tolist(), kinds, call_ids),
-                        pl.DataFrame(
-                            {"rank": rank, "reference": [False] * len(rank)},
-                            schema={"rank": pl.Int8, "reference": pl.Boolean},
-                        ),
-                    ],
-                    how="horizontal",
+        # A large run's duplicate-search keys are made by a worker process while the suites run here.
+        with aside(enabled=todo.height >= TURNS_MIN_ITEMS) as keys_maker:
+            for k, ids in enumerate(chunk_rows_of):
+                frame = chunk_frame(con, ids, catalog, rules, calls)
+                release(con)
+                summary.seconds["frame"] += clock.lap()
+                live = frame.loc[~frame["superseded"], ["item_id", "generator", "kind", "call_id"]]
+                texts = frame.loc[~frame["superseded"], "text"].tolist()
+                identifiers = frame.loc[~frame["superseded"], "identifiers"].tolist()
+                kinds, call_ids = live["kind"].tolist(), live["call_id"].tolist()
+                keys_maker.start(question_key_columns, (texts, identifiers, kinds, call_ids))
+                check(row_checks, frame, k)
+                del frame, texts, identifiers
+                at = blocked[starts[k] : starts[k] + ids.height]
+                failed = dict(zip(ids["item_id"].to_list(), at.tolist(), strict=True))
+                rank = [
+                    1 + 2 * failed[i] + (g != "human_edit")
+                    for i, g in zip(live["item_id"].tolist(), live["generator"].tolist(), strict=True)
+                ]
+                keys.append(
+                    pl.concat(
+                        [
+                            pl.DataFrame(
+                                {"item_id": live["item_id"].tolist(), "call_id": call_ids, "kind": kinds},
+                                schema={"item_id": pl.String, "call_id": pl.String, "kind": pl.String},
+                            ),
+                            keys_frame(keys_maker.result()),
+                            pl.DataFrame(
+                                {"rank": rank, "reference": [False] * len(rank)},
+                                schema={"rank": pl.Int8, "reference": pl.Boolean},
+                            ),
+                        ],
+                        how="horizontal",
+                    )
                 )
-            )
-            del frame, live
-            summary.seconds["duplicate keys"] = summary.seconds.get("duplicate keys", 0) + clock.lap()
+                del live
+                summary.seconds["duplicate keys"] = summary.seconds.get("duplicate keys", 0) + clock.lap()
         finish(row_checks)
 
         # 2. the duplicate search, against earlier survivors that could be repeated

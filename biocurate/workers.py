@@ -145,6 +145,55 @@ def in_turns(fn: Callable[[Batch], Result], batches: Iterable[Batch], aside: boo
         child.wait()
 
 
+class Aside:
+    """A worker for one batch at a time, handed over (``start``) before this process turns to other
+    work and collected (``result``) after it; made by ``aside``."""
+
+    def __init__(self, child: subprocess.Popen | None):
+        self.child = child
+        self.task: partial | None = None
+
+    def start(self, fn: Callable[[Batch], Result], batch: Batch) -> None:
+        if self.task is not None:
+            raise RuntimeError("Aside.start: the result of the batch before is not collected yet")
+        self.task = partial(fn, batch)
+        if self.child is not None:
+            assert self.child.stdin is not None
+            try:
+                send(self.child.stdin, (fn, batch))
+            except BrokenPipeError:
+                pass  # the worker ended: its (missing) answer says so
+
+    def result(self) -> Any:
+        task, self.task = self.task, None
+        if task is None:
+            raise RuntimeError("Aside.result: no batch was started")
+        if self.child is None:
+            return task()
+        assert self.child.stdout is not None
+        return unpack(receive(self.child.stdout), self.child, "computing a batch")
+
+
+@contextmanager
+def aside(enabled: bool = True) -> Iterator[Aside]:
+    """A worker process (``serve_batches``) that computes a batch while this process does other
+    work with it: ``start(fn, batch)``, the other work, then ``result()``. Not ``enabled``, the
+    batch is computed here when its result is asked for: the same results, one core. An error in
+    the worker is raised by ``result`` as itself; leaving the block stops the worker."""
+    if not enabled:
+        yield Aside(None)
+        return
+    with running("biocurate.workers:serve_batches") as child:
+        yield Aside(child)
+        assert child.stdin is not None
+        try:
+            send(child.stdin, None)
+            child.stdin.close()
+        except BrokenPipeError:
+            pass
+        child.wait()
+
+
 def _next(batches: Iterator[Batch]) -> list[Batch]:
     """The next batch, as a list of none or one (taking no batch beyond it)."""
     return list(itertools.islice(batches, 1))

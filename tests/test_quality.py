@@ -537,6 +537,31 @@ def test_checks_in_small_chunks_record_what_one_pass_records(tmp_path):
     assert chunked_run == whole
 
 
+def test_duplicate_keys_made_by_a_worker_record_what_one_process_records(tmp_path, monkeypatch, started):
+    """A large run's duplicate-search keys are made in a worker process while the suites run
+    (``biocurate.workers.aside``): the same results, counts and survivors as made here."""
+    from biocurate import quality
+
+    runs, _ = whole_and_chunked(tmp_path)
+    outcome = {}
+    for (_, cfg, _), (name, aside_from) in zip(runs, (("here", 10**9), ("aside", 0)), strict=True):
+        monkeypatch.setattr(quality, "TURNS_MIN_ITEMS", aside_from)
+        with Store(cfg.store.path).open() as con:
+            summary = run_quality(cfg, con, catalog_for(cfg), run_id="r1", chunk_rows=4)
+            results = con.execute(
+                "select qc_id, item_kind, item_id, suite, expectation, passed, severity, reason from qc_results "
+                "order by qc_id"
+            ).fetchall()
+            survivors = con.execute("select query_id from survivors order by query_id").fetchall()
+        outcome[name] = (results, survivors, summary.checked, summary.failing, summary.warnings)
+        assert len(started.of("biocurate.workers")) == (0 if name == "here" else 1) and started.ended()
+    here = outcome["here"]
+    assert {"exact_duplicate", "near_duplicate_within_call", "near_duplicate_in_dataset"} <= {
+        r[4] for r in here[0] if not r[5]
+    }  # the keys found duplicates to compare
+    assert outcome["aside"] == here
+
+
 def test_the_stage_reads_and_writes_the_store_a_chunk_at_a_time(tmp_path):
     """Bounded memory: with chunks of 3 questions the stage reads each chunk from the store and
     writes each chunk's results on their own (the store is released between them, so it is

@@ -7,7 +7,7 @@ from functools import partial
 
 import pytest
 
-from biocurate.workers import WorkerError, in_turns
+from biocurate.workers import WorkerError, aside, in_turns
 
 
 def where_and_sum(batch: list[int], fail_on: int | None = None) -> tuple[int, int]:
@@ -45,6 +45,43 @@ def test_an_error_in_the_worker_is_raised_here_and_one_here_stops_it(started):
 
     with pytest.raises(RuntimeError, match="the store went away"):
         list(in_turns(where_and_sum, failing()))
+    assert len(started.of("biocurate.workers")) == 3 and started.ended()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_aside_computes_each_batch_while_this_process_works_and_stops_its_worker(enabled, started):
+    pids = set()
+    with aside(enabled) as worker:
+        for batch in ([1, 2], [3], []):
+            worker.start(where_and_sum, batch)
+            pid, total = worker.result()
+            assert total == sum(batch)
+            pids.add(pid)
+        with pytest.raises(RuntimeError, match="no batch was started"):
+            worker.result()
+        worker.start(where_and_sum, [1])
+        with pytest.raises(RuntimeError, match="not collected yet"):
+            worker.start(where_and_sum, [2])
+        assert worker.result()[1] == 1
+    workers = started.of("biocurate.workers")
+    assert pids == ({workers[0].pid} if enabled else {os.getpid()})
+    assert len(workers) == (1 if enabled else 0) and started.ended()
+
+
+def test_an_error_in_the_aside_worker_is_raised_by_result_and_one_here_stops_it(started):
+    with aside() as worker:
+        worker.start(partial(where_and_sum, fail_on=4), [4])
+        with pytest.raises(ValueError, match="holds 4") as raised:
+            worker.result()
+        assert "(in the process computing a batch)" in "\n".join(raised.value.__notes__)
+        worker.start(where_and_sum, [5])  # the worker goes on after an error in a batch
+        assert worker.result()[1] == 5
+    with aside() as worker, pytest.raises(WorkerError, match=r"stopped \(exit code 5\) without saying why"):
+        worker.start(where_and_sum, [-1])
+        worker.result()
+    with pytest.raises(RuntimeError, match="the store went away"), aside() as worker:
+        worker.start(where_and_sum, [1, 2])
+        raise RuntimeError("the store went away")  # never collected: the worker is stopped
     assert len(started.of("biocurate.workers")) == 3 and started.ended()
 
 
