@@ -303,20 +303,21 @@ PARQUET_COLUMNS = {
 }
 
 
+# Parquet columns taken from another record field, or made from one.
+_PARQUET_FROM = {"function_calling": "function_calling_json", "review_state": "state"}
+
+
 def _parquet_frame(part: list[dict], x: Export) -> pl.DataFrame:
-    return pl.DataFrame(
-        [
-            {
-                "version_id": x.version_id,
-                **{k: r.get(k) for k in PARQUET_COLUMNS if k != "version_id"},
-                "function_calling": r["function_calling_json"],
-                "review_state": r["state"],
-                "calls": canonical_json(r["calls"]),
-            }
-            for r in part
-        ],
-        schema=PARQUET_COLUMNS,
-    )
+    """The records as Parquet rows, built a column at a time (a dict per row and polars reading
+    them back is twice the time)."""
+    columns: dict[str, list] = {"version_id": [x.version_id] * len(part)}
+    for name in PARQUET_COLUMNS:
+        if name == "calls":
+            columns[name] = [canonical_json(r["calls"]) for r in part]
+        elif name != "version_id":
+            field = _PARQUET_FROM.get(name, name)
+            columns[name] = [r.get(field) for r in part]
+    return pl.DataFrame(columns, schema=PARQUET_COLUMNS)
 
 
 class _Parquet:
