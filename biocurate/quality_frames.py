@@ -24,7 +24,7 @@ from biocurate.config import Config
 from biocurate.mentions import MentionRules, MentionSet
 from biocurate.near_dup import KEYED_COLUMNS, candidate_batches, find_duplicates, question_keys
 from biocurate.set_quality import add_set_facts, key_words, set_identifiers
-from biocurate.store import release
+from biocurate.store import registered, release
 
 
 class ArgumentsCheck:
@@ -182,16 +182,8 @@ def _by_ids(
 ) -> pd.DataFrame:
     """``sql`` over the registered ``_qc_ids`` (item_id, pos: the rows' order) and the temporary
     ``chunk_views`` (name -> select over ``_qc_ids``)."""
-    con.register("_qc_ids", ids.select("item_id", pl.int_range(pl.len()).alias("pos")))
-    views = chunk_views or {}
-    try:
-        for name, select in views.items():
-            con.execute(f"create or replace temp view {name} as {select}")
+    with registered(con, "_qc_ids", ids.select("item_id", pl.int_range(pl.len()).alias("pos")), chunk_views):
         return con.execute(sql).df()
-    finally:
-        for name in views:
-            con.execute(f"drop view if exists temp.{name}")
-        con.unregister("_qc_ids")
 
 
 def chunk_frame(

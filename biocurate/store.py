@@ -407,6 +407,24 @@ def release(con: Any) -> None:
         con.release()
 
 
+@contextmanager
+def registered(
+    con: duckdb.DuckDBPyConnection, name: str, frame: Any, views: dict[str, str] | None = None
+) -> Iterator[None]:
+    """``frame`` registered as ``name`` for the block, with temporary ``views`` over it (view name ->
+    select): a chunk's rows of the store's tables, for the table macros in sql/views
+    (``query_context_of``, ``latest_judgments_of``) to read the store by the chunk's keys."""
+    con.register(name, frame)
+    try:
+        for view, select in (views or {}).items():
+            con.execute(f"create or replace temp view {view} as {select}")
+        yield
+    finally:
+        for view in views or {}:
+            con.execute(f"drop view if exists temp.{view}")
+        con.unregister(name)
+
+
 def insert_new(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame | list[dict]) -> int:
     """Insert rows whose key is not yet present; return how many were new.
 

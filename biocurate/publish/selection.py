@@ -20,7 +20,7 @@ from biocurate.config import Config
 from biocurate.hashing import canonical_json
 from biocurate.publish.common import sql
 from biocurate.review import state_column
-from biocurate.store import owned
+from biocurate.store import owned, registered
 
 # Why a query is not exported; the order is the order of the report.
 NOT_CHECKED = "not yet quality-checked"
@@ -118,6 +118,12 @@ STREAM_ROWS = 50_000
 
 # Chosen items whose details (details.sql) are fetched at a time.
 DETAILS_ROWS = 20_000
+# A slice's rows of queries and judgments, which details.sql reads through the views' table macros
+# (query_context_of, latest_judgments_of): DuckDB then joins and ranks the slice's rows alone.
+_CHOSEN_VIEWS = {
+    "_chosen_queries": "select * from queries where query_id in (select query_id from _chosen)",
+    "_chosen_judgments": "select * from judgments where query_id in (select query_id from _chosen)",
+}
 
 
 def _streamed(con: duckdb.DuckDBPyConnection, query: str) -> Iterator[Iterator[dict]]:
@@ -183,13 +189,10 @@ def select_items(
     scripted = [email.lower() for email in config.review.scripted_annotators]
     parts = []
     for start in range(0, max(frame.height, 1), details_rows):
-        con.register("_chosen", frame.slice(start, details_rows))
-        try:
+        with registered(con, "_chosen", frame.slice(start, details_rows), _CHOSEN_VIEWS):
             part = pl.from_arrow(con.sql(sql("details"), params=[scripted]).to_arrow_reader(STREAM_ROWS).read_all())
             assert isinstance(part, pl.DataFrame)
             parts.append(owned(part))
-        finally:
-            con.unregister("_chosen")
     items = pl.concat(parts)
     del parts
     if items.height < frame.height:  # cannot happen through the stages; say so rather than drop silently

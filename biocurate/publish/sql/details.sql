@@ -1,5 +1,6 @@
 -- The chosen items (_chosen: item_id, query_id of its current version, user_query, text_query_id,
--- state) with everything the exports, the manifest and the card need: call, observation id (of the
+-- state; _chosen_queries and _chosen_judgments: its rows of queries and judgments, temporary views
+-- select_items makes) with everything the exports, the manifest and the card need: call, observation id (of the
 -- current version), upstream release, where its response came from (response_provenance view),
 -- who wrote the exported question, the latest judgment, and who accepted it in review.
 -- A question about a call set (issue 18, docs/item_kinds.md) has its first step's call columns,
@@ -27,11 +28,10 @@ reviewers as (
     group by a.query_id
 ),
 
--- this slice's questions filtered inside (DuckDB pushes the filter below the view's ranking):
--- joined as it is, the view ranks every judgment of the store for every slice
+-- this slice's judgments alone ranked (_chosen_judgments: select_items makes it over _chosen):
+-- the view would rank every judgment of the store for every slice
 judged as (
-    select * from latest_judgments
-    where query_id in (select query_id from _chosen)
+    select * from latest_judgments_of('_chosen_judgments')
 )
 
 select
@@ -67,7 +67,7 @@ select
         else 'unknown'
     end as reviewed_by
 from _chosen as ch
-inner join query_context as qc on ch.query_id = qc.query_id
+inner join query_context_of('_chosen_queries') as qc on ch.query_id = qc.query_id
 left join call_sets as cs on qc.call_id = cs.set_id
 left join call_set_steps as fs on qc.call_id = fs.set_id and fs.position = 0
 left join candidate_calls as fc on fs.call_id = fc.call_id
