@@ -1483,3 +1483,55 @@ def test_publishing_in_small_batches_writes_what_one_batch_writes(demo_config, s
         elif rel != "README.md":  # the card names the version's creation time
             assert a["files"][rel] == b["files"][rel], rel
     assert pq.ParquetFile(batched.path / "parquet/train.parquet").num_row_groups > 1
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["plain", "float arguments", "no call", "lone surrogate", "control characters", "call set"],
+)
+def test_an_items_digest_text_is_its_fields_canonical_json(case):
+    """The version digest's text of an item (made by orjson for a single item) is the same bytes as
+    canonical_json of its fields: a changed encoder would change every version's content hash."""
+    from biocurate.hashing import canonical_json
+    from biocurate.publish.formats import PROVENANCE_COLUMNS
+    from biocurate.publish.versions import _digest_text
+
+    call = {"name": "blast_search", "arguments": {"evalue": 1e-05, "hits": 10, "ratio": 0.5, "q": "ACGT"}}
+    r = {
+        "item_id": "i1",
+        "user_query": "What is BRCA2 \u2014 the \u00e9l\u00e9ment \U0001f600?",
+        "function_calling": call,
+        "observation": '{"id":"ENSG00000139618","start":32315086}',
+        "split": "train",
+        "group_key": "g1",
+        "tool_names": ["blast_search", "lookup_by_symbol"],
+        "database": "NCBI",
+        "tool": "BLAST",
+        "category": "sequence",
+        **dict.fromkeys(PROVENANCE_COLUMNS, "human"),
+        "kind": "single",
+        "calls": [{"name": "blast_search", "arguments": call["arguments"], "observation": "x", "depends_on": None}],
+        "answer": None,
+    }
+    if case == "float arguments":
+        call["arguments"]["evalue"] = 1e16
+    elif case == "no call":
+        r["function_calling"] = None
+    elif case == "lone surrogate":
+        r["user_query"] = "broken \ud800 text"
+    elif case == "control characters":
+        r["observation"] = 'line\nnext\ttab\x00\x1f\x7f "quoted" \\ back'
+    elif case == "call set":
+        r["kind"] = "parallel"
+    r["function_calling_json"] = canonical_json(r["function_calling"])
+    fields = [r[k] for k in ("item_id", "user_query", "function_calling", "observation", "split", "group_key")]
+    fields += [r[k] for k in ("tool_names", "database", "tool", "category", *PROVENANCE_COLUMNS)]
+    if case == "call set":
+        fields += [r["kind"], r["calls"], r["answer"]]
+    if case == "lone surrogate":  # not UTF-8: refused as canonical_json(...).encode() refuses it
+        with pytest.raises(UnicodeEncodeError):
+            canonical_json(fields).encode()
+        with pytest.raises(UnicodeEncodeError):
+            _digest_text(r)
+        return
+    assert _digest_text(r) == canonical_json(fields).encode()
