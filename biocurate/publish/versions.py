@@ -100,8 +100,10 @@ def _single_digest_text(fields: tuple, function_calling_json: str | None) -> byt
     for i, value in enumerate(fields):
         if i == 2:  # function_calling
             parts.append(b"null" if function_calling_json is None else function_calling_json.encode())
-        elif value is None or isinstance(value, str) or (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        elif (
+            value is None
+            or isinstance(value, str)
+            or (isinstance(value, list) and all(isinstance(v, str) for v in value))
         ):
             parts.append(orjson.dumps(value))
         else:
