@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 
 import duckdb
 import polars as pl
@@ -127,11 +128,24 @@ _CHOSEN_VIEWS = {
 
 
 def _streamed(con: duckdb.DuckDBPyConnection, query: str) -> Iterator[Iterator[dict]]:
-    """The query's rows, STREAM_ROWS at a time, each batch's a dict at a time."""
-    for batch in con.sql(query).to_arrow_reader(STREAM_ROWS):
-        frame = pl.from_arrow(batch)
-        assert isinstance(frame, pl.DataFrame)
-        yield frame.iter_rows(named=True)
+    """The query's rows, STREAM_ROWS at a time, each batch's a dict at a time, on one DuckDB thread:
+    each thread of a streamed query holds join tables of its own, and at 100k calls the selection
+    needed 224 to 256 MB on two threads (under ``PUBLISH_MEMORY``, 256 MB, one run in four failed:
+    out of memory) and less than 128 MB on one; its rows are taken a dict at a time anyway, slower
+    than DuckDB makes them on one thread (4.7 s for 400,000)."""
+    (threads,) = con.execute("select current_setting('threads')").fetchall()[0]
+    con.execute("set threads = 1")
+    try:
+        reader = con.sql(query).to_arrow_reader(STREAM_ROWS)
+        try:
+            for batch in reader:
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                yield frame.iter_rows(named=True)
+        finally:
+            reader.close()  # a stream an error left: its result goes before the setting comes back
+    finally:
+        con.execute(f"set threads = {int(threads)}")
 
 
 _CHOSEN = {
@@ -162,24 +176,25 @@ def select_items(
         "create or replace temp table _selection_items as "
         "select item_id, query_id, text, call_id, parent_query_id from current_items"
     )
-    for rows in _streamed(con, sql("selection")):
-        batch: dict[str, list] = {k: [] for k in _CHOSEN}
-        for row in rows:
-            row["state"] = row[rule]
-            reason, text_id = _verdict(row)
-            if reason is None and catalog is not None and any(f not in catalog for f in row["functions"]):
-                reason = NOT_IN_CATALOG
-            if row["item_id"] in held:  # its new version awaits a review, whatever its state
-                reason = DRIFT_HELD
-            if reason:
-                refused[reason] += 1
-                continue
-            batch["item_id"].append(row["item_id"])
-            batch["query_id"].append(row["query_id"])
-            batch["user_query"].append(row["edit_text"] if text_id != row["query_id"] else row["text"])
-            batch["text_query_id"].append(text_id)
-            batch["state"].append(row["state"])
-        chosen.append(pl.DataFrame(batch, schema=_CHOSEN))
+    with closing(_streamed(con, sql("selection"))) as streamed:  # closed (its settings back) on an error too
+        for rows in streamed:
+            batch: dict[str, list] = {k: [] for k in _CHOSEN}
+            for row in rows:
+                row["state"] = row[rule]
+                reason, text_id = _verdict(row)
+                if reason is None and catalog is not None and any(f not in catalog for f in row["functions"]):
+                    reason = NOT_IN_CATALOG
+                if row["item_id"] in held:  # its new version awaits a review, whatever its state
+                    reason = DRIFT_HELD
+                if reason:
+                    refused[reason] += 1
+                    continue
+                batch["item_id"].append(row["item_id"])
+                batch["query_id"].append(row["query_id"])
+                batch["user_query"].append(row["edit_text"] if text_id != row["query_id"] else row["text"])
+                batch["text_query_id"].append(text_id)
+                batch["state"].append(row["state"])
+            chosen.append(pl.DataFrame(batch, schema=_CHOSEN))
     con.execute("drop table if exists _selection_items")  # a temp table: gone with the connection anyway
     frame = pl.concat(chosen) if chosen else pl.DataFrame(schema=_CHOSEN)
     del chosen
