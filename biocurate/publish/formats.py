@@ -37,8 +37,10 @@ __all__ = ["FORMATS", "PROVENANCE_COLUMNS", "Distractors", "Export", "ExportForm
 
 
 # Rows a Parquet split file holds in one row group: a split of at most this many is written at
-# once (one row group, as it always was); a larger one a row group at a time.
-PARQUET_ROW_GROUP = 50_000
+# once (one row group); a larger one a row group at a time. The writer holds a row group's rows
+# until it writes them, and its peak is the largest: publish's peak at 100k calls was 906 MiB with
+# row groups of 50,000 rows, 855 MiB with 25,000 (readers see no difference).
+PARQUET_ROW_GROUP = 25_000
 
 
 def dumps(data: Any) -> bytes:
