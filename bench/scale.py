@@ -317,7 +317,8 @@ def one(n: int) -> dict:
     for name in ("execute", "synthesize", "judge", "quality"):
         timed(name, lambda name=name: run_stage(name, config, "bench").rows_new)
     timed("bench reviewer accepts survivors (setup)", lambda: bench_reviewer(config.store.path))
-    rebuild_peak = round(peak_mib())
+    # the rebuild process's own peak, or a stage's with the workers it started (sampled), if higher
+    rebuild_peak = max(round(peak_mib()), *(t["stage_peak_mib"] for t in timings if "(setup)" not in t["stage"]))
     export = export_in_own_process(work)
     timings.append({"stage": "export (publish, its own process)", **export})
     pipeline = [t for t in timings if "(setup)" not in t["stage"]]

@@ -57,12 +57,17 @@ from biocurate.quality_frames import (
     reference_keys,
 )
 from biocurate.store import insert_new, release
-from biocurate.workers import TURNS_MIN_ITEMS, aside
+from biocurate.workers import aside
 
 # Bump when a check's meaning changes in code: every question is then checked again.
 QC_RULES_VERSION = "qc-3"
 # Questions validated at a time (with their observations): bounds the stage's memory.
 CHUNK_ROWS = 20_000
+# Questions from which a worker process makes the duplicate-search keys while the row suites run:
+# at 100k calls (400,000 questions) it took 13 s off the stage and added 55 MB to its peak (919
+# MiB, the whole rebuild's, x1.52 the 10k run's peak, over the x1.5 the memory target allows);
+# from a million questions the stage's memory is far past that target anyway.
+KEYS_WORKER_MIN_QUESTIONS = 1_000_000
 # Questions whose results are stored in one transaction (whole chunks): at 100k calls (400,000
 # questions), 20 transactions took 10 s, most of it opening and closing the store between them.
 RESULTS_ROWS = 100_000
@@ -321,8 +326,8 @@ def run_quality(
         # 1. row suites, a chunk at a time; keep each chunk's duplicate-search keys
         row_checks = {s["name"]: SuiteCheck(gx, s, config, severity, run_id) for s in suites if s["level"] == "row"}
         keys: list[pl.DataFrame] = []
-        # A large run's duplicate-search keys are made by a worker process while the suites run here.
-        with aside(enabled=todo.height >= TURNS_MIN_ITEMS) as keys_maker:
+        # A very large run's duplicate-search keys are made by a worker process while the suites run here.
+        with aside(enabled=todo.height >= KEYS_WORKER_MIN_QUESTIONS) as keys_maker:
             for k, ids in enumerate(chunk_rows_of):
                 frame = chunk_frame(con, ids, catalog, rules, calls)
                 release(con)

@@ -545,7 +545,7 @@ def test_duplicate_keys_made_by_a_worker_record_what_one_process_records(tmp_pat
     runs, _ = whole_and_chunked(tmp_path)
     outcome = {}
     for (_, cfg, _), (name, aside_from) in zip(runs, (("here", 10**9), ("aside", 0)), strict=True):
-        monkeypatch.setattr(quality, "TURNS_MIN_ITEMS", aside_from)
+        monkeypatch.setattr(quality, "KEYS_WORKER_MIN_QUESTIONS", aside_from)
         with Store(cfg.store.path).open() as con:
             summary = run_quality(cfg, con, catalog_for(cfg), run_id="r1", chunk_rows=4)
             results = con.execute(
