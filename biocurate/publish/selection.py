@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
 
 import duckdb
@@ -127,7 +127,7 @@ _CHOSEN_VIEWS = {
 }
 
 
-def _streamed(con: duckdb.DuckDBPyConnection, query: str) -> Iterator[Iterator[dict]]:
+def _streamed(con: duckdb.DuckDBPyConnection, query: str) -> Generator[Iterator[dict], None, None]:
     """The query's rows, STREAM_ROWS at a time, each batch's a dict at a time, on one DuckDB thread:
     each thread of a streamed query holds join tables of its own, and at 100k calls the selection
     needed 224 to 256 MB on two threads (under ``PUBLISH_MEMORY``, 256 MB, one run in four failed:
