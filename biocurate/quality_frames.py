@@ -177,12 +177,12 @@ def pending(con: duckdb.DuckDBPyConnection, qc_hash: str) -> pl.DataFrame:
     )
 
 
-def _by_ids(
-    con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, sql: str, chunk_views: dict[str, str] | None = None
-) -> pd.DataFrame:
-    """``sql`` over the registered ``_qc_ids`` (item_id, pos: the rows' order) and the temporary
-    ``chunk_views`` (name -> select over ``_qc_ids``)."""
-    with registered(con, "_qc_ids", ids.select("item_id", pl.int_range(pl.len()).alias("pos")), chunk_views):
+def _by_ids(con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, sql: str, with_rows: bool = False) -> pd.DataFrame:
+    """``sql`` over the registered ``_qc_ids`` (item_id, pos: the rows' order); ``with_rows``: and
+    the temporary views ``_qc_ids_queries`` and ``_qc_ids_judgments`` of its questions' rows
+    (``store.registered``)."""
+    frame = ids.select("item_id", pl.int_range(pl.len()).alias("pos"))
+    with registered(con, "_qc_ids", frame, rows_of="item_id" if with_rows else None):
         return con.execute(sql).df()
 
 
@@ -199,17 +199,12 @@ def chunk_frame(
                x.function, x.arguments::varchar as arguments, x.database, x.category, x.kind,
                x.observation, r.outcome, j.verdict, j.score
         from _qc_ids i
-        join query_context_of('_qc_queries') x on x.query_id = i.item_id
+        join query_context_of('_qc_ids_queries') x on x.query_id = i.item_id
         left join api_responses r on r.response_id = x.response_id
-        left join latest_judgments_of('_qc_judgments') j on j.query_id = x.query_id
+        left join latest_judgments_of('_qc_ids_judgments') j on j.query_id = x.query_id
         order by i.pos
         """,
-        # the chunk's rows first, so that the views' joins and ranking see only them
-        # (query_context_of, latest_judgments_of in sql/views)
-        chunk_views={
-            "_qc_queries": "select * from queries where query_id in (select item_id from _qc_ids)",
-            "_qc_judgments": "select * from judgments where query_id in (select item_id from _qc_ids)",
-        },
+        with_rows=True,  # the views' joins and ranking over the chunk's rows alone
     )
     superseded = dict(zip(ids["item_id"], ids["superseded"], strict=True))
     frame["superseded"] = frame["item_id"].map(superseded).astype(bool)

@@ -407,20 +407,28 @@ def release(con: Any) -> None:
         con.release()
 
 
+# The tables a chunk's temporary views hold the rows of (``registered``): those the table macros in
+# sql/views read (``query_context_of`` its questions, ``latest_judgments_of`` their judgments).
+CHUNK_TABLES = ("queries", "judgments")
+
+
 @contextmanager
-def registered(
-    con: duckdb.DuckDBPyConnection, name: str, frame: Any, views: dict[str, str] | None = None
-) -> Iterator[None]:
-    """``frame`` registered as ``name`` for the block, with temporary ``views`` over it (view name ->
-    select): a chunk's rows of the store's tables, for the table macros in sql/views
-    (``query_context_of``, ``latest_judgments_of``) to read the store by the chunk's keys."""
+def registered(con: duckdb.DuckDBPyConnection, name: str, frame: Any, rows_of: str | None = None) -> Iterator[None]:
+    """``frame`` registered as ``name`` for the block. With ``rows_of`` (the frame's column of
+    query ids), also temporary views ``<name>_queries`` and ``<name>_judgments`` of those
+    questions' rows of CHUNK_TABLES: given to the table macros in sql/views, DuckDB reads the store
+    by the chunk's keys instead of joining and ranking every row of it for each chunk."""
+    views = [f"{name}_{table}" for table in CHUNK_TABLES] if rows_of else []
     con.register(name, frame)
     try:
-        for view, select in (views or {}).items():
-            con.execute(f"create or replace temp view {view} as {select}")
+        for view, table in zip(views, CHUNK_TABLES, strict=False):
+            con.execute(
+                f"create or replace temp view {view} as "
+                f"select * from {table} where query_id in (select {rows_of} from {name})"
+            )
         yield
     finally:
-        for view in views or {}:
+        for view in views:
             con.execute(f"drop view if exists temp.{view}")
         con.unregister(name)
 

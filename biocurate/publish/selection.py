@@ -119,12 +119,6 @@ STREAM_ROWS = 50_000
 
 # Chosen items whose details (details.sql) are fetched at a time.
 DETAILS_ROWS = 20_000
-# A slice's rows of queries and judgments, which details.sql reads through the views' table macros
-# (query_context_of, latest_judgments_of): DuckDB then joins and ranks the slice's rows alone.
-_CHOSEN_VIEWS = {
-    "_chosen_queries": "select * from queries where query_id in (select query_id from _chosen)",
-    "_chosen_judgments": "select * from judgments where query_id in (select query_id from _chosen)",
-}
 
 
 def _streamed(con: duckdb.DuckDBPyConnection, query: str) -> Generator[Iterator[dict], None, None]:
@@ -204,7 +198,9 @@ def select_items(
     scripted = [email.lower() for email in config.review.scripted_annotators]
     parts = []
     for start in range(0, max(frame.height, 1), details_rows):
-        with registered(con, "_chosen", frame.slice(start, details_rows), _CHOSEN_VIEWS):
+        # with its rows of queries and judgments (_chosen_queries, _chosen_judgments), which
+        # details.sql reads through the views' table macros: DuckDB joins and ranks the slice's alone
+        with registered(con, "_chosen", frame.slice(start, details_rows), rows_of="query_id"):
             part = pl.from_arrow(con.sql(sql("details"), params=[scripted]).to_arrow_reader(STREAM_ROWS).read_all())
             assert isinstance(part, pl.DataFrame)
             parts.append(owned(part))
