@@ -126,23 +126,13 @@ def in_turns(fn: Callable[[Batch], Result], batches: Iterable[Batch], aside: boo
     """``fn`` of every batch, in order: with ``aside``, odd batches in a worker process while this
     process does the even ones; without, all here. An error in the worker is raised here as
     itself (its traceback as a note); one here stops the worker."""
-    if not aside:
-        yield from map(fn, batches)
-        return
-    with running("biocurate.workers:serve_batches") as child:
-        assert child.stdin is not None and child.stdout is not None
-        pending = iter(batches)
+    pending = iter(batches)
+    with _aside(aside) as worker:
         for batch in pending:
-            try:
-                send(child.stdin, (fn, batch))
-            except BrokenPipeError:
-                pass  # the worker ended: its (missing) answer says so
+            worker.start(fn, batch)
             mine = [fn(b) for b in _next(pending)]  # the batch after it, here meanwhile
-            yield unpack(receive(child.stdout), child, "computing a batch")
+            yield worker.result()
             yield from mine
-        send(child.stdin, None)
-        child.stdin.close()
-        child.wait()
 
 
 class Aside:
@@ -192,6 +182,9 @@ def aside(enabled: bool = True) -> Iterator[Aside]:
         except BrokenPipeError:
             pass
         child.wait()
+
+
+_aside = aside  # in_turns' parameter ``aside`` hides the function there
 
 
 def _next(batches: Iterator[Batch]) -> list[Batch]:
