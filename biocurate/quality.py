@@ -332,13 +332,15 @@ def run_quality(
                 frame = chunk_frame(con, ids, catalog, rules, calls)
                 release(con)
                 summary.seconds["frame"] += clock.lap()
-                live = frame.loc[~frame["superseded"], ["item_id", "generator", "kind", "call_id"]]
-                texts = frame.loc[~frame["superseded"], "text"].tolist()
-                identifiers = frame.loc[~frame["superseded"], "identifiers"].tolist()
+                live = frame.loc[
+                    ~frame["superseded"], ["item_id", "generator", "text", "kind", "call_id", "identifiers"]
+                ]
                 kinds, call_ids = live["kind"].tolist(), live["call_id"].tolist()
-                keys_maker.start(question_key_columns, (texts, identifiers, kinds, call_ids))
+                keys_maker.start(
+                    question_key_columns, (live["text"].tolist(), live["identifiers"].tolist(), kinds, call_ids)
+                )
                 check(row_checks, frame, k)
-                del frame, texts, identifiers
+                del frame
                 at = blocked[starts[k] : starts[k] + ids.height]
                 failed = dict(zip(ids["item_id"].to_list(), at.tolist(), strict=True))
                 rank = [

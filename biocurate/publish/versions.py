@@ -86,7 +86,7 @@ def _digest_text(r: dict) -> bytes:
     if r["kind"] == "single" and "function_calling_json" in r:
         try:
             return _single_digest_text(fields, r["function_calling_json"])
-        except (TypeError, orjson.JSONEncodeError):  # a value orjson writes otherwise (see below)
+        except TypeError:  # a value orjson writes otherwise (see below; orjson's error is a TypeError)
             pass
     return canonical_json(fields).encode()
 
