@@ -517,20 +517,26 @@ def whole_and_chunked(tmp_path: Path):
     return [("whole", config, 1_000_000), ("chunked", chunked, 3)], ids
 
 
+def checked_outcome(cfg, chunk_rows: int) -> tuple:
+    """The quality stage run on ``cfg``'s store in chunks of ``chunk_rows``: (its qc_results, the
+    survivors, and the summary's checked count, failing and warning expectations)."""
+    with Store(cfg.store.path).open() as con:
+        summary = run_quality(cfg, con, catalog_for(cfg), run_id="r1", chunk_rows=chunk_rows)
+        results = con.execute(
+            "select qc_id, item_kind, item_id, suite, expectation, passed, severity, reason from qc_results "
+            "order by qc_id"
+        ).fetchall()
+        survivors = con.execute("select query_id from survivors order by query_id").fetchall()
+    return results, survivors, summary.checked, summary.failing, summary.warnings
+
+
 def test_checks_in_small_chunks_record_what_one_pass_records(tmp_path):
     """The question suites validate a few rows at a time (bounded memory): the stored results,
     the counts and the survivors are those of validating every row at once."""
     runs, _ = whole_and_chunked(tmp_path)
     outcome = {}
     for name, cfg, rows in runs:
-        with Store(cfg.store.path).open() as con:
-            summary = run_quality(cfg, con, catalog_for(cfg), run_id="r1", chunk_rows=rows)
-            results = con.execute(
-                "select qc_id, item_kind, item_id, suite, expectation, passed, severity, reason from qc_results "
-                "order by qc_id"
-            ).fetchall()
-            survivors = con.execute("select query_id from survivors order by query_id").fetchall()
-        outcome[name] = (results, survivors, summary.checked, summary.failing, summary.warnings)
+        outcome[name] = checked_outcome(cfg, rows)
     whole, chunked_run = outcome["whole"], outcome["chunked"]
     assert whole[2] > 3 * 10  # many chunks of 3
     assert any(not r[5] and r[1] == "query" for r in whole[0])  # failures with reasons to compare
@@ -546,14 +552,7 @@ def test_duplicate_keys_made_by_a_worker_record_what_one_process_records(tmp_pat
     outcome = {}
     for (_, cfg, _), (name, aside_from) in zip(runs, (("here", 10**9), ("aside", 0)), strict=True):
         monkeypatch.setattr(quality, "KEYS_WORKER_MIN_QUESTIONS", aside_from)
-        with Store(cfg.store.path).open() as con:
-            summary = run_quality(cfg, con, catalog_for(cfg), run_id="r1", chunk_rows=4)
-            results = con.execute(
-                "select qc_id, item_kind, item_id, suite, expectation, passed, severity, reason from qc_results "
-                "order by qc_id"
-            ).fetchall()
-            survivors = con.execute("select query_id from survivors order by query_id").fetchall()
-        outcome[name] = (results, survivors, summary.checked, summary.failing, summary.warnings)
+        outcome[name] = checked_outcome(cfg, 4)
         assert len(started.of("biocurate.workers")) == (0 if name == "here" else 1) and started.ended()
     here = outcome["here"]
     assert {"exact_duplicate", "near_duplicate_within_call", "near_duplicate_in_dataset"} <= {
