@@ -757,11 +757,17 @@ def test_a_large_version_is_written_by_a_process_of_its_own_with_the_same_files(
     monkeypatch.setattr(writing, "WRITER_MIN_ITEMS", len(records))
     monkeypatch.setattr(writing, "ASIDE_BATCH", 5)  # several batches over the pipe
     assert not started.of("biocurate.publish.writing")
-    assert writing.write_files(aside, iter(records), len(records), CATALOG, "v0001", demo_config) == files
-    assert len(started.of("biocurate.publish.writing")) == 1 and started.ended()  # written by a child, which has ended
     written = sorted(p.relative_to(here) for p in here.rglob("*") if p.is_file())
-    assert written == sorted(p.relative_to(aside) for p in aside.rglob("*") if p.is_file())
-    assert len(written) >= 10 and all((here / p).read_bytes() == (aside / p).read_bytes() for p in written)
+    assert len(written) >= 10
+    # whichever formats this process writes itself beside the child: the same files, in the same order
+    # (a format of a file per split, one of every split's records joined, Parquet's writer; none)
+    for n, ours in enumerate([writing.WRITTEN_BY_PUBLISH, ("biotool_all", "parquet", "sharegpt"), ()]):
+        monkeypatch.setattr(writing, "WRITTEN_BY_PUBLISH", ours)
+        aside = tmp_path / f"aside{n}"
+        assert writing.write_files(aside, iter(records), len(records), CATALOG, "v0001", demo_config) == files
+        assert len(started.of("biocurate.publish.writing")) == n + 1 and started.ended()  # by a child, which ended
+        assert written == sorted(p.relative_to(aside) for p in aside.rglob("*") if p.is_file())
+        assert all((here / p).read_bytes() == (aside / p).read_bytes() for p in written)
 
 
 class _ExitOnArrival:
@@ -781,6 +787,7 @@ def test_the_writing_process_failing_or_crashing_is_an_error_here_and_stops_it(
     records = _records(demo_config, con)
     monkeypatch.setattr(writing, "WRITER_MIN_ITEMS", 0)
     monkeypatch.setattr(writing, "ASIDE_BATCH", 2)
+    monkeypatch.setattr(writing, "WRITTEN_BY_PUBLISH", ())  # every record reaches the child before failing here
     # An error in the writing process: raised here, as itself, with where it happened.
     broken = [*records[:3], {**records[3], "function": "no_such_function"}, *records[4:]]
     with pytest.raises(CatalogError, match="no_such_function") as raised:

@@ -1,10 +1,11 @@
 """Writing a version's files: every export format (``biocurate.publish.formats``) in one pass
 over the records, each file as its records arrive, so memory does not grow with the items.
 
-``write_files`` writes a large version in a process of its own (``serve``), fed the records
-over a pipe as they are made: encoding and writing them (5.8 GB of JSON and Parquet at 100k
-calls) is most of the pass, and making them needs the store, which only the publishing process
-may open; so the two halves run on two cores. That process imports ``FORMATS`` afresh: a format
+``write_files`` writes most formats of a large version in a process of its own (``serve``), fed
+the records over a pipe as they are made: encoding and writing them (5.9 GB of JSON and Parquet at
+100k calls) is most of the pass, and making them needs the store, which only the publishing
+process may open; so the two halves run on two cores, the publishing process writing the formats
+of ``WRITTEN_BY_PUBLISH`` beside making the records. That process imports ``FORMATS`` afresh: a format
 is an entry in ``biocurate.publish.formats``, not one added to the registry at run time.
 """
 
@@ -102,6 +103,76 @@ def _join_parts(path: Path, parts: list[_Sink], jsonl: bool) -> None:
         out.write(b"" if jsonl else b"\n]\n")
 
 
+class FormatFiles:
+    """The files of the export formats ``names`` (default: every one), written as records arrive
+    (``add``, in item_id order, so each split's files are in item_id order); ``close`` finishes
+    them. A split without items gets no files (the ``datasets`` loader refuses an empty file)."""
+
+    def __init__(
+        self,
+        folder: Path,
+        catalog: Catalog,
+        version_id: str,
+        config: Config,
+        row_group: int = PARQUET_ROW_GROUP,
+        names: Iterable[str] | None = None,
+    ):
+        self.folder = folder
+        self.export = Export(folder, version_id, config.publish.system_prompt, catalog, row_group)
+        self.names = list(FORMATS) if names is None else [n for n in FORMATS if n in set(names)]
+        self.sinks: dict[str, dict[str, _Sink]] = {}  # format -> split -> sink
+        for name in self.names:
+            fmt = FORMATS[name]
+            if fmt.path is None:
+                continue
+            per_split = "{split}" in fmt.path
+            self.sinks[name] = {
+                split: _Sink(
+                    folder / (fmt.path.format(split=split) if per_split else f"{fmt.path}.{split}.part"),
+                    fmt,
+                    self.export,
+                    part=not per_split,
+                )
+                for split in fmt.splits
+            }
+        self.by_split = {s: [(FORMATS[n], per[s]) for n, per in self.sinks.items() if s in per] for s in SPLITS}
+
+    def add(self, record: dict) -> None:
+        texts: dict[Callable, bytes] = {}  # each encoding made once a record (BioTool.json: as biotool/<split>.json)
+        for fmt, sink in self.by_split[record["split"]]:
+            if fmt.holds is None or fmt.holds(record, self.export):
+                if fmt.encode is None:
+                    sink.add(record)
+                    continue
+                if fmt.encode not in texts:
+                    texts[fmt.encode] = fmt.encode(record, self.export)
+                sink.add(record, texts[fmt.encode])
+
+    def close(self) -> dict[str, list[str]]:
+        """Per format, the relative paths written."""
+        written: dict[str, list[str]] = {}
+        for name in self.names:
+            fmt, paths = FORMATS[name], written.setdefault(name, [])
+            for sink in self.sinks.get(name, {}).values():
+                sink.close()
+            present = [s for s in fmt.splits if name in self.sinks and self.sinks[name][s].count]
+            if fmt.path is not None and "{split}" in fmt.path:
+                paths += [fmt.path.format(split=s) for s in present]
+            elif fmt.path is not None and present:
+                _join_parts(self.folder / fmt.path, [self.sinks[name][s] for s in present], fmt.jsonl)
+                paths.append(fmt.path)
+            for rel, build in fmt.files:
+                (self.folder / rel).parent.mkdir(parents=True, exist_ok=True)
+                _write_json(self.folder / rel, build(present, self.export))
+                paths.append(rel)
+        return written
+
+
+def _in_order(*written: dict[str, list[str]]) -> list[str]:
+    """The paths of every format, in FORMATS' order."""
+    return [path for name in FORMATS for paths in written for path in paths.get(name, [])]
+
+
 def write_formats(
     folder: Path,
     recs: Iterable[dict],
@@ -109,53 +180,14 @@ def write_formats(
     version_id: str,
     config: Config,
     row_group: int = PARQUET_ROW_GROUP,
+    names: Iterable[str] | None = None,
 ) -> list[str]:
-    """Every export format for the non-empty splits, in one pass over the records (in item_id
-    order, so each split's files are in item_id order); returns the relative paths written.
-
-    A split without items gets no files (the ``datasets`` loader refuses an empty file).
-    """
-    export = Export(folder, version_id, config.publish.system_prompt, catalog, row_group)
-    sinks: dict[str, dict[str, _Sink]] = {}  # format -> split -> sink
-    for name, fmt in FORMATS.items():
-        if fmt.path is None:
-            continue
-        per_split = "{split}" in fmt.path
-        sinks[name] = {
-            split: _Sink(
-                folder / (fmt.path.format(split=split) if per_split else f"{fmt.path}.{split}.part"),
-                fmt,
-                export,
-                part=not per_split,
-            )
-            for split in fmt.splits
-        }
-    by_split = {s: [(FORMATS[n], per[s]) for n, per in sinks.items() if s in per] for s in SPLITS}
+    """The export formats ``names`` (default: every one) for the non-empty splits, in one pass over
+    the records (``FormatFiles``); returns the relative paths written."""
+    files = FormatFiles(folder, catalog, version_id, config, row_group, names)
     for record in recs:
-        texts: dict[Callable, bytes] = {}  # each encoding made once a record (BioTool.json: as biotool/<split>.json)
-        for fmt, sink in by_split[record["split"]]:
-            if fmt.holds is None or fmt.holds(record, export):
-                if fmt.encode is None:
-                    sink.add(record)
-                    continue
-                if fmt.encode not in texts:
-                    texts[fmt.encode] = fmt.encode(record, export)
-                sink.add(record, texts[fmt.encode])
-    written: list[str] = []
-    for name, fmt in FORMATS.items():
-        for sink in sinks.get(name, {}).values():
-            sink.close()
-        present = [s for s in fmt.splits if name in sinks and sinks[name][s].count]
-        if fmt.path is not None and "{split}" in fmt.path:
-            written += [fmt.path.format(split=s) for s in present]
-        elif fmt.path is not None and present:
-            _join_parts(folder / fmt.path, [sinks[name][s] for s in present], fmt.jsonl)
-            written.append(fmt.path)
-        for rel, build in fmt.files:
-            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-            _write_json(folder / rel, build(present, export))
-            written.append(rel)
-    return written
+        files.add(record)
+    return _in_order(files.close())
 
 
 # A version of at least this many items is written by a process of its own (below it, starting
@@ -164,6 +196,11 @@ def write_formats(
 WRITER_MIN_ITEMS = 20_000
 # Records sent to the writing process at a time: it writes one batch while the next is made.
 ASIDE_BATCH = 2_000
+# The formats the publishing process writes itself while the writing process writes the others,
+# so that both stay busy: at 100k calls (384,244 items, 5.9 GB of files) the writing process had
+# 79 s of CPU to the publishing process's 38 s (making the records, the digest), and the records
+# pass waited on it (82 s). The OpenAI lines are about a fifth of the writing.
+WRITTEN_BY_PUBLISH = ("openai", "biotool_sharegpt")
 
 
 def write_files(
@@ -175,22 +212,26 @@ def write_files(
     config: Config,
     row_group: int = PARQUET_ROW_GROUP,
 ) -> list[str]:
-    """``write_formats`` of ``items`` records: in a process of its own from ``WRITER_MIN_ITEMS``
-    (the same files), here below it."""
+    """``write_formats`` of ``items`` records: from ``WRITER_MIN_ITEMS``, the formats but
+    ``WRITTEN_BY_PUBLISH`` in a process of its own (the same files), below it all here."""
     if items < WRITER_MIN_ITEMS:
         return write_formats(folder, recs, catalog, version_id, config, row_group)
-    return _write_aside(folder, recs, (folder, catalog, version_id, config, row_group))
+    here = FormatFiles(folder, catalog, version_id, config, row_group, WRITTEN_BY_PUBLISH)
+    aside = [name for name in FORMATS if name not in here.names]
+    return _write_aside(folder, recs, here, (folder, catalog, version_id, config, row_group, aside))
 
 
-def _write_aside(folder: Path, recs: Iterable[dict], task: tuple) -> list[str]:
-    """``write_formats(*task)`` in a child process fed ``recs`` in batches. An error there is
-    raised here (with its traceback as a note); one here stops the child before it goes on."""
+def _write_aside(folder: Path, recs: Iterable[dict], here: FormatFiles, task: tuple) -> list[str]:
+    """``write_formats(*task)`` in a child process fed ``recs`` in batches, and ``here``'s formats
+    in this one. An error there is raised here (with its traceback as a note); one here stops the
+    child before it goes on."""
     with running("biocurate.publish.writing:serve") as child:  # killed before the caller removes the folder
         assert child.stdin is not None and child.stdout is not None
         try:
             send(child.stdin, task)
             batch: list[dict] = []
             for record in recs:
+                here.add(record)
                 batch.append(record)
                 if len(batch) >= ASIDE_BATCH:
                     send(child.stdin, batch)
@@ -200,22 +241,26 @@ def _write_aside(folder: Path, recs: Iterable[dict], task: tuple) -> list[str]:
             child.stdin.close()
         except BrokenPipeError:
             pass  # the child stopped: its answer says why
+        written = here.close()
         payload = receive(child.stdout)
         child.wait()
-    return unpack(payload, child, f"writing {folder.name}'s files")
+    return _in_order(written, unpack(payload, child, f"writing {folder.name}'s files"))
 
 
 def serve() -> None:
     """The writing process's main: the task, then batches of records until None; one answer."""
     answers, tasks = answer_pipe(), sys.stdin.buffer
 
-    def run() -> list[str]:
+    def run() -> dict[str, list[str]]:
         task = pickle.load(tasks)
 
         def records() -> Iterator[dict]:
             while (batch := pickle.load(tasks)) is not None:
                 yield from batch
 
-        return write_formats(task[0], records(), *task[1:])
+        files = FormatFiles(task[0], *task[1:])
+        for record in records():
+            files.add(record)
+        return files.close()
 
     answer(answers, run)
