@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from collections.abc import Iterator
 
 import duckdb
@@ -62,6 +63,10 @@ VOCABULARY_COLUMNS = (
 _SET_COLUMNS = ("set_observation_id", "set_spec")
 
 
+# Three draws from an item's digest: its first 24 bytes as big-endian 64-bit integers.
+_THREE_DRAWS = struct.Struct(">QQQ")
+
+
 class Distractors:
     """k other tools per item, deterministic: the same database first, then the others.
 
@@ -86,14 +91,14 @@ class Distractors:
         """The gold tool plus its distractors, gold at a hash-chosen position."""
         # One digest per item gives the three draws (start in each ring, gold's position).
         digest = hashlib.sha256(f"{self.seed}\x1f{item_id}".encode()).digest()
-        draws = [int.from_bytes(digest[i : i + 8], "big") / 2**64 for i in (0, 8, 16)]
+        draws = [q / 2**64 for q in _THREE_DRAWS.unpack_from(digest)]
         picked: list[str] = []
         for ring, draw in zip(self.ring(gold), draws, strict=False):
             need = min(self.k - len(picked), len(ring))
             if need <= 0:
                 break
-            start = int(draw * len(ring))
-            picked += [ring[(start + i) % len(ring)] for i in range(need)]
+            start = int(draw * len(ring))  # need names from start on, going round the ring
+            picked += ring[start : start + need] + ring[: max(0, start + need - len(ring))]
         position = int(draws[2] * (len(picked) + 1))
         return picked[:position] + [gold] + picked[position:]
 

@@ -66,6 +66,22 @@ def _file_sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+# Files hashed at once for the manifest: hashlib lets go of the GIL while it hashes, and at 100k
+# calls (5.9 GB of files) one at a time took 6 s.
+HASH_THREADS = 2
+
+
+def _files_manifest(folder: Path, files: Iterable[str]) -> dict[str, dict]:
+    """Each file's sha256 and size, by its path relative to ``folder`` (sorted)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = sorted(files)
+    with ThreadPoolExecutor(HASH_THREADS) as pool:
+        digests = list(pool.map(_file_sha256, [folder / rel for rel in names]))
+    sizes = [(folder / rel).stat().st_size for rel in names]
+    return {rel: {"sha256": d, "bytes": b} for rel, d, b in zip(names, digests, sizes, strict=True)}
+
+
 def _digest_text(r: dict) -> bytes:
     """One item's part of the version digest: ``canonical_json`` of its fields, as UTF-8."""
     fields = (
@@ -408,9 +424,7 @@ def _publish(
             _log.debug("provenance gathered")
             (tmp / "README.md").write_text(dataset_card(manifest))
             files.append("README.md")
-            manifest["files"] = {
-                rel: {"sha256": _file_sha256(tmp / rel), "bytes": (tmp / rel).stat().st_size} for rel in sorted(files)
-            }
+            manifest["files"] = _files_manifest(tmp, files)
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False, default=str) + "\n")
             for path in tmp.rglob("*"):
                 if path.is_file():
