@@ -47,7 +47,7 @@ SEP = "\x1f"  # never in a token
 
 def tokens(text: str) -> frozenset[str]:
     """The question's tokens: lower case, letters/digits only, filler words dropped, as a set."""
-    return frozenset(t for t in TOKEN.findall(text.lower()) if t not in FILLER)
+    return frozenset(TOKEN.findall(text.lower())).difference(FILLER)
 
 
 def exact_key(text: str) -> str:
