@@ -9,7 +9,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 
 from biocurate.catalog import load_catalog
-from biocurate.quality_frames import ArgumentsCheck
+from biocurate.quality_frames import ArgumentsCheck, _TypesOnly
 
 ROOT = Path(__file__).resolve().parent.parent
 ODD = [
@@ -83,3 +83,33 @@ def test_arguments_check_keeps_verdicts_of_shared_values_and_forgets_them_beyond
         assert check.error({"species": f"s{n}"}) is None
         assert len(check.values) <= 3
     assert check.error({"species": 5}) == "parameter species: 5 is not of type 'string'"
+
+
+def test_a_property_that_only_names_types_is_checked_by_type_as_jsonschema_checks_it():
+    checker = Draft202012Validator.TYPE_CHECKER
+    values = [*ODD, 2**70, -0.0, float("inf"), [[]], {"type": "x"}]
+    by_type = 0
+    for tool in load_catalog(ROOT / "catalog"):
+        for name, sub in tool.validation_schema()["properties"].items():
+            part = _TypesOnly.of(sub, checker)
+            if part is None:
+                continue
+            by_type += 1
+            plain = Draft202012Validator(sub)
+            assert [part.is_valid(v) for v in values] == [plain.is_valid(v) for v in values], (tool.name, name)
+    assert by_type >= 300  # most identifiers: a string or a number
+    odd = [
+        {"type": "strin"},
+        {"anyOf": [{"type": "string"}, {}]},
+        {"anyOf": []},
+        {"type": "string", "pattern": "^P"},
+        {"anyOf": [{"type": "string", "minLength": 2}]},
+        {"enum": [0, 1]},
+        True,
+    ]
+    assert [_TypesOnly.of(s, checker) for s in odd] == [None] * len(odd)  # left to jsonschema
+    anything = _TypesOnly.of({"description": "any value"}, checker)
+    assert anything is not None and all(anything.is_valid(v) for v in values)
+    both = _TypesOnly.of({"anyOf": [{"type": ["string", "null"]}, {"type": "integer", "title": "n"}]}, checker)
+    expected = [True, True, True, True, False, False]  # 3.0 is an integer to jsonschema; True is not
+    assert both is not None and [both.is_valid(v) for v in ("x", None, 3, 3.0, 3.5, True)] == expected
