@@ -119,7 +119,8 @@ class FormatFiles:
     ):
         self.folder = folder
         self.export = Export(folder, version_id, config.publish.system_prompt, catalog, row_group)
-        self.names = list(FORMATS) if names is None else [n for n in FORMATS if n in set(names)]
+        wanted = set(FORMATS if names is None else names)
+        self.names = [n for n in FORMATS if n in wanted]
         self.sinks: dict[str, dict[str, _Sink]] = {}  # format -> split -> sink
         for name in self.names:
             fmt = FORMATS[name]
@@ -147,6 +148,12 @@ class FormatFiles:
                 if fmt.encode not in texts:
                     texts[fmt.encode] = fmt.encode(record, self.export)
                 sink.add(record, texts[fmt.encode])
+
+    def write(self, recs: Iterable[dict]) -> dict[str, list[str]]:
+        """Every record, then ``close``."""
+        for record in recs:
+            self.add(record)
+        return self.close()
 
     def close(self) -> dict[str, list[str]]:
         """Per format, the relative paths written."""
@@ -180,14 +187,10 @@ def write_formats(
     version_id: str,
     config: Config,
     row_group: int = PARQUET_ROW_GROUP,
-    names: Iterable[str] | None = None,
 ) -> list[str]:
-    """The export formats ``names`` (default: every one) for the non-empty splits, in one pass over
-    the records (``FormatFiles``); returns the relative paths written."""
-    files = FormatFiles(folder, catalog, version_id, config, row_group, names)
-    for record in recs:
-        files.add(record)
-    return _in_order(files.close())
+    """Every export format for the non-empty splits, in one pass over the records
+    (``FormatFiles``); returns the relative paths written."""
+    return _in_order(FormatFiles(folder, catalog, version_id, config, row_group).write(recs))
 
 
 # A version of at least this many items is written by a process of its own (below it, starting
@@ -222,7 +225,7 @@ def write_files(
 
 
 def _write_aside(folder: Path, recs: Iterable[dict], here: FormatFiles, task: tuple) -> list[str]:
-    """``write_formats(*task)`` in a child process fed ``recs`` in batches, and ``here``'s formats
+    """``FormatFiles(*task)``'s files in a child process fed ``recs`` in batches, and ``here``'s
     in this one. An error there is raised here (with its traceback as a note); one here stops the
     child before it goes on."""
     with running("biocurate.publish.writing:serve") as child:  # killed before the caller removes the folder
@@ -258,9 +261,6 @@ def serve() -> None:
             while (batch := pickle.load(tasks)) is not None:
                 yield from batch
 
-        files = FormatFiles(task[0], *task[1:])
-        for record in records():
-            files.add(record)
-        return files.close()
+        return FormatFiles(*task).write(records())
 
     answer(answers, run)
