@@ -1497,8 +1497,8 @@ def test_publishing_in_small_batches_writes_what_one_batch_writes(demo_config, s
     ["plain", "float arguments", "no call", "lone surrogate", "control characters", "call set"],
 )
 def test_an_items_digest_text_is_its_fields_canonical_json(case):
-    """The version digest's text of an item (made by orjson for a single item) is the same bytes as
-    canonical_json of its fields: a changed encoder would change every version's content hash."""
+    """The version digest's text of an item is the same bytes as canonical_json of its fields, in
+    this order: a changed encoder or order would change every version's content hash."""
     from biocurate.hashing import canonical_json
     from biocurate.publish.formats import PROVENANCE_COLUMNS
     from biocurate.publish.versions import _digest_text

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import orjson
 import polars as pl
 import pyarrow.parquet as pq
 
@@ -99,32 +98,7 @@ def _digest_text(r: dict) -> bytes:
         # a call set's own fields (issue 18); a single item's digest is as before
         *(() if r["kind"] == "single" else (r["kind"], r["calls"], r["answer"])),
     )
-    if r["kind"] == "single" and "function_calling_json" in r:
-        try:
-            return _single_digest_text(fields, r["function_calling_json"])
-        except TypeError:  # a value orjson writes otherwise (see below; orjson's error is a TypeError)
-            pass
     return canonical_json(fields).encode()
-
-
-def _single_digest_text(fields: tuple, function_calling_json: str | None) -> bytes:
-    """``canonical_json(fields).encode()`` of a single item, made by orjson (the digest was a fifth of
-    publish's records pass): its fields are text, None and lists of text, which orjson writes as
-    ``canonical_json`` does (a lone surrogate it refuses: TypeError), but the call, spliced as
-    ``canonical_json`` wrote it (``function_calling_json``: orjson writes some floats otherwise)."""
-    parts = []
-    for i, value in enumerate(fields):
-        if i == 2:  # function_calling
-            parts.append(b"null" if function_calling_json is None else function_calling_json.encode())
-        elif (
-            value is None
-            or isinstance(value, str)
-            or (isinstance(value, list) and all(isinstance(v, str) for v in value))
-        ):
-            parts.append(orjson.dumps(value))
-        else:
-            raise TypeError(f"field {i}: {type(value).__name__}")
-    return b"[" + b",".join(parts) + b"]"
 
 
 # What a changed item differs in, as a short digest of its stored columns.
