@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -1572,3 +1573,28 @@ def test_the_selection_streams_on_one_duckdb_thread_and_the_threads_come_back(de
     with pytest.raises(RuntimeError, match="a bad row"):
         selection.select_items(demo_config, con)
     assert con.execute("select current_setting('threads')").fetchall()[0][0] == 3
+
+
+def test_the_writing_process_reads_a_few_batches_ahead_in_order_and_raises_a_broken_stream(monkeypatch):
+    import io
+    import pickle
+
+    from biocurate.publish import writing
+
+    batches = [[{"n": 10 * b + i} for i in range(3)] for b in range(12)]
+    sizes = [len(pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL)) for b in batches]
+    stream = io.BytesIO(b"".join(pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL) for b in [*batches, None]))
+    records = writing._read_ahead(stream)
+    assert next(records) == {"n": 0}
+    # while the first batch is being written, the next ones are read: READ_AHEAD waiting, one more
+    # on its way in, never the whole stream
+    bound = sum(sizes[: writing.READ_AHEAD + 2])
+    deadline = time.monotonic() + 5
+    while stream.tell() < bound and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stream.tell() == bound
+    assert [r["n"] for r in records] == [10 * b + i for b in range(12) for i in range(3)][1:]
+    # a stream cut short (the publishing process died): the reading thread's error, raised here
+    cut = io.BytesIO(b"".join(pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL) for b in batches[:2])[:-5])
+    with pytest.raises((EOFError, pickle.UnpicklingError)):
+        list(writing._read_ahead(cut))

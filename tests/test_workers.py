@@ -118,3 +118,19 @@ def test_synthesis_and_the_rules_judge_write_the_same_rows_with_a_worker(tmp_pat
         )  # one worker for each stage
     assert len(rows["here"]["queries"]) > 100 and len(rows["here"]["judgments"]) > 100
     assert rows["here"] == rows["aside"]
+
+
+def test_a_workers_pipes_hold_a_megabyte_where_the_system_allows():
+    import fcntl
+    from pathlib import Path
+
+    from biocurate import workers
+
+    allowed = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    with workers.running("biocurate.workers:serve_batches") as child:
+        sizes = [fcntl.fcntl(p.fileno(), fcntl.F_GETPIPE_SZ) for p in (child.stdin, child.stdout)]
+        workers.send(child.stdin, None)
+        child.stdin.close()
+    # Linux's default is 64 KB; a system allowing less than a megabyte keeps its default
+    expected = workers.PIPE_BYTES if allowed >= workers.PIPE_BYTES else 65536
+    assert sizes == [expected, expected]
