@@ -307,3 +307,18 @@ def test_connection_failures_are_not_counted_as_requests(setup):
     assert report.requests == 1  # only the request the stand-in answered
     [note] = [n for n in report.notes if "connection failures" in n]
     assert note.startswith("1 requests answered") and "3 connection failures" in note
+
+
+def test_a_replay_writes_its_answers_a_few_batches_at_a_time_and_the_last_few_too(setup, monkeypatch):
+    import biocurate.execute as execute
+
+    server, snapshot, config, tmp = setup
+    monkeypatch.setattr(execute, "REPLAY_WRITE_ROWS", 10)
+    cfg = config(transport="replay", snapshot_dir=str(snapshot.folder), batch_size=2, cache_max_age_hours=0)
+    with Store(cfg.store.path).open() as con:
+        calls = add_calls(con, snapshot, [f"ENSG{n:011d}" for n in range(25)])
+        summary = execute_calls(cfg, con, load_catalog(), "r1")
+        # 25 answers in writes of 10: the 5 held at the end are written too
+        assert summary.requested == 25 and summary.outcomes == {"ok": 25}
+        assert outcomes(con) == dict.fromkeys(calls, "ok")
+    assert server.requests == []
