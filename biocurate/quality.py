@@ -31,6 +31,7 @@ from __future__ import annotations
 import gc
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +57,7 @@ from biocurate.quality_frames import (
     reference_ids,
     reference_keys,
 )
-from biocurate.store import insert_new, release
+from biocurate.store import insert_new, memory_capped, release
 from biocurate.workers import aside
 
 # Bump when a check's meaning changes in code: every question is then checked again.
@@ -68,9 +69,16 @@ CHUNK_ROWS = 20_000
 # MiB, the whole rebuild's, x1.52 the 10k run's peak, over the x1.5 the memory target allows);
 # from a million questions the stage's memory is far past that target anyway.
 KEYS_WORKER_MIN_QUESTIONS = 1_000_000
+# DuckDB's memory while the stage reads chunks (the row suites and the duplicate search): it keeps
+# the blocks each chunk's queries read until the store is released, as many as its limit allows,
+# and the chunk frames need none of them afterwards. At 100k calls a chunk frame raised the
+# process by 230 MB at the store's 1 GB, 139 MB so, in the same time.
+READ_MEMORY = "128MB"
 # Questions whose results are stored in one transaction (whole chunks): at 100k calls (400,000
-# questions), 20 transactions took 10 s, most of it opening and closing the store between them.
-RESULTS_ROWS = 100_000
+# questions), 20 transactions took 10 s, most of it opening and closing the store between them;
+# 4 of 100,000 raised the stage's peak to 847 MiB (the rows, their keys, DuckDB's insert), 8 of
+# 50,000 to 790 MiB.
+RESULTS_ROWS = 50_000
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -293,7 +301,9 @@ def run_quality(
     # out of the garbage collector's full passes while the questions are checked: each would scan
     # it all again (some 15% of the stage's time at 10,000 calls).
     gc.freeze()
+    reads = ExitStack()
     try:
+        reads.enter_context(memory_capped(con, READ_MEMORY))  # until the duplicate search is done
         calls = CallFacts(catalog, rules)
         blocked = np.zeros(todo.height, dtype=bool)
         starts = range(0, todo.height, chunk_rows)
@@ -382,8 +392,10 @@ def run_quality(
                 np.isin(part["exact_key"].to_numpy(), exact) | np.isin(part["sig_hash"].to_numpy(), sigs)
             )
             earlier.append(part.with_columns(rank=pl.lit(0, pl.Int8), reference=pl.lit(True)))
-        found = find_dataset_duplicates(con, pl.concat([*earlier, candidates]), config, chunk_rows)
+        keyed = [*earlier, candidates]
         del candidates, earlier
+        found = find_dataset_duplicates(con, keyed, config, chunk_rows)  # empties keyed
+        reads.close()
         summary.seconds["duplicate search"] = clock.lap()
 
         # 3. dataset suites, a chunk at a time; then the balance of all survivors
@@ -426,6 +438,7 @@ def run_quality(
         return summary
 
     finally:
+        reads.close()
         gc.unfreeze()
 
 

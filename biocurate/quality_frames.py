@@ -376,11 +376,13 @@ DUPLICATE_COLUMNS = ("exact_duplicate_of", "near_duplicate_in_call_of", "near_du
 
 
 def find_dataset_duplicates(
-    con: duckdb.DuckDBPyConnection, candidates: pl.DataFrame, config: Config, batch_rows: int
+    con: duckdb.DuckDBPyConnection, parts: list[pl.DataFrame], config: Config, batch_rows: int
 ) -> pl.DataFrame:
-    """The flagged questions among ``candidates`` (earlier survivors and this run's questions,
-    with ``near_dup.question_keys``, ``rank`` and ``reference``): item_id, DUPLICATE_COLUMNS and
-    ``duplicate_text`` (the text of the question it repeats).
+    """The flagged questions among the candidates, frames ``parts`` (earlier survivors and this
+    run's questions, with ``near_dup.question_keys``, ``rank`` and ``reference``): item_id,
+    DUPLICATE_COLUMNS and ``duplicate_text`` (the text of the question it repeats). ``parts`` is
+    emptied once they are sorted together, so that the candidates are held once during the
+    search (at 100k calls, 400,000 questions' keys).
 
     Priority: questions that already survived, then this run's questions that fail no other
     blocking check (reviewers' edits before generated questions), then the rest; within each,
@@ -393,7 +395,8 @@ def find_dataset_duplicates(
     Only questions linked by a shared key are compared (``near_dup.candidate_batches``): their
     texts are read a batch at a time, and each batch's result is the result over all questions.
     """
-    candidates = candidates.sort(["rank", "item_id"])
+    candidates = pl.concat(parts).sort(["rank", "item_id"])
+    parts.clear()
     found: list[pl.DataFrame] = []
     for rows in candidate_batches(candidates, batch_rows):
         batch = candidates[rows].select("item_id", "call_id", "kind", "reference", *KEYED_COLUMNS).to_pandas()

@@ -270,3 +270,32 @@ def test_owned_copies_a_result_out_of_duckdbs_buffers():
         }
 
     assert addresses(result) and not addresses(copy) & addresses(result)
+
+
+def test_a_memory_cap_holds_at_every_reopening_never_raises_the_limit_and_ends_with_its_block(tmp_path):
+    from biocurate.config import memory_bytes
+    from biocurate.store import Store, memory_capped, release
+
+    def limit(con) -> float:
+        return memory_bytes(con.execute("select current_setting('memory_limit')").fetchall()[0][0])
+
+    with Store(tmp_path / "s.duckdb", "1GB").access() as con:
+        store_limit = limit(con)
+        with memory_capped(con, "128MB"):
+            assert limit(con) == pytest.approx(128e6, rel=0.05)
+            release(con)
+            assert limit(con) == pytest.approx(128e6, rel=0.05)  # reopened: capped again
+            with memory_capped(con, "4GB"):  # above the store's: not raised
+                assert limit(con) == pytest.approx(128e6, rel=0.05)
+            assert limit(con) == pytest.approx(128e6, rel=0.05)  # the outer block's cap stays
+            release(con)
+            assert limit(con) == pytest.approx(128e6, rel=0.05)
+        assert limit(con) == store_limit
+        with memory_capped(con, "128MB"):
+            release(con)  # closed when the block ends: the next opening is the store's own
+        assert limit(con) == store_limit
+    plain = duckdb.connect()
+    plain.execute("set memory_limit = '700MB'")
+    with memory_capped(plain, "100MB"):
+        assert limit(plain) == pytest.approx(100e6, rel=0.05)
+    assert limit(plain) == pytest.approx(700e6, rel=0.05)

@@ -33,7 +33,7 @@ from biocurate.publish.records import RECORD_BATCH, Records
 from biocurate.publish.selection import SPLIT_CONFLICT, select_items
 from biocurate.publish.splits import assign_splits, split_checks
 from biocurate.publish.writing import write_files
-from biocurate.store import release, utcnow
+from biocurate.store import lower_memory, release, utcnow
 from biocurate.version import code_version
 
 VERSION_NAME = re.compile(r"^v\d{4,}$")
@@ -138,15 +138,9 @@ PUBLISH_MEMORY = "256MB"
 
 
 def _publish_memory(con: duckdb.DuckDBPyConnection, config: Config) -> None:
-    """DuckDB's limit set to ``PUBLISH_MEMORY`` (the store's if that is lower), outside a
-    transaction, after each (re)opening of the connection: when DuckDB cannot get under it (it
-    holds more it cannot let go), the limit stays as it was and nothing is lost (a failed setting
-    inside a transaction would abort it)."""
-    limit = min(PUBLISH_MEMORY, config.store.memory_limit, key=memory_bytes)
-    try:
-        con.execute(f"set memory_limit = '{limit}'")
-    except duckdb.OutOfMemoryException:
-        pass
+    """DuckDB's limit set to ``PUBLISH_MEMORY`` (the store's if that is lower), after each
+    (re)opening of the connection (``store.lower_memory``)."""
+    lower_memory(con, min(PUBLISH_MEMORY, config.store.memory_limit, key=memory_bytes))
 
 
 class _Pass:
