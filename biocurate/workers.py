@@ -143,38 +143,17 @@ def serve_batches() -> None:
         answer(answers, partial(*task))
 
 
-# Batches (the worker's, this process's) of each turn of ``in_turns``. This process also writes
-# every batch's rows, so with one batch each the worker waited: at 100k calls this process did
-# 15.7 s of CPU to the worker's 10.2 s. With (3, 2), and the worker's next turn started before
-# the rows are written: template synthesis 15.4 -> 14.9 s, the rules judge 14.0 -> 13.3 s
-# ((2, 1): 14.8 and 14.7 s).
-WORKER_SHARE = (3, 2)
-
-
 def in_turns(fn: Callable[[Batch], Result], batches: Iterable[Batch], aside: bool = True) -> Iterator[Result]:
-    """``fn`` of every batch, in order: with ``aside``, in turns of WORKER_SHARE[0] batches computed
-    by a worker process while this process computes the WORKER_SHARE[1] after them; without, all
-    here. An error in the worker is raised here as itself (its traceback as a note); one here
-    stops the worker."""
+    """``fn`` of every batch, in order: with ``aside``, odd batches in a worker process while this
+    process does the even ones; without, all here. An error in the worker is raised here as
+    itself (its traceback as a note); one here stops the worker."""
     pending = iter(batches)
     with _aside(aside) as worker:
-        theirs = _next(pending, WORKER_SHARE[0])
-        if theirs:
-            worker.start(partial(_each, fn), theirs)
-        while theirs:
-            mine = [fn(b) for b in _next(pending, WORKER_SHARE[1])]  # the batches after them, here meanwhile
-            done = worker.result()
-            # the worker's next turn starts before the caller takes these results (and writes them)
-            theirs = _next(pending, WORKER_SHARE[0])
-            if theirs:
-                worker.start(partial(_each, fn), theirs)
-            yield from done
+        for batch in pending:
+            worker.start(fn, batch)
+            mine = [fn(b) for b in _next(pending)]  # the batch after it, here meanwhile
+            yield worker.result()
             yield from mine
-
-
-def _each(fn: Callable[[Batch], Result], batches: list[Batch]) -> list[Result]:
-    """``fn`` of each batch: a worker's turn, as one task."""
-    return [fn(b) for b in batches]
 
 
 class Aside:
@@ -229,6 +208,6 @@ def aside(enabled: bool = True) -> Iterator[Aside]:
 _aside = aside  # in_turns' parameter ``aside`` hides the function there
 
 
-def _next(batches: Iterator[Batch], count: int = 1) -> list[Batch]:
-    """The next ``count`` batches (fewer at the end; taking no batch beyond them)."""
-    return list(itertools.islice(batches, count))
+def _next(batches: Iterator[Batch]) -> list[Batch]:
+    """The next batch, as a list of none or one (taking no batch beyond it)."""
+    return list(itertools.islice(batches, 1))

@@ -19,16 +19,13 @@ def where_and_sum(batch: list[int], fail_on: int | None = None) -> tuple[int, in
     return os.getpid(), sum(batch)
 
 
-@pytest.mark.parametrize("count", [0, 1, 4, 7, 12])
-def test_every_batch_is_computed_once_in_order_most_of_them_in_a_worker(count, started):
-    from biocurate.workers import WORKER_SHARE
-
+@pytest.mark.parametrize("count", [0, 1, 4, 7])
+def test_every_batch_is_computed_once_in_order_half_of_them_in_a_worker(count, started):
     batches = [[i, 10 * i] for i in range(count)]
     results = list(in_turns(where_and_sum, iter(batches)))
     assert [s for _, s in results] == [11 * i for i in range(count)]
-    # in turns: WORKER_SHARE[0] batches in the worker, then WORKER_SHARE[1] here
-    turn = sum(WORKER_SHARE)
-    assert [pid == os.getpid() for pid, _ in results] == [i % turn >= WORKER_SHARE[0] for i in range(count)]
+    # odd batches (0-based even positions) in the worker, the others here
+    assert [pid == os.getpid() for pid, _ in results] == [i % 2 == 1 for i in range(count)]
     assert len(started.of("biocurate.workers")) == 1 and started.ended()
     assert list(in_turns(where_and_sum, iter(batches), aside=False)) == [(os.getpid(), 11 * i) for i in range(count)]
 
