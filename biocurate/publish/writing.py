@@ -257,9 +257,10 @@ def _write_aside(folder: Path, recs: Iterable[dict], here: FormatFiles, task: tu
 # Batches the writing process reads ahead of the one it writes (a thread reads them), so that
 # neither process waits for the other whenever it is a few batches faster: handing each batch over
 # in lockstep, each process idled 10 to 15 s of a 50 s records pass at 100k calls; reading ahead
-# (and pipes of PIPE_BYTES), the pass took 43.5 and 45.0 s against 49.0 and 47.8 s, its peak 15 MB
-# higher (a batch of 2,000 records is about 2.5 MB pickled).
-READ_AHEAD = 4
+# (4 batches, and pipes of PIPE_BYTES), the pass took 43.5 and 45.0 s against 49.0 and 47.8 s, its
+# peak 15 to 25 MB higher (a batch of 2,000 records is about 2.5 MB pickled; 16 batches ahead were
+# no faster); 2 keep most of it with less memory, as publish's peak sits near 1.5 times the 10k one.
+READ_AHEAD = 2
 
 
 def _read_ahead(tasks: IO[bytes]) -> Iterator[dict]:
