@@ -419,7 +419,7 @@ def memory_capped(con: Any, limit: str) -> Iterator[None]:
         try:
             yield
         finally:
-            con.execute(f"set memory_limit = '{before}'")
+            _restore_memory(con, before)
         return
     outer, con.memory_cap = (
         con.memory_cap,
@@ -432,12 +432,19 @@ def memory_capped(con: Any, limit: str) -> Iterator[None]:
     finally:
         con.memory_cap = outer
         if con._con is not None:  # back to what Store.open sets (and an outer block's cap)
-            if con.store.memory_limit:
-                con._con.execute(f"set memory_limit = '{con.store.memory_limit}'")
-            else:
-                con._con.execute("reset memory_limit")
-            if outer is not None:
-                lower_memory(con._con, outer)
+            _restore_memory(con._con, con.store.memory_limit, outer)
+
+
+def _restore_memory(con: duckdb.DuckDBPyConnection, limit: str | None, cap: str | None = None) -> None:
+    """DuckDB's memory limit set back to ``limit`` (None: DuckDB's default), then lowered to
+    ``cap`` if given. On a connection an error left in a failed transaction this fails: that
+    error is the one to see, and the connection is closed on its way out anyway."""
+    try:
+        con.execute(f"set memory_limit = '{limit}'" if limit else "reset memory_limit")
+        if cap is not None:
+            lower_memory(con, cap)
+    except duckdb.Error:
+        pass
 
 
 def lower_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:

@@ -299,3 +299,14 @@ def test_a_memory_cap_holds_at_every_reopening_never_raises_the_limit_and_ends_w
     with memory_capped(plain, "100MB"):
         assert limit(plain) == pytest.approx(100e6, rel=0.05)
     assert limit(plain) == pytest.approx(700e6, rel=0.05)
+
+
+def test_a_memory_cap_ending_on_a_failed_transaction_leaves_that_error_to_be_seen(tmp_path):
+    from biocurate.store import memory_capped
+
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    con.execute("create table t (k integer primary key)")
+    con.execute("begin")
+    with pytest.raises(duckdb.ConstraintException):  # not the failed transaction's refusal to set the limit
+        with memory_capped(con, "100MB"):
+            con.execute("insert into t values (1), (1)")
