@@ -457,8 +457,8 @@ def execute_calls(
         held: list[dict] = []  # a replay's answers not yet written
 
         def write(rows: list[dict], last: bool = False) -> None:
-            # A replay's answers are written REPLAY_WRITE_ROWS at a time: they come fast and cost
-            # nothing to fetch again, and each insert costs the same whatever its rows.
+            # A replay's answers are written REPLAY_WRITE_ROWS at a time (see there): they come
+            # fast and cost nothing to fetch again.
             held.extend(rows)
             if config.execute.transport == "replay" and len(held) < REPLAY_WRITE_ROWS and not last:
                 return
