@@ -188,3 +188,30 @@ def test_snapshot_rekey_moves_only_requests_that_ask_the_same(tmp_path):
     assert by_file["responses/ncbi/elink__old.json"].provenance == "test ncbi/elink__old.json"
     einfo = build_request(catalog["einfo"], {})  # now asks JSON: a different question, left where it was
     assert by_file["responses/ncbi/einfo__old.xml"].key != einfo.fingerprint()
+
+
+def test_a_snapshot_index_holds_repeated_values_once_and_names_a_bad_line(tmp_path):
+    import pytest
+
+    from biocurate.errors import BiocurateError
+    from biocurate.snapshot import INDEX_COLUMNS, Snapshot
+
+    # written row by row, as a recording appends: each value its own string until read back
+    rows = [
+        [f"k{i}", "GET", f"https://example.org/{i}", "200", "application/json", "responses/a.json", "real", "recorded"]
+        for i in range(3)
+    ]
+    (tmp_path / "index.tsv").write_text("\n".join("\t".join(r) for r in [INDEX_COLUMNS, *rows, []]) + "\n")
+    entries = Snapshot(tmp_path).entries
+    assert sorted(entries) == ["k0", "k1", "k2"]
+    assert entries["k2"].status == 200 and entries["k2"].url == "https://example.org/2"
+    assert entries["k0"].file is entries["k2"].file and entries["k0"].provenance is entries["k1"].provenance
+    assert not hasattr(entries["k0"], "__dict__")  # slots: no dict per recorded request
+
+    good = (tmp_path / "index.tsv").read_text()
+    (tmp_path / "index.tsv").write_text(good + "k3\tGET\n")
+    with pytest.raises(BiocurateError, match=r"index.tsv, line 6: 2 columns, the header names 8"):
+        Snapshot(tmp_path)
+    (tmp_path / "index.tsv").write_text(good + "\t".join(["k3", "GET", "u", "ok", "t", "f", "real", "p"]) + "\n")
+    with pytest.raises(BiocurateError, match=r"index.tsv, line 6: the status is not a number"):
+        Snapshot(tmp_path)
