@@ -40,7 +40,7 @@ from biocurate.outcomes import API_ERROR, HTTP_ERROR, INVALID_BODY, OK, REPLAY_M
 from biocurate.progress import progress
 from biocurate.ratelimit import HostLimiter, backoff_delay, retry_after_seconds, shared_limiter
 from biocurate.snapshot import BoundedCache, Snapshot, display_url, fingerprint
-from biocurate.store import insert_new, release, utcnow
+from biocurate.store import EVERY_CALL, Part, call_parts, insert_new, release, utcnow
 
 __all__ = ["classify", "execute_calls", "build_observations", "pending_calls", "Executor", "make_client"]
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -379,27 +379,31 @@ def make_client(config: Config, replay: Snapshot | None = None) -> tuple[httpx.A
 
 
 def pending_calls(
-    con: duckdb.DuckDBPyConnection, config: Config, only: list[str] | None = None
+    con: duckdb.DuckDBPyConnection, config: Config, only: list[str] | None = None, part: Part = EVERY_CALL
 ) -> list[tuple[str, str, str]]:
-    """Valid calls without a final answer that is still fresh (the response cache).
+    """Valid calls (of ``part``) without a final answer that is still fresh (the response cache).
 
     A client error (4xx other than 408/425/429: the resource does not exist, the request is
     malformed) is final too: asking again gives the same answer, so an unchanged rebuild asks
     nothing. Timeouts, 5xx, 429 and connection failures are asked again.
     """
+    where, params = _pending(config, only)
+    return con.execute(
+        f"select c.call_id, c.function, c.arguments from candidate_calls c where {where} "
+        f"and {part.where('c.call_id')} order by c.call_id",
+        params,
+    ).fetchall()
+
+
+def _pending(config: Config, only: list[str] | None) -> tuple[str, list]:
+    """The condition on ``candidate_calls c`` that ``pending_calls`` selects by, and its parameters."""
     cutoff = utcnow() - timedelta(hours=config.execute.cache_max_age_hours)
     chosen = "" if only is None else "and c.call_id in (select unnest(?::varchar[]))"
-    return con.execute(
-        f"""
-        select c.call_id, c.function, c.arguments from candidate_calls c
-        where c.valid {chosen} and not exists (
+    where = f"""c.valid {chosen} and not exists (
             select 1 from api_responses r
             where r.call_id = c.call_id and r.fetched_at >= ? and {definite_sql("r")}
-        )
-        order by c.call_id
-        """,
-        [cutoff] if only is None else [only, cutoff],
-    ).fetchall()
+        )"""
+    return where, [cutoff] if only is None else [only, cutoff]
 
 
 @dataclass
@@ -447,12 +451,13 @@ def execute_calls(
             "select count(*) from candidate_calls where valid and call_id in (select unnest(?::varchar[]))", [only]
         ).fetchall()[0][0]
     )
-    todo = pending_calls(con, config, only)
-    summary.cached = total_valid - len(todo)
+    where, params = _pending(config, only)
+    (pending,) = con.execute(f"select count(*) from candidate_calls c where {where}", params).fetchall()[0]
+    summary.cached = total_valid - pending
     replay = (
-        Snapshot(config.path(config.execute.snapshot_dir)) if todo and config.execute.transport == "replay" else None
+        Snapshot(config.path(config.execute.snapshot_dir)) if pending and config.execute.transport == "replay" else None
     )
-    with progress("execute", len(todo)) as bar:
+    with progress("execute", pending) as bar:
         released = [time.monotonic()]
         held: list[dict] = []  # a replay's answers not yet written
 
@@ -479,12 +484,16 @@ def execute_calls(
             bar.advance(len(rows))
 
         counts: Counter[str] = Counter()
-        if todo:
-            release(con)
-            try:
-                asyncio.run(_fetch_by_host(config, catalog, todo, run_id, write, replay, counts))
-            finally:
-                write([], last=True)  # what a replay still holds, also when the fetching failed
+        try:
+            # the work listed a part of the calls at a time (one part below WORK_PART_CALLS calls)
+            for part in call_parts(con) if pending else []:
+                todo = pending_calls(con, config, only, part)
+                if todo:
+                    release(con)
+                    asyncio.run(_fetch_by_host(config, catalog, todo, run_id, write, replay, counts))
+                del todo
+        finally:
+            write([], last=True)  # what a replay still holds, also when the fetching failed
         summary.jobs_pending = counts["job_pending"]
         if config.execute.transport != "replay":
             summary.count_network(counts)

@@ -28,7 +28,7 @@ from biocurate.llm import BATCH, Ask, ChatClient, load_prompt
 from biocurate.mentions import Mention, as_rows, mention_rules, missing_mentions, rules_dirs, rules_for
 from biocurate.set_judge import judge_sets
 from biocurate.set_rules import informative
-from biocurate.store import insert_new, observation_texts
+from biocurate.store import EVERY_CALL, Part, call_parts, insert_new, observation_texts
 from biocurate.wording import wording
 from biocurate.workers import TURNS_MIN_ITEMS, in_turns
 
@@ -74,14 +74,17 @@ def question_checks(text: str, function: str, mention_rows: list, leaks: re.Patt
 JUDGE_BATCH = 40_000
 
 
-def unjudged_ids(con: duckdb.DuckDBPyConnection, model: str, version: str | None = None) -> pl.DataFrame:
+def unjudged_ids(
+    con: duckdb.DuckDBPyConnection, model: str, version: str | None = None, part: Part = EVERY_CALL
+) -> pl.DataFrame:
     """(query_id, call_id, observation_id) of the single-call queries this judge model has not
-    judged (under this rules ``version``, when given: changed rules judge every query again), in
-    query order. Questions about call sets are judged by ``biocurate.set_judge``."""
+    judged (under this rules ``version``, when given: changed rules judge every query again), of
+    the calls of ``part``, in query order. Questions about call sets are judged by
+    ``biocurate.set_judge``."""
     return con.sql(
-        """
+        f"""
         select q.query_id, q.call_id, q.observation_id from query_context q
-        where q.kind = 'single' and not exists (
+        where q.kind = 'single' and {part.where("q.call_id")} and not exists (
             select 1 from judgments j
             where j.query_id = q.query_id and j.model = ? and (? is null or j.prompt_version = ?)
         )
@@ -122,8 +125,10 @@ def unjudged(
     con: duckdb.DuckDBPyConnection, model: str, version: str | None = None, batch: int = JUDGE_BATCH
 ) -> Iterator[list[tuple]]:
     """(query_id, text, function, arguments, observation) of single-call queries this judge model has
-    not judged (``unjudged_ids``), in query order, ``batch`` at a time."""
-    return judging_rows(con, unjudged_ids(con, model, version), batch)
+    not judged (``unjudged_ids``), a part of the calls at a time and in query order within it,
+    ``batch`` at a time."""
+    for part in call_parts(con):
+        yield from judging_rows(con, unjudged_ids(con, model, version, part), batch)
 
 
 def judge_with_llm(config: Config, con, catalog: Catalog, run_id: str):
@@ -167,30 +172,31 @@ def judge_single(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalo
     if cfg.provider != "template":
         return judge_with_llm(config, con, catalog, run_id)
     summary = JudgeSummary()
-    # By call, so that each call's mentions and each observation's test are made once per batch.
-    ids = unjudged_ids(con, cfg.model, RULES_VERSION).sort("call_id", "query_id")
     judged = partial(
         rules_judgments,
         catalog=catalog,
         rule_folders=rules_dirs(config),
         model=cfg.model,
     )
-    for columns in in_turns(judged, judging_rows(con, ids), aside=len(ids) >= TURNS_MIN_ITEMS):
-        rows = pl.DataFrame(columns, schema=JUDGMENT_SCHEMA).select(
-            "judgment_id",
-            "query_id",
-            pl.lit("rules").alias("judge"),
-            pl.lit(cfg.model, pl.String).alias("model"),
-            pl.lit(RULES_VERSION).alias("prompt_version"),
-            "verdict",
-            "score",
-            "reason",
-            pl.lit(run_id, pl.String).alias("run_id"),
-        )
-        for verdict in columns["verdict"]:
-            summary.count(verdict)
-        summary.judged += len(rows)
-        summary.new += insert_new(con, "judgments", rows)  # written as it goes: a crash keeps what was done
+    for part in call_parts(con):  # the work listed a part of the calls at a time
+        # By call, so that each call's mentions and each observation's test are made once per batch.
+        ids = unjudged_ids(con, cfg.model, RULES_VERSION, part).sort("call_id", "query_id")
+        for columns in in_turns(judged, judging_rows(con, ids), aside=len(ids) >= TURNS_MIN_ITEMS):
+            rows = pl.DataFrame(columns, schema=JUDGMENT_SCHEMA).select(
+                "judgment_id",
+                "query_id",
+                pl.lit("rules").alias("judge"),
+                pl.lit(cfg.model, pl.String).alias("model"),
+                pl.lit(RULES_VERSION).alias("prompt_version"),
+                "verdict",
+                "score",
+                "reason",
+                pl.lit(run_id, pl.String).alias("run_id"),
+            )
+            for verdict in columns["verdict"]:
+                summary.count(verdict)
+            summary.judged += len(rows)
+            summary.new += insert_new(con, "judgments", rows)  # written as it goes: a crash keeps what was done
     return summary
 
 

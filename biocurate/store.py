@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -500,6 +501,35 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, frame: Any, rows_of: s
         for view in views:
             con.execute(f"drop view if exists temp.{view}")
         con.unregister(name)
+
+
+# Calls whose work a stage lists at a time. A stage holds its list of work (ids, arguments) while
+# it works it; past this many calls in the store, the calls are split into parts by a hash of their
+# id and the list is read and worked a part at a time, so that it does not grow with the store.
+# Below it, one part: every call, as if unsplit.
+WORK_PART_CALLS = 250_000
+
+
+@dataclass(frozen=True)
+class Part:
+    """Part ``index`` of ``of`` parts of the calls (``call_parts``), by a hash of the call id."""
+
+    index: int = 0
+    of: int = 1
+
+    def where(self, call_id: str) -> str:
+        """A SQL condition true for the rows whose ``call_id`` (a column) is in this part."""
+        return "true" if self.of == 1 else f"hash({call_id}) % {self.of} = {self.index}"
+
+
+EVERY_CALL = Part()  # one part: every call
+
+
+def call_parts(con: duckdb.DuckDBPyConnection) -> list[Part]:
+    """The parts a stage lists its work in: one per ``WORK_PART_CALLS`` calls of the store (at least one)."""
+    (calls,) = con.execute("select count(*) from candidate_calls").fetchall()[0]
+    of = max(1, -(-calls // WORK_PART_CALLS))
+    return [Part(index, of) for index in range(of)]
 
 
 def insert_new(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame | list[dict]) -> int:

@@ -28,7 +28,7 @@ from biocurate.item_kinds import single_call_sql
 from biocurate.llm import BATCH, Ask, ChatClient, ReplyError, load_prompt
 from biocurate.mentions import as_rows, mention_rules, missing_mentions, rules_dirs, rules_for
 from biocurate.set_synthesis import generate_with_model, parse_query_list, pick_questions, synthesize_sets
-from biocurate.store import insert_new, observation_texts, release
+from biocurate.store import EVERY_CALL, Part, call_parts, insert_new, observation_texts, release
 from biocurate.vocabulary import STYLES
 from biocurate.wording import Said, Wording, wording
 from biocurate.workers import TURNS_MIN_ITEMS, in_turns
@@ -90,12 +90,17 @@ def current_versions(config: Config, catalog: Catalog) -> dict[str, str]:
 
 
 def observed_calls_without_queries(
-    con: duckdb.DuckDBPyConnection, generator: str, model: str, versions: dict[str, str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    generator: str,
+    model: str,
+    versions: dict[str, str] | None = None,
+    part: Part = EVERY_CALL,
 ):
-    """Observed calls without questions from this generator and model (and, given ``versions``,
-    from the function's current template or prompt version: a changed template re-asks only
-    the calls of the functions it belongs to): (call_id, function, arguments, entity fields,
-    observation_id); the observation's text is read when its batch is due (``observation_texts``)."""
+    """Observed calls (of ``part``) without questions from this generator and model (and, given
+    ``versions``, from the function's current template or prompt version: a changed template
+    re-asks only the calls of the functions it belongs to): (call_id, function, arguments, entity
+    fields, observation_id); the observation's text is read when its batch is due
+    (``observation_texts``)."""
     import polars as pl
 
     frame = pl.DataFrame(
@@ -112,7 +117,8 @@ def observed_calls_without_queries(
                   from observations group by call_id) o using (call_id)
             left join entities e using (entity_id)
             left join _versions v on v.function = c.function
-            where {single_call_sql("c")} and not exists (select 1 from queries q where q.call_id = c.call_id
+            where {single_call_sql("c")} and {part.where("c.call_id")}
+              and not exists (select 1 from queries q where q.call_id = c.call_id
                               and q.generator = ? and q.model = ?
                               and (v.prompt_version is null or q.prompt_version = v.prompt_version))
             order by c.call_id
@@ -214,23 +220,10 @@ def synthesize_with_llm(config: Config, con, catalog: Catalog, run_id: str, todo
 def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog, run_id: str) -> SynthesisSummary:
     gen = config.synthesis.generator
     summary = SynthesisSummary()
-    todo = observed_calls_without_queries(con, gen.provider, gen.model, current_versions(config, catalog))
+    versions = current_versions(config, catalog)
     summary.reused = con.execute(
         "select count(*) from queries where generator = ? and model = ?", [gen.provider, gen.model]
     ).fetchall()[0][0]
-    if gen.provider != "template":
-        return with_sets(config, con, catalog, run_id, synthesize_with_llm(config, con, catalog, run_id, todo, summary))
-    ranks = {
-        cid: rank
-        for cid, rank in con.execute(
-            "select call_id, row_number() over (partition by function order by call_id) - 1 "
-            f"from candidate_calls c where {single_call_sql('c')} and call_id in (select call_id from observations)"
-        ).fetchall()
-    }
-    calls = [(*row, ranks[row[0]]) for row in todo]
-    del todo, ranks
-    per_batch = max(1, INSERT_BATCH // config.synthesis.queries_per_call)
-    batches = (calls[i : i + per_batch] for i in range(0, len(calls), per_batch))
     made = partial(
         template_rows,
         catalog=catalog,
@@ -239,14 +232,32 @@ def synthesize(config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog,
         seed=gen.seed,
         model=gen.model,
     )
-    aside = len(calls) * config.synthesis.queries_per_call >= TURNS_MIN_ITEMS
-    summary.calls += len(calls)
-    for rows, failures in in_turns(made, batches, aside):
-        for reason, count in failures.items():
-            summary.failures[reason] = summary.failures.get(reason, 0) + count
-        # written as it goes: flat memory, and a crash keeps what was done
-        summary.queries_new += insert_new(con, "queries", rows.frame(gen, run_id))
-        release(con)  # others get in between batches
+    per_batch = max(1, INSERT_BATCH // config.synthesis.queries_per_call)
+    for part in call_parts(con):  # the work listed a part of the calls at a time
+        todo = observed_calls_without_queries(con, gen.provider, gen.model, versions, part)
+        if gen.provider != "template":
+            summary = synthesize_with_llm(config, con, catalog, run_id, todo, summary)
+            continue
+        # each call's rank among its function's calls (of every part): which template it starts at
+        ranks = {
+            cid: rank
+            for cid, rank in con.execute(
+                "select call_id, rank from (select call_id, row_number() over (partition by function "
+                f"order by call_id) - 1 as rank from candidate_calls c where {single_call_sql('c')} "
+                f"and call_id in (select call_id from observations)) where {part.where('call_id')}"
+            ).fetchall()
+        }
+        calls = [(*row, ranks[row[0]]) for row in todo]
+        del todo, ranks
+        batches = (calls[i : i + per_batch] for i in range(0, len(calls), per_batch))
+        aside = len(calls) * config.synthesis.queries_per_call >= TURNS_MIN_ITEMS
+        summary.calls += len(calls)
+        for rows, failures in in_turns(made, batches, aside):
+            for reason, count in failures.items():
+                summary.failures[reason] = summary.failures.get(reason, 0) + count
+            # written as it goes: flat memory, and a crash keeps what was done
+            summary.queries_new += insert_new(con, "queries", rows.frame(gen, run_id))
+            release(con)  # others get in between batches
     return with_sets(config, con, catalog, run_id, summary)
 
 

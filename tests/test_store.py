@@ -310,3 +310,61 @@ def test_a_memory_cap_ending_on_a_failed_transaction_leaves_that_error_to_be_see
     with pytest.raises(duckdb.ConstraintException):  # not the failed transaction's refusal to set the limit
         with memory_capped(con, "100MB"):
             con.execute("insert into t values (1), (1)")
+
+
+def test_stages_list_their_work_a_part_of_the_calls_at_a_time_and_make_the_same_rows(tmp_path, monkeypatch):
+    """Past WORK_PART_CALLS calls, execute, synthesis and the rules judge read their lists of work
+    a part of the calls at a time (each list smaller than the whole), and store what they store
+    with the calls unsplit."""
+    from biocurate import execute, judge, store, synthesis
+    from biocurate.stages import run_stage
+    from biocurate.store import Store
+    from tests.pipeline_helpers import demo_config_at
+
+    base = demo_config_at(tmp_path / "base")
+    run_stage("sample", base, "r0")
+    with Store(base.store.path).open(read_only=True) as con:
+        (calls,) = con.execute("select count(*) from candidate_calls").fetchall()[0]
+    listed: dict[str, list[int]] = {}
+
+    def counted(name, function):
+        def listing(*args, **kwargs):
+            work = function(*args, **kwargs)
+            listed.setdefault(name, []).append(len(work))
+            return work
+
+        return listing
+
+    monkeypatch.setattr(execute, "pending_calls", counted("execute", execute.pending_calls))
+    monkeypatch.setattr(
+        synthesis, "observed_calls_without_queries", counted("synthesize", synthesis.observed_calls_without_queries)
+    )
+    monkeypatch.setattr(judge, "unjudged_ids", counted("judge", judge.unjudged_ids))
+    rows = {}
+    for name, per_part in (("whole", calls), ("parts", calls // 4)):
+        (tmp_path / name).mkdir()
+        shutil.copyfile(base.store.path, tmp_path / name / "store.duckdb")
+        monkeypatch.setattr(store, "WORK_PART_CALLS", per_part)
+        listed.clear()
+        config = demo_config_at(tmp_path / name)
+        for stage in ("execute", "synthesize", "judge"):
+            run_stage(stage, config, "r1")
+        with Store(config.store.path).open(read_only=True) as con:
+            rows[name] = {
+                table: con.execute(f"select * exclude ({skip}) from {table} order by 1").fetchall()
+                for table, skip in (
+                    ("api_responses", "run_id, fetched_at, latency_ms"),
+                    ("observations", "run_id, created_at"),
+                    ("queries", "run_id, created_at"),
+                    ("judgments", "run_id, created_at"),
+                )
+            }
+        work = {stage: sum(sizes) for stage, sizes in listed.items()}
+        if name == "whole":
+            whole = work
+            assert all(len(sizes) == 1 for sizes in listed.values()), listed
+        else:  # the parts (four or five) share the work out: each smaller than the whole, together all of it
+            assert work == whole
+            assert all(len(sizes) >= 4 and max(sizes) < work[stage] for stage, sizes in listed.items()), listed
+    assert whole["execute"] > 100 and whole["judge"] > 100
+    assert rows["whole"] == rows["parts"]
