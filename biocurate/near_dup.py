@@ -122,6 +122,8 @@ def _band_keys(mh: np.ndarray, sig_hash: np.ndarray) -> list[np.ndarray]:
 
 def _bucket_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(row, group) pairs for every group of two or more rows sharing a key; groups numbered from 0."""
+    if not len(keys):  # no row (no question with tokens): no pair
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
     starts = np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1]))
@@ -333,6 +335,36 @@ def question_key_columns(questions: tuple[Sequence[str], Sequence, Sequence, Seq
     return columns
 
 
+def _linked_components(keys: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(each row's component, whether it shares a key with another row) of ``keys``' rows, rows
+    linked by any shared key of KEY_COLUMNS (band and call keys only between rows with tokens).
+
+    The keys are taken one at a time: the components found so far are the nodes of a graph whose
+    edges join them to the key's shared values, and its components are the new ones. One graph
+    of every key's edges at once held twelve edges a row (at 4 million questions, gigabytes)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = keys.height
+    has_tokens = keys["has_tokens"].to_numpy()
+    labels = np.arange(n)  # a component's label is one of its rows: always below n
+    linked = np.zeros(n, dtype=bool)
+    for name in KEY_COLUMNS:
+        idx = np.arange(n) if name == "exact_key" else np.flatnonzero(has_tokens)
+        r, g = _bucket_pairs(keys[name].to_numpy()[idx])
+        if not len(r):
+            continue
+        rows = idx[r]
+        del idx, r
+        linked[rows] = True
+        nodes = n + int(g.max()) + 1  # the labels, then the key's shared values
+        graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (labels[rows], g + n)), shape=(nodes, nodes))
+        del rows, g
+        _, merged = connected_components(graph, directed=False)
+        labels = merged[labels]  # every component holds a label node, so the new labels stay below n
+    return labels, linked
+
+
 def candidate_batches(keys: pl.DataFrame, batch_rows: int) -> list[np.ndarray]:
     """Batches of rows of ``keys`` (questions in priority order with KEY_COLUMNS, ``has_tokens``
     and ``reference``) to give ``find_duplicates`` one at a time: each batch is a union of whole
@@ -340,25 +372,10 @@ def candidate_batches(keys: pl.DataFrame, batch_rows: int) -> list[np.ndarray]:
     its rows is the result over all rows. Groups without a question of this run
     (``reference`` false) and rows sharing no key are left out: nothing to flag there. Rows of a
     batch in ascending order; batches of about ``batch_rows`` rows (a larger group is one batch)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    n = keys.height
-    has_tokens = keys["has_tokens"].to_numpy()
-    sources, groups = [], []
-    offset = n  # group nodes after the row nodes
-    for name in KEY_COLUMNS:
-        idx = np.arange(n) if name == "exact_key" else np.flatnonzero(has_tokens)
-        r, g = _bucket_pairs(keys[name].to_numpy()[idx])
-        sources.append(idx[r])
-        groups.append(g + offset)
-        offset += int(g.max()) + 1 if len(g) else 0
-    src, dst = np.concatenate(sources), np.concatenate(groups)
-    if not len(src):
+    labels, linked = _linked_components(keys)
+    rows = np.flatnonzero(linked)
+    if not len(rows):
         return []
-    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(offset, offset))
-    _, labels = connected_components(graph, directed=False)
-    rows = np.unique(src)
     comp = labels[rows]
     live = ~keys["reference"].to_numpy()[rows]
     rows = rows[np.isin(comp, np.unique(comp[live]))]

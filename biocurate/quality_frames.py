@@ -24,7 +24,7 @@ from biocurate.config import Config
 from biocurate.mentions import MentionRules, MentionSet
 from biocurate.near_dup import KEYED_COLUMNS, candidate_batches, find_duplicates, question_keys
 from biocurate.set_quality import add_set_facts, key_words, set_identifiers
-from biocurate.store import registered, release
+from biocurate.store import past_the_cap, registered, release
 
 
 class ArgumentsCheck:
@@ -234,7 +234,7 @@ def _by_ids(con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, sql: str, with_ro
     (``store.registered``)."""
     frame = ids.select("item_id", pl.int_range(pl.len()).alias("pos"))
     with registered(con, "_qc_ids", frame, rows_of="item_id" if with_rows else None):
-        return con.execute(sql).df()
+        return past_the_cap(con, lambda: con.execute(sql).df())
 
 
 def chunk_frame(

@@ -19,12 +19,12 @@ import io
 import json
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
@@ -133,6 +133,7 @@ _MIGRATED: set[tuple[Path, Path]] = set()  # (store, sql dir) this process migra
 DEFAULT_WAIT_SECONDS = 30.0  # how long an open waits for another process to release the file
 RETRY_SECONDS = (0.02, 0.05, 0.1, 0.2)  # the pauses between tries, the last repeating
 LOG = get_logger("store")
+T = TypeVar("T")
 
 
 def _holder(path: Path, message: str) -> str:
@@ -434,6 +435,30 @@ def memory_capped(con: Any, limit: str) -> Iterator[None]:
         con.memory_cap = outer
         if con._con is not None:  # back to what Store.open sets (and an outer block's cap)
             _restore_memory(con._con, con.store.memory_limit, outer)
+
+
+def past_the_cap(con: Any, query: Callable[[], T]) -> T:
+    """``query()``; if DuckDB runs out of memory under a ``memory_capped`` cap of a
+    ``StoreAccess``, ``query()`` once more at the store's own limit, the cap set again afterwards.
+
+    A cap saves memory and must never fail a stage: how much a query needs on top of its result
+    depends on DuckDB's threads and what they meet first (a quality chunk read under 128 MB ran
+    out once in two runs of the same store). A plain connection has no store limit to go back
+    to: its error is raised."""
+    try:
+        return query()
+    except duckdb.OutOfMemoryException as exc:
+        cap = con.memory_cap if isinstance(con, StoreAccess) else None
+        if cap is None:
+            raise
+        event(LOG, "a read outgrew its memory cap: read again at the store's limit", cap=cap, error=str(exc)[:200])
+        connection = con.connection()
+        _restore_memory(connection, con.store.memory_limit)
+        try:
+            return query()
+        finally:
+            if con._con is connection:  # still open: the cap back (a reopening sets it anyway)
+                lower_memory(connection, cap)
 
 
 def _restore_memory(con: duckdb.DuckDBPyConnection, limit: str | None, cap: str | None = None) -> None:

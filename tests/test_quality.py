@@ -184,6 +184,17 @@ def test_duplicate_search_in_batches_finds_what_one_search_finds():
     assert keyed == whole
 
 
+def test_duplicate_search_batches_questions_without_words_by_their_exact_text():
+    """Questions with no word to compare (only punctuation) share only their exact key: the
+    batches still hold them, and nothing fails for want of a question with words."""
+    texts = ["?", " ?", "!!", "?"]
+    keys = question_keys(texts, [[], [], [], []], ["single"] * 4, ["c1", "c2", "c3", "c4"])
+    assert not keys["has_tokens"].any()
+    keys = keys.with_columns(reference=pl.lit(False))
+    batches = candidate_batches(keys, batch_rows=10)
+    assert [b.tolist() for b in batches] == [[0, 1, 3]]  # "?" three times; "!!" repeats nothing
+
+
 # --- every expectation on a store of deliberately bad rows ---------------------------------
 
 

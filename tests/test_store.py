@@ -301,6 +301,26 @@ def test_a_memory_cap_holds_at_every_reopening_never_raises_the_limit_and_ends_w
     assert limit(plain) == pytest.approx(700e6, rel=0.05)
 
 
+def test_a_read_that_outgrows_a_memory_cap_is_read_again_at_the_stores_limit_and_the_cap_stays(tmp_path):
+    from biocurate.config import memory_bytes
+    from biocurate.store import Store, memory_capped, past_the_cap
+
+    def limit(con) -> float:
+        return memory_bytes(con.execute("select current_setting('memory_limit')").fetchall()[0][0])
+
+    big = "select length(string_agg(range::varchar, ',')) from range(3000000)"  # 22 MB of text in one state
+    with Store(tmp_path / "s.duckdb", "1GB").access() as con:
+        with memory_capped(con, "4MB"):
+            with pytest.raises(duckdb.OutOfMemoryException):
+                con.execute(big).fetchall()  # the cap holds for a read as it is
+            assert past_the_cap(con, lambda: con.execute(big).fetchall()) == [(22888889,)]
+            assert limit(con) == pytest.approx(4e6, rel=0.05)  # capped again for what follows
+    plain = duckdb.connect()
+    plain.execute("set memory_limit = '4MB'")
+    with pytest.raises(duckdb.OutOfMemoryException):  # no store limit to go back to
+        past_the_cap(plain, lambda: plain.execute(big).fetchall())
+
+
 def test_a_memory_cap_ending_on_a_failed_transaction_leaves_that_error_to_be_seen(tmp_path):
     from biocurate.store import memory_capped
 
