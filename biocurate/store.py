@@ -437,28 +437,39 @@ def memory_capped(con: Any, limit: str) -> Iterator[None]:
             _restore_memory(con._con, con.store.memory_limit, outer)
 
 
-def past_the_cap(con: Any, query: Callable[[], T]) -> T:
-    """``query()``; if DuckDB runs out of memory under a ``memory_capped`` cap of a
-    ``StoreAccess``, ``query()`` once more at the store's own limit, the cap set again afterwards.
+def past_the_cap(con: Any, query: Callable[[], T], limit: str | None = None, lowered: str | None = None) -> T:
+    """``query()``; if DuckDB runs out of memory under a limit lowered below the store's own
+    (``limit``: ``[store] memory_limit``, a ``StoreAccess``'s store's by default), ``query()`` once
+    more at the store's limit, the lower one set again afterwards.
 
-    A cap saves memory and must never fail a stage: how much a query needs on top of its result
-    depends on DuckDB's threads and what they meet first (a quality chunk read under 128 MB ran
-    out once in two runs of the same store). A plain connection has no store limit to go back
-    to: its error is raised."""
+    A lowered limit saves memory and must never fail a stage: what a query needs on top of its
+    result depends on DuckDB's threads and what they meet first (a quality chunk read under 128 MB
+    ran out once in two runs of the same store), and on the store's size (publish's selection at a
+    million calls needs more than 256 MB; at 100k it needs less than 128). ``lowered``: the limit
+    to set again (a ``StoreAccess``'s cap by default; DuckDB shows its setting rounded). A
+    connection without a store limit to go back to (a plain one, no ``limit``) raises its error."""
     try:
         return query()
     except duckdb.OutOfMemoryException as exc:
-        cap = con.memory_cap if isinstance(con, StoreAccess) else None
-        if cap is None:
+        access = con if isinstance(con, StoreAccess) else None
+        limit = limit or (access.store.memory_limit if access is not None else None)
+        connection = access.connection() if access is not None else con
+        (current,) = connection.execute("select current_setting('memory_limit')").fetchall()[0]
+        lowered = lowered or (access.memory_cap if access is not None else None)
+        if limit is None or lowered is None or memory_bytes(limit) <= _setting_bytes(current):
             raise
-        event(LOG, "a read outgrew its memory cap: read again at the store's limit", cap=cap, error=str(exc)[:200])
-        connection = con.connection()
-        _restore_memory(connection, con.store.memory_limit)
+        event(
+            LOG,
+            "a query outgrew a lowered memory limit: run again at the store's",
+            lowered=lowered,
+            error=str(exc)[:200],
+        )
+        _restore_memory(connection, limit)
         try:
             return query()
         finally:
-            if con._con is connection:  # still open: the cap back (a reopening sets it anyway)
-                lower_memory(connection, cap)
+            if access is None or access._con is connection:  # still open: lowered again
+                lower_memory(connection, lowered)
 
 
 def _restore_memory(con: duckdb.DuckDBPyConnection, limit: str | None, cap: str | None = None) -> None:

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from biocurate import publish as pub
 from biocurate.cli import app
-from biocurate.config import Config
+from biocurate.config import Config, memory_bytes
 from biocurate.errors import CatalogError, ConfigError
 from biocurate.hashing import content_hash, sha256_bytes
 from biocurate.publish.biotool import observation_value
@@ -951,7 +951,7 @@ def test_publish_queries_under_a_small_duckdb_limit_and_the_store_limit_comes_ba
     """The selection and the dataset_items insert run under PUBLISH_MEMORY; the store's configured
     limit is in force again afterwards; a store limit already below it is kept; a limit DuckDB
     cannot get under leaves its limit as it was and publishes all the same."""
-    from biocurate.publish import versions
+    from biocurate.publish import common, versions
 
     con, rows = store
     fill(rows, calls=10)
@@ -966,7 +966,7 @@ def test_publish_queries_under_a_small_duckdb_limit_and_the_store_limit_comes_ba
         con.execute(f"set memory_limit = '{setting}'")
         return limit_now()
 
-    small, configured, lower = limit_of(versions.PUBLISH_MEMORY), limit_of("700MB"), limit_of("200MB")
+    small, configured, lower = limit_of(common.PUBLISH_MEMORY), limit_of("700MB"), limit_of("200MB")
     con.execute("set memory_limit = '2GB'")  # what the connection had before: not what comes back
     during: list[tuple[str, str]] = []
     real_insert, real_select = versions._Pass.insert, versions.select_items
@@ -991,11 +991,33 @@ def test_publish_queries_under_a_small_duckdb_limit_and_the_store_limit_comes_ba
     assert during[-2:] == [("select", lower), ("insert", lower)] and limit_now() == lower
 
     fill(rows, calls=4, start=14)
-    monkeypatch.setattr(versions, "PUBLISH_MEMORY", "1KB")  # DuckDB cannot get under that
+    monkeypatch.setattr(common, "PUBLISH_MEMORY", "1KB")  # DuckDB cannot get under that
     con.execute("set memory_limit = '700MB'")  # as a stage's connection opens
     third = pub.publish(with_limit("700MB"), con)
     assert third.version_id == "v0003" and during[-1] == ("insert", configured)
     assert limit_now() == configured
+
+
+def test_a_publish_query_that_outgrows_its_small_limit_runs_again_at_the_stores(demo_config, monkeypatch):
+    """PUBLISH_MEMORY saves memory, and a store whose selection or version outgrows it (a million
+    calls outgrow 256 MB) still publishes: the query runs again at the store's limit, and
+    publish's limit is set again for what follows."""
+    import duckdb
+
+    from biocurate.publish import common
+
+    def limit_of(con) -> float:
+        return memory_bytes(con.execute("select current_setting('memory_limit')").fetchall()[0][0])
+
+    big = "select length(string_agg(range::varchar, ',')) from range(3000000)"  # 22 MB of text in one state
+    monkeypatch.setattr(common, "PUBLISH_MEMORY", "4MB")
+    con = duckdb.connect()
+    common.lower_to_publish_memory(con, demo_config)
+    assert limit_of(con) == pytest.approx(4e6, rel=0.05)
+    with pytest.raises(duckdb.OutOfMemoryException):
+        con.execute(big).fetchall()
+    assert common.within_publish_memory(con, demo_config, lambda: con.execute(big).fetchall()) == [(22888889,)]
+    assert limit_of(con) == pytest.approx(4e6, rel=0.05)
 
 
 KILLER = """

@@ -19,7 +19,7 @@ import polars as pl
 from biocurate.catalog import Catalog
 from biocurate.config import Config
 from biocurate.hashing import canonical_json
-from biocurate.publish.common import sql
+from biocurate.publish.common import sql, within_publish_memory
 from biocurate.review import state_column
 from biocurate.store import owned, registered
 
@@ -151,25 +151,14 @@ _CHOSEN = {
 }
 
 
-def select_items(
-    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog | None = None, details_rows: int = DETAILS_ROWS
-) -> tuple[pl.DataFrame, dict[str, int]]:
-    """The exportable items (one row each, with the text to export) and the count per refusal reason.
-
-    Every query that is not itself a reviewer's edit is either exported or counted under one
-    reason, so exported + refused = all such queries.
-    """
+def _choose(
+    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog | None, held: set[str]
+) -> tuple[list[pl.DataFrame], Counter[str]]:
+    """The selection's rows (``_selection_items``) decided: the chosen items, a frame per streamed
+    batch (compact, not a dict per item), and the count per refusal reason."""
     rule = state_column(config)
     refused: Counter[str] = Counter()
-    chosen: list[pl.DataFrame] = []  # a frame per streamed batch: compact, not a dict per item
-    # Drift watch (biocurate.drift): items whose call answers differently now wait for a new review.
-    held = {q for (q,) in con.execute("select query_id from drift_open_holds").fetchall()}
-    # current_items copied first: joined in place with the rest, DuckDB's join tables for 400k
-    # questions (100k calls) outgrow [store] memory_limit (1 GB).
-    con.execute(
-        "create or replace temp table _selection_items as "
-        "select item_id, query_id, text, call_id, parent_query_id from current_items"
-    )
+    chosen: list[pl.DataFrame] = []
     with closing(_streamed(con, sql("selection"))) as streamed:  # closed (its settings back) on an error too
         for rows in streamed:
             batch: dict[str, list] = {k: [] for k in _CHOSEN}
@@ -189,6 +178,27 @@ def select_items(
                 batch["text_query_id"].append(text_id)
                 batch["state"].append(row["state"])
             chosen.append(pl.DataFrame(batch, schema=_CHOSEN))
+    return chosen, refused
+
+
+def select_items(
+    config: Config, con: duckdb.DuckDBPyConnection, catalog: Catalog | None = None, details_rows: int = DETAILS_ROWS
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The exportable items (one row each, with the text to export) and the count per refusal reason.
+
+    Every query that is not itself a reviewer's edit is either exported or counted under one
+    reason, so exported + refused = all such queries.
+    """
+    # Drift watch (biocurate.drift): items whose call answers differently now wait for a new review.
+    held = {q for (q,) in con.execute("select query_id from drift_open_holds").fetchall()}
+    # current_items copied first: joined in place with the rest, DuckDB's join tables for 400k
+    # questions (100k calls) outgrow [store] memory_limit (1 GB).
+    con.execute(
+        "create or replace temp table _selection_items as "
+        "select item_id, query_id, text, call_id, parent_query_id from current_items"
+    )
+    # under publish's lowered memory limit; a store too large for it is read again at the store's
+    chosen, refused = within_publish_memory(con, config, lambda: _choose(config, con, catalog, held))
     con.execute("drop table if exists _selection_items")  # a temp table: gone with the connection anyway
     frame = pl.concat(chosen) if chosen else pl.DataFrame(schema=_CHOSEN)
     del chosen
@@ -201,7 +211,13 @@ def select_items(
         # with its rows of queries and judgments (_chosen_queries, _chosen_judgments), which
         # details.sql reads through the views' table macros: DuckDB joins and ranks the slice's alone
         with registered(con, "_chosen", frame.slice(start, details_rows), rows_of="query_id"):
-            part = pl.from_arrow(con.sql(sql("details"), params=[scripted]).to_arrow_reader(STREAM_ROWS).read_all())
+            part = pl.from_arrow(
+                within_publish_memory(
+                    con,
+                    config,
+                    lambda: con.sql(sql("details"), params=[scripted]).to_arrow_reader(STREAM_ROWS).read_all(),
+                )
+            )
             assert isinstance(part, pl.DataFrame)
             parts.append(owned(part))
     items = pl.concat(parts)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 
 import duckdb
@@ -71,54 +70,66 @@ class _Groups:
         return roots[0]
 
 
-def _item_keys(con: duckdb.DuckDBPyConnection, call_ids: list[str], group_by: str) -> dict[str, list[str]]:
-    """The group keys of each item's call_id: its own call's, or each step's of a call set (a
-    no_tool set, without steps, is a group of its own)."""
-    con.register("_split_calls", pl.DataFrame({"call_id": sorted(set(call_ids))}, schema={"call_id": pl.String}))
+def _call_keys(con: duckdb.DuckDBPyConnection, call_ids: pl.Series, group_by: str) -> pl.DataFrame:
+    """(call_id, key): the group keys of each of ``call_ids``: its own call's, or each step's of a
+    call set (a no_tool set, without steps, is a group of its own)."""
+    con.register("_split_calls", pl.DataFrame({"call_id": call_ids.unique()}, schema={"call_id": pl.String}))
     try:
-        rows = con.execute(
-            "select x.call_id, coalesce(st.call_id, x.call_id), c.entity_id, "
-            "case when st.call_id is null then cs.spec::varchar end from _split_calls x "
+        rows = con.sql(
+            "select x.call_id, coalesce(st.call_id, x.call_id) as step, c.entity_id, "
+            "case when st.call_id is null then cs.spec::varchar end as spec from _split_calls x "
             "left join call_set_steps st on st.set_id = x.call_id "
             "left join candidate_calls c on c.call_id = coalesce(st.call_id, x.call_id) "
-            "left join call_sets cs on cs.set_id = x.call_id "
-            "order by x.call_id, st.position"
-        ).fetchall()
+            "left join call_sets cs on cs.set_id = x.call_id"
+        ).pl()
     finally:
         con.unregister("_split_calls")
-    keys: dict[str, list[str]] = {}
-    for call_id, step, entity_id, spec in rows:
-        # a no_tool set (no steps): under group_by = "entity", in the group of each entity it is about
-        entities = (json.loads(spec).get("entities") or []) if spec and group_by == "entity" else []
-        keys.setdefault(call_id, []).extend(
-            [group_key(step, e, group_by) for e in entities] or [group_key(step, entity_id, group_by)]
-        )
-    return keys
+    by_entity = pl.lit(group_by == "entity") & pl.col("entity_id").is_not_null() & (pl.col("entity_id") != "")
+    keys = rows.select(
+        "call_id",
+        pl.when(by_entity)
+        .then(pl.lit("entity:") + pl.col("entity_id"))
+        .otherwise(pl.lit("call:") + pl.col("step"))
+        .alias("key"),
+    )
+    if group_by != "entity":
+        return keys
+    # a no_tool set (no steps): under group_by = "entity", in the group of each entity it is about
+    about = [
+        (call_id, group_key(step, e, group_by))
+        for call_id, step, spec in rows.filter(pl.col("spec").is_not_null()).select("call_id", "step", "spec").rows()
+        for e in json.loads(spec).get("entities") or []
+    ]
+    if not about:
+        return keys
+    spoken = {c for c, _ in about}
+    return pl.concat(
+        [keys.filter(~pl.col("call_id").is_in(list(spoken))), pl.DataFrame(about, schema=keys.schema, orient="row")]
+    )
 
 
 def split_at(x: float, config: Config) -> str:
     """The split whose share of [0, 1) holds x (train, then validation, then test)."""
+    return pl.select(splits_at(pl.lit(x), config)).item()
+
+
+def splits_at(x: pl.Expr, config: Config) -> pl.Expr:
+    """``split_at`` of a column of points."""
     p = config.publish
-    if x < p.train:
-        return "train"
-    if x < p.train + p.validation:
-        return "validation"
-    return "test" if p.test > 0 else ("validation" if p.validation > 0 else "train")
+    last = "test" if p.test > 0 else ("validation" if p.validation > 0 else "train")
+    return (
+        pl.when(x < p.train)
+        .then(pl.lit("train"))
+        .when(x < p.train + p.validation)
+        .then(pl.lit("validation"))
+        .otherwise(pl.lit(last))
+    )
 
 
 # The declarative split rule: which item fields make a stratum, and which order the groups of a
 # stratum take the sequence's points in (after these fields, a hash of the group key).
 STRATUM: tuple[str, ...] = ("database",)
 RANK: tuple[str, ...] = ("tool",)
-
-
-def _stratum(counts: Counter) -> tuple[str, str]:
-    """The most common (database, tool) among a group's items (their counts); ties go to the first by name."""
-    return min(counts, key=lambda s: (-counts[s], s))
-
-
-def _fields(row: tuple[str, str], names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(dict(zip(("database", "tool"), row, strict=True))[n] for n in names)
 
 
 @dataclass
@@ -139,100 +150,129 @@ class SplitPlan:
         return dict(zip(self.assigned["item_id"], self.assigned["group_key"], strict=True))
 
 
+def _main_strata(frame: pl.DataFrame, group: str) -> pl.DataFrame:
+    """Each group's main (database, tool): the most common among its items (no value counts as
+    ""), ties going to the first by name."""
+    counted = (
+        frame.select(group, pl.col("database").fill_null(""), pl.col("tool").fill_null(""))
+        .group_by(group, "database", "tool")
+        .len()
+    )
+    return (
+        counted.sort([group, "len", "database", "tool"], descending=[False, True, False, False])
+        .group_by(group, maintain_order=True)
+        .first()
+        .drop("len")
+    )
+
+
 def assign_splits(config: Config, con: duckdb.DuckDBPyConnection, items: pl.DataFrame) -> SplitPlan:
     """Every item's split: inherited from earlier versions where known, else assigned (see module doc).
 
-    The work is per call (the items of a call share its group keys), per group and per stratum;
-    items are columns (never a Python object each)."""
+    The work is columns per call, per group and per stratum: a Python object per call or group
+    held gigabytes at a million calls. Only call sets (calls of several keys) go through the
+    union-find; a call of one key is in its key's group (a set may have merged it with others)."""
     group_by, seed = config.publish.group_by, config.publish.split_seed
     # Each item ever published, with the split of the first version that held it.
     prior = con.sql("select item_id, split, database, tool, call_id from first_published").pl()
-    known_keys = _item_keys(con, [*prior["call_id"], *items["call_id"]], group_by)
+    keys = _call_keys(con, pl.concat([prior["call_id"], items["call_id"]]), group_by)
+    keys_of = dict(
+        keys.filter(pl.len().over("call_id") > 1).group_by("call_id", maintain_order=True).agg("key").iter_rows()
+    )
     uf = _Groups()
-    for call_id in prior["call_id"].unique():
-        uf.union(known_keys[call_id])
-    group_prior: dict[str, set[str]] = {}
-    prior_strata: dict[str, Counter] = {}
-    for call_id, split, database, tool, n in (
-        prior.group_by("call_id", "split", "database", "tool").len().sort("call_id", "split", "database", "tool").rows()
-    ):
-        g = uf.find(known_keys[call_id][0])
-        group_prior.setdefault(g, set()).add(split)
-        prior_strata.setdefault(g, Counter())[(database or "", tool or "")] += n
-    conflicts = {g: s for g, s in group_prior.items() if len(s) > 1}
-    if conflicts:
-        example, splits = next(iter(sorted(conflicts.items())))
+    for call_id in set(prior["call_id"].unique()) & set(keys_of):
+        uf.union(keys_of[call_id])
+    one_key = keys.group_by("call_id").agg(pl.col("key").min())  # a set's keys share their group
+
+    def grouped(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+        """``frame`` (with call_id) with each call's group as column ``name``."""
+        frame = frame.join(one_key, on="call_id", how="left", maintain_order="left")
+        roots = {k: uf.find(k) for k in list(uf.parent)}
+        return frame.with_columns(pl.col("key").replace(roots) if roots else pl.col("key")).rename({"key": name})
+
+    prior = grouped(prior, "group_key")
+    by_group = prior.group_by("group_key").agg(pl.col("split").unique().sort())
+    conflicts = by_group.filter(pl.col("split").list.len() > 1).sort("group_key")
+    if conflicts.height:
+        example, splits = conflicts.row(0)
         raise PublishError(
             f"publish.group_by = {group_by!r} would merge items that earlier versions put in different splits "
-            f"({len(conflicts)} groups, e.g. {example} in {sorted(splits)}): stable splits cannot hold both. "
+            f"({conflicts.height} groups, e.g. {example} in {sorted(splits)}): stable splits cannot hold both. "
             "Keep the grouping these versions were published with, or start a new lineage in a new store."
         )
-    prior_of = {g: next(iter(s)) for g, s in group_prior.items()}
+    known = by_group.select("group_key", pl.col("split").list.first().alias("known"))
+    # How many groups each stratum already holds (an earlier group counted in its main stratum):
+    # the new groups continue its sequence.
+    stratum = list(STRATUM) if config.publish.stratify else []
+    taken = dict(
+        ((tuple(r[:-1]), r[-1]) for r in _main_strata(prior, "group_key").group_by(stratum).len().rows())
+        if stratum
+        else ()
+    )
     prior_split = prior.select("item_id", pl.col("split").alias("prior_split"))
-    del prior
+    del prior, by_group
 
     rows = items.select("item_id", "call_id", "database", "tool").with_row_index("_row")
     rows = rows.join(prior_split, on="item_id", how="left", maintain_order="left")
     # A new item's calls may join groups earlier versions put in different splits: it is held back.
     # The items of one call share its keys, so the first new item of each call decides for them all,
     # calls taken in the order of that item (the item order: which is held does not depend on anything else).
+    # A call of one key joins nothing together: only a set can be held.
     held_calls: set[str] = set()
-    firsts = rows.filter(pl.col("prior_split").is_null()).group_by("call_id").agg(pl.col("_row").min()).sort("_row")
-    for call_id in firsts["call_id"]:
-        keys = known_keys[call_id]
-        splits = {prior_of[r] for r in {uf.find(k) for k in keys} if r in prior_of}
-        if len(splits) > 1:
-            held_calls.add(call_id)
-            continue
-        split = next(iter(splits), None)
-        root = uf.union(keys)
-        if split is not None:
-            prior_of[root] = split
+    new_sets = (
+        rows.filter(pl.col("prior_split").is_null() & pl.col("call_id").is_in(list(keys_of)))
+        .group_by("call_id")
+        .agg(pl.col("_row").min())
+        .sort("_row")["call_id"]
+    )
+    if len(new_sets):
+        # the earlier groups these sets touch, by their roots (the roots change as sets join them)
+        touched = {uf.find(k) for c in new_sets for k in keys_of[c]}
+        prior_of = dict(known.filter(pl.col("group_key").is_in(list(touched))).iter_rows())
+        for call_id in new_sets:
+            splits = {prior_of[r] for r in {uf.find(k) for k in keys_of[call_id]} if r in prior_of}
+            if len(splits) > 1:
+                held_calls.add(call_id)
+                continue
+            root = uf.union(keys_of[call_id])
+            if splits:
+                prior_of[root] = next(iter(splits))
+        known = pl.concat([known, pl.DataFrame(list(prior_of.items()), schema=known.schema, orient="row")])
+        roots = {k: uf.find(k) for k in list(uf.parent)}
+        known = known.with_columns(pl.col("group_key").replace(roots)).unique("group_key", keep="first")
     is_held = pl.col("prior_split").is_null() & pl.col("call_id").is_in(list(held_calls))
     plan = SplitPlan(pl.DataFrame(), held=rows.filter(is_held)["item_id"].to_list())
-    kept = rows.filter(~is_held)
-    calls = kept["call_id"].unique()
-    kept = kept.join(
-        pl.DataFrame(
-            {"call_id": calls, "group_key": [uf.find(known_keys[c][0]) for c in calls]},
-            schema={"call_id": pl.String, "group_key": pl.String},
-        ),
-        on="call_id",
-        how="left",
-        maintain_order="left",
+    kept = grouped(rows.filter(~is_held), "group_key")
+
+    groups = (
+        _main_strata(kept, "group_key")
+        .join(kept.group_by("group_key").len("size"), on="group_key")
+        .join(known, on="group_key", how="left")
     )
-    prior_of = {uf.find(g): s for g, s in prior_of.items()}
-    split_of: dict[str, str] = {}
-    fresh: dict[tuple[str, ...], list[str]] = {}
-    rank: dict[str, tuple[str, ...]] = {}
-    strata: dict[str, Counter] = {}
-    sizes = dict(kept.group_by("group_key").len().rows())
-    for g, database, tool, n in kept.group_by("group_key", "database", "tool").len().rows():
-        strata.setdefault(g, Counter())[(database or "", tool or "")] += n
-    for g in sorted(strata):
-        known = prior_of.get(g)
-        if known:
-            split_of[g] = known
-            plan.inherited_items += sizes[g]
-        else:
-            main = _stratum(strata[g])
-            stratum = _fields(main, STRATUM) if config.publish.stratify else ()
-            rank[g] = _fields(main, RANK)
-            fresh.setdefault(stratum, []).append(g)
-    # How many groups each stratum already holds: the new ones continue its sequence.
-    taken = Counter(
-        _fields(_stratum(counts), STRATUM) if config.publish.stratify else () for counts in prior_strata.values()
+    plan.inherited_items = int(groups.filter(pl.col("known").is_not_null())["size"].sum())
+    fresh = groups.filter(pl.col("known").is_null()).select("group_key", *STRATUM, *RANK)
+    plan.new_groups = fresh.height
+    if stratum:
+        # within its stratum, in the order of (rank fields, a hash of its key), each group takes the
+        # next point of the stratum's golden-ratio sequence
+        fresh = fresh.with_columns(
+            pl.Series("_hash", [unit(seed, "rank", g) for g in fresh["group_key"]], dtype=pl.Float64)
+        ).sort([*stratum, *RANK, "_hash", "group_key"])
+        strata = pl.DataFrame(
+            [(*s, unit(seed, "stratum", *s), taken.get(s, 0)) for s in fresh.select(stratum).unique().rows()],
+            schema={**{c: pl.String for c in stratum}, "_start": pl.Float64, "_taken": pl.Int64},
+            orient="row",
+        )
+        fresh = fresh.join(strata, on=stratum, how="left", maintain_order="left")
+        index = pl.int_range(pl.len(), dtype=pl.Int64).over(stratum) + pl.col("_taken")
+        point = (pl.col("_start") + index.cast(pl.Float64) * GOLDEN) % 1.0
+    else:
+        point = pl.lit(pl.Series([unit(seed, g) for g in fresh["group_key"]], dtype=pl.Float64))
+    fresh = fresh.select("group_key", splits_at(point, config).alias("split"))
+    split_of = pl.concat([known.rename({"known": "split"}), fresh])
+    plan.assigned = kept.join(split_of, on="group_key", how="left", maintain_order="left").select(
+        "item_id", "split", "group_key", "prior_split"
     )
-    for stratum, groups in sorted(fresh.items()):
-        start = unit(seed, "stratum", *stratum)
-        ordered = sorted(groups, key=lambda g: (rank[g], unit(seed, "rank", g), g))
-        for index, g in enumerate(ordered, start=taken[stratum]):
-            x = (start + index * GOLDEN) % 1.0 if config.publish.stratify else unit(seed, g)
-            split_of[g] = split_at(x, config)
-        plan.new_groups += len(groups)
-    plan.assigned = kept.with_columns(
-        pl.col("group_key").replace_strict(split_of, return_dtype=pl.String).alias("split")
-    ).select("item_id", "split", "group_key", "prior_split")
     # An item published before keeps its own first split (equal to its group's, checked above).
     moved = plan.assigned.filter(pl.col("prior_split").is_not_null() & (pl.col("prior_split") != pl.col("split")))
     assert moved.is_empty(), moved.head(3).rows()

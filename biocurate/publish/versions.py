@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -23,17 +24,17 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from biocurate.catalog import Catalog, load_catalog
-from biocurate.config import Config, memory_bytes
+from biocurate.config import Config
 from biocurate.hashing import canonical_json
 from biocurate.log import get_logger
 from biocurate.publish.card import counts_of, dataset_card, provenance, upstream_releases, write_plots
-from biocurate.publish.common import SPLITS, PublishError
+from biocurate.publish.common import SPLITS, PublishError, lower_to_publish_memory, within_publish_memory
 from biocurate.publish.formats import PARQUET_ROW_GROUP, PROVENANCE_COLUMNS
 from biocurate.publish.records import RECORD_BATCH, Records
 from biocurate.publish.selection import SPLIT_CONFLICT, select_items
 from biocurate.publish.splits import assign_splits, split_checks
 from biocurate.publish.writing import write_files
-from biocurate.store import lower_memory, release, utcnow
+from biocurate.store import release, utcnow
 from biocurate.version import code_version
 
 VERSION_NAME = re.compile(r"^v\d{4,}$")
@@ -127,20 +128,6 @@ def _item_digest(user_query: str | None, function_calling: str | None, observati
 _ITEM_COLUMNS = ("item_id", "call_id", "split", "group_key", "user_query", "function_calling", "observation")
 _ITEMS_SCHEMA = {k: pl.String for k in ("version_id", *_ITEM_COLUMNS, "database", "tool")}
 _DIGESTS_SCHEMA = {"item_id": pl.String, "d": pl.String}
-
-
-# DuckDB's memory limit while publish queries the store (the store's own when that is lower).
-# DuckDB keeps what it used up to its limit until the connection closes, and holds a
-# transaction's inserted rows up to it until the commit; publish's queries need little at that
-# (beyond it they spill to disk): at 100k calls (384k items) the selection held 470 MB at the
-# store's 1 GB and 140 MB at 256 MB, the dataset_items insert +420 MB and +250 MB, in the same time.
-PUBLISH_MEMORY = "256MB"
-
-
-def _publish_memory(con: duckdb.DuckDBPyConnection, config: Config) -> None:
-    """DuckDB's limit set to ``PUBLISH_MEMORY`` (the store's if that is lower), after each
-    (re)opening of the connection (``store.lower_memory``)."""
-    lower_memory(con, min(PUBLISH_MEMORY, config.store.memory_limit, key=memory_bytes))
 
 
 class _Pass:
@@ -297,7 +284,7 @@ def _publish(
     config: Config, con: duckdb.DuckDBPyConnection, run_id: str | None, dry_run: bool, batch: int, row_group: int
 ) -> PublishResult:
     catalog = load_catalog(config.path(config.sample.catalog_dir))
-    _publish_memory(con, config)
+    lower_to_publish_memory(con, config)
     items, refused = select_items(config, con, catalog)
     _log.debug("selected", extra={"fields": {"items": items.height}})
     if items.is_empty():
@@ -306,8 +293,8 @@ def _publish(
     # duckdb_memory() reports): a stage's connection is closed here and opened again (and below,
     # after the split assignment's queries).
     release(con)
-    _publish_memory(con, config)
-    plan = assign_splits(config, con, items)
+    lower_to_publish_memory(con, config)
+    plan = within_publish_memory(con, config, partial(assign_splits, config, con, items))
     _log.debug("splits assigned")
     if plan.held:  # new items whose calls earlier versions put in different splits
         refused[SPLIT_CONFLICT] = len(plan.held)
@@ -316,7 +303,7 @@ def _publish(
     del items
     plan.assigned = plan.assigned.clear()  # the records hold them as columns
     release(con)
-    _publish_memory(con, config)
+    lower_to_publish_memory(con, config)
     known = {v for (v,) in con.execute("select version_id from dataset_versions").fetchall()}
     latest = con.execute(
         "select version_id, content_hash, path from dataset_versions "
@@ -341,7 +328,7 @@ def _publish(
             seen = _Pass(con, version_id, batch, Path(spool), dry=True)
             for _ in seen.feed(recs):
                 pass
-            changes = _changes(con, parent, seen.digests(), len(recs))
+            changes = within_publish_memory(con, config, lambda: _changes(con, parent, seen.digests(), len(recs)))
         return unchanged(seen.digest(catalog, config)) or PublishResult(
             None, None, counts, refused, f"dry run: would publish {version_id} ({len(recs)} items)", changes
         )
@@ -364,7 +351,7 @@ def _publish(
             if same is not None:
                 shutil.rmtree(tmp)
                 return same
-            changes = _changes(con, parent, seen.digests(), len(recs))
+            changes = within_publish_memory(con, config, lambda: _changes(con, parent, seen.digests(), len(recs)))
             files += write_plots(tmp, recs.light())
             _log.debug("plots drawn")
             manifest = {
@@ -386,8 +373,8 @@ def _publish(
                     "new_groups": plan.new_groups,
                 },
                 "not_exported": refused,
-                "upstream_releases": upstream_releases(con, recs.light()),
-                "provenance": provenance(config, con, recs.light()),
+                "upstream_releases": within_publish_memory(con, config, lambda: upstream_releases(con, recs.light())),
+                "provenance": within_publish_memory(con, config, lambda: provenance(config, con, recs.light())),
             }
             _log.debug("provenance gathered")
             (tmp / "README.md").write_text(dataset_card(manifest))
@@ -397,39 +384,48 @@ def _publish(
             for path in tmp.rglob("*"):
                 if path.is_file():
                     path.chmod(0o444)  # a published version is read-only
+
             # The version is recorded in one transaction, its folder renamed inside it: all or nothing.
             # Nothing before wrote to the store, and this process holds it (no release since before
             # the records were made), so what was read is what is recorded.
-            con.execute("begin transaction")
-            try:
-                seen.insert()
-                _log.debug("rows inserted")
-                con.execute(
-                    "insert into dataset_versions values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        version_id,
-                        parent,
-                        digest,
-                        created,
-                        code_version(),
-                        config.config_hash(),
-                        str(final),
-                        json.dumps(counts),
-                        run_id,
-                    ],
-                )
-                problems = split_checks(con, version_id)
-                _log.debug("splits checked")
-                if problems:
-                    raise PublishError(
-                        f"{version_id} failed its split checks, nothing was published: " + "; ".join(problems)
+            def record() -> None:
+                con.execute("begin transaction")
+                try:
+                    seen.insert()
+                    _log.debug("rows inserted")
+                    con.execute(
+                        "insert into dataset_versions values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            version_id,
+                            parent,
+                            digest,
+                            created,
+                            code_version(),
+                            config.config_hash(),
+                            str(final),
+                            json.dumps(counts),
+                            run_id,
+                        ],
                     )
-                os.replace(tmp, final)
-                renamed = True
-                con.execute("commit")
-            except BaseException:
-                con.execute("rollback")
-                raise
+                    problems = split_checks(con, version_id)
+                    _log.debug("splits checked")
+                    if problems:
+                        raise PublishError(
+                            f"{version_id} failed its split checks, nothing was published: " + "; ".join(problems)
+                        )
+                    os.replace(tmp, final)
+                    try:
+                        con.execute("commit")
+                    except BaseException:
+                        os.replace(final, tmp)  # not recorded: the folder goes back to where it was
+                        raise
+                except BaseException:
+                    con.execute("rollback")
+                    raise
+
+            # under publish's lowered memory limit; a version too large for it is recorded again at the store's
+            within_publish_memory(con, config, record)
+            renamed = True
     except BaseException:
         shutil.rmtree(final if renamed else tmp, ignore_errors=True)
         raise
