@@ -416,7 +416,7 @@ def memory_capped(con: Any, limit: str) -> Iterator[None]:
     at 128 MB, as fast). Blocks read are dropped rather than kept; what a query cannot do without
     it spills to disk."""
     if not isinstance(con, StoreAccess):  # a plain connection: held throughout
-        (before,) = con.execute("select current_setting('memory_limit')").fetchall()[0]
+        before = _memory_setting(con)
         lower_memory(con, limit)
         try:
             yield
@@ -454,7 +454,7 @@ def past_the_cap(con: Any, query: Callable[[], T], limit: str | None = None, low
         access = con if isinstance(con, StoreAccess) else None
         limit = limit or (access.store.memory_limit if access is not None else None)
         connection = access.connection() if access is not None else con
-        (current,) = connection.execute("select current_setting('memory_limit')").fetchall()[0]
+        current = _memory_setting(connection)
         lowered = lowered or (access.memory_cap if access is not None else None)
         if limit is None or lowered is None or memory_bytes(limit) <= _setting_bytes(current):
             raise
@@ -488,13 +488,17 @@ def lower_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
     """DuckDB's memory limit set to ``limit`` if below the connection's, outside a transaction:
     when DuckDB cannot get under it (it holds more it cannot let go), the limit stays as it was
     and nothing is lost (a failed setting inside a transaction would abort it)."""
-    (current,) = con.execute("select current_setting('memory_limit')").fetchall()[0]
-    if memory_bytes(limit) >= _setting_bytes(current):
+    if memory_bytes(limit) >= _setting_bytes(_memory_setting(con)):
         return
     try:
         con.execute(f"set memory_limit = '{limit}'")
     except duckdb.OutOfMemoryException:
         pass
+
+
+def _memory_setting(con: duckdb.DuckDBPyConnection) -> str:
+    """The connection's DuckDB memory_limit, as DuckDB shows it ("953.6 MiB")."""
+    return con.execute("select current_setting('memory_limit')").fetchall()[0][0]
 
 
 def _setting_bytes(setting: str) -> float:
