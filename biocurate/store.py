@@ -517,25 +517,31 @@ def release(con: Any) -> None:
         con.release()
 
 
-# The tables a chunk's temporary views hold the rows of (``registered``): those the table macros in
-# sql/views read (``query_context_of`` its questions, ``latest_judgments_of`` their judgments).
-CHUNK_TABLES = ("queries", "judgments")
+# The tables a chunk's temporary views hold the rows of (``registered``), and which of their rows:
+# those the table macros in sql/views read (``query_context_of`` its questions,
+# ``latest_judgments_of`` their judgments, ``latest_annotations_of`` every version of their
+# annotations: an annotation is ranked by its Label Studio id, so all of that id's rows come along).
+CHUNK_TABLES = {
+    "queries": "query_id in (select {ids} from {chunk})",
+    "judgments": "query_id in (select {ids} from {chunk})",
+    "annotations": (
+        "ls_annotation_id in (select ls_annotation_id from annotations where query_id in (select {ids} from {chunk}))"
+    ),
+}
 
 
 @contextmanager
 def registered(con: duckdb.DuckDBPyConnection, name: str, frame: Any, rows_of: str | None = None) -> Iterator[None]:
     """``frame`` registered as ``name`` for the block. With ``rows_of`` (the frame's column of
-    query ids), also temporary views ``<name>_queries`` and ``<name>_judgments`` of those
-    questions' rows of CHUNK_TABLES: given to the table macros in sql/views, DuckDB reads the store
-    by the chunk's keys instead of joining and ranking every row of it for each chunk."""
-    views = [f"{name}_{table}" for table in CHUNK_TABLES] if rows_of else []
+    query ids), also temporary views ``<name>_<table>`` of those questions' rows of each of
+    CHUNK_TABLES: given to the table macros in sql/views, DuckDB reads the store by the chunk's keys
+    instead of joining and ranking every row of it for each chunk."""
+    views = {f"{name}_{table}": (table, rows) for table, rows in CHUNK_TABLES.items()} if rows_of else {}
     con.register(name, frame)
     try:
-        for view, table in zip(views, CHUNK_TABLES, strict=False):
-            con.execute(
-                f"create or replace temp view {view} as "
-                f"select * from {table} where query_id in (select {rows_of} from {name})"
-            )
+        for view, (table, rows) in views.items():
+            where = rows.format(ids=rows_of, chunk=name)
+            con.execute(f"create or replace temp view {view} as select * from {table} where {where}")
         yield
     finally:
         for view in views:

@@ -1481,11 +1481,26 @@ def test_items_selected_in_slices_are_the_items_selected_at_once(demo_config, st
     """The chosen items' details fetched a few at a time (bounded memory in DuckDB) are the same
     rows in the same order as fetched at once."""
     con, rows = store
-    fill(rows, calls=20)
-    whole, refused = pub.select_items(demo_config, con, CATALOG)
-    sliced, refused_sliced = pub.select_items(demo_config, con, CATALOG, details_rows=3)
+    ids = fill(rows, calls=20)
+    # Annotations changed in Label Studio after a pull: each slice ranks its own questions'
+    # annotation rows (latest_annotations_of), and only an annotation's latest version counts.
+    # rev1 (fill's reviewer) and bot2 are scripted here, so a person's accept alone makes an item
+    # "human"; by majority, the two scripts' accepts outvote the person's later rejection.
+    retracted, confirmed = ids[5], ids[11]
+    rows.annotate(retracted, "accept", annotator="bot2@example.org")
+    rows.annotate(retracted, "accept", annotator="person@example.org")
+    rows.annotate(retracted, "reject", annotator="person@example.org", reject_reason="wrong_call")
+    rows.annotate(confirmed, "reject", annotator="person@example.org", reject_reason="wrong_call")
+    rows.annotate(confirmed, "accept", annotator="person@example.org")
+    review = {"resolve": "majority", "scripted_annotators": ["rev1@example.org", "bot2@example.org"]}
+    config = demo_config.model_copy(update={"review": demo_config.review.model_copy(update=review)})
+    whole, refused = pub.select_items(config, con, CATALOG)
+    sliced, refused_sliced = pub.select_items(config, con, CATALOG, details_rows=3)
     assert whole.height == 40 and sliced.equals(whole) and refused_sliced == refused
     assert whole["item_id"].is_sorted()
+    reviewed = dict(zip(sliced["query_id"], sliced["reviewed_by"], strict=True))
+    assert reviewed[confirmed] == "human" and reviewed[retracted] == "script"
+    assert {reviewed[q] for q in ids if q not in (retracted, confirmed)} == {"script"}
 
 
 def test_publishing_in_small_batches_writes_what_one_batch_writes(demo_config, store):

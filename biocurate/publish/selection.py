@@ -208,8 +208,8 @@ def select_items(
     scripted = [email.lower() for email in config.review.scripted_annotators]
     parts = []
     for start in range(0, max(frame.height, 1), details_rows):
-        # with its rows of queries and judgments (_chosen_queries, _chosen_judgments), which
-        # details.sql reads through the views' table macros: DuckDB joins and ranks the slice's alone
+        # with its rows of queries, judgments and annotations (_chosen_queries, ...), which details.sql
+        # reads through the views' table macros: DuckDB joins and ranks the slice's alone
         with registered(con, "_chosen", frame.slice(start, details_rows), rows_of="query_id"):
             part = pl.from_arrow(
                 within_publish_memory(

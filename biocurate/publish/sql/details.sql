@@ -1,8 +1,9 @@
 -- The chosen items (_chosen: item_id, query_id of its current version, user_query, text_query_id,
--- state; _chosen_queries and _chosen_judgments: its rows of queries and judgments, temporary views
--- select_items makes) with everything the exports, the manifest and the card need: call, observation id (of the
--- current version), upstream release, where its response came from (response_provenance view),
--- who wrote the exported question, the latest judgment, and who accepted it in review.
+-- state; _chosen_queries, _chosen_judgments and _chosen_annotations: its rows of queries, judgments
+-- and annotations, temporary views select_items makes) with everything the exports, the manifest
+-- and the card need: call, observation id (of the current version), upstream release, where its
+-- response came from (response_provenance view), who wrote the exported question, the latest
+-- judgment, and who accepted it in review.
 -- A question about a call set (issue 18, docs/item_kinds.md) has its first step's call columns,
 -- observation and response (none for no_tool), and set_observation_id (its combined observation)
 -- and set_spec (what was sampled: a no_tool's reason and answer).
@@ -20,7 +21,8 @@ reviewers as (
         a.query_id,
         bool_or(a.annotator is not null and not list_contains(s.emails, lower(a.annotator))) as by_person,
         bool_and(coalesce(list_contains(s.emails, lower(a.annotator)), false)) as by_script
-    from latest_annotations as a
+    -- this slice's annotations alone ranked (_chosen_annotations, as _chosen_judgments below)
+    from latest_annotations_of('_chosen_annotations') as a
     cross join scripted as s
     where
         a.verdict in ('accept', 'accept_with_edit')
