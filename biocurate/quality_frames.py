@@ -230,7 +230,7 @@ def pending(con: duckdb.DuckDBPyConnection, qc_hash: str) -> pl.DataFrame:
 
 def _by_ids(con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, sql: str, with_rows: bool = False) -> pd.DataFrame:
     """``sql`` over the registered ``_qc_ids`` (item_id, pos: the rows' order); ``with_rows``: and
-    the temporary views ``_qc_ids_queries`` and ``_qc_ids_judgments`` of its questions' rows
+    the temporary views ``_qc_ids_queries``, ``_qc_ids_observations``, ... of its questions' rows
     (``store.registered``)."""
     frame = ids.select("item_id", pl.int_range(pl.len()).alias("pos"))
     with registered(con, "_qc_ids", frame, rows_of="item_id" if with_rows else None):
@@ -250,7 +250,7 @@ def chunk_frame(
                x.function, x.arguments::varchar as arguments, x.database, x.category, x.kind,
                x.observation, r.outcome, j.verdict, j.score
         from _qc_ids i
-        join query_context_of('_qc_ids_queries') x on x.query_id = i.item_id
+        join query_context_of('_qc_ids_queries', observed := '_qc_ids_observations') x on x.query_id = i.item_id
         left join api_responses r on r.response_id = x.response_id
         left join latest_judgments_of('_qc_ids_judgments') j on j.query_id = x.query_id
         order by i.pos

@@ -518,11 +518,13 @@ def release(con: Any) -> None:
 
 
 # The tables a chunk's temporary views hold the rows of (``registered``), and which of their rows:
-# those the table macros in sql/views read (``query_context_of`` its questions,
-# ``latest_judgments_of`` their judgments, ``latest_annotations_of`` every version of their
-# annotations: an annotation is ranked by its Label Studio id, so all of that id's rows come along).
+# those the table macros in sql/views read (``query_context_of`` its questions and their
+# observations, ``latest_judgments_of`` their judgments, ``latest_annotations_of`` every version of
+# their annotations: an annotation is ranked by its Label Studio id, so all of that id's rows come
+# along). In this order: a view is made after the views it reads.
 CHUNK_TABLES = {
     "queries": "query_id in (select {ids} from {chunk})",
+    "observations": "observation_id in (select observation_id from {chunk}_queries)",
     "judgments": "query_id in (select {ids} from {chunk})",
     "annotations": (
         "ls_annotation_id in (select ls_annotation_id from annotations where query_id in (select {ids} from {chunk}))"

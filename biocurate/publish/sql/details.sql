@@ -1,9 +1,9 @@
 -- The chosen items (_chosen: item_id, query_id of its current version, user_query, text_query_id,
--- state; _chosen_queries, _chosen_judgments and _chosen_annotations: its rows of queries, judgments
--- and annotations, temporary views select_items makes) with everything the exports, the manifest
--- and the card need: call, observation id (of the current version), upstream release, where its
--- response came from (response_provenance view), who wrote the exported question, the latest
--- judgment, and who accepted it in review.
+-- state; _chosen_queries, _chosen_observations, _chosen_judgments and _chosen_annotations: its
+-- rows of those tables, temporary views select_items makes) with everything the exports, the
+-- manifest and the card need: call, observation id (of the current version), upstream release,
+-- where its response came from (response_provenance view), who wrote the exported question, the
+-- latest judgment, and who accepted it in review.
 -- A question about a call set (issue 18, docs/item_kinds.md) has its first step's call columns,
 -- observation and response (none for no_tool), and set_observation_id (its combined observation)
 -- and set_spec (what was sampled: a no_tool's reason and answer).
@@ -69,7 +69,8 @@ select
         else 'unknown'
     end as reviewed_by
 from _chosen as ch
-inner join query_context_of('_chosen_queries') as qc on ch.query_id = qc.query_id
+inner join query_context_of('_chosen_queries', observed := '_chosen_observations') as qc
+    on ch.query_id = qc.query_id
 left join call_sets as cs on qc.call_id = cs.set_id
 left join call_set_steps as fs on qc.call_id = fs.set_id and fs.position = 0
 left join candidate_calls as fc on fs.call_id = fc.call_id
