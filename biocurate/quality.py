@@ -42,7 +42,7 @@ import polars as pl
 
 from biocurate.catalog import Catalog
 from biocurate.config import Config
-from biocurate.gx import GXRunner, SuiteCheck, catalog_value, load_suites, resolve_kwargs, severities
+from biocurate.gx import GXRunner, SuiteCheck, catalog_value, load_suites, resolve_suite, severities
 from biocurate.hashing import content_hash
 from biocurate.mentions import rules_for
 from biocurate.near_dup import keys_frame, question_key_columns
@@ -64,11 +64,12 @@ from biocurate.workers import aside
 QC_RULES_VERSION = "qc-3"
 # Questions validated at a time (with their observations): bounds the stage's memory.
 CHUNK_ROWS = 20_000
-# Questions from which a worker process makes the duplicate-search keys while the row suites run:
-# at 100k calls (400,000 questions) it took 13 s off the stage and added 55 MB to its peak (919
-# MiB, the whole rebuild's, x1.52 the 10k run's peak, over the x1.5 the memory target allows);
-# from a million questions the stage's memory is far past that target anyway.
-KEYS_WORKER_MIN_QUESTIONS = 1_000_000
+# Questions from which a worker process makes the duplicate-search keys while the row suites run
+# (below it, starting the worker, about a second, is not repaid). At 100k calls (400,000 questions)
+# the stage alone took 58.6 s against 70.0 s (keys 8.7 -> 0.6 s), the same qc_results; the worker
+# adds some 60 MB to the stage's peak at every size from this one, 10k calls (40,000 questions)
+# included, so the 100k/10k ratio of the peaks stays within the memory target (x1.41).
+KEYS_WORKER_MIN_QUESTIONS = 20_000
 # DuckDB's memory while the stage reads chunks (the row suites and the duplicate search): it keeps
 # the blocks each chunk's queries read until the store is released, as many as its limit allows,
 # and the chunk frames need none of them afterwards. At 100k calls a chunk frame raised the
@@ -155,22 +156,18 @@ def _rows(
 ) -> list[pl.DataFrame]:
     """qc_results rows of one suite: per expectation, the failing items with their reasons (for
     dataset-level items, few, the passing ones too) and a summary row (``_summary_rows``)."""
-    items = _item_rows(frame, kind, suite, failing, severity, config)
+    items = _item_rows(frame, kind, resolve_suite(suite, config), failing, severity)
     failed = {name: len(dict.fromkeys(ids)) for name, ids in failing.items()}
     summaries = _summary_rows(kind, suite, failed, len(frame), severity, run_id)
     return [part for pair in zip(items, summaries, strict=True) for part in pair]
 
 
 def _item_rows(
-    frame: pd.DataFrame,
-    kind: str,
-    suite: dict,
-    failing: dict[str, list[str]],
-    severity: dict[str, str],
-    config: Config,
+    frame: pd.DataFrame, kind: str, suite: dict, failing: dict[str, list[str]], severity: dict[str, str]
 ) -> list[pl.DataFrame]:
-    """Per expectation, the rows of ``frame`` it fails with their reasons (for dataset-level
-    items, the passing ones too); ``frame`` may be one chunk of the items checked."""
+    """Per expectation of ``suite`` (resolved: ``gx.resolve_suite``), the rows of ``frame`` it fails
+    with their reasons (for dataset-level items, the passing ones too); ``frame`` may be one chunk of
+    the items checked."""
     out = []
     failing_rows = {i for names in failing.values() for i in names}
     by_id = (
@@ -178,10 +175,9 @@ def _item_rows(
     )
     for spec in suite["expectations"]:
         name = spec["name"]
-        resolved = {**spec, "kwargs": resolve_kwargs(spec["kwargs"], config)}
         reasons = {}
         for item_id in failing.get(name, []):
-            detail = _detail(resolved, dict(by_id[item_id]))
+            detail = _detail(spec, dict(by_id[item_id]))
             reasons[item_id] = f"{spec['reason']} ({detail})" if detail else spec["reason"]
         ids = frame["item_id"].tolist() if kind == "dataset" else list(reasons)
         out.append(
@@ -320,7 +316,7 @@ def run_quality(
                 for expectation, ids in failing.items():
                     if severity[expectation] == "blocking":
                         blocked[[at[i] for i in ids]] = True
-                failures[k].extend(_item_rows(frame, "query", suite_check.suite, failing, severity, config))
+                failures[k].extend(_item_rows(frame, "query", suite_check.suite, failing, severity))
                 summary.seconds[f"suite {name}"] = summary.seconds.get(f"suite {name}", 0) + clock.lap()
 
         def finish(checks: dict[str, SuiteCheck]) -> None:
