@@ -67,8 +67,8 @@ CHUNK_ROWS = 20_000
 # Questions from which a worker process makes the duplicate-search keys while the row suites run
 # (below it, starting the worker, about a second, is not repaid). At 100k calls (400,000 questions)
 # the stage alone took 58.6 s against 70.0 s (keys 8.7 -> 0.6 s), the same qc_results; the worker
-# adds some 60 MB to the stage's peak at every size from this one, 10k calls (40,000 questions)
-# included, so the 100k/10k ratio of the peaks stays within the memory target (x1.41).
+# adds 40 to 60 MB to the stage's peak at every size from this one, 10k calls (40,000 questions)
+# included, so the 100k/10k ratio of the bench's peaks stays within the memory target (x1.32).
 KEYS_WORKER_MIN_QUESTIONS = 20_000
 # DuckDB's memory while the stage reads chunks (the row suites and the duplicate search): it keeps
 # the blocks each chunk's queries read until the store is released, as many as its limit allows,

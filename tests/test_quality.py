@@ -19,7 +19,7 @@ from biocurate.gx import load_suites
 from biocurate.hashing import content_hash
 from biocurate.near_dup import KEYED_COLUMNS, candidate_batches, find_duplicates, question_keys, signature, tokens
 from biocurate.quality import run_quality
-from biocurate.stages import STAGES, catalog_for
+from biocurate.stages import STAGES, catalog_for, run_stage
 from biocurate.store import Store
 from tests.store_rows import Rows
 
@@ -787,3 +787,26 @@ def test_questions_are_checked_on_their_latest_judgment(tmp_path):
             ).fetchall()
         )
     assert failed == {fell: "judge_score_above_bar"}
+
+
+def test_pending_keeps_a_calls_questions_together_within_a_synthesis_batch(demo_config):
+    """A chunk works out each call's facts once (``CallFacts``), so ``pending`` puts a call's
+    questions next to each other within a batch written together; by id alone they interleave."""
+    from biocurate.quality_frames import pending
+
+    for stage in ("sample", "execute", "synthesize"):
+        run_stage(stage, demo_config, "r1")
+    with Store(demo_config.store.path).open(read_only=True) as con:
+        todo = pending(con, "not-checked-yet")
+        written = dict(con.execute("select query_id, created_at from queries").fetchall())
+
+    def runs_of_calls(frame: pl.DataFrame) -> int:
+        """How many runs of one call the order has, per batch written together (created_at)."""
+        keys = [(written[i], c) for i, c in zip(frame["item_id"], frame["call_id"], strict=True)]
+        return sum(1 for k, key in enumerate(keys) if k == 0 or key != keys[k - 1])
+
+    batches_and_calls = {(written[i], c) for i, c in zip(todo["item_id"], todo["call_id"], strict=True)}
+    assert todo.height > 2 * len(batches_and_calls)  # calls with several questions in one batch
+    assert runs_of_calls(todo) == len(batches_and_calls)  # each call's questions in one run
+    by_id = todo.with_columns(pl.Series("at", [written[i] for i in todo["item_id"]])).sort("at", "item_id")
+    assert runs_of_calls(by_id) > len(batches_and_calls)  # the order by id would interleave them
