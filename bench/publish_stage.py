@@ -32,7 +32,7 @@ ROOT = Path(os.environ.get("BIOCURATE_ROOT", Path(__file__).resolve().parent.par
 sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
-from measure import rss_mib, scratch_store  # noqa: E402  (bench/measure.py, beside this script)
+from measure import reference_seconds, rss_mib, scratch_store  # noqa: E402  (bench/measure.py, beside this script)
 
 
 class StepMemory(logging.Handler):
@@ -116,6 +116,7 @@ def run(work: Path, memory_limit: str | None) -> dict:
         "steps": steps.steps,
         "memory_limit": config.store.memory_limit,
         "load": [round(x, 2) for x in os.getloadavg()],
+        "reference_seconds": reference_seconds(),  # how fast the machine is now (measure.reference_seconds)
     }
 
 

@@ -34,7 +34,7 @@ import biocurate  # noqa: E402, F401, I001
 
 import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
-from measure import scratch_store  # noqa: E402  (bench/measure.py, beside this script)
+from measure import reference_seconds, scratch_store  # noqa: E402  (bench/measure.py, beside this script)
 
 RUN_ID = "bench-quality-stage"
 COLUMNS = "qc_id, item_kind, item_id, suite, expectation, passed, severity, reason, qc_config_hash, run_id"
@@ -81,6 +81,7 @@ def run(work: Path, out: Path | None, profile: Path | None) -> dict:
         "qc_results": results.height,
         "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "load": [round(x, 2) for x in os.getloadavg()],
+        "reference_seconds": reference_seconds(),  # how fast the machine is now (measure.reference_seconds)
     }
 
 

@@ -17,7 +17,9 @@ rows/s of every stage, each stage's own peak memory (RSS sampled while it runs),
 of both processes, and the time and memory ratios 100k/10k: linear growth in time is 10, flat
 memory 1. Each size's header gives the configuration it ran with (biocurate.toml as shipped:
 ``[synthesis] queries_per_call`` 4, the default ``[store] memory_limit``) and the machine's load
-average before and after it: on a shared machine, compare times only at like loads.
+average before and after it, and how fast the machine was (a fixed reference workload's seconds
+before and after, and the CPU time the hypervisor gave to other guests: this VM's speed changes by
+the hour): compare times only at like loads and like reference times.
 
     .venv/bin/python bench/scale.py [--sizes 10000 100000] [--keep]
     .venv/bin/python bench/scale.py --sizes 10000 100000 1000000   (1M: not in CI; about 10x the 100k run)
@@ -48,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 import biocurate  # noqa: E402, F401, I001
 
 import polars as pl  # noqa: E402
-from measure import rss_mib  # noqa: E402  (bench/measure.py, beside this script)
+from measure import cpu_jiffies, reference_seconds, rss_mib, steal_percent  # noqa: E402  (bench/measure.py, beside this script)
 
 from biocurate.catalog import build_request, load_catalog  # noqa: E402
 from biocurate.config import load_config  # noqa: E402
@@ -274,6 +276,7 @@ def one(n: int) -> dict:
     config = bench_config(work)
     timings = []
     load_before = os.getloadavg()
+    reference_before, cpu_before = reference_seconds(), cpu_jiffies()
 
     def timed(stage: str, fn):
         started = time.perf_counter()
@@ -322,6 +325,7 @@ def one(n: int) -> dict:
     export = export_in_own_process(work)
     timings.append({"stage": "export (publish, its own process)", **export})
     pipeline = [t for t in timings if "(setup)" not in t["stage"]]
+    steal = steal_percent(cpu_before, cpu_jiffies())
     return {
         "n": n,
         "stages": timings,
@@ -332,6 +336,10 @@ def one(n: int) -> dict:
         "work": str(work),
         # the machine's load (1, 5, 15 min) before and after: times are only comparable at like loads
         "load": [round(x, 2) for x in (*load_before, *os.getloadavg())],
+        # how fast the machine was: the reference workload's seconds before and after, and the
+        # share of CPU time the hypervisor gave to other guests during the run
+        "reference_seconds": [reference_before, reference_seconds()],
+        "steal_percent": steal,
         "queries_per_call": config.synthesis.queries_per_call,
         "memory_limit": config.store.memory_limit,
     }
@@ -348,6 +356,16 @@ def run_size(n: int, keep: bool) -> dict:
     return result
 
 
+def _speed(result: dict) -> str:
+    """The reference workload's seconds before and after the size ran (``measure.reference_seconds``:
+    higher is slower) and the CPU time stolen by other guests meanwhile."""
+    before, after = result["reference_seconds"]
+    steal = result["steal_percent"]
+    return f"reference workload {before:.3f} s before, {after:.3f} s after; CPU steal " + (
+        "unknown" if steal is None else f"{steal:.1f}% of the run"
+    )
+
+
 def show(result: dict) -> None:
     load = result["load"]
     print(
@@ -355,6 +373,7 @@ def show(result: dict) -> None:
         f"call, [store] memory_limit {result['memory_limit']}; load average {load[0]:.1f} {load[1]:.1f} "
         f"{load[2]:.1f} before, {load[3]:.1f} {load[4]:.1f} {load[5]:.1f} after"
     )
+    print(f"  machine speed: {_speed(result)}")
     print(
         f"  {'stage':44} {'seconds':>8} {'rows':>9} {'rows/s':>9} {'stage peak':>10} {'peak MiB':>9} {'RSS after':>9}"
     )
@@ -416,7 +435,7 @@ def main() -> None:
             minutes, gib = result["pipeline_seconds"] / 60, result["peak_mib"] / 1024
             print(
                 f"\n100k: {minutes:.2f} min (target < {TARGETS['minutes_100k']:g}), "
-                f"peak {gib:.2f} GiB (target < {TARGETS['peak_gib']:g})"
+                f"peak {gib:.2f} GiB (target < {TARGETS['peak_gib']:g}); {_speed(result)}"
             )
 
 
