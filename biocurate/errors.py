@@ -1,5 +1,7 @@
 """Errors a person can act on: each says what was wrong, where, and what to do."""
 
+import duckdb
+
 
 class BiocurateError(Exception):
     """Base class; the CLI prints these without a traceback."""
@@ -11,6 +13,12 @@ class ConfigError(BiocurateError):
 
 class StoreLockedError(BiocurateError):
     pass
+
+
+class StoreMemoryError(BiocurateError, duckdb.OutOfMemoryException):
+    """DuckDB ran out of memory at the store's own limit ([store] memory_limit): the step's
+    transaction rolls back and the message says which setting to raise. Still a DuckDB
+    out-of-memory error for code that handles those."""
 
 
 class CatalogError(BiocurateError):

@@ -30,7 +30,7 @@ import duckdb
 import polars as pl
 
 from biocurate.config import Config, mask_frame, memory_bytes
-from biocurate.errors import BiocurateError, StoreLockedError
+from biocurate.errors import BiocurateError, StoreLockedError, StoreMemoryError
 from biocurate.hashing import sha256_bytes
 from biocurate.log import event, get_logger
 
@@ -467,6 +467,14 @@ def past_the_cap(con: Any, query: Callable[[], T], limit: str | None = None, low
         _restore_memory(connection, limit)
         try:
             return query()
+        except duckdb.OutOfMemoryException as again:
+            # At a million calls, publish's split checks met this once in two runs (the new
+            # version's uncommitted rows and their key index hold most of 1 GB): say what to change.
+            raise StoreMemoryError(
+                f"DuckDB ran out of memory at the store's limit ([store] memory_limit = {limit}): "
+                f"{str(again).splitlines()[0]} What this step was writing is rolled back (earlier stages' "
+                "rows are kept). Raise [store] memory_limit in the configuration and run it again."
+            ) from again
         finally:
             if access is None or access._con is connection:  # still open: lowered again
                 lower_memory(connection, lowered)

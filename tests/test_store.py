@@ -321,6 +321,26 @@ def test_a_read_that_outgrows_a_memory_cap_is_read_again_at_the_stores_limit_and
         past_the_cap(plain, lambda: plain.execute(big).fetchall())
 
 
+def test_a_query_that_outgrows_the_stores_own_limit_says_which_setting_to_raise(tmp_path):
+    """Run again at [store] memory_limit and out of memory there too: an error a person can act on
+    (the setting and its value), still a DuckDB out-of-memory error, and the cap set again."""
+    from biocurate.config import memory_bytes
+    from biocurate.errors import BiocurateError
+    from biocurate.store import Store, memory_capped, past_the_cap
+
+    big = "select length(string_agg(range::varchar, ',')) from range(3000000)"  # 22 MB of text in one state
+    with Store(tmp_path / "s.duckdb", "12MB").access() as con:
+        with memory_capped(con, "4MB"):
+            with pytest.raises(BiocurateError) as raised:
+                past_the_cap(con, lambda: con.execute(big).fetchall())
+            setting = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+            assert memory_bytes(setting) == pytest.approx(4e6, rel=0.05)  # capped again
+    assert isinstance(raised.value, duckdb.OutOfMemoryException)
+    message = str(raised.value)
+    assert "[store] memory_limit = 12MB" in message and "Raise [store] memory_limit" in message
+    assert "Out of Memory" in message  # DuckDB's own first line, for what it was doing
+
+
 def test_a_memory_cap_ending_on_a_failed_transaction_leaves_that_error_to_be_seen(tmp_path):
     from biocurate.store import memory_capped
 
