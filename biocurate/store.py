@@ -446,8 +446,10 @@ def past_the_cap(con: Any, query: Callable[[], T], limit: str | None = None, low
     result depends on DuckDB's threads and what they meet first (a quality chunk read under 128 MB
     ran out once in two runs of the same store), and on the store's size (publish's selection at a
     million calls needs more than 256 MB; at 100k it needs less than 128). ``lowered``: the limit
-    to set again (a ``StoreAccess``'s cap by default; DuckDB shows its setting rounded). A
-    connection without a store limit to go back to (a plain one, no ``limit``) raises its error."""
+    to set again (a ``StoreAccess``'s cap by default; DuckDB shows its setting rounded). Out of
+    memory at the store's own limit (at once, or again after the cap) is a ``StoreMemoryError``
+    naming the setting; a connection without a store limit (a plain one, no ``limit``) raises
+    DuckDB's error as it is."""
     try:
         return query()
     except duckdb.OutOfMemoryException as exc:
@@ -456,8 +458,10 @@ def past_the_cap(con: Any, query: Callable[[], T], limit: str | None = None, low
         connection = access.connection() if access is not None else con
         current = _memory_setting(connection)
         lowered = lowered or (access.memory_cap if access is not None else None)
-        if limit is None or lowered is None or memory_bytes(limit) <= _setting_bytes(current):
+        if limit is None:
             raise
+        if lowered is None or memory_bytes(limit) <= _setting_bytes(current):
+            raise _at_store_limit(limit, exc) from exc  # no cap to lift: at the store's own limit
         event(
             LOG,
             "a query outgrew a lowered memory limit: run again at the store's",
@@ -468,16 +472,21 @@ def past_the_cap(con: Any, query: Callable[[], T], limit: str | None = None, low
         try:
             return query()
         except duckdb.OutOfMemoryException as again:
-            # At a million calls, publish's split checks met this once in two runs (the new
-            # version's uncommitted rows and their key index hold most of 1 GB): say what to change.
-            raise StoreMemoryError(
-                f"DuckDB ran out of memory at the store's limit ([store] memory_limit = {limit}): "
-                f"{str(again).splitlines()[0]} What this step was writing is rolled back (earlier stages' "
-                "rows are kept). Raise [store] memory_limit in the configuration and run it again."
-            ) from again
+            raise _at_store_limit(limit, again) from again
         finally:
             if access is None or access._con is connection:  # still open: lowered again
                 lower_memory(connection, lowered)
+
+
+def _at_store_limit(limit: str, exc: duckdb.OutOfMemoryException) -> StoreMemoryError:
+    """DuckDB's out-of-memory error at the store's own limit, as one a person can act on. At a
+    million calls publish's split checks met it once in two runs (the new version's uncommitted
+    rows and their key index hold most of 1 GB)."""
+    return StoreMemoryError(
+        f"DuckDB ran out of memory at the store's limit ([store] memory_limit = {limit}): "
+        f"{str(exc).splitlines()[0]} What this step was writing is rolled back (earlier stages' "
+        "rows are kept). Raise [store] memory_limit in the configuration and run it again."
+    )
 
 
 def _restore_memory(con: duckdb.DuckDBPyConnection, limit: str | None, cap: str | None = None) -> None:

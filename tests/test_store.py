@@ -322,8 +322,9 @@ def test_a_read_that_outgrows_a_memory_cap_is_read_again_at_the_stores_limit_and
 
 
 def test_a_query_that_outgrows_the_stores_own_limit_says_which_setting_to_raise(tmp_path):
-    """Run again at [store] memory_limit and out of memory there too: an error a person can act on
-    (the setting and its value), still a DuckDB out-of-memory error, and the cap set again."""
+    """Run again at [store] memory_limit and out of memory there too, or out of memory there at
+    once: an error a person can act on (the setting and its value), still a DuckDB out-of-memory
+    error, and the cap set again."""
     from biocurate.config import memory_bytes
     from biocurate.errors import BiocurateError
     from biocurate.store import Store, memory_capped, past_the_cap
@@ -339,6 +340,9 @@ def test_a_query_that_outgrows_the_stores_own_limit_says_which_setting_to_raise(
     message = str(raised.value)
     assert "[store] memory_limit = 12MB" in message and "Raise [store] memory_limit" in message
     assert "Out of Memory" in message  # DuckDB's own first line, for what it was doing
+    with Store(tmp_path / "s.duckdb", "12MB").access() as con:  # no cap: at the store's limit at once
+        with pytest.raises(BiocurateError, match=r"\[store\] memory_limit = 12MB"):
+            past_the_cap(con, lambda: con.execute(big).fetchall())
 
 
 def test_a_memory_cap_ending_on_a_failed_transaction_leaves_that_error_to_be_seen(tmp_path):
