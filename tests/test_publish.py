@@ -227,6 +227,41 @@ def test_no_group_crosses_splits_by_sql_and_by_gx(demo_config, store):
     assert f"}}: {members} items," in grouped and members > 1
 
 
+def test_the_split_checks_judge_a_versions_spooled_rows_before_they_are_recorded(demo_config, store, tmp_path):
+    # Publish checks the next version's rows in its Parquet spool, before inserting them (at a
+    # million calls the uncommitted rows would hold most of the store's memory limit).
+    con, rows = store
+    config = with_publish(demo_config, group_by="entity")
+    fill(rows, calls=60, entities=15)
+    first = pub.publish(config, con).version_id
+    recorded = con.execute("select count(*) from dataset_items").fetchall()
+    spool = tmp_path / "items.parquet"
+    columns = "item_id, call_id, split, group_key, user_query, function_calling, observation, database, tool"
+
+    def checked(select: str) -> list[str]:
+        con.execute(f"copy (select 'next' as version_id, {columns} from ({select})) to '{spool}' (format parquet)")
+        return pub.split_checks(con, "next", spool)
+
+    # The same items again, and an item no version held yet in its group's split: both pass
+    # (a new item's first split is its own).
+    assert checked(f"select {columns} from dataset_items") == []
+    one = con.execute("select item_id, group_key, split from dataset_items order by item_id limit 1").fetchall()[0]
+    newcomer = (
+        f"select 'newcomer' as item_id, * exclude (item_id, version_id) from dataset_items where item_id = '{one[0]}'"
+    )
+    assert checked(f"select {columns} from dataset_items union all by name {newcomer}") == []
+
+    # One item moved to another split: its group spans two, and it left its first split.
+    other = "test" if one[2] != "test" else "train"
+    moved = f"select * replace (if(item_id = '{one[0]}', '{other}', split) as split) from dataset_items"
+    problems = checked(f"select {columns} from ({moved})")
+    assert any("'group_splits'" in p for p in problems)
+    assert any("first_split" in p for p in problems)
+    # Checked before recording: nothing was written, and the recorded version still passes.
+    assert con.execute("select count(*) from dataset_items").fetchall() == recorded
+    assert pub.split_checks(con, first) == []
+
+
 def test_splits_are_stable_across_versions_as_items_arrive_and_leave(demo_config, store):
     con, rows = store
     first_ids = fill(rows, calls=40)

@@ -345,6 +345,37 @@ def test_a_query_that_outgrows_the_stores_own_limit_says_which_setting_to_raise(
             past_the_cap(con, lambda: con.execute(big).fetchall())
 
 
+def test_a_commit_runs_at_the_stores_limit_since_one_out_of_memory_takes_the_database_with_it(tmp_path):
+    """A transaction's rows inserted under a lowered cap can need more to commit (publish's 3.8M
+    dataset_items rows at a million calls: inserted within 256 MB, not committed): at the cap the
+    commit fails and DuckDB invalidates the database; ``commit_at_store_limit`` commits at the
+    store's limit and lowers the cap again."""
+    from biocurate.config import memory_bytes
+    from biocurate.store import commit_at_store_limit, lower_memory
+
+    insert = "insert into t select md5(range::varchar), repeat('x', 50) from range(300000)"
+
+    def inserted_under_cap(path) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(str(path))
+        con.execute("create table t (k varchar primary key, v varchar)")
+        lower_memory(con, "32MB")
+        con.execute("begin")
+        con.execute(insert)  # fits under the cap
+        return con
+
+    at_cap = inserted_under_cap(tmp_path / "at_cap.duckdb")
+    with pytest.raises(duckdb.TransactionException, match="Failed to commit"):
+        at_cap.execute("commit")
+    with pytest.raises(duckdb.FatalException, match="invalidated"):  # nothing more on this store
+        at_cap.execute("select count(*) from t").fetchall()
+
+    con = inserted_under_cap(tmp_path / "s.duckdb")
+    commit_at_store_limit(con, "256MB", "32MB")
+    assert con.execute("select count(*) from t").fetchall() == [(300000,)]
+    setting = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+    assert memory_bytes(setting) == pytest.approx(32e6, rel=0.05)  # capped again
+
+
 def test_a_memory_cap_ending_on_a_failed_transaction_leaves_that_error_to_be_seen(tmp_path):
     from biocurate.store import memory_capped
 

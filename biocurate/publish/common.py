@@ -33,7 +33,8 @@ def sql(name: str) -> str:
 # transaction's inserted rows up to it until the commit; publish's queries need little at that
 # (beyond it they spill to disk): at 100k calls (384k items) the selection held 470 MB at the
 # store's 1 GB and 140 MB at 256 MB, the dataset_items insert +420 MB and +250 MB, in the same time.
-# At a million calls the selection needs more than 256 MB (``within_publish_memory``).
+# At a million calls the selection needs more than 256 MB (``within_publish_memory``), and the
+# version's commit runs at the store's limit (``store.commit_at_store_limit``).
 PUBLISH_MEMORY = "256MB"
 
 

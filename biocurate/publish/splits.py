@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -280,15 +281,25 @@ def assign_splits(config: Config, con: duckdb.DuckDBPyConnection, items: pl.Data
     return plan
 
 
-def split_checks(con: duckdb.DuckDBPyConnection, version_id: str) -> list[str]:
+def split_checks(con: duckdb.DuckDBPyConnection, version_id: str, spool: Path | None = None) -> list[str]:
     """GX expectations on one version's ``dataset_items``: no group and no call (alone or a step
     of a call set) in two splits, item ids unique,
     splits known, and every item in the split of the first version that held it. [] when all pass.
 
+    ``spool``: the version's rows in a Parquet file, checked before they are inserted (publish
+    does: at a million calls the new version's uncommitted rows and their key index would hold
+    most of ``[store] memory_limit`` while the checks run); without it, the recorded rows.
+
     The expectations judge each row alone (or, unique ids, with the rows of its id), so they run
     on the rows that could fail (``sql/split_checks.sql``) and report what they would on every
     row; a version that passes needs neither the rows in memory nor GX."""
-    frame = con.execute(sql("split_checks"), [version_id] * 3 + [list(SPLITS)]).df()
+    columns = "item_id, call_id, split, group_key"  # what the checks read (not the texts)
+    if spool is None:
+        items, params = f"select {columns} from dataset_items where version_id = ?", [version_id]
+    else:
+        items, params = f"select {columns} from read_parquet(?)", [str(spool)]
+    query = f"with version_items as ({items}) select * from ({sql('split_checks')}) order by item_id"
+    frame = con.execute(query, [*params, list(SPLITS)]).df()
     if frame.empty:
         return []
     import logging

@@ -28,13 +28,19 @@ from biocurate.config import Config
 from biocurate.hashing import canonical_json
 from biocurate.log import get_logger
 from biocurate.publish.card import counts_of, dataset_card, provenance, upstream_releases, write_plots
-from biocurate.publish.common import SPLITS, PublishError, lower_to_publish_memory, within_publish_memory
+from biocurate.publish.common import (
+    SPLITS,
+    PublishError,
+    lower_to_publish_memory,
+    publish_memory,
+    within_publish_memory,
+)
 from biocurate.publish.formats import PARQUET_ROW_GROUP, PROVENANCE_COLUMNS
 from biocurate.publish.records import RECORD_BATCH, Records
 from biocurate.publish.selection import SPLIT_CONFLICT, select_items
 from biocurate.publish.splits import assign_splits, split_checks
 from biocurate.publish.writing import write_files
-from biocurate.store import release, utcnow
+from biocurate.store import commit_at_store_limit, release, utcnow
 from biocurate.version import code_version
 
 VERSION_NAME = re.compile(r"^v\d{4,}$")
@@ -210,10 +216,14 @@ class _Pass:
         source = f"read_parquet('{self.path}')"  # a temp path of ours: no quote in it
         return f"select item_id, d from {source}" if self.dry else f"select item_id, {_ITEM_DIGEST} as d from {source}"
 
+    def spooled(self) -> Path | None:
+        """The Parquet file of the version's ``dataset_items`` rows (None: none spooled)."""
+        return self.path if self.items and not self.dry else None
+
     def insert(self) -> None:
         """The spooled rows into ``dataset_items``, with one statement."""
-        if self.items and not self.dry:
-            self.con.execute("insert into dataset_items select * from read_parquet(?)", [str(self.path)])
+        if (spooled := self.spooled()) is not None:
+            self.con.execute("insert into dataset_items select * from read_parquet(?)", [str(spooled)])
 
     def digest(self, catalog: Catalog, config: Config) -> str:
         tools = sorted(t.name for t in catalog)
@@ -385,9 +395,17 @@ def _publish(
                 if path.is_file():
                     path.chmod(0o444)  # a published version is read-only
 
-            # The version is recorded in one transaction, its folder renamed inside it: all or nothing.
-            # Nothing before wrote to the store, and this process holds it (no release since before
-            # the records were made), so what was read is what is recorded.
+            # The splits are checked on the spooled rows before they are inserted (split_checks says
+            # why); the version is then recorded in one transaction, its folder renamed inside it: all
+            # or nothing. Nothing before wrote to the store, and this process holds it (no release
+            # since before the records were made), so what was read and checked is what is recorded.
+            problems = within_publish_memory(con, config, lambda: split_checks(con, version_id, seen.spooled()))
+            _log.debug("splits checked")
+            if problems:
+                raise PublishError(
+                    f"{version_id} failed its split checks, nothing was published: " + "; ".join(problems)
+                )
+
             def record() -> None:
                 con.execute("begin transaction")
                 try:
@@ -407,15 +425,9 @@ def _publish(
                             run_id,
                         ],
                     )
-                    problems = split_checks(con, version_id)
-                    _log.debug("splits checked")
-                    if problems:
-                        raise PublishError(
-                            f"{version_id} failed its split checks, nothing was published: " + "; ".join(problems)
-                        )
                     os.replace(tmp, final)
                     try:
-                        con.execute("commit")
+                        commit_at_store_limit(con, config.store.memory_limit, publish_memory(config))
                     except BaseException:
                         os.replace(final, tmp)  # not recorded: the folder goes back to where it was
                         raise

@@ -1,15 +1,15 @@
--- One version's items (the parameters: the version id three times, then the split names) with the
--- split of the first version that held each, how many splits its group spans in this version, and
--- the most splits any of its calls spans (a call set's steps, issue 18: every item using a call,
--- alone or in a set, is in one split): only the items a check could flag (a value out of place, a
--- null, an item id twice), so that a version that passes gives no rows and the checks (GX) run on
--- the few rows that fail, whatever the version's size.
+-- One version's items (``version_items``, named by the caller: a recorded version's dataset_items
+-- rows, or the spooled rows of one about to be recorded; the parameter: the split names) with the
+-- split of the first version that held each (this one, for an item no earlier version held), how
+-- many splits its group spans in this version, and the most splits any of its calls spans (a call
+-- set's steps, issue 18: every item using a call, alone or in a set, is in one split): only the
+-- items a check could flag (a value out of place, a null, an item id twice), so that a version that
+-- passes gives no rows and the checks (GX) run on the few rows that fail, whatever its size.
 with groups as (
     select
         group_key,
         count(distinct split) as splits
-    from dataset_items
-    where version_id = ?
+    from version_items
     group by all
 ),
 
@@ -18,9 +18,8 @@ steps as (
         d.item_id,
         d.split,
         coalesce(st.call_id, d.call_id) as step_call
-    from dataset_items as d
+    from version_items as d
     left join call_set_steps as st on d.call_id = st.set_id
-    where d.version_id = ?
 ),
 
 calls as (
@@ -45,14 +44,13 @@ checked as (
         d.item_id,
         d.group_key,
         d.split,
-        f.split as first_split,
+        coalesce(f.split, d.split) as first_split,
         g.splits as group_splits,
         ic.call_splits
-    from dataset_items as d
-    inner join first_published as f on d.item_id = f.item_id
+    from version_items as d
+    left join first_published as f on d.item_id = f.item_id
     inner join groups as g on d.group_key = g.group_key
     inner join item_calls as ic on d.item_id = ic.item_id
-    where d.version_id = ?
 ),
 
 twice as (
@@ -72,4 +70,3 @@ where
     or c.split != c.first_split
     or c.item_id is null
     or c.item_id in (select t.item_id from twice as t)
-order by c.item_id
