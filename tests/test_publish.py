@@ -245,14 +245,14 @@ def test_the_split_checks_judge_a_versions_spooled_rows_before_they_are_recorded
     # The same items again, and an item no version held yet in its group's split: both pass
     # (a new item's first split is its own).
     assert checked(f"select {columns} from dataset_items") == []
-    one = con.execute("select item_id, group_key, split from dataset_items order by item_id limit 1").fetchall()[0]
+    one = con.execute("select item_id, split from dataset_items order by item_id limit 1").fetchall()[0]
     newcomer = (
         f"select 'newcomer' as item_id, * exclude (item_id, version_id) from dataset_items where item_id = '{one[0]}'"
     )
     assert checked(f"select {columns} from dataset_items union all by name {newcomer}") == []
 
     # One item moved to another split: its group spans two, and it left its first split.
-    other = "test" if one[2] != "test" else "train"
+    other = "test" if one[1] != "test" else "train"
     moved = f"select * replace (if(item_id = '{one[0]}', '{other}', split) as split) from dataset_items"
     problems = checked(f"select {columns} from ({moved})")
     assert any("'group_splits'" in p for p in problems)
